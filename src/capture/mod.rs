@@ -1,0 +1,124 @@
+//! Sources of timestamped link-layer packets: classic pcap (both byte orders, µs and ns),
+//! pcapng (several sections and interfaces, each with its own link type and timestamp
+//! resolution), both optionally gzip-compressed, read as a stream with bounded memory.
+//!
+//! Invariant: a [`Packet`] borrows the reader's buffer and is valid until the next call to
+//! [`PacketSource::next_packet`]; `data.len()` is the captured length, never more than the
+//! record said, and `orig_len` may be larger (snaplen truncation).
+
+pub mod write;
+
+use std::fmt;
+
+/// Capture time in nanoseconds since the Unix epoch (UTC).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Timestamp(pub i64);
+
+impl Timestamp {
+    pub fn from_secs_nanos(secs: i64, nanos: u32) -> Self {
+        Timestamp(secs.saturating_mul(1_000_000_000).saturating_add(i64::from(nanos)))
+    }
+    pub fn secs(self) -> i64 {
+        self.0.div_euclid(1_000_000_000)
+    }
+    pub fn subsec_nanos(self) -> u32 {
+        // rem_euclid of a positive modulus is in 0..1e9, which fits u32.
+        self.0.rem_euclid(1_000_000_000) as u32
+    }
+    /// Signed difference `self - earlier` in nanoseconds.
+    pub fn since(self, earlier: Timestamp) -> i64 {
+        self.0.saturating_sub(earlier.0)
+    }
+}
+
+/// A pcap/pcapng link-layer header type (LINKTYPE_* value). Unknown values are kept.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct LinkType(pub u32);
+
+impl LinkType {
+    pub const NULL: LinkType = LinkType(0);
+    pub const ETHERNET: LinkType = LinkType(1);
+    pub const RAW: LinkType = LinkType(101);
+    pub const LOOP: LinkType = LinkType(108);
+    pub const LINUX_SLL: LinkType = LinkType(113);
+    pub const IPV4: LinkType = LinkType(228);
+    pub const IPV6: LinkType = LinkType(229);
+    pub const LINUX_SLL2: LinkType = LinkType(276);
+}
+
+impl fmt::Display for LinkType {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let name = match *self {
+            LinkType::NULL => "NULL",
+            LinkType::ETHERNET => "EN10MB",
+            LinkType::RAW => "RAW",
+            LinkType::LOOP => "LOOP",
+            LinkType::LINUX_SLL => "LINUX_SLL",
+            LinkType::IPV4 => "IPV4",
+            LinkType::IPV6 => "IPV6",
+            LinkType::LINUX_SLL2 => "LINUX_SLL2",
+            _ => return write!(f, "{}", self.0),
+        };
+        write!(f, "{name} ({})", self.0)
+    }
+}
+
+/// One capture record.
+#[derive(Clone, Copy, Debug)]
+pub struct Packet<'a> {
+    /// 1-based number of the record in the capture (Wireshark's frame number); records of
+    /// several files given on one command line continue the numbering.
+    pub index: u64,
+    pub ts: Timestamp,
+    pub link: LinkType,
+    /// Length of the packet on the wire; larger than `data.len()` when the snaplen cut it.
+    pub orig_len: u32,
+    pub data: &'a [u8],
+    /// Byte offset of the record header in the (decompressed) file.
+    pub file_offset: u64,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum CaptureErrorKind {
+    #[error("{0}")]
+    Io(#[from] std::io::Error),
+    #[error("not a pcap or pcapng capture")]
+    NotACapture,
+    #[error("corrupt capture: {0}")]
+    Corrupt(String),
+    /// The file ends inside a record: everything before it was read.
+    #[error("truncated record (file ends inside it)")]
+    Truncated,
+}
+
+/// An error with the file and byte offset it concerns. Displayed as one line.
+#[derive(Debug, thiserror::Error)]
+#[error("{file}: offset {offset}: {kind}")]
+pub struct CaptureError {
+    pub file: String,
+    pub offset: u64,
+    pub kind: CaptureErrorKind,
+}
+
+impl CaptureError {
+    /// A truncated last record is a warning, not a failure: what came before stands.
+    pub fn is_truncation(&self) -> bool {
+        matches!(self.kind, CaptureErrorKind::Truncated)
+    }
+}
+
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct CaptureStats {
+    /// Packet records returned.
+    pub records: u64,
+    /// pcapng blocks that were not packets or metadata we use (skipped and counted).
+    pub skipped_blocks: u64,
+    /// Bytes of (decompressed) capture read so far.
+    pub bytes: u64,
+}
+
+/// Anything that yields packets: a capture file, a live interface.
+pub trait PacketSource {
+    fn next_packet(&mut self) -> Result<Option<Packet<'_>>, CaptureError>;
+    fn stats(&self) -> CaptureStats;
+}

@@ -1,0 +1,194 @@
+//! Link, network and transport layers: parsing of captured packets (Ethernet with VLAN tags,
+//! Linux cooked v1/v2, BSD loopback, raw IP; IPv4 with options and fragments, IPv6 with extension
+//! headers), the TCP connection table and per-direction reassembly into byte streams.
+//!
+//! Output is a stream of [`StreamEvent`]s handed to a [`StreamSink`]: connection opened, in-order
+//! data, gaps (bytes that will never come), TCP notes (retransmission, out-of-order, …) and
+//! close. In-order data borrows the packet whenever it can; only out-of-order segments are copied,
+//! and their buffering is bounded per flow and in total.
+
+use std::net::SocketAddr;
+
+use crate::capture::Timestamp;
+
+/// Connection index: connections are numbered from 0 in order of their first packet; a new
+/// SYN on a reused 4-tuple starts a new connection with a new index.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct ConnId(pub u32);
+
+/// Direction of a byte stream relative to the connection's roles.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Dir {
+    /// Client to server ("UL", `SEND:` in the SDK's log).
+    C2S,
+    /// Server to client ("DL", `RECV:` in the SDK's log).
+    S2C,
+}
+
+impl Dir {
+    pub fn index(self) -> usize {
+        match self {
+            Dir::C2S => 0,
+            Dir::S2C => 1,
+        }
+    }
+    pub fn reverse(self) -> Dir {
+        match self {
+            Dir::C2S => Dir::S2C,
+            Dir::S2C => Dir::C2S,
+        }
+    }
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Dir::C2S => "c2s",
+            Dir::S2C => "s2c",
+        }
+    }
+}
+
+/// How the client/server roles of a connection were decided.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum RoleSource {
+    /// The server is the receiver of the SYN.
+    Syn,
+    /// `--server-port` named the server's port.
+    Forced,
+    /// No SYN seen: a guess from the ports (well-known or lower port is the server). Later
+    /// evidence (who sends PROVISION) may swap the roles.
+    Guess,
+}
+
+/// What is known of a connection when it opens.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ConnMeta {
+    pub id: ConnId,
+    pub client: SocketAddr,
+    pub server: SocketAddr,
+    pub role: RoleSource,
+    /// The capture started after the connection's handshake (no SYN seen).
+    pub midstream: bool,
+    /// Packet index and time of the connection's first packet.
+    pub first_packet: u64,
+    pub first_ts: Timestamp,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum CloseReason {
+    Fin,
+    Rst,
+    /// No packet for longer than the idle timeout (capture time).
+    Idle,
+    /// Evicted to bound the connection table.
+    Evicted,
+    /// Still open when the capture ended.
+    CaptureEnd,
+}
+
+impl CloseReason {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            CloseReason::Fin => "FIN",
+            CloseReason::Rst => "RST",
+            CloseReason::Idle => "idle",
+            CloseReason::Evicted => "evicted",
+            CloseReason::CaptureEnd => "capture end",
+        }
+    }
+}
+
+/// Things worth an expert-info line that reassembly notices.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum TcpNote {
+    /// A segment whose data was entirely seen before.
+    Retransmission,
+    /// A segment that arrived before data preceding it.
+    OutOfOrder,
+    /// A segment partly overlapping data already seen (first data wins).
+    Overlap,
+    /// Out-of-order buffering hit its cap; the missing range became a gap.
+    BufferLimit,
+    /// A record cut by the snaplen: the missing bytes become a gap.
+    Snaplen,
+    /// Data after the SYN's sequence space was closed, or otherwise impossible sequence numbers.
+    BadSequence,
+}
+
+/// Packet context for events: which record caused them.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct PktCtx {
+    /// 1-based capture record number.
+    pub index: u64,
+    pub ts: Timestamp,
+}
+
+#[derive(Debug)]
+pub enum StreamEvent<'a> {
+    Open(&'a ConnMeta),
+    /// In-order bytes of one direction; `offset` is the stream offset of `data[0]` (bytes since
+    /// the ISN+1, or since the first byte seen for a connection picked up mid-stream).
+    Data { conn: ConnId, dir: Dir, offset: u64, data: &'a [u8] },
+    /// `len` bytes at stream `offset` are lost: the next Data starts at `offset + len`.
+    Gap { conn: ConnId, dir: Dir, offset: u64, len: u64 },
+    Note { conn: ConnId, dir: Dir, note: TcpNote },
+    Close { conn: ConnId, reason: CloseReason },
+}
+
+/// Receiver of reassembly events. Events of one connection arrive in stream order.
+pub trait StreamSink {
+    fn event(&mut self, pkt: PktCtx, ev: StreamEvent<'_>);
+}
+
+#[derive(Clone, Debug)]
+pub struct NetConfig {
+    /// Ports whose owner is the server, whatever the handshake says.
+    pub server_ports: Vec<u16>,
+    /// Out-of-order bytes buffered per direction before the missing range becomes a gap.
+    pub max_flow_buffer: usize,
+    /// Out-of-order bytes buffered over all flows.
+    pub max_total_buffer: usize,
+    /// Connections with no packet for this long (capture time, ns) are closed as idle.
+    pub idle_timeout_ns: i64,
+    /// Connections tracked at once; past it the idlest is evicted.
+    pub max_flows: usize,
+    /// IPv4 fragments buffered at once (bytes) before the oldest datagrams are dropped.
+    pub max_fragment_buffer: usize,
+}
+
+impl Default for NetConfig {
+    fn default() -> Self {
+        NetConfig {
+            server_ports: Vec::new(),
+            max_flow_buffer: 4 << 20,
+            max_total_buffer: 256 << 20,
+            idle_timeout_ns: 600_000_000_000,
+            max_flows: 1 << 20,
+            max_fragment_buffer: 16 << 20,
+        }
+    }
+}
+
+/// Counters over the whole run.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct NetStats {
+    pub packets: u64,
+    /// Packets with a link type we cannot parse.
+    pub unsupported_link: u64,
+    /// Packets that could not be parsed (malformed or truncated headers).
+    pub malformed: u64,
+    /// IP packets that are not TCP (UDP, ICMP, …).
+    pub non_tcp: u64,
+    /// Non-IP frames (ARP, LLDP, …).
+    pub non_ip: u64,
+    pub ipv4_fragments: u64,
+    pub ipv4_reassembled: u64,
+    pub tcp_packets: u64,
+    pub tcp_connections: u64,
+    pub midstream_connections: u64,
+    pub retransmissions: u64,
+    pub out_of_order: u64,
+    pub overlaps: u64,
+    pub gap_bytes: u64,
+    pub rst: u64,
+    pub evicted: u64,
+    pub idle_closed: u64,
+}
