@@ -98,11 +98,13 @@ fn schema_table(fds: &FileDescriptorSet) -> Result<String, Box<dyn std::error::E
                 Type::Sint64 => "Sint64".to_string(),
                 Type::Enum => format!(
                     "Enum({})",
-                    enum_index(f.type_name()).ok_or_else(|| format!("no enum {}", f.type_name()))?
+                    enum_index(f.type_name())
+                        .ok_or_else(|| format!("no enum {}", f.type_name()))?
                 ),
                 Type::Message | Type::Group => format!(
                     "Message({})",
-                    msg_index(f.type_name()).ok_or_else(|| format!("no message {}", f.type_name()))?
+                    msg_index(f.type_name())
+                        .ok_or_else(|| format!("no message {}", f.type_name()))?
                 ),
             };
             writeln!(

@@ -64,15 +64,52 @@ pub enum FrameProblem {
 #[derive(Debug)]
 pub enum Event<'a> {
     /// A TCP connection's first packet.
-    ConnOpen { pkt: PktCtx, conn: &'a ConnMeta },
+    ConnOpen {
+        pkt: PktCtx,
+        conn: &'a ConnMeta,
+    },
     /// A connection was recognised as carrying MSync (first message decoded).
-    MsyncDetected { pkt: PktCtx, conn: &'a ConnMeta, transport: Transport },
-    Message { ctx: &'a MsgCtx<'a>, raw: &'a [u8], msg: &'a Decoded },
-    DecodeError { ctx: &'a MsgCtx<'a>, raw: &'a [u8], error: &'a DecodeError },
-    Frame { pkt: PktCtx, conn: ConnId, dir: Dir, offset: u64, problem: FrameProblem },
-    Gap { pkt: PktCtx, conn: ConnId, dir: Dir, offset: u64, len: u64 },
-    Tcp { pkt: PktCtx, conn: ConnId, dir: Dir, note: TcpNote },
-    ConnClose { pkt: PktCtx, conn: &'a ConnMeta, reason: CloseReason, msync: bool },
+    MsyncDetected {
+        pkt: PktCtx,
+        conn: &'a ConnMeta,
+        transport: Transport,
+    },
+    Message {
+        ctx: &'a MsgCtx<'a>,
+        raw: &'a [u8],
+        msg: &'a Decoded,
+    },
+    DecodeError {
+        ctx: &'a MsgCtx<'a>,
+        raw: &'a [u8],
+        error: &'a DecodeError,
+    },
+    Frame {
+        pkt: PktCtx,
+        conn: ConnId,
+        dir: Dir,
+        offset: u64,
+        problem: FrameProblem,
+    },
+    Gap {
+        pkt: PktCtx,
+        conn: ConnId,
+        dir: Dir,
+        offset: u64,
+        len: u64,
+    },
+    Tcp {
+        pkt: PktCtx,
+        conn: ConnId,
+        dir: Dir,
+        note: TcpNote,
+    },
+    ConnClose {
+        pkt: PktCtx,
+        conn: &'a ConnMeta,
+        reason: CloseReason,
+        msync: bool,
+    },
 }
 
 /// Totals of a run, handed to consumers at the end.

@@ -3,6 +3,7 @@
 //! every field, known or not ([`schema`]), and the renderings of one message ([`render`]).
 
 pub mod decode;
+pub mod jid;
 pub mod render;
 pub mod schema;
 

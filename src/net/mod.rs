@@ -126,11 +126,28 @@ pub enum StreamEvent<'a> {
     Open(&'a ConnMeta),
     /// In-order bytes of one direction; `offset` is the stream offset of `data[0]` (bytes since
     /// the ISN+1, or since the first byte seen for a connection picked up mid-stream).
-    Data { conn: ConnId, dir: Dir, offset: u64, data: &'a [u8] },
+    Data {
+        conn: ConnId,
+        dir: Dir,
+        offset: u64,
+        data: &'a [u8],
+    },
     /// `len` bytes at stream `offset` are lost: the next Data starts at `offset + len`.
-    Gap { conn: ConnId, dir: Dir, offset: u64, len: u64 },
-    Note { conn: ConnId, dir: Dir, note: TcpNote },
-    Close { conn: ConnId, reason: CloseReason },
+    Gap {
+        conn: ConnId,
+        dir: Dir,
+        offset: u64,
+        len: u64,
+    },
+    Note {
+        conn: ConnId,
+        dir: Dir,
+        note: TcpNote,
+    },
+    Close {
+        conn: ConnId,
+        reason: CloseReason,
+    },
 }
 
 /// Receiver of reassembly events. Events of one connection arrive in stream order.
