@@ -109,3 +109,8 @@ pub enum DecodeError {
     #[error("zlib: inflated payload exceeds {0} bytes")]
     InflateTooLarge(usize),
 }
+
+/// Placeholder until the decoder lands.
+pub fn plausible_envelope(frame: &[u8]) -> bool {
+    !frame.is_empty()
+}
