@@ -13,3 +13,4 @@ pub mod net;
 pub mod pipeline;
 pub mod report;
 pub mod synth;
+pub mod time;

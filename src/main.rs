@@ -1,1 +1,225 @@
-fn main() {}
+//! The `msyncdump` command line: parses arguments into a configuration, runs the library,
+//! maps the outcome to an exit status (0 success, 2 error; a closed output pipe ends quietly).
+
+use std::io::{self, IsTerminal, Write};
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+use msyncdump::capture::{CaptureError, FileReader, PacketSource};
+use msyncdump::msync::render::RenderOpts;
+use msyncdump::pipeline::print::{tally, Format, PrintOptions, Printer};
+use msyncdump::pipeline::{run_sources, Pipeline, PipelineConfig};
+
+#[derive(Parser)]
+#[command(
+    name = "msyncdump",
+    version,
+    about = "Dissector and analyzer for MSync, the Easemob IM protocol"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Print every MSync message of pcap/pcapng captures (optionally gzip-compressed).
+    Dissect(DissectArgs),
+    /// Write a synthetic MSync capture.
+    Synth(SynthArgs),
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum FormatArg {
+    Summary,
+    Verbose,
+    Sdklog,
+    Json,
+}
+
+#[derive(Args)]
+struct InputArgs {
+    /// Capture files: pcap or pcapng, optionally gzip-compressed; "-" reads standard input.
+    #[arg(required = true)]
+    files: Vec<PathBuf>,
+    /// A port whose owner is the server, whatever the handshake says (repeatable).
+    #[arg(long = "server-port", value_name = "PORT")]
+    server_ports: Vec<u16>,
+    /// Largest MSync frame accepted, in bytes; a longer length prefix is an "oversize frame".
+    #[arg(long, value_name = "BYTES", default_value_t = 16 << 20)]
+    max_frame: usize,
+    /// Largest inflated size of a compressed payload, in bytes.
+    #[arg(long, value_name = "BYTES", default_value_t = 16 << 20)]
+    max_inflate: usize,
+    /// Out-of-order bytes buffered per TCP direction before the hole is declared lost.
+    #[arg(long, value_name = "BYTES", default_value_t = 4 << 20)]
+    max_flow_buffer: usize,
+    /// Print secrets (tokens, passwords, keys) instead of "***".
+    #[arg(long)]
+    show_secrets: bool,
+    /// Show absolute times at this UTC offset (e.g. +08:00) instead of UTC.
+    #[arg(long, value_name = "OFFSET", value_parser = msyncdump::time::parse_utc_offset, allow_hyphen_values = true)]
+    utc_offset: Option<i32>,
+}
+
+#[derive(Args)]
+struct DissectArgs {
+    #[command(flatten)]
+    input: InputArgs,
+    /// Full decoded tree of every message (same as --format verbose).
+    #[arg(short = 'V', long, conflicts_with_all = ["json", "format"])]
+    verbose: bool,
+    /// NDJSON, one object per message (same as --format json).
+    #[arg(long, conflicts_with = "format")]
+    json: bool,
+    /// Output format.
+    #[arg(long, value_enum)]
+    format: Option<FormatArg>,
+    /// No per-message output; only the tally.
+    #[arg(short, long)]
+    quiet: bool,
+    /// Flush output after every message (the default when standard output is a terminal).
+    #[arg(long)]
+    line_buffered: bool,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum CaptureFormatArg {
+    Pcap,
+    Pcapng,
+}
+
+#[derive(Args)]
+struct SynthArgs {
+    /// Output file ("-" for standard output).
+    #[arg(short = 'w', long = "output", value_name = "FILE")]
+    output: PathBuf,
+    /// Write the exchange of the protocol description (login, send "456", receive "123").
+    #[arg(long)]
+    seed_exchange: bool,
+    #[arg(long, value_enum, default_value = "pcap")]
+    format: CaptureFormatArg,
+    /// PRNG seed: the same seed and options give the same bytes.
+    #[arg(long, default_value_t = 1)]
+    seed: u64,
+    /// Concurrent client sessions.
+    #[arg(long, default_value_t = 4)]
+    clients: usize,
+    /// Capture length in seconds.
+    #[arg(long, default_value_t = 60.0)]
+    duration: f64,
+    /// TCP maximum segment size.
+    #[arg(long, default_value_t = 1400)]
+    mss: usize,
+    /// Probability that a segment is lost for good.
+    #[arg(long, default_value_t = 0.0)]
+    loss: f64,
+    /// Probability that a segment is swapped with the next.
+    #[arg(long, default_value_t = 0.0)]
+    reorder: f64,
+    /// Probability that a packet is duplicated.
+    #[arg(long, default_value_t = 0.0)]
+    duplicate: f64,
+    /// Probability that a segment is retransmitted later.
+    #[arg(long, default_value_t = 0.0)]
+    retransmit: f64,
+    /// Start the capture after the connections were set up.
+    #[arg(long)]
+    midstream: bool,
+    /// Fraction of messages with zlib-compressed payloads.
+    #[arg(long, default_value_t = 0.0)]
+    zlib: f64,
+    /// Fraction of requests answered with an error status.
+    #[arg(long, default_value_t = 0.0)]
+    errors: f64,
+    /// Fraction of requests never answered.
+    #[arg(long, default_value_t = 0.0)]
+    unanswered: f64,
+    /// Nanosecond timestamps.
+    #[arg(long)]
+    nanos: bool,
+    /// IPv6 instead of IPv4.
+    #[arg(long)]
+    ipv6: bool,
+    /// The server's TCP port.
+    #[arg(long, default_value_t = 6717)]
+    server_port: u16,
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Dissect(args) => dissect(args),
+        Command::Synth(args) => synth(args),
+    };
+    match result {
+        Ok(code) => code,
+        // `msyncdump … | head`: the reader is gone, which is no failure of ours.
+        Err(e) if e.kind() == io::ErrorKind::BrokenPipe => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("msyncdump: {e}");
+            ExitCode::from(2)
+        }
+    }
+}
+
+fn pipeline_config(input: &InputArgs) -> PipelineConfig {
+    let mut cfg = PipelineConfig::default();
+    cfg.net.server_ports = input.server_ports.clone();
+    cfg.net.max_flow_buffer = input.max_flow_buffer;
+    cfg.max_frame = input.max_frame;
+    cfg.decode.max_inflated = input.max_inflate;
+    cfg
+}
+
+fn render_opts(input: &InputArgs) -> RenderOpts {
+    RenderOpts {
+        show_secrets: input.show_secrets,
+        max_inflated: input.max_inflate,
+        ..RenderOpts::default()
+    }
+}
+
+fn open_all(
+    files: &[PathBuf],
+) -> impl Iterator<Item = Result<Box<dyn PacketSource>, CaptureError>> + '_ {
+    files.iter().map(|f| FileReader::open(f).map(|r| Box::new(r) as Box<dyn PacketSource>))
+}
+
+fn dissect(args: DissectArgs) -> io::Result<ExitCode> {
+    let format = if args.verbose {
+        Format::Verbose
+    } else if args.json {
+        Format::Json
+    } else {
+        match args.format {
+            None | Some(FormatArg::Summary) => Format::Summary,
+            Some(FormatArg::Verbose) => Format::Verbose,
+            Some(FormatArg::Sdklog) => Format::SdkLog,
+            Some(FormatArg::Json) => Format::Json,
+        }
+    };
+    let stdout = io::stdout();
+    let line_buffered = args.line_buffered || stdout.is_terminal();
+    let opts = PrintOptions {
+        format,
+        render: render_opts(&args.input),
+        quiet: args.quiet,
+        utc_offset: args.input.utc_offset,
+        line_buffered,
+    };
+    let out = io::BufWriter::with_capacity(256 << 10, stdout.lock());
+    let mut pipeline = Pipeline::new(pipeline_config(&args.input), Printer::new(out, opts));
+    let mut stderr_lines = |line: &str| eprintln!("msyncdump: {line}");
+    let outcome = run_sources(&mut open_all(&args.input.files), &mut pipeline, &mut stderr_lines)?;
+    let (printer, totals) = pipeline.finish()?;
+    printer.into_inner().flush()?;
+    eprintln!("msyncdump: {}", tally(&totals));
+    Ok(if outcome.errors > 0 { ExitCode::from(2) } else { ExitCode::SUCCESS })
+}
+
+fn synth(_args: SynthArgs) -> io::Result<ExitCode> {
+    Err(io::Error::other("synth: not built yet"))
+}

@@ -121,4 +121,10 @@ pub struct CaptureStats {
 pub trait PacketSource {
     fn next_packet(&mut self) -> Result<Option<Packet<'_>>, CaptureError>;
     fn stats(&self) -> CaptureStats;
+    /// The file (or interface) name, for messages.
+    fn name(&self) -> &str;
+    /// Index given to the next packet, so numbering can continue across files.
+    fn set_next_index(&mut self, n: u64);
 }
+mod stub;
+pub use stub::*;

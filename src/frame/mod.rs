@@ -467,7 +467,9 @@ mod tests {
 
     fn to_ev(e: SplitEvent<'_>) -> Ev {
         match e {
-            SplitEvent::Frame { offset, wire_len, body } => Ev::Frame(offset, wire_len, body.to_vec()),
+            SplitEvent::Frame { offset, wire_len, body } => {
+                Ev::Frame(offset, wire_len, body.to_vec())
+            }
             SplitEvent::Oversize { offset, len } => Ev::Oversize(offset, len),
             SplitEvent::Invalid { offset, wire_len, .. } => Ev::Invalid(offset, wire_len),
             SplitEvent::Skipped { offset, len } => Ev::Skipped(offset, len),
@@ -508,7 +510,8 @@ mod tests {
         let s = framed(&bodies);
         let mut sp = LengthPrefixSplitter::new(1000, true, 0);
         assert_eq!(run(&mut sp, &[(0, &s)]), frames_of(&bodies));
-        let chunks: Vec<(u64, &[u8])> = s.iter().enumerate().map(|(i, b)| (i as u64, std::slice::from_ref(b))).collect();
+        let chunks: Vec<(u64, &[u8])> =
+            s.iter().enumerate().map(|(i, b)| (i as u64, std::slice::from_ref(b))).collect();
         let mut sp = LengthPrefixSplitter::new(1000, true, 0);
         assert_eq!(run(&mut sp, &chunks), frames_of(&bodies));
     }
@@ -593,7 +596,8 @@ mod tests {
 
     #[test]
     fn garbage_never_panics_and_is_all_accounted() {
-        let garbage: Vec<u8> = (0..5000u32).map(|i| (i.wrapping_mul(2654435761) >> 13) as u8).collect();
+        let garbage: Vec<u8> =
+            (0..5000u32).map(|i| (i.wrapping_mul(2654435761) >> 13) as u8).collect();
         let mut sp = LengthPrefixSplitter::new(1000, true, 0);
         let out = run(&mut sp, &[(0, &garbage)]);
         let accounted: u64 = out

@@ -114,3 +114,12 @@ pub enum DecodeError {
 pub fn plausible_envelope(frame: &[u8]) -> bool {
     !frame.is_empty()
 }
+
+/// Placeholder until the decoder lands.
+pub fn decode(
+    _frame: &[u8],
+    _dir: crate::net::Dir,
+    _l: &DecodeLimits,
+) -> Result<Decoded, DecodeError> {
+    Err(DecodeError::Envelope("unimplemented".into()))
+}

@@ -209,3 +209,5 @@ pub struct NetStats {
     pub evicted: u64,
     pub idle_closed: u64,
 }
+mod stub;
+pub use stub::*;

@@ -1,0 +1,167 @@
+//! Civil (calendar) time of capture timestamps, for every rendering: no time-zone database,
+//! UTC or a fixed offset the user gives.
+
+use std::fmt::{self, Write as _};
+
+use crate::capture::Timestamp;
+
+/// A broken-down time.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Civil {
+    pub year: i64,
+    pub month: u32,
+    pub day: u32,
+    pub hour: u32,
+    pub minute: u32,
+    pub second: u32,
+    pub nanos: u32,
+}
+
+impl Civil {
+    /// `ts` shifted by `offset_secs` (0 for UTC).
+    pub fn new(ts: Timestamp, offset_secs: i32) -> Civil {
+        let secs = ts.secs().saturating_add(i64::from(offset_secs));
+        let days = secs.div_euclid(86_400);
+        let rem = secs.rem_euclid(86_400);
+        let (year, month, day) = civil_from_days(days);
+        // rem is in 0..86400, so these fit u32.
+        Civil {
+            year,
+            month,
+            day,
+            hour: (rem / 3600) as u32,
+            minute: (rem % 3600 / 60) as u32,
+            second: (rem % 60) as u32,
+            nanos: ts.subsec_nanos(),
+        }
+    }
+}
+
+/// Days since 1970-01-01 → (year, month, day) in the proleptic Gregorian calendar
+/// (H. Hinnant's algorithm).
+fn civil_from_days(z: i64) -> (i64, u32, u32) {
+    let z = z + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let y = yoe + era * 400;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = (doy - (153 * mp + 2) / 5 + 1) as u32;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
+    (if m <= 2 { y + 1 } else { y }, m, d)
+}
+
+/// (year, month, day) → days since 1970-01-01; the inverse of [`Civil::new`]'s date part.
+pub fn days_from_civil(y: i64, m: u32, d: u32) -> i64 {
+    let y = if m <= 2 { y - 1 } else { y };
+    let era = y.div_euclid(400);
+    let yoe = y.rem_euclid(400);
+    let m = i64::from(m);
+    let doy = (153 * (if m > 2 { m - 3 } else { m + 9 }) + 2) / 5 + i64::from(d) - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    era * 146_097 + doe - 719_468
+}
+
+/// RFC 3339 in UTC: `2017-10-26T12:29:16.302000Z`, microseconds, or nanoseconds when the
+/// capture has them.
+pub struct Rfc3339(pub Timestamp);
+
+impl fmt::Display for Rfc3339 {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let c = Civil::new(self.0, 0);
+        write!(
+            f,
+            "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}.",
+            c.year, c.month, c.day, c.hour, c.minute, c.second
+        )?;
+        if c.nanos % 1000 == 0 {
+            write!(f, "{:06}Z", c.nanos / 1000)
+        } else {
+            write!(f, "{:09}Z", c.nanos)
+        }
+    }
+}
+
+/// `2017-10-26 12:29:16.302000` in UTC or at a fixed offset (then followed by `+08:00`).
+pub fn write_human(out: &mut String, ts: Timestamp, offset_secs: Option<i32>) {
+    let c = Civil::new(ts, offset_secs.unwrap_or(0));
+    let _ = write!(
+        out,
+        "{:04}-{:02}-{:02} {:02}:{:02}:{:02}.{:06}",
+        c.year,
+        c.month,
+        c.day,
+        c.hour,
+        c.minute,
+        c.second,
+        c.nanos / 1000
+    );
+    match offset_secs {
+        None => out.push_str(" UTC"),
+        Some(o) => {
+            let sign = if o < 0 { '-' } else { '+' };
+            let a = o.unsigned_abs();
+            let _ = write!(out, " {sign}{:02}:{:02}", a / 3600, a % 3600 / 60);
+        }
+    }
+}
+
+/// A UTC offset as the user writes it (`+08:00`, `-0530`, `+8`, `UTC`), in seconds.
+pub fn parse_utc_offset(s: &str) -> Result<i32, String> {
+    let s = s.trim();
+    if s.eq_ignore_ascii_case("z") || s.eq_ignore_ascii_case("utc") {
+        return Ok(0);
+    }
+    let (sign, rest) = match s.as_bytes().first() {
+        Some(b'+') => (1, &s[1..]),
+        Some(b'-') => (-1, &s[1..]),
+        _ => return Err(format!("bad UTC offset {s:?}: expected +HH:MM or -HH:MM")),
+    };
+    let (h, m) = match rest.split_once(':') {
+        Some((h, m)) => (h, m),
+        None if rest.len() == 4 => rest.split_at(2),
+        None => (rest, "0"),
+    };
+    let h: i32 = h.parse().map_err(|_| format!("bad UTC offset {s:?}"))?;
+    let m: i32 = m.parse().map_err(|_| format!("bad UTC offset {s:?}"))?;
+    if !(0..=18).contains(&h) || !(0..60).contains(&m) {
+        return Err(format!("UTC offset {s:?} out of range"));
+    }
+    Ok(sign * (h * 3600 + m * 60))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn formats_the_seed_time() {
+        let ts = Timestamp(
+            days_from_civil(2017, 10, 26) * 86_400_000_000_000
+                + ((12 * 3600 + 29 * 60 + 16) * 1_000_000_000 + 302_000_000),
+        );
+        assert_eq!(Rfc3339(ts).to_string(), "2017-10-26T12:29:16.302000Z");
+        let mut s = String::new();
+        write_human(&mut s, ts, Some(8 * 3600));
+        assert_eq!(s, "2017-10-26 20:29:16.302000 +08:00");
+        assert_eq!(Rfc3339(Timestamp(-1)).to_string(), "1969-12-31T23:59:59.999999999Z");
+    }
+
+    #[test]
+    fn civil_round_trips() {
+        for days in (-100_000..100_000).step_by(97) {
+            let c = Civil::new(Timestamp(days * 86_400_000_000_000), 0);
+            assert_eq!(days_from_civil(c.year, c.month, c.day), days);
+        }
+    }
+
+    #[test]
+    fn offsets_parse() {
+        assert_eq!(parse_utc_offset("+08:00"), Ok(28_800));
+        assert_eq!(parse_utc_offset("-0530"), Ok(-19_800));
+        assert_eq!(parse_utc_offset("UTC"), Ok(0));
+        assert!(parse_utc_offset("8").is_err());
+        assert!(parse_utc_offset("+99:00").is_err());
+    }
+}
