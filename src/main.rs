@@ -29,6 +29,15 @@ enum Command {
     Dissect(DissectArgs),
     /// Write a synthetic MSync capture.
     Synth(SynthArgs),
+    /// Summarise capture files without decoding them (records, bytes, time span, link types).
+    Info(InfoArgs),
+}
+
+#[derive(Args)]
+struct InfoArgs {
+    /// Capture files ("-" reads standard input).
+    #[arg(required = true)]
+    files: Vec<PathBuf>,
 }
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -153,6 +162,7 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Command::Dissect(args) => dissect(args),
         Command::Synth(args) => synth(args),
+        Command::Info(args) => info(args),
     };
     match result {
         Ok(code) => code,
@@ -222,4 +232,56 @@ fn dissect(args: DissectArgs) -> io::Result<ExitCode> {
 
 fn synth(_args: SynthArgs) -> io::Result<ExitCode> {
     Err(io::Error::other("synth: not built yet"))
+}
+
+fn info(args: InfoArgs) -> io::Result<ExitCode> {
+    let mut out = io::stdout().lock();
+    let mut failed = false;
+    for file in &args.files {
+        let mut reader = match FileReader::open(file) {
+            Ok(r) => r,
+            Err(e) => {
+                eprintln!("msyncdump: error: {e}");
+                failed = true;
+                continue;
+            }
+        };
+        let (mut packets, mut bytes, mut first, mut last) = (0u64, 0u64, None, None);
+        let mut links: Vec<(msyncdump::capture::LinkType, u64)> = Vec::new();
+        loop {
+            match reader.next_packet() {
+                Ok(Some(p)) => {
+                    packets += 1;
+                    bytes += p.data.len() as u64;
+                    first = first.or(Some(p.ts));
+                    last = Some(last.map_or(p.ts, |l: msyncdump::capture::Timestamp| l.max(p.ts)));
+                    match links.iter_mut().find(|(l, _)| *l == p.link) {
+                        Some((_, n)) => *n += 1,
+                        None => links.push((p.link, 1)),
+                    }
+                }
+                Ok(None) => break,
+                Err(e) => {
+                    eprintln!("msyncdump: {}: {e}", if e.is_truncation() { "warning" } else { "error" });
+                    failed |= !e.is_truncation();
+                    break;
+                }
+            }
+        }
+        let stats = reader.stats();
+        writeln!(out, "file: {}", file.display())?;
+        writeln!(out, "packets: {packets}")?;
+        writeln!(out, "captured bytes: {bytes}")?;
+        if let (Some(f), Some(l)) = (first, last) {
+            let (mut a, mut b) = (String::new(), String::new());
+            msyncdump::time::write_human(&mut a, f, None);
+            msyncdump::time::write_human(&mut b, l, None);
+            writeln!(out, "first packet: {a}\nlast packet: {b}\nspan: {:.6} s", l.since(f) as f64 / 1e9)?;
+        }
+        for (l, n) in &links {
+            writeln!(out, "link type {l}: {n} packets")?;
+        }
+        writeln!(out, "blocks skipped: {}", stats.skipped_blocks)?;
+    }
+    Ok(if failed { ExitCode::from(2) } else { ExitCode::SUCCESS })
 }
