@@ -11,6 +11,7 @@ use msyncdump::capture::{CaptureError, FileReader, PacketSource};
 use msyncdump::msync::render::RenderOpts;
 use msyncdump::pipeline::print::{tally, Format, PrintOptions, Printer};
 use msyncdump::pipeline::{run_sources, Pipeline, PipelineConfig};
+use msyncdump::time::Zone;
 
 #[derive(Parser)]
 #[command(
@@ -68,6 +69,9 @@ struct InputArgs {
     /// Print secrets (tokens, passwords, keys) instead of "***".
     #[arg(long)]
     show_secrets: bool,
+    /// Show absolute times in the machine's local time zone instead of UTC.
+    #[arg(long, conflicts_with = "utc_offset")]
+    local: bool,
     /// Show absolute times at this UTC offset (e.g. +08:00) instead of UTC.
     #[arg(long, value_name = "OFFSET", value_parser = msyncdump::time::parse_utc_offset, allow_hyphen_values = true)]
     utc_offset: Option<i32>,
@@ -192,6 +196,19 @@ fn render_opts(input: &InputArgs) -> RenderOpts {
     }
 }
 
+fn zone(input: &InputArgs) -> Zone {
+    if let Some(o) = input.utc_offset {
+        return Zone::Fixed(o);
+    }
+    if input.local {
+        return Zone::local().unwrap_or_else(|e| {
+            eprintln!("msyncdump: warning: --local: {e}; showing UTC");
+            Zone::Utc
+        });
+    }
+    Zone::Utc
+}
+
 fn open_all(
     files: &[PathBuf],
 ) -> impl Iterator<Item = Result<Box<dyn PacketSource>, CaptureError>> + '_ {
@@ -217,7 +234,7 @@ fn dissect(args: DissectArgs) -> io::Result<ExitCode> {
         format,
         render: render_opts(&args.input),
         quiet: args.quiet,
-        utc_offset: args.input.utc_offset,
+        zone: zone(&args.input),
         line_buffered,
     };
     let out = io::BufWriter::with_capacity(256 << 10, stdout.lock());
@@ -262,7 +279,10 @@ fn info(args: InfoArgs) -> io::Result<ExitCode> {
                 }
                 Ok(None) => break,
                 Err(e) => {
-                    eprintln!("msyncdump: {}: {e}", if e.is_truncation() { "warning" } else { "error" });
+                    eprintln!(
+                        "msyncdump: {}: {e}",
+                        if e.is_truncation() { "warning" } else { "error" }
+                    );
                     failed |= !e.is_truncation();
                     break;
                 }
@@ -276,7 +296,11 @@ fn info(args: InfoArgs) -> io::Result<ExitCode> {
             let (mut a, mut b) = (String::new(), String::new());
             msyncdump::time::write_human(&mut a, f, None);
             msyncdump::time::write_human(&mut b, l, None);
-            writeln!(out, "first packet: {a}\nlast packet: {b}\nspan: {:.6} s", l.since(f) as f64 / 1e9)?;
+            writeln!(
+                out,
+                "first packet: {a}\nlast packet: {b}\nspan: {:.6} s",
+                l.since(f) as f64 / 1e9
+            )?;
         }
         for (l, n) in &links {
             writeln!(out, "link type {l}: {n} packets")?;

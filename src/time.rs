@@ -131,6 +131,130 @@ pub fn parse_utc_offset(s: &str) -> Result<i32, String> {
     Ok(sign * (h * 3600 + m * 60))
 }
 
+/// Where absolute times are shown: UTC, a fixed offset, or the machine's local zone.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub enum Zone {
+    #[default]
+    Utc,
+    Fixed(i32),
+    /// Transitions of the local zone (from `/etc/localtime`): (from this time in seconds, the
+    /// offset in seconds), sorted; before the first, `initial`.
+    Local {
+        initial: i32,
+        transitions: Vec<(i64, i32)>,
+    },
+}
+
+impl Zone {
+    /// The offset in force at `ts`, or None for UTC (printed as "UTC", not "+00:00").
+    pub fn offset_at(&self, ts: Timestamp) -> Option<i32> {
+        match self {
+            Zone::Utc => None,
+            Zone::Fixed(o) => Some(*o),
+            Zone::Local { initial, transitions } => {
+                let t = ts.secs();
+                let i = transitions.partition_point(|&(at, _)| at <= t);
+                Some(match i.checked_sub(1).and_then(|j| transitions.get(j)) {
+                    Some(&(_, o)) => o,
+                    None => *initial,
+                })
+            }
+        }
+    }
+
+    /// The machine's local zone, from the TZif file `/etc/localtime` (or `$TZ` when it names a
+    /// file under /usr/share/zoneinfo). Falls back to UTC with a reason.
+    pub fn local() -> Result<Zone, String> {
+        let path = match std::env::var("TZ") {
+            Ok(tz) if !tz.is_empty() => {
+                let name = tz.trim_start_matches(':');
+                if name.starts_with('/') {
+                    name.to_string()
+                } else {
+                    format!("/usr/share/zoneinfo/{name}")
+                }
+            }
+            _ => "/etc/localtime".to_string(),
+        };
+        let bytes = std::fs::read(&path).map_err(|e| format!("{path}: {e}"))?;
+        parse_tzif(&bytes).ok_or_else(|| format!("{path}: not a TZif time-zone file"))
+    }
+}
+
+/// Parses a TZif file (RFC 8536), preferring the 64-bit data of version 2 and later. The
+/// footer's rule for times after the last transition is not applied: the last offset holds.
+pub fn parse_tzif(b: &[u8]) -> Option<Zone> {
+    struct Header {
+        isut: usize,
+        isstd: usize,
+        leap: usize,
+        time: usize,
+        types: usize,
+        chars: usize,
+    }
+    fn header(b: &[u8]) -> Option<(u8, Header)> {
+        if b.get(..4)? != b"TZif" {
+            return None;
+        }
+        let n = |i: usize| -> Option<usize> {
+            let w = b.get(20 + 4 * i..24 + 4 * i)?;
+            usize::try_from(u32::from_be_bytes([w[0], w[1], w[2], w[3]])).ok()
+        };
+        let h = Header {
+            isut: n(0)?,
+            isstd: n(1)?,
+            leap: n(2)?,
+            time: n(3)?,
+            types: n(4)?,
+            chars: n(5)?,
+        };
+        Some((*b.get(4)?, h))
+    }
+    fn body_len(h: &Header, tsize: usize) -> Option<usize> {
+        let t = h.time.checked_mul(tsize + 1)?;
+        let ty = h.types.checked_mul(6)?;
+        let leap = h.leap.checked_mul(tsize + 4)?;
+        t.checked_add(ty)?
+            .checked_add(h.chars)?
+            .checked_add(leap)?
+            .checked_add(h.isstd)?
+            .checked_add(h.isut)
+    }
+    let (version, h1) = header(b)?;
+    let (data, h, tsize) = if version >= b'2' {
+        let skip = 44usize.checked_add(body_len(&h1, 4)?)?;
+        let rest = b.get(skip..)?;
+        let (_, h2) = header(rest)?;
+        (rest.get(44..)?, h2, 8usize)
+    } else {
+        (b.get(44..)?, h1, 4usize)
+    };
+    let times = data.get(..h.time.checked_mul(tsize)?)?;
+    let idx = data.get(times.len()..times.len().checked_add(h.time)?)?;
+    let ttinfo_at = times.len() + idx.len();
+    let ttinfo = data.get(ttinfo_at..ttinfo_at.checked_add(h.types.checked_mul(6)?)?)?;
+    let offset_of = |t: usize| -> Option<i32> {
+        let e = ttinfo.get(t * 6..t * 6 + 4)?;
+        Some(i32::from_be_bytes([e[0], e[1], e[2], e[3]]))
+    };
+    let mut transitions = Vec::with_capacity(h.time);
+    for i in 0..h.time {
+        let at = if tsize == 8 {
+            let w = times.get(i * 8..i * 8 + 8)?;
+            i64::from_be_bytes([w[0], w[1], w[2], w[3], w[4], w[5], w[6], w[7]])
+        } else {
+            let w = times.get(i * 4..i * 4 + 4)?;
+            i64::from(i32::from_be_bytes([w[0], w[1], w[2], w[3]]))
+        };
+        transitions.push((at, offset_of(usize::from(*idx.get(i)?))?));
+    }
+    let initial = offset_of(0)?;
+    if transitions.is_empty() && initial == 0 {
+        return Some(Zone::Utc);
+    }
+    Some(Zone::Local { initial, transitions })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -153,6 +277,33 @@ mod tests {
         for days in (-100_000..100_000).step_by(97) {
             let c = Civil::new(Timestamp(days * 86_400_000_000_000), 0);
             assert_eq!(days_from_civil(c.year, c.month, c.day), days);
+        }
+    }
+
+    #[test]
+    fn tzif_parses_and_never_panics() {
+        // A version-1 file: one transition at t=1000 to the second type (+08:00).
+        let mut b = b"TZif".to_vec();
+        b.push(0);
+        b.extend_from_slice(&[0; 15]);
+        for n in [0u32, 0, 0, 1, 2, 4] {
+            b.extend_from_slice(&n.to_be_bytes());
+        }
+        b.extend_from_slice(&1000i32.to_be_bytes());
+        b.push(1);
+        b.extend_from_slice(&0i32.to_be_bytes());
+        b.extend_from_slice(&[0, 0]);
+        b.extend_from_slice(&28_800i32.to_be_bytes());
+        b.extend_from_slice(&[0, 0]);
+        b.extend_from_slice(b"UTC\0");
+        let z = parse_tzif(&b).unwrap_or_default();
+        assert_eq!(z.offset_at(Timestamp::from_secs_nanos(999, 0)), Some(0));
+        assert_eq!(z.offset_at(Timestamp::from_secs_nanos(1000, 0)), Some(28_800));
+        for len in 0..b.len() {
+            let _ = parse_tzif(&b[..len]);
+        }
+        if let Ok(bytes) = std::fs::read("/etc/localtime") {
+            assert!(parse_tzif(&bytes).is_some());
         }
     }
 

@@ -7,7 +7,7 @@ use std::io::{self, Write};
 use super::{Consumer, Event, FrameProblem, MsgCtx, Totals};
 use crate::msync::render::{json, sdklog, summary, tree, RenderOpts};
 use crate::net::{ConnId, Dir, PktCtx};
-use crate::time::{write_human, Rfc3339};
+use crate::time::{write_human, Rfc3339, Zone};
 
 /// Output format of `dissect`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -22,14 +22,14 @@ pub enum Format {
     Json,
 }
 
-#[derive(Clone, Copy, Debug)]
+#[derive(Clone, Debug)]
 pub struct PrintOptions {
     pub format: Format,
     pub render: RenderOpts,
     /// Print nothing per message (the tally is still printed by the caller).
     pub quiet: bool,
-    /// Shift absolute times by this many seconds (`--local`); None: UTC.
-    pub utc_offset: Option<i32>,
+    /// Where absolute times are shown (UTC unless `--local` / `--utc-offset`).
+    pub zone: Zone,
     /// Flush after every message (a terminal, or `--line-buffered`).
     pub line_buffered: bool,
 }
@@ -70,7 +70,7 @@ impl<W: Write> Printer<W> {
         let _ = write!(line, "Frame {}, conn {} {} (", ctx.frame, ctx.conn.id.0, ctx.dir.as_str());
         Self::arrow(ctx, line);
         line.push_str("), ");
-        write_human(line, ctx.ts, self.opts.utc_offset);
+        write_human(line, ctx.ts, self.opts.zone.offset_at(ctx.ts));
         let _ = writeln!(
             line,
             " (+{:.6} s)\n    {}: stream offset {}, {} bytes on the stream ({} of MSync)",
