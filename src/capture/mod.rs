@@ -128,3 +128,5 @@ pub trait PacketSource {
 }
 mod stub;
 pub use stub::*;
+#[cfg(feature = "live")]
+pub mod live;
