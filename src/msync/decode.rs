@@ -346,3 +346,461 @@ pub fn peek_command(frame: &[u8]) -> Option<Command> {
     }
     Some(found.unwrap_or(Command::Sync))
 }
+
+#[cfg(test)]
+mod tests {
+    use std::io::Write;
+
+    use proptest::prelude::*;
+
+    use super::*;
+
+    fn jid(name: &str) -> pb::Jid {
+        pb::Jid { name: Some(name.into()), ..Default::default() }
+    }
+
+    fn envelope(command: Option<i32>, payload: Option<Vec<u8>>) -> pb::MSync {
+        pb::MSync { command, payload, ..Default::default() }
+    }
+
+    fn frame(env: &pb::MSync) -> Vec<u8> {
+        env.encode_to_vec()
+    }
+
+    fn dec(env: &pb::MSync, dir: Dir) -> Result<Decoded, DecodeError> {
+        decode(&frame(env), dir, &DecodeLimits::default())
+    }
+
+    fn zlib(data: &[u8]) -> Vec<u8> {
+        let mut e = flate2::write::ZlibEncoder::new(Vec::new(), flate2::Compression::default());
+        assert!(e.write_all(data).is_ok());
+        e.finish().unwrap_or_default()
+    }
+
+    fn chat_meta(id: u64, text: &str) -> pb::Meta {
+        let body = pb::MessageBody {
+            r#type: Some(pb::message_body::Type::Chat as i32),
+            from: Some(jid("z12")),
+            to: Some(jid("z13")),
+            contents: vec![pb::message_body::Content {
+                r#type: Some(0),
+                text: Some(text.into()),
+                ..Default::default()
+            }],
+            ..Default::default()
+        };
+        pb::Meta {
+            id: Some(id),
+            to: Some(jid("z13")),
+            ns: Some(pb::meta::NameSpace::Chat as i32),
+            payload: Some(body.encode_to_vec()),
+            ..Default::default()
+        }
+    }
+
+    fn sync_send() -> pb::MSync {
+        let ul = pb::CommSyncUl {
+            meta: Some(chat_meta(15089920589600003, "456")),
+            ..Default::default()
+        };
+        envelope(Some(0), Some(ul.encode_to_vec()))
+    }
+
+    #[test]
+    fn every_command_and_direction() {
+        let prov = pb::Provision { version: Some("3.3.4".into()), ..Default::default() };
+        let unread_dl = pb::CommUnreadDl {
+            unread: vec![pb::MetaQueue { queue: Some(jid("z13")), n: Some(3) }],
+            ..Default::default()
+        };
+        let notice = pb::CommNotice { queue: Some(jid("z13")) };
+        let sync_ul =
+            pb::CommSyncUl { key: Some(7), queue: Some(jid("z13")), ..Default::default() };
+        let sync_dl = pb::CommSyncDl { meta_id: Some(5), server_id: Some(6), ..Default::default() };
+        let logout = pb::Logout { reason: Some("bye".into()), ..Default::default() };
+        let cases: Vec<(i32, Dir, Vec<u8>, Body)> = vec![
+            (3, Dir::C2S, prov.encode_to_vec(), Body::Provision(prov.clone())),
+            (3, Dir::S2C, prov.encode_to_vec(), Body::Provision(prov.clone())),
+            (1, Dir::C2S, vec![], Body::UnreadUl(pb::CommUnreadUl {})),
+            (1, Dir::S2C, unread_dl.encode_to_vec(), Body::UnreadDl(unread_dl.clone())),
+            (2, Dir::S2C, notice.encode_to_vec(), Body::Notice(notice.clone())),
+            (2, Dir::C2S, notice.encode_to_vec(), Body::Raw(notice.encode_to_vec())),
+            (0, Dir::C2S, sync_ul.encode_to_vec(), Body::SyncUl(sync_ul.clone())),
+            (0, Dir::S2C, sync_dl.encode_to_vec(), Body::SyncDl(sync_dl.clone())),
+            (4, Dir::C2S, logout.encode_to_vec(), Body::Logout(logout.clone())),
+            (4, Dir::S2C, logout.encode_to_vec(), Body::Logout(logout.clone())),
+            (9, Dir::C2S, vec![1, 2, 3], Body::Raw(vec![1, 2, 3])),
+            (-1, Dir::S2C, vec![1, 2, 3], Body::Raw(vec![1, 2, 3])),
+        ];
+        for (cmd, dir, payload, want) in cases {
+            let env = envelope(Some(cmd), Some(payload));
+            let d = dec(&env, dir);
+            assert_eq!(d.as_ref().map(|d| &d.body), Ok(&want), "command {cmd} {dir:?}");
+            let d = d.unwrap_or_else(|_| unreachable!());
+            assert_eq!(d.command, Command::from_i32(cmd));
+            assert!(!d.zlib);
+            assert_eq!(d.plain_payload, None);
+        }
+    }
+
+    #[test]
+    fn unknown_command_keeps_its_number() {
+        let d = dec(&envelope(Some(9), None), Dir::C2S);
+        assert!(
+            matches!(d, Ok(Decoded { command: Command::Unknown(9), body: Body::Raw(ref b), .. }) if b.is_empty())
+        );
+        assert_eq!(Command::Unknown(9).name(), "COMMAND_9");
+    }
+
+    #[test]
+    fn absent_payload_is_an_empty_message() {
+        // The web SDK sends UNREAD with no payload field at all.
+        let d = dec(&envelope(Some(1), None), Dir::C2S);
+        assert_eq!(d.map(|d| d.body), Ok(Body::UnreadUl(pb::CommUnreadUl {})));
+        let d = dec(&envelope(Some(1), None), Dir::S2C);
+        assert_eq!(d.map(|d| d.body), Ok(Body::UnreadDl(pb::CommUnreadDl::default())));
+        let d = dec(&envelope(Some(0), None), Dir::S2C);
+        assert_eq!(d.map(|d| d.body), Ok(Body::SyncDl(pb::CommSyncDl::default())));
+        let d = dec(&envelope(Some(3), None), Dir::C2S);
+        assert_eq!(d.map(|d| d.body), Ok(Body::Provision(pb::Provision::default())));
+    }
+
+    #[test]
+    fn absent_command_is_sync() {
+        let mut env = sync_send();
+        env.command = None;
+        let d = dec(&env, Dir::C2S);
+        assert!(matches!(d, Ok(Decoded { command: Command::Sync, body: Body::SyncUl(_), .. })));
+        // An empty frame is a valid, empty envelope: SYNC with an empty payload.
+        let d = decode(&[], Dir::S2C, &DecodeLimits::default());
+        assert_eq!(d.map(|d| d.body), Ok(Body::SyncDl(pb::CommSyncDl::default())));
+    }
+
+    #[test]
+    fn meta_bodies_in_order() {
+        let d = dec(&sync_send(), Dir::C2S);
+        let bodies = d.map(|d| d.meta_bodies).unwrap_or_default();
+        assert_eq!(bodies.len(), 1);
+        assert!(
+            matches!(&bodies[0], MetaBody::Chat(m) if m.contents[0].text.as_deref() == Some("456"))
+        );
+
+        let dl = pb::CommSyncDl {
+            metas: vec![
+                chat_meta(1, "a"),
+                pb::Meta { ns: Some(5), ..Default::default() },
+                chat_meta(3, "c"),
+            ],
+            ..Default::default()
+        };
+        let d = dec(&envelope(None, Some(dl.encode_to_vec())), Dir::S2C);
+        let bodies = d.map(|d| d.meta_bodies).unwrap_or_default();
+        assert_eq!(bodies.len(), 3);
+        assert!(
+            matches!(&bodies[0], MetaBody::Chat(m) if m.contents[0].text.as_deref() == Some("a"))
+        );
+        assert_eq!(bodies[1], MetaBody::Empty);
+        assert!(
+            matches!(&bodies[2], MetaBody::Chat(m) if m.contents[0].text.as_deref() == Some("c"))
+        );
+    }
+
+    #[test]
+    fn zlib_payload_is_inflated() {
+        let plain = sync_send().payload.unwrap_or_default();
+        let mut env = envelope(Some(0), Some(zlib(&plain)));
+        env.compress_algorimth = Some(1);
+        let d = dec(&env, Dir::C2S);
+        let d = d.unwrap_or_else(|e| panic!("{e}"));
+        assert!(d.zlib);
+        assert_eq!(d.plain_payload.as_deref(), Some(&plain[..]));
+        assert_eq!(d.payload_bytes(), &plain[..]);
+        assert!(matches!(d.body, Body::SyncUl(ref ul) if ul.meta.is_some()));
+        assert_eq!(d.meta_bodies.len(), 1);
+        // The envelope keeps the payload as on the wire.
+        assert_eq!(d.env.payload, env.payload);
+    }
+
+    #[test]
+    fn zlib_absent_payload_is_empty_message() {
+        let mut env = envelope(Some(1), None);
+        env.compress_algorimth = Some(1);
+        let d = dec(&env, Dir::C2S);
+        assert!(matches!(
+            d,
+            Ok(Decoded { zlib: true, plain_payload: None, body: Body::UnreadUl(_), .. })
+        ));
+    }
+
+    #[test]
+    fn zlib_corrupt_and_truncated() {
+        let mut env = envelope(Some(0), Some(b"not zlib at all".to_vec()));
+        env.compress_algorimth = Some(1);
+        assert!(matches!(dec(&env, Dir::S2C), Err(DecodeError::Inflate(_))));
+
+        let good = zlib(&sync_send().payload.unwrap_or_default());
+        for cut in 1..good.len() - 4 {
+            env.payload = Some(good[..cut].to_vec());
+            assert!(
+                matches!(dec(&env, Dir::C2S), Err(DecodeError::Inflate(_))),
+                "zlib cut at {cut} of {}",
+                good.len()
+            );
+        }
+    }
+
+    #[test]
+    fn zlib_bomb_fails_fast() {
+        // 1 GiB of zeros, compressed in a loop so the test never holds it.
+        let chunk = vec![0u8; 1 << 20];
+        let mut e = flate2::write::ZlibEncoder::new(Vec::new(), flate2::Compression::best());
+        for _ in 0..1024 {
+            assert!(e.write_all(&chunk).is_ok());
+        }
+        let bomb = e.finish().unwrap_or_default();
+        assert!(bomb.len() < 2 << 20, "bomb is {} bytes", bomb.len());
+        let mut env = envelope(Some(0), Some(bomb));
+        env.compress_algorimth = Some(1);
+        let limits = DecodeLimits::default();
+        let t = std::time::Instant::now();
+        let d = decode(&frame(&env), Dir::S2C, &limits);
+        assert_eq!(d, Err(DecodeError::InflateTooLarge(limits.max_inflated)));
+        assert!(t.elapsed() < std::time::Duration::from_secs(10));
+
+        // Exactly at the cap is allowed; one byte over is not.
+        let data = vec![7u8; 1000];
+        let mut env = envelope(Some(7), Some(zlib(&data)));
+        env.compress_algorimth = Some(1);
+        let d = decode(&frame(&env), Dir::S2C, &DecodeLimits { max_inflated: 1000 });
+        assert!(matches!(d, Ok(Decoded { body: Body::Raw(ref b), .. }) if b.len() == 1000));
+        let d = decode(&frame(&env), Dir::S2C, &DecodeLimits { max_inflated: 999 });
+        assert_eq!(d, Err(DecodeError::InflateTooLarge(999)));
+    }
+
+    #[test]
+    fn unknown_compression_is_raw() {
+        let mut env = sync_send();
+        env.compress_algorimth = Some(2);
+        let d = dec(&env, Dir::C2S);
+        assert!(
+            matches!(d, Ok(Decoded { zlib: false, body: Body::Raw(ref b), .. }) if Some(b) == env.payload.as_ref())
+        );
+    }
+
+    #[test]
+    fn encrypted_payload_is_not_decoded() {
+        let mut env = envelope(Some(0), Some(vec![0xde, 0xad, 0xbe, 0xef]));
+        env.encrypt_type = vec![0, 3];
+        let d = dec(&env, Dir::S2C);
+        assert!(matches!(d, Ok(Decoded { body: Body::Encrypted, .. })));
+        // Compressed and encrypted: inflation is not attempted either.
+        env.compress_algorimth = Some(1);
+        assert!(matches!(
+            dec(&env, Dir::S2C),
+            Ok(Decoded { body: Body::Encrypted, zlib: true, plain_payload: None, .. })
+        ));
+        // ENCRYPT_NONE alone (what the web SDK always sends) is plain.
+        let mut env = sync_send();
+        env.encrypt_type = vec![0];
+        assert!(matches!(dec(&env, Dir::C2S), Ok(Decoded { body: Body::SyncUl(_), .. })));
+    }
+
+    #[test]
+    fn every_namespace() {
+        let meta = |ns: Option<i32>, payload: Vec<u8>| pb::Meta {
+            ns,
+            payload: Some(payload),
+            ..Default::default()
+        };
+        let stat = pb::StatisticsBody { version: Some("4.1".into()), ..Default::default() };
+        let chat = pb::MessageBody { ack_message_id: Some(9), ..Default::default() };
+        let muc = pb::MucBody { operation: Some(2), ..Default::default() };
+        let roster = pb::RosterBody { operation: Some(2), ..Default::default() };
+        let conf = pb::ConferenceBody { operation: Some(1), ..Default::default() };
+        assert_eq!(
+            decode_meta(&meta(None, stat.encode_to_vec())),
+            MetaBody::Statistic(stat.clone())
+        );
+        assert_eq!(decode_meta(&meta(Some(0), stat.encode_to_vec())), MetaBody::Statistic(stat));
+        assert_eq!(decode_meta(&meta(Some(1), chat.encode_to_vec())), MetaBody::Chat(chat));
+        assert_eq!(decode_meta(&meta(Some(2), muc.encode_to_vec())), MetaBody::Muc(muc));
+        assert_eq!(decode_meta(&meta(Some(3), roster.encode_to_vec())), MetaBody::Roster(roster));
+        assert_eq!(decode_meta(&meta(Some(4), conf.encode_to_vec())), MetaBody::Conference(conf));
+        assert_eq!(decode_meta(&meta(Some(5), vec![1, 2])), MetaBody::Raw);
+        assert_eq!(decode_meta(&meta(Some(6), vec![1, 2])), MetaBody::Raw);
+        assert_eq!(decode_meta(&meta(Some(77), vec![1, 2])), MetaBody::Raw);
+        assert_eq!(decode_meta(&pb::Meta { ns: Some(1), ..Default::default() }), MetaBody::Empty);
+        // Present but empty: an empty message of the namespace's type.
+        assert_eq!(decode_meta(&meta(Some(1), vec![])), MetaBody::Chat(pb::MessageBody::default()));
+    }
+
+    #[test]
+    fn invalid_meta_payload_does_not_fail_the_message() {
+        let mut bad = chat_meta(1, "x");
+        bad.payload = Some(vec![0x0a, 0x05, 0x01]); // field 1 LEN 5, only one byte follows
+        let dl = pb::CommSyncDl { metas: vec![bad, chat_meta(2, "ok")], ..Default::default() };
+        let d = dec(&envelope(Some(0), Some(dl.encode_to_vec())), Dir::S2C);
+        let bodies = d.map(|d| d.meta_bodies).unwrap_or_default();
+        assert!(
+            matches!(&bodies[0], MetaBody::Invalid(r) if r.contains("failed to decode")),
+            "{bodies:?}"
+        );
+        assert!(matches!(&bodies[1], MetaBody::Chat(_)));
+    }
+
+    #[test]
+    fn errors_carry_the_reason() {
+        let d = decode(&[0x0a, 0x05, 0x01], Dir::C2S, &DecodeLimits::default());
+        assert!(
+            matches!(&d, Err(DecodeError::Envelope(r)) if r.contains("failed to decode")),
+            "{d:?}"
+        );
+        let d = dec(&envelope(Some(2), Some(vec![0x0a, 0x05, 0x01])), Dir::S2C);
+        assert!(
+            matches!(&d, Err(DecodeError::Payload { command, reason }) if command == "NOTICE" && reason.contains("failed to decode")),
+            "{d:?}"
+        );
+        let msg = d.err().map(|e| e.to_string()).unwrap_or_default();
+        assert!(msg.starts_with("NOTICE payload: failed to decode"), "{msg}");
+    }
+
+    #[test]
+    fn every_prefix_of_a_valid_frame() {
+        let dl = pb::CommSyncDl {
+            status: Some(pb::Status { error_code: Some(0), ..Default::default() }),
+            metas: vec![chat_meta(1, "hello"), chat_meta(2, "world")],
+            queue: Some(jid("z13")),
+            next_key: Some(2),
+            ..Default::default()
+        };
+        let mut env = envelope(Some(0), Some(dl.encode_to_vec()));
+        env.guid = Some(jid("z12"));
+        env.trace_id = Some(1 << 40);
+        let full = frame(&env);
+        assert!(decode(&full, Dir::S2C, &DecodeLimits::default()).is_ok());
+        assert!(plausible_envelope(&full));
+        for cut in 0..full.len() {
+            let part = &full[..cut];
+            let _ = decode(part, Dir::S2C, &DecodeLimits::default());
+            let _ = decode(part, Dir::C2S, &DecodeLimits::default());
+            let _ = plausible_envelope(part);
+            let _ = peek_command(part);
+        }
+        // Cutting inside the payload field is never plausible (its length runs past the end).
+        // prost writes fields in number order, so without trace_id the payload comes last.
+        env.trace_id = None;
+        let full = frame(&env);
+        let payload_start = full.len() - env.payload.as_ref().map_or(0, Vec::len);
+        for cut in payload_start..full.len() {
+            assert!(!plausible_envelope(&full[..cut]), "cut {cut}");
+        }
+    }
+
+    #[test]
+    fn plausible_envelope_cases() {
+        assert!(!plausible_envelope(&[]));
+        assert!(plausible_envelope(&frame(&sync_send())));
+        assert!(plausible_envelope(&frame(&envelope(Some(1), None))));
+        assert!(plausible_envelope(&frame(&envelope(Some(4), Some(vec![])))));
+        // command out of range, even though prost would accept it
+        assert!(!plausible_envelope(&frame(&envelope(Some(5), None))));
+        assert!(!plausible_envelope(&frame(&envelope(Some(-1), None))));
+        // every field MSync has, at once, with encrypt_type unpacked
+        let all = pb::MSync {
+            version: Some(0),
+            guid: Some(jid("z12")),
+            auth: Some("tok".into()),
+            compress_algorimth: Some(0),
+            crypto: Some(0),
+            user_agent: Some("ua".into()),
+            pov: Some(1),
+            command: Some(3),
+            payload: Some(vec![1]),
+            device_id: Some(0),
+            encrypt_type: vec![0, 1],
+            encrypt_key: Some("k".into()),
+            tag: Some(vec![1]),
+            iv: Some(vec![2]),
+            trace_id: Some(u64::MAX),
+        };
+        assert!(plausible_envelope(&frame(&all)));
+        // encrypt_type packed
+        assert!(plausible_envelope(&[0x5a, 0x02, 0x00, 0x03]));
+        // unknown field number 15, 19, 21
+        assert!(!plausible_envelope(&[0x78, 0x01]));
+        assert!(!plausible_envelope(&[0x98, 0x01, 0x01]));
+        assert!(!plausible_envelope(&[0xa8, 0x01, 0x01]));
+        // field 0
+        assert!(!plausible_envelope(&[0x00, 0x00]));
+        // wrong wire type: payload as varint, command as LEN, fixed32/64, groups
+        assert!(!plausible_envelope(&[0x48, 0x01]));
+        assert!(!plausible_envelope(&[0x42, 0x01, 0x00]));
+        assert!(!plausible_envelope(&[0x45, 0, 0, 0, 0]));
+        assert!(!plausible_envelope(&[0x41, 0, 0, 0, 0, 0, 0, 0, 0]));
+        assert!(!plausible_envelope(&[0x0b, 0x0c]));
+        // varint longer than ten bytes; truncated varint; length past the end
+        assert!(!plausible_envelope(&[
+            0x38, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x01
+        ]));
+        assert!(!plausible_envelope(&[0x38, 0xff]));
+        assert!(!plausible_envelope(&[0x4a, 0x05, 0x01]));
+        assert!(!plausible_envelope(&[
+            0x4a, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x01
+        ]));
+        // a 4-byte length prefix in front of the message is not an envelope
+        let mut prefixed = (frame(&sync_send()).len() as u32).to_be_bytes().to_vec();
+        prefixed.extend(frame(&sync_send()));
+        assert!(!plausible_envelope(&prefixed));
+    }
+
+    #[test]
+    fn random_bytes_are_mostly_not_plausible() {
+        // A fixed xorshift stream so the test is deterministic.
+        let mut x: u64 = 0x9e37_79b9_7f4a_7c15;
+        let mut plausible = 0;
+        for _ in 0..10_000 {
+            let mut buf = [0u8; 32];
+            for b in &mut buf {
+                x ^= x << 13;
+                x ^= x >> 7;
+                x ^= x << 17;
+                *b = x as u8;
+            }
+            if plausible_envelope(&buf) {
+                plausible += 1;
+            }
+        }
+        assert!(plausible < 10, "{plausible} of 10000 random frames looked plausible");
+    }
+
+    #[test]
+    fn peek_command_labels_broken_frames() {
+        assert_eq!(peek_command(&[0x40, 0x03, 0x4a, 0x05, 0x01]), Some(Command::Provision));
+        assert_eq!(peek_command(&[0x4a, 0x05, 0x01]), None);
+        assert_eq!(peek_command(&[0x08, 0x00]), Some(Command::Sync));
+        assert_eq!(peek_command(&[0x40, 0x09]), Some(Command::Unknown(9)));
+    }
+
+    proptest! {
+        #[test]
+        fn never_panics(bytes in proptest::collection::vec(any::<u8>(), 0..256)) {
+            let _ = plausible_envelope(&bytes);
+            let _ = peek_command(&bytes);
+            let _ = decode(&bytes, Dir::C2S, &DecodeLimits::default());
+            let _ = decode(&bytes, Dir::S2C, &DecodeLimits { max_inflated: 64 });
+        }
+
+        #[test]
+        fn encoded_envelopes_are_plausible(
+            command in proptest::option::of(0i32..=4),
+            payload in proptest::option::of(proptest::collection::vec(any::<u8>(), 0..64)),
+            trace_id in proptest::option::of(any::<u64>()),
+            encrypt in proptest::collection::vec(0i32..4, 0..3),
+            auth in proptest::option::of(".{0,20}"),
+        ) {
+            let env = pb::MSync { command, payload, trace_id, encrypt_type: encrypt, auth, ..Default::default() };
+            let bytes = frame(&env);
+            prop_assert_eq!(plausible_envelope(&bytes), !bytes.is_empty());
+        }
+    }
+}
