@@ -732,3 +732,739 @@ impl fmt::Write for Plain<'_> {
         Ok(())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use proptest::prelude::*;
+    use prost::Message;
+
+    use super::*;
+    use crate::msync::decode::{decode, DecodeLimits};
+
+    const UUID: &str = "3c4df774-1a75-3b61-a912-ffc4d280adae";
+
+    fn jid(name: &str) -> pb::Jid {
+        pb::Jid { name: Some(name.into()), ..Default::default() }
+    }
+
+    fn full_jid(app_key: &str, name: &str, domain: &str, res: Option<&str>) -> pb::Jid {
+        pb::Jid {
+            app_key: Some(app_key.into()),
+            name: Some(name.into()),
+            domain: Some(domain.into()),
+            client_resource: res.map(Into::into),
+        }
+    }
+
+    fn ok() -> Option<pb::Status> {
+        Some(pb::Status { error_code: Some(0), ..Default::default() })
+    }
+
+    fn env<M: Message>(command: i32, payload: &M) -> pb::MSync {
+        pb::MSync {
+            command: Some(command),
+            payload: Some(payload.encode_to_vec()),
+            ..Default::default()
+        }
+    }
+
+    fn summarize_with(env: &pb::MSync, dir: Dir, opts: &RenderOpts) -> String {
+        let frame = env.encode_to_vec();
+        let mut out = String::new();
+        match decode(&frame, dir, &DecodeLimits::default()) {
+            Ok(d) => write_summary(&mut out, &d, dir, opts),
+            Err(e) => write_error_summary(&mut out, &frame, dir, &e),
+        }
+        out
+    }
+
+    fn summarize(env: &pb::MSync, dir: Dir) -> String {
+        summarize_with(env, dir, &RenderOpts::default())
+    }
+
+    fn text(t: &str) -> pb::message_body::Content {
+        pb::message_body::Content { r#type: Some(0), text: Some(t.into()), ..Default::default() }
+    }
+
+    fn chat_body(
+        from: &str,
+        to: &str,
+        contents: Vec<pb::message_body::Content>,
+    ) -> pb::MessageBody {
+        pb::MessageBody {
+            r#type: Some(pb::message_body::Type::Chat as i32),
+            from: Some(jid(from)),
+            to: Some(jid(to)),
+            contents,
+            ..Default::default()
+        }
+    }
+
+    fn meta<M: Message>(ns: i32, body: &M) -> pb::Meta {
+        pb::Meta { ns: Some(ns), payload: Some(body.encode_to_vec()), ..Default::default() }
+    }
+
+    fn pull_answer(metas: Vec<pb::Meta>) -> pb::MSync {
+        env(
+            0,
+            &pb::CommSyncDl { status: ok(), metas, queue: Some(jid("z13")), ..Default::default() },
+        )
+    }
+
+    // ---- the four exact examples ----
+
+    #[test]
+    fn sync_send() {
+        let m = pb::Meta {
+            id: Some(15089920589600003),
+            from: Some(pb::Jid { client_resource: Some(format!("android_{UUID}")), ..jid("z12") }),
+            to: Some(jid("z13")),
+            ns: Some(1),
+            payload: Some(chat_body("z12", "z13", vec![text("456")]).encode_to_vec()),
+            ..Default::default()
+        };
+        let mut e = env(0, &pb::CommSyncUl { meta: Some(m), ..Default::default() });
+        e.compress_algorimth = Some(0);
+        assert_eq!(
+            summarize(&e, Dir::C2S),
+            r#"SYNC ↑ send meta=15089920589600003 to=z13 CHAT TEXT "456""#
+        );
+    }
+
+    #[test]
+    fn sync_ack() {
+        let dl = pb::CommSyncDl {
+            status: ok(),
+            meta_id: Some(15089920589600003),
+            server_id: Some(392677097702688788),
+            timestamp: Some(1508992061436),
+            ..Default::default()
+        };
+        assert_eq!(
+            summarize(&env(0, &dl), Dir::S2C),
+            "SYNC ↓ ack meta=15089920589600003 server_id=392677097702688788 OK"
+        );
+        let fail = pb::CommSyncDl {
+            status: Some(pb::Status {
+                error_code: Some(15),
+                reason: Some("muted".into()),
+                ..Default::default()
+            }),
+            meta_id: Some(1),
+            ..Default::default()
+        };
+        assert_eq!(summarize(&env(0, &fail), Dir::S2C), r#"SYNC ↓ ack meta=1 USER_MUTED "muted""#);
+    }
+
+    #[test]
+    fn notice() {
+        let n = pb::CommNotice {
+            queue: Some(pb::Jid {
+                client_resource: Some("webim_device_uuid".into()),
+                ..jid("z13")
+            }),
+        };
+        assert_eq!(summarize(&env(2, &n), Dir::S2C), "NOTICE ↓ queue=z13/webim_device_uuid");
+        assert_eq!(summarize(&env(2, &pb::CommNotice::default()), Dir::S2C), "NOTICE ↓");
+        // A NOTICE from the client is not in the protocol: shown as bytes.
+        assert_eq!(summarize(&env(2, &n), Dir::C2S), format!("NOTICE ↑ {} bytes", n.encoded_len()));
+    }
+
+    #[test]
+    fn provision_refused() {
+        let p = pb::Provision {
+            status: Some(pb::Status {
+                error_code: Some(2),
+                reason: Some("Sorry, who are you?".into()),
+                ..Default::default()
+            }),
+            ..Default::default()
+        };
+        assert_eq!(
+            summarize(&env(3, &p), Dir::S2C),
+            r#"PROVISION ↓ UNAUTHORIZED "Sorry, who are you?""#
+        );
+    }
+
+    // ---- the rest ----
+
+    fn login() -> pb::MSync {
+        let p = pb::Provision {
+            os_type: Some(1),
+            version: Some("3.3.4".into()),
+            compress_type: vec![0],
+            device_uuid: Some(UUID.into()),
+            is_manual_login: Some(true),
+            device_name: Some("LGENexus 5".into()),
+            resource: Some(format!("android_{UUID}")),
+            password: Some("hunter2".into()),
+            ..Default::default()
+        };
+        let mut e = env(3, &p);
+        e.guid = Some(full_jid(
+            "easemob-demo#chatdemoui",
+            "zl2",
+            "easemob.com",
+            Some(&format!("android_{UUID}")),
+        ));
+        e.auth = Some("YWMtSECRET".into());
+        e
+    }
+
+    #[test]
+    fn provision_login_redacts_secrets() {
+        let s = summarize(&login(), Dir::C2S);
+        assert_eq!(
+            s,
+            format!(
+                "PROVISION ↑ login easemob-demo#chatdemoui_zl2@easemob.com/android_{UUID} os=OS_ANDROID \
+                 version=3.3.4 device={UUID} device_name=\"LGENexus 5\" manual auth=*** password=*** \
+                 compress=COMPRESS_NONE"
+            )
+        );
+        assert!(!s.contains("hunter2") && !s.contains("SECRET"));
+        let shown = summarize_with(
+            &login(),
+            Dir::C2S,
+            &RenderOpts { show_secrets: true, ..Default::default() },
+        );
+        assert!(shown.contains(r#" auth="YWMtSECRET" password="hunter2" "#), "{shown}");
+    }
+
+    #[test]
+    fn provision_login_newer_client() {
+        let p = pb::Provision {
+            os_type: Some(99),
+            version: Some("4.21.1".into()),
+            is_manual_login: Some(false),
+            auth_token: Some(vec![0xff, 0x01]),
+            encrypt_type: vec![0, 3],
+            encrypt_key: Some("k".into()),
+            protocol_compress_type: vec![2],
+            ..Default::default()
+        };
+        let e = env(3, &p);
+        assert_eq!(
+            summarize(&e, Dir::C2S),
+            "PROVISION ↑ login os=99 version=4.21.1 auto auth_token=*** protocol_compress=COMPRESS_LZ4 \
+             encrypt=ENCRYPT_NONE,ENCRYPT_AES_GCM encrypt_key=***"
+        );
+        let shown =
+            summarize_with(&e, Dir::C2S, &RenderOpts { show_secrets: true, ..Default::default() });
+        assert!(
+            shown.contains(" auth_token=ff01 ") && shown.contains(r#"encrypt_key="k""#),
+            "{shown}"
+        );
+    }
+
+    #[test]
+    fn provision_answer() {
+        let p = pb::Provision {
+            compress_type: vec![0],
+            status: ok(),
+            resource: Some(format!("android_{UUID}")),
+            ..Default::default()
+        };
+        assert_eq!(
+            summarize(&env(3, &p), Dir::S2C),
+            format!("PROVISION ↓ OK resource=android_{UUID} compress=COMPRESS_NONE")
+        );
+        let lz4 = pb::Provision {
+            status: ok(),
+            session_id: Some("s1".into()),
+            protocol_compress_type: vec![2],
+            protocol_compress_direction: Some(2),
+            ..Default::default()
+        };
+        assert_eq!(
+            summarize(&env(3, &lz4), Dir::S2C),
+            "PROVISION ↓ OK session=s1 protocol_compress=COMPRESS_LZ4 direction=BI"
+        );
+        let redirect = pb::Provision {
+            status: Some(pb::Status {
+                error_code: Some(5),
+                redirect_info: vec![pb::RedirectInfo {
+                    host: Some("im2.example".into()),
+                    port: Some(443),
+                }],
+                ..Default::default()
+            }),
+            ..Default::default()
+        };
+        assert_eq!(
+            summarize(&env(3, &redirect), Dir::S2C),
+            "PROVISION ↓ REDIRECT redirect=im2.example:443"
+        );
+        // The reason may sit on the Provision rather than its Status.
+        let p = pb::Provision {
+            status: Some(pb::Status { error_code: Some(99), ..Default::default() }),
+            reason: Some("x".into()),
+            ..Default::default()
+        };
+        assert_eq!(summarize(&env(3, &p), Dir::S2C), r#"PROVISION ↓ ERROR_CODE_99 "x""#);
+    }
+
+    #[test]
+    fn unread() {
+        // The web SDK's heartbeat: UNREAD with no payload at all.
+        let hb = pb::MSync { command: Some(1), ..Default::default() };
+        assert_eq!(summarize(&hb, Dir::C2S), "UNREAD ↑");
+        let dl = pb::CommUnreadDl {
+            status: ok(),
+            unread: vec![
+                pb::MetaQueue { queue: Some(jid("z13")), n: Some(3) },
+                pb::MetaQueue {
+                    queue: Some(pb::Jid {
+                        domain: Some("conference.easemob.com".into()),
+                        ..jid("g1")
+                    }),
+                    n: Some(1),
+                },
+            ],
+            timestamp: Some(1),
+        };
+        assert_eq!(
+            summarize(&env(1, &dl), Dir::S2C),
+            "UNREAD ↓ OK 2 queues: z13=3 g1@conference.easemob.com=1"
+        );
+        let none = pb::CommUnreadDl { status: ok(), ..Default::default() };
+        assert_eq!(summarize(&env(1, &none), Dir::S2C), "UNREAD ↓ OK 0 queues");
+        let many = pb::CommUnreadDl {
+            status: ok(),
+            unread: (0..7)
+                .map(|i| pb::MetaQueue { queue: Some(jid(&format!("u{i}"))), n: Some(i) })
+                .collect(),
+            ..Default::default()
+        };
+        assert_eq!(
+            summarize(&env(1, &many), Dir::S2C),
+            "UNREAD ↓ OK 7 queues: u0=0 u1=1 u2=2 u3=3 u4=4 +2 more"
+        );
+        let one = pb::CommUnreadDl {
+            unread: vec![pb::MetaQueue { queue: None, n: None }],
+            ..Default::default()
+        };
+        assert_eq!(summarize(&env(1, &one), Dir::S2C), "UNREAD ↓ 1 queue: ?=0");
+    }
+
+    #[test]
+    fn sync_pull_request() {
+        let ul = pb::CommSyncUl {
+            queue: Some(pb::Jid {
+                client_resource: Some("webim_device_uuid".into()),
+                ..jid("z13")
+            }),
+            key: Some(392677053607969272),
+            ..Default::default()
+        };
+        assert_eq!(
+            summarize(&env(0, &ul), Dir::C2S),
+            "SYNC ↑ pull queue=z13/webim_device_uuid key=392677053607969272"
+        );
+        let roam = pb::CommSyncUl {
+            queue: Some(jid("g1")),
+            is_roam: Some(true),
+            last_full_roam_key: Some(4),
+            roam_config: Some(pb::RoamConfig { is_positive: Some(true), pull_number: Some(20) }),
+            ..Default::default()
+        };
+        assert_eq!(
+            summarize(&env(0, &roam), Dir::C2S),
+            "SYNC ↑ pull queue=g1 roam last_full_roam_key=4 pull_number=20 positive"
+        );
+    }
+
+    #[test]
+    fn sync_pull_answer() {
+        // The seed's receive: meta JIDs are full, the chat body's short.
+        let m = pb::Meta {
+            id: Some(392677053607969272),
+            from: Some(full_jid(
+                "easemob-demo#chatdemoui",
+                "z13",
+                "easemob.com",
+                Some("webim_device_uuid"),
+            )),
+            to: Some(full_jid("easemob-demo#chatdemoui", "z12", "easemob.com", None)),
+            timestamp: Some(1508992051149),
+            ns: Some(1),
+            payload: Some(chat_body("z13", "z12", vec![text("123")]).encode_to_vec()),
+            ..Default::default()
+        };
+        let dl = pb::CommSyncDl {
+            status: ok(),
+            metas: vec![m],
+            next_key: Some(392677053607969272),
+            queue: Some(jid("z13")),
+            timestamp: Some(1508992051178),
+            ..Default::default()
+        };
+        assert_eq!(
+            summarize(&env(0, &dl), Dir::S2C),
+            r#"SYNC ↓ pull queue=z13 metas=1 next_key=392677053607969272 [CHAT z13→z12 TEXT "123"]"#
+        );
+        let last = pb::CommSyncDl {
+            queue: Some(jid("z13")),
+            is_last: Some(true),
+            next_key: Some(9),
+            ..Default::default()
+        };
+        assert_eq!(
+            summarize(&env(0, &last), Dir::S2C),
+            "SYNC ↓ pull queue=z13 metas=0 next_key=9 last"
+        );
+        let fail = pb::CommSyncDl {
+            status: Some(pb::Status { error_code: Some(1), ..Default::default() }),
+            queue: Some(jid("z13")),
+            ..Default::default()
+        };
+        assert_eq!(summarize(&env(0, &fail), Dir::S2C), "SYNC ↓ pull queue=z13 metas=0 FAIL");
+        let bare = pb::CommSyncDl { status: ok(), ..Default::default() };
+        assert_eq!(summarize(&env(0, &bare), Dir::S2C), "SYNC ↓ OK");
+    }
+
+    #[test]
+    fn pull_answer_lists_first_metas_only() {
+        let metas =
+            (0..5).map(|i| meta(1, &chat_body("a", "b", vec![text(&format!("m{i}"))]))).collect();
+        assert_eq!(
+            summarize(&pull_answer(metas), Dir::S2C),
+            r#"SYNC ↓ pull queue=z13 metas=5 [CHAT a→b TEXT "m0"] [CHAT a→b TEXT "m1"] [CHAT a→b TEXT "m2"] +2 more"#
+        );
+    }
+
+    #[test]
+    fn chat_kinds() {
+        let ack = |t: pb::message_body::Type| pb::MessageBody {
+            r#type: Some(t as i32),
+            from: Some(jid("z12")),
+            to: Some(jid("z13")),
+            ack_message_id: Some(392677053607969272),
+            ..Default::default()
+        };
+        let recall = ack(pb::message_body::Type::Recall);
+        let read = ack(pb::message_body::Type::ReadAck);
+        let deliver = ack(pb::message_body::Type::DeliverAck);
+        let channel = pb::MessageBody {
+            ack_message_ids: vec![1, 2, 3, 4, 5],
+            ..ack(pb::message_body::Type::ChannelAck)
+        };
+        let group = pb::MessageBody {
+            r#type: Some(2),
+            contents: vec![
+                pb::message_body::Content {
+                    r#type: Some(1),
+                    display_name: Some("a.jpg".into()),
+                    file_length: Some(12345),
+                    secret_key: Some("SK".into()),
+                    remote_path: Some("https://x/y".into()),
+                    ..Default::default()
+                },
+                text("and"),
+            ],
+            ..Default::default()
+        };
+        let misc = pb::MessageBody {
+            r#type: Some(42),
+            contents: vec![pb::message_body::Content {
+                r#type: Some(6),
+                action: Some("typing".into()),
+                ..Default::default()
+            }],
+            ..Default::default()
+        };
+        let loc = pb::MessageBody {
+            contents: vec![pb::message_body::Content {
+                r#type: Some(3),
+                address: Some("Beijing".into()),
+                latitude: Some(39.9),
+                longitude: Some(116.3),
+                ..Default::default()
+            }],
+            ..Default::default()
+        };
+        let voice = pb::MessageBody {
+            r#type: Some(1),
+            contents: vec![pb::message_body::Content {
+                r#type: Some(4),
+                duration: Some(3),
+                ..Default::default()
+            }],
+            ..Default::default()
+        };
+        let custom = pb::MessageBody {
+            r#type: Some(8),
+            edit_message_id: Some(77),
+            contents: vec![
+                pb::message_body::Content {
+                    r#type: Some(7),
+                    custom_event: Some("gift".into()),
+                    ..Default::default()
+                },
+                pb::message_body::Content { r#type: Some(50), ..Default::default() },
+            ],
+            ..Default::default()
+        };
+        let metas = vec![meta(1, &recall), meta(1, &read), meta(1, &deliver)];
+        assert_eq!(
+            summarize(&pull_answer(metas), Dir::S2C),
+            "SYNC ↓ pull queue=z13 metas=3 [RECALL z12→z13 ack=392677053607969272] \
+             [READ_ACK z12→z13 ack=392677053607969272] [DELIVER_ACK z12→z13 ack=392677053607969272]"
+        );
+        let send = |b: &pb::MessageBody| {
+            let m = pb::Meta { id: Some(1), ..meta(1, b) };
+            summarize(&env(0, &pb::CommSyncUl { meta: Some(m), ..Default::default() }), Dir::C2S)
+        };
+        assert_eq!(
+            send(&channel),
+            "SYNC ↑ send meta=1 CHANNEL_ACK ack=392677053607969272 acks=1,2,3+2"
+        );
+        assert_eq!(send(&group), r#"SYNC ↑ send meta=1 GROUPCHAT IMAGE "a.jpg" len=12345 +1 more"#);
+        assert_eq!(send(&misc), r#"SYNC ↑ send meta=1 CHAT type=42 COMMAND action="typing""#);
+        assert_eq!(send(&loc), r#"SYNC ↑ send meta=1 NORMAL LOCATION "Beijing" at=39.9,116.3"#);
+        assert_eq!(send(&voice), "SYNC ↑ send meta=1 CHAT VOICE 3s");
+        assert_eq!(send(&custom), r#"SYNC ↑ send meta=1 EDIT edit=77 CUSTOM event="gift" +1 more"#);
+        assert!(!send(&group).contains("SK"));
+    }
+
+    #[test]
+    fn other_namespaces() {
+        let muc = pb::MucBody {
+            muc_id: Some(pb::Jid { domain: Some("conference.easemob.com".into()), ..jid("g1") }),
+            operation: Some(pb::muc_body::Operation::Join as i32),
+            from: Some(jid("z12")),
+            to: vec![jid("a"), jid("b"), jid("c"), jid("d")],
+            is_chatroom: Some(true),
+            status: Some(pb::muc_body::Status {
+                error_code: Some(1),
+                description: Some("no".into()),
+                ..Default::default()
+            }),
+            ..Default::default()
+        };
+        let roster = pb::RosterBody {
+            operation: Some(pb::roster_body::Operation::Add as i32),
+            to: vec![jid("z14")],
+            reason: Some("hi".into()),
+            status: Some(pb::roster_body::Status { error_code: Some(2), ..Default::default() }),
+            ..Default::default()
+        };
+        let stat = pb::StatisticsBody {
+            operation: Some(pb::statistics_body::Operation::UserLoginAnotherDevice as i32),
+            replace_device_name: Some("iPhone".into()),
+            ..Default::default()
+        };
+        let conf = pb::ConferenceBody {
+            operation: Some(pb::conference_body::Operation::Terminate as i32),
+            r#type: Some(1),
+            conference_id: Some("c1".into()),
+            peer_name: Some("z13".into()),
+            end_reason: Some(3),
+            status: Some(pb::conference_body::Status { error_code: Some(5) }),
+            ..Default::default()
+        };
+        let from_to = |ns: i32, b: &dyn Fn() -> Vec<u8>| pb::Meta {
+            ns: Some(ns),
+            from: Some(jid("x")),
+            to: Some(jid("y")),
+            payload: Some(b()),
+            ..Default::default()
+        };
+        let metas = vec![
+            from_to(2, &|| muc.encode_to_vec()),
+            from_to(3, &|| roster.encode_to_vec()),
+            from_to(0, &|| stat.encode_to_vec()),
+        ];
+        assert_eq!(
+            summarize(&pull_answer(metas), Dir::S2C),
+            r#"SYNC ↓ pull queue=z13 metas=3 [MUC x→y JOIN g1@conference.easemob.com chatroom to=a,b,c+1 PERMISSION_DENIED "no"] [ROSTER x→y ADD to=z14 USER_ALREADY_FRIEND reason="hi"] [STATISTIC x→y USER_LOGIN_ANOTHER_DEVICE by="iPhone"]"#
+        );
+        let metas = vec![
+            from_to(4, &|| conf.encode_to_vec()),
+            from_to(5, &|| vec![1, 2, 3]),
+            pb::Meta { ns: Some(6), ..Default::default() },
+        ];
+        assert_eq!(
+            summarize(&pull_answer(metas), Dir::S2C),
+            "SYNC ↓ pull queue=z13 metas=3 [CONFERENCE x→y TERMINATE VIDEO conference=c1 peer=z13 end=BUSY error_code=5] \
+             [NOTIFY x→y 3 bytes] [QUERY empty]"
+        );
+        // The web SDK's statistics report after each UNREAD answer, and unknown numbers.
+        let info = pb::StatisticsBody {
+            operation: Some(0),
+            os: Some(16),
+            version: Some("4.21.1".into()),
+            ..Default::default()
+        };
+        let m = pb::Meta { id: Some(5), ..meta(0, &info) };
+        let e = env(0, &pb::CommSyncUl { meta: Some(m), ..Default::default() });
+        assert_eq!(
+            summarize(&e, Dir::C2S),
+            "SYNC ↑ send meta=5 STATISTIC INFORMATION os=OS_OTHER version=4.21.1"
+        );
+        let odd = pb::Meta {
+            id: Some(6),
+            ..meta(2, &pb::MucBody { operation: Some(99), ..Default::default() })
+        };
+        let e = env(0, &pb::CommSyncUl { meta: Some(odd), ..Default::default() });
+        assert_eq!(summarize(&e, Dir::C2S), "SYNC ↑ send meta=6 MUC op=99");
+        let odd =
+            pb::Meta { id: Some(7), ns: Some(42), payload: Some(vec![9]), ..Default::default() };
+        let e = env(0, &pb::CommSyncUl { meta: Some(odd), ..Default::default() });
+        assert_eq!(summarize(&e, Dir::C2S), "SYNC ↑ send meta=7 ns=42 1 bytes");
+    }
+
+    #[test]
+    fn invalid_meta_payload() {
+        let bad =
+            pb::Meta { ns: Some(1), payload: Some(vec![0x0a, 0x05, 0x01]), ..Default::default() };
+        let s = summarize(&pull_answer(vec![bad]), Dir::S2C);
+        assert!(
+            s.starts_with("SYNC ↓ pull queue=z13 metas=1 [CHAT [undecodable: failed to decode"),
+            "{s}"
+        );
+        assert!(s.ends_with("]]"), "{s}");
+    }
+
+    #[test]
+    fn logout() {
+        assert_eq!(
+            summarize(&pb::MSync { command: Some(4), ..Default::default() }, Dir::C2S),
+            "LOGOUT ↑"
+        );
+        assert_eq!(
+            summarize(&env(4, &pb::Logout { status: ok(), ..Default::default() }), Dir::S2C),
+            "LOGOUT ↓ OK"
+        );
+        let l = pb::Logout {
+            reason: Some("user".into()),
+            session_id: Some("s1".into()),
+            ..Default::default()
+        };
+        assert_eq!(summarize(&env(4, &l), Dir::C2S), r#"LOGOUT ↑ reason="user" session=s1"#);
+    }
+
+    #[test]
+    fn markers() {
+        let ack = pb::CommSyncDl { status: ok(), meta_id: Some(1), ..Default::default() };
+        let mut enc = flate2::write::ZlibEncoder::new(Vec::new(), flate2::Compression::default());
+        assert!(std::io::Write::write_all(&mut enc, &ack.encode_to_vec()).is_ok());
+        let mut e = pb::MSync {
+            command: Some(0),
+            payload: enc.finish().ok(),
+            compress_algorimth: Some(1),
+            ..Default::default()
+        };
+        assert_eq!(summarize(&e, Dir::S2C), "SYNC ↓ ack meta=1 OK [zlib]");
+        e.encrypt_type = vec![0, 3];
+        let n = e.payload.as_ref().map_or(0, Vec::len);
+        assert_eq!(
+            summarize(&e, Dir::S2C),
+            format!("SYNC ↓ encrypted ENCRYPT_AES_GCM {n} bytes [zlib]")
+        );
+        e.encrypt_type = vec![9];
+        assert_eq!(summarize(&e, Dir::S2C), format!("SYNC ↓ encrypted ENCRYPT_9 {n} bytes [zlib]"));
+        let e = pb::MSync {
+            command: Some(0),
+            payload: Some(vec![1, 2]),
+            compress_algorimth: Some(2),
+            ..Default::default()
+        };
+        assert_eq!(summarize(&e, Dir::C2S), "SYNC ↑ 2 bytes [compress_algorimth=2]");
+    }
+
+    #[test]
+    fn raw_bodies() {
+        let e = pb::MSync { command: Some(9), payload: Some(vec![1, 2, 3]), ..Default::default() };
+        assert_eq!(summarize(&e, Dir::C2S), "COMMAND_9 ↑ 3 bytes");
+        let e = pb::MSync { command: Some(-3), ..Default::default() };
+        assert_eq!(summarize(&e, Dir::S2C), "COMMAND_-3 ↓ 0 bytes");
+    }
+
+    #[test]
+    fn strings_are_escaped_and_cut() {
+        let body = chat_body("a\nb", "c", vec![text("line1\nline2\t\"q\" \\ \u{7}")]);
+        let s = summarize(&pull_answer(vec![meta(1, &body)]), Dir::S2C);
+        assert_eq!(
+            s,
+            r#"SYNC ↓ pull queue=z13 metas=1 [CHAT a\nb→c TEXT "line1\nline2\t\"q\" \\ \u{7}"]"#
+        );
+        let long = "好".repeat(50);
+        let s = summarize(
+            &pull_answer(vec![meta(1, &chat_body("a", "b", vec![text(&long)]))]),
+            Dir::S2C,
+        );
+        assert!(s.ends_with(&format!("TEXT \"{}…\"]", "好".repeat(40))), "{s}");
+        let exact = "x".repeat(40);
+        let s = summarize(
+            &pull_answer(vec![meta(1, &chat_body("a", "b", vec![text(&exact)]))]),
+            Dir::S2C,
+        );
+        assert!(s.ends_with(&format!("TEXT \"{exact}\"]")), "{s}");
+        assert!(!s.contains('\n'));
+    }
+
+    #[test]
+    fn empty_jid_prints_a_dash() {
+        let n = pb::CommNotice { queue: Some(pb::Jid::default()) };
+        assert_eq!(summarize(&env(2, &n), Dir::S2C), "NOTICE ↓ queue=-");
+    }
+
+    #[test]
+    fn undecodable_frames() {
+        // A NOTICE whose payload is cut short: the command is still known.
+        let e = pb::MSync {
+            command: Some(2),
+            payload: Some(vec![0x0a, 0x05, 0x01]),
+            ..Default::default()
+        };
+        let s = summarize(&e, Dir::S2C);
+        assert!(s.starts_with("NOTICE ↓ [undecodable: NOTICE payload: failed to decode"), "{s}");
+        assert!(s.ends_with(']'));
+        // The envelope itself is broken before any command field.
+        let frame = [0x4a, 0x05, 0x01];
+        let err = decode(&frame, Dir::C2S, &DecodeLimits::default())
+            .err()
+            .unwrap_or(DecodeError::Inflate(String::new()));
+        let mut out = String::new();
+        write_error_summary(&mut out, &frame, Dir::C2S, &err);
+        assert!(out.starts_with("? ↑ [undecodable: envelope: failed to decode"), "{out}");
+        let mut out = String::new();
+        write_error_summary(&mut out, &[0x40, 0x03], Dir::S2C, &DecodeError::InflateTooLarge(16));
+        assert_eq!(out, "PROVISION ↓ [undecodable: zlib: inflated payload exceeds 16 bytes]");
+    }
+
+    #[test]
+    fn appends_to_the_callers_string() {
+        let d = decode(
+            &pb::MSync { command: Some(1), ..Default::default() }.encode_to_vec(),
+            Dir::C2S,
+            &DecodeLimits::default(),
+        );
+        let mut out = String::from("42 ");
+        if let Ok(d) = d {
+            write_summary(&mut out, &d, Dir::C2S, &RenderOpts::default());
+        }
+        assert_eq!(out, "42 UNREAD ↑");
+    }
+
+    proptest! {
+        #[test]
+        fn never_panics_and_stays_one_line(bytes in proptest::collection::vec(any::<u8>(), 0..200), c2s in any::<bool>()) {
+            let dir = if c2s { Dir::C2S } else { Dir::S2C };
+            let mut out = String::new();
+            match decode(&bytes, dir, &DecodeLimits::default()) {
+                Ok(d) => write_summary(&mut out, &d, dir, &RenderOpts::default()),
+                Err(e) => write_error_summary(&mut out, &bytes, dir, &e),
+            }
+            prop_assert!(!out.contains('\n') && !out.contains('\r'));
+        }
+
+        #[test]
+        fn any_text_stays_one_line(t in ".{0,80}", name in ".{0,10}") {
+            let body = chat_body(&name, "b", vec![text(&t)]);
+            let s = summarize(&pull_answer(vec![meta(1, &body)]), Dir::S2C);
+            prop_assert!(!s.chars().any(char::is_control), "{}", s);
+        }
+    }
+}
