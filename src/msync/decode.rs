@@ -74,7 +74,7 @@ pub enum Body {
     Encrypted,
     /// A command the schema does not know, one that never travels in this direction (e.g. a
     /// NOTICE from the client), or a `compress_algorimth` other than 0 and 1: the payload bytes
-    /// are kept as they are (as on the wire, not inflated).
+    /// are kept undecoded (inflated if zlib; as on the wire for an unknown compression).
     Raw(Vec<u8>),
 }
 

@@ -54,8 +54,8 @@ pub fn write_summary(out: &mut String, msg: &Decoded, dir: Dir, opts: &RenderOpt
                 push_jid(out, q);
             }
         }
-        Body::SyncUl(ul) => write_sync_ul(out, ul, msg.meta_bodies.first(), opts),
-        Body::SyncDl(dl) => write_sync_dl(out, dl, &msg.meta_bodies, opts),
+        Body::SyncUl(ul) => write_sync_ul(out, ul, msg.meta_bodies.first()),
+        Body::SyncDl(dl) => write_sync_dl(out, dl, &msg.meta_bodies),
         Body::Logout(l) => write_logout(out, l),
         Body::Encrypted => {
             out.push_str(" encrypted");
@@ -233,12 +233,7 @@ fn write_unread(out: &mut String, u: &pb::CommUnreadDl) {
     }
 }
 
-fn write_sync_ul(
-    out: &mut String,
-    ul: &pb::CommSyncUl,
-    meta_body: Option<&MetaBody>,
-    opts: &RenderOpts,
-) {
+fn write_sync_ul(out: &mut String, ul: &pb::CommSyncUl, meta_body: Option<&MetaBody>) {
     if let Some(m) = &ul.meta {
         out.push_str(" send");
         if let Some(id) = m.id {
@@ -249,7 +244,7 @@ fn write_sync_ul(
             push_jid(out, to);
         }
         out.push(' ');
-        write_meta(out, m, meta_body, false, opts);
+        write_meta(out, m, meta_body, false);
     }
     if ul.queue.is_some() || ul.key.is_some() || ul.meta.is_none() {
         out.push_str(" pull");
@@ -277,12 +272,7 @@ fn write_sync_ul(
     }
 }
 
-fn write_sync_dl(
-    out: &mut String,
-    dl: &pb::CommSyncDl,
-    meta_bodies: &[MetaBody],
-    opts: &RenderOpts,
-) {
+fn write_sync_dl(out: &mut String, dl: &pb::CommSyncDl, meta_bodies: &[MetaBody]) {
     let is_ack = dl.meta_id.is_some() || dl.server_id.is_some();
     let is_pull =
         dl.queue.is_some() || !dl.metas.is_empty() || dl.next_key.is_some() || dl.is_last.is_some();
@@ -324,7 +314,7 @@ fn write_sync_dl(
                 break;
             }
             out.push_str(" [");
-            write_meta(out, m, meta_bodies.get(i), true, opts);
+            write_meta(out, m, meta_bodies.get(i), true);
             out.push(']');
         }
     }
@@ -379,13 +369,7 @@ fn write_status(out: &mut String, s: &pb::Status, fallback_reason: Option<&str>)
 
 /// A compact description of one meta: a tag (the chat type for CHAT, else the namespace), the
 /// endpoints if asked (`from→to`), then what the body says.
-fn write_meta(
-    out: &mut String,
-    meta: &pb::Meta,
-    body: Option<&MetaBody>,
-    endpoints: bool,
-    opts: &RenderOpts,
-) {
+fn write_meta(out: &mut String, meta: &pb::Meta, body: Option<&MetaBody>, endpoints: bool) {
     // Tag
     match body {
         Some(MetaBody::Chat(mb)) => {
@@ -433,7 +417,7 @@ fn write_meta(
         }
     }
     match body {
-        Some(MetaBody::Chat(mb)) => write_chat(out, mb, opts),
+        Some(MetaBody::Chat(mb)) => write_chat(out, mb),
         Some(MetaBody::Muc(b)) => write_muc(out, b),
         Some(MetaBody::Roster(b)) => write_roster(out, b),
         Some(MetaBody::Statistic(b)) => write_statistic(out, b),
@@ -451,7 +435,7 @@ fn write_meta(
     }
 }
 
-fn write_chat(out: &mut String, mb: &pb::MessageBody, _opts: &RenderOpts) {
+fn write_chat(out: &mut String, mb: &pb::MessageBody) {
     if let Some(id) = mb.ack_message_id {
         let _ = write!(out, " ack={id}");
     }
@@ -681,9 +665,16 @@ fn push_jid(out: &mut String, j: &pb::Jid) {
     }
 }
 
-/// Writes `s` unquoted, escaping control characters so the line stays one line.
+/// Characters that would break the line or reorder what the terminal shows: control characters,
+/// line and paragraph separators, and bidirectional overrides and isolates.
+fn needs_escape(c: char) -> bool {
+    c.is_control()
+        || matches!(c, '\u{2028}' | '\u{2029}' | '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}')
+}
+
+/// Writes `s` unquoted, escaping what [`needs_escape`] names so the line stays one line.
 fn push_plain(out: &mut String, s: &str) {
-    if !s.chars().any(char::is_control) {
+    if !s.chars().any(needs_escape) {
         out.push_str(s);
         return;
     }
@@ -692,8 +683,8 @@ fn push_plain(out: &mut String, s: &str) {
     }
 }
 
-/// Writes `s` in double quotes with `\"`, `\\` and control characters escaped, cut after `max`
-/// characters with "…".
+/// Writes `s` in double quotes with `\"`, `\\` and what [`needs_escape`] names escaped, cut
+/// after `max` characters with "…".
 fn push_quoted(out: &mut String, s: &str, max: usize) {
     out.push('"');
     for (i, c) in s.chars().enumerate() {
@@ -715,7 +706,7 @@ fn push_char_escaped(out: &mut String, c: char, quoted: bool) {
             out.push('\\');
             out.push(c);
         }
-        c if c.is_control() => {
+        c if needs_escape(c) => {
             let _ = write!(out, "\\u{{{:x}}}", u32::from(c));
         }
         c => out.push(c),
@@ -1068,6 +1059,7 @@ mod tests {
             roam_config: Some(pb::RoamConfig { is_positive: Some(true), pull_number: Some(20) }),
             ..Default::default()
         };
+        assert_eq!(summarize(&env(0, &pb::CommSyncUl::default()), Dir::C2S), "SYNC ↑ pull");
         assert_eq!(
             summarize(&env(0, &roam), Dir::C2S),
             "SYNC ↑ pull queue=g1 roam last_full_roam_key=4 pull_number=20 positive"
@@ -1402,6 +1394,11 @@ mod tests {
         );
         assert!(s.ends_with(&format!("TEXT \"{exact}\"]")), "{s}");
         assert!(!s.contains('\n'));
+        let s = summarize(
+            &pull_answer(vec![meta(1, &chat_body("a", "b", vec![text("x\u{202e}y\u{2028}z")]))]),
+            Dir::S2C,
+        );
+        assert!(s.ends_with(r#"TEXT "x\u{202e}y\u{2028}z"]"#), "{s}");
     }
 
     #[test]
