@@ -209,5 +209,3 @@ pub struct NetStats {
     pub evicted: u64,
     pub idle_closed: u64,
 }
-mod stub;
-pub use stub::*;
