@@ -9,7 +9,23 @@
 
 use std::net::SocketAddr;
 
-use crate::capture::Timestamp;
+use crate::capture::{LinkType, Timestamp};
+
+mod frag;
+mod hash;
+mod parse;
+mod reasm;
+pub mod seq;
+mod table;
+#[cfg(test)]
+mod tests;
+
+pub use table::Net;
+
+/// Whether packets of this link type can be parsed.
+pub fn link_supported(link: LinkType) -> bool {
+    parse::link_supported(link)
+}
 
 /// Connection index: connections are numbered from 0 in order of their first packet; a new
 /// SYN on a reused 4-tuple starts a new connection with a new index.
@@ -208,4 +224,15 @@ pub struct NetStats {
     pub rst: u64,
     pub evicted: u64,
     pub idle_closed: u64,
+    /// IPv4 fragments or datagrams dropped: overlapping with different bytes, inconsistent
+    /// lengths, truncated, over the buffer budget, or timed out incomplete.
+    pub ipv4_fragments_dropped: u64,
+    /// IPv6 fragments (not reassembled).
+    pub ipv6_fragments: u64,
+    /// TCP packets for a closed connection (late ACKs, retransmissions) or lone RSTs: counted,
+    /// not emitted.
+    pub late_packets: u64,
+    /// Connections closed because a SYN with a new ISN reused their 4-tuple (reported as
+    /// `Close{Evicted}`, not counted in `evicted`).
+    pub reused_tuples: u64,
 }
