@@ -117,6 +117,12 @@ impl Net {
         self.conns.len()
     }
 
+    /// IPv4 datagrams waiting for fragments.
+    #[cfg(test)]
+    pub(crate) fn defrag_pending(&self) -> usize {
+        self.defrag.pending()
+    }
+
     fn forced(&self, port: u16) -> bool {
         self.server_ports[usize::from(port >> 6)] & (1 << (port & 63)) != 0
     }
