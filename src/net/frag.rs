@@ -67,22 +67,12 @@ impl Defrag {
             self.dropped += 1;
             return FragResult::Dropped;
         }
-        let key = Key {
-            src: f.src,
-            dst: f.dst,
-            id: f.id,
-            proto: f.proto,
-        };
+        let key = Key { src: f.src, dst: f.dst, id: f.id, proto: f.proto };
         if !self.table.contains_key(&key) {
             self.serial += 1;
             self.table.insert(
                 key,
-                Datagram {
-                    buf: Vec::new(),
-                    ranges: Vec::new(),
-                    total: None,
-                    serial: self.serial,
-                },
+                Datagram { buf: Vec::new(), ranges: Vec::new(), total: None, serial: self.serial },
             );
             self.order.push_back((key, self.serial, now));
         }
@@ -105,9 +95,7 @@ impl Defrag {
                     let lo = a.max(f.offset);
                     let hi = b.min(end);
                     let old = dg.buf.get(lo as usize..hi as usize);
-                    let new = f
-                        .data
-                        .get((lo - f.offset) as usize..(hi - f.offset) as usize);
+                    let new = f.data.get((lo - f.offset) as usize..(hi - f.offset) as usize);
                     if old.is_none() || old != new {
                         conflict = true;
                         break;
@@ -181,11 +169,7 @@ impl Defrag {
                 break;
             }
             self.order.pop_front();
-            if self
-                .table
-                .get(&k)
-                .is_some_and(|d| d.serial == serial)
-            {
+            if self.table.get(&k).is_some_and(|d| d.serial == serial) {
                 self.dropped += 1;
                 self.remove(&k);
             }
@@ -193,8 +177,7 @@ impl Defrag {
         // Stale entries (completed datagrams) pile up only until they reach the front.
         if self.order.len() > 2 * self.table.len() + 1024 {
             let table = &self.table;
-            self.order
-                .retain(|(k, s, _)| table.get(k).is_some_and(|d| d.serial == *s));
+            self.order.retain(|(k, s, _)| table.get(k).is_some_and(|d| d.serial == *s));
         }
     }
 

@@ -247,24 +247,11 @@ pub(crate) fn parse_tcp(
         return Parsed::Malformed;
     };
     Parsed::Tcp(Segment {
-        src: Endpoint {
-            ip: src,
-            v6,
-            port: tcp.source_port(),
-        },
-        dst: Endpoint {
-            ip: dst,
-            v6,
-            port: tcp.destination_port(),
-        },
+        src: Endpoint { ip: src, v6, port: tcp.source_port() },
+        dst: Endpoint { ip: dst, v6, port: tcp.destination_port() },
         seq: tcp.sequence_number(),
         ack: tcp.acknowledgment_number(),
-        flags: Flags {
-            syn: tcp.syn(),
-            ack: tcp.ack(),
-            fin: tcp.fin(),
-            rst: tcp.rst(),
-        },
+        flags: Flags { syn: tcp.syn(), ack: tcp.ack(), fin: tcp.fin(), rst: tcp.rst() },
         payload: tcp.payload(),
         missing: u32::try_from(missing).unwrap_or(u32::MAX),
     })

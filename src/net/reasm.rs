@@ -34,27 +34,15 @@ impl<S: StreamSink + ?Sized> Out<'_, S> {
         if !data.is_empty() {
             self.sink.event(
                 self.pkt,
-                StreamEvent::Data {
-                    conn: self.conn,
-                    dir: self.dir,
-                    offset,
-                    data,
-                },
+                StreamEvent::Data { conn: self.conn, dir: self.dir, offset, data },
             );
         }
     }
     fn gap(&mut self, offset: u64, len: u64) {
         if len > 0 {
             self.stats.gap_bytes += len;
-            self.sink.event(
-                self.pkt,
-                StreamEvent::Gap {
-                    conn: self.conn,
-                    dir: self.dir,
-                    offset,
-                    len,
-                },
-            );
+            self.sink
+                .event(self.pkt, StreamEvent::Gap { conn: self.conn, dir: self.dir, offset, len });
         }
     }
     pub fn note(&mut self, note: TcpNote) {
@@ -64,14 +52,7 @@ impl<S: StreamSink + ?Sized> Out<'_, S> {
             TcpNote::Overlap => self.stats.overlaps += 1,
             _ => {}
         }
-        self.sink.event(
-            self.pkt,
-            StreamEvent::Note {
-                conn: self.conn,
-                dir: self.dir,
-                note,
-            },
-        );
+        self.sink.event(self.pkt, StreamEvent::Note { conn: self.conn, dir: self.dir, note });
     }
 }
 
@@ -112,7 +93,7 @@ impl Half {
     fn advance(&mut self, to: u64) {
         if to > self.next {
             // Truncation to u32 is the modulo-2^32 step of the sequence space.
-            self.next_seq = self.next_seq.add((to - self.next) as u32);
+            self.next_seq = self.next_seq.plus((to - self.next) as u32);
             self.next = to;
         }
     }
@@ -275,11 +256,7 @@ impl Half {
             out.note(TcpNote::Retransmission);
             return;
         }
-        out.note(if overlapped {
-            TcpNote::Overlap
-        } else {
-            TcpNote::OutOfOrder
-        });
+        out.note(if overlapped { TcpNote::Overlap } else { TcpNote::OutOfOrder });
         for (a, b) in pieces {
             if let Some(bytes) = data.get((a - off) as usize..(b - off) as usize) {
                 self.ooo.insert(a, bytes.to_vec());
@@ -335,10 +312,7 @@ impl Half {
 
     /// Connection end: everything buffered (and anything before a seen FIN) is flushed.
     pub fn flush_all<S: StreamSink + ?Sized>(&mut self, out: &mut Out<'_, S>) {
-        let buf_end = self
-            .ooo
-            .last_key_value()
-            .map_or(0, |(&k, v)| k + v.len() as u64);
+        let buf_end = self.ooo.last_key_value().map_or(0, |(&k, v)| k + v.len() as u64);
         let limit = buf_end.max(self.fin_off.unwrap_or(0));
         if limit > self.next {
             self.flush_to(limit, out);

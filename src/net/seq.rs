@@ -14,7 +14,7 @@ impl SeqNumber {
         self.0.wrapping_sub(other.0) as i32
     }
     #[inline]
-    pub fn add(self, n: u32) -> SeqNumber {
+    pub fn plus(self, n: u32) -> SeqNumber {
         SeqNumber(self.0.wrapping_add(n))
     }
 }
@@ -27,6 +27,6 @@ mod tests {
     fn wraps() {
         assert_eq!(SeqNumber(5).diff(SeqNumber(u32::MAX - 4)), 10);
         assert_eq!(SeqNumber(u32::MAX - 4).diff(SeqNumber(5)), -10);
-        assert_eq!(SeqNumber(u32::MAX).add(2), SeqNumber(1));
+        assert_eq!(SeqNumber(u32::MAX).plus(2), SeqNumber(1));
     }
 }

@@ -96,10 +96,7 @@ impl Net {
             now: i64::MIN,
             next_sweep: i64::MIN,
             bucket,
-            last_ctx: PktCtx {
-                index: 0,
-                ts: Timestamp(0),
-            },
+            last_ctx: PktCtx { index: 0, ts: Timestamp(0) },
         }
     }
 
@@ -129,10 +126,7 @@ impl Net {
 
     pub fn packet<S: StreamSink + ?Sized>(&mut self, pkt: &Packet<'_>, sink: &mut S) {
         self.stats.packets += 1;
-        let ctx = PktCtx {
-            index: pkt.index,
-            ts: pkt.ts,
-        };
+        let ctx = PktCtx { index: pkt.index, ts: pkt.ts };
         self.last_ctx = ctx;
         if pkt.ts.0 > self.now {
             self.now = pkt.ts.0;
@@ -145,17 +139,9 @@ impl Net {
             Parsed::Tcp(seg) => self.tcp(&seg, ctx, sink),
             Parsed::Ipv4Fragment(f) => {
                 self.stats.ipv4_fragments += 1;
-                let res = self
-                    .defrag
-                    .add(&f, self.now, self.cfg.max_fragment_buffer);
+                let res = self.defrag.add(&f, self.now, self.cfg.max_fragment_buffer);
                 self.stats.ipv4_fragments_dropped = self.defrag.dropped;
-                if let FragResult::Complete {
-                    proto,
-                    src,
-                    dst,
-                    payload,
-                } = res
-                {
+                if let FragResult::Complete { proto, src, dst, payload } = res {
                     self.stats.ipv4_reassembled += 1;
                     if proto != 6 {
                         self.stats.non_tcp += 1;
@@ -223,10 +209,7 @@ impl Net {
         }
         let now = self.now;
         let bucket = self.bucket;
-        let lim = Limits {
-            flow: self.cfg.max_flow_buffer,
-            total: self.cfg.max_total_buffer,
-        };
+        let lim = Limits { flow: self.cfg.max_flow_buffer, total: self.cfg.max_total_buffer };
         let Some(c) = self.conns.get_mut(&key) else {
             return;
         };
@@ -235,11 +218,7 @@ impl Net {
             c.queued_ts = now;
             self.idle_queue.push_back((now, key, c.meta.id.0));
         }
-        let dir = if seg.src == c.client {
-            Dir::C2S
-        } else {
-            Dir::S2C
-        };
+        let dir = if seg.src == c.client { Dir::C2S } else { Dir::S2C };
         let conn = c.meta.id;
         let [c2s, s2c] = &mut c.half;
         let (h, other) = match dir {
@@ -249,7 +228,7 @@ impl Net {
         let seq = SeqNumber(seg.seq);
         if seg.flags.syn {
             if !h.started {
-                h.start(seq.add(1));
+                h.start(seq.plus(1));
             }
             if seg.flags.ack && !other.started {
                 other.start(SeqNumber(seg.ack));
@@ -271,7 +250,7 @@ impl Net {
         if !h.started {
             h.start(seq);
         }
-        let data_seq = if seg.flags.syn { seq.add(1) } else { seq };
+        let data_seq = if seg.flags.syn { seq.plus(1) } else { seq };
         let off = h.offset_of(data_seq);
         h.segment(off, seg.payload, seg.missing, seg.flags.fin, lim, &mut out);
         if seg.flags.ack {
@@ -308,11 +287,7 @@ impl Net {
         } else {
             (false, RoleSource::Guess)
         };
-        let (client, server) = if src_is_server {
-            (seg.dst, seg.src)
-        } else {
-            (seg.src, seg.dst)
-        };
+        let (client, server) = if src_is_server { (seg.dst, seg.src) } else { (seg.src, seg.dst) };
         let id = ConnId(self.next_id);
         self.next_id = self.next_id.wrapping_add(1);
         let midstream = !seg.flags.syn;
@@ -332,11 +307,7 @@ impl Net {
             },
             client,
             half: [Half::default(), Half::default()],
-            client_isn: if syn_only && !src_is_server {
-                Some(SeqNumber(seg.seq))
-            } else {
-                None
-            },
+            client_isn: if syn_only && !src_is_server { Some(SeqNumber(seg.seq)) } else { None },
             last_ts: self.now,
             queued_ts: self.now,
             closed: false,
@@ -378,13 +349,7 @@ impl Net {
         if reason == CloseReason::Idle {
             self.stats.idle_closed += 1;
         }
-        sink.event(
-            ctx,
-            StreamEvent::Close {
-                conn: c.meta.id,
-                reason,
-            },
-        );
+        sink.event(ctx, StreamEvent::Close { conn: c.meta.id, reason });
     }
 
     fn remove(&mut self, key: &FlowKey) {
@@ -398,10 +363,8 @@ impl Net {
     /// Evicts the (approximately, to a time bucket) least recently active connection.
     fn evict_one<S: StreamSink + ?Sized>(&mut self, ctx: PktCtx, sink: &mut S) -> bool {
         while let Some((ts, key, id)) = self.idle_queue.pop_front() {
-            let valid = self
-                .conns
-                .get(&key)
-                .is_some_and(|c| c.meta.id.0 == id && c.queued_ts == ts);
+            let valid =
+                self.conns.get(&key).is_some_and(|c| c.meta.id.0 == id && c.queued_ts == ts);
             if !valid {
                 continue;
             }
@@ -443,11 +406,8 @@ impl Net {
             }
         }
         if self.idle_queue.len() > 2 * self.conns.len() + 1024 {
-            let mut live: Vec<(i64, FlowKey, u32)> = self
-                .conns
-                .iter()
-                .map(|(k, c)| (c.queued_ts, *k, c.meta.id.0))
-                .collect();
+            let mut live: Vec<(i64, FlowKey, u32)> =
+                self.conns.iter().map(|(k, c)| (c.queued_ts, *k, c.meta.id.0)).collect();
             live.sort_unstable_by_key(|e| (e.0, e.2));
             self.idle_queue = live.into();
         }
@@ -455,12 +415,8 @@ impl Net {
 
     pub fn finish<S: StreamSink + ?Sized>(&mut self, sink: &mut S) {
         let ctx = self.last_ctx;
-        let mut open: Vec<(ConnId, FlowKey)> = self
-            .conns
-            .iter()
-            .filter(|(_, c)| !c.closed)
-            .map(|(k, c)| (c.meta.id, *k))
-            .collect();
+        let mut open: Vec<(ConnId, FlowKey)> =
+            self.conns.iter().filter(|(_, c)| !c.closed).map(|(k, c)| (c.meta.id, *k)).collect();
         open.sort_unstable_by_key(|e| e.0);
         for (_, key) in open {
             self.close(&key, CloseReason::CaptureEnd, ctx, sink);

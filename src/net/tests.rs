@@ -33,18 +33,10 @@ impl StreamSink for Rec {
     fn event(&mut self, _pkt: PktCtx, ev: StreamEvent<'_>) {
         self.evs.push(match ev {
             StreamEvent::Open(m) => Ev::Open(m.clone()),
-            StreamEvent::Data {
-                conn,
-                dir,
-                offset,
-                data,
-            } => Ev::Data(conn.0, dir, offset, data.to_vec()),
-            StreamEvent::Gap {
-                conn,
-                dir,
-                offset,
-                len,
-            } => Ev::Gap(conn.0, dir, offset, len),
+            StreamEvent::Data { conn, dir, offset, data } => {
+                Ev::Data(conn.0, dir, offset, data.to_vec())
+            }
+            StreamEvent::Gap { conn, dir, offset, len } => Ev::Gap(conn.0, dir, offset, len),
             StreamEvent::Note { conn, dir, note } => Ev::Note(conn.0, dir, note),
             StreamEvent::Close { conn, reason } => Ev::Close(conn.0, reason),
         });
@@ -172,14 +164,7 @@ fn pkt4(
     flags: u8,
     payload: &[u8],
 ) -> Vec<u8> {
-    ipv4(
-        src.0,
-        dst.0,
-        6,
-        0x4000,
-        0,
-        &tcp_hdr(src.1, dst.1, seq, ack, flags, payload),
-    )
+    ipv4(src.0, dst.0, 6, 0x4000, 0, &tcp_hdr(src.1, dst.1, seq, ack, flags, payload))
 }
 
 struct T {
@@ -191,12 +176,7 @@ struct T {
 
 impl T {
     fn new(cfg: NetConfig) -> T {
-        T {
-            net: Net::new(cfg),
-            rec: Rec::default(),
-            idx: 0,
-            ts: 1_000_000_000_000,
-        }
+        T { net: Net::new(cfg), rec: Rec::default(), idx: 0, ts: 1_000_000_000_000 }
     }
     fn raw(&mut self, link: u32, data: &[u8], orig_len: u32) {
         self.idx += 1;
@@ -299,10 +279,7 @@ fn midstream_role_guess() {
 
 #[test]
 fn forced_server_port() {
-    let mut t = T::new(NetConfig {
-        server_ports: vec![40000],
-        ..NetConfig::default()
-    });
+    let mut t = T::new(NetConfig { server_ports: vec![40000], ..NetConfig::default() });
     t.seg(true, 1, 0, SYN, b"");
     t.finish();
     let m = &t.rec.opens()[0];
@@ -385,10 +362,7 @@ fn ack_beyond_hole_is_gap() {
 
 #[test]
 fn buffer_limit_gap() {
-    let mut t = T::new(NetConfig {
-        max_flow_buffer: 25,
-        ..NetConfig::default()
-    });
+    let mut t = T::new(NetConfig { max_flow_buffer: 25, ..NetConfig::default() });
     t.seg(true, 0, 0, SYN, b"");
     t.seg(true, 1, 0, ACK, b"0123456789");
     for i in 0..3u32 {
@@ -402,10 +376,7 @@ fn buffer_limit_gap() {
 
 #[test]
 fn total_buffer_limit_gap() {
-    let mut t = T::new(NetConfig {
-        max_total_buffer: 15,
-        ..NetConfig::default()
-    });
+    let mut t = T::new(NetConfig { max_total_buffer: 15, ..NetConfig::default() });
     t.seg(true, 0, 0, SYN, b"");
     t.seg(true, 11, 0, ACK, b"0123456789");
     assert!(t.rec.gaps(0, Dir::C2S).is_empty());
@@ -486,11 +457,7 @@ fn reused_tuple_new_syn() {
     assert_eq!(ids, vec![0, 1, 2]);
     assert_eq!(
         t.rec.closes(),
-        vec![
-            (0, CloseReason::Fin),
-            (1, CloseReason::Evicted),
-            (2, CloseReason::CaptureEnd)
-        ]
+        vec![(0, CloseReason::Fin), (1, CloseReason::Evicted), (2, CloseReason::CaptureEnd)]
     );
     assert_eq!(t.rec.bytes(1, Dir::C2S), b"one");
     assert_eq!(t.rec.bytes(2, Dir::C2S), b"two");
@@ -499,10 +466,7 @@ fn reused_tuple_new_syn() {
 
 #[test]
 fn idle_timeout_closes() {
-    let mut t = T::new(NetConfig {
-        idle_timeout_ns: 10_000_000_000,
-        ..NetConfig::default()
-    });
+    let mut t = T::new(NetConfig { idle_timeout_ns: 10_000_000_000, ..NetConfig::default() });
     t.seg(true, 0, 0, SYN, b"");
     let other = ([9, 9, 9, 9], 1234);
     for i in 0..30 {
@@ -516,18 +480,12 @@ fn idle_timeout_closes() {
     assert_eq!(t.net.stats().idle_closed, 1);
     assert_eq!(t.net.tracked_connections(), 1);
     t.finish();
-    assert_eq!(
-        t.rec.closes(),
-        vec![(0, CloseReason::Idle), (1, CloseReason::CaptureEnd)]
-    );
+    assert_eq!(t.rec.closes(), vec![(0, CloseReason::Idle), (1, CloseReason::CaptureEnd)]);
 }
 
 #[test]
 fn max_flows_evicts_idlest() {
-    let mut t = T::new(NetConfig {
-        max_flows: 2,
-        ..NetConfig::default()
-    });
+    let mut t = T::new(NetConfig { max_flows: 2, ..NetConfig::default() });
     for i in 0..3u8 {
         t.ts += 2_000_000_000;
         t.ip(&pkt4(([1, 0, 0, i], 5000), S, 0, 0, SYN, b""));
@@ -609,10 +567,7 @@ fn ipv4_fragments_in_order_reversed_overlapping_timeout() {
 
 #[test]
 fn fragment_budget() {
-    let mut t = T::new(NetConfig {
-        max_fragment_buffer: 200,
-        ..NetConfig::default()
-    });
+    let mut t = T::new(NetConfig { max_fragment_buffer: 200, ..NetConfig::default() });
     let l4 = tcp_hdr(C.1, S.1, 1, 0, ACK, &[7u8; 300]);
     for id in 0..10 {
         t.ip(&fragments(&l4, 96, id)[0]);
@@ -852,4 +807,58 @@ proptest! {
         t.raw(228, &ip, ip.len() as u32 + orig_extra);
         t.finish();
     }
+}
+
+/// Throughput of parsing and in-order reassembly (run with optimisations:
+/// `CARGO_PROFILE_DEV_OPT_LEVEL=3 cargo test --lib net::tests::speed -- --ignored --nocapture`).
+#[test]
+#[ignore]
+fn speed() {
+    struct Count(u64);
+    impl StreamSink for Count {
+        fn event(&mut self, _pkt: PktCtx, ev: StreamEvent<'_>) {
+            if let StreamEvent::Data { data, .. } = ev {
+                self.0 += data.len() as u64;
+            }
+        }
+    }
+    let payload = [0x5au8; 300];
+    let flows = 64u16;
+    let per_flow = 4000u32;
+    let mut frames = Vec::new();
+    for i in 0..per_flow {
+        for f in 0..flows {
+            let mut eth = vec![0u8; 12];
+            eth.extend_from_slice(&[0x08, 0x00]);
+            let cli = ([10, 0, (f >> 8) as u8, f as u8], 40000 + f);
+            eth.extend_from_slice(&pkt4(cli, S, 1 + i * 300, 7, ACK, &payload));
+            frames.push(eth);
+        }
+    }
+    let mut net = Net::new(NetConfig::default());
+    let mut sink = Count(0);
+    let start = std::time::Instant::now();
+    for (n, fr) in frames.iter().enumerate() {
+        let p = Packet {
+            index: n as u64 + 1,
+            ts: Timestamp(n as i64 * 1000),
+            link: LinkType::ETHERNET,
+            orig_len: fr.len() as u32,
+            data: fr,
+            file_offset: 0,
+        };
+        net.packet(&p, &mut sink);
+    }
+    net.finish(&mut sink);
+    let secs = start.elapsed().as_secs_f64();
+    let bytes: usize = frames.iter().map(Vec::len).sum();
+    println!(
+        "{} packets, {:.1} MB of frames in {:.3} s: {:.2} GB/s, {:.0} ns/packet",
+        frames.len(),
+        bytes as f64 / 1e6,
+        secs,
+        bytes as f64 / secs / 1e9,
+        secs * 1e9 / frames.len() as f64
+    );
+    assert_eq!(sink.0, u64::from(per_flow) * 300 * u64::from(flows));
 }
