@@ -51,8 +51,9 @@ struct Conn {
     client: Endpoint,
     /// Indexed by `Dir::index()`: the data sent in that direction.
     half: [Half; 2],
-    /// Client ISN when the connection began with a SYN.
-    client_isn: Option<SeqNumber>,
+    /// Sender and ISN of the SYN (without ACK) that began the connection, to tell a
+    /// retransmitted SYN from a new connection on the same 4-tuple.
+    syn: Option<(Endpoint, SeqNumber)>,
     last_ts: i64,
     /// Time of this connection's newest entry in the idle queue.
     queued_ts: i64,
@@ -189,7 +190,7 @@ impl Net {
                 create = true;
             }
             Some(c) => {
-                let same = c.client_isn == Some(SeqNumber(seg.seq)) && seg.src == c.client;
+                let same = c.syn == Some((seg.src, SeqNumber(seg.seq)));
                 if syn_only && !same {
                     // A new incarnation of the 4-tuple: the old one ended unseen.
                     self.stats.reused_tuples += 1;
@@ -307,7 +308,7 @@ impl Net {
             },
             client,
             half: [Half::default(), Half::default()],
-            client_isn: if syn_only && !src_is_server { Some(SeqNumber(seg.seq)) } else { None },
+            syn: syn_only.then_some((seg.src, SeqNumber(seg.seq))),
             last_ts: self.now,
             queued_ts: self.now,
             closed: false,
