@@ -308,7 +308,14 @@ impl Net {
             },
             client,
             half: [Half::default(), Half::default()],
-            syn: syn_only.then_some((seg.src, SeqNumber(seg.seq))),
+            // From a SYN+ACK, the client's ISN is the acknowledgment minus one.
+            syn: if syn_only {
+                Some((seg.src, SeqNumber(seg.seq)))
+            } else if syn_ack {
+                Some((seg.dst, SeqNumber(seg.ack).plus(u32::MAX)))
+            } else {
+                None
+            },
             last_ts: self.now,
             queued_ts: self.now,
             closed: false,

@@ -247,6 +247,7 @@ fn synack_first_decides_roles() {
     let srv = ([10, 0, 0, 2], 50000);
     let cli = ([10, 0, 0, 1], 1000);
     t.ip(&pkt4(srv, cli, 7000, 301, SYN | ACK, b""));
+    t.ip(&pkt4(cli, srv, 300, 0, SYN, b"")); // late retransmitted SYN: same connection
     t.ip(&pkt4(cli, srv, 301, 7001, ACK, b"abc"));
     t.finish();
     let m = &t.rec.opens()[0];
