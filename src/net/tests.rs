@@ -909,3 +909,36 @@ proptest! {
         prop_assert_eq!(t.rec.opens().len(), t.rec.closes().len());
     }
 }
+
+#[test]
+fn odd_inputs_are_counted() {
+    let mut t = T::new(NetConfig::default());
+    // Nine VLAN tags: deeper than any real network.
+    let mut deep = vec![0u8; 12];
+    for _ in 0..9 {
+        deep.extend_from_slice(&[0x81, 0x00, 0, 1]);
+    }
+    deep.extend_from_slice(&[0x08, 0x00]);
+    deep.extend_from_slice(&pkt4(C, S, 1, 0, ACK, b"x"));
+    t.raw(1, &deep, deep.len() as u32);
+    // TCP header cut by the snaplen.
+    let p = pkt4(C, S, 1, 0, ACK, b"x");
+    t.raw(228, &p[..30], p.len() as u32);
+    // A fragment cut by the snaplen cannot be reassembled.
+    let l4 = tcp_hdr(C.1, S.1, 1, 0, ACK, &[1u8; 64]);
+    let f = &fragments(&l4, 48, 9)[0];
+    t.raw(228, &f[..f.len() - 4], f.len() as u32);
+    // IPv6 fragment header (44): counted, not reassembled.
+    let mut v6 = vec![0x60, 0, 0, 0, 0, 16, 44, 64];
+    v6.extend_from_slice(&[1; 16]);
+    v6.extend_from_slice(&[2; 16]);
+    v6.extend_from_slice(&[6, 0, 0, 1, 0, 0, 0, 7]);
+    v6.extend_from_slice(&[0; 8]);
+    t.raw(229, &v6, v6.len() as u32);
+    t.finish();
+    let s = *t.net.stats();
+    assert_eq!(s.malformed, 2);
+    assert_eq!(s.ipv4_fragments_dropped, 1);
+    assert_eq!(s.ipv6_fragments, 1);
+    assert_eq!(s.tcp_connections, 0);
+}
