@@ -6,10 +6,41 @@
 //! data, gaps (bytes that will never come), TCP notes (retransmission, out-of-order, …) and
 //! close. In-order data borrows the packet whenever it can; only out-of-order segments are copied,
 //! and their buffering is bounded per flow and in total.
+//!
+//! Guarantees to consumers:
+//! - Per connection: `Open` first, then `Data`/`Gap`/`Note`, then `Close` exactly once; nothing
+//!   after `Close`. Connections are numbered from 0 in order of their first packet.
+//! - Per direction, `Data` and `Gap` tile the stream: each starts where the previous ended, from
+//!   offset 0 (the byte after the ISN, or the first sequence number seen mid-stream).
+//! - `Close{Fin}` comes once both sides sent a FIN and the data before each FIN was emitted or
+//!   declared lost. `Close{Rst}` on the first RST. A SYN with a new ISN on an open 4-tuple closes
+//!   the old connection as `Close{Evicted}` (counted in [`NetStats::reused_tuples`], not in
+//!   `evicted`). `finish()` closes the rest with `CaptureEnd` in connection-id order.
+//! - A hole is declared lost (`Gap`) when the peer acknowledges past it, when buffering exceeds
+//!   a cap (`Note{BufferLimit}` first), when the snaplen cut the bytes (`Note{Snaplen}`), or at
+//!   close. An ACK seen before the data it acknowledges (capture reordering) therefore turns that
+//!   data into a gap; the late copy is then reported as a retransmission.
+//! - Malformed or unsupported input only increments [`NetStats`] counters; nothing panics.
 
 use std::net::SocketAddr;
 
-use crate::capture::Timestamp;
+use crate::capture::{LinkType, Timestamp};
+
+mod frag;
+mod hash;
+mod parse;
+mod reasm;
+pub mod seq;
+mod table;
+#[cfg(test)]
+mod tests;
+
+pub use table::Net;
+
+/// Whether packets of this link type can be parsed.
+pub fn link_supported(link: LinkType) -> bool {
+    parse::link_supported(link)
+}
 
 /// Connection index: connections are numbered from 0 in order of their first packet; a new
 /// SYN on a reused 4-tuple starts a new connection with a new index.
@@ -208,4 +239,15 @@ pub struct NetStats {
     pub rst: u64,
     pub evicted: u64,
     pub idle_closed: u64,
+    /// IPv4 fragments or datagrams dropped: overlapping with different bytes, inconsistent
+    /// lengths, truncated, over the buffer budget, or timed out incomplete.
+    pub ipv4_fragments_dropped: u64,
+    /// IPv6 fragments (not reassembled).
+    pub ipv6_fragments: u64,
+    /// TCP packets for a closed connection (late ACKs, retransmissions) or lone RSTs: counted,
+    /// not emitted.
+    pub late_packets: u64,
+    /// Connections closed because a SYN with a new ISN reused their 4-tuple (reported as
+    /// `Close{Evicted}`, not counted in `evicted`).
+    pub reused_tuples: u64,
 }

@@ -1,0 +1,328 @@
+//! Reassembly of one direction of a TCP connection into a byte stream.
+//!
+//! Invariants:
+//! - `next` is the stream offset of the next byte to emit; every byte below it was emitted as
+//!   `Data` or covered by a `Gap`, exactly once and in offset order.
+//! - `next_seq` is the sequence number of the byte at `next`; offsets of other sequence numbers
+//!   are derived by signed wrapping distance from it, so streams past 4 GiB keep counting.
+//! - The out-of-order buffer holds disjoint ranges, all starting above `next`; `buffered` is the
+//!   sum of their lengths and is also counted in the table-wide total.
+//! - First data wins: bytes already emitted or buffered are never replaced by a later copy.
+
+use std::collections::BTreeMap;
+
+use super::seq::SeqNumber;
+use super::{ConnId, Dir, NetStats, PktCtx, StreamEvent, StreamSink, TcpNote};
+
+/// Segments (or ACKs) further ahead than this are impossible for real TCP (the largest window
+/// is 2^30) and are rejected rather than turned into huge gaps.
+pub(crate) const MAX_AHEAD: u64 = 1 << 30;
+
+/// Where events of one direction go, with the counters they update.
+pub(crate) struct Out<'s, S: StreamSink + ?Sized> {
+    pub sink: &'s mut S,
+    pub pkt: PktCtx,
+    pub conn: ConnId,
+    pub dir: Dir,
+    pub stats: &'s mut NetStats,
+    pub total: &'s mut usize,
+}
+
+impl<S: StreamSink + ?Sized> Out<'_, S> {
+    #[inline]
+    fn data(&mut self, offset: u64, data: &[u8]) {
+        if !data.is_empty() {
+            self.sink.event(
+                self.pkt,
+                StreamEvent::Data { conn: self.conn, dir: self.dir, offset, data },
+            );
+        }
+    }
+    fn gap(&mut self, offset: u64, len: u64) {
+        if len > 0 {
+            self.stats.gap_bytes += len;
+            self.sink
+                .event(self.pkt, StreamEvent::Gap { conn: self.conn, dir: self.dir, offset, len });
+        }
+    }
+    pub fn note(&mut self, note: TcpNote) {
+        match note {
+            TcpNote::Retransmission => self.stats.retransmissions += 1,
+            TcpNote::OutOfOrder => self.stats.out_of_order += 1,
+            TcpNote::Overlap => self.stats.overlaps += 1,
+            _ => {}
+        }
+        self.sink.event(self.pkt, StreamEvent::Note { conn: self.conn, dir: self.dir, note });
+    }
+}
+
+/// Buffer limits for one insertion.
+#[derive(Clone, Copy)]
+pub(crate) struct Limits {
+    pub flow: usize,
+    pub total: usize,
+}
+
+#[derive(Default, Debug)]
+pub(crate) struct Half {
+    /// A sequence number base is known (SYN, SYN+ACK's ack, or first segment seen).
+    pub started: bool,
+    next_seq: SeqNumber,
+    pub next: u64,
+    /// Stream offset of the FIN (end of the data in this direction), once seen.
+    pub fin_off: Option<u64>,
+    ooo: BTreeMap<u64, Vec<u8>>,
+    buffered: usize,
+}
+
+impl Half {
+    /// Sets the sequence number of stream offset 0.
+    pub fn start(&mut self, seq: SeqNumber) {
+        self.started = true;
+        self.next_seq = seq;
+        self.next = 0;
+    }
+
+    /// Stream offset of `seq` (may be negative: before the stream start).
+    #[inline]
+    pub fn offset_of(&self, seq: SeqNumber) -> i128 {
+        i128::from(self.next) + i128::from(seq.diff(self.next_seq))
+    }
+
+    #[inline]
+    fn advance(&mut self, to: u64) {
+        if to > self.next {
+            // Truncation to u32 is the modulo-2^32 step of the sequence space.
+            self.next_seq = self.next_seq.plus((to - self.next) as u32);
+            self.next = to;
+        }
+    }
+
+    /// All data seen up to the FIN was emitted (or gapped).
+    pub fn fin_done(&self) -> bool {
+        self.fin_off.is_some_and(|f| self.next >= f)
+    }
+
+    /// Handles one segment's payload at (possibly negative) stream offset `off`; `missing`
+    /// bytes after the payload were cut by the snaplen.
+    pub fn segment<S: StreamSink + ?Sized>(
+        &mut self,
+        off: i128,
+        data: &[u8],
+        missing: u32,
+        fin: bool,
+        lim: Limits,
+        out: &mut Out<'_, S>,
+    ) {
+        let full_len = data.len() as u64 + u64::from(missing);
+        if off > i128::from(self.next) + i128::from(MAX_AHEAD) {
+            out.note(TcpNote::BadSequence);
+            return;
+        }
+        // Bytes before the stream start are a retransmission of something we never tracked.
+        let (off, data, missing) = if off < 0 {
+            let skip = u64::try_from(-off).unwrap_or(u64::MAX);
+            if skip >= full_len {
+                if full_len > 0 {
+                    out.note(TcpNote::Retransmission);
+                }
+                return;
+            }
+            let skip_data = skip.min(data.len() as u64) as usize;
+            let skip_missing = (skip - skip_data as u64) as u32;
+            (0u64, data.get(skip_data..).unwrap_or(&[]), missing - skip_missing)
+        } else {
+            (off as u64, data, missing)
+        };
+        let mut data = data;
+        let mut missing = missing;
+        let mut end = off + data.len() as u64;
+        let mut full_end = end + u64::from(missing);
+        if let Some(f) = self.fin_off {
+            if full_end > f {
+                // Data past a FIN cannot be part of this stream.
+                out.note(TcpNote::BadSequence);
+                let keep = f.saturating_sub(off);
+                data = data.get(..(keep.min(data.len() as u64)) as usize).unwrap_or(&[]);
+                end = off + data.len() as u64;
+                missing = f.saturating_sub(end).min(u64::from(missing)) as u32;
+                full_end = end + u64::from(missing);
+            }
+        }
+        if fin && self.fin_off.is_none() {
+            self.fin_off = Some(full_end);
+        }
+        if !data.is_empty() {
+            if end <= self.next {
+                out.note(TcpNote::Retransmission);
+            } else if off <= self.next {
+                if off < self.next {
+                    out.note(TcpNote::Overlap);
+                }
+                self.in_order(off, data, out);
+            } else {
+                self.insert_ooo(off, data, lim, out);
+            }
+        }
+        if missing > 0 {
+            out.note(TcpNote::Snaplen);
+            // Only when the present bytes are delivered is the cut-off tail the next hole; an
+            // out-of-order truncated segment leaves its tail as an ordinary hole.
+            if self.next >= end && self.next < full_end && off <= self.next {
+                self.flush_to(full_end, out);
+            }
+        }
+    }
+
+    fn in_order<S: StreamSink + ?Sized>(&mut self, off: u64, data: &[u8], out: &mut Out<'_, S>) {
+        let end = off + data.len() as u64;
+        loop {
+            let first = self.ooo.first_key_value().map(|(&k, _)| k);
+            let lim = first.map_or(end, |k| k.min(end));
+            if self.next < lim {
+                let a = (self.next - off) as usize;
+                let b = (lim - off) as usize;
+                out.data(self.next, data.get(a..b).unwrap_or(&[]));
+                self.advance(lim);
+            }
+            if self.next >= end {
+                self.release_contiguous(out);
+                break;
+            }
+            if !self.release_one(out) {
+                break;
+            }
+        }
+    }
+
+    /// Emits the first buffered range if it starts at or before `next`.
+    fn release_one<S: StreamSink + ?Sized>(&mut self, out: &mut Out<'_, S>) -> bool {
+        match self.ooo.first_key_value() {
+            Some((&k, _)) if k <= self.next => {}
+            _ => return false,
+        }
+        let Some((k, v)) = self.ooo.pop_first() else {
+            return false;
+        };
+        self.buffered = self.buffered.saturating_sub(v.len());
+        *out.total = out.total.saturating_sub(v.len());
+        let end = k + v.len() as u64;
+        if end > self.next {
+            let skip = (self.next - k) as usize;
+            out.data(self.next, v.get(skip..).unwrap_or(&[]));
+            self.advance(end);
+        }
+        true
+    }
+
+    fn release_contiguous<S: StreamSink + ?Sized>(&mut self, out: &mut Out<'_, S>) {
+        while self.release_one(out) {}
+    }
+
+    fn insert_ooo<S: StreamSink + ?Sized>(
+        &mut self,
+        off: u64,
+        data: &[u8],
+        lim: Limits,
+        out: &mut Out<'_, S>,
+    ) {
+        let end = off + data.len() as u64;
+        let mut cur = off;
+        let mut overlapped = false;
+        if let Some((&k, v)) = self.ooo.range(..=off).next_back() {
+            let ke = k + v.len() as u64;
+            if ke > cur {
+                cur = ke.min(end);
+                overlapped = true;
+            }
+        }
+        let mut pieces: Vec<(u64, u64)> = Vec::new();
+        if cur < end {
+            for (&k, v) in self.ooo.range(cur..end) {
+                overlapped = true;
+                if k > cur {
+                    pieces.push((cur, k));
+                }
+                cur = cur.max(k + v.len() as u64);
+                if cur >= end {
+                    break;
+                }
+            }
+            if cur < end {
+                pieces.push((cur, end));
+            }
+        }
+        if pieces.is_empty() {
+            out.note(TcpNote::Retransmission);
+            return;
+        }
+        out.note(if overlapped { TcpNote::Overlap } else { TcpNote::OutOfOrder });
+        for (a, b) in pieces {
+            if let Some(bytes) = data.get((a - off) as usize..(b - off) as usize) {
+                self.ooo.insert(a, bytes.to_vec());
+                self.buffered += bytes.len();
+                *out.total += bytes.len();
+            }
+        }
+        if self.buffered > lim.flow || *out.total > lim.total {
+            out.note(TcpNote::BufferLimit);
+            while self.buffered > lim.flow || (*out.total > lim.total && self.buffered > 0) {
+                let Some(&k) = self.ooo.keys().next() else {
+                    break;
+                };
+                self.flush_to(k, out);
+            }
+        }
+    }
+
+    /// Declares everything below `limit` that was not seen lost: gaps for holes, buffered data
+    /// in between, then whatever buffered data continues contiguously.
+    pub fn flush_to<S: StreamSink + ?Sized>(&mut self, limit: u64, out: &mut Out<'_, S>) {
+        loop {
+            self.release_contiguous(out);
+            if self.next >= limit {
+                break;
+            }
+            let first = self.ooo.first_key_value().map(|(&k, _)| k);
+            let to = first.map_or(limit, |k| k.min(limit));
+            out.gap(self.next, to - self.next);
+            self.advance(to);
+        }
+    }
+
+    /// Acknowledgment from the peer: bytes below it will never be retransmitted.
+    pub fn ack<S: StreamSink + ?Sized>(&mut self, ack: SeqNumber, out: &mut Out<'_, S>) {
+        if !self.started {
+            return;
+        }
+        let off = self.offset_of(ack);
+        let next = i128::from(self.next);
+        if off <= next || off > next + i128::from(MAX_AHEAD) {
+            return;
+        }
+        let mut limit = off as u64;
+        if let Some(f) = self.fin_off {
+            // The FIN takes one sequence number but no stream byte.
+            limit = limit.min(f);
+        }
+        if limit > self.next {
+            self.flush_to(limit, out);
+        }
+    }
+
+    /// Connection end: everything buffered (and anything before a seen FIN) is flushed.
+    pub fn flush_all<S: StreamSink + ?Sized>(&mut self, out: &mut Out<'_, S>) {
+        let buf_end = self.ooo.last_key_value().map_or(0, |(&k, v)| k + v.len() as u64);
+        let limit = buf_end.max(self.fin_off.unwrap_or(0));
+        if limit > self.next {
+            self.flush_to(limit, out);
+        }
+    }
+
+    /// Releases the buffer accounting (when the connection is dropped).
+    pub fn clear(&mut self, total: &mut usize) {
+        *total = total.saturating_sub(self.buffered);
+        self.buffered = 0;
+        self.ooo.clear();
+    }
+}

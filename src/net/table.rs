@@ -1,0 +1,436 @@
+//! The connection table: finds the connection of each segment, decides roles, opens and closes
+//! connections, and feeds each direction's reassembler.
+//!
+//! Invariants:
+//! - Per connection the sink sees `Open` first, then stream events, then `Close` exactly once;
+//!   after `Close` a connection emits nothing (late packets are only counted).
+//! - `Close{Fin}` is emitted when both directions have sent a FIN and each direction's data up
+//!   to its FIN was emitted (or declared lost); data arriving after a FIN's offset is dropped
+//!   with a `BadSequence` note.
+//! - Closed connections stay in the table (absorbing late ACKs and retransmissions) until they
+//!   idle out or are evicted; a new SYN on their 4-tuple starts a new connection.
+//! - Idle/eviction bookkeeping is amortised O(1) per packet: a queue of (time, key, id) entries
+//!   pushed at most once per time bucket per connection; stale entries are skipped lazily and the
+//!   queue is compacted when it outgrows the table.
+
+use std::collections::VecDeque;
+
+use super::frag::{Defrag, FragResult};
+use super::hash::FxHashMap;
+use super::parse::{self, Endpoint, Parsed, Segment};
+use super::reasm::{Half, Limits, Out};
+use super::seq::SeqNumber;
+use super::{
+    CloseReason, ConnId, ConnMeta, Dir, NetConfig, NetStats, PktCtx, RoleSource, StreamEvent,
+    StreamSink,
+};
+use crate::capture::{Packet, Timestamp};
+
+/// Ports on which Easemob servers listen: their owner is the server when no SYN tells.
+const WELL_KNOWN: [u16; 7] = [6717, 443, 80, 8080, 5222, 5280, 6718];
+const SECOND: i64 = 1_000_000_000;
+
+#[derive(Clone, Copy, PartialEq, Eq, Hash, Debug)]
+struct FlowKey {
+    lo: Endpoint,
+    hi: Endpoint,
+}
+
+impl FlowKey {
+    fn new(a: Endpoint, b: Endpoint) -> FlowKey {
+        if a <= b {
+            FlowKey { lo: a, hi: b }
+        } else {
+            FlowKey { lo: b, hi: a }
+        }
+    }
+}
+
+struct Conn {
+    meta: ConnMeta,
+    client: Endpoint,
+    /// Indexed by `Dir::index()`: the data sent in that direction.
+    half: [Half; 2],
+    /// Sender and ISN of the SYN (without ACK) that began the connection, to tell a
+    /// retransmitted SYN from a new connection on the same 4-tuple.
+    syn: Option<(Endpoint, SeqNumber)>,
+    last_ts: i64,
+    /// Time of this connection's newest entry in the idle queue.
+    queued_ts: i64,
+    closed: bool,
+}
+
+/// Parser, connection table and reassembler for a whole capture.
+pub struct Net {
+    cfg: NetConfig,
+    stats: NetStats,
+    server_ports: Box<[u64; 1024]>,
+    conns: FxHashMap<FlowKey, Conn>,
+    idle_queue: VecDeque<(i64, FlowKey, u32)>,
+    next_id: u32,
+    total_buffered: usize,
+    defrag: Defrag,
+    /// Latest capture time seen (captures may step backwards; time never does here).
+    now: i64,
+    next_sweep: i64,
+    /// Queue/sweep granularity: a fraction of the idle timeout, at most one second.
+    bucket: i64,
+    last_ctx: PktCtx,
+}
+
+impl Net {
+    pub fn new(cfg: NetConfig) -> Net {
+        let mut server_ports = Box::new([0u64; 1024]);
+        for &p in &cfg.server_ports {
+            server_ports[usize::from(p >> 6)] |= 1 << (p & 63);
+        }
+        let bucket = (cfg.idle_timeout_ns / 8).clamp(1, SECOND);
+        Net {
+            cfg,
+            stats: NetStats::default(),
+            server_ports,
+            conns: FxHashMap::default(),
+            idle_queue: VecDeque::new(),
+            next_id: 0,
+            total_buffered: 0,
+            defrag: Defrag::default(),
+            now: i64::MIN,
+            next_sweep: i64::MIN,
+            bucket,
+            last_ctx: PktCtx { index: 0, ts: Timestamp(0) },
+        }
+    }
+
+    pub fn stats(&self) -> &NetStats {
+        &self.stats
+    }
+
+    /// Out-of-order bytes buffered over all connections.
+    pub fn buffered_bytes(&self) -> usize {
+        self.total_buffered
+    }
+
+    /// Connections currently in the table (open or recently closed).
+    pub fn tracked_connections(&self) -> usize {
+        self.conns.len()
+    }
+
+    /// IPv4 datagrams waiting for fragments.
+    #[cfg(test)]
+    pub(crate) fn defrag_pending(&self) -> usize {
+        self.defrag.pending()
+    }
+
+    fn forced(&self, port: u16) -> bool {
+        self.server_ports[usize::from(port >> 6)] & (1 << (port & 63)) != 0
+    }
+
+    pub fn packet<S: StreamSink + ?Sized>(&mut self, pkt: &Packet<'_>, sink: &mut S) {
+        self.stats.packets += 1;
+        let ctx = PktCtx { index: pkt.index, ts: pkt.ts };
+        self.last_ctx = ctx;
+        if pkt.ts.0 > self.now {
+            self.now = pkt.ts.0;
+        }
+        if self.now >= self.next_sweep {
+            self.sweep(ctx, sink);
+            self.next_sweep = self.now.saturating_add(self.bucket);
+        }
+        match parse::parse(pkt.link, pkt.data, pkt.orig_len) {
+            Parsed::Tcp(seg) => self.tcp(&seg, ctx, sink),
+            Parsed::Ipv4Fragment(f) => {
+                self.stats.ipv4_fragments += 1;
+                let res = self.defrag.add(&f, self.now, self.cfg.max_fragment_buffer);
+                self.stats.ipv4_fragments_dropped = self.defrag.dropped;
+                if let FragResult::Complete { proto, src, dst, payload } = res {
+                    self.stats.ipv4_reassembled += 1;
+                    if proto != 6 {
+                        self.stats.non_tcp += 1;
+                        return;
+                    }
+                    let mut s = [0u8; 16];
+                    s[..4].copy_from_slice(&src);
+                    let mut d = [0u8; 16];
+                    d[..4].copy_from_slice(&dst);
+                    match parse::parse_tcp(&payload, s, d, false, 0) {
+                        Parsed::Tcp(seg) => self.tcp(&seg, ctx, sink),
+                        _ => self.stats.malformed += 1,
+                    }
+                }
+            }
+            Parsed::Ipv6Fragment => self.stats.ipv6_fragments += 1,
+            Parsed::NonIp => self.stats.non_ip += 1,
+            Parsed::NonTcp => self.stats.non_tcp += 1,
+            Parsed::Malformed => self.stats.malformed += 1,
+            Parsed::Unsupported => self.stats.unsupported_link += 1,
+        }
+    }
+
+    fn tcp<S: StreamSink + ?Sized>(&mut self, seg: &Segment<'_>, ctx: PktCtx, sink: &mut S) {
+        self.stats.tcp_packets += 1;
+        let key = FlowKey::new(seg.src, seg.dst);
+        let syn_only = seg.flags.syn && !seg.flags.ack;
+        let mut create = false;
+        match self.conns.get_mut(&key) {
+            None => {
+                if seg.flags.rst {
+                    // A lone RST opens nothing: there is no stream to report.
+                    self.stats.late_packets += 1;
+                    return;
+                }
+                create = true;
+            }
+            Some(c) if c.closed => {
+                if !seg.flags.syn {
+                    self.stats.late_packets += 1;
+                    c.last_ts = self.now;
+                    return;
+                }
+                self.remove(&key);
+                create = true;
+            }
+            Some(c) => {
+                let same = c.syn == Some((seg.src, SeqNumber(seg.seq)));
+                if syn_only && !same {
+                    // A new incarnation of the 4-tuple: the old one ended unseen.
+                    self.stats.reused_tuples += 1;
+                    self.close(&key, CloseReason::Evicted, ctx, sink);
+                    self.remove(&key);
+                    create = true;
+                }
+            }
+        }
+        if create {
+            while self.conns.len() >= self.cfg.max_flows.max(1) {
+                if !self.evict_one(ctx, sink) {
+                    break;
+                }
+            }
+            self.create(key, seg, ctx, sink);
+        }
+        let now = self.now;
+        let bucket = self.bucket;
+        let lim = Limits { flow: self.cfg.max_flow_buffer, total: self.cfg.max_total_buffer };
+        let Some(c) = self.conns.get_mut(&key) else {
+            return;
+        };
+        c.last_ts = now;
+        if now.saturating_sub(c.queued_ts) >= bucket {
+            c.queued_ts = now;
+            self.idle_queue.push_back((now, key, c.meta.id.0));
+        }
+        let dir = if seg.src == c.client { Dir::C2S } else { Dir::S2C };
+        let conn = c.meta.id;
+        let [c2s, s2c] = &mut c.half;
+        let (h, other) = match dir {
+            Dir::C2S => (c2s, s2c),
+            Dir::S2C => (s2c, c2s),
+        };
+        let seq = SeqNumber(seg.seq);
+        if seg.flags.syn {
+            if !h.started {
+                h.start(seq.plus(1));
+            }
+            if seg.flags.ack && !other.started {
+                other.start(SeqNumber(seg.ack));
+            }
+        }
+        let mut out = Out {
+            sink: &mut *sink,
+            pkt: ctx,
+            conn,
+            dir,
+            stats: &mut self.stats,
+            total: &mut self.total_buffered,
+        };
+        if seg.flags.rst {
+            out.stats.rst += 1;
+            self.close(&key, CloseReason::Rst, ctx, sink);
+            return;
+        }
+        if !h.started {
+            h.start(seq);
+        }
+        let data_seq = if seg.flags.syn { seq.plus(1) } else { seq };
+        let off = h.offset_of(data_seq);
+        h.segment(off, seg.payload, seg.missing, seg.flags.fin, lim, &mut out);
+        if seg.flags.ack {
+            out.dir = dir.reverse();
+            other.ack(SeqNumber(seg.ack), &mut out);
+        }
+        if c.half.iter().all(Half::fin_done) {
+            self.close(&key, CloseReason::Fin, ctx, sink);
+        }
+    }
+
+    fn create<S: StreamSink + ?Sized>(
+        &mut self,
+        key: FlowKey,
+        seg: &Segment<'_>,
+        ctx: PktCtx,
+        sink: &mut S,
+    ) {
+        let syn_only = seg.flags.syn && !seg.flags.ack;
+        let syn_ack = seg.flags.syn && seg.flags.ack;
+        let (fs, fd) = (self.forced(seg.src.port), self.forced(seg.dst.port));
+        let wk = |p: u16| WELL_KNOWN.contains(&p);
+        // true: the packet's source is the server.
+        let (src_is_server, role) = if fs != fd {
+            (fs, RoleSource::Forced)
+        } else if syn_only {
+            (false, RoleSource::Syn)
+        } else if syn_ack {
+            (true, RoleSource::Syn)
+        } else if wk(seg.src.port) != wk(seg.dst.port) {
+            (wk(seg.src.port), RoleSource::Guess)
+        } else if seg.src.port != seg.dst.port {
+            (seg.src.port < seg.dst.port, RoleSource::Guess)
+        } else {
+            (false, RoleSource::Guess)
+        };
+        let (client, server) = if src_is_server { (seg.dst, seg.src) } else { (seg.src, seg.dst) };
+        let id = ConnId(self.next_id);
+        self.next_id = self.next_id.wrapping_add(1);
+        let midstream = !seg.flags.syn;
+        self.stats.tcp_connections += 1;
+        if midstream {
+            self.stats.midstream_connections += 1;
+        }
+        let conn = Conn {
+            meta: ConnMeta {
+                id,
+                client: client.socket_addr(),
+                server: server.socket_addr(),
+                role,
+                midstream,
+                first_packet: ctx.index,
+                first_ts: ctx.ts,
+            },
+            client,
+            half: [Half::default(), Half::default()],
+            // From a SYN+ACK, the client's ISN is the acknowledgment minus one.
+            syn: if syn_only {
+                Some((seg.src, SeqNumber(seg.seq)))
+            } else if syn_ack {
+                Some((seg.dst, SeqNumber(seg.ack).plus(u32::MAX)))
+            } else {
+                None
+            },
+            last_ts: self.now,
+            queued_ts: self.now,
+            closed: false,
+        };
+        self.idle_queue.push_back((self.now, key, id.0));
+        let c = self.conns.entry(key).or_insert(conn);
+        sink.event(ctx, StreamEvent::Open(&c.meta));
+    }
+
+    /// Flushes both directions and emits `Close` (once); the entry stays in the table.
+    fn close<S: StreamSink + ?Sized>(
+        &mut self,
+        key: &FlowKey,
+        reason: CloseReason,
+        ctx: PktCtx,
+        sink: &mut S,
+    ) {
+        let Some(c) = self.conns.get_mut(key) else {
+            return;
+        };
+        if c.closed {
+            return;
+        }
+        c.closed = true;
+        for dir in [Dir::C2S, Dir::S2C] {
+            let mut out = Out {
+                sink: &mut *sink,
+                pkt: ctx,
+                conn: c.meta.id,
+                dir,
+                stats: &mut self.stats,
+                total: &mut self.total_buffered,
+            };
+            if let Some(h) = c.half.get_mut(dir.index()) {
+                h.flush_all(&mut out);
+                h.clear(out.total);
+            }
+        }
+        if reason == CloseReason::Idle {
+            self.stats.idle_closed += 1;
+        }
+        sink.event(ctx, StreamEvent::Close { conn: c.meta.id, reason });
+    }
+
+    fn remove(&mut self, key: &FlowKey) {
+        if let Some(mut c) = self.conns.remove(key) {
+            for h in &mut c.half {
+                h.clear(&mut self.total_buffered);
+            }
+        }
+    }
+
+    /// Evicts the (approximately, to a time bucket) least recently active connection.
+    fn evict_one<S: StreamSink + ?Sized>(&mut self, ctx: PktCtx, sink: &mut S) -> bool {
+        while let Some((ts, key, id)) = self.idle_queue.pop_front() {
+            let valid =
+                self.conns.get(&key).is_some_and(|c| c.meta.id.0 == id && c.queued_ts == ts);
+            if !valid {
+                continue;
+            }
+            if self.conns.get(&key).is_some_and(|c| !c.closed) {
+                self.stats.evicted += 1;
+                self.close(&key, CloseReason::Evicted, ctx, sink);
+            }
+            self.remove(&key);
+            return true;
+        }
+        false
+    }
+
+    /// Closes connections idle for longer than the timeout and drops stale fragments.
+    fn sweep<S: StreamSink + ?Sized>(&mut self, ctx: PktCtx, sink: &mut S) {
+        self.defrag.expire(self.now);
+        self.stats.ipv4_fragments_dropped = self.defrag.dropped;
+        let idle = self.cfg.idle_timeout_ns;
+        while let Some(&(ts, key, id)) = self.idle_queue.front() {
+            if self.now.saturating_sub(ts) < idle {
+                break;
+            }
+            self.idle_queue.pop_front();
+            let Some(c) = self.conns.get_mut(&key) else {
+                continue;
+            };
+            if c.meta.id.0 != id || c.queued_ts != ts {
+                continue;
+            }
+            if self.now.saturating_sub(c.last_ts) >= idle {
+                let closed = c.closed;
+                if !closed {
+                    self.close(&key, CloseReason::Idle, ctx, sink);
+                }
+                self.remove(&key);
+            } else {
+                c.queued_ts = c.last_ts;
+                self.idle_queue.push_back((c.last_ts, key, id));
+            }
+        }
+        if self.idle_queue.len() > 2 * self.conns.len() + 1024 {
+            let mut live: Vec<(i64, FlowKey, u32)> =
+                self.conns.iter().map(|(k, c)| (c.queued_ts, *k, c.meta.id.0)).collect();
+            live.sort_unstable_by_key(|e| (e.0, e.2));
+            self.idle_queue = live.into();
+        }
+    }
+
+    pub fn finish<S: StreamSink + ?Sized>(&mut self, sink: &mut S) {
+        let ctx = self.last_ctx;
+        let mut open: Vec<(ConnId, FlowKey)> =
+            self.conns.iter().filter(|(_, c)| !c.closed).map(|(k, c)| (c.meta.id, *k)).collect();
+        open.sort_unstable_by_key(|e| e.0);
+        for (_, key) in open {
+            self.close(&key, CloseReason::CaptureEnd, ctx, sink);
+        }
+        self.conns.clear();
+        self.idle_queue.clear();
+        self.total_buffered = 0;
+    }
+}

@@ -1,0 +1,944 @@
+//! Tests of parsing, the connection table and reassembly over hand-built packets.
+
+use std::collections::HashMap;
+
+use proptest::prelude::*;
+
+use super::*;
+use crate::capture::{LinkType, Packet, Timestamp};
+
+const FIN: u8 = 1;
+const SYN: u8 = 2;
+const RST: u8 = 4;
+const ACK: u8 = 16;
+
+const C: ([u8; 4], u16) = ([10, 0, 0, 1], 40000);
+const S: ([u8; 4], u16) = ([10, 0, 0, 2], 6717);
+
+#[derive(Debug, Clone, PartialEq)]
+enum Ev {
+    Open(ConnMeta),
+    Data(u32, Dir, u64, Vec<u8>),
+    Gap(u32, Dir, u64, u64),
+    Note(u32, Dir, TcpNote),
+    Close(u32, CloseReason),
+}
+
+#[derive(Default)]
+struct Rec {
+    evs: Vec<Ev>,
+}
+
+impl StreamSink for Rec {
+    fn event(&mut self, _pkt: PktCtx, ev: StreamEvent<'_>) {
+        self.evs.push(match ev {
+            StreamEvent::Open(m) => Ev::Open(m.clone()),
+            StreamEvent::Data { conn, dir, offset, data } => {
+                Ev::Data(conn.0, dir, offset, data.to_vec())
+            }
+            StreamEvent::Gap { conn, dir, offset, len } => Ev::Gap(conn.0, dir, offset, len),
+            StreamEvent::Note { conn, dir, note } => Ev::Note(conn.0, dir, note),
+            StreamEvent::Close { conn, reason } => Ev::Close(conn.0, reason),
+        });
+    }
+}
+
+impl Rec {
+    /// Data of one direction; checks Data/Gap tile the stream from `start` without overlap.
+    /// Gap bytes are returned as `None`.
+    fn stream(&self, conn: u32, dir: Dir) -> Vec<Option<u8>> {
+        let mut out: Vec<Option<u8>> = Vec::new();
+        let mut at: Option<u64> = None;
+        for e in &self.evs {
+            match e {
+                Ev::Data(c, d, off, data) if *c == conn && *d == dir => {
+                    if let Some(a) = at {
+                        assert_eq!(*off, a, "data offset");
+                    }
+                    out.extend(data.iter().map(|&b| Some(b)));
+                    at = Some(off + data.len() as u64);
+                }
+                Ev::Gap(c, d, off, len) if *c == conn && *d == dir => {
+                    if let Some(a) = at {
+                        assert_eq!(*off, a, "gap offset");
+                    }
+                    assert!(*len > 0);
+                    out.extend(std::iter::repeat_n(None, *len as usize));
+                    at = Some(off + len);
+                }
+                _ => {}
+            }
+        }
+        out
+    }
+    fn bytes(&self, conn: u32, dir: Dir) -> Vec<u8> {
+        self.stream(conn, dir).into_iter().flatten().collect()
+    }
+    fn gaps(&self, conn: u32, dir: Dir) -> Vec<(u64, u64)> {
+        self.evs
+            .iter()
+            .filter_map(|e| match e {
+                Ev::Gap(c, d, o, l) if *c == conn && *d == dir => Some((*o, *l)),
+                _ => None,
+            })
+            .collect()
+    }
+    fn notes(&self, conn: u32) -> Vec<TcpNote> {
+        self.evs
+            .iter()
+            .filter_map(|e| match e {
+                Ev::Note(c, _, n) if *c == conn => Some(*n),
+                _ => None,
+            })
+            .collect()
+    }
+    fn opens(&self) -> Vec<ConnMeta> {
+        self.evs
+            .iter()
+            .filter_map(|e| match e {
+                Ev::Open(m) => Some(m.clone()),
+                _ => None,
+            })
+            .collect()
+    }
+    fn closes(&self) -> Vec<(u32, CloseReason)> {
+        self.evs
+            .iter()
+            .filter_map(|e| match e {
+                Ev::Close(c, r) => Some((*c, *r)),
+                _ => None,
+            })
+            .collect()
+    }
+    /// Open first, Close exactly once and last, per connection.
+    fn check_order(&self) {
+        let mut state: HashMap<u32, u8> = HashMap::new();
+        for e in &self.evs {
+            let (c, kind) = match e {
+                Ev::Open(m) => (m.id.0, 0),
+                Ev::Data(c, ..) | Ev::Gap(c, ..) | Ev::Note(c, ..) => (*c, 1),
+                Ev::Close(c, _) => (*c, 2),
+            };
+            let st = state.get(&c).copied();
+            match kind {
+                0 => assert_eq!(st, None, "second Open of {c}"),
+                1 => assert_eq!(st, Some(0), "event outside open/close of {c}: {e:?}"),
+                _ => assert_eq!(st, Some(0), "Close without Open or twice for {c}"),
+            }
+            state.insert(c, if kind == 2 { 2 } else { 0 });
+        }
+    }
+}
+
+fn tcp_hdr(sport: u16, dport: u16, seq: u32, ack: u32, flags: u8, payload: &[u8]) -> Vec<u8> {
+    let mut t = Vec::with_capacity(20 + payload.len());
+    t.extend_from_slice(&sport.to_be_bytes());
+    t.extend_from_slice(&dport.to_be_bytes());
+    t.extend_from_slice(&seq.to_be_bytes());
+    t.extend_from_slice(&ack.to_be_bytes());
+    t.push(5 << 4);
+    t.push(flags);
+    t.extend_from_slice(&[0xff, 0xff, 0, 0, 0, 0]);
+    t.extend_from_slice(payload);
+    t
+}
+
+fn ipv4(src: [u8; 4], dst: [u8; 4], proto: u8, frag: u16, id: u16, l4: &[u8]) -> Vec<u8> {
+    let mut p = vec![0x45, 0];
+    p.extend_from_slice(&((20 + l4.len()) as u16).to_be_bytes());
+    p.extend_from_slice(&id.to_be_bytes());
+    p.extend_from_slice(&frag.to_be_bytes());
+    p.extend_from_slice(&[64, proto, 0, 0]);
+    p.extend_from_slice(&src);
+    p.extend_from_slice(&dst);
+    p.extend_from_slice(l4);
+    p
+}
+
+#[allow(clippy::too_many_arguments)]
+fn pkt4(
+    src: ([u8; 4], u16),
+    dst: ([u8; 4], u16),
+    seq: u32,
+    ack: u32,
+    flags: u8,
+    payload: &[u8],
+) -> Vec<u8> {
+    ipv4(src.0, dst.0, 6, 0x4000, 0, &tcp_hdr(src.1, dst.1, seq, ack, flags, payload))
+}
+
+struct T {
+    net: Net,
+    rec: Rec,
+    idx: u64,
+    ts: i64,
+}
+
+impl T {
+    fn new(cfg: NetConfig) -> T {
+        T { net: Net::new(cfg), rec: Rec::default(), idx: 0, ts: 1_000_000_000_000 }
+    }
+    fn raw(&mut self, link: u32, data: &[u8], orig_len: u32) {
+        self.idx += 1;
+        let p = Packet {
+            index: self.idx,
+            ts: Timestamp(self.ts),
+            link: LinkType(link),
+            orig_len,
+            data,
+            file_offset: 0,
+        };
+        self.net.packet(&p, &mut self.rec);
+    }
+    fn ip(&mut self, data: &[u8]) {
+        self.raw(228, data, data.len() as u32);
+    }
+    /// A segment between `C` and `S`.
+    fn seg(&mut self, from_client: bool, seq: u32, ack: u32, flags: u8, payload: &[u8]) {
+        let p = if from_client {
+            pkt4(C, S, seq, ack, flags, payload)
+        } else {
+            pkt4(S, C, seq, ack, flags, payload)
+        };
+        self.ip(&p);
+    }
+    fn finish(&mut self) {
+        self.net.finish(&mut self.rec);
+        self.rec.check_order();
+    }
+}
+
+fn sock(a: ([u8; 4], u16)) -> std::net::SocketAddr {
+    std::net::SocketAddr::from((a.0, a.1))
+}
+
+#[test]
+fn handshake_data_fin() {
+    let mut t = T::new(NetConfig::default());
+    t.seg(true, 1000, 0, SYN, b"");
+    t.seg(false, 5000, 1001, SYN | ACK, b"");
+    t.seg(true, 1001, 5001, ACK, b"");
+    t.seg(true, 1001, 5001, ACK, b"hello");
+    t.seg(false, 5001, 1006, ACK, b"world!");
+    t.seg(true, 1006, 5007, ACK | FIN, b"");
+    t.seg(false, 5007, 1007, ACK | FIN, b"");
+    t.seg(true, 1007, 5008, ACK, b"");
+    let opens = t.rec.opens();
+    assert_eq!(opens.len(), 1);
+    assert_eq!(opens[0].client, sock(C));
+    assert_eq!(opens[0].server, sock(S));
+    assert_eq!(opens[0].role, RoleSource::Syn);
+    assert!(!opens[0].midstream);
+    assert_eq!(opens[0].first_packet, 1);
+    assert_eq!(t.rec.bytes(0, Dir::C2S), b"hello");
+    assert_eq!(t.rec.bytes(0, Dir::S2C), b"world!");
+    assert!(t.rec.evs.contains(&Ev::Data(0, Dir::S2C, 0, b"world!".to_vec())));
+    assert_eq!(t.rec.closes(), vec![(0, CloseReason::Fin)]);
+    t.finish();
+    assert_eq!(t.rec.closes(), vec![(0, CloseReason::Fin)]);
+    assert_eq!(t.net.stats().tcp_connections, 1);
+    assert_eq!(t.net.stats().late_packets, 1);
+}
+
+#[test]
+fn synack_first_decides_roles() {
+    let mut t = T::new(NetConfig::default());
+    // Server on a non-well-known high port, client on a lower one: only the SYN+ACK tells.
+    let srv = ([10, 0, 0, 2], 50000);
+    let cli = ([10, 0, 0, 1], 1000);
+    t.ip(&pkt4(srv, cli, 7000, 301, SYN | ACK, b""));
+    t.ip(&pkt4(cli, srv, 300, 0, SYN, b"")); // late retransmitted SYN: same connection
+    t.ip(&pkt4(cli, srv, 301, 7001, ACK, b"abc"));
+    t.finish();
+    let m = &t.rec.opens()[0];
+    assert_eq!((m.client, m.server, m.role), (sock(cli), sock(srv), RoleSource::Syn));
+    assert!(!m.midstream);
+    assert_eq!(t.rec.evs[1], Ev::Data(0, Dir::C2S, 0, b"abc".to_vec()));
+}
+
+#[test]
+fn midstream_role_guess() {
+    let mut t = T::new(NetConfig::default());
+    // Well-known port wins over the lower port.
+    let srv = ([1, 1, 1, 1], 6717);
+    let cli = ([2, 2, 2, 2], 1000);
+    t.ip(&pkt4(srv, cli, 123_456, 99, ACK, b"xy"));
+    t.ip(&pkt4(srv, cli, 123_458, 99, ACK, b"z"));
+    // Neither well-known: lower port.
+    t.ip(&pkt4(([3, 3, 3, 3], 40001), ([4, 4, 4, 4], 3000), 5, 5, ACK, b"q"));
+    // Same port: destination of the first packet.
+    t.ip(&pkt4(([5, 5, 5, 5], 7000), ([6, 6, 6, 6], 7000), 5, 5, ACK, b"r"));
+    t.finish();
+    let o = t.rec.opens();
+    assert_eq!((o[0].server, o[0].role, o[0].midstream), (sock(srv), RoleSource::Guess, true));
+    assert_eq!(o[1].server, sock(([4, 4, 4, 4], 3000)));
+    assert_eq!(o[2].server, sock(([6, 6, 6, 6], 7000)));
+    assert_eq!(t.rec.bytes(0, Dir::S2C), b"xyz");
+    assert!(t.rec.evs.contains(&Ev::Data(0, Dir::S2C, 2, b"z".to_vec())));
+    assert_eq!(t.net.stats().midstream_connections, 3);
+}
+
+#[test]
+fn forced_server_port() {
+    let mut t = T::new(NetConfig { server_ports: vec![40000], ..NetConfig::default() });
+    t.seg(true, 1, 0, SYN, b"");
+    t.finish();
+    let m = &t.rec.opens()[0];
+    assert_eq!((m.server, m.role), (sock(C), RoleSource::Forced));
+}
+
+#[test]
+fn sequence_wraparound() {
+    let mut t = T::new(NetConfig::default());
+    let isn = u32::MAX - 5;
+    t.seg(true, isn, 0, SYN, b"");
+    t.seg(true, isn.wrapping_add(1), 0, ACK, b"0123");
+    t.seg(true, isn.wrapping_add(9), 0, ACK, b"89ab");
+    t.seg(true, isn.wrapping_add(5), 0, ACK, b"4567");
+    t.finish();
+    assert_eq!(t.rec.bytes(0, Dir::C2S), b"0123456789ab");
+    assert!(t.rec.gaps(0, Dir::C2S).is_empty());
+}
+
+#[test]
+fn stream_past_4gib() {
+    // Acknowledged-but-unseen data moves the stream forward 1 GiB at a time.
+    let mut t = T::new(NetConfig::default());
+    let isn = 77u32;
+    t.seg(true, isn, 0, SYN, b"");
+    t.seg(false, 9000, isn + 1, SYN | ACK, b"");
+    let step = (1u32 << 30) - 1;
+    let mut ack = isn + 1;
+    for _ in 0..5 {
+        ack = ack.wrapping_add(step);
+        t.seg(false, 9001, ack, ACK, b"");
+    }
+    t.seg(true, ack, 9001, ACK, b"late");
+    t.finish();
+    let total = 5 * u64::from(step);
+    assert!(total > 1 << 32);
+    assert!(t.rec.evs.contains(&Ev::Data(0, Dir::C2S, total, b"late".to_vec())));
+    let gaps: u64 = t.rec.gaps(0, Dir::C2S).iter().map(|g| g.1).sum();
+    assert_eq!(gaps, total);
+}
+
+#[test]
+fn retransmission_overlap_out_of_order() {
+    let mut t = T::new(NetConfig::default());
+    t.seg(true, 100, 0, SYN, b"");
+    t.seg(true, 101, 0, ACK, b"AAAAAAAAAA");
+    t.seg(true, 121, 0, ACK, b"CCCCCCCCCC");
+    t.seg(true, 121, 0, ACK, b"xxxxxxxxxx"); // retransmitted out-of-order copy: first wins
+    t.seg(true, 101, 0, ACK, b"AAAAAAAAAA"); // retransmission
+    t.seg(true, 106, 0, ACK, b"aaaaaBBBBBBBBBBccccc"); // overlaps both sides of the hole
+    t.seg(true, 131, 0, ACK, b"DD");
+    t.finish();
+    assert_eq!(t.rec.bytes(0, Dir::C2S), b"AAAAAAAAAABBBBBBBBBBCCCCCCCCCCDD");
+    let notes = t.rec.notes(0);
+    assert!(notes.contains(&TcpNote::OutOfOrder));
+    assert!(notes.contains(&TcpNote::Retransmission));
+    assert!(notes.contains(&TcpNote::Overlap));
+    let st = t.net.stats();
+    assert!(st.retransmissions >= 2 && st.overlaps >= 1 && st.out_of_order >= 1);
+    assert_eq!(t.net.buffered_bytes(), 0);
+}
+
+#[test]
+fn ack_beyond_hole_is_gap() {
+    let mut t = T::new(NetConfig::default());
+    t.seg(true, 100, 0, SYN, b"");
+    t.seg(false, 500, 101, SYN | ACK, b"");
+    t.seg(true, 101, 501, ACK, b"0123456789");
+    t.seg(true, 121, 501, ACK, b"klmnopqrst");
+    assert!(t.rec.gaps(0, Dir::C2S).is_empty());
+    t.seg(false, 501, 131, ACK, b"");
+    assert_eq!(t.rec.gaps(0, Dir::C2S), vec![(10, 10)]);
+    t.seg(true, 131, 501, ACK, b"uv");
+    t.finish();
+    let s = t.rec.stream(0, Dir::C2S);
+    assert_eq!(s.len(), 32);
+    assert_eq!(t.rec.bytes(0, Dir::C2S), b"0123456789klmnopqrstuv");
+    assert_eq!(t.net.stats().gap_bytes, 10);
+}
+
+#[test]
+fn buffer_limit_gap() {
+    let mut t = T::new(NetConfig { max_flow_buffer: 25, ..NetConfig::default() });
+    t.seg(true, 0, 0, SYN, b"");
+    t.seg(true, 1, 0, ACK, b"0123456789");
+    for i in 0..3u32 {
+        t.seg(true, 21 + 10 * i, 0, ACK, b"ABCDEFGHIJ");
+    }
+    assert_eq!(t.rec.gaps(0, Dir::C2S), vec![(10, 10)]);
+    assert!(t.rec.notes(0).contains(&TcpNote::BufferLimit));
+    t.finish();
+    assert_eq!(t.rec.stream(0, Dir::C2S).len(), 50);
+}
+
+#[test]
+fn total_buffer_limit_gap() {
+    let mut t = T::new(NetConfig { max_total_buffer: 15, ..NetConfig::default() });
+    t.seg(true, 0, 0, SYN, b"");
+    t.seg(true, 11, 0, ACK, b"0123456789");
+    assert!(t.rec.gaps(0, Dir::C2S).is_empty());
+    t.seg(true, 31, 0, ACK, b"0123456789");
+    // Only the first hole is given up: that brings the total under the cap.
+    assert_eq!(t.rec.gaps(0, Dir::C2S), vec![(0, 10)]);
+    assert_eq!(t.net.buffered_bytes(), 10);
+    t.finish();
+    assert_eq!(t.rec.gaps(0, Dir::C2S), vec![(0, 10), (20, 10)]);
+    assert_eq!(t.net.buffered_bytes(), 0);
+}
+
+#[test]
+fn snaplen_cut_becomes_gap() {
+    let mut t = T::new(NetConfig::default());
+    t.seg(true, 0, 0, SYN, b"");
+    let full = pkt4(C, S, 1, 0, ACK, b"0123456789");
+    // Record cut by the snaplen: IP total length and orig_len both say 10 payload bytes.
+    t.raw(228, &full[..full.len() - 6], full.len() as u32);
+    t.seg(true, 11, 0, ACK, b"next");
+    // IP total length larger than the record although orig_len agrees with it.
+    let full2 = pkt4(C, S, 15, 0, ACK, b"abcdef");
+    let cut = &full2[..full2.len() - 2];
+    t.raw(228, cut, cut.len() as u32);
+    t.seg(true, 21, 0, ACK, b"!");
+    t.finish();
+    assert_eq!(t.rec.gaps(0, Dir::C2S), vec![(4, 6), (18, 2)]);
+    assert_eq!(t.rec.bytes(0, Dir::C2S), b"0123nextabcd!");
+    assert!(t.rec.notes(0).contains(&TcpNote::Snaplen));
+}
+
+#[test]
+fn rst_and_data_after_fin() {
+    let mut t = T::new(NetConfig::default());
+    t.seg(true, 0, 0, SYN, b"");
+    t.seg(true, 1, 0, ACK | FIN, b"ab");
+    t.seg(true, 3, 0, ACK, b"after-fin");
+    t.seg(false, 50, 4, RST | ACK, b"");
+    t.seg(false, 50, 4, RST | ACK, b"");
+    t.finish();
+    assert_eq!(t.rec.bytes(0, Dir::C2S), b"ab");
+    assert!(t.rec.notes(0).contains(&TcpNote::BadSequence));
+    assert_eq!(t.rec.closes(), vec![(0, CloseReason::Rst)]);
+    assert_eq!(t.net.stats().rst, 1);
+}
+
+#[test]
+fn fin_with_hole_flushes_on_ack() {
+    let mut t = T::new(NetConfig::default());
+    t.seg(true, 0, 0, SYN, b"");
+    t.seg(false, 0, 1, SYN | ACK, b"");
+    t.seg(true, 6, 1, ACK | FIN, b"world");
+    t.seg(false, 1, 1, ACK | FIN, b"");
+    t.seg(true, 11, 2, ACK, b"");
+    assert!(t.rec.closes().is_empty());
+    t.seg(false, 2, 12, ACK, b"");
+    assert_eq!(t.rec.gaps(0, Dir::C2S), vec![(0, 5)]);
+    assert_eq!(t.rec.closes(), vec![(0, CloseReason::Fin)]);
+    t.finish();
+}
+
+#[test]
+fn reused_tuple_new_syn() {
+    let mut t = T::new(NetConfig::default());
+    t.seg(true, 0, 0, SYN, b"");
+    t.seg(true, 1, 0, ACK | FIN, b"");
+    t.seg(false, 0, 2, ACK | FIN, b"");
+    assert_eq!(t.rec.closes(), vec![(0, CloseReason::Fin)]);
+    // Closed 4-tuple, new SYN: connection 1.
+    t.seg(true, 1000, 0, SYN, b"");
+    t.seg(true, 1000, 0, SYN, b""); // retransmitted SYN: same connection
+    t.seg(true, 1001, 0, ACK, b"one");
+    // Open 4-tuple, SYN with another ISN: old closed, connection 2.
+    t.seg(true, 9000, 0, SYN, b"");
+    t.seg(true, 9001, 0, ACK, b"two");
+    t.finish();
+    let ids: Vec<u32> = t.rec.opens().iter().map(|m| m.id.0).collect();
+    assert_eq!(ids, vec![0, 1, 2]);
+    assert_eq!(
+        t.rec.closes(),
+        vec![(0, CloseReason::Fin), (1, CloseReason::Evicted), (2, CloseReason::CaptureEnd)]
+    );
+    assert_eq!(t.rec.bytes(1, Dir::C2S), b"one");
+    assert_eq!(t.rec.bytes(2, Dir::C2S), b"two");
+    assert_eq!(t.net.stats().reused_tuples, 1);
+}
+
+#[test]
+fn idle_timeout_closes() {
+    let mut t = T::new(NetConfig { idle_timeout_ns: 10_000_000_000, ..NetConfig::default() });
+    t.seg(true, 0, 0, SYN, b"");
+    let other = ([9, 9, 9, 9], 1234);
+    for i in 0..30 {
+        t.ts += 1_000_000_000;
+        t.ip(&pkt4(other, S, i, 0, ACK, b""));
+        if i == 8 {
+            assert!(t.rec.closes().is_empty());
+        }
+    }
+    assert_eq!(t.rec.closes(), vec![(0, CloseReason::Idle)]);
+    assert_eq!(t.net.stats().idle_closed, 1);
+    assert_eq!(t.net.tracked_connections(), 1);
+    t.finish();
+    assert_eq!(t.rec.closes(), vec![(0, CloseReason::Idle), (1, CloseReason::CaptureEnd)]);
+}
+
+#[test]
+fn max_flows_evicts_idlest() {
+    let mut t = T::new(NetConfig { max_flows: 2, ..NetConfig::default() });
+    for i in 0..3u8 {
+        t.ts += 2_000_000_000;
+        t.ip(&pkt4(([1, 0, 0, i], 5000), S, 0, 0, SYN, b""));
+    }
+    assert_eq!(t.rec.closes(), vec![(0, CloseReason::Evicted)]);
+    assert_eq!(t.net.stats().evicted, 1);
+    t.finish();
+    assert_eq!(t.rec.closes().len(), 3);
+}
+
+#[test]
+fn finish_closes_in_id_order_and_flushes() {
+    let mut t = T::new(NetConfig::default());
+    for i in 0..20u8 {
+        t.ip(&pkt4(([1, 0, 0, i], 5000), S, 0, 0, SYN, b""));
+        t.ip(&pkt4(([1, 0, 0, i], 5000), S, 5, 0, ACK, b"tail"));
+    }
+    t.finish();
+    let ids: Vec<u32> = t.rec.closes().iter().map(|c| c.0).collect();
+    assert_eq!(ids, (0..20).collect::<Vec<_>>());
+    assert_eq!(t.rec.gaps(3, Dir::C2S), vec![(0, 4)]);
+    assert_eq!(t.rec.bytes(3, Dir::C2S), b"tail");
+}
+
+fn fragments(l4: &[u8], size: usize, id: u16) -> Vec<Vec<u8>> {
+    let mut out = Vec::new();
+    let mut off = 0;
+    while off < l4.len() {
+        let end = (off + size).min(l4.len());
+        let more = if end < l4.len() { 0x2000 } else { 0 };
+        out.push(ipv4(C.0, S.0, 6, more | (off / 8) as u16, id, &l4[off..end]));
+        off = end;
+    }
+    out
+}
+
+#[test]
+fn ipv4_fragments_in_order_reversed_overlapping_timeout() {
+    let payload: Vec<u8> = (0..100u8).collect();
+    let l4 = tcp_hdr(C.1, S.1, 1, 0, ACK, &payload);
+    let mut t = T::new(NetConfig::default());
+    // In order.
+    for f in fragments(&l4, 48, 1) {
+        t.ip(&f);
+    }
+    assert_eq!(t.rec.bytes(0, Dir::C2S), payload);
+    // Reversed (next datagram's data continues the stream), with a duplicate.
+    let l4b = tcp_hdr(C.1, S.1, 101, 0, ACK, &payload);
+    let mut fr = fragments(&l4b, 32, 2);
+    fr.reverse();
+    let dup = fr[1].clone();
+    fr.insert(2, dup);
+    for f in &fr {
+        t.ip(f);
+    }
+    assert_eq!(t.rec.bytes(0, Dir::C2S).len(), 200);
+    assert_eq!(t.net.stats().ipv4_reassembled, 2);
+    // Overlapping with different content: dropped.
+    let l4c = tcp_hdr(C.1, S.1, 201, 0, ACK, &payload);
+    let fc = fragments(&l4c, 64, 3);
+    let mut evil = fc[0].clone();
+    let n = evil.len();
+    evil[n - 1] ^= 0xff;
+    t.ip(&fc[0]);
+    t.ip(&evil);
+    t.ip(&fc[1]);
+    assert_eq!(t.net.stats().ipv4_reassembled, 2);
+    assert!(t.net.stats().ipv4_fragments_dropped >= 1);
+    // Bogus offsets and a lone first fragment that times out.
+    t.ip(&ipv4(C.0, S.0, 6, 0x2000 | 8191, 4, &[0; 16]));
+    t.ip(&fragments(&l4c, 64, 5)[0]);
+    // Datagram 5 and what is left of datagram 3 after its poisoned start was dropped.
+    assert_eq!(t.net.defrag_pending(), 2);
+    t.ts += 31_000_000_000;
+    t.ip(&pkt4(C, S, 9999, 0, ACK, b""));
+    assert_eq!(t.net.defrag_pending(), 0);
+    t.finish();
+}
+
+#[test]
+fn fragment_budget() {
+    let mut t = T::new(NetConfig { max_fragment_buffer: 200, ..NetConfig::default() });
+    let l4 = tcp_hdr(C.1, S.1, 1, 0, ACK, &[7u8; 300]);
+    for id in 0..10 {
+        t.ip(&fragments(&l4, 96, id)[0]);
+    }
+    assert!(t.net.defrag_pending() <= 2);
+    assert!(t.net.stats().ipv4_fragments_dropped >= 8);
+}
+
+/// The same IPv4 TCP segment behind every supported link header.
+#[test]
+fn link_types() {
+    let ip = pkt4(C, S, 1, 0, ACK, b"payload");
+    let mut eth = vec![0u8; 12];
+    eth.extend_from_slice(&[0x08, 0x00]);
+    eth.extend_from_slice(&ip);
+    let mut vlan = vec![0u8; 12];
+    vlan.extend_from_slice(&[0x81, 0x00, 0, 5, 0x08, 0x00]);
+    vlan.extend_from_slice(&ip);
+    let mut qinq = vec![0u8; 12];
+    qinq.extend_from_slice(&[0x88, 0xa8, 0, 5, 0x81, 0x00, 0, 6, 0x08, 0x00]);
+    qinq.extend_from_slice(&ip);
+    let mut sll = vec![0, 0, 0, 1, 0, 6, 1, 2, 3, 4, 5, 6, 0, 0, 0x08, 0x00];
+    sll.extend_from_slice(&ip);
+    let mut sll2 = vec![0x08, 0x00, 0, 0, 0, 0, 0, 2, 0, 1, 0, 6, 1, 2, 3, 4, 5, 6, 0, 0];
+    sll2.extend_from_slice(&ip);
+    let mut null_le = vec![2, 0, 0, 0];
+    null_le.extend_from_slice(&ip);
+    let mut null_be = vec![0, 0, 0, 2];
+    null_be.extend_from_slice(&ip);
+    let mut lo = vec![0, 0, 0, 2];
+    lo.extend_from_slice(&ip);
+    let mut opts = ip.clone();
+    // IPv4 with 4 bytes of options (NOPs).
+    opts[0] = 0x46;
+    opts.splice(20..20, [1, 1, 1, 1]);
+    let tl = (opts.len() as u16).to_be_bytes();
+    opts[2..4].copy_from_slice(&tl);
+    let cases: Vec<(u32, Vec<u8>)> = vec![
+        (1, eth),
+        (1, vlan),
+        (1, qinq),
+        (113, sll),
+        (276, sll2),
+        (0, null_le),
+        (0, null_be),
+        (108, lo),
+        (101, ip.clone()),
+        (228, ip.clone()),
+        (12, ip.clone()),
+        (14, ip),
+        (228, opts),
+    ];
+    for (link, data) in cases {
+        assert!(link_supported(LinkType(link)));
+        let mut t = T::new(NetConfig::default());
+        t.raw(link, &data, data.len() as u32);
+        t.finish();
+        assert_eq!(t.rec.bytes(0, Dir::C2S), b"payload", "link {link}");
+    }
+    assert!(!link_supported(LinkType(147)));
+}
+
+#[test]
+fn ipv6_with_extension_header() {
+    use etherparse::PacketBuilder;
+    let mut buf = Vec::new();
+    let b = PacketBuilder::ethernet2([1; 6], [2; 6])
+        .ipv6([1; 16], [2; 16], 64)
+        .tcp(40000, 6717, 10, 1000)
+        .ack(5);
+    assert!(b.write(&mut buf, b"v6data").is_ok());
+    let mut t = T::new(NetConfig::default());
+    t.raw(1, &buf, buf.len() as u32);
+    // Insert a hop-by-hop header (8 bytes) in front of TCP.
+    let mut ip6 = buf[14..].to_vec();
+    let next = ip6[6];
+    ip6[6] = 0;
+    ip6.splice(40..40, [next, 0, 1, 4, 0, 0, 0, 0]);
+    let pl = ((ip6.len() - 40) as u16).to_be_bytes();
+    ip6[4..6].copy_from_slice(&pl);
+    // Same connection, next bytes.
+    let seqpos = 40 + 8 + 4;
+    ip6[seqpos..seqpos + 4].copy_from_slice(&16u32.to_be_bytes());
+    t.raw(229, &ip6, ip6.len() as u32);
+    t.finish();
+    assert_eq!(t.rec.bytes(0, Dir::C2S), b"v6datav6data");
+    assert_eq!(
+        t.rec.opens()[0].server,
+        "[202:202:202:202:202:202:202:202]:6717".parse().unwrap_or(sock(S))
+    );
+}
+
+#[test]
+fn non_tcp_non_ip_malformed_counted() {
+    let mut t = T::new(NetConfig::default());
+    let udp = ipv4(C.0, S.0, 17, 0, 0, &[0; 8]);
+    t.ip(&udp);
+    let mut arp = vec![0u8; 12];
+    arp.extend_from_slice(&[0x08, 0x06, 0, 0]);
+    t.raw(1, &arp, arp.len() as u32);
+    t.raw(1, &[0u8; 5], 5);
+    t.raw(4242, &[0u8; 5], 5);
+    let s = *t.net.stats();
+    assert_eq!((s.non_tcp, s.non_ip, s.malformed, s.unsupported_link), (1, 1, 1, 1));
+    assert_eq!(s.packets, 4);
+}
+
+#[test]
+fn every_prefix_parses() {
+    let ip = pkt4(C, S, 1, 0, ACK, b"payload");
+    let mut qinq = vec![0u8; 12];
+    qinq.extend_from_slice(&[0x88, 0xa8, 0, 5, 0x81, 0x00, 0, 6, 0x08, 0x00]);
+    qinq.extend_from_slice(&ip);
+    let mut t = T::new(NetConfig::default());
+    for len in 0..=qinq.len() {
+        t.raw(1, &qinq[..len], qinq.len() as u32);
+    }
+    for link in [0, 101, 108, 113, 228, 229, 276] {
+        for len in 0..=ip.len() {
+            t.raw(link, &ip[..len], ip.len() as u32);
+        }
+    }
+    t.finish();
+}
+
+/// Segmentation of `len` bytes into pieces of 1..=max bytes.
+fn split(len: usize, cuts: &[usize]) -> Vec<(usize, usize)> {
+    let mut out = Vec::new();
+    let mut at = 0;
+    let mut i = 0;
+    while at < len {
+        let n = cuts.get(i % cuts.len().max(1)).copied().unwrap_or(7).max(1);
+        let end = (at + n).min(len);
+        out.push((at, end));
+        at = end;
+        i += 1;
+    }
+    out
+}
+
+proptest! {
+    #[test]
+    fn reorder_dup_overlap_reassembles_exactly(
+        stream in proptest::collection::vec(any::<u8>(), 1..3000),
+        cuts in proptest::collection::vec(1usize..400, 1..20),
+        extra in proptest::collection::vec((0usize..3000, 1usize..500), 0..10),
+        order in proptest::collection::vec(any::<u32>(), 0..64),
+        isn in any::<u32>(),
+    ) {
+        let mut segs = split(stream.len(), &cuts);
+        for (a, n) in extra {
+            let a = a % stream.len();
+            segs.push((a, (a + n).min(stream.len())));
+        }
+        let dup: Vec<_> = segs.iter().step_by(3).copied().collect();
+        segs.extend(dup);
+        // Deterministic shuffle from the random keys.
+        let mut keyed: Vec<(u32, (usize, usize))> = segs
+            .into_iter()
+            .enumerate()
+            .map(|(i, s)| (order.get(i % order.len().max(1)).copied().unwrap_or(0) ^ (i as u32).wrapping_mul(2_654_435_761), s))
+            .collect();
+        keyed.sort_by_key(|k| k.0);
+        let mut t = T::new(NetConfig::default());
+        t.seg(true, isn, 0, SYN, b"");
+        for (_, (a, b)) in keyed {
+            t.seg(true, isn.wrapping_add(1 + a as u32), 0, ACK, &stream[a..b]);
+        }
+        t.finish();
+        prop_assert_eq!(t.rec.bytes(0, Dir::C2S), stream);
+        prop_assert!(t.rec.gaps(0, Dir::C2S).is_empty());
+        prop_assert_eq!(t.net.buffered_bytes(), 0);
+    }
+
+    #[test]
+    fn drops_become_exact_gaps(
+        stream in proptest::collection::vec(any::<u8>(), 1..3000),
+        cuts in proptest::collection::vec(1usize..400, 1..20),
+        drop in proptest::collection::vec(any::<bool>(), 1..30),
+        order in proptest::collection::vec(any::<u32>(), 0..64),
+        isn in any::<u32>(),
+    ) {
+        let segs = split(stream.len(), &cuts);
+        let mut kept = Vec::new();
+        let mut expect: Vec<Option<u8>> = stream.iter().map(|&b| Some(b)).collect();
+        let mut dropped: Vec<(u64, u64)> = Vec::new();
+        for (i, &(a, b)) in segs.iter().enumerate() {
+            if drop.get(i % drop.len()).copied().unwrap_or(false) {
+                for e in &mut expect[a..b] {
+                    *e = None;
+                }
+                match dropped.last_mut() {
+                    Some(d) if d.0 + d.1 == a as u64 => d.1 += (b - a) as u64,
+                    _ => dropped.push((a as u64, (b - a) as u64)),
+                }
+            } else {
+                kept.push((a, b));
+                if i % 4 == 0 {
+                    kept.push((a, b));
+                }
+            }
+        }
+        let mut keyed: Vec<(u32, (usize, usize))> = kept
+            .into_iter()
+            .enumerate()
+            .map(|(i, s)| (order.get(i % order.len().max(1)).copied().unwrap_or(0) ^ (i as u32).wrapping_mul(2_654_435_761), s))
+            .collect();
+        keyed.sort_by_key(|k| k.0);
+        let mut t = T::new(NetConfig::default());
+        t.seg(true, isn, 0, SYN, b"");
+        for (_, (a, b)) in keyed {
+            t.seg(true, isn.wrapping_add(1 + a as u32), 0, ACK, &stream[a..b]);
+        }
+        // The receiver acknowledges everything.
+        t.seg(false, 0, isn.wrapping_add(1 + stream.len() as u32), ACK, b"");
+        t.finish();
+        prop_assert_eq!(t.rec.stream(0, Dir::C2S), expect);
+        prop_assert_eq!(t.rec.gaps(0, Dir::C2S), dropped);
+    }
+
+    #[test]
+    fn random_bytes_never_panic(
+        link in prop::sample::select(vec![0u32, 1, 12, 14, 101, 108, 113, 228, 229, 276, 9999]),
+        data in proptest::collection::vec(any::<u8>(), 0..200),
+        orig_extra in 0u32..100,
+    ) {
+        let mut t = T::new(NetConfig { max_flows: 4, ..NetConfig::default() });
+        t.raw(link, &data, data.len() as u32 + orig_extra);
+        // Also as the IP payload of every link type's valid header.
+        let mut eth = vec![0u8; 12];
+        eth.extend_from_slice(&[0x08, 0x00]);
+        eth.extend_from_slice(&data);
+        t.raw(1, &eth, eth.len() as u32);
+        let mut ip = pkt4(C, S, 1, 0, ACK, b"");
+        ip.truncate(20);
+        ip.extend_from_slice(&data);
+        t.raw(228, &ip, ip.len() as u32 + orig_extra);
+        t.finish();
+    }
+}
+
+/// Throughput of parsing and in-order reassembly (run with optimisations:
+/// `CARGO_PROFILE_DEV_OPT_LEVEL=3 cargo test --lib net::tests::speed -- --ignored --nocapture`).
+#[test]
+#[ignore]
+fn speed() {
+    struct Count(u64);
+    impl StreamSink for Count {
+        fn event(&mut self, _pkt: PktCtx, ev: StreamEvent<'_>) {
+            if let StreamEvent::Data { data, .. } = ev {
+                self.0 += data.len() as u64;
+            }
+        }
+    }
+    let payload = [0x5au8; 300];
+    let flows = 64u16;
+    let per_flow = 4000u32;
+    let mut frames = Vec::new();
+    for i in 0..per_flow {
+        for f in 0..flows {
+            let mut eth = vec![0u8; 12];
+            eth.extend_from_slice(&[0x08, 0x00]);
+            let cli = ([10, 0, (f >> 8) as u8, f as u8], 40000 + f);
+            eth.extend_from_slice(&pkt4(cli, S, 1 + i * 300, 7, ACK, &payload));
+            frames.push(eth);
+        }
+    }
+    let mut net = Net::new(NetConfig::default());
+    let mut sink = Count(0);
+    let start = std::time::Instant::now();
+    for (n, fr) in frames.iter().enumerate() {
+        let p = Packet {
+            index: n as u64 + 1,
+            ts: Timestamp(n as i64 * 1000),
+            link: LinkType::ETHERNET,
+            orig_len: fr.len() as u32,
+            data: fr,
+            file_offset: 0,
+        };
+        net.packet(&p, &mut sink);
+    }
+    net.finish(&mut sink);
+    let secs = start.elapsed().as_secs_f64();
+    let bytes: usize = frames.iter().map(Vec::len).sum();
+    println!(
+        "{} packets, {:.1} MB of frames in {:.3} s: {:.2} GB/s, {:.0} ns/packet",
+        frames.len(),
+        bytes as f64 / 1e6,
+        secs,
+        bytes as f64 / secs / 1e9,
+        secs * 1e9 / frames.len() as f64
+    );
+    assert_eq!(sink.0, u64::from(per_flow) * 300 * u64::from(flows));
+}
+
+#[test]
+fn forced_server_sending_syn_retransmits() {
+    let mut t = T::new(NetConfig { server_ports: vec![40000], ..NetConfig::default() });
+    t.seg(true, 5, 0, SYN, b"");
+    t.seg(true, 5, 0, SYN, b"");
+    t.seg(true, 6, 0, ACK, b"x");
+    t.finish();
+    assert_eq!(t.rec.opens().len(), 1);
+    assert_eq!(t.rec.bytes(0, Dir::S2C), b"x");
+}
+
+proptest! {
+    /// Arbitrary flag/sequence soup on a few 4-tuples, with tiny limits: the event order
+    /// invariant holds and nothing panics.
+    #[test]
+    fn random_tcp_keeps_event_order(
+        segs in proptest::collection::vec(
+            (0u8..3, any::<bool>(), 0u32..64, 0u32..64, any::<u8>(), 0usize..40, 0i64..3_000_000_000),
+            1..200,
+        ),
+        base in any::<u32>(),
+    ) {
+        let mut t = T::new(NetConfig {
+            max_flows: 2,
+            max_flow_buffer: 30,
+            max_total_buffer: 50,
+            idle_timeout_ns: 5_000_000_000,
+            ..NetConfig::default()
+        });
+        let payload = [0xabu8; 40];
+        for (flow, from_client, seq, ack, flags, len, dt) in segs {
+            t.ts += dt;
+            let cli = ([10, 0, 0, flow], 40000);
+            let (src, dst) = if from_client { (cli, S) } else { (S, cli) };
+            let flags = flags & (FIN | SYN | RST | ACK);
+            let seq = base.wrapping_add(seq * 7);
+            let ack = base.wrapping_add(ack * 7);
+            t.ip(&pkt4(src, dst, seq, ack, flags, &payload[..len]));
+        }
+        t.finish();
+        prop_assert_eq!(t.net.buffered_bytes(), 0);
+        // Every opened connection is closed exactly once (check_order ran in finish()).
+        prop_assert_eq!(t.rec.opens().len(), t.rec.closes().len());
+    }
+}
+
+#[test]
+fn odd_inputs_are_counted() {
+    let mut t = T::new(NetConfig::default());
+    // Nine VLAN tags: deeper than any real network.
+    let mut deep = vec![0u8; 12];
+    for _ in 0..9 {
+        deep.extend_from_slice(&[0x81, 0x00, 0, 1]);
+    }
+    deep.extend_from_slice(&[0x08, 0x00]);
+    deep.extend_from_slice(&pkt4(C, S, 1, 0, ACK, b"x"));
+    t.raw(1, &deep, deep.len() as u32);
+    // TCP header cut by the snaplen.
+    let p = pkt4(C, S, 1, 0, ACK, b"x");
+    t.raw(228, &p[..30], p.len() as u32);
+    // A fragment cut by the snaplen cannot be reassembled.
+    let l4 = tcp_hdr(C.1, S.1, 1, 0, ACK, &[1u8; 64]);
+    let f = &fragments(&l4, 48, 9)[0];
+    t.raw(228, &f[..f.len() - 4], f.len() as u32);
+    // IPv6 fragment header (44): counted, not reassembled.
+    let mut v6 = vec![0x60, 0, 0, 0, 0, 16, 44, 64];
+    v6.extend_from_slice(&[1; 16]);
+    v6.extend_from_slice(&[2; 16]);
+    v6.extend_from_slice(&[6, 0, 0, 1, 0, 0, 0, 7]);
+    v6.extend_from_slice(&[0; 8]);
+    t.raw(229, &v6, v6.len() as u32);
+    t.finish();
+    let s = *t.net.stats();
+    assert_eq!(s.malformed, 2);
+    assert_eq!(s.ipv4_fragments_dropped, 1);
+    assert_eq!(s.ipv6_fragments, 1);
+    assert_eq!(s.tcp_connections, 0);
+}
