@@ -73,7 +73,15 @@ pub(crate) struct Half {
     pub fin_off: Option<u64>,
     ooo: BTreeMap<u64, Vec<u8>>,
     buffered: usize,
+    /// The peer acknowledged bytes up to this offset that were not seen, and how many more
+    /// packets of the connection may pass before they are declared lost: a capture point can
+    /// see an ACK before the (reordered) data it covers.
+    acked_hole: Option<(u64, u8)>,
 }
+
+/// Packets of a connection that may pass after an ACK for unseen data before that data is
+/// declared lost.
+const REORDER_WINDOW: u8 = 4;
 
 impl Half {
     /// Sets the sequence number of stream offset 0.
@@ -86,7 +94,12 @@ impl Half {
     /// Stream offset of `seq` (may be negative: before the stream start).
     #[inline]
     pub fn offset_of(&self, seq: SeqNumber) -> i128 {
-        i128::from(self.next) + i128::from(seq.diff(self.next_seq))
+        // Measured from the horizon (the furthest known offset), so acknowledged-but-unseen
+        // runs longer than 2 GiB still map to the right offsets.
+        let h = self.horizon();
+        // Truncation to u32 is the modulo-2^32 step of the sequence space.
+        let h_seq = self.next_seq.plus((h - self.next) as u32);
+        i128::from(h) + i128::from(seq.diff(h_seq))
     }
 
     #[inline]
@@ -96,6 +109,13 @@ impl Half {
             self.next_seq = self.next_seq.plus((to - self.next) as u32);
             self.next = to;
         }
+    }
+
+    /// The furthest offset known to exist: emitted data, or acknowledged data not yet seen.
+    /// Plausibility bounds are measured from here, so a long run of acknowledged-but-unseen
+    /// data does not make later segments look impossibly far ahead.
+    fn horizon(&self) -> u64 {
+        self.acked_hole.map_or(self.next, |(l, _)| l.max(self.next))
     }
 
     /// All data seen up to the FIN was emitted (or gapped).
@@ -115,7 +135,7 @@ impl Half {
         out: &mut Out<'_, S>,
     ) {
         let full_len = data.len() as u64 + u64::from(missing);
-        if off > i128::from(self.next) + i128::from(MAX_AHEAD) {
+        if off > i128::from(self.horizon()) + i128::from(MAX_AHEAD) {
             out.note(TcpNote::BadSequence);
             return;
         }
@@ -297,7 +317,7 @@ impl Half {
         }
         let off = self.offset_of(ack);
         let next = i128::from(self.next);
-        if off <= next || off > next + i128::from(MAX_AHEAD) {
+        if off <= next || off > i128::from(self.horizon()) + i128::from(MAX_AHEAD) {
             return;
         }
         let mut limit = off as u64;
@@ -306,14 +326,30 @@ impl Half {
             limit = limit.min(f);
         }
         if limit > self.next {
+            let (prev, left) = self.acked_hole.unwrap_or((0, REORDER_WINDOW));
+            self.acked_hole = Some((prev.max(limit), left));
+        }
+    }
+
+    /// Called once per packet of the connection, after it was processed: acknowledged bytes
+    /// still missing once the reordering window has passed are declared lost.
+    pub fn tick<S: StreamSink + ?Sized>(&mut self, out: &mut Out<'_, S>) {
+        let Some((limit, left)) = self.acked_hole else { return };
+        if self.next >= limit {
+            self.acked_hole = None;
+        } else if left == 0 {
+            self.acked_hole = None;
             self.flush_to(limit, out);
+        } else {
+            self.acked_hole = Some((limit, left - 1));
         }
     }
 
     /// Connection end: everything buffered (and anything before a seen FIN) is flushed.
     pub fn flush_all<S: StreamSink + ?Sized>(&mut self, out: &mut Out<'_, S>) {
         let buf_end = self.ooo.last_key_value().map_or(0, |(&k, v)| k + v.len() as u64);
-        let limit = buf_end.max(self.fin_off.unwrap_or(0));
+        let acked = self.acked_hole.take().map_or(0, |(l, _)| l);
+        let limit = buf_end.max(self.fin_off.unwrap_or(0)).max(acked);
         if limit > self.next {
             self.flush_to(limit, out);
         }

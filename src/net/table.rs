@@ -258,6 +258,10 @@ impl Net {
             out.dir = dir.reverse();
             other.ack(SeqNumber(seg.ack), &mut out);
         }
+        out.dir = dir;
+        h.tick(&mut out);
+        out.dir = dir.reverse();
+        other.tick(&mut out);
         if c.half.iter().all(Half::fin_done) {
             self.close(&key, CloseReason::Fin, ctx, sink);
         }
