@@ -579,6 +579,25 @@ struct Rec {
     start: usize,
     end: usize,
     rank: u64,
+    /// The schema knows the field and the wire type fits its kind.
+    known: bool,
+}
+
+/// Whether a field of `d`'s kind can arrive with wire type `wire` (packed for repeated scalars).
+fn compatible(d: &FieldDesc, wire: WireType) -> bool {
+    match wire {
+        WireType::Varint => is_varint_kind(d.kind),
+        WireType::Fixed32 => is_fixed32_kind(d.kind),
+        WireType::Fixed64 => is_fixed64_kind(d.kind),
+        WireType::Len => {
+            matches!(d.kind, Kind::String | Kind::Bytes | Kind::Message(_))
+                || (d.repeated
+                    && (is_varint_kind(d.kind)
+                        || is_fixed32_kind(d.kind)
+                        || is_fixed64_kind(d.kind)))
+        }
+        WireType::Group => false,
+    }
 }
 
 /// Walks a whole MSync frame (the envelope and everything it carries).
@@ -606,7 +625,7 @@ pub fn walk_message<V: Visitor>(
     };
     let start = w.scratch.len();
     let res = w.parse(buf, desc, start);
-    w.emit(buf, Some(0), desc, start, 0);
+    w.emit(buf, Loc { frame: Some(0), local: 0 }, desc, start, 0);
     w.scratch.truncate(start);
     if let Err(e) = res {
         w.v.error(&e);
@@ -668,6 +687,14 @@ fn scalar(kind: Kind, raw: u64) -> Value<'static> {
     }
 }
 
+/// Where a buffer being walked starts: in the frame (`None` inside inflated bytes) and within
+/// the buffer the walk started from (the frame, or the inflated payload).
+#[derive(Clone, Copy, Debug)]
+struct Loc {
+    frame: Option<usize>,
+    local: usize,
+}
+
 /// What a `bytes` field of the message being emitted resolves to.
 enum Resolve {
     Plain,
@@ -697,7 +724,8 @@ impl<V: Visitor> Walker<'_, V> {
                         RawValue::Len(b) => (WireType::Len, 0, sub_range(buf, b)),
                         RawValue::Group(b) => (WireType::Group, 0, sub_range(buf, b)),
                     };
-                    let known = desc.field(number).is_some();
+                    // A known field with a wire type its kind cannot have is treated as unknown.
+                    let known = desc.field(number).is_some_and(|d| compatible(d, wire));
                     let rank = self.v.rank(desc, number, known);
                     self.scratch.push(Rec {
                         offset,
@@ -707,6 +735,7 @@ impl<V: Visitor> Walker<'_, V> {
                         start: range.0,
                         end: range.1,
                         rank,
+                        known,
                     });
                 }
                 Ok(None) => break,
@@ -729,7 +758,7 @@ impl<V: Visitor> Walker<'_, V> {
     fn emit(
         &mut self,
         buf: &[u8],
-        base: Option<usize>,
+        base: Loc,
         desc: &'static MessageDesc,
         start: usize,
         depth: usize,
@@ -768,25 +797,13 @@ impl<V: Visitor> Walker<'_, V> {
             let Some(&r) = self.scratch.get(i) else { break };
             let prev = if i > start { self.scratch.get(i - 1).copied() } else { None };
             let next = if i + 1 < end { self.scratch.get(i + 1).copied() } else { None };
-            let fd = desc.field(r.number);
-            // A known field with a wire type its kind cannot have is treated as unknown.
-            let fd = fd.filter(|d| match r.wire {
-                WireType::Varint => is_varint_kind(d.kind),
-                WireType::Fixed32 => is_fixed32_kind(d.kind),
-                WireType::Fixed64 => is_fixed64_kind(d.kind),
-                WireType::Len => {
-                    matches!(d.kind, Kind::String | Kind::Bytes | Kind::Message(_))
-                        || (d.repeated
-                            && (is_varint_kind(d.kind)
-                                || is_fixed32_kind(d.kind)
-                                || is_fixed64_kind(d.kind)))
-                }
-                WireType::Group => false,
-            });
-            let same = |o: Option<Rec>| o.is_some_and(|o| o.number == r.number);
+            let fd = if r.known { desc.field(r.number) } else { None };
+            // Runs group occurrences of one field that are all known (or all unknown).
+            let same =
+                |o: Option<Rec>| o.is_some_and(|o| o.number == r.number && o.known == r.known);
             let info = FieldInfo {
-                offset: base.map(|b| b.saturating_add(r.offset)),
-                local_offset: r.offset,
+                offset: base.frame.map(|b| b.saturating_add(r.offset)),
+                local_offset: base.local.saturating_add(r.offset),
                 number: r.number,
                 wire: r.wire,
                 desc: fd,
@@ -810,7 +827,10 @@ impl<V: Visitor> Walker<'_, V> {
                     self.v.value(&info, Value::Raw(raw));
                 }
                 Some(d) => {
-                    let body_base = base.map(|b| b.saturating_add(r.start));
+                    let body_base = Loc {
+                        frame: base.frame.map(|b| b.saturating_add(r.start)),
+                        local: base.local.saturating_add(r.start),
+                    };
                     let res = if is_msync && r.number == 9 {
                         if encrypted {
                             Resolve::Encrypted
@@ -844,7 +864,7 @@ impl<V: Visitor> Walker<'_, V> {
         d: &'static FieldDesc,
         r: &Rec,
         body: &[u8],
-        body_base: Option<usize>,
+        body_base: Loc,
         res: Resolve,
         depth: usize,
     ) {
@@ -864,7 +884,10 @@ impl<V: Visitor> Walker<'_, V> {
                     self.nested(info, desc, body, body, body_base, false, true, depth)
                 }
                 Resolve::Message { desc, zlib: true } => match inflate(body, self.max_inflated) {
-                    Ok(plain) => self.nested(info, desc, &plain, body, None, true, true, depth),
+                    Ok(plain) => {
+                        let at = Loc { frame: None, local: 0 };
+                        self.nested(info, desc, &plain, body, at, true, true, depth)
+                    }
                     Err(e) => self.v.opaque(info, Opaque::Inflate(&e), body),
                 },
             },
@@ -900,7 +923,7 @@ impl<V: Visitor> Walker<'_, V> {
         desc: &'static MessageDesc,
         bytes: &[u8],
         wire: &[u8],
-        base: Option<usize>,
+        base: Loc,
         zlib: bool,
         payload: bool,
         depth: usize,
@@ -1176,5 +1199,119 @@ pub(crate) mod samples {
         b.extend_from_slice(&[0xea, 0x02, 2, b'h', b'i']);
         b.extend_from_slice(&[0xf3, 0x02, 0x08, 0x01, 0xf4, 0x02]);
         b
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn varints() {
+        assert_eq!(Reader::new(&[0xac, 0x02]).varint(), Ok(300));
+        let max = [0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x01];
+        assert_eq!(Reader::new(&max).varint(), Ok(u64::MAX));
+        assert_eq!(Reader::new(&[0x80; 11]).varint(), Err(WireError::OverlongVarint(0)));
+        let mut long = vec![0x80; 10];
+        long.push(0);
+        assert_eq!(Reader::new(&long).varint(), Err(WireError::OverlongVarint(0)));
+        assert_eq!(Reader::new(&[0x80, 0x80]).varint(), Err(WireError::TruncatedVarint(0)));
+        assert_eq!(Reader::new(&[]).varint(), Err(WireError::TruncatedVarint(0)));
+    }
+
+    #[test]
+    fn fields_and_errors() {
+        let mut r = Reader::new(&[0x08, 0x96, 0x01, 0x12, 0x02, b'h', b'i', 0x1d, 1, 0, 0, 0]);
+        assert_eq!(r.field(), Ok(Some((0, 1, RawValue::Varint(150)))));
+        assert_eq!(r.field(), Ok(Some((3, 2, RawValue::Len(b"hi")))));
+        assert_eq!(r.field(), Ok(Some((7, 3, RawValue::Fixed32(1)))));
+        assert_eq!(r.field(), Ok(None));
+        // Claimed lengths beyond the buffer, including ones near u64::MAX.
+        let huge = [0x0a, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x01];
+        assert!(matches!(Reader::new(&huge).field(), Err(WireError::Truncated { offset: 11, .. })));
+        assert!(matches!(Reader::new(&[0x0a, 0x05, 1]).field(), Err(WireError::Truncated { .. })));
+        assert_eq!(
+            Reader::new(&[0x08, 0x01, 0x0e]).field().and_then(|_| Reader::new(&[0x0e]).field()),
+            Err(WireError::InvalidWireType { wire: 6, offset: 0 })
+        );
+        let mut r = Reader::new(&[0x08, 0x01, 0x0f]);
+        assert!(r.field().is_ok());
+        assert_eq!(r.field(), Err(WireError::InvalidWireType { wire: 7, offset: 2 }));
+        assert_eq!(Reader::new(&[0x00]).field(), Err(WireError::FieldZero(0)));
+        assert_eq!(Reader::new(&[0x0c]).field(), Err(WireError::UnexpectedEndGroup(0)));
+        assert!(matches!(Reader::new(&[0x09, 1, 2]).field(), Err(WireError::Truncated { .. })));
+    }
+
+    #[test]
+    fn groups() {
+        // field 1 group { field 2 varint 5, field 3 group { } } then field 4.
+        let b = [0x0b, 0x10, 0x05, 0x1b, 0x1c, 0x0c, 0x20, 0x01];
+        let mut r = Reader::new(&b);
+        assert_eq!(r.field(), Ok(Some((0, 1, RawValue::Group(&b[1..5])))));
+        assert_eq!(r.field(), Ok(Some((6, 4, RawValue::Varint(1)))));
+        assert_eq!(Reader::new(&[0x0b, 0x10, 0x05]).field(), Err(WireError::UnterminatedGroup(0)));
+        assert!(matches!(
+            Reader::new(&[0x0b, 0x14]).field(),
+            Err(WireError::MismatchedEndGroup { want: 1, got: 2, .. })
+        ));
+        let deep = vec![0x0b; 500_000];
+        let t = std::time::Instant::now();
+        assert!(matches!(Reader::new(&deep).field(), Err(WireError::GroupTooDeep { .. })));
+        assert!(t.elapsed() < std::time::Duration::from_secs(1));
+    }
+
+    #[test]
+    fn lookups_and_resolution() {
+        let i = message("easemob.pb.CommSyncDL");
+        let d = i.and_then(|i| MESSAGES.get(i));
+        assert!(d.is_some_and(|d| d.field(4).is_some_and(|f| f.name == "metas" && f.repeated)));
+        assert!(d.is_some_and(|d| d.field(42).is_none()));
+        assert!(message("nope").is_none());
+        for m in MESSAGES {
+            assert!(m.fields.windows(2).all(|w| matches!(w, [a, b] if a.number < b.number)));
+        }
+        let name = |c, d| payload_type(c, d).map(|m| m.full_name);
+        assert_eq!(name(3, Dir::C2S), Some("easemob.pb.Provision"));
+        assert_eq!(name(1, Dir::C2S), Some("easemob.pb.CommUnreadUL"));
+        assert_eq!(name(1, Dir::S2C), Some("easemob.pb.CommUnreadDL"));
+        assert_eq!(name(2, Dir::S2C), Some("easemob.pb.CommNotice"));
+        assert_eq!(name(0, Dir::C2S), Some("easemob.pb.CommSyncUL"));
+        assert_eq!(name(0, Dir::S2C), Some("easemob.pb.CommSyncDL"));
+        assert_eq!(name(4, Dir::S2C), Some("easemob.pb.Logout"));
+        assert_eq!(name(5, Dir::S2C), None);
+        assert_eq!(meta_payload_type(1).map(|m| m.full_name), Some("easemob.pb.MessageBody"));
+        assert_eq!(meta_payload_type(6).map(|m| m.full_name), None);
+        let e = enum_index("easemob.pb.MSync.Command").and_then(|i| ENUMS.get(i));
+        assert_eq!(e.and_then(|e| e.name_of(3)), Some("PROVISION"));
+        assert_eq!(e.and_then(|e| e.name_of(99)), None);
+    }
+
+    #[test]
+    fn scalars() {
+        assert_eq!(scalar(Kind::Sint32, 3), Value::Int(-2));
+        assert_eq!(scalar(Kind::Sint64, 4), Value::Int(2));
+        assert_eq!(scalar(Kind::Int32, u64::MAX), Value::Int(-1));
+        assert_eq!(scalar(Kind::Uint32, u64::MAX), Value::Uint(u64::from(u32::MAX)));
+        assert_eq!(scalar(Kind::Bool, 2), Value::Bool(true));
+        assert_eq!(scalar(Kind::Double, 1.5f64.to_bits()), Value::F64(1.5));
+    }
+
+    #[test]
+    fn inflate_bounds() {
+        use std::io::Write;
+        let mut z = flate2::write::ZlibEncoder::new(Vec::new(), flate2::Compression::default());
+        let _ = z.write_all(&[7u8; 1000]);
+        let c = z.finish().unwrap_or_default();
+        assert_eq!(inflate(&c, 1000).map(|v| v.len()), Ok(1000));
+        assert_eq!(inflate(&c, 999), Err(InflateError::TooLarge(999)));
+        assert!(matches!(inflate(&[1, 2, 3], 10), Err(InflateError::Corrupt(_))));
+    }
+
+    #[test]
+    fn jids() {
+        let j = parse_jid(&[0x12, 3, b'z', b'1', b'3', 0x22, 1, b'r']);
+        assert_eq!(j.map(|j| j.to_string()), Some("z13/r".to_string()));
+        assert!(parse_jid(&[0x28, 1]).is_none());
+        assert!(parse_jid(&[0x12, 1, 0xff]).is_none());
     }
 }

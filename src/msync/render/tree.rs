@@ -184,32 +184,107 @@ mod tests {
         s
     }
 
+    const PULL_ANSWER: &str = "\
+easemob.pb.MSync (230 bytes)
+    version: MSYNC_V1 (0)
+    command: SYNC (0)
+    payload: easemob.pb.CommSyncDL (223 bytes)
+        status: easemob.pb.Status (2 bytes)
+            error_code: OK (0)
+        metas: easemob.pb.Meta (192 bytes)
+            id: 392677053607969272
+            from: easemob.pb.JID (62 bytes): easemob-demo#chatdemoui_z13@easemob.com/webim_device_uuid
+                app_key: \"easemob-demo#chatdemoui\"
+                name: \"z13\"
+                domain: \"easemob.com\"
+                client_resource: \"webim_device_uuid\"
+            to: easemob.pb.JID (43 bytes): easemob-demo#chatdemoui_z12@easemob.com
+                app_key: \"easemob-demo#chatdemoui\"
+                name: \"z12\"
+                domain: \"easemob.com\"
+            timestamp: 1508992051149
+            ns: CHAT (1)
+            payload: easemob.pb.MessageBody (62 bytes)
+                type: CHAT (1)
+                from: easemob.pb.JID (5 bytes): z13
+                    name: \"z13\"
+                to: easemob.pb.JID (5 bytes): z12
+                    name: \"z12\"
+                contents: easemob.pb.MessageBody.Content (7 bytes)
+                    type: TEXT (0)
+                    text: \"123\"
+                ext: easemob.pb.KeyValue (35 bytes)
+                    key: \"weichat\"
+                    type: JSON_STRING (8)
+                    string_value: \"{\"originType\":\"webim\"}\"
+        next_key: 392677053607969272
+        queue: easemob.pb.JID (5 bytes): z13
+            name: \"z13\"
+        timestamp: 1508992051178
+";
+
     #[test]
     fn pull_answer() {
-        let f = samples::sync_pull_answer();
-        let t = tree(&f, Dir::S2C);
-        println!("{t}");
+        assert_eq!(tree(&samples::sync_pull_answer(), Dir::S2C), PULL_ANSWER);
+    }
+
+    #[test]
+    fn offsets() {
         let mut o = String::new();
+        let f = samples::sync_pull_answer();
         write_tree_with_offsets(&mut o, &f, Dir::S2C, &RenderOpts::default(), true);
-        println!("{o}");
-        let mut j = Vec::new();
-        super::super::json::write_json(&mut j, &f, Dir::S2C, &RenderOpts::default());
-        println!("{}", String::from_utf8_lossy(&j));
+        assert!(o.contains("\n    command: SYNC (0) [@2]\n"), "{o}");
+        assert!(o.contains("\n            error_code: OK (0) [@9]\n"), "{o}");
+        assert!(o.contains("\n        timestamp: 1508992051178 [@223]\n"), "{o}");
+        o.clear();
+        let z = samples::zlib_pull_answer();
+        write_tree_with_offsets(&mut o, &z, Dir::S2C, &RenderOpts::default(), true);
+        assert!(o.contains("(162 bytes, zlib-inflated to 223 bytes) [@"), "{o}");
+        assert!(o.contains("\n            error_code: OK (0) [@zlib+2]\n"), "{o}");
+    }
+
+    #[test]
+    fn unknowns_secrets_encryption() {
+        let t = tree(&samples::odd(), Dir::S2C);
+        for line in [
+            "            error_code: 99 (unknown)\n",
+            "    field 42 (varint): 7\n",
+            "    field 43 (fixed32): 1\n",
+            "    field 44 (fixed64): 2\n",
+            "    field 45 (bytes): \"hi\" (2 bytes)\n",
+            "    field 46 (group): 0801 (2 bytes)\n",
+        ] {
+            assert!(t.contains(line), "{line} in {t}");
+        }
+        let t = tree(&samples::encrypted(), Dir::C2S);
+        assert!(t.contains("\n    payload: 01020304 (4 bytes) [encrypted]\n"), "{t}");
+        assert!(t.contains("\n    encrypt_type: ENCRYPT_AES_GCM (3)\n"), "{t}");
+        let t = tree(&samples::provision_send(), Dir::C2S);
+        assert!(t.contains("\n    auth: ***\n") && t.contains("\n        password: ***\n"), "{t}");
+        assert!(t.contains("\n        os_type: OS_ANDROID (1)\n"), "{t}");
+        assert!(!t.contains("hunter2"));
         let mut s = String::new();
-        super::super::sdklog::write_sdklog(
-            &mut s,
-            &samples::zlib_pull_answer(),
-            Dir::S2C,
-            &RenderOpts::default(),
+        let opts = RenderOpts { show_secrets: true, ..Default::default() };
+        write_tree(&mut s, &samples::provision_send(), Dir::C2S, &opts);
+        assert!(s.contains("\n        password: \"hunter2\"\n"), "{s}");
+    }
+
+    #[test]
+    fn truncated_and_invalid() {
+        let f = samples::sync_ack();
+        let t = tree(f.get(..f.len() - 3).unwrap_or(&[]), Dir::S2C);
+        assert!(t.starts_with("easemob.pb.MSync ("), "{t}");
+        assert!(t.lines().last().unwrap_or_default().starts_with("    [error: "), "{t}");
+        let t =
+            tree(&prost::Message::encode_to_vec(&samples::envelope(0, vec![0x0a, 5])), Dir::S2C);
+        assert!(
+            t.contains("    payload: 0a05 (2 bytes) [not a valid easemob.pb.CommSyncDL: "),
+            "{t}"
         );
-        println!("{}", tree(&samples::zlib_pull_answer(), Dir::S2C));
-        println!("{}", tree(&samples::odd(), Dir::S2C));
-        println!("{}", tree(&samples::encrypted(), Dir::C2S));
-        println!("{}", tree(&samples::provision_send(), Dir::C2S));
         for (f, d) in samples::all() {
-            let mut j = Vec::new();
-            super::super::json::write_json(&mut j, &f, d, &RenderOpts::default());
-            println!("{}", String::from_utf8_lossy(&j));
+            for n in 0..=f.len() {
+                let _ = tree(f.get(..n).unwrap_or(&[]), d);
+            }
         }
     }
 }
