@@ -120,7 +120,7 @@ pub enum WireError {
     InvalidWireType { wire: u8, offset: usize },
     #[error("field number 0 at offset {0}")]
     FieldZero(usize),
-    #[error("field at offset {offset} needs {need} bytes, {have} left")]
+    #[error("data at offset {offset} needs {need} bytes, {have} left")]
     Truncated { offset: usize, need: u64, have: usize },
     #[error("end group without start at offset {0}")]
     UnexpectedEndGroup(usize),
@@ -415,8 +415,9 @@ pub enum Opaque<'e> {
     Encrypted,
     /// Nested deeper than `RenderOpts::max_depth`.
     TooDeep(&'static MessageDesc),
-    /// The bytes are not a well-formed message of this type (offsets relative to the bytes).
-    Invalid { ty: &'static MessageDesc, err: &'e WireError, zlib: bool },
+    /// The bytes are not a well-formed message of this type. The error's offsets are frame
+    /// offsets, or offsets within the inflated payload when `inflated`.
+    Invalid { ty: &'static MessageDesc, err: &'e WireError, inflated: bool },
     /// The zlib payload could not be inflated (corrupt, or over `RenderOpts::max_inflated`).
     Inflate(&'e InflateError),
     /// Packed repeated scalars that do not parse.
@@ -428,9 +429,12 @@ impl std::fmt::Display for Opaque<'_> {
         match self {
             Opaque::Encrypted => f.write_str("encrypted"),
             Opaque::TooDeep(m) => write!(f, "{} nested too deep", m.full_name),
-            Opaque::Invalid { ty, err, zlib } => {
-                let z = if *zlib { "inflated " } else { "" };
-                write!(f, "not a valid {}: {err} (in {z}payload bytes)", ty.full_name)
+            Opaque::Invalid { ty, err, inflated } => {
+                write!(f, "not a valid {}: {err}", ty.full_name)?;
+                if *inflated {
+                    f.write_str(" (offset within the inflated payload)")?;
+                }
+                Ok(())
             }
             Opaque::Inflate(e) => write!(f, "{e}"),
             Opaque::BadPacked(e) => write!(f, "bad packed field: {e}"),
@@ -747,8 +751,11 @@ impl<V: Visitor> Walker<'_, V> {
         }
         if !self.v.wire_order() {
             if let Some(s) = self.scratch.get_mut(start..) {
-                // Stable: repeated elements keep their wire order.
-                s.sort_by_key(|r| r.rank);
+                // Usually already in order (encoders write fields by number): check first, as
+                // that costs no allocation. Stable: repeated elements keep their wire order.
+                if !s.is_sorted_by_key(|r| r.rank) {
+                    s.sort_by_key(|r| r.rank);
+                }
             }
         }
         res
@@ -935,7 +942,11 @@ impl<V: Visitor> Walker<'_, V> {
         let start = self.scratch.len();
         if let Err(e) = self.parse(bytes, desc, start) {
             self.scratch.truncate(start);
-            self.v.opaque(info, Opaque::Invalid { ty: desc, err: &e, zlib }, bytes);
+            // Report the fault where the user can find it: in the frame when the bytes are
+            // the frame's, else within the inflated payload.
+            let e = e.shifted(base.frame.unwrap_or(base.local));
+            let inflated = base.frame.is_none();
+            self.v.opaque(info, Opaque::Invalid { ty: desc, err: &e, inflated }, bytes);
             return;
         }
         let n = Nested { desc, bytes, wire_len: wire.len(), zlib, payload };
