@@ -625,15 +625,26 @@ pub fn walk_message<V: Visitor>(
         dir,
         max_depth: opts.max_depth.min(HARD_MAX_DEPTH),
         max_inflated: opts.max_inflated,
-        scratch: Vec::with_capacity(64),
+        // Reuse this thread's stack from earlier walks: no allocation per frame once warm. A
+        // walk started from inside a visitor finds the cell empty and uses a fresh Vec.
+        scratch: SCRATCH.with(|c| c.take()),
     };
-    let start = w.scratch.len();
-    let res = w.parse(buf, desc, start);
-    w.emit(buf, Loc { frame: Some(0), local: 0 }, desc, start, 0);
-    w.scratch.truncate(start);
+    w.scratch.clear();
+    let res = w.parse(buf, desc, 0);
+    w.emit(buf, Loc { frame: Some(0), local: 0 }, desc, 0, 0);
+    let mut scratch = std::mem::take(&mut w.scratch);
     if let Err(e) = res {
         w.v.error(&e);
     }
+    scratch.clear();
+    // Don't keep a huge stack alive after a pathological frame.
+    if scratch.capacity() <= 1 << 16 {
+        SCRATCH.with(|c| c.set(scratch));
+    }
+}
+
+thread_local! {
+    static SCRATCH: std::cell::Cell<Vec<Rec>> = const { std::cell::Cell::new(Vec::new()) };
 }
 
 struct Walker<'v, V> {

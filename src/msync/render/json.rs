@@ -592,6 +592,26 @@ mod tests {
         assert_eq!(v, b"-9223372036854775808 18446744073709551615");
     }
 
+    /// Rough throughput (`cargo test --lib json::tests::throughput -- --ignored --nocapture`);
+    /// meaningful only with an optimized build.
+    #[test]
+    #[ignore]
+    fn throughput() {
+        let frames = samples::all();
+        let total: usize = frames.iter().map(|(f, _)| f.len()).sum();
+        let mut out = Vec::with_capacity(1 << 20);
+        let t = std::time::Instant::now();
+        let rounds = 20_000;
+        for _ in 0..rounds {
+            for (f, d) in &frames {
+                out.clear();
+                write_json(&mut out, f, *d, &RenderOpts::default());
+            }
+        }
+        let mb = (total * rounds) as f64 / 1e6;
+        println!("{:.1} MB/s", mb / t.elapsed().as_secs_f64());
+    }
+
     proptest::proptest! {
         #[test]
         fn random_bytes_give_valid_json(data in proptest::collection::vec(proptest::num::u8::ANY, 0..512)) {
