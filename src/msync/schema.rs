@@ -1,5 +1,25 @@
 //! The schema as a static table generated at build time from `proto/`, and a walker over
 //! protobuf wire bytes guided by it.
+//!
+//! Generated prost types drop unknown fields and cannot say where a field was, so every
+//! rendering walks the wire bytes instead: [`Reader`] reads raw fields without copying,
+//! [`walk_frame`] / [`walk_message`] interpret them with the schema table and hand them to a
+//! [`Visitor`] (one per output format). The walker resolves `MSync.payload` by command and
+//! direction ([`payload_type`]; the command may follow the payload on the wire, so each
+//! message's fields are read before any is visited), inflates zlib payloads (bounded by
+//! `RenderOpts::max_inflated`), refuses encrypted ones, and resolves `Meta.payload` by
+//! namespace ([`meta_payload_type`]).
+//!
+//! Invariants:
+//! - nothing derived from input can panic: every length is compared with the bytes left
+//!   before slicing, with no arithmetic that can overflow;
+//! - recursion is one level per embedded message and stops at `RenderOpts::max_depth` (never
+//!   above [`HARD_MAX_DEPTH`]); groups are skipped iteratively and fail past
+//!   [`MAX_GROUP_DEPTH`], so no input can exhaust the stack;
+//! - a malformed embedded message or payload becomes [`Visitor::opaque`] (its bytes and the
+//!   reason) and the walk goes on; only the top-level message ends in [`Visitor::error`];
+//! - the cost is linear in the input (plus a sort of each message's fields when they are out
+//!   of order), with no allocation per field.
 
 include!(concat!(env!("OUT_DIR"), "/schema_table.rs"));
 
@@ -191,7 +211,11 @@ impl<'a> Reader<'a> {
             if i == 10 {
                 return Err(WireError::OverlongVarint(start));
             }
-            // The tenth byte contributes one bit; higher bits are dropped as protobuf does.
+            // The tenth byte carries bit 63 only; more would overflow 64 bits (protowire's
+            // rule too).
+            if i == 9 && b > 1 {
+                return Err(WireError::OverlongVarint(start));
+            }
             v |= u64::from(b & 0x7f).checked_shl(7 * i as u32).unwrap_or(0);
             if b & 0x80 == 0 {
                 self.pos = start + i + 1;
@@ -1234,6 +1258,8 @@ mod tests {
         let max = [0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x01];
         assert_eq!(Reader::new(&max).varint(), Ok(u64::MAX));
         assert_eq!(Reader::new(&[0x80; 11]).varint(), Err(WireError::OverlongVarint(0)));
+        let over = [0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x02];
+        assert_eq!(Reader::new(&over).varint(), Err(WireError::OverlongVarint(0)));
         let mut long = vec![0x80; 10];
         long.push(0);
         assert_eq!(Reader::new(&long).varint(), Err(WireError::OverlongVarint(0)));

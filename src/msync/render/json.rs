@@ -129,7 +129,9 @@ impl Visitor for Json<'_> {
             return;
         }
         self.member(f);
-        if f.is_secret() && !self.opts.show_secrets {
+        // Secrets are all strings or bytes: skip the name check for other values.
+        if matches!(v, Value::Str(_) | Value::Bytes(_)) && f.is_secret() && !self.opts.show_secrets
+        {
             push_str(self.out, REDACTED);
             return;
         }
