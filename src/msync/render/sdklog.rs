@@ -330,6 +330,32 @@ mod tests {
     }
 
     #[test]
+    fn every_command_and_direction() {
+        for (f, d) in samples::all() {
+            for dir in [d, d.reverse()] {
+                let s = log(&f, dir);
+                assert!(s.starts_with("{ verison : MSYNC_V1, ") && s.ends_with(" }"), "{s}");
+                let opens = s.matches(['{', '[']).count();
+                let closes = s.matches(['}', ']']).count();
+                assert_eq!(opens, closes, "{s}");
+            }
+        }
+        assert_eq!(
+            log(&samples::unread_dl(), Dir::S2C),
+            "{ verison : MSYNC_V1, command : UNREAD, payload : { status : { error_code : 0 }, \
+             unread : [ { queue : z13, n : 2 } ], timestamp : 1508992051178 } }"
+        );
+        assert_eq!(
+            log(&samples::logout(), Dir::C2S),
+            "{ verison : MSYNC_V1, command : LOGOUT, payload : { session_id : s1, reason : bye, \
+             status : { error_code : 2, reason : no } } }"
+        );
+        // An UNREAD request with no payload field at all.
+        let bare = [0x08, 0x00, 0x40, 0x01];
+        assert_eq!(log(&bare, Dir::C2S), "{ verison : MSYNC_V1, command : UNREAD }");
+    }
+
+    #[test]
     fn secrets_shown_on_request() {
         let mut s = String::new();
         let opts = RenderOpts { show_secrets: true, ..Default::default() };
