@@ -536,6 +536,16 @@ mod tests {
     }
 
     #[test]
+    fn repeated_field_mixed_with_wrong_wire_type() {
+        // CommSyncDL.metas (4) once as a varint (unknown) and once as a message (known): the
+        // known run and the unknown list must not interleave (found by proptest).
+        let f = samples::envelope(0, vec![0x20, 0x05, 0x22, 0x00, 0x20, 0x06]).encode_to_vec();
+        let j = json(&f, Dir::S2C);
+        assert_eq!(j["payload"]["metas"], serde_json::json!([{}]));
+        assert_eq!(j["payload"]["@unknown"][1]["value"], "6");
+    }
+
+    #[test]
     fn every_prefix_is_valid_json() {
         for (f, d) in samples::all() {
             for n in 0..=f.len() {
