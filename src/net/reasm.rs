@@ -311,7 +311,7 @@ impl Half {
     }
 
     /// Acknowledgment from the peer: bytes below it will never be retransmitted.
-    pub fn ack<S: StreamSink + ?Sized>(&mut self, ack: SeqNumber, out: &mut Out<'_, S>) {
+    pub fn ack(&mut self, ack: SeqNumber) {
         if !self.started {
             return;
         }

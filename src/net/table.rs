@@ -256,7 +256,7 @@ impl Net {
         h.segment(off, seg.payload, seg.missing, seg.flags.fin, lim, &mut out);
         if seg.flags.ack {
             out.dir = dir.reverse();
-            other.ack(SeqNumber(seg.ack), &mut out);
+            other.ack(SeqNumber(seg.ack));
         }
         out.dir = dir;
         h.tick(&mut out);
