@@ -19,7 +19,12 @@ pub(crate) const APP_KEY: &str = "easemob-demo#chatdemoui";
 pub(crate) const DOMAIN: &str = "easemob.com";
 pub(crate) const GROUP_DOMAIN: &str = "conference.easemob.com";
 
-pub(crate) fn jid(app_key: Option<&str>, name: &str, domain: Option<&str>, res: Option<&str>) -> pb::Jid {
+pub(crate) fn jid(
+    app_key: Option<&str>,
+    name: &str,
+    domain: Option<&str>,
+    res: Option<&str>,
+) -> pb::Jid {
     pb::Jid {
         app_key: app_key.map(str::to_owned),
         name: Some(name.to_owned()),
@@ -37,10 +42,7 @@ pub(crate) fn short_jid(name: &str) -> pb::Jid {
 }
 
 pub(crate) fn ok_status() -> pb::Status {
-    pb::Status {
-        error_code: Some(0),
-        ..Default::default()
-    }
+    pb::Status { error_code: Some(0), ..Default::default() }
 }
 
 pub(crate) fn error_status(code: pb::status::ErrorCode, reason: Option<&str>) -> pb::Status {
@@ -61,7 +63,11 @@ fn zlib(data: &[u8]) -> Vec<u8> {
 }
 
 /// A client envelope (`SEND:`).
-pub(crate) fn send_env(cmd: pb::m_sync::Command, payload: Option<Vec<u8>>, zlib_on: bool) -> pb::MSync {
+pub(crate) fn send_env(
+    cmd: pb::m_sync::Command,
+    payload: Option<Vec<u8>>,
+    zlib_on: bool,
+) -> pb::MSync {
     let compressed = zlib_on && payload.is_some();
     pb::MSync {
         version: Some(0),
@@ -84,9 +90,41 @@ pub(crate) fn recv_env(cmd: pb::m_sync::Command, payload: Vec<u8>, zlib_on: bool
 }
 
 const WORDS: &[&str] = &[
-    "hi", "hello", "ok", "see", "you", "tomorrow", "meeting", "at", "ten", "thanks", "the", "report",
-    "is", "ready", "please", "check", "photo", "lunch", "where", "are", "we", "going", "sounds",
-    "good", "call", "me", "later", "done", "on", "my", "way", "👍", "好的", "明天见", "收到",
+    "hi",
+    "hello",
+    "ok",
+    "see",
+    "you",
+    "tomorrow",
+    "meeting",
+    "at",
+    "ten",
+    "thanks",
+    "the",
+    "report",
+    "is",
+    "ready",
+    "please",
+    "check",
+    "photo",
+    "lunch",
+    "where",
+    "are",
+    "we",
+    "going",
+    "sounds",
+    "good",
+    "call",
+    "me",
+    "later",
+    "done",
+    "on",
+    "my",
+    "way",
+    "👍",
+    "好的",
+    "明天见",
+    "收到",
 ];
 
 pub(crate) fn text(rng: &mut Rng, max_words: u64) -> String {
@@ -116,9 +154,7 @@ pub(crate) fn uuid(rng: &mut Rng) -> String {
 
 fn secret(rng: &mut Rng) -> String {
     const ALPHA: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
-    (0..40)
-        .map(|_| char::from(ALPHA[rng.below(ALPHA.len() as u64) as usize]))
-        .collect()
+    (0..40).map(|_| char::from(ALPHA[rng.below(ALPHA.len() as u64) as usize])).collect()
 }
 
 fn kv_str(key: &str, t: pb::key_value::ValueType, v: String) -> pb::KeyValue {
@@ -178,13 +214,19 @@ pub(crate) fn random_content(rng: &mut Rng) -> pb::message_body::Content {
             c.r#type = Some(ContentType::Custom as i32);
             c.custom_event = Some("userCard".to_owned());
             c.custom_exts = vec![
-                kv_str("uid", pb::key_value::ValueType::String, format!("user{}", rng.range(1, 999))),
+                kv_str(
+                    "uid",
+                    pb::key_value::ValueType::String,
+                    format!("user{}", rng.range(1, 999)),
+                ),
                 kv_str("avatar", pb::key_value::ValueType::String, format!("{files}{}", uuid(rng))),
             ];
         }
         _ => {
             c.r#type = Some(ContentType::Command as i32);
-            c.action = Some(rng.pick(&["typing", "refresh", "ping"]).copied().unwrap_or("typing").to_owned());
+            c.action = Some(
+                rng.pick(&["typing", "refresh", "ping"]).copied().unwrap_or("typing").to_owned(),
+            );
             c.params = vec![kv_int("v", rng.range(1, 9) as i64)];
         }
     }

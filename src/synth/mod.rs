@@ -192,10 +192,12 @@ pub struct MessageTruth {
     /// Connection index, in order of first packet in the capture.
     pub conn: u32,
     pub dir: Dir,
-    /// Capture time of the first transmission of the segment carrying the last byte.
+    /// When the last byte was first sent: the capture time of the packet carrying it, except
+    /// that reordering moves packets but not this time (so it grows with stream order), and a
+    /// lost segment has no packet.
     pub ts: Timestamp,
-    /// When all bytes up to the message's end have appeared in the capture (in any order);
-    /// None when the message is lost.
+    /// When all bytes up to the message's end have appeared in the capture (in any order,
+    /// retransmissions included); equals `ts` without impairments; None when lost.
     pub complete_ts: Option<Timestamp>,
     /// The MSync protobuf bytes (without the 4-byte length prefix).
     pub bytes: Vec<u8>,
@@ -239,11 +241,7 @@ pub struct GroundTruth {
 impl GroundTruth {
     /// Injected latencies of answered requests of one kind, in capture order.
     pub fn latencies(&self, kind: RequestKind) -> Vec<i64> {
-        self.requests
-            .iter()
-            .filter(|r| r.kind == kind)
-            .filter_map(|r| r.latency_ns)
-            .collect()
+        self.requests.iter().filter(|r| r.kind == kind).filter_map(|r| r.latency_ns).collect()
     }
 
     /// Requests answered with a non-OK status.
@@ -354,7 +352,14 @@ impl<W: Write> Engine<'_, W> {
         ((ms * MS as f64) as i64).max(100_000)
     }
 
-    fn record(&mut self, s: &Session, dir: Dir, t: &tcp::MsgTiming, m: &pb::MSync, bytes: Vec<u8>) -> u64 {
+    fn record(
+        &mut self,
+        s: &Session,
+        dir: Dir,
+        t: &tcp::MsgTiming,
+        m: &pb::MSync,
+        bytes: Vec<u8>,
+    ) -> u64 {
         self.gen += 1;
         if self.cfg.collect_truth && s.conn.captured {
             self.msgs.push(RawMsg {
@@ -371,9 +376,23 @@ impl<W: Write> Engine<'_, W> {
         self.gen
     }
 
-    fn burst(&mut self, s: &mut Session, dir: Dir, t: i64, ms: &[pb::MSync]) -> (tcp::BurstResult, Vec<u64>) {
+    fn burst(
+        &mut self,
+        s: &mut Session,
+        dir: Dir,
+        t: i64,
+        ms: &[pb::MSync],
+    ) -> (tcp::BurstResult, Vec<u64>) {
         let bytes: Vec<Vec<u8>> = ms.iter().map(|m| m.encode_to_vec()).collect();
-        let r = s.conn.send_burst(&mut self.sink, &mut self.rng, &self.imp, &mut self.counts, dir, t, &bytes);
+        let r = s.conn.send_burst(
+            &mut self.sink,
+            &mut self.rng,
+            &self.imp,
+            &mut self.counts,
+            dir,
+            t,
+            &bytes,
+        );
         let mut gens = Vec::with_capacity(ms.len());
         for ((m, b), timing) in ms.iter().zip(bytes).zip(r.msgs.iter()) {
             gens.push(self.record(s, dir, timing, m, b));
@@ -393,7 +412,8 @@ impl<W: Write> Engine<'_, W> {
         if let Some(&first) = answered.first() {
             let lat = self.latency(reqs[first].kind);
             let t_resp = r1.last_ts + lat;
-            let rm: Vec<pb::MSync> = answered.iter().filter_map(|&i| reqs[i].resp.clone()).collect();
+            let rm: Vec<pb::MSync> =
+                answered.iter().filter_map(|&i| reqs[i].resp.clone()).collect();
             let (r2, g2) = self.burst(s, Dir::S2C, t_resp, &rm);
             for (k, &i) in answered.iter().enumerate() {
                 resp_ts[i] = r2.msgs.get(k).map(|m| m.ts);
@@ -564,19 +584,17 @@ impl<W: Write> Engine<'_, W> {
         }
         let code = if err { ErrorCode::TokenExpired } else { ErrorCode::Ok };
         let dl = pb::CommUnreadDl {
-            status: Some(if err { content::error_status(code, None) } else { content::ok_status() }),
+            status: Some(if err {
+                content::error_status(code, None)
+            } else {
+                content::ok_status()
+            }),
             unread: queues.clone(),
             timestamp: Some(self.ms(t)),
         };
         let resp = self.answered().then(|| recv_env(Command::Unread, enc(&dl), false));
         let answered = resp.is_some();
-        let req = Req {
-            kind,
-            msg,
-            resp,
-            status: Some(code as i32),
-            meta_id: None,
-        };
+        let req = Req { kind, msg, resp, status: Some(code as i32), meta_id: None };
         let (next, _) = self.exchange(s, t, vec![req]);
         if answered {
             for q in queues {
@@ -661,11 +679,7 @@ impl<W: Write> Engine<'_, W> {
             return t;
         };
         let zl = self.zlib();
-        let ul = pb::CommSyncUl {
-            queue: Some(queue.clone()),
-            key,
-            ..Default::default()
-        };
+        let ul = pb::CommSyncUl { queue: Some(queue.clone()), key, ..Default::default() };
         let msg = send_env(Command::Sync, Some(enc(&ul)), zl);
         let page = left.min(self.cfg.page_size.max(1) as u32);
         let mut metas = Vec::with_capacity(page as usize);
@@ -685,13 +699,7 @@ impl<W: Write> Engine<'_, W> {
         };
         let resp = self.answered().then(|| recv_env(Command::Sync, enc(&dl), zl));
         let answered = resp.is_some();
-        let req = Req {
-            kind: RequestKind::Pull,
-            msg,
-            resp,
-            status: Some(0),
-            meta_id: None,
-        };
+        let req = Req { kind: RequestKind::Pull, msg, resp, status: Some(0), meta_id: None };
         let (next, _) = self.exchange(s, t, vec![req]);
         if answered && rest > 0 {
             s.pulls.push_front((queue, rest, next_key));
@@ -708,7 +716,14 @@ impl<W: Write> Engine<'_, W> {
         self.ms(t) * 10_000 + s.counter % 10_000
     }
 
-    fn send_req(&mut self, s: &mut Session, t: i64, to: pb::Jid, body: pb::MessageBody, group: bool) -> Req {
+    fn send_req(
+        &mut self,
+        s: &mut Session,
+        t: i64,
+        to: pb::Jid,
+        body: pb::MessageBody,
+        group: bool,
+    ) -> Req {
         let id = self.client_id(s, t);
         let meta = pb::Meta {
             id: Some(id),
@@ -719,10 +734,7 @@ impl<W: Write> Engine<'_, W> {
             ..Default::default()
         };
         let zl = self.zlib();
-        let ul = pb::CommSyncUl {
-            meta: Some(meta),
-            ..Default::default()
-        };
+        let ul = pb::CommSyncUl { meta: Some(meta), ..Default::default() };
         let msg = send_env(Command::Sync, Some(enc(&ul)), zl);
         let err = self.rng.chance(self.cfg.error_rate);
         let code = if !err {
@@ -735,7 +747,11 @@ impl<W: Write> Engine<'_, W> {
             ErrorCode::PermissionDenied
         };
         let dl = pb::CommSyncDl {
-            status: Some(if err { content::error_status(code, None) } else { content::ok_status() }),
+            status: Some(if err {
+                content::error_status(code, None)
+            } else {
+                content::ok_status()
+            }),
             meta_id: Some(id),
             server_id: (!err).then(|| self.server_id(t)),
             timestamp: Some(self.ms(t)),
@@ -748,13 +764,7 @@ impl<W: Write> Engine<'_, W> {
                 s.my_ids.remove(0);
             }
         }
-        Req {
-            kind: RequestKind::Send,
-            msg,
-            resp,
-            status: Some(code as i32),
-            meta_id: Some(id),
-        }
+        Req { kind: RequestKind::Send, msg, resp, status: Some(code as i32), meta_id: Some(id) }
     }
 
     fn send_message(&mut self, s: &mut Session, t: i64) -> i64 {
@@ -803,9 +813,7 @@ impl<W: Write> Engine<'_, W> {
         } else {
             jid(None, &peer, None, Some("webim_device_uuid"))
         };
-        let n = pb::CommNotice {
-            queue: Some(queue.clone()),
-        };
+        let n = pb::CommNotice { queue: Some(queue.clone()) };
         let zl = self.zlib();
         let m = recv_env(Command::Notice, enc(&n), zl);
         let (r, _) = self.burst(s, Dir::S2C, t, &[m]);
@@ -825,18 +833,9 @@ impl<W: Write> Engine<'_, W> {
             let mut msg = send_env(Command::Logout, Some(enc(&pb::Logout::default())), false);
             msg.guid = Some(full_jid(&s.name, Some(&s.resource)));
             msg.auth = Some(format!("YWMt{:016x}", self.rng.next_u64()));
-            let dl = pb::Logout {
-                status: Some(content::ok_status()),
-                ..Default::default()
-            };
+            let dl = pb::Logout { status: Some(content::ok_status()), ..Default::default() };
             let resp = self.answered().then(|| recv_env(Command::Logout, enc(&dl), false));
-            let req = Req {
-                kind: RequestKind::Logout,
-                msg,
-                resp,
-                status: Some(0),
-                meta_id: None,
-            };
+            let req = Req { kind: RequestKind::Logout, msg, resp, status: Some(0), meta_id: None };
             let (next, _) = self.exchange(s, t, vec![req]);
             s.conn.close_fin(&mut self.sink, next, Dir::C2S);
             s.end = ConnEnd::ClientFin { logout: true };
@@ -853,9 +852,23 @@ impl<W: Write> Engine<'_, W> {
 
 fn client_host(i: usize, ipv6: bool, rng: &mut Rng) -> Host {
     let ip = if ipv6 {
-        IpAddr::V6(Ipv6Addr::new(0x2001, 0xdb8, 0x100, (i >> 16) as u16, 0, 0, (i >> 8) as u16 & 0xff, (i & 0xff) as u16 + 2))
+        IpAddr::V6(Ipv6Addr::new(
+            0x2001,
+            0xdb8,
+            0x100,
+            (i >> 16) as u16,
+            0,
+            0,
+            (i >> 8) as u16 & 0xff,
+            (i & 0xff) as u16 + 2,
+        ))
     } else {
-        IpAddr::V4(Ipv4Addr::new(100, 64 + ((i >> 16) & 0x3f) as u8, (i >> 8) as u8, (i & 0xff) as u8))
+        IpAddr::V4(Ipv4Addr::new(
+            100,
+            64 + ((i >> 16) & 0x3f) as u8,
+            (i >> 8) as u8,
+            (i & 0xff) as u8,
+        ))
     };
     Host {
         // Everything reaches the server through one router.
@@ -918,9 +931,12 @@ pub fn generate<W: Write>(cfg: &SynthConfig, out: W) -> io::Result<GroundTruth> 
             (rng.uniform(0.0, 0.5) * duration as f64) as i64
         };
         let end_at = start.max(0) + (rng.uniform(0.4, 1.2) * duration as f64) as i64;
-        let rtt = (rng.uniform(cfg.rtt_min_ms, cfg.rtt_max_ms.max(cfg.rtt_min_ms)) * MS as f64) as i64;
+        let rtt =
+            (rng.uniform(cfg.rtt_min_ms, cfg.rtt_max_ms.max(cfg.rtt_min_ms)) * MS as f64) as i64;
         let isn = [rng.next_u64() as u32, rng.next_u64() as u32];
-        let conn = Conn::new(i, client_host(i, cfg.ipv6, &mut rng), server.clone(), isn, cfg.mss, rtt);
+        let mut conn =
+            Conn::new(i, client_host(i, cfg.ipv6, &mut rng), server.clone(), isn, cfg.mss, rtt);
+        conn.captured = start >= 0;
         let uuid = content::uuid(&mut rng);
         let os = if rng.chance(0.6) { 1 } else { 0 };
         let resource = if os == 1 { format!("android_{uuid}") } else { format!("ios_{uuid}") };
@@ -955,9 +971,8 @@ pub fn generate<W: Write>(cfg: &SynthConfig, out: W) -> io::Result<GroundTruth> 
             queue.push(Reverse((next.max(t + 1), i)));
         }
     }
-    let Engine {
-        sink, msgs, reqs, counts, ..
-    } = eng;
+    let Engine { mut sink, msgs, reqs, counts, .. } = eng;
+    sink.flush_before(None)?;
     let conn_of = sink.conn_of_session.clone();
     let first_ts = sink.first_ts.clone();
     let packets = sink.packets;

@@ -19,8 +19,8 @@ use super::content::{enc, full_jid, jid, APP_KEY, DOMAIN};
 use super::rng::Rng;
 use super::tcp::{Conn, Host, Impair, ImpairmentCounts, Sink};
 use super::{
-    assemble, server_host, ConnEnd, Engine, GroundTruth, LoginTruth, Phase, Req, RequestKind, Session,
-    SynthConfig, MS,
+    assemble, server_host, ConnEnd, Engine, GroundTruth, LoginTruth, Phase, Req, RequestKind,
+    Session, SynthConfig, MS,
 };
 
 /// 2017-10-26 12:27:28.000 UTC.
@@ -82,10 +82,7 @@ fn recv(cmd: Command, payload: Vec<u8>) -> pb::MSync {
 }
 
 fn ok() -> Option<pb::Status> {
-    Some(pb::Status {
-        error_code: Some(0),
-        ..Default::default()
-    })
+    Some(pb::Status { error_code: Some(0), ..Default::default() })
 }
 
 fn text_body(from: &str, to: &str, text: &str) -> pb::MessageBody {
@@ -130,23 +127,16 @@ pub fn seed_capture<W: Write>(out: W, format: CaptureFormat) -> io::Result<Groun
 
     // 12:27:28.743 RECV NOTICE
     let z13_web = jid(None, "z13", None, Some(WEB_RES));
-    let notice = pb::CommNotice {
-        queue: Some(z13_web.clone()),
-    };
+    let notice = pb::CommNotice { queue: Some(z13_web.clone()) };
     eng.burst(&mut s0, Dir::S2C, 743 * MS, &[recv(Command::Notice, enc(&notice))]);
 
     // 12:27:28.744 SEND SYNC{queue} → 12:27:28.760 RECV SYNC{metas}
-    let pull = pb::CommSyncUl {
-        queue: Some(z13_web),
-        ..Default::default()
-    };
+    let pull = pb::CommSyncUl { queue: Some(z13_web), ..Default::default() };
     let mut body = text_body("z13", "z12", "123");
     body.ext = vec![pb::KeyValue {
         key: Some("weichat".to_owned()),
         r#type: Some(pb::key_value::ValueType::JsonString as i32),
-        value: Some(pb::key_value::Value::StringValue(
-            "{\"originType\":\"webim\"}".to_owned(),
-        )),
+        value: Some(pb::key_value::Value::StringValue("{\"originType\":\"webim\"}".to_owned())),
     }];
     let answer = pb::CommSyncDl {
         status: ok(),
@@ -244,30 +234,13 @@ pub fn seed_capture<W: Write>(out: W, format: CaptureFormat) -> io::Result<Groun
             meta_id: None,
         }],
     );
-    s1.login = LoginTruth::Answered {
-        code: 0,
-        latency_ns: 64 * MS,
-    };
+    s1.login = LoginTruth::Answered { code: 0, latency_ns: 64 * MS };
 
-    let Engine {
-        sink,
-        msgs,
-        reqs,
-        counts,
-        ..
-    } = eng;
+    let Engine { mut sink, msgs, reqs, counts, .. } = eng;
+    sink.flush_before(None)?;
     let conn_of = sink.conn_of_session.clone();
     let first_ts = sink.first_ts.clone();
     let packets = sink.packets;
     sink.finish()?;
-    Ok(assemble(
-        cfg.start_ts,
-        &[s0, s1],
-        &conn_of,
-        &first_ts,
-        msgs,
-        reqs,
-        counts,
-        packets,
-    ))
+    Ok(assemble(cfg.start_ts, &[s0, s1], &conn_of, &first_ts, msgs, reqs, counts, packets))
 }

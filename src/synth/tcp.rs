@@ -62,7 +62,8 @@ pub struct ImpairmentCounts {
 /// Timing of one message of a burst, as the capture shows it.
 #[derive(Clone, Copy, Debug)]
 pub(crate) struct MsgTiming {
-    /// Capture time of the first transmission of the segment carrying the message's last byte.
+    /// When the segment carrying the message's last byte was first sent (before any
+    /// reordering on the way, so it grows with the stream).
     pub ts: i64,
     /// When every byte up to the message's end has appeared in the capture (None: lost).
     pub complete: Option<i64>,
@@ -139,12 +140,7 @@ impl<W: Write> Sink<W> {
 
     pub(crate) fn push(&mut self, ts: i64, sess: usize, data: Vec<u8>) {
         self.order += 1;
-        self.heap.push(Reverse(Queued {
-            ts,
-            order: self.order,
-            sess,
-            data,
-        }));
+        self.heap.push(Reverse(Queued { ts, order: self.order, sess, data }));
     }
 
     /// Writes every queued packet strictly earlier than `t` (all if `t` is None).
@@ -204,7 +200,14 @@ fn checksum_fold(mut sum: u32) -> u16 {
 }
 
 impl Conn {
-    pub(crate) fn new(sess: usize, client: Host, server: Host, isn: [u32; 2], mss: usize, rtt: i64) -> Self {
+    pub(crate) fn new(
+        sess: usize,
+        client: Host,
+        server: Host,
+        isn: [u32; 2],
+        mss: usize,
+        rtt: i64,
+    ) -> Self {
         Conn {
             sess,
             client,
@@ -221,21 +224,21 @@ impl Conn {
 
     /// Builds one Ethernet frame from `dir`'s sender with the given sequence and flags; the ACK
     /// number is everything the peer has sent so far.
-    pub(crate) fn packet(&mut self, dir: Dir, seq: u32, flags: u8, payload: &[u8], syn_mss: bool) -> Vec<u8> {
+    pub(crate) fn packet(
+        &mut self,
+        dir: Dir,
+        seq: u32,
+        flags: u8,
+        payload: &[u8],
+        syn_mss: bool,
+    ) -> Vec<u8> {
         let (src, dst) = match dir {
             Dir::C2S => (&self.client, &self.server),
             Dir::S2C => (&self.server, &self.client),
         };
-        let ack = if flags & ACK != 0 {
-            self.seq[dir.reverse().index()]
-        } else {
-            0
-        };
-        let opts: &[u8] = if syn_mss {
-            &[2, 4, (self.mss >> 8) as u8, self.mss as u8]
-        } else {
-            &[]
-        };
+        let ack = if flags & ACK != 0 { self.seq[dir.reverse().index()] } else { 0 };
+        let opts: &[u8] =
+            if syn_mss { &[2, 4, (self.mss >> 8) as u8, self.mss as u8] } else { &[] };
         let tcp_len = 20 + opts.len() + payload.len();
         let mut tcp = Vec::with_capacity(tcp_len);
         tcp.extend_from_slice(&src.port.to_be_bytes());
@@ -313,7 +316,16 @@ impl Conn {
         out
     }
 
-    fn emit<W: Write>(&mut self, sink: &mut Sink<W>, ts: i64, dir: Dir, seq: u32, flags: u8, payload: &[u8], syn_mss: bool) {
+    fn emit<W: Write>(
+        &mut self,
+        sink: &mut Sink<W>,
+        ts: i64,
+        dir: Dir,
+        seq: u32,
+        flags: u8,
+        payload: &[u8],
+        syn_mss: bool,
+    ) {
         let p = self.packet(dir, seq, flags, payload, syn_mss);
         if self.captured {
             sink.push(ts, self.sess, p);
@@ -397,7 +409,8 @@ impl Conn {
             Dir::C2S => 120_000,
             Dir::S2C => 15_000,
         };
-        let mut times: Vec<i64> = (0..n as i64).map(|i| t0 + i * gap).collect();
+        let sent: Vec<i64> = (0..n as i64).map(|i| t0 + i * gap).collect();
+        let mut times = sent.clone();
         let mut i = 0;
         while i + 1 < n {
             if rng.chance(imp.reorder) {
@@ -419,13 +432,15 @@ impl Conn {
             let lost = rng.chance(imp.loss);
             let retx = rng.chance(imp.retransmit);
             if !lost {
-                self.emit(sink, times[k], dir, seq, flags, payload, false);
+                let p = self.packet(dir, seq, flags, payload, false);
                 earliest[k] = Some(times[k]);
-                if rng.chance(imp.duplicate) {
-                    self.emit(sink, times[k] + 1_000, dir, seq, flags, payload, false);
-                    if self.captured {
-                        counts.duplicated_packets += 1;
-                    }
+                // A true duplicate: the same frame, IP id included, seen twice.
+                if rng.chance(imp.duplicate) && self.captured {
+                    sink.push(times[k] + 1_000, self.sess, p.clone());
+                    counts.duplicated_packets += 1;
+                }
+                if self.captured {
+                    sink.push(times[k], self.sess, p);
                 }
             }
             if retx {
@@ -434,7 +449,15 @@ impl Conn {
                 let last = if split {
                     let h = payload.len() / 2;
                     self.emit(sink, rt, dir, seq, ACK, &payload[..h], false);
-                    self.emit(sink, rt + gap, dir, seq.wrapping_add(h as u32), flags, &payload[h..], false);
+                    self.emit(
+                        sink,
+                        rt + gap,
+                        dir,
+                        seq.wrapping_add(h as u32),
+                        flags,
+                        &payload[h..],
+                        false,
+                    );
                     rt + gap
                 } else {
                     self.emit(sink, rt, dir, seq, flags, payload, false);
@@ -501,23 +524,15 @@ impl Conn {
                     complete = complete.max(e);
                 }
                 if a < end && end <= b {
-                    ts = times[k];
+                    ts = sent[k];
                 }
             }
-            timings.push(MsgTiming {
-                ts,
-                complete: (!lost).then_some(complete),
-                lost,
-            });
+            timings.push(MsgTiming { ts, complete: (!lost).then_some(complete), lost });
         }
         for e in earliest.iter().flatten() {
             ready = ready.max(*e);
         }
         self.ready[dir.index()] = ready;
-        BurstResult {
-            last_ts: times.iter().copied().max().unwrap_or(t0),
-            acked_at,
-            msgs: timings,
-        }
+        BurstResult { last_ts: times.iter().copied().max().unwrap_or(t0), acked_at, msgs: timings }
     }
 }

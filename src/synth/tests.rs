@@ -44,27 +44,19 @@ fn read_pcap(b: &[u8]) -> Vec<Seg> {
         off += 16 + caplen;
         let ts = secs * 1_000_000_000 + if nanos { frac } else { frac * 1000 };
         let p = SlicedPacket::from_ethernet(data).unwrap();
-        let Some(TransportSlice::Tcp(tcp)) = p.transport else {
-            panic!("not tcp")
-        };
+        let Some(TransportSlice::Tcp(tcp)) = p.transport else { panic!("not tcp") };
         let (sip, dip) = match p.net {
             Some(NetSlice::Ipv4(ip)) => {
                 let h = ip.header().to_header();
                 assert_eq!(h.header_checksum, h.calc_header_checksum());
                 let tcph = tcp.to_header();
-                assert_eq!(
-                    tcph.checksum,
-                    tcph.calc_checksum_ipv4(&h, tcp.payload()).unwrap()
-                );
+                assert_eq!(tcph.checksum, tcph.calc_checksum_ipv4(&h, tcp.payload()).unwrap());
                 (IpAddr::V4(h.source.into()), IpAddr::V4(h.destination.into()))
             }
             Some(NetSlice::Ipv6(ip)) => {
                 let h = ip.header().to_header();
                 let tcph = tcp.to_header();
-                assert_eq!(
-                    tcph.checksum,
-                    tcph.calc_checksum_ipv6(&h, tcp.payload()).unwrap()
-                );
+                assert_eq!(tcph.checksum, tcph.calc_checksum_ipv6(&h, tcp.payload()).unwrap());
                 (IpAddr::V6(h.source.into()), IpAddr::V6(h.destination.into()))
             }
             _ => panic!("not ip"),
@@ -104,10 +96,7 @@ fn run(c: &SynthConfig) -> (Vec<u8>, GroundTruth) {
 
 /// Per (connection, direction): the bytes in sequence order, each byte first seen wins;
 /// also the holes (ranges never seen) relative to the first seq seen.
-fn streams(
-    t: &GroundTruth,
-    segs: &[Seg],
-) -> HashMap<(u32, Dir), (BTreeMap<u32, Vec<u8>>, u32)> {
+fn streams(t: &GroundTruth, segs: &[Seg]) -> HashMap<(u32, Dir), (BTreeMap<u32, Vec<u8>>, u32)> {
     let mut out: HashMap<(u32, Dir), (BTreeMap<u32, Vec<u8>>, u32)> = HashMap::new();
     for s in segs {
         let Some((ci, dir)) = t.connections.iter().enumerate().find_map(|(i, c)| {
@@ -125,7 +114,13 @@ fn streams(
             continue;
         }
         let e = out.entry((ci, dir)).or_insert_with(|| (BTreeMap::new(), s.seq));
-        // Relative offsets; captures here never wrap more than 2 GiB.
+        // Relative offsets from the lowest seq of the flow (a retransmission may go lower
+        // than the first one seen); captures here never span 2 GiB.
+        if s.seq.wrapping_sub(e.1) >= 1 << 31 {
+            let shift = e.1.wrapping_sub(s.seq);
+            e.0 = std::mem::take(&mut e.0).into_iter().map(|(k, v)| (k + shift, v)).collect();
+            e.1 = s.seq;
+        }
         let rel = s.seq.wrapping_sub(e.1);
         e.0.entry(rel).or_insert_with(|| s.payload.clone());
     }
@@ -172,11 +167,7 @@ fn frames(mut b: &[u8]) -> Vec<Vec<u8>> {
 
 fn truth_frames(t: &GroundTruth, conn: u32, dir: Dir) -> Vec<Vec<u8>> {
     // Stream order within a connection and direction is time order of the last byte.
-    t.messages
-        .iter()
-        .filter(|m| m.conn == conn && m.dir == dir)
-        .map(|m| m.bytes.clone())
-        .collect()
+    t.messages.iter().filter(|m| m.conn == conn && m.dir == dir).map(|m| m.bytes.clone()).collect()
 }
 
 #[test]
@@ -211,15 +202,13 @@ fn clean_capture_matches_truth_exactly() {
     // Every request is answered, with the latency the timestamps show.
     for r in &t.requests {
         let resp = r.response.unwrap();
-        assert_eq!(
-            r.latency_ns.unwrap(),
-            t.messages[resp].ts.since(t.messages[r.request].ts)
-        );
+        assert_eq!(r.latency_ns.unwrap(), t.messages[resp].ts.since(t.messages[r.request].ts));
         assert!(r.latency_ns.unwrap() >= 15_000_000);
         assert_eq!(t.messages[r.request].dir, Dir::C2S);
         assert_eq!(t.messages[resp].dir, Dir::S2C);
     }
-    for kind in [RequestKind::Provision, RequestKind::Unread, RequestKind::Send, RequestKind::Pull] {
+    for kind in [RequestKind::Provision, RequestKind::Unread, RequestKind::Send, RequestKind::Pull]
+    {
         assert!(!t.latencies(kind).is_empty(), "{kind:?}");
     }
     assert!(t.connections.iter().all(|c| matches!(c.login, LoginTruth::Answered { code: 0, .. })));
@@ -236,7 +225,9 @@ fn message_mix_covers_the_protocol() {
         let env = pb::MSync::decode(&m.bytes[..]).unwrap();
         let payload = env.payload.clone().unwrap_or_default();
         let metas = match (env.command, m.dir) {
-            (Some(0), Dir::C2S) => pb::CommSyncUl::decode(&payload[..]).unwrap().meta.into_iter().collect(),
+            (Some(0), Dir::C2S) => {
+                pb::CommSyncUl::decode(&payload[..]).unwrap().meta.into_iter().collect()
+            }
             (Some(0), Dir::S2C) => {
                 let dl = pb::CommSyncDl::decode(&payload[..]).unwrap();
                 if dl.is_last == Some(false) {
@@ -283,11 +274,7 @@ fn message_mix_covers_the_protocol() {
 #[test]
 fn tcp_sequence_and_ack_consistency() {
     for ipv6 in [false, true] {
-        let c = SynthConfig {
-            ipv6,
-            mss: 120,
-            ..cfg(11)
-        };
+        let c = SynthConfig { ipv6, mss: 120, ..cfg(11) };
         let (buf, t) = run(&c);
         let segs = read_pcap(&buf);
         // Per flow: SYN first (consumes one), then contiguous data, FIN consumes one.
@@ -339,11 +326,7 @@ fn tcp_sequence_and_ack_consistency() {
 
 #[test]
 fn loss_leaves_acked_holes_and_marks_messages() {
-    let c = SynthConfig {
-        loss: 0.05,
-        mss: 200,
-        ..cfg(21)
-    };
+    let c = SynthConfig { loss: 0.05, mss: 200, ..cfg(21) };
     let (buf, t) = run(&c);
     let segs = read_pcap(&buf);
     let lost = t.impairments.lost_segments;
@@ -385,12 +368,7 @@ fn loss_leaves_acked_holes_and_marks_messages() {
 
 #[test]
 fn retransmission_recovers_loss() {
-    let c = SynthConfig {
-        loss: 0.05,
-        retransmit: 1.0,
-        mss: 200,
-        ..cfg(22)
-    };
+    let c = SynthConfig { loss: 0.05, retransmit: 1.0, mss: 200, ..cfg(22) };
     let (buf, t) = run(&c);
     assert_eq!(t.impairments.lost_segments, 0);
     assert!(t.impairments.recovered_segments > 0);
@@ -406,21 +384,14 @@ fn retransmission_recovers_loss() {
 
 #[test]
 fn duplicate_and_reorder_counts() {
-    let c = SynthConfig {
-        duplicate: 0.1,
-        ..cfg(23)
-    };
+    let c = SynthConfig { duplicate: 0.1, ..cfg(23) };
     let (buf, t) = run(&c);
     let segs = read_pcap(&buf);
     let dups = segs.windows(2).filter(|w| w[0].raw == w[1].raw).count() as u64;
     assert!(t.impairments.duplicated_packets > 0);
     assert_eq!(dups, t.impairments.duplicated_packets);
 
-    let c = SynthConfig {
-        reorder: 0.3,
-        mss: 100,
-        ..cfg(24)
-    };
+    let c = SynthConfig { reorder: 0.3, mss: 100, ..cfg(24) };
     let (buf, t) = run(&c);
     let segs = read_pcap(&buf);
     let mut high: HashMap<(SocketAddr, SocketAddr), u32> = HashMap::new();
@@ -442,10 +413,7 @@ fn duplicate_and_reorder_counts() {
 
 #[test]
 fn midstream_connections_have_no_handshake() {
-    let c = SynthConfig {
-        midstream: true,
-        ..cfg(31)
-    };
+    let c = SynthConfig { midstream: true, ..cfg(31) };
     let (buf, t) = run(&c);
     let segs = read_pcap(&buf);
     assert!(t.connections.iter().any(|c| c.midstream));
@@ -467,13 +435,7 @@ fn midstream_connections_have_no_handshake() {
 
 #[test]
 fn errors_unanswered_and_zlib() {
-    let c = SynthConfig {
-        clients: 12,
-        error_rate: 0.2,
-        unanswered: 0.1,
-        zlib: 0.5,
-        ..cfg(41)
-    };
+    let c = SynthConfig { clients: 12, error_rate: 0.2, unanswered: 0.1, zlib: 0.5, ..cfg(41) };
     let (_, t) = run(&c);
     assert!(t.errors().count() > 0);
     assert!(t.unanswered().count() > 0);
@@ -517,12 +479,8 @@ fn errors_unanswered_and_zlib() {
 
 #[test]
 fn pcapng_nanos_output() {
-    let c = SynthConfig {
-        format: CaptureFormat::PcapNg,
-        nanos: true,
-        collect_truth: false,
-        ..cfg(51)
-    };
+    let c =
+        SynthConfig { format: CaptureFormat::PcapNg, nanos: true, collect_truth: false, ..cfg(51) };
     let (buf, t) = run(&c);
     assert_eq!(&buf[0..4], &[0x0a, 0x0d, 0x0d, 0x0a]);
     assert!(t.messages.is_empty() && t.requests.is_empty());
@@ -544,10 +502,7 @@ fn seed_capture_reproduces_the_log() {
     assert_eq!(t.connections.len(), 2);
     assert!(t.connections[0].midstream);
     assert_eq!(t.connections[0].login, LoginTruth::NotCaptured);
-    assert_eq!(
-        t.connections[1].login,
-        LoginTruth::Answered { code: 0, latency_ns: 64_000_000 }
-    );
+    assert_eq!(t.connections[1].login, LoginTruth::Answered { code: 0, latency_ns: 64_000_000 });
     assert_eq!(
         t.connections[1].user,
         "easemob-demo#chatdemoui_zl2@easemob.com/android_3c4df774-1a75-3b61-a912-ffc4d280adae"
