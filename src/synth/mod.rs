@@ -320,7 +320,6 @@ struct Engine<'a, W: Write> {
     rng: Rng,
     sink: Sink<W>,
     imp: Impair,
-    counts: ImpairmentCounts,
     msgs: Vec<RawMsg>,
     reqs: Vec<RawReq>,
     gen: u64,
@@ -384,15 +383,7 @@ impl<W: Write> Engine<'_, W> {
         ms: &[pb::MSync],
     ) -> (tcp::BurstResult, Vec<u64>) {
         let bytes: Vec<Vec<u8>> = ms.iter().map(|m| m.encode_to_vec()).collect();
-        let r = s.conn.send_burst(
-            &mut self.sink,
-            &mut self.rng,
-            &self.imp,
-            &mut self.counts,
-            dir,
-            t,
-            &bytes,
-        );
+        let r = s.conn.send_burst(&mut self.sink, &mut self.rng, &mut self.imp, dir, t, &bytes);
         let mut gens = Vec::with_capacity(ms.len());
         for ((m, b), timing) in ms.iter().zip(bytes).zip(r.msgs.iter()) {
             gens.push(self.record(s, dir, timing, m, b));
@@ -419,7 +410,7 @@ impl<W: Write> Engine<'_, W> {
                 resp_ts[i] = r2.msgs.get(k).map(|m| m.ts);
                 resp_gen[i] = g2.get(k).copied();
             }
-            next = r2.acked_at + 1 * MS;
+            next = r2.acked_at + MS;
         }
         let mut lats = Vec::with_capacity(reqs.len());
         for (i, r) in reqs.iter().enumerate() {
@@ -819,7 +810,7 @@ impl<W: Write> Engine<'_, W> {
         let (r, _) = self.burst(s, Dir::S2C, t, &[m]);
         let n_metas = self.rng.range(1, (self.cfg.page_size.max(1) * 5 / 2) as u64) as u32;
         s.pulls.push_back((queue, n_metas, None));
-        let mut now = r.acked_at + 1 * MS;
+        let mut now = r.acked_at + MS;
         while !s.pulls.is_empty() {
             now = self.pull(s, now);
         }
@@ -908,8 +899,8 @@ pub fn generate<W: Write>(cfg: &SynthConfig, out: W) -> io::Result<GroundTruth> 
             reorder: cfg.reorder,
             duplicate: cfg.duplicate,
             retransmit: cfg.retransmit,
+            counts: ImpairmentCounts::default(),
         },
-        counts: ImpairmentCounts::default(),
         msgs: Vec::new(),
         reqs: Vec::new(),
         gen: 0,
@@ -971,13 +962,13 @@ pub fn generate<W: Write>(cfg: &SynthConfig, out: W) -> io::Result<GroundTruth> 
             queue.push(Reverse((next.max(t + 1), i)));
         }
     }
-    let Engine { mut sink, msgs, reqs, counts, .. } = eng;
+    let Engine { mut sink, msgs, reqs, imp, .. } = eng;
     sink.flush_before(None)?;
     let conn_of = sink.conn_of_session.clone();
     let first_ts = sink.first_ts.clone();
     let packets = sink.packets;
     sink.finish()?;
-    Ok(assemble(cfg.start_ts, &sessions, &conn_of, &first_ts, msgs, reqs, counts, packets))
+    Ok(assemble(cfg.start_ts, &sessions, &conn_of, &first_ts, msgs, reqs, imp.counts, packets))
 }
 
 #[allow(clippy::too_many_arguments)]

@@ -17,7 +17,7 @@ use crate::net::Dir;
 
 use super::content::{enc, full_jid, jid, APP_KEY, DOMAIN};
 use super::rng::Rng;
-use super::tcp::{Conn, Host, Impair, ImpairmentCounts, Sink};
+use super::tcp::{Conn, Host, Impair, Sink};
 use super::{
     assemble, server_host, ConnEnd, Engine, GroundTruth, LoginTruth, Phase, Req, RequestKind,
     Session, SynthConfig, MS,
@@ -112,7 +112,6 @@ pub fn seed_capture<W: Write>(out: W, format: CaptureFormat) -> io::Result<Groun
         rng: Rng::new(0),
         sink: Sink::new(writer, cfg.start_ts, 2),
         imp: Impair::default(),
-        counts: ImpairmentCounts::default(),
         msgs: Vec::new(),
         reqs: Vec::new(),
         gen: 0,
@@ -236,11 +235,11 @@ pub fn seed_capture<W: Write>(out: W, format: CaptureFormat) -> io::Result<Groun
     );
     s1.login = LoginTruth::Answered { code: 0, latency_ns: 64 * MS };
 
-    let Engine { mut sink, msgs, reqs, counts, .. } = eng;
+    let Engine { mut sink, msgs, reqs, imp, .. } = eng;
     sink.flush_before(None)?;
     let conn_of = sink.conn_of_session.clone();
     let first_ts = sink.first_ts.clone();
     let packets = sink.packets;
     sink.finish()?;
-    Ok(assemble(cfg.start_ts, &[s0, s1], &conn_of, &first_ts, msgs, reqs, counts, packets))
+    Ok(assemble(cfg.start_ts, &[s0, s1], &conn_of, &first_ts, msgs, reqs, imp.counts, packets))
 }

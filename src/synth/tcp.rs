@@ -35,13 +35,14 @@ pub(crate) struct Host {
     pub port: u16,
 }
 
-/// Impairment probabilities, per segment.
+/// Impairment probabilities, per segment, and what they injected so far.
 #[derive(Clone, Copy, Debug, Default)]
 pub(crate) struct Impair {
     pub loss: f64,
     pub reorder: f64,
     pub duplicate: f64,
     pub retransmit: f64,
+    pub counts: ImpairmentCounts,
 }
 
 /// Counts of what was injected (only packets that reach the capture count).
@@ -224,21 +225,14 @@ impl Conn {
 
     /// Builds one Ethernet frame from `dir`'s sender with the given sequence and flags; the ACK
     /// number is everything the peer has sent so far.
-    pub(crate) fn packet(
-        &mut self,
-        dir: Dir,
-        seq: u32,
-        flags: u8,
-        payload: &[u8],
-        syn_mss: bool,
-    ) -> Vec<u8> {
+    pub(crate) fn packet(&mut self, dir: Dir, seq: u32, flags: u8, payload: &[u8]) -> Vec<u8> {
         let (src, dst) = match dir {
             Dir::C2S => (&self.client, &self.server),
             Dir::S2C => (&self.server, &self.client),
         };
         let ack = if flags & ACK != 0 { self.seq[dir.reverse().index()] } else { 0 };
         let opts: &[u8] =
-            if syn_mss { &[2, 4, (self.mss >> 8) as u8, self.mss as u8] } else { &[] };
+            if flags & SYN != 0 { &[2, 4, (self.mss >> 8) as u8, self.mss as u8] } else { &[] };
         let tcp_len = 20 + opts.len() + payload.len();
         let mut tcp = Vec::with_capacity(tcp_len);
         tcp.extend_from_slice(&src.port.to_be_bytes());
@@ -324,9 +318,8 @@ impl Conn {
         seq: u32,
         flags: u8,
         payload: &[u8],
-        syn_mss: bool,
     ) {
-        let p = self.packet(dir, seq, flags, payload, syn_mss);
+        let p = self.packet(dir, seq, flags, payload);
         if self.captured {
             sink.push(ts, self.sess, p);
         }
@@ -338,14 +331,14 @@ impl Conn {
         let c = Dir::C2S.index();
         let s = Dir::S2C.index();
         let isn_c = self.seq[c];
-        self.emit(sink, t, Dir::C2S, isn_c, SYN, &[], true);
+        self.emit(sink, t, Dir::C2S, isn_c, SYN, &[]);
         self.seq[c] = isn_c.wrapping_add(1);
         let isn_s = self.seq[s];
-        self.emit(sink, t + 40_000, Dir::S2C, isn_s, SYN | ACK, &[], true);
+        self.emit(sink, t + 40_000, Dir::S2C, isn_s, SYN | ACK, &[]);
         self.seq[s] = isn_s.wrapping_add(1);
         let t_ack = t + 40_000 + self.rtt;
         let seq = self.seq[c];
-        self.emit(sink, t_ack, Dir::C2S, seq, ACK, &[], false);
+        self.emit(sink, t_ack, Dir::C2S, seq, ACK, &[]);
         self.ready = [t_ack, t_ack];
         t_ack
     }
@@ -360,20 +353,20 @@ impl Conn {
             Dir::S2C => (self.rtt, 50_000),
         };
         let sa = self.seq[a];
-        self.emit(sink, t, by, sa, FIN | ACK, &[], false);
+        self.emit(sink, t, by, sa, FIN | ACK, &[]);
         self.seq[a] = sa.wrapping_add(1);
         let sb = self.seq[b];
-        self.emit(sink, t + d1, by.reverse(), sb, FIN | ACK, &[], false);
+        self.emit(sink, t + d1, by.reverse(), sb, FIN | ACK, &[]);
         self.seq[b] = sb.wrapping_add(1);
         let sa = self.seq[a];
-        self.emit(sink, t + d1 + d2, by, sa, ACK, &[], false);
+        self.emit(sink, t + d1 + d2, by, sa, ACK, &[]);
         t + d1 + d2
     }
 
     /// Abortive close by the client.
     pub(crate) fn close_rst<W: Write>(&mut self, sink: &mut Sink<W>, t: i64) -> i64 {
         let sa = self.seq[Dir::C2S.index()];
-        self.emit(sink, t, Dir::C2S, sa, RST | ACK, &[], false);
+        self.emit(sink, t, Dir::C2S, sa, RST | ACK, &[]);
         t
     }
 
@@ -384,8 +377,7 @@ impl Conn {
         &mut self,
         sink: &mut Sink<W>,
         rng: &mut Rng,
-        imp: &Impair,
-        counts: &mut ImpairmentCounts,
+        imp: &mut Impair,
         dir: Dir,
         t0: i64,
         msgs: &[Vec<u8>],
@@ -416,7 +408,7 @@ impl Conn {
             if rng.chance(imp.reorder) {
                 times.swap(i, i + 1);
                 if self.captured {
-                    counts.reordered_pairs += 1;
+                    imp.counts.reordered_pairs += 1;
                 }
                 i += 2;
             } else {
@@ -432,12 +424,12 @@ impl Conn {
             let lost = rng.chance(imp.loss);
             let retx = rng.chance(imp.retransmit);
             if !lost {
-                let p = self.packet(dir, seq, flags, payload, false);
+                let p = self.packet(dir, seq, flags, payload);
                 earliest[k] = Some(times[k]);
                 // A true duplicate: the same frame, IP id included, seen twice.
                 if rng.chance(imp.duplicate) && self.captured {
                     sink.push(times[k] + 1_000, self.sess, p.clone());
-                    counts.duplicated_packets += 1;
+                    imp.counts.duplicated_packets += 1;
                 }
                 if self.captured {
                     sink.push(times[k], self.sess, p);
@@ -448,7 +440,7 @@ impl Conn {
                 let split = payload.len() >= 2 && rng.chance(0.5);
                 let last = if split {
                     let h = payload.len() / 2;
-                    self.emit(sink, rt, dir, seq, ACK, &payload[..h], false);
+                    self.emit(sink, rt, dir, seq, ACK, &payload[..h]);
                     self.emit(
                         sink,
                         rt + gap,
@@ -456,26 +448,25 @@ impl Conn {
                         seq.wrapping_add(h as u32),
                         flags,
                         &payload[h..],
-                        false,
                     );
                     rt + gap
                 } else {
-                    self.emit(sink, rt, dir, seq, flags, payload, false);
+                    self.emit(sink, rt, dir, seq, flags, payload);
                     rt
                 };
                 if earliest[k].is_none() {
                     earliest[k] = Some(last);
                     if self.captured {
-                        counts.recovered_segments += 1;
+                        imp.counts.recovered_segments += 1;
                     }
                 }
                 if self.captured {
-                    counts.retransmitted_segments += 1;
+                    imp.counts.retransmitted_segments += 1;
                 }
             } else if lost {
                 perm_lost[k] = true;
                 if self.captured {
-                    counts.lost_segments += 1;
+                    imp.counts.lost_segments += 1;
                 }
             }
         }
@@ -502,7 +493,7 @@ impl Conn {
                 // sender's progress.
                 let saved = self.seq[dir.index()];
                 self.seq[dir.index()] = seq0.wrapping_add(segs[k].1 as u32);
-                self.emit(sink, t, rdir, rseq, ACK, &[], false);
+                self.emit(sink, t, rdir, rseq, ACK, &[]);
                 self.seq[dir.index()] = saved;
                 acked_at = t;
             }

@@ -96,8 +96,11 @@ fn run(c: &SynthConfig) -> (Vec<u8>, GroundTruth) {
 
 /// Per (connection, direction): the bytes in sequence order, each byte first seen wins;
 /// also the holes (ranges never seen) relative to the first seq seen.
-fn streams(t: &GroundTruth, segs: &[Seg]) -> HashMap<(u32, Dir), (BTreeMap<u32, Vec<u8>>, u32)> {
-    let mut out: HashMap<(u32, Dir), (BTreeMap<u32, Vec<u8>>, u32)> = HashMap::new();
+/// Per (connection, direction): payload by offset from the lowest seq, and that seq.
+type Streams = HashMap<(u32, Dir), (BTreeMap<u32, Vec<u8>>, u32)>;
+
+fn streams(t: &GroundTruth, segs: &[Seg]) -> Streams {
+    let mut out: Streams = HashMap::new();
     for s in segs {
         let Some((ci, dir)) = t.connections.iter().enumerate().find_map(|(i, c)| {
             if c.client == s.src && c.server == s.dst {
@@ -313,7 +316,7 @@ fn tcp_sequence_and_ack_consistency() {
                 .iter()
                 .filter(|s| s.src == c.server && s.dst == c.client)
                 .filter_map(|s| s.ack)
-                .last()
+                .next_back()
                 .unwrap();
             if matches!(c.end, ConnEnd::Open) {
                 assert!(sent.wrapping_sub(last_ack) < 1 << 31);
