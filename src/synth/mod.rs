@@ -663,41 +663,46 @@ impl<W: Write> Engine<'_, W> {
         }
     }
 
-    /// One page of the first pending queue.
+    /// One page of every pending queue: the pulls leave in one burst and the pages come back
+    /// in one, so a large MSS carries several messages per segment.
     fn pull(&mut self, s: &mut Session, t: i64) -> i64 {
-        let Some((queue, left, key)) = s.pulls.pop_front() else {
+        let pending: Vec<(pb::Jid, u32, Option<u64>)> = s.pulls.drain(..).collect();
+        if pending.is_empty() {
             s.phase = Phase::Active;
             return t;
-        };
-        let zl = self.zlib();
-        let ul = pb::CommSyncUl { queue: Some(queue.clone()), key, ..Default::default() };
-        let msg = send_env(Command::Sync, Some(enc(&ul)), zl);
-        let page = left.min(self.cfg.page_size.max(1) as u32);
-        let mut metas = Vec::with_capacity(page as usize);
-        for _ in 0..page {
-            metas.push(self.pulled_meta(s, &queue, t));
         }
-        let rest = left - page;
-        let next_key = metas.last().and_then(|m| m.id);
-        let dl = pb::CommSyncDl {
-            status: Some(content::ok_status()),
-            metas,
-            next_key,
-            queue: Some(queue.clone()),
-            is_last: Some(rest == 0),
-            timestamp: Some(self.ms(t)),
-            ..Default::default()
-        };
-        let resp = self.answered().then(|| recv_env(Command::Sync, enc(&dl), zl));
-        let answered = resp.is_some();
-        let req = Req { kind: RequestKind::Pull, msg, resp, status: Some(0), meta_id: None };
-        let (next, _) = self.exchange(s, t, vec![req]);
-        if answered && rest > 0 {
-            s.pulls.push_front((queue, rest, next_key));
+        let mut reqs = Vec::with_capacity(pending.len());
+        let mut more = Vec::new();
+        for (queue, left, key) in pending {
+            let zl = self.zlib();
+            let ul = pb::CommSyncUl { queue: Some(queue.clone()), key, ..Default::default() };
+            let msg = send_env(Command::Sync, Some(enc(&ul)), zl);
+            let page = left.min(self.cfg.page_size.max(1) as u32);
+            let mut metas = Vec::with_capacity(page as usize);
+            for _ in 0..page {
+                metas.push(self.pulled_meta(s, &queue, t));
+            }
+            let rest = left - page;
+            let next_key = metas.last().and_then(|m| m.id);
+            let dl = pb::CommSyncDl {
+                status: Some(content::ok_status()),
+                metas,
+                next_key,
+                queue: Some(queue.clone()),
+                is_last: Some(rest == 0),
+                timestamp: Some(self.ms(t)),
+                ..Default::default()
+            };
+            let resp = self.answered().then(|| recv_env(Command::Sync, enc(&dl), zl));
+            // An unanswered pull ends that queue's drain.
+            if resp.is_some() && rest > 0 {
+                more.push((queue, rest, next_key));
+            }
+            reqs.push(Req { kind: RequestKind::Pull, msg, resp, status: Some(0), meta_id: None });
         }
-        if s.pulls.is_empty() {
-            s.phase = Phase::Active;
-        }
+        let (next, _) = self.exchange(s, t, reqs);
+        s.pulls.extend(more);
+        s.phase = if s.pulls.is_empty() { Phase::Active } else { Phase::Pull };
         next
     }
 
@@ -804,12 +809,23 @@ impl<W: Write> Engine<'_, W> {
         } else {
             jid(None, &peer, None, Some("webim_device_uuid"))
         };
-        let n = pb::CommNotice { queue: Some(queue.clone()) };
-        let zl = self.zlib();
-        let m = recv_env(Command::Notice, enc(&n), zl);
-        let (r, _) = self.burst(s, Dir::S2C, t, &[m]);
-        let n_metas = self.rng.range(1, (self.cfg.page_size.max(1) * 5 / 2) as u64) as u32;
-        s.pulls.push_back((queue, n_metas, None));
+        let mut queues = vec![queue];
+        // Two conversations can have news at once: their notices share a burst.
+        if self.rng.chance(0.3) {
+            let other = self.peer(s);
+            queues.push(jid(None, &other, None, Some("webim_device_uuid")));
+        }
+        let mut notices = Vec::with_capacity(queues.len());
+        for q in &queues {
+            let n = pb::CommNotice { queue: Some(q.clone()) };
+            let zl = self.zlib();
+            notices.push(recv_env(Command::Notice, enc(&n), zl));
+        }
+        let (r, _) = self.burst(s, Dir::S2C, t, &notices);
+        for q in queues {
+            let n_metas = self.rng.range(1, (self.cfg.page_size.max(1) * 5 / 2) as u64) as u32;
+            s.pulls.push_back((q, n_metas, None));
+        }
         let mut now = r.acked_at + MS;
         while !s.pulls.is_empty() {
             now = self.pull(s, now);
