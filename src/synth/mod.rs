@@ -29,7 +29,7 @@ use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 
 use prost::Message;
 
-use crate::capture::write::{CaptureFormat, CaptureWriter};
+use crate::capture::write::CaptureWriter;
 use crate::capture::{LinkType, Timestamp};
 use crate::msync::pb;
 use crate::msync::pb::m_sync::Command;
@@ -42,6 +42,7 @@ use content::{enc, full_jid, jid, recv_env, send_env, short_jid, APP_KEY, DOMAIN
 use rng::Rng;
 use tcp::{Conn, Host, Impair, Sink};
 
+pub use crate::capture::write::CaptureFormat;
 pub use seed::seed_capture;
 pub use tcp::ImpairmentCounts;
 
@@ -870,12 +871,9 @@ fn client_host(i: usize, ipv6: bool, rng: &mut Rng) -> Host {
             (i & 0xff) as u16 + 2,
         ))
     } else {
-        IpAddr::V4(Ipv4Addr::new(
-            100,
-            64 + ((i >> 16) & 0x3f) as u8,
-            (i >> 8) as u8,
-            (i & 0xff) as u8,
-        ))
+        // Carrier-grade NAT space (100.64.0.0/10), skipping the block's first addresses.
+        let j = i + 2;
+        IpAddr::V4(Ipv4Addr::new(100, 64 + ((j >> 16) & 0x3f) as u8, (j >> 8) as u8, j as u8))
     };
     Host {
         // Everything reaches the server through one router.

@@ -181,6 +181,11 @@ fn same_seed_same_bytes() {
     assert_eq!(ta, tb);
     let (c, _) = run(&cfg(8));
     assert_ne!(a, c);
+    // Collecting the truth or not never changes the capture.
+    let (d, td) = run(&SynthConfig { collect_truth: false, ..cfg(7) });
+    assert_eq!(a, d);
+    assert_eq!(td.connections, ta.connections);
+    assert_eq!(td.impairments, ta.impairments);
 }
 
 #[test]
