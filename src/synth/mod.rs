@@ -463,24 +463,25 @@ impl<W: Write> Engine<'_, W> {
                     self.close(s, t);
                     return None;
                 }
-                if t - s.last_active >= (self.cfg.heartbeat_secs * SEC as f64) as i64 {
-                    return Some(self.unread(s, t, RequestKind::Heartbeat));
-                }
-                let roll = self.rng.below(100);
-                let after = match roll {
-                    0..=44 => self.send_message(s, t),
-                    45..=79 => self.notice(s, t),
-                    80..=91 if !s.peer_ids.is_empty() => self.receipts(s, t),
-                    92..=95 if !s.my_ids.is_empty() => self.recall(s, t),
-                    _ => self.send_message(s, t),
+                let hb = (self.cfg.heartbeat_secs * SEC as f64) as i64;
+                let after = if t - s.last_active >= hb {
+                    self.unread(s, t, RequestKind::Heartbeat)
+                } else {
+                    match self.rng.below(100) {
+                        0..=44 => self.send_message(s, t),
+                        45..=79 => self.notice(s, t),
+                        80..=91 if !s.peer_ids.is_empty() => self.receipts(s, t),
+                        92..=95 if !s.my_ids.is_empty() => self.recall(s, t),
+                        _ => self.send_message(s, t),
+                    }
                 };
                 if s.phase == Phase::Done {
                     return None;
                 }
                 let g = self.gap();
-                let hb = (self.cfg.heartbeat_secs * SEC as f64) as i64;
-                // A long silence is broken by the heartbeat first.
-                Some(if g > hb { s.last_active + hb } else { after + g })
+                // A long silence is broken by the heartbeat first; the session ends on time.
+                let next = if g > hb { s.last_active + hb } else { after + g };
+                Some(next.min(s.end_at.max(after)))
             }
             Phase::Done => None,
         }
@@ -935,7 +936,7 @@ pub fn generate<W: Write>(cfg: &SynthConfig, out: W) -> io::Result<GroundTruth> 
         } else {
             (rng.uniform(0.0, 0.5) * duration as f64) as i64
         };
-        let end_at = start.max(0) + (rng.uniform(0.4, 1.2) * duration as f64) as i64;
+        let end_at = start.max(0) + (rng.uniform(0.3, 1.1) * duration as f64) as i64;
         let rtt =
             (rng.uniform(cfg.rtt_min_ms, cfg.rtt_max_ms.max(cfg.rtt_min_ms)) * MS as f64) as i64;
         let isn = [rng.next_u64() as u32, rng.next_u64() as u32];

@@ -190,11 +190,11 @@ fn same_seed_same_bytes() {
 
 #[test]
 fn clean_capture_matches_truth_exactly() {
-    let c = cfg(3);
+    let c = SynthConfig { clients: 10, ..cfg(3) };
     let (buf, t) = run(&c);
     let segs = read_pcap(&buf);
     assert_eq!(segs.len() as u64, t.packets);
-    assert_eq!(t.connections.len(), 6);
+    assert_eq!(t.connections.len(), 10);
     assert!(t.messages.len() > 100, "{}", t.messages.len());
     // Timestamps never go backwards.
     assert!(segs.windows(2).all(|w| w[0].ts <= w[1].ts));
@@ -215,11 +215,23 @@ fn clean_capture_matches_truth_exactly() {
         assert_eq!(t.messages[r.request].dir, Dir::C2S);
         assert_eq!(t.messages[resp].dir, Dir::S2C);
     }
-    for kind in [RequestKind::Provision, RequestKind::Unread, RequestKind::Send, RequestKind::Pull]
-    {
+    for kind in [
+        RequestKind::Provision,
+        RequestKind::Unread,
+        RequestKind::Heartbeat,
+        RequestKind::Send,
+        RequestKind::Pull,
+        RequestKind::Logout,
+    ] {
         assert!(!t.latencies(kind).is_empty(), "{kind:?}");
     }
     assert!(t.connections.iter().all(|c| matches!(c.login, LoginTruth::Answered { code: 0, .. })));
+    let ends: Vec<ConnEnd> = t.connections.iter().map(|c| c.end).collect();
+    for e in
+        [ConnEnd::ClientFin { logout: true }, ConnEnd::ClientFin { logout: false }, ConnEnd::Open]
+    {
+        assert!(ends.contains(&e), "{e:?} in {ends:?}");
+    }
 }
 
 #[test]
