@@ -186,6 +186,12 @@ pub struct ConnTruth {
     pub end: ConnEnd,
     /// Time of the connection's first packet in the capture.
     pub first_ts: Timestamp,
+    /// Packet records of the connection.
+    pub packets: u64,
+    /// MSync messages carried, by [`Dir::index`] (counted even without `collect_truth`).
+    pub messages: [u64; 2],
+    /// Of those, the ones lost (see [`MessageTruth::lost`]).
+    pub lost_messages: [u64; 2],
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -312,6 +318,8 @@ struct Session {
     peer_ids: Vec<(String, u64)>,
     counter: u64,
     told_elsewhere: bool,
+    /// Captured messages and lost ones, by [`Dir::index`].
+    counts: [(u64, u64); 2],
     login: LoginTruth,
     end: ConnEnd,
 }
@@ -354,13 +362,17 @@ impl<W: Write> Engine<'_, W> {
 
     fn record(
         &mut self,
-        s: &Session,
+        s: &mut Session,
         dir: Dir,
         t: &tcp::MsgTiming,
         m: &pb::MSync,
         bytes: Vec<u8>,
     ) -> u64 {
         self.gen += 1;
+        if s.conn.captured {
+            s.counts[dir.index()].0 += 1;
+            s.counts[dir.index()].1 += u64::from(t.lost);
+        }
         if self.cfg.collect_truth && s.conn.captured {
             self.msgs.push(RawMsg {
                 sess: s.conn.sess,
@@ -963,6 +975,7 @@ pub fn generate<W: Write>(cfg: &SynthConfig, out: W) -> io::Result<GroundTruth> 
             peer_ids: Vec::new(),
             counter: 0,
             told_elsewhere: false,
+            counts: [(0, 0); 2],
             login: LoginTruth::NotCaptured,
             end: ConnEnd::Open,
         });
@@ -977,26 +990,20 @@ pub fn generate<W: Write>(cfg: &SynthConfig, out: W) -> io::Result<GroundTruth> 
             queue.push(Reverse((next.max(t + 1), i)));
         }
     }
-    let Engine { mut sink, msgs, reqs, imp, .. } = eng;
-    sink.flush_before(None)?;
-    let conn_of = sink.conn_of_session.clone();
-    let first_ts = sink.first_ts.clone();
-    let packets = sink.packets;
-    sink.finish()?;
-    Ok(assemble(cfg.start_ts, &sessions, &conn_of, &first_ts, msgs, reqs, imp.counts, packets))
+    let Engine { sink, msgs, reqs, imp, .. } = eng;
+    let summary = sink.finish()?;
+    Ok(assemble(cfg.start_ts, &sessions, &summary, msgs, reqs, imp.counts))
 }
 
-#[allow(clippy::too_many_arguments)]
 fn assemble(
     base: Timestamp,
     sessions: &[Session],
-    conn_of: &[Option<u32>],
-    first_ts: &[Option<i64>],
+    sum: &tcp::SinkSummary,
     mut msgs: Vec<RawMsg>,
     reqs: Vec<RawReq>,
     counts: ImpairmentCounts,
-    packets: u64,
 ) -> GroundTruth {
+    let conn_of = &sum.conn_of_session;
     let at = |t: i64| Timestamp(base.0.saturating_add(t));
     let mut conns: Vec<(u32, ConnTruth)> = Vec::new();
     for (i, s) in sessions.iter().enumerate() {
@@ -1012,7 +1019,10 @@ fn assemble(
                 midstream: s.midstream,
                 login: s.login,
                 end: s.end,
-                first_ts: at(first_ts.get(i).copied().flatten().unwrap_or(0)),
+                first_ts: at(sum.first_ts.get(i).copied().flatten().unwrap_or(0)),
+                packets: sum.packets_of.get(i).copied().unwrap_or(0),
+                messages: [s.counts[0].0, s.counts[1].0],
+                lost_messages: [s.counts[0].1, s.counts[1].1],
             },
         ));
     }
@@ -1052,6 +1062,6 @@ fn assemble(
         messages,
         requests,
         impairments: counts,
-        packets,
+        packets: sum.packets,
     }
 }

@@ -55,6 +55,7 @@ fn session(i: usize, name: &str, port: u16, isn: [u32; 2]) -> Session {
         peer_ids: Vec::new(),
         counter: 0,
         told_elsewhere: false,
+        counts: [(0, 0); 2],
         login: LoginTruth::NotCaptured,
         end: ConnEnd::Open,
     }
@@ -235,11 +236,7 @@ pub fn seed_capture<W: Write>(out: W, format: CaptureFormat) -> io::Result<Groun
     );
     s1.login = LoginTruth::Answered { code: 0, latency_ns: 64 * MS };
 
-    let Engine { mut sink, msgs, reqs, imp, .. } = eng;
-    sink.flush_before(None)?;
-    let conn_of = sink.conn_of_session.clone();
-    let first_ts = sink.first_ts.clone();
-    let packets = sink.packets;
-    sink.finish()?;
-    Ok(assemble(cfg.start_ts, &[s0, s1], &conn_of, &first_ts, msgs, reqs, imp.counts, packets))
+    let Engine { sink, msgs, reqs, imp, .. } = eng;
+    let summary = sink.finish()?;
+    Ok(assemble(cfg.start_ts, &[s0, s1], &summary, msgs, reqs, imp.counts))
 }

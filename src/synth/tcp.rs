@@ -107,6 +107,14 @@ struct Queued {
     data: Vec<u8>,
 }
 
+/// Per session: connection index, first packet time, packet count; and the total.
+pub(crate) struct SinkSummary {
+    pub conn_of_session: Vec<Option<u32>>,
+    pub first_ts: Vec<Option<i64>>,
+    pub packets_of: Vec<u64>,
+    pub packets: u64,
+}
+
 /// Time-ordered output: packets are queued as steps generate them and written once no
 /// future step can produce an earlier one.
 pub(crate) struct Sink<W: Write> {
@@ -120,6 +128,8 @@ pub(crate) struct Sink<W: Write> {
     pub packets: u64,
     pub bytes: u64,
     pub first_ts: Vec<Option<i64>>,
+    /// Packets written per session.
+    pub packets_of: Vec<u64>,
     pub last_written: i64,
 }
 
@@ -135,6 +145,7 @@ impl<W: Write> Sink<W> {
             packets: 0,
             bytes: 0,
             first_ts: vec![None; sessions],
+            packets_of: vec![0; sessions],
             last_written: i64::MIN,
         }
     }
@@ -170,15 +181,25 @@ impl<W: Write> Sink<W> {
                 len,
             )?;
             self.packets += 1;
+            if let Some(n) = self.packets_of.get_mut(q.sess) {
+                *n += 1;
+            }
             self.bytes += q.data.len() as u64;
             self.last_written = q.ts;
         }
         Ok(())
     }
 
-    pub(crate) fn finish(mut self) -> io::Result<W> {
+    /// Writes what is left, flushes the file and says what went where.
+    pub(crate) fn finish(mut self) -> io::Result<SinkSummary> {
         self.flush_before(None)?;
-        self.writer.finish()
+        self.writer.finish()?;
+        Ok(SinkSummary {
+            conn_of_session: self.conn_of_session,
+            first_ts: self.first_ts,
+            packets_of: self.packets_of,
+            packets: self.packets,
+        })
     }
 }
 

@@ -206,6 +206,20 @@ fn clean_capture_matches_truth_exactly() {
     }
     let all: usize = st.values().map(|(m, _)| frames(&runs(m)[0]).len()).sum();
     assert_eq!(all, t.messages.len());
+    for (i, c) in t.connections.iter().enumerate() {
+        let pk = segs
+            .iter()
+            .filter(|s| {
+                (s.src, s.dst) == (c.client, c.server) || (s.src, s.dst) == (c.server, c.client)
+            })
+            .count();
+        assert_eq!(c.packets, pk as u64);
+        for d in [Dir::C2S, Dir::S2C] {
+            let n = t.messages.iter().filter(|m| m.conn == i as u32 && m.dir == d).count();
+            assert_eq!(c.messages[d.index()], n as u64);
+            assert_eq!(c.lost_messages[d.index()], 0);
+        }
+    }
     assert!(t.messages.iter().all(|m| !m.lost && m.complete_ts == Some(m.ts)));
     // Every request is answered, with the latency the timestamps show.
     for r in &t.requests {
@@ -364,6 +378,8 @@ fn loss_leaves_acked_holes_and_marks_messages() {
     // Adjacent lost segments merge into one hole; a lost first segment shows no hole.
     assert!(holes as u64 <= lost && holes > 0);
     assert!(t.messages.iter().any(|m| m.lost));
+    let lost: u64 = t.connections.iter().map(|c| c.lost_messages[0] + c.lost_messages[1]).sum();
+    assert_eq!(lost, t.messages.iter().filter(|m| m.lost).count() as u64);
     // Every message not lost is in the captured bytes of its direction.
     for m in t.messages.iter().filter(|m| !m.lost) {
         let r = runs(&st[&(m.conn, m.dir)].0);
