@@ -6,9 +6,11 @@
 //! difference of capture timestamps, and the client's ACKs arrive one RTT after the data.
 //!
 //! Invariants: sequence numbers advance by exactly the bytes (and SYN/FIN) each side sends;
-//! every packet's ACK field is what that side has received so far; a segment "lost" by the
-//! loss knob never reaches the capture but the receiver still acknowledges it, so the
-//! dissector sees an ACK above a hole and can declare a gap.
+//! every packet's ACK field is what that side had received when its burst was generated (a late
+//! retransmission may repeat an older ACK, never one beyond the peer's data); a segment "lost"
+//! by the loss knob never reaches the capture but the receiver still acknowledges it, so the
+//! dissector sees an ACK above a hole and can declare a gap. Timestamps of the written packets
+//! never decrease.
 
 use std::cmp::Reverse;
 use std::collections::BinaryHeap;
