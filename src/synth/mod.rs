@@ -12,8 +12,10 @@
 //! - Memory stays bounded by the sessions' state and the packets in flight: events are taken
 //!   from a priority queue in time order and packets are written as soon as no future event
 //!   can precede them; per-message truth is only kept when `collect_truth` is set.
-//! - The capture point is the server (see [`tcp`]): a request's latency in the truth is the
-//!   difference of capture timestamps of the last bytes of request and response.
+//! - The capture point is the server (see the `tcp` submodule): a request's latency in the
+//!   truth is the difference of capture timestamps of the last bytes of request and response.
+//! - Midstream connections are cut at a step boundary: the first activity that starts at or
+//!   after the capture start is the first one captured, whole.
 
 mod content;
 mod rng;
