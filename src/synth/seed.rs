@@ -23,8 +23,10 @@ use super::{
     Session, SynthConfig, MS,
 };
 
-/// 2017-10-26 12:27:28.000 UTC.
-const BASE_SECS: i64 = 1_509_020_848;
+/// 2017-10-26 04:27:28.000 UTC: the seed's log lines are the device's local time (UTC+8, as
+/// its server timestamps show: 1508992051149 is 04:27:31 UTC), so `--utc-offset +08:00`
+/// reproduces them.
+const BASE_SECS: i64 = 1_508_992_048;
 const RESOURCE: &str = "android_3c4df774-1a75-3b61-a912-ffc4d280adae";
 const UUID: &str = "3c4df774-1a75-3b61-a912-ffc4d280adae";
 const WEB_RES: &str = "webim_device_uuid";

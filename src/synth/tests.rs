@@ -556,8 +556,8 @@ fn seed_capture_reproduces_the_log() {
 
     let m = &t.messages;
     assert_eq!(m.len(), 7);
-    // 2017-10-26 12:27:28 UTC
-    let base = 1_509_020_848_000i64;
+    // 2017-10-26 04:27:28 UTC (12:27:28 at UTC+8, the device's clock in the seed's log)
+    let base = 1_508_992_048_000i64;
     let ms: Vec<i64> = m.iter().map(|x| x.ts.0 / 1_000_000 - base).collect();
     assert_eq!(ms, [743, 744, 760, 10_982, 11_033, 108_302, 108_366]);
     let conns: Vec<u32> = m.iter().map(|x| x.conn).collect();
