@@ -119,7 +119,7 @@ fn array<const N: usize>(buf: &[u8], at: usize) -> Option<[u8; N]> {
 enum TsConv {
     /// Units of 10^-k s with k <= 9 (or 2^0 s): multiply.
     Mul(u64),
-    /// Units of 10^-k s with k > 9: divide.
+    /// Units of 10^-k s with k > 9: divide (0 stands for a divisor beyond u64, result 0).
     Div(u64),
     /// Units of 2^-k s, k >= 1: multiply by 10^9 then shift.
     Shift(u32),
@@ -137,8 +137,8 @@ impl TsConv {
         } else if exp <= 9 {
             TsConv::Mul(10u64.pow(9 - exp))
         } else {
-            // Beyond 10^19 every 64-bit count is below one nanosecond.
-            TsConv::Div(10u64.checked_pow(exp - 9).unwrap_or(u64::MAX))
+            // Beyond 10^19 every 64-bit count is below one nanosecond: Div(0) gives 0.
+            TsConv::Div(10u64.checked_pow(exp - 9).unwrap_or(0))
         }
     }
 }
@@ -279,6 +279,10 @@ impl FileReader {
     fn read_header(&mut self) -> Result<(), CaptureError> {
         if !self.fill(4) {
             return match self.read_error.take() {
+                // A gzip stream cut short before the capture header.
+                Some(e) if e.kind() == io::ErrorKind::UnexpectedEof => {
+                    Err(self.fail(0, CaptureErrorKind::Truncated))
+                }
                 Some(e) if self.end == self.pos => Err(self.fail(0, CaptureErrorKind::Io(e))),
                 _ => Err(self.fail(0, CaptureErrorKind::NotACapture)),
             };
@@ -565,10 +569,11 @@ impl FileReader {
             _ => NG_BLOCK_MIN,
         };
         self.check_len(offset, len, min, "block")?;
-        let start = self.pos;
         if !self.ng_buffer_block(endian, offset, len)? {
             return self.end_of_input();
         }
+        // Only now: buffering may have moved the block to the front of the buffer.
+        let start = self.pos;
         let block = self.buf.get(start..start + len).unwrap_or_default();
         let parsed = match block_type {
             NG_EPB | NG_OPB => parse_packet_block(block, endian, block_type, &self.interfaces),
@@ -755,5 +760,637 @@ impl PacketSource for FileReader {
 
     fn stats(&self) -> CaptureStats {
         self.stats
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+    use std::io::Write;
+
+    /// A packet as the tests expect (and observe) it.
+    #[derive(Clone, Debug, PartialEq, Eq)]
+    struct Pkt {
+        index: u64,
+        ts: i64,
+        link: u32,
+        orig_len: u32,
+        data: Vec<u8>,
+        offset: u64,
+    }
+
+    /// A capture built by hand, with what a reader should return for it.
+    struct Cap {
+        e: Endian,
+        bytes: Vec<u8>,
+        /// Expected packets with the stream offset where their record ends.
+        packets: Vec<(Pkt, usize)>,
+        /// Offsets where a record or block ends (a clean place to cut the file).
+        bounds: Vec<usize>,
+    }
+
+    impl Cap {
+        fn new(e: Endian) -> Cap {
+            Cap { e, bytes: Vec::new(), packets: Vec::new(), bounds: Vec::new() }
+        }
+        fn u16(&mut self, v: u16) -> &mut Self {
+            let b = match self.e {
+                Endian::Little => v.to_le_bytes(),
+                Endian::Big => v.to_be_bytes(),
+            };
+            self.bytes.extend_from_slice(&b);
+            self
+        }
+        fn u32(&mut self, v: u32) -> &mut Self {
+            let b = match self.e {
+                Endian::Little => v.to_le_bytes(),
+                Endian::Big => v.to_be_bytes(),
+            };
+            self.bytes.extend_from_slice(&b);
+            self
+        }
+        fn raw(&mut self, b: &[u8]) -> &mut Self {
+            self.bytes.extend_from_slice(b);
+            self
+        }
+        fn bound(&mut self) {
+            self.bounds.push(self.bytes.len());
+        }
+        fn expect(&mut self, ts: i64, link: u32, orig_len: u32, data: &[u8], offset: usize) {
+            let index = self.packets.len() as u64 + 1;
+            let p = Pkt { index, ts, link, orig_len, data: data.to_vec(), offset: offset as u64 };
+            let end = self.bytes.len();
+            self.packets.push((p, end));
+        }
+
+        fn pcap_header(e: Endian, magic: u32, link: u32, snaplen: u32) -> Cap {
+            let mut c = Cap::new(e);
+            c.u32(magic).u16(2).u16(4).u32(0).u32(0).u32(snaplen).u32(link);
+            c.bound();
+            c
+        }
+        #[allow(clippy::too_many_arguments)]
+        fn pcap_record(&mut self, modified: bool, secs: u32, frac: u32, data: &[u8], orig: u32) {
+            self.u32(secs).u32(frac).u32(data.len() as u32).u32(orig);
+            if modified {
+                self.u32(3).u16(0x0800).raw(&[0, 0]);
+            }
+            self.raw(data);
+            self.bound();
+        }
+
+        /// A pcapng block with `body` padded to 4 bytes.
+        fn block(&mut self, btype: u32, body: &[u8]) -> usize {
+            let off = self.bytes.len();
+            let padded = (body.len() + 3) & !3;
+            let len = (12 + padded) as u32;
+            self.u32(btype).u32(len).raw(body);
+            self.raw(&vec![0; padded - body.len()]);
+            self.u32(len);
+            self.bound();
+            off
+        }
+        fn body(&self) -> Cap {
+            Cap::new(self.e)
+        }
+        fn shb(&mut self) {
+            let mut b = self.body();
+            b.u32(0x1A2B_3C4D).u16(1).u16(0).u32(u32::MAX).u32(u32::MAX);
+            b.u16(4).u16(5).raw(b"test\0\0\0\0").u16(0).u16(0);
+            self.block(0x0A0D_0D0A, &b.bytes);
+        }
+        fn idb(&mut self, link: u16, snaplen: u32, tsresol: Option<u8>, tsoffset: Option<i64>) {
+            let mut b = self.body();
+            b.u16(link).u16(0).u32(snaplen);
+            // An option we do not use comes first, to check the walk over the list.
+            b.u16(2).u16(3).raw(b"et0\0");
+            if let Some(r) = tsresol {
+                b.u16(9).u16(1).raw(&[r, 0, 0, 0]);
+            }
+            if let Some(o) = tsoffset {
+                b.u16(14).u16(8);
+                let bytes = match self.e {
+                    Endian::Little => o.to_le_bytes(),
+                    Endian::Big => o.to_be_bytes(),
+                };
+                b.raw(&bytes);
+            }
+            b.u16(0).u16(0);
+            self.block(1, &b.bytes);
+        }
+        fn epb(&mut self, iface: u32, units: u64, data: &[u8], orig: u32) -> usize {
+            let mut b = self.body();
+            b.u32(iface).u32((units >> 32) as u32).u32(units as u32);
+            b.u32(data.len() as u32).u32(orig).raw(data);
+            b.raw(&vec![0; ((data.len() + 3) & !3) - data.len()]);
+            // An epb_flags option after the data.
+            b.u16(2).u16(4).u32(1).u16(0).u16(0);
+            self.block(6, &b.bytes)
+        }
+        fn opb(&mut self, iface: u16, units: u64, data: &[u8], orig: u32) -> usize {
+            let mut b = self.body();
+            b.u16(iface).u16(0).u32((units >> 32) as u32).u32(units as u32);
+            b.u32(data.len() as u32).u32(orig).raw(data);
+            self.block(2, &b.bytes)
+        }
+        fn spb(&mut self, orig: u32, data: &[u8]) -> usize {
+            let mut b = self.body();
+            b.u32(orig).raw(data);
+            self.block(3, &b.bytes)
+        }
+    }
+
+    fn reader(bytes: &[u8]) -> Result<FileReader, CaptureError> {
+        FileReader::from_reader("test.pcap".to_string(), Box::new(Cursor::new(bytes.to_vec())))
+    }
+
+    fn owned(p: &Packet<'_>) -> Pkt {
+        Pkt {
+            index: p.index,
+            ts: p.ts.0,
+            link: p.link.0,
+            orig_len: p.orig_len,
+            data: p.data.to_vec(),
+            offset: p.file_offset,
+        }
+    }
+
+    /// Every packet, then the error that ended the stream (if any). Checks that the reader
+    /// stays at `None` afterwards.
+    fn drain(rd: &mut FileReader) -> (Vec<Pkt>, Option<CaptureError>) {
+        let mut got = Vec::new();
+        let mut err = None;
+        loop {
+            match rd.next_packet() {
+                Ok(Some(p)) => got.push(owned(&p)),
+                Ok(None) => break,
+                Err(e) => {
+                    err = Some(e);
+                    break;
+                }
+            }
+            assert!(got.len() < 1_000_000, "reader does not terminate");
+        }
+        for _ in 0..3 {
+            assert!(matches!(rd.next_packet(), Ok(None)));
+        }
+        (got, err)
+    }
+
+    fn read_all(bytes: &[u8]) -> (Vec<Pkt>, Option<CaptureError>, CaptureStats) {
+        match reader(bytes) {
+            Ok(mut rd) => {
+                let (p, e) = drain(&mut rd);
+                (p, e, rd.stats())
+            }
+            Err(e) => (Vec::new(), Some(e), CaptureStats::default()),
+        }
+    }
+
+    fn expected(c: &Cap) -> Vec<Pkt> {
+        c.packets.iter().map(|(p, _)| p.clone()).collect()
+    }
+
+    fn gzip(bytes: &[u8]) -> Vec<u8> {
+        let mut enc = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+        enc.write_all(bytes).unwrap_or_default();
+        enc.finish().unwrap_or_default()
+    }
+
+    fn kind_name(e: &CaptureError) -> &'static str {
+        match e.kind {
+            CaptureErrorKind::Io(_) => "io",
+            CaptureErrorKind::NotACapture => "not",
+            CaptureErrorKind::Corrupt(_) => "corrupt",
+            CaptureErrorKind::Truncated => "truncated",
+        }
+    }
+
+    const NS: i64 = 1_000_000_000;
+
+    fn pcap_sample(e: Endian, magic: u32) -> Cap {
+        let modified = magic == PCAP_MAGIC_MODIFIED;
+        let unit = if magic == PCAP_MAGIC_NS { 1 } else { 1000 };
+        let mut c = Cap::pcap_header(e, magic, 1 | 0x1000_0000, 96);
+        let mut off = c.bytes.len();
+        c.pcap_record(modified, 1_700_000_000, 123_456, b"first packet", 12);
+        c.expect(1_700_000_000 * NS + 123_456 * unit, 1, 12, b"first packet", off);
+        off = c.bytes.len();
+        // caplen above snaplen and above origlen: the bytes present are returned.
+        let big = vec![0xAB; 200];
+        c.pcap_record(modified, 4_000_000_000, 999_999, &big, 150);
+        c.expect(4_000_000_000 * NS + 999_999 * unit, 1, 200, &big, off);
+        off = c.bytes.len();
+        c.pcap_record(modified, 0, 0, b"", 60);
+        c.expect(0, 1, 60, b"", off);
+        c
+    }
+
+    #[test]
+    fn pcap_byte_orders_and_resolutions() {
+        for e in [Endian::Little, Endian::Big] {
+            for magic in [PCAP_MAGIC_US, PCAP_MAGIC_NS, PCAP_MAGIC_MODIFIED] {
+                let c = pcap_sample(e, magic);
+                let (got, err, stats) = read_all(&c.bytes);
+                assert!(err.is_none(), "{e:?} {magic:x}: {err:?}");
+                assert_eq!(got, expected(&c), "{e:?} {magic:x}");
+                assert_eq!(stats.records, 3);
+                assert_eq!(stats.bytes, c.bytes.len() as u64);
+                let (gz, gerr, _) = read_all(&gzip(&c.bytes));
+                assert!(gerr.is_none(), "{gerr:?}");
+                assert_eq!(gz, expected(&c), "gzip {e:?} {magic:x}");
+            }
+        }
+    }
+
+    /// Two sections of different byte orders; interfaces with different link types,
+    /// resolutions and offsets; SPB, OPB, an unknown block and packets on undeclared interfaces.
+    fn pcapng_sample() -> Cap {
+        let mut c = Cap::new(Endian::Little);
+        c.shb();
+        c.idb(1, 0, Some(9), None);
+        c.idb(101, 64, Some(0x80 | 10), Some(100));
+        let off = c.epb(0, 1_700_000_000_123_456_789, b"ns on ethernet", 14);
+        c.expect(1_700_000_000_123_456_789, 1, 14, b"ns on ethernet", off);
+        // 2^-10 s units: 3 s + 512/1024 s, plus a 100 s offset.
+        let off = c.epb(1, 3 * 1024 + 512, b"raw", 1500);
+        c.expect(103 * NS + NS / 2, 101, 1500, b"raw", off);
+        c.block(0x0BAD, b"unknown block type");
+        c.epb(5, 0, b"nowhere", 7);
+        // SPB: orig 10 < data present; interface 0 has no snaplen.
+        let off = c.spb(10, b"simple packet block");
+        c.expect(0, 1, 10, b"simple pac", off);
+        let off = c.opb(1, 1024, b"obsolete", 8);
+        c.expect(101 * NS, 101, 8, b"obsolete", off);
+        c.block(5, &[0; 20]); // interface statistics: skipped.
+
+        c.e = Endian::Big;
+        c.shb();
+        // The interfaces of the first section are gone.
+        c.epb(1, 0, b"old interface", 13);
+        c.idb(113, 8, None, Some(-10));
+        let off = c.epb(0, 2_000_000, b"default microseconds", 20);
+        c.expect(-8 * NS, 113, 20, b"default microseconds", off);
+        // SPB capped by the 8-byte snaplen.
+        let off = c.spb(20, b"0123456789abcdefghij");
+        c.expect(0, 113, 20, b"01234567", off);
+        c
+    }
+
+    #[test]
+    fn pcapng_sections_interfaces_and_block_kinds() {
+        let c = pcapng_sample();
+        let (got, err, stats) = read_all(&c.bytes);
+        assert!(err.is_none(), "{err:?}");
+        assert_eq!(got, expected(&c));
+        assert_eq!(stats.records, 6);
+        assert_eq!(stats.skipped_blocks, 2);
+        assert_eq!(stats.bad_records, 2);
+        assert_eq!(stats.bytes, c.bytes.len() as u64);
+        let (gz, gerr, gstats) = read_all(&gzip(&c.bytes));
+        assert!(gerr.is_none(), "{gerr:?}");
+        assert_eq!(gz, expected(&c));
+        assert_eq!(gstats, stats);
+    }
+
+    #[test]
+    fn gzip_members_are_concatenated() {
+        let c = pcapng_sample();
+        let (a, b) = c.bytes.split_at(100);
+        let mut two = gzip(a);
+        two.extend_from_slice(&gzip(b));
+        let (got, err, _) = read_all(&two);
+        assert!(err.is_none(), "{err:?}");
+        assert_eq!(got, expected(&c));
+    }
+
+    #[test]
+    fn numbering_continues() {
+        let c = pcap_sample(Endian::Little, PCAP_MAGIC_US);
+        let mut rd = reader(&c.bytes).unwrap_or_else(|e| panic!("{e}"));
+        rd.set_next_index(41);
+        let (got, _) = drain(&mut rd);
+        let idx: Vec<u64> = got.iter().map(|p| p.index).collect();
+        assert_eq!(idx, vec![41, 42, 43]);
+    }
+
+    #[test]
+    fn not_a_capture() {
+        for bytes in [&b""[..], b"\x1f", b"abc", b"hello world, this is text", b"\x1f\x8b"] {
+            let Err(e) = reader(bytes) else { panic!("{bytes:?} accepted") };
+            assert_eq!(e.offset, 0);
+            assert!(
+                matches!(e.kind, CaptureErrorKind::NotACapture | CaptureErrorKind::Truncated),
+                "{bytes:?}: {e}"
+            );
+        }
+        let Err(e) = reader(b"not a capture at all") else { panic!("accepted") };
+        assert_eq!(e.to_string(), "test.pcap: offset 0: not a pcap or pcapng capture");
+        // A pcapng SHB with a bad byte-order magic.
+        let mut bad = pcapng_sample().bytes;
+        bad[8] = 0;
+        assert!(matches!(
+            reader(&bad).map(|_| ()),
+            Err(CaptureError { offset: 0, kind: CaptureErrorKind::NotACapture, .. })
+        ));
+    }
+
+    #[test]
+    fn open_names_the_file() {
+        let path = Path::new("/nonexistent/dir/x.pcap");
+        let Err(e) = FileReader::open(path) else { panic!("opened") };
+        assert!(e.to_string().starts_with("/nonexistent/dir/x.pcap: offset 0: "), "{e}");
+        assert!(!e.to_string().contains('\n'));
+    }
+
+    #[test]
+    fn open_reads_a_file() {
+        let c = pcapng_sample();
+        let path =
+            std::env::temp_dir().join(format!("msyncdump-read-{}.pcapng.gz", std::process::id()));
+        std::fs::write(&path, gzip(&c.bytes)).unwrap_or_default();
+        let rd = FileReader::open(&path);
+        let _ = std::fs::remove_file(&path);
+        let mut rd = rd.unwrap_or_else(|e| panic!("{e}"));
+        let (got, err) = drain(&mut rd);
+        assert!(err.is_none());
+        assert_eq!(got, expected(&c));
+    }
+
+    /// Cutting a capture anywhere yields the packets wholly before the cut, then `Truncated`
+    /// at the first incomplete record (nothing at a clean cut), then `None`.
+    fn check_every_prefix(c: &Cap) {
+        let all = expected(c);
+        for cut in 0..=c.bytes.len() {
+            let (got, err, _) = read_all(&c.bytes[..cut]);
+            let whole: Vec<Pkt> =
+                c.packets.iter().filter(|(_, end)| *end <= cut).map(|(p, _)| p.clone()).collect();
+            assert_eq!(got, whole, "cut at {cut}");
+            assert_eq!(got[..], all[..got.len()]);
+            let first = c.bounds.first().copied().unwrap_or(0);
+            match err {
+                None => assert!(c.bounds.contains(&cut), "cut at {cut}: no error"),
+                Some(e) if cut < first => {
+                    assert_eq!(e.offset, 0, "cut at {cut}");
+                    assert!(
+                        matches!(
+                            e.kind,
+                            CaptureErrorKind::NotACapture | CaptureErrorKind::Truncated
+                        ),
+                        "cut at {cut}: {e}"
+                    );
+                }
+                Some(e) => {
+                    assert!(e.is_truncation(), "cut at {cut}: {e}");
+                    let start = c.bounds.iter().copied().filter(|&b| b <= cut).max();
+                    assert_eq!(Some(e.offset as usize), start, "cut at {cut}");
+                    assert!(!c.bounds.contains(&cut));
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn every_prefix_of_pcap() {
+        check_every_prefix(&pcap_sample(Endian::Big, PCAP_MAGIC_NS));
+        check_every_prefix(&pcap_sample(Endian::Little, PCAP_MAGIC_MODIFIED));
+    }
+
+    #[test]
+    fn every_prefix_of_pcapng() {
+        check_every_prefix(&pcapng_sample());
+    }
+
+    #[test]
+    fn every_prefix_of_gzip() {
+        let c = pcapng_sample();
+        let gz = gzip(&c.bytes);
+        let all = expected(&c);
+        for cut in 0..gz.len() {
+            let (got, err, _) = read_all(&gz[..cut]);
+            assert_eq!(got[..], all[..got.len()], "cut at {cut}");
+            // A gzip stream cut short always ends in an error, never silently.
+            let e = err.unwrap_or_else(|| panic!("cut at {cut}: no error"));
+            assert!(
+                matches!(
+                    e.kind,
+                    CaptureErrorKind::Truncated
+                        | CaptureErrorKind::NotACapture
+                        | CaptureErrorKind::Io(_)
+                ),
+                "cut at {cut}: {e}"
+            );
+        }
+    }
+
+    /// A pcapng file whose second block (at offset `at`) says it is `len` bytes long.
+    fn lying_block(len: u32) -> (Vec<u8>, u64) {
+        let mut c = Cap::new(Endian::Little);
+        c.shb();
+        let at = c.bytes.len();
+        c.idb(1, 0, None, None);
+        c.bytes[at + 4..at + 8].copy_from_slice(&len.to_le_bytes());
+        c.bytes.extend_from_slice(&[0; 64]);
+        (c.bytes, at as u64)
+    }
+
+    #[test]
+    fn lying_block_lengths_are_corrupt() {
+        for len in [0, 8, 12, 16, 30, 0x7FFF_FFFC, u32::MAX] {
+            let (bytes, at) = lying_block(len);
+            let (_, err, _) = read_all(&bytes);
+            let e = err.unwrap_or_else(|| panic!("length {len}: no error"));
+            assert_eq!(e.offset, at, "length {len}: {e}");
+            assert_eq!(kind_name(&e), "corrupt", "length {len}: {e}");
+        }
+        // Longer than the rest of the file: the file ends inside the block.
+        let (bytes, at) = lying_block(4096);
+        let (_, err, _) = read_all(&bytes);
+        let e = err.unwrap_or_else(|| panic!("no error"));
+        assert_eq!((e.offset, kind_name(&e)), (at, "truncated"));
+        // Within the file but disagreeing with the trailing copy.
+        let (bytes, at) = lying_block(36);
+        let (_, err, _) = read_all(&bytes);
+        let e = err.unwrap_or_else(|| panic!("no error"));
+        assert_eq!((e.offset, kind_name(&e)), (at, "corrupt"));
+    }
+
+    #[test]
+    fn packet_lengths_beyond_their_block_are_corrupt() {
+        let mut c = Cap::new(Endian::Big);
+        c.shb();
+        c.idb(1, 0, None, None);
+        let at = c.epb(0, 0, b"abcd", 4);
+        // caplen 9 in a block with room for 4 (plus 12 bytes of options).
+        c.bytes[at + 20..at + 24].copy_from_slice(&17u32.to_be_bytes());
+        let (got, err, _) = read_all(&c.bytes);
+        assert!(got.is_empty());
+        let e = err.unwrap_or_else(|| panic!("no error"));
+        assert_eq!((e.offset, kind_name(&e)), (at as u64, "corrupt"));
+
+        let mut p = Cap::pcap_header(Endian::Little, PCAP_MAGIC_US, 1, 65535);
+        p.pcap_record(false, 1, 2, b"ok", 2);
+        let at = p.bytes.len();
+        p.u32(1).u32(2).u32(0x4000_0000).u32(0x4000_0000).raw(&[0; 100]);
+        let (got, err, _) = read_all(&p.bytes);
+        assert_eq!(got.len(), 1);
+        let e = err.unwrap_or_else(|| panic!("no error"));
+        assert_eq!((e.offset, kind_name(&e)), (at as u64, "corrupt"));
+        assert!(e.to_string().starts_with(&format!("test.pcap: offset {at}: corrupt capture: ")));
+    }
+
+    /// Hands out data in small uneven pieces, then optionally fails.
+    struct Trickle {
+        data: Vec<u8>,
+        at: usize,
+        n: usize,
+        fail: bool,
+    }
+
+    impl Read for Trickle {
+        fn read(&mut self, out: &mut [u8]) -> io::Result<usize> {
+            if self.at == self.data.len() {
+                if self.fail {
+                    return Err(io::Error::other("disk on fire"));
+                }
+                return Ok(0);
+            }
+            self.n = self.n % 7 + 1;
+            if self.n == 3 {
+                return Err(io::ErrorKind::Interrupted.into());
+            }
+            let k = self.n.min(out.len()).min(self.data.len() - self.at);
+            out[..k].copy_from_slice(&self.data[self.at..self.at + k]);
+            self.at += k;
+            Ok(k)
+        }
+    }
+
+    #[test]
+    fn large_records_and_short_reads() {
+        // Records larger than the initial buffer, and many small ones spanning refills.
+        let mut c = Cap::pcap_header(Endian::Little, PCAP_MAGIC_NS, 1, 0);
+        let huge: Vec<u8> = (0..3 * INITIAL_BUF + 5).map(|i| i as u8).collect();
+        let mut off = c.bytes.len();
+        c.pcap_record(false, 1, 1, &huge, huge.len() as u32);
+        c.expect(NS + 1, 1, huge.len() as u32, &huge, off);
+        for i in 0..3000u32 {
+            let data = vec![i as u8; (i % 1500) as usize];
+            off = c.bytes.len();
+            c.pcap_record(false, 2, i, &data, data.len() as u32);
+            c.expect(2 * NS + i64::from(i), 1, data.len() as u32, &data, off);
+        }
+        let (got, err, _) = read_all(&c.bytes);
+        assert!(err.is_none());
+        assert!(got == expected(&c));
+
+        let slow = Trickle { data: c.bytes.clone(), at: 0, n: 0, fail: true };
+        let mut rd = FileReader::from_reader("slow".into(), Box::new(slow))
+            .unwrap_or_else(|e| panic!("{e}"));
+        let (got, err) = drain(&mut rd);
+        assert!(got == expected(&c));
+        // The read error comes after every packet, at the end of what was read.
+        let e = err.unwrap_or_else(|| panic!("no error"));
+        assert_eq!((e.offset, kind_name(&e)), (c.bytes.len() as u64, "io"));
+        assert!(rd.buf.len() <= 4 * INITIAL_BUF, "buffer grew to {}", rd.buf.len());
+    }
+
+    #[test]
+    fn pcapng_with_short_reads() {
+        let c = pcapng_sample();
+        let slow = Trickle { data: c.bytes.clone(), at: 0, n: 0, fail: false };
+        let mut rd = FileReader::from_reader("slow".into(), Box::new(slow))
+            .unwrap_or_else(|e| panic!("{e}"));
+        let (got, err) = drain(&mut rd);
+        assert!(err.is_none(), "{err:?}");
+        assert_eq!(got, expected(&c));
+        assert_eq!(rd.stats().bad_records, 2);
+    }
+
+    #[test]
+    fn timestamp_resolutions() {
+        let ifc = |r: u8, off: i64| Interface {
+            link: LinkType::ETHERNET,
+            snaplen: 0,
+            conv: TsConv::from_tsresol(r),
+            offset_ns: i128::from(off) * 1_000_000_000,
+        };
+        assert_eq!(ifc(6, 0).timestamp(1_500_000).0, 1_500_000_000);
+        assert_eq!(ifc(0, 0).timestamp(2).0, 2 * NS);
+        assert_eq!(ifc(9, 0).timestamp(7).0, 7);
+        assert_eq!(ifc(12, 0).timestamp(7_000).0, 7);
+        assert_eq!(ifc(127, 0).timestamp(u64::MAX).0, 0);
+        assert_eq!(ifc(0x80, 0).timestamp(3).0, 3 * NS);
+        assert_eq!(ifc(0x80 | 1, 0).timestamp(3).0, NS + NS / 2);
+        assert_eq!(ifc(0x80 | 30, 0).timestamp(1 << 30).0, NS);
+        assert_eq!(ifc(0xFF, 0).timestamp(u64::MAX).0, 0);
+        assert_eq!(ifc(6, -5).timestamp(1_000_000).0, -4 * NS);
+        assert_eq!(ifc(0, 0).timestamp(u64::MAX).0, i64::MAX);
+        assert_eq!(ifc(9, i64::MIN).timestamp(0).0, i64::MIN);
+    }
+
+    fn samples() -> Vec<Vec<u8>> {
+        vec![
+            pcap_sample(Endian::Little, PCAP_MAGIC_US).bytes,
+            pcap_sample(Endian::Big, PCAP_MAGIC_MODIFIED).bytes,
+            pcapng_sample().bytes,
+        ]
+    }
+
+    /// Reads to the end; the loop bound is generous (every record is at least 12 bytes).
+    fn survives(bytes: &[u8]) {
+        if let Ok(mut rd) = reader(bytes) {
+            let mut n = 0usize;
+            while let Ok(Some(p)) = rd.next_packet() {
+                assert!(p.data.len() <= bytes.len() * 64 + 64);
+                n += 1;
+                assert!(n <= bytes.len() * 64 + 1, "does not terminate");
+            }
+            assert!(matches!(rd.next_packet(), Ok(None)));
+        }
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(512))]
+
+        #[test]
+        fn random_bytes_never_panic(bytes in proptest::collection::vec(any::<u8>(), 0..600)) {
+            survives(&bytes);
+        }
+
+        #[test]
+        fn random_headers_never_panic(
+            head in prop_oneof![
+                Just(vec![0xD4, 0xC3, 0xB2, 0xA1]),
+                Just(vec![0xA1, 0xB2, 0x3C, 0x4D]),
+                Just(vec![0x0A, 0x0D, 0x0D, 0x0A, 0x1C, 0, 0, 0, 0x4D, 0x3C, 0x2B, 0x1A]),
+            ],
+            tail in proptest::collection::vec(any::<u8>(), 0..600),
+        ) {
+            let mut bytes = head;
+            bytes.extend_from_slice(&tail);
+            survives(&bytes);
+        }
+
+        #[test]
+        fn mutations_never_panic(
+            which in 0usize..3,
+            edits in proptest::collection::vec((any::<prop::sample::Index>(), any::<u8>()), 1..8),
+            cut in any::<prop::sample::Index>(),
+            compress in any::<bool>(),
+        ) {
+            let mut bytes = samples().swap_remove(which);
+            for (i, v) in edits {
+                let at = i.index(bytes.len());
+                bytes[at] = v;
+            }
+            let keep = bytes.len() - cut.index(bytes.len() / 4 + 1);
+            bytes.truncate(keep);
+            if compress {
+                bytes = gzip(&bytes);
+            }
+            survives(&bytes);
+        }
     }
 }
