@@ -13,6 +13,14 @@
 //! - Every length read from the file is checked against the block it lives in before it is used
 //!   as an index, and all slicing of input-derived ranges goes through `get`, so no input can
 //!   make the reader panic.
+//! - A length above [`MAX_BLOCK_LEN`], or one that cannot hold its block's fixed fields, is
+//!   `Corrupt` at the record's offset; a plausible length that runs past the end of the stream
+//!   is `Truncated` there, since a stream's length is not known in advance (stdin, gzip) and a
+//!   capture cut off mid-write looks exactly like that.
+//! - `Packet::orig_len >= data.len()`: a record claiming a captured length above its original
+//!   length gets the captured length as original length, so `orig_len - data.len()` is safe.
+//! - Packet numbers count returned packets only: a pcapng packet block naming an undeclared
+//!   interface is skipped (counted in `bad_records`) without using a number.
 //! - After an error or the end of the stream `done` is set and every later call returns
 //!   `Ok(None)`: a caller looping until `None` always terminates.
 //! - A read error is held back until the bytes already buffered are used up, so the packets
@@ -1306,6 +1314,12 @@ mod tests {
         assert!(err.is_none(), "{err:?}");
         assert_eq!(got, expected(&c));
         assert_eq!(rd.stats().bad_records, 2);
+    }
+
+    #[test]
+    fn reader_can_move_to_another_thread() {
+        fn send<T: Send>() {}
+        send::<FileReader>();
     }
 
     #[test]
