@@ -6,7 +6,10 @@
 //! [`PacketSource::next_packet`]; `data.len()` is the captured length, never more than the
 //! record said, and `orig_len` may be larger (snaplen truncation).
 
+mod read;
 pub mod write;
+
+pub use read::{FileReader, MAX_BLOCK_LEN};
 
 use std::fmt;
 
@@ -115,6 +118,9 @@ pub struct CaptureStats {
     pub skipped_blocks: u64,
     /// Bytes of (decompressed) capture read so far.
     pub bytes: u64,
+    /// Packet records that were skipped because they cannot be placed (a pcapng packet block
+    /// naming an interface its section never declared).
+    pub bad_records: u64,
 }
 
 /// Anything that yields packets: a capture file, a live interface.
