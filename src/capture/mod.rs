@@ -132,7 +132,5 @@ pub trait PacketSource {
     /// Index given to the next packet, so numbering can continue across files.
     fn set_next_index(&mut self, n: u64);
 }
-mod stub;
-pub use stub::*;
 #[cfg(feature = "live")]
 pub mod live;

@@ -779,6 +779,14 @@ impl PacketSource for FileReader {
         }))
     }
 
+    fn name(&self) -> &str {
+        &self.name
+    }
+
+    fn set_next_index(&mut self, n: u64) {
+        FileReader::set_next_index(self, n);
+    }
+
     fn stats(&self) -> CaptureStats {
         self.stats
     }
