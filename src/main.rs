@@ -159,6 +159,12 @@ struct SynthArgs {
     /// The server's TCP port.
     #[arg(long, default_value_t = 6717)]
     server_port: u16,
+    /// Mean pause between a session's activities, in seconds.
+    #[arg(long, default_value_t = 3.0)]
+    mean_gap: f64,
+    /// Do not keep the ground truth in memory (for very large captures).
+    #[arg(long)]
+    no_truth: bool,
 }
 
 fn main() -> ExitCode {
@@ -247,8 +253,67 @@ fn dissect(args: DissectArgs) -> io::Result<ExitCode> {
     Ok(if outcome.errors > 0 { ExitCode::from(2) } else { ExitCode::SUCCESS })
 }
 
-fn synth(_args: SynthArgs) -> io::Result<ExitCode> {
-    Err(io::Error::other("synth: not built yet"))
+fn synth(args: SynthArgs) -> io::Result<ExitCode> {
+    use msyncdump::synth::{self, CaptureFormat, SynthConfig};
+    let format = match args.format {
+        CaptureFormatArg::Pcap => CaptureFormat::Pcap,
+        CaptureFormatArg::Pcapng => CaptureFormat::PcapNg,
+    };
+    for (name, p) in [
+        ("--loss", args.loss),
+        ("--reorder", args.reorder),
+        ("--duplicate", args.duplicate),
+        ("--retransmit", args.retransmit),
+        ("--zlib", args.zlib),
+        ("--errors", args.errors),
+        ("--unanswered", args.unanswered),
+    ] {
+        if !(0.0..=1.0).contains(&p) {
+            return Err(io::Error::new(io::ErrorKind::InvalidInput, format!("{name} {p}: not a probability")));
+        }
+    }
+    let out: Box<dyn Write> = if args.output.as_os_str() == "-" {
+        Box::new(io::stdout().lock())
+    } else {
+        let file = std::fs::File::create(&args.output)
+            .map_err(|e| io::Error::new(e.kind(), format!("{}: {e}", args.output.display())))?;
+        Box::new(file)
+    };
+    let out = io::BufWriter::with_capacity(1 << 20, out);
+    let truth = if args.seed_exchange {
+        synth::seed_capture(out, format)?
+    } else {
+        let cfg = SynthConfig {
+            seed: args.seed,
+            clients: args.clients,
+            duration_secs: args.duration,
+            mean_gap_secs: args.mean_gap,
+            mss: args.mss,
+            loss: args.loss,
+            reorder: args.reorder,
+            duplicate: args.duplicate,
+            retransmit: args.retransmit,
+            midstream: args.midstream,
+            zlib: args.zlib,
+            error_rate: args.errors,
+            unanswered: args.unanswered,
+            format,
+            nanos: args.nanos,
+            ipv6: args.ipv6,
+            server_port: args.server_port,
+            collect_truth: !args.no_truth,
+            ..SynthConfig::default()
+        };
+        synth::generate(&cfg, out)?
+    };
+    eprintln!(
+        "msyncdump: wrote {} packets, {} connections, {} messages to {}",
+        truth.packets,
+        truth.connections.len(),
+        truth.connections.iter().map(|c| c.messages[0] + c.messages[1]).sum::<u64>(),
+        args.output.display()
+    );
+    Ok(ExitCode::SUCCESS)
 }
 
 fn info(args: InfoArgs) -> io::Result<ExitCode> {

@@ -82,6 +82,13 @@ impl<W: Write> Printer<W> {
         );
     }
 
+    fn sdklog_header(&self, line: &mut String, ctx: &MsgCtx<'_>) {
+        match self.opts.zone.offset_at(ctx.ts) {
+            None => sdklog::write_sdklog_header(line, ctx.ts, ctx.dir),
+            Some(o) => sdklog::write_sdklog_header_offset(line, ctx.ts, ctx.dir, o),
+        }
+    }
+
     fn json_head(&mut self, frame: u64, conn: ConnId, dir: Dir) {
         let _ = write!(
             self.json,
@@ -162,7 +169,7 @@ impl<W: Write> Consumer for Printer<W> {
                         line.push('\n');
                     }
                     Format::SdkLog => {
-                        sdklog::write_sdklog_header(&mut line, ctx.ts, ctx.dir);
+                        self.sdklog_header(&mut line, ctx);
                         line.push('\n');
                         sdklog::write_sdklog(&mut line, raw, ctx.dir, &self.opts.render);
                         line.push('\n');
@@ -201,7 +208,7 @@ impl<W: Write> Consumer for Printer<W> {
                         );
                     }
                     Format::SdkLog => {
-                        sdklog::write_sdklog_header(&mut line, ctx.ts, ctx.dir);
+                        self.sdklog_header(&mut line, ctx);
                         let _ = writeln!(
                             line,
                             "\n[undecodable frame {} (conn {}, {} bytes at stream offset {}): {error}]",
