@@ -1,0 +1,385 @@
+//! The report as terminal tables (comfy-table), fitted to a width.
+//!
+//! Every table is laid out dynamically to the width given (120 columns by default), so no line
+//! is wider than that unless a single word is. Long tables stop after `--top N` rows with a
+//! "… N more" line. Colour (headings only: cells stay plain so widths are exact) is off
+//! unless asked for.
+
+use std::io::{self, Write};
+
+use comfy_table::{presets, Cell, CellAlignment, ContentArrangement, Table};
+
+use super::{
+    fmt_abs, fmt_dur, CountRow, FindingRow, Report, ReportOptions, Section, Spread, Where,
+};
+use crate::capture::Timestamp;
+
+const DEFAULT_WIDTH: u16 = 120;
+
+struct Ctx<'a> {
+    r: &'a Report,
+    o: &'a ReportOptions,
+    width: u16,
+}
+
+impl Ctx<'_> {
+    fn table(&self, header: &[&str]) -> Table {
+        let mut t = Table::new();
+        t.load_style(presets::UTF8_FULL_CONDENSED)
+            .set_content_arrangement(ContentArrangement::Dynamic)
+            .set_width(self.width)
+            .set_header(header.iter().map(|h| Cell::new(h)).collect::<Vec<_>>());
+        t
+    }
+
+    fn heading(&self, out: &mut dyn Write, title: &str) -> io::Result<()> {
+        if self.o.color {
+            writeln!(out, "\x1b[1;36m{title}\x1b[0m")
+        } else {
+            writeln!(out, "{title}")
+        }
+    }
+
+    /// `12:29:00.123 (+1.234s)`: the time of day in the chosen zone, and since capture start.
+    fn when(&self, ts: Timestamp) -> String {
+        let abs = fmt_abs(ts, self.r.utc_offset_secs);
+        let tod = abs.get(11..23).unwrap_or(&abs);
+        let rel = self.r.capture_start.map_or(0, |s| ts.since(s));
+        format!("{tod} (+{:.3}s)", rel as f64 / 1e9)
+    }
+
+    fn place(&self, w: &Where) -> String {
+        format!("conn {} #{}", w.conn, w.frame)
+    }
+
+    /// Rows allowed in a long table.
+    fn limit(&self) -> usize {
+        self.o.top.unwrap_or(usize::MAX)
+    }
+
+    fn emit(&self, out: &mut dyn Write, t: &Table, total: usize) -> io::Result<()> {
+        for line in t.lines() {
+            writeln!(out, "{}", line.trim_end())?;
+        }
+        let shown = total.min(self.limit());
+        if total > shown {
+            writeln!(out, "… {} more", total - shown)?;
+        }
+        writeln!(out)
+    }
+}
+
+fn num(n: u64) -> Cell {
+    Cell::new(n).set_alignment(CellAlignment::Right)
+}
+
+fn opt_dur(v: Option<i64>) -> String {
+    v.map_or_else(|| "-".to_string(), fmt_dur)
+}
+
+fn spread(s: &Spread) -> String {
+    if s.count == 0 {
+        "-".into()
+    } else {
+        format!("{} / {}", opt_dur(s.p50_ns), opt_dur(s.max_ns))
+    }
+}
+
+fn opt(s: &Option<String>) -> &str {
+    s.as_deref().unwrap_or("-")
+}
+
+impl Report {
+    /// Writes the sections the options select, as tables.
+    pub fn write_text(&self, out: &mut dyn Write, opts: &ReportOptions) -> io::Result<()> {
+        let c = Ctx { r: self, o: opts, width: opts.width.unwrap_or(DEFAULT_WIDTH).max(20) };
+        for s in Section::ALL {
+            if !opts.shows(s) {
+                continue;
+            }
+            match s {
+                Section::Overview => overview(&c, out)?,
+                Section::Sessions => sessions(&c, out)?,
+                Section::Queues => queues(&c, out)?,
+                Section::Latency => latency(&c, out)?,
+                Section::Errors => errors(&c, out)?,
+                Section::Messages => messages(&c, out)?,
+                Section::Findings => findings(&c, out)?,
+            }
+        }
+        Ok(())
+    }
+}
+
+fn finding_line(c: &Ctx<'_>, f: &FindingRow) -> String {
+    let at = f.places.first().map(|w| format!(", first at {}", c.place(w))).unwrap_or_default();
+    format!("{}: {} ×{}{}", f.severity.as_str(), f.summary, f.count, at)
+}
+
+fn overview(c: &Ctx<'_>, out: &mut dyn Write) -> io::Result<()> {
+    let r = c.r;
+    let o = &r.overview;
+    c.heading(out, "Overview")?;
+    let mut t = c.table(&["", ""]);
+    let span = match (r.capture_start, r.capture_end) {
+        (Some(a), Some(b)) => format!(
+            "{} → {} ({})",
+            fmt_abs(a, r.utc_offset_secs),
+            fmt_abs(b, r.utc_offset_secs),
+            fmt_dur(b.since(a))
+        ),
+        _ => "-".into(),
+    };
+    t.add_row(vec![Cell::new("Capture"), Cell::new(span)]);
+    t.add_row(vec![
+        Cell::new("Packets / connections"),
+        Cell::new(format!(
+            "{} packets, {} TCP connections, {} MSync",
+            o.packets, o.tcp_connections, o.msync_connections
+        )),
+    ]);
+    if r.filtered {
+        t.add_row(vec![Cell::new("Filtered"), Cell::new(format!("{} sessions shown", o.sessions))]);
+    }
+    let cmds = o
+        .per_command
+        .iter()
+        .map(|(n, u, d)| format!("{n} {u}↑ {d}↓"))
+        .collect::<Vec<_>>()
+        .join(", ");
+    t.add_row(vec![Cell::new("Messages"), Cell::new(format!("{} ({cmds})", o.messages))]);
+    let users = if o.users.len() > 5 {
+        format!("{} ({}, …)", o.users.len(), o.users.get(..5).unwrap_or(&[]).join(", "))
+    } else if o.users.is_empty() {
+        "0".into()
+    } else {
+        format!("{} ({})", o.users.len(), o.users.join(", "))
+    };
+    t.add_row(vec![Cell::new("Users"), Cell::new(users)]);
+    t.add_row(vec![
+        Cell::new("Decode errors / gaps"),
+        Cell::new(format!("{} undecodable frames, {} gap bytes", o.decode_errors, o.gap_bytes)),
+    ]);
+    let worst = if o.worst.is_empty() {
+        "none".to_string()
+    } else {
+        o.worst.iter().map(|f| finding_line(c, f)).collect::<Vec<_>>().join("\n")
+    };
+    t.add_row(vec![Cell::new("Worst findings"), Cell::new(worst)]);
+    c.emit(out, &t, 0)
+}
+
+fn sessions(c: &Ctx<'_>, out: &mut dyn Write) -> io::Result<()> {
+    let rows = &c.r.sessions;
+    c.heading(out, &format!("Sessions ({})", rows.len()))?;
+    let mut t = c.table(&[
+        "#",
+        "Client → Server",
+        "User",
+        "Login",
+        "Start",
+        "Duration",
+        "End",
+        "Msgs ↑/↓",
+        "Bytes ↑/↓",
+        "Err",
+    ]);
+    for s in rows.iter().take(c.limit()) {
+        let login = match &s.login {
+            None => "no PROVISION".to_string(),
+            Some(l) => {
+                let mut x = l.status.clone();
+                if let Some(r) = &l.reason {
+                    x.push_str(&format!(" ({r})"));
+                }
+                if let Some(ns) = l.latency_ns {
+                    x.push_str(&format!(" {}", fmt_dur(ns)));
+                }
+                x
+            }
+        };
+        let mut conn = s.conn.to_string();
+        if s.midstream {
+            conn.push('*');
+        }
+        t.add_row(vec![
+            Cell::new(conn),
+            Cell::new(format!("{} → {}", s.client, s.server)),
+            Cell::new(opt(&s.user)),
+            Cell::new(login),
+            Cell::new(c.when(s.start)),
+            Cell::new(fmt_dur(s.duration_ns)),
+            Cell::new(s.ended()),
+            Cell::new(format!("{}/{}", s.msgs_up, s.msgs_down)),
+            Cell::new(format!("{}/{}", s.bytes_up, s.bytes_down)),
+            num(s.errors + s.decode_errors),
+        ]);
+    }
+    c.emit(out, &t, rows.len())?;
+    if rows.is_empty() {
+        return Ok(());
+    }
+    c.heading(out, "Session clients")?;
+    let mut t = c.table(&["#", "Resource", "Device uuid / name", "OS / SDK", "Heartbeats"]);
+    for s in rows.iter().take(c.limit()) {
+        let hb = &s.heartbeats;
+        let hbs = if hb.count == 0 {
+            "0".to_string()
+        } else {
+            format!(
+                "{} every {}, rtt {} / {}",
+                hb.count,
+                opt_dur(hb.interval_ns),
+                opt_dur(hb.rtt_p50_ns),
+                opt_dur(hb.rtt_max_ns)
+            )
+        };
+        t.add_row(vec![
+            Cell::new(s.conn),
+            Cell::new(opt(&s.resource)),
+            Cell::new(format!("{} / {}", opt(&s.device_uuid), opt(&s.device_name))),
+            Cell::new(format!("{} / {}", opt(&s.os), opt(&s.sdk_version))),
+            Cell::new(hbs),
+        ]);
+    }
+    c.emit(out, &t, rows.len())
+}
+
+fn queues(c: &Ctx<'_>, out: &mut dyn Write) -> io::Result<()> {
+    let rows = &c.r.queues;
+    c.heading(out, &format!("Queues ({})", rows.len()))?;
+    let mut t = c.table(&[
+        "Queue",
+        "Notices",
+        "Pulls",
+        "Metas",
+        "Unread",
+        "Next key",
+        "Last",
+        "Notice→pull",
+        "Pull RTT",
+        "Drains (pages/metas)",
+        "Drain time",
+        "Stalls",
+    ]);
+    for q in rows.iter().take(c.limit()) {
+        t.add_row(vec![
+            Cell::new(&q.queue),
+            num(q.notices),
+            num(q.pulls),
+            num(q.metas),
+            Cell::new(q.unread_announced.map_or("-".into(), |n| n.to_string())),
+            Cell::new(q.last_next_key.map_or("-".into(), |n| n.to_string())),
+            Cell::new(if q.is_last_reached { "yes" } else { "no" }),
+            Cell::new(spread(&q.notice_to_pull)),
+            Cell::new(spread(&q.pull_rtt)),
+            Cell::new(format!("{} ({}/{})", q.drains, q.drain_pages, q.drain_metas)),
+            Cell::new(spread(&q.drain_time)),
+            num(q.stalls),
+        ]);
+    }
+    c.emit(out, &t, rows.len())
+}
+
+fn latency(c: &Ctx<'_>, out: &mut dyn Write) -> io::Result<()> {
+    c.heading(out, "Latency (service response time)")?;
+    let mut t = c.table(&[
+        "Exchange",
+        "Count",
+        "Answered",
+        "Unanswered",
+        "Min",
+        "p50",
+        "p90",
+        "p99",
+        "Max",
+    ]);
+    for l in &c.r.latency {
+        t.add_row(vec![
+            Cell::new(l.kind),
+            num(l.count),
+            num(l.answered),
+            num(l.unanswered),
+            Cell::new(opt_dur(l.min_ns)),
+            Cell::new(opt_dur(l.p50_ns)),
+            Cell::new(opt_dur(l.p90_ns)),
+            Cell::new(opt_dur(l.p99_ns)),
+            Cell::new(opt_dur(l.max_ns)),
+        ]);
+    }
+    c.emit(out, &t, 0)
+}
+
+fn errors(c: &Ctx<'_>, out: &mut dyn Write) -> io::Result<()> {
+    let rows = &c.r.errors;
+    c.heading(out, &format!("Errors ({})", rows.len()))?;
+    let mut t =
+        c.table(&["Code", "Count", "Commands", "Reasons", "First", "Last", "Sessions", "Users"]);
+    for e in rows.iter().take(c.limit()) {
+        let cmds =
+            e.commands.iter().map(|(n, k)| format!("{n} {k}")).collect::<Vec<_>>().join(", ");
+        let reasons =
+            e.reasons.iter().map(|(n, k)| format!("{n} ({k})")).collect::<Vec<_>>().join("; ");
+        t.add_row(vec![
+            Cell::new(&e.code),
+            num(e.count),
+            Cell::new(cmds),
+            Cell::new(if reasons.is_empty() { "-".into() } else { reasons }),
+            Cell::new(format!("{} {}", c.when(e.first.ts), c.place(&e.first))),
+            Cell::new(format!("{} {}", c.when(e.last.ts), c.place(&e.last))),
+            Cell::new(e.sessions.iter().map(u32::to_string).collect::<Vec<_>>().join(", ")),
+            Cell::new(if e.users.is_empty() { "-".into() } else { e.users.join(", ") }),
+        ]);
+    }
+    c.emit(out, &t, rows.len())
+}
+
+fn count_table(c: &Ctx<'_>, title: &str, rows: &[CountRow]) -> Table {
+    let mut t = c.table(&[title, "Up", "Down"]);
+    for r in rows {
+        t.add_row(vec![Cell::new(&r.name), num(r.up), num(r.down)]);
+    }
+    t
+}
+
+fn messages(c: &Ctx<'_>, out: &mut dyn Write) -> io::Result<()> {
+    let m = &c.r.messages;
+    c.heading(out, "Messages")?;
+    c.emit(out, &count_table(c, "Namespace", &m.namespaces), 0)?;
+    c.emit(out, &count_table(c, "Body type", &m.body_types), 0)?;
+    c.emit(out, &count_table(c, "Content type", &m.content_types), 0)?;
+    for (title, v) in [("Top senders", &m.top_senders), ("Top receivers", &m.top_receivers)] {
+        let limit = c.limit().min(10);
+        let mut t = c.table(&[title, "Metas"]);
+        for (n, k) in v.iter().take(limit) {
+            t.add_row(vec![Cell::new(n), num(*k)]);
+        }
+        for line in t.lines() {
+            writeln!(out, "{}", line.trim_end())?;
+        }
+        if v.len() > limit {
+            writeln!(out, "… {} more", v.len() - limit)?;
+        }
+        writeln!(out)?;
+    }
+    Ok(())
+}
+
+fn findings(c: &Ctx<'_>, out: &mut dyn Write) -> io::Result<()> {
+    let rows = &c.r.findings;
+    c.heading(out, &format!("Findings ({})", rows.len()))?;
+    let mut t = c.table(&["Severity", "Finding", "Count", "Where"]);
+    for f in rows.iter().take(c.limit()) {
+        let mut wh = f.places.iter().map(|w| c.place(w)).collect::<Vec<_>>().join(", ");
+        if f.count > f.places.len() as u64 {
+            wh.push_str(", …");
+        }
+        t.add_row(vec![
+            Cell::new(f.severity.as_str()),
+            Cell::new(format!("{} [{}]", f.summary, f.kind)),
+            num(f.count),
+            Cell::new(wh),
+        ]);
+    }
+    c.emit(out, &t, rows.len())
+}
