@@ -2,7 +2,9 @@
 //!
 //! Values below 128 are counted exactly; above, each power of two is split into 128 linear
 //! buckets, so a bucket's width is under 1/128 of its lower bound and any percentile read back
-//! is within 0.8 % of a recorded value. Buckets are kept sparse (only the ones hit), so an idle
+//! is within 0.8 % of a recorded value. A bucket also keeps the sum of its values and reports
+//! their mean, so a bucket holding one distinct value (the common case for small samples)
+//! reads back exactly. Buckets are kept sparse (only the ones hit), so an idle
 //! histogram costs a few words and a busy one at most a few hundred entries whatever the number
 //! of samples: memory grows with the spread of values, never with their count.
 //!
@@ -15,7 +17,7 @@ const SUB: u64 = 1 << SUB_BITS;
 
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct Histogram {
-    buckets: BTreeMap<u16, u64>,
+    buckets: BTreeMap<u16, (u64, i128)>,
     count: u64,
     min: i64,
     max: i64,
@@ -34,6 +36,7 @@ fn bucket_of(v: u64) -> u16 {
 }
 
 /// Lowest and highest value of a bucket.
+#[cfg(test)]
 fn bucket_range(b: u16) -> (u64, u64) {
     let b = u64::from(b);
     if b < SUB {
@@ -55,7 +58,9 @@ impl Histogram {
     /// Records one value; negative values (clock steps backwards in a capture) count as 0.
     pub fn record(&mut self, v: i64) {
         let v = v.max(0);
-        *self.buckets.entry(bucket_of(v as u64)).or_insert(0) += 1;
+        let b = self.buckets.entry(bucket_of(v as u64)).or_insert((0, 0));
+        b.0 += 1;
+        b.1 += i128::from(v);
         if self.count == 0 {
             self.min = v;
             self.max = v;
@@ -91,14 +96,17 @@ impl Histogram {
         }
         let q = q.clamp(0.0, 1.0);
         let rank = ((q * self.count as f64).ceil() as u64).clamp(1, self.count);
+        if rank == self.count {
+            return Some(self.max);
+        }
         let mut seen = 0u64;
-        for (&b, &n) in &self.buckets {
+        for &(n, sum) in self.buckets.values() {
             seen += n;
             if seen >= rank {
-                let (lo, hi) = bucket_range(b);
-                let mid = lo / 2 + hi / 2 + (lo % 2 + hi % 2) / 2;
-                let mid = i64::try_from(mid).unwrap_or(i64::MAX);
-                return Some(mid.clamp(self.min, self.max));
+                // The mean of the bucket's values lies inside the bucket, so within its width.
+                let mean = sum / i128::from(n.max(1));
+                let mean = i64::try_from(mean).unwrap_or(i64::MAX);
+                return Some(mean.clamp(self.min, self.max));
             }
         }
         Some(self.max)
@@ -109,8 +117,10 @@ impl Histogram {
         if other.count == 0 {
             return;
         }
-        for (&b, &n) in &other.buckets {
-            *self.buckets.entry(b).or_insert(0) += n;
+        for (&b, &(n, sum)) in &other.buckets {
+            let e = self.buckets.entry(b).or_insert((0, 0));
+            e.0 += n;
+            e.1 += sum;
         }
         if self.count == 0 {
             self.min = other.min;

@@ -199,6 +199,21 @@ type Qid = u32;
 struct Interner {
     by_hash: HashMap<u64, Qid>,
     names: Vec<String>,
+    /// App keys and domains of the JIDs interned (a few), so the text report can print them
+    /// once and JIDs by their short name.
+    app_keys: Vec<String>,
+    domains: Vec<String>,
+}
+
+/// App keys / domains remembered per interner.
+const ZONE_CAP: usize = 8;
+
+fn remember(v: &mut Vec<String>, s: Option<&str>) {
+    if let Some(s) = s.filter(|s| !s.is_empty()) {
+        if v.len() < ZONE_CAP && !v.iter().any(|x| x == s) {
+            v.push(s.to_string());
+        }
+    }
 }
 
 fn jid_hash(j: &pb::Jid, with_resource: bool) -> u64 {
@@ -229,6 +244,8 @@ impl Interner {
             Entry::Vacant(e) => {
                 let id = self.names.len() as Qid;
                 self.names.push(jid_string(j, with_resource));
+                remember(&mut self.app_keys, j.app_key.as_deref());
+                remember(&mut self.domains, j.domain.as_deref());
                 *e.insert(id)
             }
         }
@@ -314,6 +331,8 @@ struct ConnState {
     msync: bool,
     user: Option<String>,
     user_bare: Option<String>,
+    /// The login JID among the peers, for sends whose meta names no sender.
+    user_peer: Option<Qid>,
     resource: Option<String>,
     device_uuid: Option<String>,
     device_name: Option<String>,
@@ -360,6 +379,7 @@ impl ConnState {
             msync: false,
             user: None,
             user_bare: None,
+            user_peer: None,
             resource: None,
             device_uuid: None,
             device_name: None,
@@ -502,8 +522,9 @@ impl ConnState {
                 places.push(Where { conn, frame, ts });
             }
             if let Some(d) = q.drain.take() {
+                // Counted once per drain: the finding may already stand for a stuck next_key.
+                q.stalls += 1;
                 if !d.stalled {
-                    q.stalls += 1;
                     stalls.push(Where { conn, frame: d.start_frame, ts: d.start });
                 }
             }
@@ -680,7 +701,10 @@ impl Analyzer {
             (Body::Provision(p), Dir::C2S) => {
                 c.provision_sent = true;
                 if let Some(g) = &msg.env.guid {
+                    remember(&mut c.peers.app_keys, g.app_key.as_deref());
+                    remember(&mut c.peers.domains, g.domain.as_deref());
                     c.user = Some(jid_string(g, true));
+                    c.user_peer = Some(c.peers.intern(g, false));
                     c.user_bare = Some(jid_string(g, false));
                 }
                 set_opt(&mut c.resource, p.resource.as_deref());
@@ -1025,12 +1049,8 @@ fn count_meta(c: &mut ConnState, m: &pb::Meta, body: Option<&MetaBody>, dir: Dir
     }
     let sender = match (&m.from, dir) {
         (Some(f), _) => Some(c.peers.intern(f, false)),
-        (None, Dir::C2S) => c.user.is_some().then(|| {
-            // The client's own sends: the session user, interned by its bare string.
-            let name = c.user_bare.clone().unwrap_or_default();
-            let j = pb::Jid { name: Some(name), ..Default::default() };
-            c.peers.intern(&j, false)
-        }),
+        // The client's own sends: the session user.
+        (None, Dir::C2S) => c.user_peer,
         (None, Dir::S2C) => None,
     };
     if let Some(s) = sender {
@@ -1141,8 +1161,8 @@ impl Consumer for Analyzer {
                 self.seen(pkt.ts);
                 let id = conn.id.0;
                 if self.wanted_conn(id) {
+                    // Not yet a session: that takes a message inside the time window.
                     let c = self.conn(id, Some(conn));
-                    c.msync = true;
                     c.transport = Some(*transport);
                 }
             }
@@ -1218,6 +1238,10 @@ impl Consumer for Analyzer {
     fn finish(&mut self, totals: &Totals) -> io::Result<()> {
         self.totals = Some(totals.clone());
         for (id, c) in &mut self.conns {
+            if c.close.is_none() {
+                let end = totals.last_ts.or(c.last_ts).unwrap_or_default();
+                c.close = Some((CloseReason::CaptureEnd, end));
+            }
             c.settle(*id);
         }
         Ok(())
@@ -1273,6 +1297,15 @@ fn count_rows<const N: usize>(names: &[&str], m: &[[u64; N]; 2]) -> Vec<CountRow
     rows
 }
 
+/// Adds per-direction counters.
+fn add2<const N: usize>(dst: &mut [[u64; N]; 2], src: &[[u64; N]; 2]) {
+    for (d, s) in dst.iter_mut().zip(src.iter()) {
+        for (x, y) in d.iter_mut().zip(s.iter()) {
+            *x += y;
+        }
+    }
+}
+
 fn build_report(a: &Analyzer) -> Report {
     let opts = &a.opts;
     let mut ids: Vec<u32> = a
@@ -1306,6 +1339,23 @@ fn build_report(a: &Analyzer) -> Report {
             || opts.until.is_some(),
         ..Default::default()
     };
+
+    for (_, c) in &conns {
+        for i in [&c.queues, &c.peers] {
+            for k in &i.app_keys {
+                if !rep.app_keys.contains(k) {
+                    rep.app_keys.push(k.clone());
+                }
+            }
+            for d in &i.domains {
+                if !rep.domains.contains(d) {
+                    rep.domains.push(d.clone());
+                }
+            }
+        }
+    }
+    rep.app_keys.sort();
+    rep.domains.sort();
 
     // Sessions.
     let mut users: Vec<String> = Vec::new();
@@ -1442,7 +1492,7 @@ fn build_report(a: &Analyzer) -> Report {
             r.drain_pages += qs.drain_pages;
             r.drain_metas += qs.drain_metas;
             // Drains still open (no settle yet) count as stalls too.
-            r.stalls += qs.stalls + u64::from(qs.drain.as_ref().is_some_and(|d| !d.stalled));
+            r.stalls += qs.stalls + u64::from(qs.drain.is_some());
             acc.n2p.merge(&qs.notice_to_pull);
             acc.rtt.merge(&qs.pull_rtt);
             acc.dt.merge(&qs.drain_time);
@@ -1525,17 +1575,9 @@ fn build_report(a: &Analyzer) -> Report {
     let mut senders: HashMap<String, u64> = HashMap::new();
     let mut receivers: HashMap<String, u64> = HashMap::new();
     for (_, c) in &conns {
-        for d in 0..2 {
-            for (dst, src) in ns[d].iter_mut().zip(c.msgs_by.ns[d].iter()) {
-                *dst += src;
-            }
-            for (dst, src) in body[d].iter_mut().zip(c.msgs_by.body[d].iter()) {
-                *dst += src;
-            }
-            for (dst, src) in content[d].iter_mut().zip(c.msgs_by.content[d].iter()) {
-                *dst += src;
-            }
-        }
+        add2(&mut ns, &c.msgs_by.ns);
+        add2(&mut body, &c.msgs_by.body);
+        add2(&mut content, &c.msgs_by.content);
         for (q, n) in &c.msgs_by.senders {
             *senders.entry(c.peers.name(*q).to_string()).or_insert(0) += n;
         }
@@ -1609,11 +1651,7 @@ fn build_report(a: &Analyzer) -> Report {
     let mut decode_errors = 0;
     let mut gap = 0;
     for (_, c) in &conns {
-        for d in 0..2 {
-            for (dst, src) in per_cmd[d].iter_mut().zip(c.commands[d].iter()) {
-                *dst += src;
-            }
-        }
+        add2(&mut per_cmd, &c.commands);
         msgs += c.msgs[0] + c.msgs[1];
         decode_errors += c.decode_errors;
         gap += c.gap_bytes;

@@ -66,8 +66,8 @@ pub fn to_value(r: &Report) -> Value {
         per_command.insert(name.clone(), json!({ "up": up, "down": down }));
     }
     let overview = json!({
-        "capture_start": r.capture_start.map(|t| rfc3339(t)),
-        "capture_end": r.capture_end.map(|t| rfc3339(t)),
+        "capture_start": r.capture_start.map(rfc3339),
+        "capture_end": r.capture_end.map(rfc3339),
         "span_s": match (r.capture_start, r.capture_end) {
             (Some(a), Some(b)) => json!(b.since(a) as f64 / 1e9),
             _ => Value::Null,

@@ -178,6 +178,33 @@ pub struct Report {
     pub errors: Vec<ErrorRow>,
     pub messages: MessageStats,
     pub findings: Vec<FindingRow>,
+    /// App keys and domains of the JIDs in the report (sorted). When there is one of each, the
+    /// text tables print JIDs without them.
+    pub app_keys: Vec<String>,
+    pub domains: Vec<String>,
+}
+
+impl Report {
+    /// A JID for a narrow table: `appkey_name@domain/res` becomes `name/res` when the report
+    /// holds a single app key and domain (printed once in the overview).
+    pub fn short_jid(&self, jid: &str) -> String {
+        let (Some(app), Some(dom), 1, 1) =
+            (self.app_keys.first(), self.domains.first(), self.app_keys.len(), self.domains.len())
+        else {
+            return jid.to_string();
+        };
+        let Some(rest) = jid.strip_prefix(app.as_str()).and_then(|r| r.strip_prefix('_')) else {
+            return jid.to_string();
+        };
+        match rest.split_once('@') {
+            Some((name, tail)) if tail == dom.as_str() => name.to_string(),
+            Some((name, tail)) => match tail.strip_prefix(dom.as_str()) {
+                Some(res) if res.starts_with('/') => format!("{name}{res}"),
+                _ => jid.to_string(),
+            },
+            None => jid.to_string(),
+        }
+    }
 }
 
 #[derive(Clone, Debug, Default)]

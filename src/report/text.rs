@@ -23,12 +23,19 @@ struct Ctx<'a> {
 }
 
 impl Ctx<'_> {
+    /// The rendering's `--local` offset wins over the one the report was computed with.
+    fn offset(&self) -> Option<i32> {
+        self.o.utc_offset_secs.or(self.r.utc_offset_secs)
+    }
+
     fn table(&self, header: &[&str]) -> Table {
         let mut t = Table::new();
         t.load_style(presets::UTF8_FULL_CONDENSED)
             .set_content_arrangement(ContentArrangement::Dynamic)
-            .set_width(self.width)
-            .set_header(header.iter().map(|h| Cell::new(h)).collect::<Vec<_>>());
+            .set_width(self.width);
+        if header.iter().any(|h| !h.is_empty()) {
+            t.set_header(header.iter().map(Cell::new).collect::<Vec<_>>());
+        }
         t
     }
 
@@ -42,7 +49,7 @@ impl Ctx<'_> {
 
     /// `12:29:00.123 (+1.234s)`: the time of day in the chosen zone, and since capture start.
     fn when(&self, ts: Timestamp) -> String {
-        let abs = fmt_abs(ts, self.r.utc_offset_secs);
+        let abs = fmt_abs(ts, self.offset());
         let tod = abs.get(11..23).unwrap_or(&abs);
         let rel = self.r.capture_start.map_or(0, |s| ts.since(s));
         format!("{tod} (+{:.3}s)", rel as f64 / 1e9)
@@ -124,8 +131,8 @@ fn overview(c: &Ctx<'_>, out: &mut dyn Write) -> io::Result<()> {
     let span = match (r.capture_start, r.capture_end) {
         (Some(a), Some(b)) => format!(
             "{} → {} ({})",
-            fmt_abs(a, r.utc_offset_secs),
-            fmt_abs(b, r.utc_offset_secs),
+            fmt_abs(a, c.offset()),
+            fmt_abs(b, c.offset()),
             fmt_dur(b.since(a))
         ),
         _ => "-".into(),
@@ -148,14 +155,26 @@ fn overview(c: &Ctx<'_>, out: &mut dyn Write) -> io::Result<()> {
         .collect::<Vec<_>>()
         .join(", ");
     t.add_row(vec![Cell::new("Messages"), Cell::new(format!("{} ({cmds})", o.messages))]);
+    let names: Vec<String> = o.users.iter().take(5).map(|u| r.short_jid(u)).collect();
     let users = if o.users.len() > 5 {
-        format!("{} ({}, …)", o.users.len(), o.users.get(..5).unwrap_or(&[]).join(", "))
+        format!("{} ({}, …)", o.users.len(), names.join(", "))
     } else if o.users.is_empty() {
         "0".into()
     } else {
-        format!("{} ({})", o.users.len(), o.users.join(", "))
+        format!("{} ({})", o.users.len(), names.join(", "))
     };
     t.add_row(vec![Cell::new("Users"), Cell::new(users)]);
+    if !r.app_keys.is_empty() || !r.domains.is_empty() {
+        let short = if r.app_keys.len() == 1 && r.domains.len() == 1 {
+            " (JIDs below are shown without them)"
+        } else {
+            ""
+        };
+        t.add_row(vec![
+            Cell::new("App key / domain"),
+            Cell::new(format!("{} / {}{short}", r.app_keys.join(", "), r.domains.join(", "))),
+        ]);
+    }
     t.add_row(vec![
         Cell::new("Decode errors / gaps"),
         Cell::new(format!("{} undecodable frames, {} gap bytes", o.decode_errors, o.gap_bytes)),
@@ -181,7 +200,6 @@ fn sessions(c: &Ctx<'_>, out: &mut dyn Write) -> io::Result<()> {
         "Duration",
         "End",
         "Msgs ↑/↓",
-        "Bytes ↑/↓",
         "Err",
     ]);
     for s in rows.iter().take(c.limit()) {
@@ -205,13 +223,12 @@ fn sessions(c: &Ctx<'_>, out: &mut dyn Write) -> io::Result<()> {
         t.add_row(vec![
             Cell::new(conn),
             Cell::new(format!("{} → {}", s.client, s.server)),
-            Cell::new(opt(&s.user)),
+            Cell::new(s.user.as_deref().map_or("-".into(), |u| c.r.short_jid(u))),
             Cell::new(login),
             Cell::new(c.when(s.start)),
             Cell::new(fmt_dur(s.duration_ns)),
             Cell::new(s.ended()),
             Cell::new(format!("{}/{}", s.msgs_up, s.msgs_down)),
-            Cell::new(format!("{}/{}", s.bytes_up, s.bytes_down)),
             num(s.errors + s.decode_errors),
         ]);
     }
@@ -220,7 +237,8 @@ fn sessions(c: &Ctx<'_>, out: &mut dyn Write) -> io::Result<()> {
         return Ok(());
     }
     c.heading(out, "Session clients")?;
-    let mut t = c.table(&["#", "Resource", "Device uuid / name", "OS / SDK", "Heartbeats"]);
+    let mut t =
+        c.table(&["#", "Resource", "Device uuid / name", "OS / SDK", "Bytes ↑/↓", "Heartbeats"]);
     for s in rows.iter().take(c.limit()) {
         let hb = &s.heartbeats;
         let hbs = if hb.count == 0 {
@@ -239,6 +257,7 @@ fn sessions(c: &Ctx<'_>, out: &mut dyn Write) -> io::Result<()> {
             Cell::new(opt(&s.resource)),
             Cell::new(format!("{} / {}", opt(&s.device_uuid), opt(&s.device_name))),
             Cell::new(format!("{} / {}", opt(&s.os), opt(&s.sdk_version))),
+            Cell::new(format!("{}/{}", s.bytes_up, s.bytes_down)),
             Cell::new(hbs),
         ]);
     }
@@ -264,7 +283,7 @@ fn queues(c: &Ctx<'_>, out: &mut dyn Write) -> io::Result<()> {
     ]);
     for q in rows.iter().take(c.limit()) {
         t.add_row(vec![
-            Cell::new(&q.queue),
+            Cell::new(c.r.short_jid(&q.queue)),
             num(q.notices),
             num(q.pulls),
             num(q.metas),
@@ -328,7 +347,11 @@ fn errors(c: &Ctx<'_>, out: &mut dyn Write) -> io::Result<()> {
             Cell::new(format!("{} {}", c.when(e.first.ts), c.place(&e.first))),
             Cell::new(format!("{} {}", c.when(e.last.ts), c.place(&e.last))),
             Cell::new(e.sessions.iter().map(u32::to_string).collect::<Vec<_>>().join(", ")),
-            Cell::new(if e.users.is_empty() { "-".into() } else { e.users.join(", ") }),
+            Cell::new(if e.users.is_empty() {
+                "-".into()
+            } else {
+                e.users.iter().map(|u| c.r.short_jid(u)).collect::<Vec<_>>().join(", ")
+            }),
         ]);
     }
     c.emit(out, &t, rows.len())
@@ -352,7 +375,7 @@ fn messages(c: &Ctx<'_>, out: &mut dyn Write) -> io::Result<()> {
         let limit = c.limit().min(10);
         let mut t = c.table(&[title, "Metas"]);
         for (n, k) in v.iter().take(limit) {
-            t.add_row(vec![Cell::new(n), num(*k)]);
+            t.add_row(vec![Cell::new(c.r.short_jid(n)), num(*k)]);
         }
         for line in t.lines() {
             writeln!(out, "{}", line.trim_end())?;
