@@ -665,7 +665,12 @@ impl Analyzer {
         let c = self.conns.entry(id).or_insert_with(|| ConnState::new(None));
         if let Some(m) = meta {
             // Roles may have been swapped since the connection opened: keep the latest.
-            if c.meta.as_ref() != Some(m) {
+            // Compared by the fields that can change, so the common path copies nothing.
+            let same = c
+                .meta
+                .as_ref()
+                .is_some_and(|x| x.id == m.id && x.client == m.client && x.server == m.server);
+            if !same {
                 c.meta = Some(m.clone());
             }
         }
@@ -692,7 +697,7 @@ impl Analyzer {
             *m += 1;
         }
         if let Some(b) = c.bytes.get_mut(d) {
-            *b += ctx.wire_len;
+            *b = b.saturating_add(ctx.wire_len);
         }
         if let Some(n) = c.commands.get_mut(d).and_then(|r| r.get_mut(cmd_index(msg.command))) {
             *n += 1;
@@ -1619,7 +1624,11 @@ fn build_report(a: &Analyzer) -> Report {
             });
             row.count += count;
             let v = row.value.unwrap_or(0);
-            row.value = Some(if k == FindingKind::SlowExchange { v.max(value) } else { v + value });
+            row.value = Some(if k == FindingKind::SlowExchange {
+                v.max(value)
+            } else {
+                v.saturating_add(value)
+            });
             row.places.extend(places);
             row.conns.push(*id);
         }
@@ -1654,7 +1663,7 @@ fn build_report(a: &Analyzer) -> Report {
         add2(&mut per_cmd, &c.commands);
         msgs += c.msgs[0] + c.msgs[1];
         decode_errors += c.decode_errors;
-        gap += c.gap_bytes;
+        gap = c.gap_bytes.saturating_add(gap);
     }
     let t = a.totals.clone().unwrap_or_default();
     rep.overview = Overview {

@@ -121,7 +121,7 @@ mod m {
             Body::SyncDl(pb::CommSyncDl {
                 status: status(code, reason),
                 meta_id: Some(id),
-                server_id: Some(id + 1_000_000),
+                server_id: Some(id.wrapping_add(1_000_000)),
                 timestamp: Some(5),
                 ..Default::default()
             }),
@@ -875,6 +875,50 @@ fn empty_analyzer_reports_nothing() {
     assert_eq!(r.latency.len(), 6);
     let t = text(&r, &ReportOptions { width: Some(80), ..Default::default() });
     assert!(t.contains("Sessions (0)"));
+    let mut buf = Vec::new();
+    r.write_json(&mut buf).unwrap_or_else(|e| panic!("{e}"));
+    assert!(serde_json::from_slice::<serde_json::Value>(&buf).is_ok());
+}
+
+#[test]
+fn odd_streams_do_not_panic() {
+    // Answers without requests, events for connections never opened, times going backwards,
+    // extreme values: the report must still come out, in both renderings.
+    let mut s = Sim::new(&ReportOptions { slow_ns: 0, ..Default::default() });
+    s.gap(9, -5.0, u64::MAX);
+    s.gap(9, -4.0, u64::MAX);
+    s.gap(8, -4.0, u64::MAX);
+    s.tcp(9, -3.0, TcpNote::BadSequence);
+    s.frame_problem(9, -2.0, FrameProblem::Skipped { bytes: u64::MAX });
+    s.open(0, 10.0, true);
+    s.down(0, 5.0, m::provision_resp(0, None));
+    s.down(0, 6.0, m::unread_resp(&[("q", u32::MAX)]));
+    s.down(0, 7.0, m::pull_resp("q", 1, u64::MAX, false));
+    s.down(0, 8.0, m::pull_resp("q", 0, 0, true));
+    s.down(0, 9.0, m::ack(u64::MAX, i32::MIN, Some("")));
+    s.down(0, 9.5, m::logout_resp());
+    s.up(0, 1.0, m::logout_req());
+    s.up(0, 1.0, m::logout_req());
+    s.up(0, 2.0, m::provision_req("", ""));
+    s.up(0, 3.0, m::provision_req("a", "b"));
+    s.up(0, 4.0, m::unread_req());
+    s.down(0, 0.0, m::unread_resp(&[]));
+    s.up(0, 4.0, dec(Command::Unknown(77), Body::Raw(vec![1, 2]), vec![]));
+    s.up(0, 4.0, dec(Command::Sync, Body::Encrypted, vec![]));
+    s.down(0, 4.0, dec(Command::Notice, Body::Notice(pb::CommNotice { queue: None }), vec![]));
+    let mut weird = m::pull_resp("q", 2, 1, false);
+    weird.meta_bodies = vec![MetaBody::Invalid("x".into())];
+    s.down(0, 4.0, weird);
+    s.close(0, 3.0, CloseReason::Evicted);
+    s.close(0, 4.0, CloseReason::Idle);
+    s.finish(-100.0);
+    let r = s.a.report();
+    assert!(r.sessions.iter().any(|x| x.conn == 0));
+    assert_eq!(finding(&r, "lost_segment").and_then(|f| f.value), Some(u64::MAX));
+    for w in [20u16, 80, 300] {
+        let t = text(&r, &ReportOptions { width: Some(w), top: Some(0), ..Default::default() });
+        assert!(t.contains("Findings"));
+    }
     let mut buf = Vec::new();
     r.write_json(&mut buf).unwrap_or_else(|e| panic!("{e}"));
     assert!(serde_json::from_slice::<serde_json::Value>(&buf).is_ok());
