@@ -515,9 +515,15 @@ impl ConnState {
         if let Some((ts, frame)) = self.logout_pending.take() {
             places.push(Where { conn, frame, ts });
         }
+        // Nothing more can be matched on a closed connection: give the memory back.
+        self.recent_ids = HashSet::new();
+        self.recent_order = VecDeque::new();
+        self.sends_pending = HashMap::new();
+        self.unread_pending = VecDeque::new();
         let mut stalls = Vec::new();
         for q in &mut self.queue_state {
             places.extend(q.pulls_pending.drain(..).map(|(ts, frame)| Where { conn, frame, ts }));
+            q.pulls_pending = VecDeque::new();
             if let Some((ts, frame)) = q.notice_pending.take() {
                 places.push(Where { conn, frame, ts });
             }

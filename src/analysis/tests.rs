@@ -776,6 +776,15 @@ fn text_sections_top_and_width() {
             assert!(line.chars().count() <= w as usize, "width {w}: {line}");
         }
     }
+    // Too wide for 80 columns: the queue table is cut into groups that repeat the key column.
+    let o = ReportOptions {
+        width: Some(80),
+        sections: Some(vec![Section::Queues]),
+        ..Default::default()
+    };
+    let q = text(&r, &o);
+    assert!(q.matches("│ Queue ").count() >= 2, "{q}");
+    assert!(q.contains("Stalls") && q.contains("│ z30 "));
     let o = ReportOptions { sections: Some(vec![Section::Latency]), ..Default::default() };
     let only = text(&r, &o);
     assert!(only.contains("Latency") && !only.contains("Sessions") && !only.contains("Overview"));
@@ -794,7 +803,8 @@ fn text_sections_top_and_width() {
 fn sample_text_output() {
     // Prints the report for `cargo test -- --nocapture sample_text_output`.
     let r = scenario(&ReportOptions::default()).a.report();
-    let o = ReportOptions::default();
+    let w = std::env::var("REPORT_WIDTH").ok().and_then(|w| w.parse().ok());
+    let o = ReportOptions { width: w, ..Default::default() };
     let t = text(&r, &o);
     println!("{t}");
     assert!(t.contains("TOKEN_EXPIRED") && t.contains("z13/android_abc"));

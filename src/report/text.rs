@@ -65,14 +65,84 @@ impl Ctx<'_> {
     }
 
     fn emit(&self, out: &mut dyn Write, t: &Table, total: usize) -> io::Result<()> {
-        for line in t.lines() {
-            writeln!(out, "{}", line.trim_end())?;
+        for part in self.split(t) {
+            for line in part.lines() {
+                writeln!(out, "{}", line.trim_end())?;
+            }
         }
         let shown = total.min(self.limit());
         if total > shown {
             writeln!(out, "… {} more", total - shown)?;
         }
         writeln!(out)
+    }
+
+    /// A table too wide for the terminal even before wrapping is cut into column groups, each
+    /// repeating the first (key) column, so cells wrap little and stay readable; what still
+    /// does not fit is wrapped by comfy-table.
+    fn split(&self, t: &Table) -> Vec<Table> {
+        let widths: Vec<usize> =
+            t.column_max_content_widths().into_iter().map(|w| usize::from(w) + 3).collect();
+        let width = usize::from(self.width);
+        let natural: usize = widths.iter().sum::<usize>() + 1;
+        let (Some(&key), true) = (widths.first(), widths.len() > 2 && natural > width) else {
+            return vec![t.clone()];
+        };
+        let greedy = |limit: usize| {
+            let mut groups: Vec<Vec<usize>> = Vec::new();
+            let mut cur: Vec<usize> = Vec::new();
+            let mut cur_w = 1 + key;
+            for (i, &w) in widths.iter().enumerate().skip(1) {
+                if !cur.is_empty() && cur_w + w > limit {
+                    groups.push(std::mem::take(&mut cur));
+                    cur_w = 1 + key;
+                }
+                cur.push(i);
+                cur_w += w;
+            }
+            if !cur.is_empty() {
+                groups.push(cur);
+            }
+            groups
+        };
+        let mut groups = greedy(width);
+        // Even the groups out, so the last one is not a lone column.
+        let k = groups.len().max(1);
+        let rest: usize = widths.iter().skip(1).sum();
+        let widest = widths.iter().skip(1).copied().max().unwrap_or(0);
+        // The narrowest limit that still needs no more groups than the terminal width does.
+        let lowest = rest.div_ceil(k).max(widest) + 1 + key;
+        for limit in lowest..width {
+            let g = greedy(limit);
+            if g.len() <= k {
+                groups = g;
+                break;
+            }
+        }
+        let pick = |cells: Vec<Cell>, g: &[usize]| -> Vec<Cell> {
+            let mut v = Vec::with_capacity(g.len() + 1);
+            if let Some(first) = cells.first() {
+                v.push(first.clone());
+            }
+            v.extend(g.iter().filter_map(|&i| cells.get(i).cloned()));
+            v
+        };
+        groups
+            .iter()
+            .map(|g| {
+                let mut part = Table::new();
+                part.load_style(presets::UTF8_FULL_CONDENSED)
+                    .set_content_arrangement(ContentArrangement::Dynamic)
+                    .set_width(self.width);
+                if let Some(h) = t.header() {
+                    part.set_header(pick(h.cell_iter().cloned().collect(), g));
+                }
+                for row in t.row_iter() {
+                    part.add_row(pick(row.cell_iter().cloned().collect(), g));
+                }
+                part
+            })
+            .collect()
     }
 }
 
@@ -266,7 +336,7 @@ fn sessions(c: &Ctx<'_>, out: &mut dyn Write) -> io::Result<()> {
 
 fn queues(c: &Ctx<'_>, out: &mut dyn Write) -> io::Result<()> {
     let rows = &c.r.queues;
-    c.heading(out, &format!("Queues ({})", rows.len()))?;
+    c.heading(out, &format!("Queues ({}); times are p50 / max", rows.len()))?;
     let mut t = c.table(&[
         "Queue",
         "Notices",
