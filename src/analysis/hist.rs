@@ -17,7 +17,7 @@ const SUB: u64 = 1 << SUB_BITS;
 
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct Histogram {
-    buckets: BTreeMap<u16, (u64, i128)>,
+    pub(super) buckets: BTreeMap<u16, (u64, i128)>,
     count: u64,
     min: i64,
     max: i64,

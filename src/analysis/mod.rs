@@ -1639,7 +1639,13 @@ fn build_report(a: &Analyzer) -> Report {
             row.conns.push(*id);
         }
     }
-    let mut findings: Vec<FindingRow> = fmap
+    let mut fvec: Vec<(FindingKind, FindingRow)> = fmap.into_iter().collect();
+    // Most severe, then most frequent; ties in the order of the kinds (capture problems first,
+    // as they cast doubt on everything after them).
+    fvec.sort_by(|(ka, a), (kb, b)| {
+        b.severity.cmp(&a.severity).then(b.count.cmp(&a.count)).then(ka.cmp(kb))
+    });
+    let findings: Vec<FindingRow> = fvec
         .into_iter()
         .map(|(k, mut r)| {
             let v = r.value.unwrap_or(0);
@@ -1655,9 +1661,6 @@ fn build_report(a: &Analyzer) -> Report {
             r
         })
         .collect();
-    findings.sort_by(|a, b| {
-        b.severity.cmp(&a.severity).then(b.count.cmp(&a.count)).then(a.kind.cmp(b.kind))
-    });
     rep.findings = findings;
 
     // Overview.

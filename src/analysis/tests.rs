@@ -593,6 +593,8 @@ fn overview_section() {
     assert_eq!(per.get("SYNC"), Some(&(10, 10)));
     assert_eq!(o.worst.len(), 3);
     assert!(o.worst.iter().all(|f| f.severity == Severity::Error));
+    let worst: Vec<&str> = o.worst.iter().map(|f| f.kind).collect();
+    assert_eq!(worst, ["lost_segment", "undecodable_frame", "oversize_frame"]);
 }
 
 #[test]
@@ -932,4 +934,38 @@ fn odd_streams_do_not_panic() {
     let mut buf = Vec::new();
     r.write_json(&mut buf).unwrap_or_else(|e| panic!("{e}"));
     assert!(serde_json::from_slice::<serde_json::Value>(&buf).is_ok());
+}
+
+#[test]
+fn sample_json_output() {
+    // Prints the JSON for `cargo test -- --nocapture sample_json_output`.
+    let r = scenario(&ReportOptions::default()).a.report();
+    let mut buf = Vec::new();
+    r.write_json(&mut buf).unwrap_or_else(|e| panic!("{e}"));
+    println!("{}", String::from_utf8_lossy(&buf));
+}
+
+#[test]
+fn state_stays_bounded_with_many_messages() {
+    let mut s = Sim::new(&ReportOptions::default());
+    s.open(0, 0.0, false);
+    for i in 0..10_000u64 {
+        let t = i as f64 * 10.0;
+        s.up(0, t, m::send(i, "peer"));
+        s.down(0, t + 1.0 + (i % 97) as f64 * 0.01, m::ack(i, 0, None));
+        s.down(0, t + 2.0, m::notice("q"));
+        s.up(0, t + 3.0, m::pull("q", i));
+        s.down(0, t + 4.0, m::pull_resp("q", 1, i + 1, true));
+    }
+    let c = s.a.conns.get(&0).unwrap_or_else(|| panic!());
+    assert!(c.recent_ids.len() <= RECENT_IDS_CAP && c.recent_order.len() <= RECENT_IDS_CAP);
+    assert!(c.sends_pending.is_empty());
+    assert_eq!(c.queue_state.len(), 1);
+    assert_eq!(c.peers.names.len(), 2);
+    assert!(c.lat[Exchange::Send.index()].hist.buckets.len() < 200);
+    s.finish(200_000.0);
+    let r = s.a.report();
+    assert_eq!(lat(&r, "send").answered, 10_000);
+    assert_eq!(r.queues[0].drains, 10_000);
+    assert_eq!(fcount(&r, "duplicate_meta_id"), 0);
 }
