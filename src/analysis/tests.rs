@@ -961,7 +961,8 @@ fn state_stays_bounded_with_many_messages() {
     assert!(c.recent_ids.len() <= RECENT_IDS_CAP && c.recent_order.len() <= RECENT_IDS_CAP);
     assert!(c.sends_pending.is_empty());
     assert_eq!(c.queue_state.len(), 1);
-    assert_eq!(c.peers.names.len(), 2);
+    // "peer", and "q" → "me" in the pull answers.
+    assert_eq!(c.peers.names.len(), 3);
     assert!(c.lat[Exchange::Send.index()].hist.buckets.len() < 200);
     s.finish(200_000.0);
     let r = s.a.report();
