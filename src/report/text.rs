@@ -85,7 +85,9 @@ impl Ctx<'_> {
             t.column_max_content_widths().into_iter().map(|w| usize::from(w) + 3).collect();
         let width = usize::from(self.width);
         let natural: usize = widths.iter().sum::<usize>() + 1;
-        let (Some(&key), true) = (widths.first(), widths.len() > 2 && natural > width) else {
+        // Wrapping reads better than splitting until cells would wrap to slivers.
+        let too_wide = natural > width + width / 2;
+        let (Some(&key), true) = (widths.first(), widths.len() > 2 && too_wide) else {
             return vec![t.clone()];
         };
         let greedy = |limit: usize| {
@@ -403,25 +405,34 @@ fn errors(c: &Ctx<'_>, out: &mut dyn Write) -> io::Result<()> {
     let rows = &c.r.errors;
     c.heading(out, &format!("Errors ({})", rows.len()))?;
     let mut t =
-        c.table(&["Code", "Count", "Commands", "Reasons", "First", "Last", "Sessions", "Users"]);
+        c.table(&["Code", "Count", "Commands", "Reasons", "First / last", "Sessions (users)"]);
     for e in rows.iter().take(c.limit()) {
         let cmds =
-            e.commands.iter().map(|(n, k)| format!("{n} {k}")).collect::<Vec<_>>().join(", ");
+            e.commands.iter().map(|(n, k)| format!("{n} {k}")).collect::<Vec<_>>().join("\n");
         let reasons =
-            e.reasons.iter().map(|(n, k)| format!("{n} ({k})")).collect::<Vec<_>>().join("; ");
+            e.reasons.iter().map(|(n, k)| format!("{n} ({k})")).collect::<Vec<_>>().join("\n");
+        let mut who = e.sessions.iter().map(u32::to_string).collect::<Vec<_>>().join(", ");
+        if !e.users.is_empty() {
+            let users = e.users.iter().map(|u| c.r.short_jid(u)).collect::<Vec<_>>();
+            who.push_str(&format!(" ({})", users.join(", ")));
+        }
         t.add_row(vec![
             Cell::new(&e.code),
             num(e.count),
             Cell::new(cmds),
             Cell::new(if reasons.is_empty() { "-".into() } else { reasons }),
-            Cell::new(format!("{} {}", c.when(e.first.ts), c.place(&e.first))),
-            Cell::new(format!("{} {}", c.when(e.last.ts), c.place(&e.last))),
-            Cell::new(e.sessions.iter().map(u32::to_string).collect::<Vec<_>>().join(", ")),
-            Cell::new(if e.users.is_empty() {
-                "-".into()
+            Cell::new(if e.first == e.last {
+                format!("{} #{}", c.when(e.first.ts), e.first.frame)
             } else {
-                e.users.iter().map(|u| c.r.short_jid(u)).collect::<Vec<_>>().join(", ")
+                format!(
+                    "{} #{}\n{} #{}",
+                    c.when(e.first.ts),
+                    e.first.frame,
+                    c.when(e.last.ts),
+                    e.last.frame
+                )
             }),
+            Cell::new(who),
         ]);
     }
     c.emit(out, &t, rows.len())
@@ -461,16 +472,16 @@ fn messages(c: &Ctx<'_>, out: &mut dyn Write) -> io::Result<()> {
 fn findings(c: &Ctx<'_>, out: &mut dyn Write) -> io::Result<()> {
     let rows = &c.r.findings;
     c.heading(out, &format!("Findings ({})", rows.len()))?;
-    let mut t = c.table(&["Severity", "Finding", "Count", "Where"]);
+    let mut t = c.table(&["Severity", "Count", "Finding", "Where (conn #packet)"]);
     for f in rows.iter().take(c.limit()) {
-        let mut wh = f.places.iter().map(|w| c.place(w)).collect::<Vec<_>>().join(", ");
-        if f.count > f.places.len() as u64 {
-            wh.push_str(", …");
+        let mut wh = f.places.iter().take(3).map(|w| c.place(w)).collect::<Vec<_>>().join("\n");
+        if f.count > f.places.len().min(3) as u64 {
+            wh.push_str("\n…");
         }
         t.add_row(vec![
             Cell::new(f.severity.as_str()),
-            Cell::new(format!("{} [{}]", f.summary, f.kind)),
             num(f.count),
+            Cell::new(format!("{}\n[{}]", f.summary, f.kind)),
             Cell::new(wh),
         ]);
     }
