@@ -262,7 +262,8 @@ fn overview(c: &Ctx<'_>, out: &mut dyn Write) -> io::Result<()> {
 
 fn sessions(c: &Ctx<'_>, out: &mut dyn Write) -> io::Result<()> {
     let rows = &c.r.sessions;
-    c.heading(out, &format!("Sessions ({})", rows.len()))?;
+    let legend = if rows.iter().any(|s| s.midstream) { "; * picked up mid-stream" } else { "" };
+    c.heading(out, &format!("Sessions ({}{legend})", rows.len()))?;
     let mut t = c.table(&[
         "#",
         "Client → Server",
