@@ -761,7 +761,7 @@ fn text_sections_top_and_width() {
     let all = text(&r, &ReportOptions::default());
     for h in [
         "Overview",
-        "Sessions (3)",
+        "Sessions (3; * picked up mid-stream)",
         "Queues (3)",
         "Latency",
         "Errors (4)",
