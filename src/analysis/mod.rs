@@ -1,1 +1,1706 @@
-//! TODO
+//! The analyzer behind `msyncdump report`: it consumes the [`Event`] stream and keeps, per
+//! connection, the session (login, end, traffic, heartbeats), the queues (notices, pulls,
+//! drains), request/response matching for latencies, error statuses, message counts and
+//! expert-info findings. [`Analyzer::report`] folds that into a [`Report`].
+//!
+//! Invariants that keep it fit for multi-GB captures:
+//! - All state is per connection ([`ConnState`]), so memory grows with connections and queues,
+//!   never with messages, and shards over disjoint connections merge by moving maps
+//!   ([`Analyzer::merge`]). Filters on user and time apply per connection and per message,
+//!   so every section sees the same subset.
+//! - Queue and user JIDs are interned per connection by a 64-bit hash of their parts, so the
+//!   common path formats no string; the string is built once, when a JID is first seen.
+//! - Pending-request maps are capped per connection ([`PENDING_CAP`]); what does not fit is
+//!   counted and shown as a finding instead of growing without bound.
+//! - Percentiles come from [`hist::Histogram`] (bounded, ~1 % error).
+//!
+//! Matching is per connection and exact: a send by its `meta.id`, a pull by its queue (FIFO
+//! per queue), a NOTICE by the client's next pull of that queue; UNREAD, PROVISION and LOGOUT
+//! carry no id and pair first-in first-out.
+
+pub mod hist;
+#[cfg(test)]
+mod tests;
+
+use std::collections::hash_map::Entry;
+use std::collections::{HashMap, HashSet, VecDeque};
+use std::hash::{DefaultHasher, Hash, Hasher};
+use std::io;
+
+use crate::capture::Timestamp;
+use crate::msync::decode::{Body, Command, Decoded, MetaBody};
+use crate::msync::jid::JidParts;
+use crate::msync::pb;
+use crate::net::{CloseReason, ConnMeta, Dir, PktCtx, TcpNote};
+use crate::pipeline::{Consumer, Event, FrameProblem, MsgCtx, Totals, Transport};
+use crate::report::{
+    CountRow, ErrorRow, FindingRow, Heartbeats, LatencyRow, LoginInfo, MessageStats, Overview,
+    QueueRow, Report, ReportOptions, SessionRow, Severity, Spread, Where,
+};
+use hist::Histogram;
+
+/// Requests awaiting an answer, per connection and kind, before new ones are dropped.
+pub const PENDING_CAP: usize = 4096;
+/// Sent meta ids remembered per connection for duplicate detection.
+const RECENT_IDS_CAP: usize = 4096;
+/// Distinct senders / receivers / reasons tracked per connection.
+const PEER_CAP: usize = 4096;
+const REASON_CAP: usize = 32;
+/// Places remembered per finding kind per connection.
+const PLACES_CAP: usize = 5;
+
+/// The exchange kinds of the Latency section, in display order.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Exchange {
+    Login,
+    Unread,
+    Send,
+    Pull,
+    Notice,
+    Logout,
+}
+
+impl Exchange {
+    pub const ALL: [Exchange; 6] = [
+        Exchange::Login,
+        Exchange::Unread,
+        Exchange::Send,
+        Exchange::Pull,
+        Exchange::Notice,
+        Exchange::Logout,
+    ];
+    pub fn name(self) -> &'static str {
+        match self {
+            Exchange::Login => "login",
+            Exchange::Unread => "unread",
+            Exchange::Send => "send",
+            Exchange::Pull => "pull",
+            Exchange::Notice => "notice",
+            Exchange::Logout => "logout",
+        }
+    }
+    fn index(self) -> usize {
+        self as usize
+    }
+}
+
+/// Kinds of expert-info findings.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum FindingKind {
+    LostSegment,
+    Retransmission,
+    OutOfOrder,
+    Overlap,
+    BufferLimit,
+    Snaplen,
+    BadSequence,
+    Rst,
+    Midstream,
+    Undecodable,
+    Oversize,
+    SkippedBytes,
+    Unanswered,
+    UnknownAck,
+    DuplicateMetaId,
+    NextKeyBackwards,
+    DrainStall,
+    LoginFailed,
+    NoProvision,
+    SlowExchange,
+    PendingOverflow,
+    ErrorStatus,
+    Kicked,
+}
+
+impl FindingKind {
+    pub fn id(self) -> &'static str {
+        match self {
+            FindingKind::LostSegment => "lost_segment",
+            FindingKind::Retransmission => "retransmission",
+            FindingKind::OutOfOrder => "out_of_order",
+            FindingKind::Overlap => "overlap",
+            FindingKind::BufferLimit => "reassembly_buffer_limit",
+            FindingKind::Snaplen => "snaplen_cut",
+            FindingKind::BadSequence => "bad_sequence",
+            FindingKind::Rst => "rst",
+            FindingKind::Midstream => "midstream",
+            FindingKind::Undecodable => "undecodable_frame",
+            FindingKind::Oversize => "oversize_frame",
+            FindingKind::SkippedBytes => "skipped_bytes",
+            FindingKind::Unanswered => "unanswered_request",
+            FindingKind::UnknownAck => "ack_unknown_meta_id",
+            FindingKind::DuplicateMetaId => "duplicate_meta_id",
+            FindingKind::NextKeyBackwards => "next_key_backwards",
+            FindingKind::DrainStall => "drain_stall",
+            FindingKind::LoginFailed => "login_failed",
+            FindingKind::NoProvision => "no_provision",
+            FindingKind::SlowExchange => "slow_exchange",
+            FindingKind::PendingOverflow => "pending_overflow",
+            FindingKind::ErrorStatus => "error_status",
+            FindingKind::Kicked => "kicked",
+        }
+    }
+    pub fn severity(self) -> Severity {
+        use FindingKind::*;
+        match self {
+            LostSegment | BufferLimit | Undecodable | Oversize | NextKeyBackwards | LoginFailed
+            | Kicked => Severity::Error,
+            Retransmission | OutOfOrder | Overlap | Snaplen | BadSequence | Rst | SkippedBytes
+            | Unanswered | UnknownAck | DuplicateMetaId | DrainStall | NoProvision
+            | SlowExchange | PendingOverflow | ErrorStatus => Severity::Warning,
+            Midstream => Severity::Note,
+        }
+    }
+    fn summary(self, value: u64) -> String {
+        match self {
+            FindingKind::LostSegment => format!("lost segments: {value} bytes never captured"),
+            FindingKind::Retransmission => "TCP retransmissions".into(),
+            FindingKind::OutOfOrder => "out-of-order TCP segments".into(),
+            FindingKind::Overlap => "overlapping TCP segments".into(),
+            FindingKind::BufferLimit => "out-of-order buffer full: data given up".into(),
+            FindingKind::Snaplen => "packets cut by the snaplen".into(),
+            FindingKind::BadSequence => "impossible TCP sequence numbers".into(),
+            FindingKind::Rst => "connections reset (RST)".into(),
+            FindingKind::Midstream => "connections picked up mid-stream (no SYN)".into(),
+            FindingKind::Undecodable => "undecodable MSync frames".into(),
+            FindingKind::Oversize => "oversize frame lengths (stream resynchronised)".into(),
+            FindingKind::SkippedBytes => format!("{value} bytes skipped while resynchronising"),
+            FindingKind::Unanswered => "requests never answered".into(),
+            FindingKind::UnknownAck => "acks for meta ids never sent".into(),
+            FindingKind::DuplicateMetaId => "meta ids sent more than once".into(),
+            FindingKind::NextKeyBackwards => "next_key moved backwards".into(),
+            FindingKind::DrainStall => {
+                "queue drains that stalled (no is_last / no progress)".into()
+            }
+            FindingKind::LoginFailed => "failed logins".into(),
+            FindingKind::NoProvision => "MSync sessions without PROVISION".into(),
+            FindingKind::SlowExchange => {
+                format!("slow exchanges (worst {})", crate::report::fmt_dur(value as i64))
+            }
+            FindingKind::PendingOverflow => "pending requests over the per-session cap".into(),
+            FindingKind::ErrorStatus => "error statuses returned by the server".into(),
+            FindingKind::Kicked => "users logged in elsewhere / kicked".into(),
+        }
+    }
+}
+
+#[derive(Clone, Debug, Default)]
+struct FindingStat {
+    count: u64,
+    /// Bytes for gaps and skips, the worst latency for slow exchanges.
+    value: u64,
+    places: Vec<Where>,
+}
+
+/// An interned JID: a small id within its connection.
+type Qid = u32;
+
+#[derive(Clone, Debug, Default)]
+struct Interner {
+    by_hash: HashMap<u64, Qid>,
+    names: Vec<String>,
+    /// App keys and domains of the JIDs interned (a few), so the text report can print them
+    /// once and JIDs by their short name.
+    app_keys: Vec<String>,
+    domains: Vec<String>,
+}
+
+/// App keys / domains remembered per interner.
+const ZONE_CAP: usize = 8;
+
+fn remember(v: &mut Vec<String>, s: Option<&str>) {
+    if let Some(s) = s.filter(|s| !s.is_empty()) {
+        if v.len() < ZONE_CAP && !v.iter().any(|x| x == s) {
+            v.push(s.to_string());
+        }
+    }
+}
+
+fn jid_hash(j: &pb::Jid, with_resource: bool) -> u64 {
+    let mut h = DefaultHasher::new();
+    j.app_key.as_deref().unwrap_or("").hash(&mut h);
+    j.name.as_deref().unwrap_or("").hash(&mut h);
+    j.domain.as_deref().unwrap_or("").hash(&mut h);
+    if with_resource {
+        j.client_resource.as_deref().unwrap_or("").hash(&mut h);
+    }
+    h.finish()
+}
+
+fn jid_string(j: &pb::Jid, with_resource: bool) -> String {
+    let mut p = JidParts::from_pb(j);
+    if !with_resource {
+        p.client_resource = None;
+    }
+    p.to_string()
+}
+
+impl Interner {
+    /// The id of `j`, formatting it only the first time it is seen.
+    fn intern(&mut self, j: &pb::Jid, with_resource: bool) -> Qid {
+        let h = jid_hash(j, with_resource);
+        match self.by_hash.entry(h) {
+            Entry::Occupied(e) => *e.get(),
+            Entry::Vacant(e) => {
+                let id = self.names.len() as Qid;
+                self.names.push(jid_string(j, with_resource));
+                remember(&mut self.app_keys, j.app_key.as_deref());
+                remember(&mut self.domains, j.domain.as_deref());
+                *e.insert(id)
+            }
+        }
+    }
+    fn name(&self, id: Qid) -> &str {
+        self.names.get(id as usize).map_or("", String::as_str)
+    }
+}
+
+/// A NOTICE → pull → … → is_last sequence in progress.
+#[derive(Clone, Debug)]
+struct Drain {
+    start: Timestamp,
+    start_frame: u64,
+    pages: u64,
+    metas: u64,
+    last_key: Option<u64>,
+    stalled: bool,
+}
+
+#[derive(Clone, Debug, Default)]
+struct QueueState {
+    notices: u64,
+    pulls: u64,
+    metas: u64,
+    unread_announced: Option<u64>,
+    last_next_key: Option<u64>,
+    is_last_reached: bool,
+    notice_to_pull: Histogram,
+    pull_rtt: Histogram,
+    drains: u64,
+    drain_pages: u64,
+    drain_metas: u64,
+    drain_time: Histogram,
+    stalls: u64,
+    drain: Option<Drain>,
+    /// A NOTICE waiting for the client's pull (time, packet).
+    notice_pending: Option<(Timestamp, u64)>,
+    /// Pulls waiting for their answer (time, packet), oldest first.
+    pulls_pending: VecDeque<(Timestamp, u64)>,
+}
+
+#[derive(Clone, Debug, Default)]
+struct LatStat {
+    requests: u64,
+    answered: u64,
+    hist: Histogram,
+}
+
+#[derive(Clone, Debug)]
+struct ErrStat {
+    source: &'static str,
+    count: u64,
+    commands: Vec<(Command, u64)>,
+    reasons: Vec<(String, u64)>,
+    first: Where,
+    last: Where,
+}
+
+#[derive(Clone, Debug, Default)]
+struct Login {
+    request: Option<(Timestamp, u64)>,
+    answer: Option<LoginInfo>,
+}
+
+#[derive(Clone, Debug, Default)]
+struct MsgCounts {
+    /// By `Meta.ns` 0..=6, then unknown; per direction.
+    ns: [[u64; 8]; 2],
+    /// By `MessageBody.type` 0..=8, then unknown.
+    body: [[u64; 10]; 2],
+    /// By `Content.type` 0..=8, then unknown.
+    content: [[u64; 10]; 2],
+    senders: HashMap<Qid, u64>,
+    receivers: HashMap<Qid, u64>,
+}
+
+/// Everything known about one connection.
+#[derive(Clone, Debug)]
+struct ConnState {
+    meta: Option<ConnMeta>,
+    transport: Option<Transport>,
+    msync: bool,
+    user: Option<String>,
+    user_bare: Option<String>,
+    /// The login JID among the peers, for sends whose meta names no sender.
+    user_peer: Option<Qid>,
+    resource: Option<String>,
+    device_uuid: Option<String>,
+    device_name: Option<String>,
+    os: Option<String>,
+    sdk_version: Option<String>,
+    provision_sent: bool,
+    login: Login,
+    first_ts: Option<Timestamp>,
+    last_ts: Option<Timestamp>,
+    close: Option<(CloseReason, Timestamp)>,
+    logout: bool,
+    msgs: [u64; 2],
+    bytes: [u64; 2],
+    /// By command (SYNC, UNREAD, NOTICE, PROVISION, LOGOUT, other) and direction.
+    commands: [[u64; 6]; 2],
+    decode_errors: u64,
+    gap_bytes: u64,
+    errors_total: u64,
+    hb_count: u64,
+    hb_first: Option<Timestamp>,
+    hb_last: Option<Timestamp>,
+    hb_rtt: Histogram,
+    lat: [LatStat; 6],
+    unread_pending: VecDeque<(Timestamp, u64)>,
+    sends_pending: HashMap<u64, (Timestamp, u64)>,
+    logout_pending: Option<(Timestamp, u64)>,
+    recent_ids: HashSet<u64>,
+    recent_order: VecDeque<u64>,
+    queues: Interner,
+    queue_state: Vec<QueueState>,
+    peers: Interner,
+    msgs_by: MsgCounts,
+    errors: HashMap<String, ErrStat>,
+    findings: HashMap<FindingKind, FindingStat>,
+    /// Pending requests were turned into findings (the connection closed).
+    settled: bool,
+}
+
+impl ConnState {
+    fn new(meta: Option<ConnMeta>) -> Self {
+        ConnState {
+            meta,
+            transport: None,
+            msync: false,
+            user: None,
+            user_bare: None,
+            user_peer: None,
+            resource: None,
+            device_uuid: None,
+            device_name: None,
+            os: None,
+            sdk_version: None,
+            provision_sent: false,
+            login: Login::default(),
+            first_ts: None,
+            last_ts: None,
+            close: None,
+            logout: false,
+            msgs: [0; 2],
+            bytes: [0; 2],
+            commands: [[0; 6]; 2],
+            decode_errors: 0,
+            gap_bytes: 0,
+            errors_total: 0,
+            hb_count: 0,
+            hb_first: None,
+            hb_last: None,
+            hb_rtt: Histogram::new(),
+            lat: Default::default(),
+            unread_pending: VecDeque::new(),
+            sends_pending: HashMap::new(),
+            logout_pending: None,
+            recent_ids: HashSet::new(),
+            recent_order: VecDeque::new(),
+            queues: Interner::default(),
+            queue_state: Vec::new(),
+            peers: Interner::default(),
+            msgs_by: MsgCounts::default(),
+            errors: HashMap::new(),
+            findings: HashMap::new(),
+            settled: false,
+        }
+    }
+
+    fn find(&mut self, kind: FindingKind, at: Where, value: u64) {
+        let f = self.findings.entry(kind).or_default();
+        f.count += 1;
+        if kind == FindingKind::SlowExchange {
+            f.value = f.value.max(value);
+        } else {
+            f.value = f.value.saturating_add(value);
+        }
+        if f.places.len() < PLACES_CAP {
+            f.places.push(at);
+        }
+    }
+
+    fn touch(&mut self, ts: Timestamp) {
+        if self.first_ts.is_none() {
+            self.first_ts = Some(ts);
+        }
+        self.last_ts = Some(self.last_ts.map_or(ts, |l| l.max(ts)));
+    }
+
+    fn queue(&mut self, j: &pb::Jid) -> Qid {
+        let q = self.queues.intern(j, true);
+        while self.queue_state.len() <= q as usize {
+            self.queue_state.push(QueueState::default());
+        }
+        q
+    }
+
+    fn qs(&mut self, q: Qid) -> Option<&mut QueueState> {
+        self.queue_state.get_mut(q as usize)
+    }
+
+    fn answered(&mut self, kind: Exchange, latency: i64, at: Where, slow_ns: i64) {
+        if let Some(l) = self.lat.get_mut(kind.index()) {
+            l.answered += 1;
+            l.hist.record(latency);
+        }
+        if latency > slow_ns {
+            self.find(FindingKind::SlowExchange, at, latency.max(0) as u64);
+        }
+    }
+
+    fn requested(&mut self, kind: Exchange) {
+        if let Some(l) = self.lat.get_mut(kind.index()) {
+            l.requests += 1;
+        }
+    }
+
+    fn error(
+        &mut self,
+        code: String,
+        source: &'static str,
+        cmd: Command,
+        reason: Option<&str>,
+        at: Where,
+    ) {
+        self.errors_total += 1;
+        let e = self.errors.entry(code).or_insert_with(|| ErrStat {
+            source,
+            count: 0,
+            commands: Vec::new(),
+            reasons: Vec::new(),
+            first: at,
+            last: at,
+        });
+        e.count += 1;
+        e.last = at;
+        match e.commands.iter_mut().find(|(c, _)| *c == cmd) {
+            Some((_, n)) => *n += 1,
+            None => e.commands.push((cmd, 1)),
+        }
+        if let Some(r) = reason.filter(|r| !r.is_empty()) {
+            if let Some((_, n)) = e.reasons.iter_mut().find(|(x, _)| x == r) {
+                *n += 1;
+            } else if e.reasons.len() < REASON_CAP {
+                e.reasons.push((r.to_string(), 1));
+            }
+        }
+    }
+
+    /// Requests still pending become "unanswered" findings, and open drains stalls. Runs once,
+    /// when the connection closes or the capture ends.
+    fn settle(&mut self, conn: u32) {
+        if self.settled {
+            return;
+        }
+        self.settled = true;
+        let mut places: Vec<Where> = Vec::new();
+        if let Some((ts, frame)) = self.login.request.filter(|_| self.login.answer.is_none()) {
+            places.push(Where { conn, frame, ts });
+        }
+        places.extend(self.unread_pending.drain(..).map(|(ts, frame)| Where { conn, frame, ts }));
+        let mut sends: Vec<(Timestamp, u64)> = self.sends_pending.drain().map(|(_, v)| v).collect();
+        sends.sort_unstable_by_key(|&(ts, f)| (f, ts));
+        places.extend(sends.into_iter().map(|(ts, frame)| Where { conn, frame, ts }));
+        if let Some((ts, frame)) = self.logout_pending.take() {
+            places.push(Where { conn, frame, ts });
+        }
+        // Nothing more can be matched on a closed connection: give the memory back.
+        self.recent_ids = HashSet::new();
+        self.recent_order = VecDeque::new();
+        self.sends_pending = HashMap::new();
+        self.unread_pending = VecDeque::new();
+        let mut stalls = Vec::new();
+        for q in &mut self.queue_state {
+            places.extend(q.pulls_pending.drain(..).map(|(ts, frame)| Where { conn, frame, ts }));
+            q.pulls_pending = VecDeque::new();
+            if let Some((ts, frame)) = q.notice_pending.take() {
+                places.push(Where { conn, frame, ts });
+            }
+            if let Some(d) = q.drain.take() {
+                // Counted once per drain: the finding may already stand for a stuck next_key.
+                q.stalls += 1;
+                if !d.stalled {
+                    stalls.push(Where { conn, frame: d.start_frame, ts: d.start });
+                }
+            }
+        }
+        places.sort_unstable_by_key(|w| w.frame);
+        for w in places {
+            self.find(FindingKind::Unanswered, w, 0);
+        }
+        for w in stalls {
+            self.find(FindingKind::DrainStall, w, 0);
+        }
+    }
+
+    fn end_ts(&self) -> Timestamp {
+        match (self.close, self.last_ts) {
+            (Some((_, c)), Some(l)) => c.max(l),
+            (Some((_, c)), None) => c,
+            (None, Some(l)) => l,
+            (None, None) => self.start_ts(),
+        }
+    }
+
+    fn start_ts(&self) -> Timestamp {
+        self.meta.as_ref().map(|m| m.first_ts).or(self.first_ts).unwrap_or_default()
+    }
+}
+
+/// Collects everything `report` shows; a [`Consumer`] of the event stream.
+#[derive(Debug)]
+pub struct Analyzer {
+    opts: ReportOptions,
+    conns: HashMap<u32, ConnState>,
+    totals: Option<Totals>,
+    /// Time of the first event seen (stands in for the capture start until known).
+    first_seen: Option<Timestamp>,
+    capture_start: Option<Timestamp>,
+}
+
+fn cmd_index(c: Command) -> usize {
+    match c {
+        Command::Sync => 0,
+        Command::Unread => 1,
+        Command::Notice => 2,
+        Command::Provision => 3,
+        Command::Logout => 4,
+        Command::Unknown(_) => 5,
+    }
+}
+
+const CMD_NAMES: [&str; 6] = ["SYNC", "UNREAD", "NOTICE", "PROVISION", "LOGOUT", "other"];
+
+fn status_name(code: i32) -> String {
+    pb::status::ErrorCode::try_from(code)
+        .map_or_else(|_| format!("STATUS_{code}"), |c| c.as_str_name().to_string())
+}
+
+fn os_name(v: i32) -> String {
+    pb::provision::OsType::try_from(v)
+        .map_or_else(|_| format!("OS_{v}"), |c| c.as_str_name().to_string())
+}
+
+fn bounded_index(v: Option<i32>, known: usize) -> usize {
+    match v {
+        None => 0,
+        Some(x) if x >= 0 && (x as usize) < known => x as usize,
+        Some(_) => known,
+    }
+}
+
+impl Analyzer {
+    pub fn new(opts: &ReportOptions) -> Self {
+        Analyzer {
+            opts: opts.clone(),
+            conns: HashMap::new(),
+            totals: None,
+            first_seen: None,
+            capture_start: None,
+        }
+    }
+
+    /// Adds the connections of another shard (connections are disjoint between shards).
+    pub fn merge(&mut self, other: Analyzer) {
+        for (id, c) in other.conns {
+            match self.conns.entry(id) {
+                Entry::Vacant(e) => {
+                    e.insert(c);
+                }
+                // Not expected (shards own disjoint connections); keep the busier one.
+                Entry::Occupied(mut e) => {
+                    if c.msgs.iter().sum::<u64>() > e.get().msgs.iter().sum::<u64>() {
+                        e.insert(c);
+                    }
+                }
+            }
+        }
+        self.first_seen = min_opt(self.first_seen, other.first_seen);
+        self.capture_start = min_opt(self.capture_start, other.capture_start);
+        self.totals = match (self.totals.take(), other.totals) {
+            (Some(a), Some(b)) => Some(merge_totals(a, &b)),
+            (a, b) => a.or(b),
+        };
+    }
+
+    fn start(&self) -> Timestamp {
+        self.capture_start
+            .or(self.totals.as_ref().and_then(|t| t.first_ts))
+            .or(self.first_seen)
+            .unwrap_or_default()
+    }
+
+    /// Whether an event at `ts` falls in the `--since` / `--until` window.
+    fn in_window(&self, ts: Timestamp) -> bool {
+        let start = self.start();
+        if let Some(s) = self.opts.since {
+            if ts < s.resolve(start, self.opts.utc_offset_secs) {
+                return false;
+            }
+        }
+        if let Some(u) = self.opts.until {
+            if ts > u.resolve(start, self.opts.utc_offset_secs) {
+                return false;
+            }
+        }
+        true
+    }
+
+    fn wanted_conn(&self, id: u32) -> bool {
+        self.opts.conn.is_none_or(|c| c == id)
+    }
+
+    fn seen(&mut self, ts: Timestamp) {
+        if self.first_seen.is_none() {
+            self.first_seen = Some(ts);
+        }
+    }
+
+    fn conn(&mut self, id: u32, meta: Option<&ConnMeta>) -> &mut ConnState {
+        let c = self.conns.entry(id).or_insert_with(|| ConnState::new(None));
+        if let Some(m) = meta {
+            // Roles may have been swapped since the connection opened: keep the latest.
+            // Compared by the fields that can change, so the common path copies nothing.
+            let same = c
+                .meta
+                .as_ref()
+                .is_some_and(|x| x.id == m.id && x.client == m.client && x.server == m.server);
+            if !same {
+                c.meta = Some(m.clone());
+            }
+        }
+        c
+    }
+
+    fn message(&mut self, ctx: &MsgCtx<'_>, msg: &Decoded) {
+        if self.capture_start.is_none() {
+            self.capture_start = Some(ctx.capture_start);
+        }
+        let id = ctx.conn.id.0;
+        if !self.wanted_conn(id) || !self.in_window(ctx.ts) {
+            return;
+        }
+        let slow = self.opts.slow_ns;
+        let c = self.conn(id, Some(ctx.conn));
+        let ts = ctx.ts;
+        let at = Where { conn: id, frame: ctx.frame, ts };
+        let d = ctx.dir.index();
+        c.msync = true;
+        c.transport = Some(ctx.transport);
+        c.touch(ts);
+        if let Some(m) = c.msgs.get_mut(d) {
+            *m += 1;
+        }
+        if let Some(b) = c.bytes.get_mut(d) {
+            *b = b.saturating_add(ctx.wire_len);
+        }
+        if let Some(n) = c.commands.get_mut(d).and_then(|r| r.get_mut(cmd_index(msg.command))) {
+            *n += 1;
+        }
+        match (&msg.body, ctx.dir) {
+            (Body::Provision(p), Dir::C2S) => {
+                c.provision_sent = true;
+                if let Some(g) = &msg.env.guid {
+                    remember(&mut c.peers.app_keys, g.app_key.as_deref());
+                    remember(&mut c.peers.domains, g.domain.as_deref());
+                    c.user = Some(jid_string(g, true));
+                    c.user_peer = Some(c.peers.intern(g, false));
+                    c.user_bare = Some(jid_string(g, false));
+                }
+                set_opt(&mut c.resource, p.resource.as_deref());
+                set_opt(&mut c.device_uuid, p.device_uuid.as_deref());
+                set_opt(&mut c.device_name, p.device_name.as_deref());
+                set_opt(&mut c.sdk_version, p.version.as_deref());
+                if let Some(os) = p.os_type {
+                    c.os = Some(os_name(os));
+                }
+                if c.login.request.is_some() && c.login.answer.is_none() {
+                    // A second login before the first was answered: the first stays unanswered.
+                    c.find(FindingKind::Unanswered, at, 0);
+                }
+                c.requested(Exchange::Login);
+                c.login.request = Some((ts, ctx.frame));
+                c.login.answer = None;
+            }
+            (Body::Provision(p), Dir::S2C) => {
+                let code = p.status.as_ref().and_then(|s| s.error_code).unwrap_or(0);
+                let reason = p
+                    .status
+                    .as_ref()
+                    .and_then(|s| s.reason.clone())
+                    .or_else(|| p.reason.clone())
+                    .filter(|r| !r.is_empty());
+                let latency =
+                    c.login.request.filter(|_| c.login.answer.is_none()).map(|(t, _)| ts.since(t));
+                let frame = c.login.request.map_or(ctx.frame, |(_, f)| f);
+                if let Some(l) = latency {
+                    c.answered(Exchange::Login, l, at, slow);
+                }
+                c.login.answer = Some(LoginInfo {
+                    status: status_name(code),
+                    reason,
+                    latency_ns: latency,
+                    session_id: p.session_id.clone(),
+                    frame,
+                });
+                if code != 0 {
+                    c.find(FindingKind::LoginFailed, at, 0);
+                }
+                status_error(c, p.status.as_ref(), Command::Provision, at);
+            }
+            (Body::UnreadUl(_), Dir::C2S) => {
+                c.requested(Exchange::Unread);
+                push_capped(&mut c.unread_pending, (ts, ctx.frame), at, &mut c.findings);
+            }
+            (Body::UnreadDl(u), Dir::S2C) => {
+                let req = c.unread_pending.pop_front();
+                if let Some((t, _)) = req {
+                    c.answered(Exchange::Unread, ts.since(t), at, slow);
+                }
+                let mut pending_data = false;
+                for mq in &u.unread {
+                    if let Some(j) = &mq.queue {
+                        let q = c.queue(j);
+                        let n = u64::from(mq.n.unwrap_or(0));
+                        pending_data |= n > 0;
+                        if let Some(s) = c.qs(q) {
+                            s.unread_announced = Some(n);
+                        }
+                    }
+                }
+                // A heartbeat is an UNREAD exchange that brought no pending data.
+                if !pending_data {
+                    if let Some((t, _)) = req {
+                        c.hb_count += 1;
+                        c.hb_rtt.record(ts.since(t));
+                        if c.hb_first.is_none() {
+                            c.hb_first = Some(t);
+                        }
+                        c.hb_last = Some(t);
+                    }
+                }
+                status_error(c, u.status.as_ref(), Command::Unread, at);
+            }
+            (Body::Notice(n), Dir::S2C) => {
+                if let Some(j) = &n.queue {
+                    let q = c.queue(j);
+                    let mut new_request = false;
+                    if let Some(s) = c.qs(q) {
+                        s.notices += 1;
+                        // Several NOTICEs before a pull are one request for that pull.
+                        if s.notice_pending.is_none() {
+                            s.notice_pending = Some((ts, ctx.frame));
+                            new_request = true;
+                        }
+                        if s.drain.is_none() {
+                            s.drain = Some(new_drain(ts, ctx.frame));
+                        }
+                    }
+                    if new_request {
+                        c.requested(Exchange::Notice);
+                    }
+                }
+            }
+            (Body::SyncUl(s), Dir::C2S) => {
+                if let Some(m) = &s.meta {
+                    if let Some(mid) = m.id {
+                        sent_meta(c, mid, at);
+                    }
+                    count_meta(c, m, msg.meta_bodies.first(), Dir::C2S, at);
+                } else if let Some(j) = &s.queue {
+                    let q = c.queue(j);
+                    let mut reaction = None;
+                    let mut overflow = false;
+                    if let Some(qs) = c.qs(q) {
+                        qs.pulls += 1;
+                        if let Some((t, _)) = qs.notice_pending.take() {
+                            let dl = ts.since(t);
+                            qs.notice_to_pull.record(dl);
+                            reaction = Some(dl);
+                        }
+                        if qs.pulls_pending.len() < PENDING_CAP {
+                            qs.pulls_pending.push_back((ts, ctx.frame));
+                        } else {
+                            overflow = true;
+                        }
+                        if qs.drain.is_none() {
+                            qs.drain = Some(new_drain(ts, ctx.frame));
+                        }
+                    }
+                    c.requested(Exchange::Pull);
+                    if let Some(dl) = reaction {
+                        c.answered(Exchange::Notice, dl, at, slow);
+                    }
+                    if overflow {
+                        c.find(FindingKind::PendingOverflow, at, 0);
+                    }
+                }
+            }
+            (Body::SyncDl(s), Dir::S2C) => {
+                let is_pull_answer = s.queue.is_some();
+                if let Some(mid) = s.meta_id.filter(|_| s.metas.is_empty() || !is_pull_answer) {
+                    match c.sends_pending.remove(&mid) {
+                        Some((t, _)) => c.answered(Exchange::Send, ts.since(t), at, slow),
+                        None => c.find(FindingKind::UnknownAck, at, 0),
+                    }
+                }
+                if let Some(j) = &s.queue {
+                    let q = c.queue(j);
+                    pull_answer(c, q, s, at, slow);
+                }
+                for (i, m) in s.metas.iter().enumerate() {
+                    count_meta(c, m, msg.meta_bodies.get(i), Dir::S2C, at);
+                }
+                status_error(c, s.status.as_ref(), Command::Sync, at);
+            }
+            (Body::Logout(_), Dir::C2S) => {
+                c.logout = true;
+                c.requested(Exchange::Logout);
+                if c.logout_pending.replace((ts, ctx.frame)).is_some() {
+                    c.find(FindingKind::Unanswered, at, 0);
+                }
+            }
+            (Body::Logout(l), Dir::S2C) => {
+                if let Some((t, _)) = c.logout_pending.take() {
+                    c.answered(Exchange::Logout, ts.since(t), at, slow);
+                }
+                status_error(c, l.status.as_ref(), Command::Logout, at);
+            }
+            _ => {}
+        }
+    }
+
+    fn note_finding(&mut self, id: u32, kind: FindingKind, pkt: PktCtx, value: u64) {
+        if !self.wanted_conn(id) || !self.in_window(pkt.ts) {
+            return;
+        }
+        let c = self.conn(id, None);
+        c.touch(pkt.ts);
+        c.find(kind, Where { conn: id, frame: pkt.index, ts: pkt.ts }, value);
+    }
+
+    /// The report of everything consumed so far, narrowed by the options' filters.
+    pub fn report(&self) -> Report {
+        build_report(self)
+    }
+}
+
+fn push_capped(
+    q: &mut VecDeque<(Timestamp, u64)>,
+    v: (Timestamp, u64),
+    at: Where,
+    findings: &mut HashMap<FindingKind, FindingStat>,
+) {
+    if q.len() < PENDING_CAP {
+        q.push_back(v);
+    } else {
+        let f = findings.entry(FindingKind::PendingOverflow).or_default();
+        f.count += 1;
+        if f.places.len() < PLACES_CAP {
+            f.places.push(at);
+        }
+    }
+}
+
+fn new_drain(ts: Timestamp, frame: u64) -> Drain {
+    Drain { start: ts, start_frame: frame, pages: 0, metas: 0, last_key: None, stalled: false }
+}
+
+fn set_opt(dst: &mut Option<String>, v: Option<&str>) {
+    if let Some(s) = v.filter(|s| !s.is_empty()) {
+        *dst = Some(s.to_string());
+    }
+}
+
+fn min_opt(a: Option<Timestamp>, b: Option<Timestamp>) -> Option<Timestamp> {
+    match (a, b) {
+        (Some(x), Some(y)) => Some(x.min(y)),
+        (x, y) => x.or(y),
+    }
+}
+
+fn merge_totals(mut a: Totals, b: &Totals) -> Totals {
+    a.packets += b.packets;
+    a.first_ts = min_opt(a.first_ts, b.first_ts);
+    a.last_ts = match (a.last_ts, b.last_ts) {
+        (Some(x), Some(y)) => Some(x.max(y)),
+        (x, y) => x.or(y),
+    };
+    a.tcp_connections += b.tcp_connections;
+    a.msync_connections += b.msync_connections;
+    a.other_connections += b.other_connections;
+    a.messages += b.messages;
+    a.decode_errors += b.decode_errors;
+    a.gap_bytes += b.gap_bytes;
+    a.skipped_bytes += b.skipped_bytes;
+    a.oversize_frames += b.oversize_frames;
+    a
+}
+
+/// Records a client send of meta `mid`: duplicate check and pending ack.
+fn sent_meta(c: &mut ConnState, mid: u64, at: Where) {
+    c.requested(Exchange::Send);
+    if c.recent_ids.contains(&mid) || c.sends_pending.contains_key(&mid) {
+        c.find(FindingKind::DuplicateMetaId, at, 0);
+    } else {
+        if c.recent_order.len() >= RECENT_IDS_CAP {
+            if let Some(old) = c.recent_order.pop_front() {
+                c.recent_ids.remove(&old);
+            }
+        }
+        c.recent_ids.insert(mid);
+        c.recent_order.push_back(mid);
+    }
+    if c.sends_pending.len() < PENDING_CAP || c.sends_pending.contains_key(&mid) {
+        // A duplicate restarts the clock: its ack answers the latest copy.
+        c.sends_pending.insert(mid, (at.ts, at.frame));
+    } else {
+        c.find(FindingKind::PendingOverflow, at, 0);
+    }
+}
+
+fn pull_answer(c: &mut ConnState, q: Qid, s: &pb::CommSyncDl, at: Where, slow: i64) {
+    let mut rtt = None;
+    let mut backwards = false;
+    let mut stalled_now = false;
+    let n = s.metas.len() as u64;
+    let is_last = s.is_last.unwrap_or(false);
+    if let Some(qs) = c.qs(q) {
+        if let Some((t, _)) = qs.pulls_pending.pop_front() {
+            rtt = Some(at.ts.since(t));
+            qs.pull_rtt.record(at.ts.since(t));
+        }
+        qs.metas += n;
+        if let Some(k) = s.next_key {
+            if qs.last_next_key.is_some_and(|prev| k < prev) {
+                backwards = true;
+            }
+            qs.last_next_key = Some(k);
+        }
+        if qs.drain.is_none() {
+            // An answer with no pull or NOTICE captured (mid-stream): a drain from here.
+            qs.drain = Some(new_drain(at.ts, at.frame));
+        }
+        if let Some(d) = qs.drain.as_mut() {
+            d.pages += 1;
+            d.metas += n;
+            if !is_last {
+                if let (Some(prev), Some(k)) = (d.last_key, s.next_key) {
+                    if k <= prev && !d.stalled {
+                        d.stalled = true;
+                        stalled_now = true;
+                    }
+                }
+                if s.next_key.is_some() {
+                    d.last_key = s.next_key;
+                }
+            }
+        }
+        if is_last {
+            qs.is_last_reached = true;
+            if let Some(d) = qs.drain.take() {
+                qs.drains += 1;
+                qs.drain_pages += d.pages;
+                qs.drain_metas += d.metas;
+                qs.drain_time.record(at.ts.since(d.start));
+                if d.stalled {
+                    qs.stalls += 1;
+                }
+            }
+        }
+    }
+    if let Some(r) = rtt {
+        c.answered(Exchange::Pull, r, at, slow);
+    }
+    if backwards {
+        c.find(FindingKind::NextKeyBackwards, at, 0);
+    }
+    if stalled_now {
+        c.find(FindingKind::DrainStall, at, 0);
+    }
+}
+
+fn status_error(c: &mut ConnState, st: Option<&pb::Status>, cmd: Command, at: Where) {
+    let Some(st) = st else { return };
+    let code = st.error_code.unwrap_or(0);
+    if code == 0 {
+        return;
+    }
+    let redirect: String;
+    let reason = if code == pb::status::ErrorCode::Redirect as i32 && !st.redirect_info.is_empty() {
+        redirect = st
+            .redirect_info
+            .iter()
+            .map(|r| format!("→ {}:{}", r.host.as_deref().unwrap_or("?"), r.port.unwrap_or(0)))
+            .collect::<Vec<_>>()
+            .join(", ");
+        Some(redirect.as_str())
+    } else {
+        st.reason.as_deref()
+    };
+    c.error(status_name(code), "status", cmd, reason, at);
+    c.find(FindingKind::ErrorStatus, at, 0);
+}
+
+fn count_meta(c: &mut ConnState, m: &pb::Meta, body: Option<&MetaBody>, dir: Dir, at: Where) {
+    let d = dir.index();
+    if let Some(x) = c.msgs_by.ns.get_mut(d).and_then(|r| r.get_mut(bounded_index(m.ns, 7))) {
+        *x += 1;
+    }
+    let sender = match (&m.from, dir) {
+        (Some(f), _) => Some(c.peers.intern(f, false)),
+        // The client's own sends: the session user.
+        (None, Dir::C2S) => c.user_peer,
+        (None, Dir::S2C) => None,
+    };
+    if let Some(s) = sender {
+        if c.msgs_by.senders.len() < PEER_CAP || c.msgs_by.senders.contains_key(&s) {
+            *c.msgs_by.senders.entry(s).or_insert(0) += 1;
+        }
+    }
+    if let Some(t) = &m.to {
+        let r = c.peers.intern(t, false);
+        if c.msgs_by.receivers.len() < PEER_CAP || c.msgs_by.receivers.contains_key(&r) {
+            *c.msgs_by.receivers.entry(r).or_insert(0) += 1;
+        }
+    }
+    match body {
+        Some(MetaBody::Chat(b)) => {
+            if let Some(x) =
+                c.msgs_by.body.get_mut(d).and_then(|r| r.get_mut(bounded_index(b.r#type, 9)))
+            {
+                *x += 1;
+            }
+            for ct in &b.contents {
+                if let Some(x) = c
+                    .msgs_by
+                    .content
+                    .get_mut(d)
+                    .and_then(|r| r.get_mut(bounded_index(ct.r#type, 9)))
+                {
+                    *x += 1;
+                }
+            }
+        }
+        Some(MetaBody::Muc(b)) if dir == Dir::S2C => {
+            if let Some(st) = &b.status {
+                let code = st.error_code.unwrap_or(0);
+                if code != 0 {
+                    let name = pb::muc_body::status::ErrorCode::try_from(code)
+                        .map_or_else(|_| format!("{code}"), |x| x.as_str_name().to_string());
+                    c.error(
+                        format!("MUC.{name}"),
+                        "muc",
+                        Command::Sync,
+                        st.description.as_deref(),
+                        at,
+                    );
+                    c.find(FindingKind::ErrorStatus, at, 0);
+                }
+            }
+        }
+        Some(MetaBody::Roster(b)) if dir == Dir::S2C => {
+            if let Some(st) = &b.status {
+                let code = st.error_code.unwrap_or(0);
+                if code != 0 {
+                    let name = pb::roster_body::status::ErrorCode::try_from(code)
+                        .map_or_else(|_| format!("{code}"), |x| x.as_str_name().to_string());
+                    c.error(
+                        format!("ROSTER.{name}"),
+                        "roster",
+                        Command::Sync,
+                        st.description.as_deref(),
+                        at,
+                    );
+                    c.find(FindingKind::ErrorStatus, at, 0);
+                }
+            }
+        }
+        Some(MetaBody::Conference(b)) if dir == Dir::S2C => {
+            let code = b.status.as_ref().and_then(|s| s.error_code).unwrap_or(0);
+            if code != 0 {
+                c.error(format!("CONFERENCE.{code}"), "conference", Command::Sync, None, at);
+                c.find(FindingKind::ErrorStatus, at, 0);
+            }
+        }
+        Some(MetaBody::Statistic(b)) if dir == Dir::S2C => {
+            let op = b.operation.unwrap_or(0);
+            if op != 0 {
+                let name = pb::statistics_body::Operation::try_from(op)
+                    .map_or_else(|_| format!("{op}"), |x| x.as_str_name().to_string());
+                c.error(
+                    format!("STATISTIC.{name}"),
+                    "statistic",
+                    Command::Sync,
+                    b.reason.as_deref(),
+                    at,
+                );
+                c.find(FindingKind::Kicked, at, 0);
+            }
+        }
+        _ => {}
+    }
+}
+
+impl Consumer for Analyzer {
+    fn event(&mut self, ev: &Event<'_>) -> io::Result<()> {
+        match ev {
+            Event::ConnOpen { pkt, conn } => {
+                self.seen(pkt.ts);
+                let id = conn.id.0;
+                if !self.wanted_conn(id) {
+                    return Ok(());
+                }
+                let c = self.conn(id, Some(conn));
+                c.touch(pkt.ts);
+                if conn.midstream {
+                    self.note_finding(id, FindingKind::Midstream, *pkt, 0);
+                }
+            }
+            Event::MsyncDetected { pkt, conn, transport } => {
+                self.seen(pkt.ts);
+                let id = conn.id.0;
+                if self.wanted_conn(id) {
+                    // Not yet a session: that takes a message inside the time window.
+                    let c = self.conn(id, Some(conn));
+                    c.transport = Some(*transport);
+                }
+            }
+            Event::Message { ctx, msg, .. } => {
+                self.seen(ctx.ts);
+                self.message(ctx, msg);
+            }
+            Event::DecodeError { ctx, .. } => {
+                self.seen(ctx.ts);
+                let id = ctx.conn.id.0;
+                if self.wanted_conn(id) && self.in_window(ctx.ts) {
+                    let c = self.conn(id, Some(ctx.conn));
+                    c.msync = true;
+                    c.decode_errors += 1;
+                    if let Some(m) = c.msgs.get_mut(ctx.dir.index()) {
+                        *m += 1;
+                    }
+                    c.find(
+                        FindingKind::Undecodable,
+                        Where { conn: id, frame: ctx.frame, ts: ctx.ts },
+                        0,
+                    );
+                }
+            }
+            Event::Frame { pkt, conn, problem, .. } => {
+                self.seen(pkt.ts);
+                match *problem {
+                    FrameProblem::Oversize { .. } => {
+                        self.note_finding(conn.0, FindingKind::Oversize, *pkt, 0)
+                    }
+                    FrameProblem::Skipped { bytes } => {
+                        self.note_finding(conn.0, FindingKind::SkippedBytes, *pkt, bytes)
+                    }
+                }
+            }
+            Event::Gap { pkt, conn, len, .. } => {
+                self.seen(pkt.ts);
+                self.note_finding(conn.0, FindingKind::LostSegment, *pkt, *len);
+                if self.wanted_conn(conn.0) && self.in_window(pkt.ts) {
+                    let c = self.conn(conn.0, None);
+                    c.gap_bytes = c.gap_bytes.saturating_add(*len);
+                }
+            }
+            Event::Tcp { pkt, conn, note, .. } => {
+                self.seen(pkt.ts);
+                let kind = match note {
+                    TcpNote::Retransmission => FindingKind::Retransmission,
+                    TcpNote::OutOfOrder => FindingKind::OutOfOrder,
+                    TcpNote::Overlap => FindingKind::Overlap,
+                    TcpNote::BufferLimit => FindingKind::BufferLimit,
+                    TcpNote::Snaplen => FindingKind::Snaplen,
+                    TcpNote::BadSequence => FindingKind::BadSequence,
+                };
+                self.note_finding(conn.0, kind, *pkt, 0);
+            }
+            Event::ConnClose { pkt, conn, reason, .. } => {
+                self.seen(pkt.ts);
+                let id = conn.id.0;
+                if !self.wanted_conn(id) {
+                    return Ok(());
+                }
+                if *reason == CloseReason::Rst {
+                    self.note_finding(id, FindingKind::Rst, *pkt, 0);
+                }
+                let c = self.conn(id, Some(conn));
+                c.close = Some((*reason, pkt.ts));
+                c.settle(id);
+            }
+        }
+        Ok(())
+    }
+
+    fn finish(&mut self, totals: &Totals) -> io::Result<()> {
+        self.totals = Some(totals.clone());
+        for (id, c) in &mut self.conns {
+            if c.close.is_none() {
+                let end = totals.last_ts.or(c.last_ts).unwrap_or_default();
+                c.close = Some((CloseReason::CaptureEnd, end));
+            }
+            c.settle(*id);
+        }
+        Ok(())
+    }
+}
+
+/// `--user NAME` matches the login JID in full, without its resource, or by its name part (the
+/// SDK prints `appkey_name@domain`, so the name is what follows the app key's `_`).
+fn user_matches(c: &ConnState, want: &str) -> bool {
+    if c.user.as_deref() == Some(want) || c.user_bare.as_deref() == Some(want) {
+        return true;
+    }
+    let Some(bare) = c.user_bare.as_deref() else { return false };
+    let local = bare.split('@').next().unwrap_or(bare);
+    local == want || local.strip_suffix(want).is_some_and(|p| p.ends_with('_'))
+}
+
+fn spread(h: &Histogram) -> Spread {
+    Spread { count: h.count(), p50_ns: h.quantile(0.5), max_ns: h.max() }
+}
+
+fn top_n(mut v: Vec<(String, u64)>, n: usize) -> Vec<(String, u64)> {
+    v.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
+    v.truncate(n);
+    v
+}
+
+const NS_NAMES: [&str; 7] = ["STATISTIC", "CHAT", "MUC", "ROSTER", "CONFERENCE", "NOTIFY", "QUERY"];
+const BODY_NAMES: [&str; 9] = [
+    "NORMAL",
+    "CHAT",
+    "GROUPCHAT",
+    "CHATROOM",
+    "READ_ACK",
+    "DELIVER_ACK",
+    "RECALL",
+    "CHANNEL_ACK",
+    "EDIT",
+];
+const CONTENT_NAMES: [&str; 9] =
+    ["TEXT", "IMAGE", "VIDEO", "LOCATION", "VOICE", "FILE", "COMMAND", "CUSTOM", "COMBINE"];
+
+fn count_rows<const N: usize>(names: &[&str], m: &[[u64; N]; 2]) -> Vec<CountRow> {
+    let mut rows = Vec::new();
+    for i in 0..N {
+        let up = m[0].get(i).copied().unwrap_or(0);
+        let down = m[1].get(i).copied().unwrap_or(0);
+        if up + down > 0 {
+            let name = names.get(i).map_or_else(|| "unknown".to_string(), |s| s.to_string());
+            rows.push(CountRow { name, up, down });
+        }
+    }
+    rows
+}
+
+/// Adds per-direction counters.
+fn add2<const N: usize>(dst: &mut [[u64; N]; 2], src: &[[u64; N]; 2]) {
+    for (d, s) in dst.iter_mut().zip(src.iter()) {
+        for (x, y) in d.iter_mut().zip(s.iter()) {
+            *x += y;
+        }
+    }
+}
+
+fn build_report(a: &Analyzer) -> Report {
+    let opts = &a.opts;
+    let mut ids: Vec<u32> = a
+        .conns
+        .iter()
+        .filter(|(id, c)| {
+            a.wanted_conn(**id) && opts.user.as_deref().is_none_or(|u| user_matches(c, u))
+        })
+        .map(|(id, _)| *id)
+        .collect();
+    ids.sort_unstable();
+    let conns: Vec<(u32, &ConnState)> =
+        ids.iter().filter_map(|id| a.conns.get(id).map(|c| (*id, c))).collect();
+
+    let mut rep = Report {
+        capture_start: a
+            .totals
+            .as_ref()
+            .and_then(|t| t.first_ts)
+            .or(a.capture_start)
+            .or(a.first_seen),
+        capture_end: a
+            .totals
+            .as_ref()
+            .and_then(|t| t.last_ts)
+            .or_else(|| conns.iter().map(|(_, c)| c.end_ts()).max()),
+        utc_offset_secs: opts.utc_offset_secs,
+        filtered: opts.user.is_some()
+            || opts.conn.is_some()
+            || opts.since.is_some()
+            || opts.until.is_some(),
+        ..Default::default()
+    };
+
+    for (_, c) in &conns {
+        for i in [&c.queues, &c.peers] {
+            for k in &i.app_keys {
+                if !rep.app_keys.contains(k) {
+                    rep.app_keys.push(k.clone());
+                }
+            }
+            for d in &i.domains {
+                if !rep.domains.contains(d) {
+                    rep.domains.push(d.clone());
+                }
+            }
+        }
+    }
+    rep.app_keys.sort();
+    rep.domains.sort();
+
+    // Sessions.
+    let mut users: Vec<String> = Vec::new();
+    for (id, c) in conns.iter().filter(|(_, c)| c.msync) {
+        let (client, server, midstream) = c.meta.as_ref().map_or_else(
+            || ("?".to_string(), "?".to_string(), false),
+            |m| (m.client.to_string(), m.server.to_string(), m.midstream),
+        );
+        let login = match (&c.login.answer, c.login.request) {
+            (Some(l), _) => Some(l.clone()),
+            (None, Some((_, frame))) => Some(LoginInfo {
+                status: "UNANSWERED".into(),
+                reason: None,
+                latency_ns: None,
+                session_id: None,
+                frame,
+            }),
+            (None, None) => None,
+        };
+        let interval = match (c.hb_first, c.hb_last) {
+            (Some(f), Some(l)) if c.hb_count > 1 => Some(l.since(f) / (c.hb_count as i64 - 1)),
+            _ => None,
+        };
+        if let Some(u) = &c.user_bare {
+            users.push(u.clone());
+        }
+        let start = c.start_ts();
+        let end = c.end_ts();
+        rep.sessions.push(SessionRow {
+            conn: *id,
+            client,
+            server,
+            transport: c.transport.map(Transport::as_str),
+            midstream,
+            user: c.user.clone(),
+            resource: c.resource.clone(),
+            device_uuid: c.device_uuid.clone(),
+            device_name: c.device_name.clone(),
+            os: c.os.clone(),
+            sdk_version: c.sdk_version.clone(),
+            login,
+            start,
+            end,
+            duration_ns: end.since(start),
+            close: c.close.map_or("open".to_string(), |(r, _)| r.as_str().to_string()),
+            logout: c.logout,
+            msgs_up: c.msgs[0],
+            msgs_down: c.msgs[1],
+            bytes_up: c.bytes[0],
+            bytes_down: c.bytes[1],
+            heartbeats: Heartbeats {
+                count: c.hb_count,
+                interval_ns: interval,
+                rtt_p50_ns: c.hb_rtt.quantile(0.5),
+                rtt_max_ns: c.hb_rtt.max(),
+            },
+            errors: c.errors_total,
+            decode_errors: c.decode_errors,
+        });
+    }
+    users.sort();
+    users.dedup();
+
+    // Latency.
+    for kind in Exchange::ALL {
+        let mut h = Histogram::new();
+        let (mut req, mut ans) = (0u64, 0u64);
+        for (_, c) in &conns {
+            if let Some(l) = c.lat.get(kind.index()) {
+                req += l.requests;
+                ans += l.answered;
+                h.merge(&l.hist);
+            }
+        }
+        rep.latency.push(LatencyRow {
+            kind: kind.name(),
+            count: req,
+            answered: ans,
+            unanswered: req.saturating_sub(ans),
+            min_ns: h.min(),
+            p50_ns: h.quantile(0.5),
+            p90_ns: h.quantile(0.9),
+            p99_ns: h.quantile(0.99),
+            max_ns: h.max(),
+        });
+    }
+
+    // Queues, merged over connections by JID.
+    struct QAcc {
+        row: QueueRow,
+        n2p: Histogram,
+        rtt: Histogram,
+        dt: Histogram,
+    }
+    let mut qmap: HashMap<String, QAcc> = HashMap::new();
+    for (id, c) in &conns {
+        for (i, qs) in c.queue_state.iter().enumerate() {
+            let name = c.queues.name(i as Qid).to_string();
+            let acc = qmap.entry(name.clone()).or_insert_with(|| QAcc {
+                row: QueueRow {
+                    queue: name,
+                    sessions: Vec::new(),
+                    notices: 0,
+                    pulls: 0,
+                    metas: 0,
+                    unread_announced: None,
+                    last_next_key: None,
+                    is_last_reached: false,
+                    notice_to_pull: Spread::default(),
+                    pull_rtt: Spread::default(),
+                    drains: 0,
+                    drain_pages: 0,
+                    drain_metas: 0,
+                    drain_time: Spread::default(),
+                    stalls: 0,
+                },
+                n2p: Histogram::new(),
+                rtt: Histogram::new(),
+                dt: Histogram::new(),
+            });
+            let r = &mut acc.row;
+            r.sessions.push(*id);
+            r.notices += qs.notices;
+            r.pulls += qs.pulls;
+            r.metas += qs.metas;
+            if qs.unread_announced.is_some() {
+                r.unread_announced = qs.unread_announced;
+            }
+            if qs.last_next_key.is_some() {
+                r.last_next_key = qs.last_next_key;
+            }
+            r.is_last_reached |= qs.is_last_reached;
+            r.drains += qs.drains;
+            r.drain_pages += qs.drain_pages;
+            r.drain_metas += qs.drain_metas;
+            // Drains still open (no settle yet) count as stalls too.
+            r.stalls += qs.stalls + u64::from(qs.drain.is_some());
+            acc.n2p.merge(&qs.notice_to_pull);
+            acc.rtt.merge(&qs.pull_rtt);
+            acc.dt.merge(&qs.drain_time);
+        }
+    }
+    let mut queues: Vec<QueueRow> = qmap
+        .into_values()
+        .map(|mut q| {
+            q.row.notice_to_pull = spread(&q.n2p);
+            q.row.pull_rtt = spread(&q.rtt);
+            q.row.drain_time = spread(&q.dt);
+            q.row
+        })
+        .collect();
+    queues.sort_by(|a, b| {
+        (b.notices + b.pulls).cmp(&(a.notices + a.pulls)).then_with(|| a.queue.cmp(&b.queue))
+    });
+    rep.queues = queues;
+
+    // Errors.
+    let mut emap: HashMap<String, ErrorRow> = HashMap::new();
+    let mut cmd_acc: HashMap<String, HashMap<String, u64>> = HashMap::new();
+    let mut reason_acc: HashMap<String, HashMap<String, u64>> = HashMap::new();
+    for (id, c) in &conns {
+        for (code, e) in &c.errors {
+            let row = emap.entry(code.clone()).or_insert_with(|| ErrorRow {
+                code: code.clone(),
+                source: e.source,
+                count: 0,
+                commands: Vec::new(),
+                reasons: Vec::new(),
+                first: e.first,
+                last: e.last,
+                sessions: Vec::new(),
+                users: Vec::new(),
+            });
+            row.count += e.count;
+            if e.first.ts < row.first.ts {
+                row.first = e.first;
+            }
+            if e.last.ts > row.last.ts {
+                row.last = e.last;
+            }
+            row.sessions.push(*id);
+            if let Some(u) = &c.user_bare {
+                if !row.users.contains(u) {
+                    row.users.push(u.clone());
+                }
+            }
+            let ca = cmd_acc.entry(code.clone()).or_default();
+            for (cmd, n) in &e.commands {
+                *ca.entry(cmd.name().into_owned()).or_insert(0) += n;
+            }
+            let ra = reason_acc.entry(code.clone()).or_default();
+            for (r, n) in &e.reasons {
+                *ra.entry(r.clone()).or_insert(0) += n;
+            }
+        }
+    }
+    let mut errors: Vec<ErrorRow> = emap
+        .into_values()
+        .map(|mut r| {
+            if let Some(ca) = cmd_acc.remove(&r.code) {
+                r.commands = top_n(ca.into_iter().collect(), usize::MAX);
+            }
+            if let Some(ra) = reason_acc.remove(&r.code) {
+                r.reasons = top_n(ra.into_iter().collect(), 3);
+            }
+            r.users.sort();
+            r
+        })
+        .collect();
+    errors.sort_by(|a, b| b.count.cmp(&a.count).then_with(|| a.code.cmp(&b.code)));
+    rep.errors = errors;
+
+    // Messages.
+    let mut ns = [[0u64; 8]; 2];
+    let mut body = [[0u64; 10]; 2];
+    let mut content = [[0u64; 10]; 2];
+    let mut senders: HashMap<String, u64> = HashMap::new();
+    let mut receivers: HashMap<String, u64> = HashMap::new();
+    for (_, c) in &conns {
+        add2(&mut ns, &c.msgs_by.ns);
+        add2(&mut body, &c.msgs_by.body);
+        add2(&mut content, &c.msgs_by.content);
+        for (q, n) in &c.msgs_by.senders {
+            *senders.entry(c.peers.name(*q).to_string()).or_insert(0) += n;
+        }
+        for (q, n) in &c.msgs_by.receivers {
+            *receivers.entry(c.peers.name(*q).to_string()).or_insert(0) += n;
+        }
+    }
+    rep.messages = MessageStats {
+        namespaces: count_rows(&NS_NAMES, &ns),
+        body_types: count_rows(&BODY_NAMES, &body),
+        content_types: count_rows(&CONTENT_NAMES, &content),
+        top_senders: top_n(senders.into_iter().collect(), 50),
+        top_receivers: top_n(receivers.into_iter().collect(), 50),
+    };
+
+    // Findings.
+    let mut fmap: HashMap<FindingKind, FindingRow> = HashMap::new();
+    for (id, c) in &conns {
+        let mut extra: Vec<(FindingKind, Where)> = Vec::new();
+        if c.msync && !c.provision_sent {
+            let w = Where {
+                conn: *id,
+                frame: c.meta.as_ref().map_or(0, |m| m.first_packet),
+                ts: c.start_ts(),
+            };
+            extra.push((FindingKind::NoProvision, w));
+        }
+        let own = c.findings.iter().map(|(k, f)| (*k, f.count, f.value, f.places.clone()));
+        let extra = extra.into_iter().map(|(k, w)| (k, 1, 0, vec![w]));
+        for (k, count, value, places) in own.chain(extra) {
+            let row = fmap.entry(k).or_insert_with(|| FindingRow {
+                severity: k.severity(),
+                kind: k.id(),
+                summary: String::new(),
+                count: 0,
+                value: None,
+                places: Vec::new(),
+                conns: Vec::new(),
+            });
+            row.count += count;
+            let v = row.value.unwrap_or(0);
+            row.value = Some(if k == FindingKind::SlowExchange {
+                v.max(value)
+            } else {
+                v.saturating_add(value)
+            });
+            row.places.extend(places);
+            row.conns.push(*id);
+        }
+    }
+    let mut fvec: Vec<(FindingKind, FindingRow)> = fmap.into_iter().collect();
+    // Most severe, then most frequent; ties in the order of the kinds (capture problems first,
+    // as they cast doubt on everything after them).
+    fvec.sort_by(|(ka, a), (kb, b)| {
+        b.severity.cmp(&a.severity).then(b.count.cmp(&a.count)).then(ka.cmp(kb))
+    });
+    let findings: Vec<FindingRow> = fvec
+        .into_iter()
+        .map(|(k, mut r)| {
+            let v = r.value.unwrap_or(0);
+            r.summary = k.summary(v);
+            if !matches!(
+                k,
+                FindingKind::LostSegment | FindingKind::SkippedBytes | FindingKind::SlowExchange
+            ) {
+                r.value = None;
+            }
+            r.places.sort_by_key(|w| (w.frame, w.conn));
+            r.places.truncate(PLACES_CAP);
+            r
+        })
+        .collect();
+    rep.findings = findings;
+
+    // Overview.
+    let mut per_cmd = [[0u64; 6]; 2];
+    let mut msgs = 0;
+    let mut decode_errors = 0;
+    let mut gap = 0;
+    for (_, c) in &conns {
+        add2(&mut per_cmd, &c.commands);
+        msgs += c.msgs[0] + c.msgs[1];
+        decode_errors += c.decode_errors;
+        gap = c.gap_bytes.saturating_add(gap);
+    }
+    let t = a.totals.clone().unwrap_or_default();
+    rep.overview = Overview {
+        packets: t.packets,
+        tcp_connections: if t.tcp_connections > 0 {
+            t.tcp_connections
+        } else {
+            a.conns.len() as u64
+        },
+        msync_connections: if t.msync_connections > 0 {
+            t.msync_connections
+        } else {
+            a.conns.values().filter(|c| c.msync).count() as u64
+        },
+        sessions: rep.sessions.len() as u64,
+        messages: msgs,
+        per_command: CMD_NAMES
+            .iter()
+            .enumerate()
+            .filter_map(|(i, n)| {
+                let (u, d) = (per_cmd[0][i], per_cmd[1][i]);
+                (u + d > 0).then(|| (n.to_string(), u, d))
+            })
+            .collect(),
+        users,
+        decode_errors,
+        gap_bytes: gap,
+        worst: rep.findings.iter().take(3).cloned().collect(),
+    };
+    rep
+}

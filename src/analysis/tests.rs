@@ -1,0 +1,972 @@
+//! Tests over hand-built event streams whose every number is known: latencies are injected
+//! through timestamps, and every section's figures are checked against them.
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+
+use super::*;
+use crate::msync::decode::{Body, Command, Decoded, MetaBody};
+use crate::net::{ConnId, RoleSource};
+use crate::report::{parse_time_bound, Section};
+
+/// 2017-10-26T12:29:00Z.
+const BASE: i64 = 1_509_020_940_000_000_000;
+const MS: i64 = 1_000_000;
+const APP: &str = "easemob-demo#chatdemoui";
+
+fn ts(ms: f64) -> Timestamp {
+    Timestamp(BASE + (ms * 1e6).round() as i64)
+}
+
+fn jid(name: &str) -> pb::Jid {
+    pb::Jid {
+        app_key: Some(APP.into()),
+        name: Some(name.into()),
+        domain: Some("easemob.com".into()),
+        client_resource: None,
+    }
+}
+
+fn status(code: i32, reason: Option<&str>) -> Option<pb::Status> {
+    Some(pb::Status {
+        error_code: Some(code),
+        reason: reason.map(Into::into),
+        redirect_info: vec![],
+    })
+}
+
+fn dec(command: Command, body: Body, meta_bodies: Vec<MetaBody>) -> Decoded {
+    Decoded { env: pb::MSync::default(), command, body, zlib: false, meta_bodies }
+}
+
+/// Message builders, one per request and answer kind.
+mod m {
+    use super::*;
+
+    pub fn provision_req(user: &str, resource: &str) -> Decoded {
+        let mut d = dec(
+            Command::Provision,
+            Body::Provision(pb::Provision {
+                os_type: Some(1),
+                version: Some("4.1.0".into()),
+                device_uuid: Some(format!("uuid-{user}")),
+                device_name: Some("Pixel".into()),
+                resource: Some(resource.into()),
+                auth: Some("secret-token".into()),
+                ..Default::default()
+            }),
+            vec![],
+        );
+        let mut g = jid(user);
+        g.client_resource = Some(resource.into());
+        d.env.guid = Some(g);
+        d.env.auth = Some("secret-token".into());
+        d
+    }
+    pub fn provision_resp(code: i32, reason: Option<&str>) -> Decoded {
+        dec(
+            Command::Provision,
+            Body::Provision(pb::Provision {
+                status: status(code, reason),
+                session_id: Some("sess-1".into()),
+                ..Default::default()
+            }),
+            vec![],
+        )
+    }
+    pub fn unread_req() -> Decoded {
+        dec(Command::Unread, Body::UnreadUl(pb::CommUnreadUl {}), vec![])
+    }
+    pub fn unread_resp(queues: &[(&str, u32)]) -> Decoded {
+        dec(
+            Command::Unread,
+            Body::UnreadDl(pb::CommUnreadDl {
+                status: status(0, None),
+                unread: queues
+                    .iter()
+                    .map(|(q, n)| pb::MetaQueue { queue: Some(jid(q)), n: Some(*n) })
+                    .collect(),
+                timestamp: Some(1),
+            }),
+            vec![],
+        )
+    }
+    pub fn notice(q: &str) -> Decoded {
+        dec(Command::Notice, Body::Notice(pb::CommNotice { queue: Some(jid(q)) }), vec![])
+    }
+    pub fn chat(to: &str, ty: i32, content: i32) -> (pb::Meta, MetaBody) {
+        let meta = pb::Meta { to: Some(jid(to)), ns: Some(1), ..Default::default() };
+        let body = pb::MessageBody {
+            r#type: Some(ty),
+            contents: vec![pb::message_body::Content {
+                r#type: Some(content),
+                ..Default::default()
+            }],
+            ..Default::default()
+        };
+        (meta, MetaBody::Chat(body))
+    }
+    pub fn send(id: u64, to: &str) -> Decoded {
+        let (mut meta, body) = chat(to, 1, 0);
+        meta.id = Some(id);
+        dec(
+            Command::Sync,
+            Body::SyncUl(pb::CommSyncUl { meta: Some(meta), ..Default::default() }),
+            vec![body],
+        )
+    }
+    pub fn ack(id: u64, code: i32, reason: Option<&str>) -> Decoded {
+        dec(
+            Command::Sync,
+            Body::SyncDl(pb::CommSyncDl {
+                status: status(code, reason),
+                meta_id: Some(id),
+                server_id: Some(id.wrapping_add(1_000_000)),
+                timestamp: Some(5),
+                ..Default::default()
+            }),
+            vec![],
+        )
+    }
+    pub fn pull(q: &str, key: u64) -> Decoded {
+        dec(
+            Command::Sync,
+            Body::SyncUl(pb::CommSyncUl {
+                queue: Some(jid(q)),
+                key: Some(key),
+                ..Default::default()
+            }),
+            vec![],
+        )
+    }
+    /// A pull answer with `metas` CHAT metas from `q` to the user.
+    pub fn pull_resp(q: &str, metas: usize, next_key: u64, is_last: bool) -> Decoded {
+        let items: Vec<(pb::Meta, MetaBody)> = (0..metas)
+            .map(|_| {
+                let (mut meta, body) = chat("me", 1, 1);
+                meta.from = Some(jid(q));
+                (meta, body)
+            })
+            .collect();
+        pull_resp_with(q, items, next_key, is_last)
+    }
+    pub fn pull_resp_with(
+        q: &str,
+        items: Vec<(pb::Meta, MetaBody)>,
+        next_key: u64,
+        is_last: bool,
+    ) -> Decoded {
+        let (metas, bodies): (Vec<_>, Vec<_>) = items.into_iter().unzip();
+        dec(
+            Command::Sync,
+            Body::SyncDl(pb::CommSyncDl {
+                status: status(0, None),
+                metas,
+                next_key: Some(next_key),
+                queue: Some(jid(q)),
+                is_last: Some(is_last),
+                ..Default::default()
+            }),
+            bodies,
+        )
+    }
+    pub fn logout_req() -> Decoded {
+        dec(Command::Logout, Body::Logout(pb::Logout::default()), vec![])
+    }
+    pub fn logout_resp() -> Decoded {
+        dec(
+            Command::Logout,
+            Body::Logout(pb::Logout { status: status(0, None), ..Default::default() }),
+            vec![],
+        )
+    }
+}
+
+/// Feeds events to an analyzer; frames are numbered 1, 2, … in feeding order.
+struct Sim {
+    a: Analyzer,
+    metas: HashMap<u32, ConnMeta>,
+    frame: u64,
+}
+
+impl Sim {
+    fn new(opts: &ReportOptions) -> Self {
+        Sim { a: Analyzer::new(opts), metas: HashMap::new(), frame: 0 }
+    }
+    fn pkt(&mut self, t: f64) -> PktCtx {
+        self.frame += 1;
+        PktCtx { index: self.frame, ts: ts(t) }
+    }
+    fn open(&mut self, conn: u32, t: f64, midstream: bool) {
+        let p = self.pkt(t);
+        let client: SocketAddr = format!("10.0.0.{}:{}", conn + 1, 40000 + conn)
+            .parse()
+            .unwrap_or_else(|_| unreachable!());
+        let server: SocketAddr = "192.0.2.7:6717".parse().unwrap_or_else(|_| unreachable!());
+        let meta = ConnMeta {
+            id: ConnId(conn),
+            client,
+            server,
+            role: if midstream { RoleSource::Guess } else { RoleSource::Syn },
+            midstream,
+            first_packet: p.index,
+            first_ts: p.ts,
+        };
+        self.a.event(&Event::ConnOpen { pkt: p, conn: &meta }).ok();
+        self.a.event(&Event::MsyncDetected { pkt: p, conn: &meta, transport: Transport::Tcp }).ok();
+        self.metas.insert(conn, meta);
+    }
+    /// Sends `msg` on `conn` at `t` ms; up messages are 100 bytes on the wire, down 200.
+    fn msg(&mut self, conn: u32, t: f64, dir: Dir, msg: Decoded) -> u64 {
+        let p = self.pkt(t);
+        let Some(meta) = self.metas.get(&conn) else { return 0 };
+        let ctx = MsgCtx {
+            frame: p.index,
+            ts: p.ts,
+            capture_start: ts(0.0),
+            conn: meta,
+            dir,
+            stream_offset: 0,
+            wire_len: if dir == Dir::C2S { 100 } else { 200 },
+            transport: Transport::Tcp,
+        };
+        self.a.event(&Event::Message { ctx: &ctx, raw: &[], msg: &msg }).ok();
+        p.index
+    }
+    fn up(&mut self, conn: u32, t: f64, msg: Decoded) -> u64 {
+        self.msg(conn, t, Dir::C2S, msg)
+    }
+    fn down(&mut self, conn: u32, t: f64, msg: Decoded) -> u64 {
+        self.msg(conn, t, Dir::S2C, msg)
+    }
+    fn decode_error(&mut self, conn: u32, t: f64) {
+        let p = self.pkt(t);
+        let Some(meta) = self.metas.get(&conn) else { return };
+        let ctx = MsgCtx {
+            frame: p.index,
+            ts: p.ts,
+            capture_start: ts(0.0),
+            conn: meta,
+            dir: Dir::S2C,
+            stream_offset: 0,
+            wire_len: 10,
+            transport: Transport::Tcp,
+        };
+        let error = crate::msync::decode::DecodeError::Envelope("bad".into());
+        self.a.event(&Event::DecodeError { ctx: &ctx, raw: &[], error: &error }).ok();
+    }
+    fn gap(&mut self, conn: u32, t: f64, len: u64) -> u64 {
+        let p = self.pkt(t);
+        self.a
+            .event(&Event::Gap { pkt: p, conn: ConnId(conn), dir: Dir::S2C, offset: 0, len })
+            .ok();
+        p.index
+    }
+    fn tcp(&mut self, conn: u32, t: f64, note: TcpNote) {
+        let p = self.pkt(t);
+        self.a.event(&Event::Tcp { pkt: p, conn: ConnId(conn), dir: Dir::S2C, note }).ok();
+    }
+    fn frame_problem(&mut self, conn: u32, t: f64, problem: FrameProblem) {
+        let p = self.pkt(t);
+        self.a
+            .event(&Event::Frame { pkt: p, conn: ConnId(conn), dir: Dir::S2C, offset: 0, problem })
+            .ok();
+    }
+    fn close(&mut self, conn: u32, t: f64, reason: CloseReason) {
+        let p = self.pkt(t);
+        let Some(meta) = self.metas.get(&conn) else { return };
+        self.a.event(&Event::ConnClose { pkt: p, conn: meta, reason, msync: true }).ok();
+    }
+    fn finish(&mut self, end_ms: f64) {
+        let totals = Totals {
+            packets: self.frame,
+            first_ts: Some(ts(0.0)),
+            last_ts: Some(ts(end_ms)),
+            tcp_connections: self.metas.len() as u64,
+            msync_connections: self.metas.len() as u64,
+            ..Default::default()
+        };
+        self.a.finish(&totals).ok();
+    }
+}
+
+/// Three connections:
+/// - 0: z13 logs in (12.5 ms), drains z14 (2 pages), sends (one unanswered, one duplicate, an
+///   unknown ack, one PERMISSION_DENIED), a NOTICE/pull of z15 with a slow 690 ms answer, three
+///   heartbeats 30 s apart, LOGOUT (5 ms), FIN.
+/// - 1: z20 fails to log in (TOKEN_EXPIRED, 50 ms), RST.
+/// - 2: picked up mid-stream, no PROVISION; a drain of z30 whose next_key goes backwards and
+///   never reaches is_last; a kick and a MUC error; gaps, retransmissions, a bad frame.
+fn scenario(opts: &ReportOptions) -> Sim {
+    let mut s = Sim::new(opts);
+    s.open(0, 0.0, false);
+    s.up(0, 10.0, m::provision_req("z13", "android_abc"));
+    s.down(0, 22.5, m::provision_resp(0, None));
+    s.up(0, 30.0, m::unread_req());
+    s.down(0, 35.0, m::unread_resp(&[("z14", 3)]));
+    s.up(0, 40.0, m::pull("z14", 0));
+    s.down(0, 50.0, m::pull_resp("z14", 2, 100, false));
+    s.up(0, 55.0, m::pull("z14", 100));
+    s.down(0, 70.0, m::pull_resp("z14", 1, 101, true));
+    s.up(0, 100.0, m::send(1001, "z14"));
+    s.down(0, 120.0, m::ack(1001, 0, None));
+    s.up(0, 130.0, m::send(1002, "z14"));
+    s.down(0, 170.0, m::ack(1002, 0, None));
+    s.up(0, 200.0, m::send(1003, "z15"));
+    s.up(0, 210.0, m::send(1001, "z14"));
+    s.down(0, 215.0, m::ack(1001, 0, None));
+    s.down(0, 220.0, m::ack(9999, 0, None));
+    s.down(0, 300.0, m::notice("z15"));
+    s.up(0, 310.0, m::pull("z15", 0));
+    s.down(0, 1000.0, m::pull_resp("z15", 1, 500, true));
+    s.up(0, 1100.0, m::send(1004, "z16"));
+    s.down(0, 1110.0, m::ack(1004, 7, Some("blocked")));
+    for (t, rtt) in [(30_000.0, 8.0), (60_000.0, 12.0), (90_000.0, 10.0)] {
+        s.up(0, t, m::unread_req());
+        s.down(0, t + rtt, m::unread_resp(&[]));
+    }
+    s.up(0, 95_000.0, m::logout_req());
+    s.down(0, 95_005.0, m::logout_resp());
+    s.close(0, 95_010.0, CloseReason::Fin);
+
+    s.open(1, 2000.0, false);
+    s.up(1, 2010.0, m::provision_req("z20", "ios_1"));
+    s.down(1, 2060.0, m::provision_resp(6, Some("token expired")));
+    s.close(1, 2070.0, CloseReason::Rst);
+
+    s.open(2, 3000.0, true);
+    s.down(2, 3100.0, m::notice("z30"));
+    s.up(2, 3107.0, m::pull("z30", 0));
+    let kick = (
+        pb::Meta { ns: Some(0), ..Default::default() },
+        MetaBody::Statistic(pb::StatisticsBody {
+            operation: Some(4),
+            reason: Some("other device".into()),
+            ..Default::default()
+        }),
+    );
+    let muc = (
+        pb::Meta { ns: Some(2), ..Default::default() },
+        MetaBody::Muc(pb::MucBody {
+            status: Some(pb::muc_body::Status {
+                error_code: Some(1),
+                description: Some("not admin".into()),
+                chatroom_info: None,
+            }),
+            ..Default::default()
+        }),
+    );
+    s.down(2, 3127.0, m::pull_resp_with("z30", vec![kick, muc], 50, false));
+    s.up(2, 3130.0, m::pull("z30", 50));
+    s.down(2, 3160.0, m::pull_resp("z30", 0, 40, false));
+    s.gap(2, 3200.0, 1000);
+    s.tcp(2, 3201.0, TcpNote::Retransmission);
+    s.tcp(2, 3202.0, TcpNote::Retransmission);
+    s.tcp(2, 3203.0, TcpNote::OutOfOrder);
+    s.decode_error(2, 3204.0);
+    s.frame_problem(2, 3205.0, FrameProblem::Oversize { len: 1 << 30 });
+    s.finish(100_000.0);
+    s
+}
+
+fn approx(got: Option<i64>, want_ms: f64) {
+    let g = got.unwrap_or(i64::MIN) as f64 / 1e6;
+    assert!((g - want_ms).abs() <= want_ms * 0.01 + 1e-9, "got {g} ms, want {want_ms} ms");
+}
+
+fn lat<'a>(r: &'a Report, kind: &str) -> &'a LatencyRow {
+    r.latency.iter().find(|l| l.kind == kind).unwrap_or_else(|| panic!("no {kind}"))
+}
+
+fn finding<'a>(r: &'a Report, kind: &str) -> Option<&'a FindingRow> {
+    r.findings.iter().find(|f| f.kind == kind)
+}
+
+fn fcount(r: &Report, kind: &str) -> u64 {
+    finding(r, kind).map_or(0, |f| f.count)
+}
+
+#[test]
+fn sessions_section() {
+    let r = scenario(&ReportOptions::default()).a.report();
+    assert_eq!(r.sessions.len(), 3);
+    let s0 = &r.sessions[0];
+    assert_eq!(s0.conn, 0);
+    assert_eq!(s0.client, "10.0.0.1:40000");
+    assert_eq!(s0.server, "192.0.2.7:6717");
+    assert_eq!(s0.user.as_deref(), Some("easemob-demo#chatdemoui_z13@easemob.com/android_abc"));
+    assert_eq!(s0.resource.as_deref(), Some("android_abc"));
+    assert_eq!(s0.device_uuid.as_deref(), Some("uuid-z13"));
+    assert_eq!(s0.device_name.as_deref(), Some("Pixel"));
+    assert_eq!(s0.os.as_deref(), Some("OS_ANDROID"));
+    assert_eq!(s0.sdk_version.as_deref(), Some("4.1.0"));
+    let login = s0.login.as_ref().unwrap_or_else(|| panic!("login"));
+    assert_eq!(login.status, "OK");
+    assert_eq!(login.latency_ns, Some(12_500_000));
+    assert_eq!(login.session_id.as_deref(), Some("sess-1"));
+    assert_eq!(login.frame, 2);
+    assert_eq!(s0.start, ts(0.0));
+    assert_eq!(s0.end, ts(95_010.0));
+    assert_eq!(s0.duration_ns, 95_010 * MS);
+    assert_eq!(s0.close, "FIN");
+    assert!(s0.logout);
+    assert_eq!(s0.ended(), "LOGOUT, FIN");
+    assert_eq!((s0.msgs_up, s0.msgs_down), (14, 15));
+    assert_eq!((s0.bytes_up, s0.bytes_down), (1400, 3000));
+    assert_eq!(s0.heartbeats.count, 3);
+    assert_eq!(s0.heartbeats.interval_ns, Some(30_000 * MS));
+    approx(s0.heartbeats.rtt_p50_ns, 10.0);
+    assert_eq!(s0.heartbeats.rtt_max_ns, Some(12 * MS));
+    assert_eq!(s0.errors, 1);
+    assert_eq!(s0.transport, Some("tcp"));
+
+    let s1 = &r.sessions[1];
+    let l1 = s1.login.as_ref().unwrap_or_else(|| panic!("login"));
+    assert_eq!(l1.status, "TOKEN_EXPIRED");
+    assert_eq!(l1.reason.as_deref(), Some("token expired"));
+    assert_eq!(l1.latency_ns, Some(50 * MS));
+    assert_eq!(s1.close, "RST");
+    assert_eq!(s1.ended(), "RST");
+    assert_eq!(s1.duration_ns, 70 * MS);
+
+    let s2 = &r.sessions[2];
+    assert!(s2.midstream);
+    assert!(s2.login.is_none());
+    assert!(s2.user.is_none());
+    assert_eq!(s2.close, "capture end");
+    assert_eq!(s2.end, ts(100_000.0));
+    assert_eq!((s2.msgs_up, s2.msgs_down), (2, 4));
+    assert_eq!(s2.decode_errors, 1);
+    // The kick and the MUC error.
+    assert_eq!(s2.errors, 2);
+}
+
+#[test]
+fn latency_section() {
+    let r = scenario(&ReportOptions::default()).a.report();
+    let kinds: Vec<&str> = r.latency.iter().map(|l| l.kind).collect();
+    assert_eq!(kinds, ["login", "unread", "send", "pull", "notice", "logout"]);
+
+    let l = lat(&r, "login");
+    assert_eq!((l.count, l.answered, l.unanswered), (2, 2, 0));
+    assert_eq!(l.min_ns, Some(12_500_000));
+    approx(l.p50_ns, 12.5);
+    assert_eq!(l.max_ns, Some(50 * MS));
+
+    let u = lat(&r, "unread");
+    assert_eq!((u.count, u.answered, u.unanswered), (4, 4, 0));
+    assert_eq!(u.min_ns, Some(5 * MS));
+    approx(u.p50_ns, 8.0);
+    approx(u.p90_ns, 12.0);
+    assert_eq!(u.max_ns, Some(12 * MS));
+
+    // 1001 (20), 1002 (40), 1003 (never), 1001 again (5), 1004 (10, with an error status).
+    let s = lat(&r, "send");
+    assert_eq!((s.count, s.answered, s.unanswered), (5, 4, 1));
+    assert_eq!(s.min_ns, Some(5 * MS));
+    approx(s.p50_ns, 10.0);
+    approx(s.p90_ns, 40.0);
+    assert_eq!(s.max_ns, Some(40 * MS));
+
+    // 10, 15, 690 on conn 0; 20, 30 on conn 2.
+    let p = lat(&r, "pull");
+    assert_eq!((p.count, p.answered, p.unanswered), (5, 5, 0));
+    assert_eq!(p.min_ns, Some(10 * MS));
+    approx(p.p50_ns, 20.0);
+    approx(p.p99_ns, 690.0);
+    assert_eq!(p.max_ns, Some(690 * MS));
+
+    let n = lat(&r, "notice");
+    assert_eq!((n.count, n.answered, n.unanswered), (2, 2, 0));
+    assert_eq!(n.min_ns, Some(7 * MS));
+    assert_eq!(n.max_ns, Some(10 * MS));
+
+    let o = lat(&r, "logout");
+    assert_eq!((o.count, o.answered, o.unanswered), (1, 1, 0));
+    assert_eq!(o.min_ns, Some(5 * MS));
+}
+
+#[test]
+fn errors_section() {
+    let r = scenario(&ReportOptions::default()).a.report();
+    let codes: Vec<&str> = r.errors.iter().map(|e| e.code.as_str()).collect();
+    assert_eq!(
+        codes,
+        [
+            "MUC.PERMISSION_DENIED",
+            "PERMISSION_DENIED",
+            "STATISTIC.USER_KICKED_BY_OTHER_DEVICE",
+            "TOKEN_EXPIRED"
+        ]
+    );
+    let pd = &r.errors[1];
+    assert_eq!(pd.source, "status");
+    assert_eq!(pd.count, 1);
+    assert_eq!(pd.commands, vec![("SYNC".to_string(), 1)]);
+    assert_eq!(pd.reasons, vec![("blocked".to_string(), 1)]);
+    assert_eq!(pd.sessions, vec![0]);
+    assert_eq!(pd.users, vec!["easemob-demo#chatdemoui_z13@easemob.com".to_string()]);
+    assert_eq!(pd.first.ts, ts(1110.0));
+    assert_eq!(pd.first, pd.last);
+    let te = &r.errors[3];
+    assert_eq!(te.commands, vec![("PROVISION".to_string(), 1)]);
+    assert_eq!(te.reasons, vec![("token expired".to_string(), 1)]);
+    assert_eq!(te.sessions, vec![1]);
+    let kick = &r.errors[2];
+    assert_eq!(kick.source, "statistic");
+    assert_eq!(kick.reasons, vec![("other device".to_string(), 1)]);
+    assert_eq!(kick.sessions, vec![2]);
+    assert!(kick.users.is_empty());
+    assert_eq!(r.errors[0].reasons, vec![("not admin".to_string(), 1)]);
+}
+
+#[test]
+fn findings_section() {
+    let r = scenario(&ReportOptions::default()).a.report();
+    let want = [
+        ("lost_segment", 1),
+        ("retransmission", 2),
+        ("out_of_order", 1),
+        ("rst", 1),
+        ("midstream", 1),
+        ("undecodable_frame", 1),
+        ("oversize_frame", 1),
+        ("unanswered_request", 1),
+        ("ack_unknown_meta_id", 1),
+        ("duplicate_meta_id", 1),
+        ("next_key_backwards", 1),
+        ("drain_stall", 1),
+        ("login_failed", 1),
+        ("no_provision", 1),
+        ("slow_exchange", 1),
+        ("error_status", 3),
+        ("kicked", 1),
+    ];
+    for (k, n) in want {
+        assert_eq!(fcount(&r, k), n, "{k}");
+    }
+    assert_eq!(r.findings.len(), want.len());
+    // Most severe first.
+    assert!(r.findings.windows(2).all(|w| w[0].severity >= w[1].severity));
+    let gap = finding(&r, "lost_segment").unwrap_or_else(|| panic!());
+    assert_eq!(gap.value, Some(1000));
+    assert_eq!(gap.severity, Severity::Error);
+    assert_eq!(gap.places[0].conn, 2);
+    let slow = finding(&r, "slow_exchange").unwrap_or_else(|| panic!());
+    assert_eq!(slow.value, Some(690 * MS as u64));
+    assert_eq!(slow.places[0].ts, ts(1000.0));
+    // The unanswered request is the send of 1003 (frame 14).
+    let un = finding(&r, "unanswered_request").unwrap_or_else(|| panic!());
+    assert_eq!((un.places[0].conn, un.places[0].frame), (0, 14));
+    assert_eq!(finding(&r, "midstream").map(|f| f.severity), Some(Severity::Note));
+    // A higher threshold drops the slow finding.
+    let opts = ReportOptions { slow_ns: 1_000 * MS, ..Default::default() };
+    assert_eq!(fcount(&scenario(&opts).a.report(), "slow_exchange"), 0);
+}
+
+#[test]
+fn overview_section() {
+    let r = scenario(&ReportOptions::default()).a.report();
+    let o = &r.overview;
+    assert_eq!(r.capture_start, Some(ts(0.0)));
+    assert_eq!(r.capture_end, Some(ts(100_000.0)));
+    assert_eq!(o.tcp_connections, 3);
+    assert_eq!(o.msync_connections, 3);
+    assert_eq!(o.sessions, 3);
+    assert_eq!(o.messages, 14 + 15 + 2 + 2 + 4);
+    assert_eq!(
+        o.users,
+        vec![
+            "easemob-demo#chatdemoui_z13@easemob.com".to_string(),
+            "easemob-demo#chatdemoui_z20@easemob.com".to_string()
+        ]
+    );
+    assert_eq!(o.decode_errors, 1);
+    assert_eq!(o.gap_bytes, 1000);
+    let per: HashMap<&str, (u64, u64)> =
+        o.per_command.iter().map(|(n, u, d)| (n.as_str(), (*u, *d))).collect();
+    assert_eq!(per.get("PROVISION"), Some(&(2, 2)));
+    assert_eq!(per.get("UNREAD"), Some(&(4, 4)));
+    assert_eq!(per.get("NOTICE"), Some(&(0, 2)));
+    assert_eq!(per.get("LOGOUT"), Some(&(1, 1)));
+    // SYNC up: 5 pulls + 5 sends; down: 5 pull answers + 5 acks.
+    assert_eq!(per.get("SYNC"), Some(&(10, 10)));
+    assert_eq!(o.worst.len(), 3);
+    assert!(o.worst.iter().all(|f| f.severity == Severity::Error));
+    let worst: Vec<&str> = o.worst.iter().map(|f| f.kind).collect();
+    assert_eq!(worst, ["lost_segment", "undecodable_frame", "oversize_frame"]);
+}
+
+#[test]
+fn queues_section() {
+    let r = scenario(&ReportOptions::default()).a.report();
+    let q = |name: &str| {
+        let full = format!("{APP}_{name}@easemob.com");
+        r.queues.iter().find(|x| x.queue == full).cloned().unwrap_or_else(|| panic!("{name}"))
+    };
+    let z14 = q("z14");
+    assert_eq!((z14.notices, z14.pulls, z14.metas), (0, 2, 3));
+    assert_eq!(z14.unread_announced, Some(3));
+    assert_eq!(z14.last_next_key, Some(101));
+    assert!(z14.is_last_reached);
+    assert_eq!(z14.notice_to_pull.count, 0);
+    assert_eq!(z14.pull_rtt.count, 2);
+    approx(z14.pull_rtt.p50_ns, 10.0);
+    assert_eq!(z14.pull_rtt.max_ns, Some(15 * MS));
+    assert_eq!((z14.drains, z14.drain_pages, z14.drain_metas, z14.stalls), (1, 2, 3, 0));
+    assert_eq!(z14.drain_time.max_ns, Some(30 * MS));
+    assert_eq!(z14.sessions, vec![0]);
+
+    let z15 = q("z15");
+    assert_eq!((z15.notices, z15.pulls, z15.metas), (1, 1, 1));
+    assert_eq!(z15.notice_to_pull.max_ns, Some(10 * MS));
+    assert_eq!(z15.pull_rtt.max_ns, Some(690 * MS));
+    assert_eq!((z15.drains, z15.drain_pages, z15.drain_metas), (1, 1, 1));
+    assert_eq!(z15.drain_time.max_ns, Some(700 * MS));
+    assert_eq!(z15.last_next_key, Some(500));
+
+    let z30 = q("z30");
+    assert_eq!((z30.notices, z30.pulls, z30.metas), (1, 2, 2));
+    assert_eq!(z30.last_next_key, Some(40));
+    assert!(!z30.is_last_reached);
+    assert_eq!((z30.drains, z30.stalls), (0, 1));
+    assert_eq!(z30.notice_to_pull.max_ns, Some(7 * MS));
+    assert_eq!(r.queues.len(), 3);
+}
+
+#[test]
+fn messages_section() {
+    let r = scenario(&ReportOptions::default()).a.report();
+    let m = &r.messages;
+    let row = |v: &[CountRow], n: &str| {
+        v.iter().find(|c| c.name == n).map(|c| (c.up, c.down)).unwrap_or((0, 0))
+    };
+    // 5 sends up; 4 CHAT metas delivered in pulls, plus a STATISTIC and a MUC meta.
+    assert_eq!(row(&m.namespaces, "CHAT"), (5, 4));
+    assert_eq!(row(&m.namespaces, "STATISTIC"), (0, 1));
+    assert_eq!(row(&m.namespaces, "MUC"), (0, 1));
+    assert_eq!(row(&m.body_types, "CHAT"), (5, 4));
+    assert_eq!(row(&m.content_types, "TEXT"), (5, 0));
+    assert_eq!(row(&m.content_types, "IMAGE"), (0, 4));
+    let z13 = format!("{APP}_z13@easemob.com");
+    let z14 = format!("{APP}_z14@easemob.com");
+    assert_eq!(m.top_senders.first(), Some(&(z13, 5)));
+    assert!(m.top_senders.contains(&(z14.clone(), 3)));
+    assert_eq!(m.top_receivers.first(), Some(&(format!("{APP}_me@easemob.com"), 4)));
+    assert!(m.top_receivers.contains(&(z14, 3)));
+}
+
+#[test]
+fn filters_narrow_every_section() {
+    let opts = ReportOptions { user: Some("z20".into()), ..Default::default() };
+    let r = scenario(&opts).a.report();
+    assert!(r.filtered);
+    assert_eq!(r.sessions.len(), 1);
+    assert_eq!(r.sessions[0].conn, 1);
+    assert_eq!(lat(&r, "login").count, 1);
+    assert_eq!(lat(&r, "send").count, 0);
+    assert_eq!(r.errors.len(), 1);
+    assert_eq!(r.errors[0].code, "TOKEN_EXPIRED");
+    assert!(r.queues.is_empty());
+    assert_eq!(fcount(&r, "rst"), 1);
+    assert_eq!(fcount(&r, "lost_segment"), 0);
+    // The full JID and the bare JID match too; a prefix of the name does not.
+    for u in
+        ["easemob-demo#chatdemoui_z20@easemob.com", "easemob-demo#chatdemoui_z20@easemob.com/ios_1"]
+    {
+        let o = ReportOptions { user: Some(u.into()), ..Default::default() };
+        assert_eq!(scenario(&o).a.report().sessions.len(), 1, "{u}");
+    }
+    let o = ReportOptions { user: Some("z2".into()), ..Default::default() };
+    assert_eq!(scenario(&o).a.report().sessions.len(), 0);
+
+    let opts = ReportOptions { conn: Some(2), ..Default::default() };
+    let r = scenario(&opts).a.report();
+    assert_eq!(r.sessions.len(), 1);
+    assert_eq!(r.queues.len(), 1);
+    assert_eq!(lat(&r, "pull").count, 2);
+    assert_eq!(fcount(&r, "lost_segment"), 1);
+    assert_eq!(fcount(&r, "rst"), 0);
+
+    // From 1.5 s on: only the heartbeats, logout and the other connections.
+    let since = parse_time_bound("+1.5s").ok();
+    let r = scenario(&ReportOptions { since, ..Default::default() }).a.report();
+    assert_eq!(lat(&r, "unread").count, 3);
+    assert_eq!(lat(&r, "send").count, 0);
+    assert_eq!(lat(&r, "login").count, 1);
+    // Until 1.5 s: conn 0's start only; absolute bounds work the same.
+    let until = parse_time_bound("2017-10-26T12:29:01.5Z").ok();
+    let r = scenario(&ReportOptions { until, ..Default::default() }).a.report();
+    assert_eq!(lat(&r, "send").count, 5);
+    assert_eq!(lat(&r, "unread").count, 1);
+    assert_eq!(lat(&r, "login").count, 1);
+    assert_eq!(r.errors.len(), 1);
+}
+
+#[test]
+fn json_core_keys_and_types() {
+    let r = scenario(&ReportOptions::default()).a.report();
+    let mut buf = Vec::new();
+    r.write_json(&mut buf).unwrap_or_else(|e| panic!("{e}"));
+    let v: serde_json::Value = serde_json::from_slice(&buf).unwrap_or_else(|e| panic!("{e}"));
+    for k in ["overview", "sessions", "queues", "latency", "errors", "messages", "findings"] {
+        assert!(v.get(k).is_some(), "{k}");
+    }
+    let s0 = &v["sessions"][0];
+    assert_eq!(s0["conn"], 0);
+    assert_eq!(s0["client"], "10.0.0.1:40000");
+    assert_eq!(s0["server"], "192.0.2.7:6717");
+    assert_eq!(s0["user"], "easemob-demo#chatdemoui_z13@easemob.com/android_abc");
+    assert_eq!(s0["login"]["status"], "OK");
+    assert_eq!(s0["login"]["latency_ms"], 12.5);
+    assert!(v["sessions"][2]["login"].is_null());
+    let l = &v["latency"][2];
+    assert_eq!(l["kind"], "send");
+    for k in ["count", "answered", "unanswered"] {
+        assert!(l[k].is_u64(), "{k}");
+    }
+    for k in ["min_ms", "p50_ms", "p90_ms", "p99_ms", "max_ms"] {
+        assert!(l[k].is_f64(), "{k}");
+    }
+    assert_eq!(l["min_ms"], 5.0);
+    assert_eq!(l["unanswered"], 1);
+    assert!(v["latency"][0]["p50_ms"].is_number());
+    let e = v["errors"].as_array().unwrap_or_else(|| panic!());
+    let te = e.iter().find(|x| x["code"] == "TOKEN_EXPIRED").unwrap_or_else(|| panic!());
+    assert_eq!(te["count"], 1);
+    assert_eq!(te["commands"][0]["command"], "PROVISION");
+    assert_eq!(te["reasons"][0]["reason"], "token expired");
+    assert_eq!(te["sessions"][0], 1);
+    let f = &v["findings"][0];
+    assert!(f["severity"].is_string() && f["kind"].is_string() && f["count"].is_u64());
+    assert!(f["where"][0]["conn"].is_u64() && f["where"][0]["frame"].is_u64());
+    // 64-bit protocol ids are strings.
+    let q = v["queues"].as_array().unwrap_or_else(|| panic!());
+    assert!(q.iter().all(|x| x["last_next_key"].is_string()));
+    assert_eq!(v["overview"]["capture_start"], "2017-10-26T12:29:00.000000Z");
+    assert_eq!(v["sessions"][0]["start"]["rel_s"], 0.0);
+    // Secrets never reach the report.
+    assert!(!String::from_utf8_lossy(&buf).contains("secret-token"));
+}
+
+fn text(r: &Report, opts: &ReportOptions) -> String {
+    let mut buf = Vec::new();
+    r.write_text(&mut buf, opts).unwrap_or_else(|e| panic!("{e}"));
+    String::from_utf8(buf).unwrap_or_else(|e| panic!("{e}"))
+}
+
+#[test]
+fn text_sections_top_and_width() {
+    let r = scenario(&ReportOptions::default()).a.report();
+    let all = text(&r, &ReportOptions::default());
+    for h in [
+        "Overview",
+        "Sessions (3; * picked up mid-stream)",
+        "Queues (3)",
+        "Latency",
+        "Errors (4)",
+        "Messages",
+        "Findings (17)",
+    ] {
+        assert!(all.contains(h), "{h}");
+    }
+    assert!(!all.contains('\x1b'));
+    assert!(!all.contains("secret-token"));
+    for w in [80u16, 100, 160] {
+        let o = ReportOptions { width: Some(w), ..Default::default() };
+        for line in text(&r, &o).lines() {
+            assert!(line.chars().count() <= w as usize, "width {w}: {line}");
+        }
+    }
+    // Too wide for 80 columns: the queue table is cut into groups that repeat the key column.
+    let o = ReportOptions {
+        width: Some(80),
+        sections: Some(vec![Section::Queues]),
+        ..Default::default()
+    };
+    let q = text(&r, &o);
+    assert!(q.matches("│ Queue ").count() >= 2, "{q}");
+    assert!(q.contains("Stalls") && q.contains("│ z30 "));
+    let o = ReportOptions { sections: Some(vec![Section::Latency]), ..Default::default() };
+    let only = text(&r, &o);
+    assert!(only.contains("Latency") && !only.contains("Sessions") && !only.contains("Overview"));
+    let o = ReportOptions { top: Some(1), ..Default::default() };
+    let top = text(&r, &o);
+    assert!(top.contains("… 2 more"), "{top}");
+    assert!(top.contains("… 16 more"));
+    let o = ReportOptions { color: true, ..Default::default() };
+    assert!(text(&r, &o).contains("\x1b[1;36mOverview"));
+    let o =
+        ReportOptions { utc_offset_secs: Some(8 * 3600), width: Some(200), ..Default::default() };
+    assert!(text(&r, &o).contains("2017-10-26 20:29:00.000000+08:00"));
+}
+
+#[test]
+fn sample_text_output() {
+    // Prints the report for `cargo test -- --nocapture sample_text_output`.
+    let r = scenario(&ReportOptions::default()).a.report();
+    let w = std::env::var("REPORT_WIDTH").ok().and_then(|w| w.parse().ok());
+    let o = ReportOptions { width: w, ..Default::default() };
+    let t = text(&r, &o);
+    println!("{t}");
+    assert!(t.contains("TOKEN_EXPIRED") && t.contains("z13/android_abc"));
+}
+
+#[test]
+fn merge_of_shards_equals_whole() {
+    let whole = scenario(&ReportOptions::default()).a.report();
+    // Replay the same scenario into two shards split by connection.
+    let mut a = Sim::new(&ReportOptions::default());
+    let mut b = Sim::new(&ReportOptions::default());
+    let mut conns = scenario(&ReportOptions::default()).a.conns;
+    let c2 = conns.remove(&2);
+    a.a.conns = conns;
+    if let Some(c) = c2 {
+        b.a.conns.insert(2, c);
+    }
+    a.finish(100_000.0);
+    b.finish(100_000.0);
+    a.a.merge(b.a);
+    let merged = a.a.report();
+    assert_eq!(merged.sessions, whole.sessions);
+    assert_eq!(merged.latency, whole.latency);
+    assert_eq!(merged.errors, whole.errors);
+    assert_eq!(merged.findings, whole.findings);
+    assert_eq!(merged.messages, whole.messages);
+}
+
+#[test]
+fn pending_requests_are_bounded() {
+    let mut s = Sim::new(&ReportOptions::default());
+    s.open(0, 0.0, false);
+    for i in 0..(PENDING_CAP as u64 + 5) {
+        s.up(0, 1.0, m::send(i, "z"));
+    }
+    s.finish(2.0);
+    let r = s.a.report();
+    assert_eq!(fcount(&r, "pending_overflow"), 5);
+    assert_eq!(fcount(&r, "unanswered_request"), PENDING_CAP as u64);
+    assert_eq!(lat(&r, "send").unanswered, PENDING_CAP as u64 + 5);
+    assert!(s.a.conns.get(&0).is_some_and(|c| c.sends_pending.is_empty()));
+}
+
+#[test]
+fn redirect_and_unknown_codes() {
+    let mut s = Sim::new(&ReportOptions::default());
+    s.open(0, 0.0, false);
+    s.up(0, 1.0, m::provision_req("u", "r"));
+    let mut d = m::provision_resp(5, None);
+    if let Body::Provision(p) = &mut d.body {
+        if let Some(st) = p.status.as_mut() {
+            st.redirect_info
+                .push(pb::RedirectInfo { host: Some("im2.example".into()), port: Some(443) });
+        }
+    }
+    s.down(0, 3.0, d);
+    s.up(0, 4.0, m::provision_req("u", "r"));
+    s.down(0, 5.0, m::provision_resp(99, None));
+    s.down(0, 6.0, m::ack(77, -3, None));
+    s.finish(10.0);
+    let r = s.a.report();
+    let codes: Vec<(&str, u64)> = r.errors.iter().map(|e| (e.code.as_str(), e.count)).collect();
+    assert!(codes.contains(&("REDIRECT", 1)));
+    assert!(codes.contains(&("STATUS_99", 1)));
+    assert!(codes.contains(&("STATUS_-3", 1)));
+    let red = r.errors.iter().find(|e| e.code == "REDIRECT").unwrap_or_else(|| panic!());
+    assert_eq!(red.reasons, vec![("→ im2.example:443".to_string(), 1)]);
+    assert_eq!(r.sessions[0].login.as_ref().map(|l| l.status.as_str()), Some("STATUS_99"));
+    assert_eq!(fcount(&r, "login_failed"), 2);
+    assert_eq!(lat(&r, "login").answered, 2);
+}
+
+#[test]
+fn empty_analyzer_reports_nothing() {
+    let a = Analyzer::new(&ReportOptions::default());
+    let r = a.report();
+    assert!(r.sessions.is_empty() && r.findings.is_empty() && r.errors.is_empty());
+    assert_eq!(r.latency.len(), 6);
+    let t = text(&r, &ReportOptions { width: Some(80), ..Default::default() });
+    assert!(t.contains("Sessions (0)"));
+    let mut buf = Vec::new();
+    r.write_json(&mut buf).unwrap_or_else(|e| panic!("{e}"));
+    assert!(serde_json::from_slice::<serde_json::Value>(&buf).is_ok());
+}
+
+#[test]
+fn odd_streams_do_not_panic() {
+    // Answers without requests, events for connections never opened, times going backwards,
+    // extreme values: the report must still come out, in both renderings.
+    let mut s = Sim::new(&ReportOptions { slow_ns: 0, ..Default::default() });
+    s.gap(9, -5.0, u64::MAX);
+    s.gap(9, -4.0, u64::MAX);
+    s.gap(8, -4.0, u64::MAX);
+    s.tcp(9, -3.0, TcpNote::BadSequence);
+    s.frame_problem(9, -2.0, FrameProblem::Skipped { bytes: u64::MAX });
+    s.open(0, 10.0, true);
+    s.down(0, 5.0, m::provision_resp(0, None));
+    s.down(0, 6.0, m::unread_resp(&[("q", u32::MAX)]));
+    s.down(0, 7.0, m::pull_resp("q", 1, u64::MAX, false));
+    s.down(0, 8.0, m::pull_resp("q", 0, 0, true));
+    s.down(0, 9.0, m::ack(u64::MAX, i32::MIN, Some("")));
+    s.down(0, 9.5, m::logout_resp());
+    s.up(0, 1.0, m::logout_req());
+    s.up(0, 1.0, m::logout_req());
+    s.up(0, 2.0, m::provision_req("", ""));
+    s.up(0, 3.0, m::provision_req("a", "b"));
+    s.up(0, 4.0, m::unread_req());
+    s.down(0, 0.0, m::unread_resp(&[]));
+    s.up(0, 4.0, dec(Command::Unknown(77), Body::Raw(vec![1, 2]), vec![]));
+    s.up(0, 4.0, dec(Command::Sync, Body::Encrypted, vec![]));
+    s.down(0, 4.0, dec(Command::Notice, Body::Notice(pb::CommNotice { queue: None }), vec![]));
+    let mut weird = m::pull_resp("q", 2, 1, false);
+    weird.meta_bodies = vec![MetaBody::Invalid("x".into())];
+    s.down(0, 4.0, weird);
+    s.close(0, 3.0, CloseReason::Evicted);
+    s.close(0, 4.0, CloseReason::Idle);
+    s.finish(-100.0);
+    let r = s.a.report();
+    assert!(r.sessions.iter().any(|x| x.conn == 0));
+    assert_eq!(finding(&r, "lost_segment").and_then(|f| f.value), Some(u64::MAX));
+    for w in [20u16, 80, 300] {
+        let t = text(&r, &ReportOptions { width: Some(w), top: Some(0), ..Default::default() });
+        assert!(t.contains("Findings"));
+    }
+    let mut buf = Vec::new();
+    r.write_json(&mut buf).unwrap_or_else(|e| panic!("{e}"));
+    assert!(serde_json::from_slice::<serde_json::Value>(&buf).is_ok());
+}
+
+#[test]
+fn sample_json_output() {
+    // Prints the JSON for `cargo test -- --nocapture sample_json_output`.
+    let r = scenario(&ReportOptions::default()).a.report();
+    let mut buf = Vec::new();
+    r.write_json(&mut buf).unwrap_or_else(|e| panic!("{e}"));
+    println!("{}", String::from_utf8_lossy(&buf));
+}
+
+#[test]
+fn state_stays_bounded_with_many_messages() {
+    let mut s = Sim::new(&ReportOptions::default());
+    s.open(0, 0.0, false);
+    for i in 0..10_000u64 {
+        let t = i as f64 * 10.0;
+        s.up(0, t, m::send(i, "peer"));
+        s.down(0, t + 1.0 + (i % 97) as f64 * 0.01, m::ack(i, 0, None));
+        s.down(0, t + 2.0, m::notice("q"));
+        s.up(0, t + 3.0, m::pull("q", i));
+        s.down(0, t + 4.0, m::pull_resp("q", 1, i + 1, true));
+    }
+    let c = s.a.conns.get(&0).unwrap_or_else(|| panic!());
+    assert!(c.recent_ids.len() <= RECENT_IDS_CAP && c.recent_order.len() <= RECENT_IDS_CAP);
+    assert!(c.sends_pending.is_empty());
+    assert_eq!(c.queue_state.len(), 1);
+    // "peer", and "q" → "me" in the pull answers.
+    assert_eq!(c.peers.names.len(), 3);
+    assert!(c.lat[Exchange::Send.index()].hist.buckets.len() < 200);
+    s.finish(200_000.0);
+    let r = s.a.report();
+    assert_eq!(lat(&r, "send").answered, 10_000);
+    assert_eq!(r.queues[0].drains, 10_000);
+    assert_eq!(fcount(&r, "duplicate_meta_id"), 0);
+}

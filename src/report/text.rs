@@ -1,0 +1,490 @@
+//! The report as terminal tables (comfy-table), fitted to a width.
+//!
+//! Every table is laid out dynamically to the width given (120 columns by default), so no line
+//! is wider than that unless a single word is. Long tables stop after `--top N` rows with a
+//! "… N more" line. Colour (headings only: cells stay plain so widths are exact) is off
+//! unless asked for.
+
+use std::io::{self, Write};
+
+use comfy_table::{presets, Cell, CellAlignment, ContentArrangement, Table};
+
+use super::{
+    fmt_abs, fmt_dur, CountRow, FindingRow, Report, ReportOptions, Section, Spread, Where,
+};
+use crate::capture::Timestamp;
+
+const DEFAULT_WIDTH: u16 = 120;
+
+struct Ctx<'a> {
+    r: &'a Report,
+    o: &'a ReportOptions,
+    width: u16,
+}
+
+impl Ctx<'_> {
+    /// The rendering's `--local` offset wins over the one the report was computed with.
+    fn offset(&self) -> Option<i32> {
+        self.o.utc_offset_secs.or(self.r.utc_offset_secs)
+    }
+
+    fn table(&self, header: &[&str]) -> Table {
+        let mut t = Table::new();
+        t.load_style(presets::UTF8_FULL_CONDENSED)
+            .set_content_arrangement(ContentArrangement::Dynamic)
+            .set_width(self.width);
+        if header.iter().any(|h| !h.is_empty()) {
+            t.set_header(header.iter().map(Cell::new).collect::<Vec<_>>());
+        }
+        t
+    }
+
+    fn heading(&self, out: &mut dyn Write, title: &str) -> io::Result<()> {
+        if self.o.color {
+            writeln!(out, "\x1b[1;36m{title}\x1b[0m")
+        } else {
+            writeln!(out, "{title}")
+        }
+    }
+
+    /// `12:29:00.123 (+1.234s)`: the time of day in the chosen zone, and since capture start.
+    fn when(&self, ts: Timestamp) -> String {
+        let abs = fmt_abs(ts, self.offset());
+        let tod = abs.get(11..23).unwrap_or(&abs);
+        let rel = self.r.capture_start.map_or(0, |s| ts.since(s));
+        format!("{tod} (+{:.3}s)", rel as f64 / 1e9)
+    }
+
+    fn place(&self, w: &Where) -> String {
+        format!("conn {} #{}", w.conn, w.frame)
+    }
+
+    /// Rows allowed in a long table.
+    fn limit(&self) -> usize {
+        self.o.top.unwrap_or(usize::MAX)
+    }
+
+    fn emit(&self, out: &mut dyn Write, t: &Table, total: usize) -> io::Result<()> {
+        for part in self.split(t) {
+            for line in part.lines() {
+                writeln!(out, "{}", line.trim_end())?;
+            }
+        }
+        let shown = total.min(self.limit());
+        if total > shown {
+            writeln!(out, "… {} more", total - shown)?;
+        }
+        writeln!(out)
+    }
+
+    /// A table too wide for the terminal even before wrapping is cut into column groups, each
+    /// repeating the first (key) column, so cells wrap little and stay readable; what still
+    /// does not fit is wrapped by comfy-table.
+    fn split(&self, t: &Table) -> Vec<Table> {
+        let widths: Vec<usize> =
+            t.column_max_content_widths().into_iter().map(|w| usize::from(w) + 3).collect();
+        let width = usize::from(self.width);
+        let natural: usize = widths.iter().sum::<usize>() + 1;
+        // Wrapping reads better than splitting until cells would wrap to slivers.
+        let too_wide = natural > width + width / 2;
+        let (Some(&key), true) = (widths.first(), widths.len() > 2 && too_wide) else {
+            return vec![t.clone()];
+        };
+        let greedy = |limit: usize| {
+            let mut groups: Vec<Vec<usize>> = Vec::new();
+            let mut cur: Vec<usize> = Vec::new();
+            let mut cur_w = 1 + key;
+            for (i, &w) in widths.iter().enumerate().skip(1) {
+                if !cur.is_empty() && cur_w + w > limit {
+                    groups.push(std::mem::take(&mut cur));
+                    cur_w = 1 + key;
+                }
+                cur.push(i);
+                cur_w += w;
+            }
+            if !cur.is_empty() {
+                groups.push(cur);
+            }
+            groups
+        };
+        let mut groups = greedy(width);
+        // Even the groups out, so the last one is not a lone column.
+        let k = groups.len().max(1);
+        let rest: usize = widths.iter().skip(1).sum();
+        let widest = widths.iter().skip(1).copied().max().unwrap_or(0);
+        // The narrowest limit that still needs no more groups than the terminal width does.
+        let lowest = rest.div_ceil(k).max(widest) + 1 + key;
+        for limit in lowest..width {
+            let g = greedy(limit);
+            if g.len() <= k {
+                groups = g;
+                break;
+            }
+        }
+        let pick = |cells: Vec<Cell>, g: &[usize]| -> Vec<Cell> {
+            let mut v = Vec::with_capacity(g.len() + 1);
+            if let Some(first) = cells.first() {
+                v.push(first.clone());
+            }
+            v.extend(g.iter().filter_map(|&i| cells.get(i).cloned()));
+            v
+        };
+        groups
+            .iter()
+            .map(|g| {
+                let mut part = Table::new();
+                part.load_style(presets::UTF8_FULL_CONDENSED)
+                    .set_content_arrangement(ContentArrangement::Dynamic)
+                    .set_width(self.width);
+                if let Some(h) = t.header() {
+                    part.set_header(pick(h.cell_iter().cloned().collect(), g));
+                }
+                for row in t.row_iter() {
+                    part.add_row(pick(row.cell_iter().cloned().collect(), g));
+                }
+                part
+            })
+            .collect()
+    }
+}
+
+fn num(n: u64) -> Cell {
+    Cell::new(n).set_alignment(CellAlignment::Right)
+}
+
+fn opt_dur(v: Option<i64>) -> String {
+    v.map_or_else(|| "-".to_string(), fmt_dur)
+}
+
+fn spread(s: &Spread) -> String {
+    if s.count == 0 {
+        "-".into()
+    } else {
+        format!("{} / {}", opt_dur(s.p50_ns), opt_dur(s.max_ns))
+    }
+}
+
+fn opt(s: &Option<String>) -> &str {
+    s.as_deref().unwrap_or("-")
+}
+
+impl Report {
+    /// Writes the sections the options select, as tables.
+    pub fn write_text(&self, out: &mut dyn Write, opts: &ReportOptions) -> io::Result<()> {
+        let c = Ctx { r: self, o: opts, width: opts.width.unwrap_or(DEFAULT_WIDTH).max(20) };
+        for s in Section::ALL {
+            if !opts.shows(s) {
+                continue;
+            }
+            match s {
+                Section::Overview => overview(&c, out)?,
+                Section::Sessions => sessions(&c, out)?,
+                Section::Queues => queues(&c, out)?,
+                Section::Latency => latency(&c, out)?,
+                Section::Errors => errors(&c, out)?,
+                Section::Messages => messages(&c, out)?,
+                Section::Findings => findings(&c, out)?,
+            }
+        }
+        Ok(())
+    }
+}
+
+fn finding_line(c: &Ctx<'_>, f: &FindingRow) -> String {
+    let at = f.places.first().map(|w| format!(", first at {}", c.place(w))).unwrap_or_default();
+    format!("{}: {} ×{}{}", f.severity.as_str(), f.summary, f.count, at)
+}
+
+fn overview(c: &Ctx<'_>, out: &mut dyn Write) -> io::Result<()> {
+    let r = c.r;
+    let o = &r.overview;
+    c.heading(out, "Overview")?;
+    let mut t = c.table(&["", ""]);
+    let span = match (r.capture_start, r.capture_end) {
+        (Some(a), Some(b)) => format!(
+            "{} → {} ({})",
+            fmt_abs(a, c.offset()),
+            fmt_abs(b, c.offset()),
+            fmt_dur(b.since(a))
+        ),
+        _ => "-".into(),
+    };
+    t.add_row(vec![Cell::new("Capture"), Cell::new(span)]);
+    t.add_row(vec![
+        Cell::new("Packets / connections"),
+        Cell::new(format!(
+            "{} packets, {} TCP connections, {} MSync",
+            o.packets, o.tcp_connections, o.msync_connections
+        )),
+    ]);
+    if r.filtered {
+        t.add_row(vec![Cell::new("Filtered"), Cell::new(format!("{} sessions shown", o.sessions))]);
+    }
+    let cmds = o
+        .per_command
+        .iter()
+        .map(|(n, u, d)| format!("{n} {u}↑ {d}↓"))
+        .collect::<Vec<_>>()
+        .join(", ");
+    t.add_row(vec![Cell::new("Messages"), Cell::new(format!("{} ({cmds})", o.messages))]);
+    let names: Vec<String> = o.users.iter().take(5).map(|u| r.short_jid(u)).collect();
+    let users = if o.users.len() > 5 {
+        format!("{} ({}, …)", o.users.len(), names.join(", "))
+    } else if o.users.is_empty() {
+        "0".into()
+    } else {
+        format!("{} ({})", o.users.len(), names.join(", "))
+    };
+    t.add_row(vec![Cell::new("Users"), Cell::new(users)]);
+    if !r.app_keys.is_empty() || !r.domains.is_empty() {
+        let short = if r.app_keys.len() == 1 && r.domains.len() == 1 {
+            " (JIDs below are shown without them)"
+        } else {
+            ""
+        };
+        t.add_row(vec![
+            Cell::new("App key / domain"),
+            Cell::new(format!("{} / {}{short}", r.app_keys.join(", "), r.domains.join(", "))),
+        ]);
+    }
+    t.add_row(vec![
+        Cell::new("Decode errors / gaps"),
+        Cell::new(format!("{} undecodable frames, {} gap bytes", o.decode_errors, o.gap_bytes)),
+    ]);
+    let worst = if o.worst.is_empty() {
+        "none".to_string()
+    } else {
+        o.worst.iter().map(|f| finding_line(c, f)).collect::<Vec<_>>().join("\n")
+    };
+    t.add_row(vec![Cell::new("Worst findings"), Cell::new(worst)]);
+    c.emit(out, &t, 0)
+}
+
+fn sessions(c: &Ctx<'_>, out: &mut dyn Write) -> io::Result<()> {
+    let rows = &c.r.sessions;
+    let legend = if rows.iter().any(|s| s.midstream) { "; * picked up mid-stream" } else { "" };
+    c.heading(out, &format!("Sessions ({}{legend})", rows.len()))?;
+    let mut t = c.table(&[
+        "#",
+        "Client → Server",
+        "User",
+        "Login",
+        "Start",
+        "Duration",
+        "End",
+        "Msgs ↑/↓",
+        "Err",
+    ]);
+    for s in rows.iter().take(c.limit()) {
+        let login = match &s.login {
+            None => "no PROVISION".to_string(),
+            Some(l) => {
+                let mut x = l.status.clone();
+                if let Some(r) = &l.reason {
+                    x.push_str(&format!(" ({r})"));
+                }
+                if let Some(ns) = l.latency_ns {
+                    x.push_str(&format!(" {}", fmt_dur(ns)));
+                }
+                x
+            }
+        };
+        let mut conn = s.conn.to_string();
+        if s.midstream {
+            conn.push('*');
+        }
+        t.add_row(vec![
+            Cell::new(conn),
+            Cell::new(format!("{} → {}", s.client, s.server)),
+            Cell::new(s.user.as_deref().map_or("-".into(), |u| c.r.short_jid(u))),
+            Cell::new(login),
+            Cell::new(c.when(s.start)),
+            Cell::new(fmt_dur(s.duration_ns)),
+            Cell::new(s.ended()),
+            Cell::new(format!("{}/{}", s.msgs_up, s.msgs_down)),
+            num(s.errors + s.decode_errors),
+        ]);
+    }
+    c.emit(out, &t, rows.len())?;
+    if rows.is_empty() {
+        return Ok(());
+    }
+    c.heading(out, "Session clients")?;
+    let mut t =
+        c.table(&["#", "Resource", "Device uuid / name", "OS / SDK", "Bytes ↑/↓", "Heartbeats"]);
+    for s in rows.iter().take(c.limit()) {
+        let hb = &s.heartbeats;
+        let hbs = if hb.count == 0 {
+            "0".to_string()
+        } else {
+            format!(
+                "{} every {}, rtt {} / {}",
+                hb.count,
+                opt_dur(hb.interval_ns),
+                opt_dur(hb.rtt_p50_ns),
+                opt_dur(hb.rtt_max_ns)
+            )
+        };
+        t.add_row(vec![
+            Cell::new(s.conn),
+            Cell::new(opt(&s.resource)),
+            Cell::new(format!("{} / {}", opt(&s.device_uuid), opt(&s.device_name))),
+            Cell::new(format!("{} / {}", opt(&s.os), opt(&s.sdk_version))),
+            Cell::new(format!("{}/{}", s.bytes_up, s.bytes_down)),
+            Cell::new(hbs),
+        ]);
+    }
+    c.emit(out, &t, rows.len())
+}
+
+fn queues(c: &Ctx<'_>, out: &mut dyn Write) -> io::Result<()> {
+    let rows = &c.r.queues;
+    c.heading(out, &format!("Queues ({}); times are p50 / max", rows.len()))?;
+    let mut t = c.table(&[
+        "Queue",
+        "Notices",
+        "Pulls",
+        "Metas",
+        "Unread",
+        "Next key",
+        "Last",
+        "Notice→pull",
+        "Pull RTT",
+        "Drains (pages/metas)",
+        "Drain time",
+        "Stalls",
+    ]);
+    for q in rows.iter().take(c.limit()) {
+        t.add_row(vec![
+            Cell::new(c.r.short_jid(&q.queue)),
+            num(q.notices),
+            num(q.pulls),
+            num(q.metas),
+            Cell::new(q.unread_announced.map_or("-".into(), |n| n.to_string())),
+            Cell::new(q.last_next_key.map_or("-".into(), |n| n.to_string())),
+            Cell::new(if q.is_last_reached { "yes" } else { "no" }),
+            Cell::new(spread(&q.notice_to_pull)),
+            Cell::new(spread(&q.pull_rtt)),
+            Cell::new(format!("{} ({}/{})", q.drains, q.drain_pages, q.drain_metas)),
+            Cell::new(spread(&q.drain_time)),
+            num(q.stalls),
+        ]);
+    }
+    c.emit(out, &t, rows.len())
+}
+
+fn latency(c: &Ctx<'_>, out: &mut dyn Write) -> io::Result<()> {
+    c.heading(out, "Latency (service response time)")?;
+    let mut t = c.table(&[
+        "Exchange",
+        "Count",
+        "Answered",
+        "Unanswered",
+        "Min",
+        "p50",
+        "p90",
+        "p99",
+        "Max",
+    ]);
+    for l in &c.r.latency {
+        t.add_row(vec![
+            Cell::new(l.kind),
+            num(l.count),
+            num(l.answered),
+            num(l.unanswered),
+            Cell::new(opt_dur(l.min_ns)),
+            Cell::new(opt_dur(l.p50_ns)),
+            Cell::new(opt_dur(l.p90_ns)),
+            Cell::new(opt_dur(l.p99_ns)),
+            Cell::new(opt_dur(l.max_ns)),
+        ]);
+    }
+    c.emit(out, &t, 0)
+}
+
+fn errors(c: &Ctx<'_>, out: &mut dyn Write) -> io::Result<()> {
+    let rows = &c.r.errors;
+    c.heading(out, &format!("Errors ({})", rows.len()))?;
+    let mut t =
+        c.table(&["Code", "Count", "Commands", "Reasons", "First / last", "Sessions (users)"]);
+    for e in rows.iter().take(c.limit()) {
+        let cmds =
+            e.commands.iter().map(|(n, k)| format!("{n} {k}")).collect::<Vec<_>>().join("\n");
+        let reasons =
+            e.reasons.iter().map(|(n, k)| format!("{n} ({k})")).collect::<Vec<_>>().join("\n");
+        let mut who = e.sessions.iter().map(u32::to_string).collect::<Vec<_>>().join(", ");
+        if !e.users.is_empty() {
+            let users = e.users.iter().map(|u| c.r.short_jid(u)).collect::<Vec<_>>();
+            who.push_str(&format!(" ({})", users.join(", ")));
+        }
+        t.add_row(vec![
+            Cell::new(&e.code),
+            num(e.count),
+            Cell::new(cmds),
+            Cell::new(if reasons.is_empty() { "-".into() } else { reasons }),
+            Cell::new(if e.first == e.last {
+                format!("{} #{}", c.when(e.first.ts), e.first.frame)
+            } else {
+                format!(
+                    "{} #{}\n{} #{}",
+                    c.when(e.first.ts),
+                    e.first.frame,
+                    c.when(e.last.ts),
+                    e.last.frame
+                )
+            }),
+            Cell::new(who),
+        ]);
+    }
+    c.emit(out, &t, rows.len())
+}
+
+fn count_table(c: &Ctx<'_>, title: &str, rows: &[CountRow]) -> Table {
+    let mut t = c.table(&[title, "Up", "Down"]);
+    for r in rows {
+        t.add_row(vec![Cell::new(&r.name), num(r.up), num(r.down)]);
+    }
+    t
+}
+
+fn messages(c: &Ctx<'_>, out: &mut dyn Write) -> io::Result<()> {
+    let m = &c.r.messages;
+    c.heading(out, "Messages")?;
+    c.emit(out, &count_table(c, "Namespace", &m.namespaces), 0)?;
+    c.emit(out, &count_table(c, "Body type", &m.body_types), 0)?;
+    c.emit(out, &count_table(c, "Content type", &m.content_types), 0)?;
+    for (title, v) in [("Top senders", &m.top_senders), ("Top receivers", &m.top_receivers)] {
+        let limit = c.limit().min(10);
+        let mut t = c.table(&[title, "Metas"]);
+        for (n, k) in v.iter().take(limit) {
+            t.add_row(vec![Cell::new(c.r.short_jid(n)), num(*k)]);
+        }
+        for line in t.lines() {
+            writeln!(out, "{}", line.trim_end())?;
+        }
+        if v.len() > limit {
+            writeln!(out, "… {} more", v.len() - limit)?;
+        }
+        writeln!(out)?;
+    }
+    Ok(())
+}
+
+fn findings(c: &Ctx<'_>, out: &mut dyn Write) -> io::Result<()> {
+    let rows = &c.r.findings;
+    c.heading(out, &format!("Findings ({})", rows.len()))?;
+    let mut t = c.table(&["Severity", "Count", "Finding", "Where (conn #packet)"]);
+    for f in rows.iter().take(c.limit()) {
+        let mut wh = f.places.iter().take(3).map(|w| c.place(w)).collect::<Vec<_>>().join("\n");
+        if f.count > f.places.len().min(3) as u64 {
+            wh.push_str("\n…");
+        }
+        t.add_row(vec![
+            Cell::new(f.severity.as_str()),
+            num(f.count),
+            Cell::new(format!("{}\n[{}]", f.summary, f.kind)),
+            Cell::new(wh),
+        ]);
+    }
+    c.emit(out, &t, rows.len())
+}
