@@ -28,6 +28,8 @@ struct Cli {
 enum Command {
     /// Print every MSync message of pcap/pcapng captures (optionally gzip-compressed).
     Dissect(DissectArgs),
+    /// Sessions, queues, latencies, error codes and findings of captures, for incident review.
+    Report(ReportArgs),
     /// Write a synthetic MSync capture.
     Synth(SynthArgs),
     /// Summarise capture files without decoding them (records, bytes, time span, link types).
@@ -96,6 +98,44 @@ struct DissectArgs {
     /// Flush output after every message (the default when standard output is a terminal).
     #[arg(long)]
     line_buffered: bool,
+}
+
+#[derive(Args)]
+struct ReportArgs {
+    #[command(flatten)]
+    input: InputArgs,
+    /// The whole report as one JSON document.
+    #[arg(long)]
+    json: bool,
+    /// Show only this section (repeatable): overview, sessions, queues, latency, errors,
+    /// messages, findings.
+    #[arg(long = "section", value_name = "NAME", value_parser = msyncdump::report::Section::parse)]
+    sections: Vec<msyncdump::report::Section>,
+    /// Show at most N rows per table, then a "… N more" line.
+    #[arg(long, value_name = "N")]
+    top: Option<usize>,
+    /// No colours (also when NO_COLOR is set or the output is not a terminal).
+    #[arg(long)]
+    no_color: bool,
+    /// Fit tables to this width (default: the terminal's, else 120).
+    #[arg(long, value_name = "COLUMNS")]
+    width: Option<u16>,
+    /// Exchanges slower than this are findings (e.g. 500ms, 2s).
+    #[arg(long, value_name = "DURATION", default_value = "500ms", value_parser = msyncdump::report::parse_duration)]
+    slow: i64,
+    /// Only sessions of this user (name, or JID).
+    #[arg(long, value_name = "NAME")]
+    user: Option<String>,
+    /// Only this connection index.
+    #[arg(long, value_name = "N")]
+    conn: Option<u32>,
+    /// Only from this time: absolute (2017-10-26T12:29:00Z, "2017-10-26 12:29:00") or an offset
+    /// from the capture start (+30s, 90).
+    #[arg(long, value_name = "TIME", value_parser = msyncdump::report::parse_time_bound, allow_hyphen_values = true)]
+    since: Option<msyncdump::report::TimeBound>,
+    /// Only until this time (same forms as --since).
+    #[arg(long, value_name = "TIME", value_parser = msyncdump::report::parse_time_bound, allow_hyphen_values = true)]
+    until: Option<msyncdump::report::TimeBound>,
 }
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -171,6 +211,7 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Dissect(args) => dissect(args),
+        Command::Report(args) => report(args),
         Command::Synth(args) => synth(args),
         Command::Info(args) => info(args),
     };
@@ -253,6 +294,45 @@ fn dissect(args: DissectArgs) -> io::Result<ExitCode> {
     Ok(if outcome.errors > 0 { ExitCode::from(2) } else { ExitCode::SUCCESS })
 }
 
+fn report(args: ReportArgs) -> io::Result<ExitCode> {
+    use msyncdump::analysis::Analyzer;
+    use msyncdump::report::ReportOptions;
+    let stdout = io::stdout();
+    let tty = stdout.is_terminal();
+    let zone = zone(&args.input);
+    let opts = ReportOptions {
+        sections: if args.sections.is_empty() { None } else { Some(args.sections.clone()) },
+        top: args.top,
+        color: tty && !args.no_color && std::env::var_os("NO_COLOR").is_none(),
+        width: args.width.or_else(|| if tty { terminal_width() } else { None }),
+        slow_ns: args.slow,
+        user: args.user.clone(),
+        conn: args.conn,
+        since: args.since,
+        until: args.until,
+        utc_offset_secs: zone.offset_at(msyncdump::capture::Timestamp::default()),
+        show_secrets: args.input.show_secrets,
+    };
+    let mut pipeline = Pipeline::new(pipeline_config(&args.input), Analyzer::new(&opts));
+    let mut stderr_lines = |line: &str| eprintln!("msyncdump: {line}");
+    let outcome = run_sources(&mut open_all(&args.input.files), &mut pipeline, &mut stderr_lines)?;
+    let (analyzer, _totals) = pipeline.finish()?;
+    let report = analyzer.report();
+    let mut out = io::BufWriter::new(stdout.lock());
+    if args.json {
+        report.write_json(&mut out)?;
+    } else {
+        report.write_text(&mut out, &opts)?;
+    }
+    out.flush()?;
+    Ok(if outcome.errors > 0 { ExitCode::from(2) } else { ExitCode::SUCCESS })
+}
+
+/// The terminal's width from `COLUMNS`, as shells export it.
+fn terminal_width() -> Option<u16> {
+    std::env::var("COLUMNS").ok()?.trim().parse().ok().filter(|&w| w >= 40)
+}
+
 fn synth(args: SynthArgs) -> io::Result<ExitCode> {
     use msyncdump::synth::{self, CaptureFormat, SynthConfig};
     let format = match args.format {
@@ -269,7 +349,10 @@ fn synth(args: SynthArgs) -> io::Result<ExitCode> {
         ("--unanswered", args.unanswered),
     ] {
         if !(0.0..=1.0).contains(&p) {
-            return Err(io::Error::new(io::ErrorKind::InvalidInput, format!("{name} {p}: not a probability")));
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                format!("{name} {p}: not a probability"),
+            ));
         }
     }
     let out: Box<dyn Write> = if args.output.as_os_str() == "-" {

@@ -36,7 +36,14 @@ fn status(code: i32, reason: Option<&str>) -> Option<pb::Status> {
 }
 
 fn dec(command: Command, body: Body, meta_bodies: Vec<MetaBody>) -> Decoded {
-    Decoded { env: pb::MSync::default(), command, body, zlib: false, meta_bodies }
+    Decoded {
+        env: pb::MSync::default(),
+        command,
+        body,
+        zlib: false,
+        meta_bodies,
+        plain_payload: None,
+    }
 }
 
 /// Message builders, one per request and answer kind.
