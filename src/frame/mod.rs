@@ -170,7 +170,15 @@ pub struct LengthPrefixSplitter {
     /// Bytes before this offset were already reported inside an invalid frame: a resync that
     /// skips them does not count them again.
     quiet_until: u64,
+    /// At the end of the stream: candidates whose body is incomplete are rejected, not waited
+    /// for.
+    final_pass: bool,
 }
+
+/// While resynchronising, a candidate frame longer than this is not waited for: a false
+/// candidate would otherwise hold back every frame behind it until its claimed length arrived.
+/// A real frame this long right after a gap is lost; the ones after it are found.
+pub const RESYNC_MAX_WAIT: usize = 256 << 10;
 
 impl LengthPrefixSplitter {
     /// `synced`: whether the stream starts at a frame boundary (a connection seen from its
@@ -183,6 +191,7 @@ impl LengthPrefixSplitter {
             start,
             next: start,
             quiet_until: start,
+            final_pass: false,
         }
     }
 
@@ -239,8 +248,15 @@ impl LengthPrefixSplitter {
         self.state = State::Resync;
     }
 
-    /// End of stream: whatever is buffered is reported as skipped.
-    pub fn finish(&mut self, emit: &mut dyn FnMut(SplitEvent<'_>)) {
+    /// End of stream: frames still findable in the resynchronisation buffer are emitted (a
+    /// candidate waiting for a body that will never come no longer blocks them), then whatever
+    /// is left is reported as skipped.
+    pub fn finish<C: FrameCheck + ?Sized>(&mut self, check: &C, emit: &mut dyn FnMut(SplitEvent<'_>)) {
+        if matches!(self.state, State::Resync) && !self.buf.is_empty() {
+            self.final_pass = true;
+            self.resync(check, emit);
+            self.final_pass = false;
+        }
         self.abandon(emit);
         self.start = self.next;
     }
@@ -416,14 +432,19 @@ impl LengthPrefixSplitter {
                         Some(body) if check.plausible(body) => return (i, true),
                         Some(_) => {}
                         // The body is not all here: wait for more data from this candidate.
-                        None => return (i, false),
+                        None if !self.final_pass && len <= RESYNC_MAX_WAIT => return (i, false),
+                        None => {}
                     }
                 }
             }
             i += 1;
         }
-        // Fewer than four bytes left: they may begin a prefix.
-        (i, false)
+        // Fewer than four bytes left: they may begin a prefix (unless nothing more will come).
+        if self.final_pass {
+            (buf.len(), false)
+        } else {
+            (i, false)
+        }
     }
 }
 
@@ -461,7 +482,7 @@ mod tests {
         for &(off, data) in chunks {
             sp.feed(off, data, &TestCheck, &mut |e| out.push(to_ev(e)));
         }
-        sp.finish(&mut |e| out.push(to_ev(e)));
+        sp.finish(&TestCheck, &mut |e| out.push(to_ev(e)));
         out
     }
 

@@ -326,7 +326,7 @@ impl<C: Consumer> Inner<C> {
                 let Some(mut st) = self.conns.remove(&conn.0) else { return Ok(()) };
                 let mut skips = Vec::new();
                 for (i, sp) in st.splitters.iter_mut().enumerate() {
-                    sp.finish(&mut |e| {
+                    sp.finish(&MsyncCheck, &mut |e| {
                         if let SplitEvent::Skipped { offset, len } = e {
                             skips.push((i, offset, len));
                         }
