@@ -1308,7 +1308,7 @@ enum Cand {
 }
 
 /// Index after the blank line ending an HTTP head (CRLF or bare LF lines), if present.
-fn head_end(b: &[u8]) -> Option<usize> {
+pub(super) fn head_end(b: &[u8]) -> Option<usize> {
     let mut i = 0usize;
     while let Some(p) = b.get(i..).and_then(|r| r.iter().position(|&c| c == b'\n')) {
         let nl = i + p;
@@ -1323,8 +1323,8 @@ fn head_end(b: &[u8]) -> Option<usize> {
 }
 
 /// An HTTP head: the first line's words and the header fields (names lowercased).
-struct Head {
-    first: Vec<String>,
+pub(super) struct Head {
+    pub(super) first: Vec<String>,
     /// The status line's reason phrase (everything after the status code).
     reason: String,
     fields: Vec<(String, String)>,
@@ -1332,7 +1332,7 @@ struct Head {
 
 impl Head {
     /// A field's value; repeated fields are joined with ", " as RFC 9110 allows.
-    fn get(&self, name: &str) -> Option<String> {
+    pub(super) fn get(&self, name: &str) -> Option<String> {
         let mut out: Option<String> = None;
         for (n, v) in &self.fields {
             if n == name {
@@ -1349,7 +1349,7 @@ impl Head {
     }
 }
 
-fn parse_head(b: &[u8]) -> Head {
+pub(super) fn parse_head(b: &[u8]) -> Head {
     let text = String::from_utf8_lossy(b);
     let mut lines = text.split('\n').map(|l| l.strip_suffix('\r').unwrap_or(l));
     let first_line = lines.next().unwrap_or_default();
