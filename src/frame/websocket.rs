@@ -275,6 +275,8 @@ enum Run {
     LostAt(usize),
 }
 
+/// Buffer capacity kept between messages.
+const SHRINK_ABOVE: usize = 1 << 20;
 /// Payload bytes examined before a long candidate's payload is complete.
 const START_CHECK: usize = 256;
 /// Longest RSV1 payload a resynchronising direction will wait for to test by inflating it.
@@ -440,6 +442,11 @@ impl DirState {
                 self.hdr_have = 0;
                 if let Some(p) = self.fatal(cfg, &frame) {
                     self.problem(self.frame_start, p, emit);
+                    if self.msg_active && self.frame_start > self.msg_start {
+                        // The fragments read so far cannot be completed.
+                        let (offset, len) = (self.msg_start, self.frame_start - self.msg_start);
+                        emit(WsEvent::Skipped { dir: self.dir, offset, len });
+                    }
                     // The header itself may be garbage: look again from its second byte.
                     let held: Vec<u8> = self.hdr.get(1..prev).unwrap_or_default().to_vec();
                     self.lose_sync(self.frame_start + 1, &held);
@@ -666,6 +673,13 @@ impl DirState {
                     frames: self.msg_frames,
                 }));
                 self.msg.clear();
+                // One huge message must not pin its buffers for the connection's lifetime.
+                if self.msg.capacity() > SHRINK_ABOVE {
+                    self.msg = Vec::new();
+                }
+                if self.out.capacity() > SHRINK_ABOVE {
+                    self.out = Vec::new();
+                }
             }
         }
     }
@@ -1110,11 +1124,22 @@ impl<C: FrameCheck> WebSocket<C> {
                 self.have_response = true;
             }
         }
+        let settled = self.settled;
         let d = self.side_mut(dir);
         d.phase = Phase::Held;
         d.buf = rest;
         d.start = rest_at;
-        self.settle(emit);
+        if settled {
+            // The handshake was settled without this head (the other side gave up waiting):
+            // what follows it is frames.
+            d.phase = Phase::Frames;
+            let held = std::mem::take(&mut d.buf);
+            if !held.is_empty() {
+                self.process(dir, rest_at, &held, emit);
+            }
+        } else {
+            self.settle(emit);
+        }
     }
 
     /// A direction's head could not be read: that half of the handshake counts as lost and
@@ -1914,6 +1939,21 @@ mod tests {
         let evs = run(&mut ws, &[(0, &c)], &[]);
         assert_eq!(evs[0], Ev::Problem(Dir::S2C, 0, Problem::HandshakeIncomplete));
         assert_eq!(evs[1], Ev::Skipped(Dir::C2S, REQUEST.len() as u64, 11));
+    }
+
+    #[test]
+    fn client_frames_without_an_answer_are_read_after_a_while() {
+        let mut c = REQUEST.as_bytes().to_vec();
+        for i in 0..3 {
+            c.extend(cframe(0x82, &body(10, i)));
+        }
+        let mut s = response("").into_bytes();
+        s.extend(sframe(0x82, &body(4, 4)));
+        let mut ws = WebSocket::new(WsConfig { max_pending: 20, ..cfg() }, TestCheck);
+        let r = REQUEST.len();
+        let evs = run(&mut ws, &[(0, &c[..r]), (r as u64, &c[r..])], &[(0, &s)]);
+        assert_eq!(evs[0], Ev::Problem(Dir::S2C, 0, Problem::HandshakeIncomplete));
+        assert_eq!(msgs(&evs).len(), 4, "{evs:?}");
     }
 
     #[test]
