@@ -4,6 +4,14 @@
 //! [`WebSocket`] is one connection's state machine over both directions' in-order byte streams,
 //! fed chunk by chunk like [`super::LengthPrefixSplitter`] and reporting [`WsEvent`]s.
 //!
+//! Driving it: one `WebSocket` per connection, built with [`WebSocket::new`] when the
+//! connection was seen from its SYN (detection said `WebSocketUpgrade`) or
+//! [`WebSocket::new_midstream`] when it was picked up later (`WebSocketFrames`); directions
+//! must be the real client/server roles (client frames are the masked ones). Feed each
+//! direction's in-order data with [`WebSocket::feed`], losses with [`WebSocket::gap`], and call
+//! [`WebSocket::finish`] at close. Binary [`WsEvent::Message`]s are MSync envelopes, or LZ4
+//! envelopes once [`crate::msync::lz4::CompressionTracker`] says the direction is wrapped.
+//!
 //! Invariants:
 //! - Nothing is allocated from a length read off the wire before it is checked against a cap:
 //!   frame payloads against [`WsConfig::max_frame`] (a frame claiming 2^63 bytes is a
@@ -553,8 +561,8 @@ impl DirState {
             return Role::Control;
         }
         if f.opcode == 0 {
-            self.msg_frames += 1;
-            self.msg_payload += f.len;
+            self.msg_frames = self.msg_frames.saturating_add(1);
+            self.msg_payload = self.msg_payload.saturating_add(f.len);
             return Role::Data;
         }
         if self.msg_active {
