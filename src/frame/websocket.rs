@@ -960,13 +960,16 @@ impl<C: FrameCheck> WebSocket<C> {
 
     /// End of both streams: whatever is buffered is reported skipped.
     pub fn finish(&mut self, emit: &mut Emit<'_>) {
-        if !self.settled && self.have_request && !self.have_response {
-            let at = self.s2c.start;
-            emit(WsEvent::Problem {
-                dir: Dir::S2C,
-                offset: at,
-                problem: Problem::HandshakeIncomplete,
-            });
+        if !self.settled {
+            // One half of the handshake never came (if neither did, this was not WebSocket).
+            for (dir, have) in [(Dir::C2S, self.have_request), (Dir::S2C, self.have_response)] {
+                let other = if dir == Dir::C2S { self.have_response } else { self.have_request };
+                if !have && other {
+                    let offset = self.side(dir).start;
+                    let problem = Problem::HandshakeIncomplete;
+                    emit(WsEvent::Problem { dir, offset, problem });
+                }
+            }
         }
         for dir in [Dir::C2S, Dir::S2C] {
             let d = self.side_mut(dir);
@@ -1003,13 +1006,6 @@ impl<C: FrameCheck> WebSocket<C> {
                 }
                 d.buf.extend_from_slice(data);
                 if d.buf.len() > self.cfg.max_pending {
-                    let other = dir.reverse();
-                    let at = self.side(other).start;
-                    emit(WsEvent::Problem {
-                        dir: other,
-                        offset: at,
-                        problem: Problem::HandshakeIncomplete,
-                    });
                     self.have_request = true;
                     self.have_response = true;
                     self.settle(emit);
@@ -1185,7 +1181,16 @@ impl<C: FrameCheck> WebSocket<C> {
                 return;
             }
             // The answer was lost: assume the upgrade succeeded.
-            None => {}
+            None => {
+                let offset = self.s2c.start;
+                let problem = Problem::HandshakeIncomplete;
+                emit(WsEvent::Problem { dir: Dir::S2C, offset, problem });
+            }
+        }
+        if self.hs.path.is_none() {
+            let offset = self.c2s.start;
+            let problem = Problem::HandshakeIncomplete;
+            emit(WsEvent::Problem { dir: Dir::C2S, offset, problem });
         }
         let (c, s) = match (self.hs.status, self.hs.deflate) {
             (Some(_), None) => (Deflate::Off, Deflate::Off),
@@ -1962,6 +1967,20 @@ mod tests {
         let evs = run(&mut ws, &[(0, &c[..r]), (r as u64, &c[r..])], &[(0, &s)]);
         assert_eq!(evs[0], Ev::Problem(Dir::S2C, 0, Problem::HandshakeIncomplete));
         assert_eq!(msgs(&evs).len(), 4, "{evs:?}");
+    }
+
+    #[test]
+    fn a_lost_answer_is_reported_and_frames_are_read_anyway() {
+        let mut c = REQUEST.as_bytes().to_vec();
+        c.extend(cframe(0x82, &body(5, 1)));
+        let mut s = response("").into_bytes();
+        let at = s.len();
+        s.extend(sframe(0x82, &body(6, 2)));
+        let mut ws = WebSocket::new(cfg(), TestCheck);
+        let evs = run(&mut ws, &[(0, &c)], &[(10, &s[10..])]);
+        assert_eq!(evs[0], Ev::Problem(Dir::S2C, 10, Problem::HandshakeIncomplete));
+        assert_eq!(msgs(&evs), vec![(Dir::C2S, body(5, 1)), (Dir::S2C, body(6, 2))]);
+        assert!(evs.contains(&Ev::Skipped(Dir::S2C, 10, at as u64 - 10)));
     }
 
     #[test]
