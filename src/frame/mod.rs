@@ -13,6 +13,9 @@
 
 use crate::msync::decode::plausible_envelope;
 
+pub mod detect;
+pub mod websocket;
+
 /// Tells whether bytes look like one message of the protocol being split.
 pub trait FrameCheck {
     /// A whole frame body, judged strictly: used to find frame boundaries while
