@@ -41,8 +41,9 @@ impl Consumer for Collect {
 
 fn dissect(capture: Vec<u8>) -> (Collect, Totals) {
     let reader = FileReader::from_reader("mem".into(), Box::new(io::Cursor::new(capture))).unwrap();
-    let mut sources =
-        std::iter::once(Ok(Box::new(reader) as Box<dyn PacketSource>)).collect::<Vec<_>>().into_iter();
+    let mut sources = std::iter::once(Ok(Box::new(reader) as Box<dyn PacketSource>))
+        .collect::<Vec<_>>()
+        .into_iter();
     let mut p = Pipeline::new(PipelineConfig::default(), Collect::default());
     let outcome = run_sources(&mut sources, &mut p, &mut |l| panic!("{l}")).unwrap();
     assert_eq!(outcome.errors, 0);
@@ -138,7 +139,8 @@ fn midstream_capture_recovers_every_captured_message() {
 fn directions_follow_the_truth() {
     let (cap, truth) = generate(&base(5, 3, 1448, false));
     let (got, _) = dissect(cap);
-    let c2s: usize = got.msgs.iter().filter(|(k, _)| k.1 == Dir::C2S.index()).map(|(_, v)| v.len()).sum();
+    let c2s: usize =
+        got.msgs.iter().filter(|(k, _)| k.1 == Dir::C2S.index()).map(|(_, v)| v.len()).sum();
     let want = truth.messages.iter().filter(|m| m.dir == Dir::C2S).count();
     assert_eq!(c2s, want);
 }
@@ -161,10 +163,20 @@ fn debug_case() {
         println!("{k:?}: want {} got {g}", v.len());
         if let Some(gv) = got.msgs.get(k) {
             for (i, (a, b)) in v.iter().zip(gv.iter()).enumerate() {
-                if a != b { println!("  first diff at {i}"); break; }
+                if a != b {
+                    println!("  first diff at {i}");
+                    break;
+                }
             }
         }
     }
-    for (i, m) in truth.messages.iter().enumerate() { if m.lost { println!("lost truth msg {i} conn {} dir {:?} cmd {}", m.conn, m.dir, m.command); } }
-    println!("gap {} errors {} lost_segments {}", totals.gap_bytes, got.errors, truth.impairments.lost_segments);
+    for (i, m) in truth.messages.iter().enumerate() {
+        if m.lost {
+            println!("lost truth msg {i} conn {} dir {:?} cmd {}", m.conn, m.dir, m.command);
+        }
+    }
+    println!(
+        "gap {} errors {} lost_segments {}",
+        totals.gap_bytes, got.errors, truth.impairments.lost_segments
+    );
 }

@@ -176,6 +176,8 @@ pub struct LengthPrefixSplitter {
     /// At the end of the stream: candidates whose body is incomplete are rejected, not waited
     /// for.
     final_pass: bool,
+    /// Skipped bytes not yet reported (see [`LengthPrefixSplitter::skipped`]).
+    pending_skip: Option<(u64, u64)>,
 }
 
 /// While resynchronising, a candidate frame longer than this is not waited for: a false
@@ -195,6 +197,7 @@ impl LengthPrefixSplitter {
             next: start,
             quiet_until: start,
             final_pass: false,
+            pending_skip: None,
         }
     }
 
@@ -254,13 +257,18 @@ impl LengthPrefixSplitter {
     /// End of stream: frames still findable in the resynchronisation buffer are emitted (a
     /// candidate waiting for a body that will never come no longer blocks them), then whatever
     /// is left is reported as skipped.
-    pub fn finish<C: FrameCheck + ?Sized>(&mut self, check: &C, emit: &mut dyn FnMut(SplitEvent<'_>)) {
+    pub fn finish<C: FrameCheck + ?Sized>(
+        &mut self,
+        check: &C,
+        emit: &mut dyn FnMut(SplitEvent<'_>),
+    ) {
         if matches!(self.state, State::Resync) && !self.buf.is_empty() {
             self.final_pass = true;
             self.resync(check, emit);
             self.final_pass = false;
         }
         self.abandon(emit);
+        self.flush_skip(emit);
         self.start = self.next;
     }
 
@@ -277,11 +285,26 @@ impl LengthPrefixSplitter {
         }
     }
 
+    /// Notes skipped bytes; adjacent runs are reported as one (a resync that waits for data
+    /// several times is one skip to the reader).
     fn skipped(&mut self, offset: u64, len: u64, emit: &mut dyn FnMut(SplitEvent<'_>)) {
         let end = offset.saturating_add(len);
         let from = offset.max(self.quiet_until);
-        if end > from {
-            emit(SplitEvent::Skipped { offset: from, len: end - from });
+        if end <= from {
+            return;
+        }
+        match &mut self.pending_skip {
+            Some((o, l)) if *o + *l == from => *l += end - from,
+            _ => {
+                self.flush_skip(emit);
+                self.pending_skip = Some((from, end - from));
+            }
+        }
+    }
+
+    fn flush_skip(&mut self, emit: &mut dyn FnMut(SplitEvent<'_>)) {
+        if let Some((offset, len)) = self.pending_skip.take() {
+            emit(SplitEvent::Skipped { offset, len });
         }
     }
 
@@ -319,6 +342,7 @@ impl LengthPrefixSplitter {
                     }
                     let len_us = len as usize;
                     if len_us > self.max_frame {
+                        self.flush_skip(emit);
                         emit(SplitEvent::Oversize { offset: self.start, len: u64::from(len) });
                         // The prefix itself may be garbage: look again from its second byte.
                         self.lose_sync(len, &[]);
@@ -370,6 +394,7 @@ impl LengthPrefixSplitter {
         emit: &mut dyn FnMut(SplitEvent<'_>),
     ) -> bool {
         let wire_len = 4 + body.len() as u64;
+        self.flush_skip(emit);
         if check.acceptable(body) {
             emit(SplitEvent::Frame { offset: self.start, wire_len, body });
             self.start += wire_len;

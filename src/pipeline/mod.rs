@@ -134,9 +134,14 @@ pub enum Event<'a> {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum TransportNote {
     /// The connection is TLS: its contents cannot be decoded.
-    Tls { sni: Option<String>, alpn: Vec<String> },
+    Tls {
+        sni: Option<String>,
+        alpn: Vec<String>,
+    },
     /// Plain HTTP that is not a WebSocket upgrade.
-    NotMsync { what: &'static str },
+    NotMsync {
+        what: &'static str,
+    },
     /// The server accepted the WebSocket upgrade.
     WsUpgrade {
         path: Option<String>,
@@ -146,20 +151,40 @@ pub enum TransportNote {
         extensions: Option<String>,
     },
     /// The server refused the upgrade: the session ends with this reason.
-    WsRejected { status: u16, reason: String },
-    WsPing { len: usize },
-    WsPong { len: usize },
+    WsRejected {
+        status: u16,
+        reason: String,
+    },
+    WsPing {
+        len: usize,
+    },
+    WsPong {
+        len: usize,
+    },
     /// A close frame: its code (absent when the frame has no body) and reason.
-    WsClose { code: Option<u16>, reason: String },
+    WsClose {
+        code: Option<u16>,
+        reason: String,
+    },
     /// A text message (not MSync): its length and the start of its text.
-    WsText { len: usize, text: String },
+    WsText {
+        len: usize,
+        text: String,
+    },
     /// A WebSocket protocol problem.
-    WsProblem { offset: u64, what: String },
+    WsProblem {
+        offset: u64,
+        what: String,
+    },
     /// LZ4 history is missing (connection picked up after login, or a gap): wrapped messages
     /// of this direction cannot be unwrapped until it is rebuilt (reported once).
     Lz4HistoryLost,
     /// An LZ4-wrapped message whose CRC did not match: its decoding is suspect.
-    Lz4Crc { offset: u64, expected: u32, actual: u32 },
+    Lz4Crc {
+        offset: u64,
+        expected: u32,
+        actual: u32,
+    },
 }
 
 /// Totals of a run, handed to consumers at the end.
@@ -410,7 +435,8 @@ impl<C: Consumer> Inner<C> {
                     let i = dir.index();
                     if !held.gapped[i] && held.heads[i].len() < detect::LOOKAHEAD {
                         let room = detect::LOOKAHEAD - held.heads[i].len();
-                        held.heads[i].extend_from_slice(data.get(..room.min(data.len())).unwrap_or(data));
+                        held.heads[i]
+                            .extend_from_slice(data.get(..room.min(data.len())).unwrap_or(data));
                     }
                     held.bytes += data.len();
                     held.events.push((pkt, dir, offset, HeldKind::Data(data.to_vec())));
@@ -435,7 +461,10 @@ impl<C: Consumer> Inner<C> {
                 self.out.consumer.event(&Event::Tcp { pkt, conn, dir, note })?;
             }
             StreamEvent::Close { conn, reason } => {
-                if matches!(self.conns.get(&conn.0).map(|c| &c.framing), Some(Framing::Detecting(_))) {
+                if matches!(
+                    self.conns.get(&conn.0).map(|c| &c.framing),
+                    Some(Framing::Detecting(_))
+                ) {
                     self.try_detect(conn, true)?;
                 }
                 let Some(mut c) = self.conns.remove(&conn.0) else { return Ok(()) };
@@ -444,7 +473,12 @@ impl<C: Consumer> Inner<C> {
                     self.out.totals.other_connections += 1;
                 }
                 let msync = c.info.msync;
-                self.out.consumer.event(&Event::ConnClose { pkt, conn: &c.info.meta, reason, msync })?;
+                self.out.consumer.event(&Event::ConnClose {
+                    pkt,
+                    conn: &c.info.meta,
+                    reason,
+                    msync,
+                })?;
             }
         }
         Ok(())
@@ -458,10 +492,10 @@ impl<C: Consumer> Inner<C> {
                 LengthPrefixSplitter::new(self.cfg.max_frame, synced, 0),
             ])),
             Transport::WebSocket if ws_upgrade || synced => {
-                Framing::WebSocket(Box::new(WebSocket::new(self.cfg.ws.clone(), MsyncCheck)))
+                Framing::WebSocket(Box::new(WebSocket::new(self.cfg.ws, MsyncCheck)))
             }
             Transport::WebSocket => Framing::WebSocket(Box::new(WebSocket::new_midstream(
-                self.cfg.ws.clone(),
+                self.cfg.ws,
                 MsyncCheck,
                 0,
                 0,
@@ -487,7 +521,9 @@ impl<C: Consumer> Inner<C> {
         let last_pkt = held.events.last().map(|e| e.0);
         let (framing, transport, note) = match detection {
             Detection::NeedMore => return Ok(()),
-            Detection::Msync => (self.framing_for(&c.info, Transport::Tcp, false), Transport::Tcp, None),
+            Detection::Msync => {
+                (self.framing_for(&c.info, Transport::Tcp, false), Transport::Tcp, None)
+            }
             Detection::WebSocketUpgrade => {
                 (self.framing_for(&c.info, Transport::WebSocket, true), Transport::WebSocket, None)
             }
@@ -498,7 +534,9 @@ impl<C: Consumer> Inner<C> {
                 self.out.totals.tls_connections += 1;
                 (Framing::Ignored, Transport::Tcp, Some(TransportNote::Tls { sni, alpn }))
             }
-            Detection::Http => (Framing::Ignored, Transport::Tcp, Some(TransportNote::NotMsync { what: "HTTP" })),
+            Detection::Http => {
+                (Framing::Ignored, Transport::Tcp, Some(TransportNote::NotMsync { what: "HTTP" }))
+            }
             Detection::Other => (Framing::Ignored, Transport::Tcp, None),
         };
         let Some(c) = self.conns.get_mut(&conn.0) else { return Ok(()) };
@@ -515,8 +553,12 @@ impl<C: Consumer> Inner<C> {
         }
         for (pkt, dir, offset, kind) in held.events {
             match kind {
-                HeldKind::Data(d) => feed(&mut c.info, &mut c.framing, &mut self.out, pkt, dir, offset, &d)?,
-                HeldKind::Gap(len) => gap(&mut c.info, &mut c.framing, &mut self.out, pkt, dir, offset, len)?,
+                HeldKind::Data(d) => {
+                    feed(&mut c.info, &mut c.framing, &mut self.out, pkt, dir, offset, &d)?
+                }
+                HeldKind::Gap(len) => {
+                    gap(&mut c.info, &mut c.framing, &mut self.out, pkt, dir, offset, len)?
+                }
             }
         }
         Ok(())
@@ -591,7 +633,12 @@ fn gap<C: Consumer>(
     result
 }
 
-fn finish<C: Consumer>(info: &mut Info, framing: &mut Framing, out: &mut Out<C>, pkt: PktCtx) -> io::Result<()> {
+fn finish<C: Consumer>(
+    info: &mut Info,
+    framing: &mut Framing,
+    out: &mut Out<C>,
+    pkt: PktCtx,
+) -> io::Result<()> {
     let mut result = Ok(());
     match framing {
         Framing::Tcp(splitters) => {
@@ -649,7 +696,12 @@ fn on_split<C: Consumer>(
     }
 }
 
-fn on_ws<C: Consumer>(info: &mut Info, out: &mut Out<C>, pkt: PktCtx, ev: WsEvent<'_>) -> io::Result<()> {
+fn on_ws<C: Consumer>(
+    info: &mut Info,
+    out: &mut Out<C>,
+    pkt: PktCtx,
+    ev: WsEvent<'_>,
+) -> io::Result<()> {
     let conn = info.meta.id;
     let note = |info: &Info, out: &mut Out<C>, net_dir: Dir, note: TransportNote| {
         let dir = info.role(net_dir);
@@ -668,21 +720,28 @@ fn on_ws<C: Consumer>(info: &mut Info, out: &mut Out<C>, pkt: PktCtx, ev: WsEven
                 extensions: h.extensions.clone(),
             },
         ),
-        WsEvent::Rejected { status, reason, .. } => {
-            note(info, out, Dir::S2C, TransportNote::WsRejected { status, reason: reason.to_string() })
-        }
+        WsEvent::Rejected { status, reason, .. } => note(
+            info,
+            out,
+            Dir::S2C,
+            TransportNote::WsRejected { status, reason: reason.to_string() },
+        ),
         WsEvent::Message(m) if m.binary => {
             message(info, out, pkt, m.dir, m.offset, m.wire_len, m.data, Transport::WebSocket)
         }
         WsEvent::Message(m) => {
-            let text = String::from_utf8_lossy(m.data.get(..m.data.len().min(200)).unwrap_or(m.data)).into_owned();
+            let text =
+                String::from_utf8_lossy(m.data.get(..m.data.len().min(200)).unwrap_or(m.data))
+                    .into_owned();
             note(info, out, m.dir, TransportNote::WsText { len: m.data.len(), text })
         }
         WsEvent::Control { dir, control, .. } => {
             let n = match control {
                 Control::Ping { payload } => TransportNote::WsPing { len: payload.len() },
                 Control::Pong { payload } => TransportNote::WsPong { len: payload.len() },
-                Control::Close { code, reason } => TransportNote::WsClose { code, reason: reason.into_owned() },
+                Control::Close { code, reason } => {
+                    TransportNote::WsClose { code, reason: reason.into_owned() }
+                }
             };
             note(info, out, dir, n)
         }
@@ -744,7 +803,11 @@ fn message<C: Consumer>(
             Ok(u) => {
                 let crc_ok = u.crc_ok();
                 let (expected, actual) = (u.crc_expected, u.crc_actual);
-                lz4_info = Some(Lz4Info { wire_len: body.len() as u64, original_len: u.data.len() as u64, crc_ok });
+                lz4_info = Some(Lz4Info {
+                    wire_len: body.len() as u64,
+                    original_len: u.data.len() as u64,
+                    crc_ok,
+                });
                 let data = u.data.to_vec();
                 if !crc_ok {
                     let note = TransportNote::Lz4Crc { offset, expected, actual };
@@ -765,7 +828,11 @@ fn message<C: Consumer>(
                 out.totals.decode_errors += 1;
                 let error = decode::DecodeError::Envelope(format!("LZ4 envelope: {e}"));
                 let ctx = msg_ctx(info, out, pkt, dir, offset, wire_len, transport, None);
-                return out.consumer.event(&Event::DecodeError { ctx: &ctx, raw: body, error: &error });
+                return out.consumer.event(&Event::DecodeError {
+                    ctx: &ctx,
+                    raw: body,
+                    error: &error,
+                });
             }
         }
     } else {

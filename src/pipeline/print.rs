@@ -128,14 +128,28 @@ impl<W: Write> Printer<W> {
 
     /// Transport facts: in the summary the ones that matter to a session (upgrade, refusal,
     /// close, TLS, LZ4 trouble); pings and pongs only in `-V`; all of them in JSON.
-    fn transport_note(&mut self, pkt: PktCtx, conn: ConnId, dir: Dir, note: &TransportNote) -> io::Result<()> {
-        let verbose_only = matches!(note, TransportNote::WsPing { .. } | TransportNote::WsPong { .. });
+    fn transport_note(
+        &mut self,
+        pkt: PktCtx,
+        conn: ConnId,
+        dir: Dir,
+        note: &TransportNote,
+    ) -> io::Result<()> {
+        let verbose_only =
+            matches!(note, TransportNote::WsPing { .. } | TransportNote::WsPong { .. });
         match self.opts.format {
             Format::SdkLog => Ok(()),
             Format::Summary if verbose_only => Ok(()),
             Format::Summary | Format::Verbose => {
                 let text = describe_note(note);
-                let _ = writeln!(self.line, "{:>6} {:>11} {:>4} [{} {text}]", pkt.index, "", conn.0, dir.as_str());
+                let _ = writeln!(
+                    self.line,
+                    "{:>6} {:>11} {:>4} [{} {text}]",
+                    pkt.index,
+                    "",
+                    conn.0,
+                    dir.as_str()
+                );
                 self.flush_line()
             }
             Format::Json => {
@@ -443,7 +457,8 @@ fn write_note_json(out: &mut Vec<u8>, note: &TransportNote) {
             out.push(b'}');
         }
         TransportNote::WsRejected { status, reason } => {
-            let _ = write!(out, "{{\"event\":\"websocket_rejected\",\"status\":{status},\"reason\":");
+            let _ =
+                write!(out, "{{\"event\":\"websocket_rejected\",\"status\":{status},\"reason\":");
             write_json_str(out, reason);
             out.push(b'}');
         }
@@ -471,7 +486,8 @@ fn write_note_json(out: &mut Vec<u8>, note: &TransportNote) {
             out.push(b'}');
         }
         TransportNote::WsProblem { offset, what } => {
-            let _ = write!(out, "{{\"event\":\"websocket_problem\",\"offset\":{offset},\"problem\":");
+            let _ =
+                write!(out, "{{\"event\":\"websocket_problem\",\"offset\":{offset},\"problem\":");
             write_json_str(out, what);
             out.push(b'}');
         }
