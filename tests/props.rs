@@ -78,7 +78,7 @@ fn base(seed: u64, clients: usize, mss: usize, pcapng: bool) -> SynthConfig {
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig { cases: 24, ..ProptestConfig::default() })]
+    #![proptest_config(ProptestConfig { cases: 64, ..ProptestConfig::default() })]
 
     #[test]
     fn segmentation_reordering_duplication_change_nothing(
@@ -95,12 +95,13 @@ proptest! {
         let (clean, truth) = generate(&clean_cfg);
         let impaired_cfg = SynthConfig { mss, reorder, duplicate, retransmit, ..clean_cfg.clone() };
         let (impaired, truth2) = generate(&impaired_cfg);
-        // The same sessions whatever the impairments.
-        prop_assert_eq!(expected(&truth, true), expected(&truth2, true));
+        // Timing (and so ids derived from time) depends on the segmentation, so each capture
+        // is checked against its own ground truth.
         let (a, _) = dissect(clean);
         let (b, tb) = dissect(impaired);
         prop_assert_eq!(&a.msgs, &expected(&truth, true));
-        prop_assert_eq!(&b.msgs, &a.msgs);
+        prop_assert_eq!(&b.msgs, &expected(&truth2, true));
+        prop_assert!(truth2.messages.iter().all(|m| !m.lost));
         prop_assert_eq!(b.errors, 0);
         prop_assert_eq!(tb.gap_bytes, 0);
     }
@@ -145,38 +146,3 @@ fn directions_follow_the_truth() {
     assert_eq!(c2s, want);
 }
 
-#[test]
-#[ignore]
-fn debug_case() {
-    let seed: u64 = std::env::var("S").unwrap().parse().unwrap();
-    let mss: usize = std::env::var("M").unwrap().parse().unwrap();
-    let loss: f64 = std::env::var("L").unwrap().parse().unwrap();
-    let reorder: f64 = std::env::var("R").unwrap().parse().unwrap();
-    let clients: usize = std::env::var("C").unwrap().parse().unwrap();
-    let cfg = SynthConfig { loss, reorder, ..base(seed, clients, mss, false) };
-    let (cap, truth) = generate(&cfg);
-    std::fs::write("/tmp/dbg.pcap", &cap).unwrap();
-    let (got, totals) = dissect(cap);
-    let want = expected(&truth, false);
-    for (k, v) in &want {
-        let g = got.msgs.get(k).map_or(0, |x| x.len());
-        println!("{k:?}: want {} got {g}", v.len());
-        if let Some(gv) = got.msgs.get(k) {
-            for (i, (a, b)) in v.iter().zip(gv.iter()).enumerate() {
-                if a != b {
-                    println!("  first diff at {i}");
-                    break;
-                }
-            }
-        }
-    }
-    for (i, m) in truth.messages.iter().enumerate() {
-        if m.lost {
-            println!("lost truth msg {i} conn {} dir {:?} cmd {}", m.conn, m.dir, m.command);
-        }
-    }
-    println!(
-        "gap {} errors {} lost_segments {}",
-        totals.gap_bytes, got.errors, truth.impairments.lost_segments
-    );
-}
