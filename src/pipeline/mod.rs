@@ -271,9 +271,9 @@ enum Framing {
 #[derive(Default)]
 struct Held {
     events: Vec<(PktCtx, Dir, u64, HeldKind)>,
-    /// The first bytes of each direction (by the reassembler's direction), up to a gap.
+    /// The first bytes of each direction (by the reassembler's direction), or the first ones
+    /// after its last gap.
     heads: [Vec<u8>; 2],
-    gapped: [bool; 2],
     bytes: usize,
 }
 
@@ -433,7 +433,7 @@ impl<C: Consumer> Inner<C> {
                 c.info.bytes += data.len() as u64;
                 if let Framing::Detecting(held) = &mut c.framing {
                     let i = dir.index();
-                    if !held.gapped[i] && held.heads[i].len() < detect::LOOKAHEAD {
+                    if held.heads[i].len() < detect::LOOKAHEAD {
                         let room = detect::LOOKAHEAD - held.heads[i].len();
                         held.heads[i]
                             .extend_from_slice(data.get(..room.min(data.len())).unwrap_or(data));
@@ -447,10 +447,15 @@ impl<C: Consumer> Inner<C> {
             StreamEvent::Gap { conn, dir, offset, len } => {
                 let Some(c) = self.conns.get_mut(&conn.0) else { return Ok(()) };
                 if let Framing::Detecting(held) = &mut c.framing {
-                    if let Some(g) = held.gapped.get_mut(dir.index()) {
-                        *g = true;
-                    }
                     held.events.push((pkt, dir, offset, HeldKind::Gap(len)));
+                    // Judge what came before the gap; if that is not enough, look at what
+                    // comes after it instead (the detector resynchronises like the splitter).
+                    self.try_detect(conn, false)?;
+                    if let Some(Conn { framing: Framing::Detecting(held), .. }) = self.conns.get_mut(&conn.0) {
+                        if let Some(h) = held.heads.get_mut(dir.index()) {
+                            h.clear();
+                        }
+                    }
                     return Ok(());
                 }
                 gap(&mut c.info, &mut c.framing, &mut self.out, pkt, dir, offset, len)?;
