@@ -145,4 +145,3 @@ fn directions_follow_the_truth() {
     let want = truth.messages.iter().filter(|m| m.dir == Dir::C2S).count();
     assert_eq!(c2s, want);
 }
-

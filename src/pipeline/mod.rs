@@ -451,7 +451,9 @@ impl<C: Consumer> Inner<C> {
                     // Judge what came before the gap; if that is not enough, look at what
                     // comes after it instead (the detector resynchronises like the splitter).
                     self.try_detect(conn, false)?;
-                    if let Some(Conn { framing: Framing::Detecting(held), .. }) = self.conns.get_mut(&conn.0) {
+                    if let Some(Conn { framing: Framing::Detecting(held), .. }) =
+                        self.conns.get_mut(&conn.0)
+                    {
                         if let Some(h) = held.heads.get_mut(dir.index()) {
                             h.clear();
                         }
