@@ -34,6 +34,64 @@ enum Command {
     Synth(SynthArgs),
     /// Summarise capture files without decoding them (records, bytes, time span, link types).
     Info(InfoArgs),
+    /// Capture live from a network interface (needs the `live` build feature and capture
+    /// rights) and print messages as they complete.
+    Live(LiveArgs),
+}
+
+#[derive(Args)]
+struct LiveArgs {
+    /// List the interfaces with their addresses, like `tcpdump -D`.
+    #[arg(short = 'D', long = "list-interfaces")]
+    list: bool,
+    /// The interface to capture on.
+    #[arg(short = 'i', long = "interface", value_name = "IFACE", required_unless_present = "list")]
+    interface: Option<String>,
+    /// A BPF capture filter, as for tcpdump (e.g. "tcp port 6717").
+    #[arg(short = 'f', long = "filter", value_name = "BPF")]
+    filter: Option<String>,
+    /// Bytes captured per packet.
+    #[arg(short = 's', long = "snaplen", default_value_t = 262_144)]
+    snaplen: i32,
+    /// Put the interface in promiscuous mode.
+    #[arg(long)]
+    promisc: bool,
+    /// Also save the raw packets to this pcapng file.
+    #[arg(short = 'w', long = "write", value_name = "FILE")]
+    write: Option<PathBuf>,
+    /// Stop after this many packets.
+    #[arg(short = 'c', long = "count", value_name = "COUNT")]
+    count: Option<u64>,
+    /// Stop after this long (e.g. 30s, 5m).
+    #[arg(long, value_name = "DURATION", value_parser = msyncdump::report::parse_duration)]
+    duration: Option<i64>,
+    /// Print the running report on standard error at this interval (e.g. 10s).
+    #[arg(long, value_name = "DURATION", value_parser = msyncdump::report::parse_duration)]
+    report_every: Option<i64>,
+    /// Drop root privileges to this user once the interface is open, as tcpdump does.
+    #[arg(short = 'Z', long = "relinquish-privileges", value_name = "USER")]
+    user: Option<String>,
+    /// A port whose owner is the server, whatever the handshake says (repeatable).
+    #[arg(long = "server-port", value_name = "PORT")]
+    server_ports: Vec<u16>,
+    /// Full decoded tree of every message (same as --format verbose).
+    #[arg(short = 'V', long, conflicts_with_all = ["json", "format"])]
+    verbose: bool,
+    /// NDJSON, one object per message (same as --format json).
+    #[arg(long, conflicts_with = "format")]
+    json: bool,
+    /// Output format.
+    #[arg(long, value_enum)]
+    format: Option<FormatArg>,
+    /// Print secrets (tokens, passwords, keys) instead of "***".
+    #[arg(long)]
+    show_secrets: bool,
+    /// No per-message output; only the reports and counts.
+    #[arg(short, long)]
+    quiet: bool,
+    /// Flush output after every message (the default when standard output is a terminal).
+    #[arg(long)]
+    line_buffered: bool,
 }
 
 #[derive(Args)]
@@ -214,6 +272,7 @@ fn main() -> ExitCode {
         Command::Report(args) => report(args),
         Command::Synth(args) => synth(args),
         Command::Info(args) => info(args),
+        Command::Live(args) => live(args),
     };
     match result {
         Ok(code) => code,
@@ -262,19 +321,23 @@ fn open_all(
     files.iter().map(|f| FileReader::open(f).map(|r| Box::new(r) as Box<dyn PacketSource>))
 }
 
-fn dissect(args: DissectArgs) -> io::Result<ExitCode> {
-    let format = if args.verbose {
+fn output_format(verbose: bool, json: bool, format: Option<FormatArg>) -> Format {
+    if verbose {
         Format::Verbose
-    } else if args.json {
+    } else if json {
         Format::Json
     } else {
-        match args.format {
+        match format {
             None | Some(FormatArg::Summary) => Format::Summary,
             Some(FormatArg::Verbose) => Format::Verbose,
             Some(FormatArg::Sdklog) => Format::SdkLog,
             Some(FormatArg::Json) => Format::Json,
         }
-    };
+    }
+}
+
+fn dissect(args: DissectArgs) -> io::Result<ExitCode> {
+    let format = output_format(args.verbose, args.json, args.format);
     let stdout = io::stdout();
     let line_buffered = args.line_buffered || stdout.is_terminal();
     let opts = PrintOptions {
@@ -455,5 +518,173 @@ fn info(args: InfoArgs) -> io::Result<ExitCode> {
         }
         writeln!(out, "blocks skipped: {}", stats.skipped_blocks)?;
     }
+    Ok(if failed { ExitCode::from(2) } else { ExitCode::SUCCESS })
+}
+
+#[cfg(not(feature = "live"))]
+fn live(_args: LiveArgs) -> io::Result<ExitCode> {
+    eprintln!(
+        "msyncdump: live capture is not in this build: build with `cargo build --release --features live` \
+         (needs libpcap-dev on Debian/Ubuntu)"
+    );
+    Ok(ExitCode::from(2))
+}
+
+#[cfg(feature = "live")]
+fn live(args: LiveArgs) -> io::Result<ExitCode> {
+    use std::cell::RefCell;
+    use std::rc::Rc;
+    use std::time::{Duration, Instant};
+
+    use msyncdump::analysis::Analyzer;
+    use msyncdump::capture::live::{self, LiveConfig, LiveSource};
+    use msyncdump::capture::write::{CaptureFormat, CaptureWriter};
+    use msyncdump::pipeline::print::Tee;
+    use msyncdump::report::{ReportOptions, Section};
+
+    if args.list {
+        match live::list_interfaces() {
+            Ok(lines) => {
+                let mut out = io::stdout().lock();
+                for l in lines {
+                    writeln!(out, "{l}")?;
+                }
+                return Ok(ExitCode::SUCCESS);
+            }
+            Err(e) => {
+                eprintln!("msyncdump: cannot list interfaces: {e}");
+                return Ok(ExitCode::from(2));
+            }
+        }
+    }
+    let Some(interface) = args.interface.clone() else {
+        eprintln!("msyncdump: live needs -i IFACE (or -D to list interfaces)");
+        return Ok(ExitCode::from(2));
+    };
+    let cfg = LiveConfig {
+        interface,
+        filter: args.filter.clone(),
+        snaplen: args.snaplen,
+        promisc: args.promisc,
+        count: args.count,
+        duration: args.duration.map(|ns| Duration::from_nanos(u64::try_from(ns).unwrap_or(0))),
+    };
+    let mut source = match LiveSource::open(&cfg) {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("msyncdump: error: {e}");
+            return Ok(ExitCode::from(2));
+        }
+    };
+    let link = source.link_type();
+    let writer = match &args.write {
+        Some(path) => {
+            let file = std::fs::File::create(path)
+                .map_err(|e| io::Error::new(e.kind(), format!("{}: {e}", path.display())))?;
+            let w = CaptureWriter::new(
+                io::BufWriter::new(file),
+                CaptureFormat::PcapNg,
+                link,
+                u32::try_from(args.snaplen).unwrap_or(262_144),
+                true,
+            )?;
+            Some(Rc::new(RefCell::new(Some(w))))
+        }
+        None => None,
+    };
+    if let Some(w) = &writer {
+        let w = Rc::clone(w);
+        source.set_tap(Box::new(move |p| match w.borrow_mut().as_mut() {
+            Some(w) => w.write_packet(p.ts, p.data, p.orig_len),
+            None => Ok(()),
+        }));
+    }
+    if let Some(user) = &args.user {
+        if let Err(e) = live::drop_privileges(user) {
+            eprintln!("msyncdump: error: -Z {user}: {e}");
+            return Ok(ExitCode::from(2));
+        }
+    }
+    live::install_stop_signals();
+
+    let stdout = io::stdout();
+    let opts = PrintOptions {
+        format: output_format(args.verbose, args.json, args.format),
+        render: RenderOpts { show_secrets: args.show_secrets, ..RenderOpts::default() },
+        quiet: args.quiet,
+        zone: Zone::Utc,
+        line_buffered: args.line_buffered || stdout.is_terminal(),
+    };
+    let report_opts = ReportOptions {
+        sections: Some(vec![
+            Section::Overview,
+            Section::Sessions,
+            Section::Latency,
+            Section::Errors,
+            Section::Findings,
+        ]),
+        top: Some(10),
+        color: false,
+        width: terminal_width(),
+        show_secrets: args.show_secrets,
+        ..ReportOptions::default()
+    };
+    let mut pcfg = PipelineConfig::default();
+    pcfg.net.server_ports = args.server_ports.clone();
+    // Live runs for days: idle connections go sooner than offline.
+    pcfg.net.idle_timeout_ns = 300_000_000_000;
+    let printer = Printer::new(io::BufWriter::with_capacity(64 << 10, stdout.lock()), opts);
+    let mut pipeline = Pipeline::new(pcfg, Tee { a: printer, b: Analyzer::new(&report_opts) });
+    let every = args.report_every.and_then(|ns| u64::try_from(ns).ok()).map(Duration::from_nanos);
+    let mut next_report = every.map(|d| Instant::now() + d);
+    let mut failed = false;
+    loop {
+        match source.next_packet() {
+            Ok(Some(pkt)) => pipeline.packet(&pkt)?,
+            Ok(None) => break,
+            Err(e) => {
+                eprintln!("msyncdump: error: {e}");
+                failed = true;
+                break;
+            }
+        }
+        if let (Some(at), Some(d)) = (next_report, every) {
+            if Instant::now() >= at {
+                let report = pipeline.consumer_mut().b.report();
+                let mut err = io::stderr().lock();
+                writeln!(err, "--- running report ---")?;
+                report.write_text(&mut err, &report_opts)?;
+                next_report = Some(Instant::now() + d);
+            }
+        }
+    }
+    if let Some(e) = source.take_tap_error() {
+        eprintln!("msyncdump: error: writing the capture file: {e}");
+        failed = true;
+    }
+    let stats = source.live_stats();
+    let (tee, totals) = pipeline.finish()?;
+    let Tee { a: printer, b: analyzer } = tee;
+    printer.into_inner().flush()?;
+    if let Some(w) = writer.and_then(|w| w.borrow_mut().take()) {
+        w.finish()?.flush()?;
+    }
+    let mut err = io::stderr().lock();
+    if every.is_some() {
+        writeln!(err, "--- final report ---")?;
+        analyzer.report().write_text(&mut err, &report_opts)?;
+    }
+    writeln!(
+        err,
+        "msyncdump: {} packets captured, {} received by filter, {} dropped by kernel, {} dropped by interface",
+        totals.packets, stats.received, stats.dropped_by_kernel, stats.dropped_by_interface
+    )?;
+    if stats.dropped_by_kernel > 0 || stats.dropped_by_interface > 0 {
+        writeln!(
+            err,
+            "msyncdump: warning: packets were dropped: streams have gaps the capture could not see"
+        )?;
+    }
+    writeln!(err, "msyncdump: {}", tally(&totals))?;
     Ok(if failed { ExitCode::from(2) } else { ExitCode::SUCCESS })
 }

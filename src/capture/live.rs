@@ -97,9 +97,15 @@ impl LiveSource {
             .timeout(100)
             .immediate_mode(true)
             .precision(Precision::Nano);
-        let mut cap = inactive
+        let cap = inactive
             .open()
             .map_err(|e| live_error(iface, explain_open_error(iface, &e.to_string())))?;
+        // Non-blocking reads with a short sleep when idle: libpcap's read timeout is not
+        // honoured by every capture mechanism (immediate mode on Linux blocks), and a stop
+        // request must be seen promptly.
+        let mut cap = cap
+            .setnonblock()
+            .map_err(|e| live_error(iface, format!("cannot set non-blocking mode: {e}")))?;
         if let Some(f) = &cfg.filter {
             cap.filter(f, true)
                 .map_err(|e| live_error(iface, format!("invalid capture filter {f:?}: {e}")))?;
@@ -123,6 +129,11 @@ impl LiveSource {
     /// first error ends the capture and is returned by [`LiveSource::take_tap_error`].
     pub fn set_tap(&mut self, tap: Tap) {
         self.tap = Some(tap);
+    }
+
+    /// The interface's link-layer type.
+    pub fn link_type(&self) -> LinkType {
+        self.link
     }
 
     pub fn take_tap_error(&mut self) -> Option<std::io::Error> {
@@ -189,7 +200,10 @@ impl PacketSource for LiveSource {
                     let secs = i64::from(tv.tv_sec);
                     break (Timestamp::from_secs_nanos(secs, nanos), p.header.len);
                 }
-                Err(pcap::Error::TimeoutExpired) => continue,
+                Err(pcap::Error::TimeoutExpired) => {
+                    std::thread::sleep(Duration::from_millis(5));
+                    continue;
+                }
                 Err(e) => return Err(live_error(&self.name, format!("capture failed: {e}"))),
             }
         };

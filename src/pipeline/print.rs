@@ -500,3 +500,20 @@ fn write_note_json(out: &mut Vec<u8>, note: &TransportNote) {
         }
     }
 }
+
+/// Hands every event to two consumers (e.g. a printer and an analyzer for a running report).
+pub struct Tee<A: Consumer, B: Consumer> {
+    pub a: A,
+    pub b: B,
+}
+
+impl<A: Consumer, B: Consumer> Consumer for Tee<A, B> {
+    fn event(&mut self, ev: &Event<'_>) -> io::Result<()> {
+        self.a.event(ev)?;
+        self.b.event(ev)
+    }
+    fn finish(&mut self, totals: &Totals) -> io::Result<()> {
+        self.a.finish(totals)?;
+        self.b.finish(totals)
+    }
+}
