@@ -253,8 +253,11 @@ pub struct SessionRow {
     pub server: String,
     pub transport: Option<&'static str>,
     pub midstream: bool,
-    /// The login JID (PROVISION envelope's `guid`), as the SDK prints it.
+    /// The login JID (PROVISION envelope's `guid`), as the SDK prints it; without PROVISION,
+    /// the `from` of the client's own first send ([`SessionRow::user_inferred`]).
     pub user: Option<String>,
+    /// `user` was inferred from the client's sends, not read from its login.
+    pub user_inferred: bool,
     pub resource: Option<String>,
     pub device_uuid: Option<String>,
     pub device_name: Option<String>,
@@ -308,7 +311,8 @@ pub struct QueueRow {
     /// Last unread count the server announced in an UNREAD answer.
     pub unread_announced: Option<u64>,
     pub last_next_key: Option<u64>,
-    pub is_last_reached: bool,
+    /// Some answer had `is_last`; `None` when no answer carried the flag at all.
+    pub is_last_reached: Option<bool>,
     pub notice_to_pull: Spread,
     pub pull_rtt: Spread,
     /// Drains that reached `is_last`.

@@ -362,7 +362,11 @@ fn queues(c: &Ctx<'_>, out: &mut dyn Write) -> io::Result<()> {
             num(q.metas),
             Cell::new(q.unread_announced.map_or("-".into(), |n| n.to_string())),
             Cell::new(q.last_next_key.map_or("-".into(), |n| n.to_string())),
-            Cell::new(if q.is_last_reached { "yes" } else { "no" }),
+            Cell::new(match q.is_last_reached {
+                Some(true) => "yes",
+                Some(false) => "no",
+                None => "-",
+            }),
             Cell::new(spread(&q.notice_to_pull)),
             Cell::new(spread(&q.pull_rtt)),
             Cell::new(format!("{} ({}/{})", q.drains, q.drain_pages, q.drain_metas)),
