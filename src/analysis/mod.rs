@@ -17,10 +17,10 @@
 //! Matching is per connection and exact: a send by its `meta.id`, a pull by its queue, a NOTICE
 //! by the client's next pull of that queue; UNREAD, PROVISION and LOGOUT carry no id. Queues
 //! match exactly first, else by bare JID (the SDK pulls `z13/webim_device_uuid` and is answered
-//! for `z13`). Requests without an id pair first-in first-out within a burst ([`BURST_NS`]): a
-//! request older than that when a newer one of the same kind is pending was abandoned by the
-//! client, and an answer for it would only be a late stray, so it is left unanswered rather
-//! than paired with the newer request's answer (which would report minutes of latency).
+//! for `z13`). Requests without an id take the answer newest first (see [`take_answered`]): a
+//! client asks again only once answered or tired of waiting, so an older request still pending
+//! was abandoned, and pairing it with the newer request's answer would report a latency of
+//! minutes that no one waited.
 
 pub mod hist;
 #[cfg(test)]
@@ -52,8 +52,8 @@ const PEER_CAP: usize = 4096;
 const REASON_CAP: usize = 32;
 /// Places remembered per finding kind per connection.
 const PLACES_CAP: usize = 5;
-/// Requests of one kind (and queue) sent within this of the newest pending one are one burst,
-/// answered in order; older pending ones were given up by the client.
+/// Requests of one kind (and queue) sent within this of the one answered are one burst and may
+/// still be answered; older pending ones were given up by the client.
 pub const BURST_NS: i64 = 1_000_000_000;
 /// Queues sharing one bare JID, per connection, considered for matching.
 const BARE_CAP: usize = 16;
@@ -944,17 +944,24 @@ fn new_drain(ts: Timestamp, frame: u64) -> Drain {
     Drain { start: ts, start_frame: frame, pages: 0, metas: 0, last_key: None, stalled: false }
 }
 
-/// Takes the request an answer belongs to: the oldest of the newest burst (see [`BURST_NS`]).
-/// Requests older than it were abandoned (the server answers one kind, or one queue, in
-/// order): they are moved to `abandoned`, to be reported unanswered now.
+/// Takes the request an answer belongs to: the newest pending one. A client asks again (the
+/// next page, the next heartbeat) only once answered or tired of waiting, so the newest request
+/// is the one still awaited; requests more than [`BURST_NS`] older were given up and are moved
+/// to `abandoned`, to be reported unanswered now, so that a stray answer later (its own request
+/// lost in a capture gap) is not paired with them.
 fn take_answered(
     q: &mut VecDeque<(Timestamp, u64)>,
     abandoned: &mut Vec<(Timestamp, u64)>,
 ) -> Option<(Timestamp, u64)> {
-    let newest = q.back()?.0;
-    let i = q.iter().position(|(t, _)| newest.since(*t) <= BURST_NS)?;
-    abandoned.extend(q.drain(..i));
-    q.pop_front()
+    let newest = q.pop_back()?;
+    while let Some(&(t, f)) = q.front() {
+        if newest.0.since(t) <= BURST_NS {
+            break;
+        }
+        abandoned.push((t, f));
+        q.pop_front();
+    }
+    Some(newest)
 }
 
 /// Reports requests given up on (see [`take_answered`]) as unanswered.
