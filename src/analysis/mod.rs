@@ -155,9 +155,10 @@ impl FindingKind {
             LostSegment | BufferLimit | Undecodable | Oversize | NextKeyBackwards | LoginFailed
             | Kicked => Severity::Error,
             Retransmission | OutOfOrder | Overlap | Snaplen | BadSequence | Rst | SkippedBytes
-            | Unanswered | UnknownAck | DuplicateMetaId | DrainStall | NoProvision
-            | SlowExchange | PendingOverflow | ErrorStatus => Severity::Warning,
-            Midstream => Severity::Note,
+            | Unanswered | UnknownAck | DuplicateMetaId | DrainStall | SlowExchange
+            | PendingOverflow | ErrorStatus => Severity::Warning,
+            // Expected of a capture started after the login; the user may still be inferred.
+            Midstream | NoProvision => Severity::Note,
         }
     }
     fn summary(self, value: u64) -> String {
@@ -1801,6 +1802,8 @@ fn build_report(a: &Analyzer) -> Report {
                 r.value = None;
             }
             r.places.sort_by_key(|w| (w.frame, w.conn));
+            // Two requests in one packet are one place to look at.
+            r.places.dedup_by_key(|w| (w.frame, w.conn));
             r.places.truncate(PLACES_CAP);
             r
         })

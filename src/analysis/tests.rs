@@ -768,7 +768,7 @@ fn text_sections_top_and_width() {
     let all = text(&r, &ReportOptions::default());
     for h in [
         "Overview",
-        "Sessions (3; * picked up mid-stream)",
+        "Sessions (3 with server 192.0.2.7:6717; * picked up mid-stream)",
         "Queues (3)",
         "Latency",
         "Errors (4)",
@@ -816,7 +816,7 @@ fn sample_text_output() {
     let o = ReportOptions { width: w, ..Default::default() };
     let t = text(&r, &o);
     println!("{t}");
-    assert!(t.contains("TOKEN_EXPIRED") && t.contains("z13/android_abc"));
+    assert!(t.contains("TOKEN_EXPIRED") && t.contains("│ z13 ") && t.contains("android_abc"));
 }
 
 #[test]

@@ -185,25 +185,50 @@ pub struct Report {
 }
 
 impl Report {
-    /// A JID for a narrow table: `appkey_name@domain/res` becomes `name/res` when the report
-    /// holds a single app key and domain (printed once in the overview).
-    pub fn short_jid(&self, jid: &str) -> String {
-        let (Some(app), Some(dom), 1, 1) =
-            (self.app_keys.first(), self.domains.first(), self.app_keys.len(), self.domains.len())
-        else {
-            return jid.to_string();
-        };
-        let Some(rest) = jid.strip_prefix(app.as_str()).and_then(|r| r.strip_prefix('_')) else {
-            return jid.to_string();
-        };
-        match rest.split_once('@') {
-            Some((name, tail)) if tail == dom.as_str() => name.to_string(),
-            Some((name, tail)) => match tail.strip_prefix(dom.as_str()) {
-                Some(res) if res.starts_with('/') => format!("{name}{res}"),
-                _ => jid.to_string(),
-            },
-            None => jid.to_string(),
+    /// The single app key of the report's JIDs, which the text tables leave out.
+    pub fn home_app_key(&self) -> Option<&str> {
+        match self.app_keys.as_slice() {
+            [one] => Some(one.as_str()),
+            _ => None,
         }
+    }
+
+    /// The users' domain, which the text tables leave out: the only domain, or the one every
+    /// other is a subdomain of (`easemob.com` beside `conference.easemob.com`).
+    pub fn home_domain(&self) -> Option<&str> {
+        self.domains
+            .iter()
+            .find(|d| self.domains.iter().all(|o| o == *d || o.ends_with(&format!(".{d}"))))
+            .map(String::as_str)
+    }
+
+    /// A JID for a narrow table: `appkey_name@domain/res` becomes `name/res` without the home
+    /// app key and domain (printed once in the overview); other domains stay
+    /// (`123@conference.easemob.com`).
+    pub fn short_jid(&self, jid: &str) -> String {
+        let (app, home) = (self.home_app_key(), self.home_domain());
+        if app.is_none() && home.is_none() {
+            return jid.to_string();
+        }
+        let (main, res) = match jid.split_once('/') {
+            Some((m, r)) => (m, Some(r)),
+            None => (jid, None),
+        };
+        let (local, dom) = match main.split_once('@') {
+            Some((l, d)) => (l, Some(d)),
+            None => (main, None),
+        };
+        let local = app.and_then(|a| local.strip_prefix(a)?.strip_prefix('_')).unwrap_or(local);
+        let mut out = local.to_string();
+        if let Some(d) = dom.filter(|d| Some(*d) != home) {
+            out.push('@');
+            out.push_str(d);
+        }
+        if let Some(r) = res {
+            out.push('/');
+            out.push_str(r);
+        }
+        out
     }
 }
 
