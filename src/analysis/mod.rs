@@ -681,6 +681,68 @@ impl Analyzer {
         };
     }
 
+    /// Sets the time of the capture's first packet, which `--since` / `--until` offsets count
+    /// from. A shard's own first packet may come later than the capture's.
+    pub fn set_capture_start(&mut self, ts: Timestamp) {
+        self.capture_start = Some(ts);
+    }
+
+    /// The analyzer of shards over disjoint connections (see [`crate::pipeline::shard`]), with
+    /// connections renumbered as a single pipeline numbers them, in order of their first
+    /// packet, and the options (`--conn` among them, which shards cannot apply to numbers they
+    /// do not know yet) of the whole run.
+    pub fn merge_shards(shards: Vec<Analyzer>, opts: &ReportOptions) -> Analyzer {
+        let mut order: Vec<(u64, usize, u32)> = Vec::new();
+        for (i, a) in shards.iter().enumerate() {
+            for (id, c) in &a.conns {
+                order.push((c.meta.as_ref().map_or(u64::MAX, |m| m.first_packet), i, *id));
+            }
+        }
+        order.sort_unstable();
+        let mut maps: Vec<HashMap<u32, u32>> = vec![HashMap::new(); shards.len()];
+        for (global, (_, i, id)) in order.into_iter().enumerate() {
+            if let Some(m) = maps.get_mut(i) {
+                m.insert(id, global as u32);
+            }
+        }
+        let mut out = Analyzer::new(opts);
+        for (mut a, map) in shards.into_iter().zip(maps) {
+            a.renumber(&map);
+            out.merge(a);
+        }
+        // A shard ended its open connections at its own last packet; the capture ends later.
+        if let Some(end) = out.totals.as_ref().and_then(|t| t.last_ts) {
+            for c in out.conns.values_mut() {
+                if let Some((CloseReason::CaptureEnd, ts)) = c.close.as_mut() {
+                    *ts = end;
+                }
+            }
+        }
+        out.opts = opts.clone();
+        out
+    }
+
+    /// Gives every connection the number `map` assigns it.
+    fn renumber(&mut self, map: &HashMap<u32, u32>) {
+        let conns = std::mem::take(&mut self.conns);
+        for (id, mut c) in conns {
+            let new = map.get(&id).copied().unwrap_or(id);
+            if let Some(m) = c.meta.as_mut() {
+                m.id = crate::net::ConnId(new);
+            }
+            for f in c.findings.values_mut() {
+                for w in &mut f.places {
+                    w.conn = new;
+                }
+            }
+            for e in c.errors.values_mut() {
+                e.first.conn = new;
+                e.last.conn = new;
+            }
+            self.conns.insert(new, c);
+        }
+    }
+
     fn start(&self) -> Timestamp {
         self.capture_start
             .or(self.totals.as_ref().and_then(|t| t.first_ts))

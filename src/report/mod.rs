@@ -7,6 +7,7 @@
 //! or milliseconds.
 
 pub mod json;
+pub mod progress;
 pub mod text;
 
 use crate::capture::Timestamp;
