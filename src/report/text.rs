@@ -77,16 +77,17 @@ impl Ctx<'_> {
         writeln!(out)
     }
 
-    /// A table too wide for the terminal even before wrapping is cut into column groups, each
-    /// repeating the first (key) column, so cells wrap little and stay readable; what still
-    /// does not fit is wrapped by comfy-table.
+    /// A table wider than the terminal is cut into column groups, each repeating the first
+    /// (key) column, so cells do not wrap; what still does not fit (a single wide column) is
+    /// wrapped by comfy-table.
     fn split(&self, t: &Table) -> Vec<Table> {
         let widths: Vec<usize> =
             t.column_max_content_widths().into_iter().map(|w| usize::from(w) + 3).collect();
         let width = usize::from(self.width);
         let natural: usize = widths.iter().sum::<usize>() + 1;
-        // Wrapping reads better than splitting until cells would wrap to slivers.
-        let too_wide = natural > width + width / 2;
+        // Cells wrapped mid-word (JIDs, times) are harder to read than a second table that
+        // repeats the key column.
+        let too_wide = natural > width;
         let (Some(&key), true) = (widths.first(), widths.len() > 2 && too_wide) else {
             return vec![t.clone()];
         };
@@ -252,7 +253,9 @@ fn overview(c: &Ctx<'_>, out: &mut dyn Write) -> io::Result<()> {
         .collect::<Vec<_>>()
         .join(", ");
     t.add_row(vec![Cell::new("Messages"), Cell::new(format!("{} ({cmds})", o.messages))]);
-    let names: Vec<String> = o.users.iter().take(5).map(|u| r.short_jid(u)).collect();
+    let mut names: Vec<String> = o.users.iter().map(|u| r.short_jid(u)).collect();
+    names.sort();
+    names.truncate(5);
     let users = if o.users.len() > 5 {
         format!("{} ({}, …)", o.users.len(), names.join(", "))
     } else if o.users.is_empty() {
