@@ -344,7 +344,14 @@ fn sharded_output_is_identical() {
     for (i, cfg) in configs.iter().enumerate() {
         let (path, _) = synthesize(&dir, &format!("s{i}.pcap"), cfg);
         let p = path.to_str().unwrap();
-        for extra in [&["--json"][..], &["--no-color", "--width", "120"][..]] {
+        let variants: [&[&str]; 5] = [
+            &["--json"],
+            &["--no-color", "--width", "120"],
+            &["--json", "--conn", "2"],
+            &["--json", "--since", "+20s", "--until", "+50s"],
+            &["--json", "--user", "user0003"],
+        ];
+        for extra in variants {
             let one = run(&[&["report", p, "-j", "1"][..], extra].concat());
             for j in ["2", "3"] {
                 let many = run(&[&["report", p, "-j", j][..], extra].concat());

@@ -297,3 +297,57 @@ fn read_all(
     }
     Ok(outcome)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Ethernet + IPv4 + TCP (no payload) from `src` to `dst`.
+    fn tcp_packet(src: ([u8; 4], u16), dst: ([u8; 4], u16)) -> Vec<u8> {
+        let mut p = vec![0u8; 14];
+        p[12] = 0x08;
+        let mut ip = vec![0x45, 0, 0, 40, 0, 0, 0x40, 0, 64, 6, 0, 0];
+        ip.extend_from_slice(&src.0);
+        ip.extend_from_slice(&dst.0);
+        p.extend_from_slice(&ip);
+        let mut tcp = vec![0u8; 20];
+        tcp[0..2].copy_from_slice(&src.1.to_be_bytes());
+        tcp[2..4].copy_from_slice(&dst.1.to_be_bytes());
+        tcp[12] = 5 << 4;
+        tcp[13] = 0x10;
+        p.extend_from_slice(&tcp);
+        p
+    }
+
+    #[test]
+    fn both_directions_go_to_one_worker() {
+        let mut seen = [false; 4];
+        for port in 40000u16..40064 {
+            let c = ([10, 0, 0, 1], port);
+            let s = ([192, 0, 2, 7], 6717);
+            let up = tcp_packet(c, s);
+            let down = tcp_packet(s, c);
+            let a = shard_of(LinkType::ETHERNET, &up, up.len() as u32, 4);
+            let b = shard_of(LinkType::ETHERNET, &down, down.len() as u32, 4);
+            assert_eq!(a, b, "port {port}");
+            if let Some(x) = seen.get_mut(a) {
+                *x = true;
+            }
+            assert_eq!(shard_of(LinkType::ETHERNET, &up, up.len() as u32, 1), 0);
+        }
+        assert!(seen.iter().all(|&x| x), "64 connections spread over 4 workers: {seen:?}");
+    }
+
+    #[test]
+    fn what_is_not_tcp_goes_to_worker_0() {
+        for len in 0..54 {
+            let p = tcp_packet(([10, 0, 0, 1], 1), ([10, 0, 0, 2], 2));
+            let cut = p.get(..len).unwrap_or(&[]);
+            // Truncated headers are not TCP; whatever they are, they must not panic.
+            let w = shard_of(LinkType::ETHERNET, cut, 54, 3);
+            assert!(w < 3);
+        }
+        let arp = [0u8; 42];
+        assert_eq!(shard_of(LinkType::ETHERNET, &arp, 42, 3), 0);
+    }
+}
