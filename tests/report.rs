@@ -9,8 +9,10 @@ use std::fs;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
+use msyncdump::msync::pb;
 use msyncdump::msync::pb::status::ErrorCode;
 use msyncdump::synth::{self, GroundTruth, LoginTruth, RequestKind, RequestTruth, SynthConfig};
+use prost::Message;
 use serde_json::Value;
 
 const BIN: &str = env!("CARGO_BIN_EXE_msyncdump");
@@ -158,7 +160,27 @@ fn check_latency(doc: &Value, t: &GroundTruth) {
     }
 }
 
+/// Heartbeats per connection: UNREAD exchanges answered with no queue announced (the login's
+/// UNREAD included when it found nothing), with their latencies.
+fn heartbeats(t: &GroundTruth) -> BTreeMap<u32, Vec<i64>> {
+    let mut out: BTreeMap<u32, Vec<i64>> = BTreeMap::new();
+    for r in &t.requests {
+        if !matches!(r.kind, RequestKind::Unread | RequestKind::Heartbeat) {
+            continue;
+        }
+        let Some(Some(latency)) = visible(t, r) else { continue };
+        let Some(answer) = r.response.and_then(|i| t.messages.get(i)) else { continue };
+        let env = pb::MSync::decode(answer.bytes.as_slice()).unwrap();
+        let dl = pb::CommUnreadDl::decode(env.payload.unwrap_or_default().as_slice()).unwrap();
+        if dl.unread.is_empty() {
+            out.entry(r.conn).or_default().push(latency);
+        }
+    }
+    out
+}
+
 fn check_sessions(doc: &Value, t: &GroundTruth) {
+    let beats = heartbeats(t);
     let sessions = doc["sessions"].as_array().unwrap();
     // Every connection carries MSync, except a mid-stream one whose captured part holds no
     // message at all.
@@ -201,6 +223,12 @@ fn check_sessions(doc: &Value, t: &GroundTruth) {
                 assert_eq!(s["user_inferred"], false);
             }
         }
+        let hb = &s["heartbeats"];
+        let want = beats.get(&(i as u32)).cloned().unwrap_or_default();
+        assert_eq!(u(&hb["count"]), want.len() as u64, "conn {i} heartbeats");
+        if let Some(max) = want.iter().max() {
+            assert_ms(&hb["rtt_max_ms"], *max, &format!("conn {i} heartbeat rtt"));
+        }
         assert_eq!(u(&s["msgs_up"]), c.messages[0] - c.lost_messages[0], "conn {i} up");
         assert_eq!(u(&s["msgs_down"]), c.messages[1] - c.lost_messages[1], "conn {i} down");
     }
@@ -242,6 +270,26 @@ fn check_unanswered(doc: &Value, t: &GroundTruth) {
     assert_eq!(finding_count(doc, "unanswered_request"), want + notices);
 }
 
+/// Messages per command and direction, and NOTICEs over the queues, against the messages the
+/// capture holds whole.
+fn check_messages(doc: &Value, t: &GroundTruth) {
+    let names = ["SYNC", "UNREAD", "NOTICE", "PROVISION", "LOGOUT"];
+    let mut want: BTreeMap<&str, [u64; 2]> = BTreeMap::new();
+    for m in t.messages.iter().filter(|m| !m.lost) {
+        let name = usize::try_from(m.command).ok().and_then(|i| names.get(i)).unwrap();
+        want.entry(name).or_default()[m.dir.index()] += 1;
+    }
+    let per = &doc["overview"]["per_command"];
+    for (name, [up, down]) in &want {
+        assert_eq!(u(&per[*name]["up"]), *up, "{name} up");
+        assert_eq!(u(&per[*name]["down"]), *down, "{name} down");
+    }
+    let total: u64 = want.values().map(|[a, b]| a + b).sum();
+    assert_eq!(u(&doc["overview"]["messages"]), total);
+    let notices: u64 = doc["queues"].as_array().unwrap().iter().map(|q| u(&q["notices"])).sum();
+    assert_eq!(notices, want.get("NOTICE").map_or(0, |[_, d]| *d), "notices over the queues");
+}
+
 fn impaired() -> SynthConfig {
     SynthConfig {
         seed: 7,
@@ -267,6 +315,7 @@ fn numbers_match_the_ground_truth() {
         check_latency(&doc, &t);
         check_errors(&doc, &t);
         check_unanswered(&doc, &t);
+        check_messages(&doc, &t);
         assert!(t.impairments.retransmitted_segments > 0);
         assert!(finding_count(&doc, "retransmission") > 0, "retransmissions injected");
         assert_eq!(u(&doc["overview"]["gap_bytes"]), 0, "nothing lost");
@@ -297,6 +346,7 @@ fn midstream_sessions_and_compression() {
     check_latency(&doc, &t);
     check_errors(&doc, &t);
     check_unanswered(&doc, &t);
+    check_messages(&doc, &t);
     let inferred =
         doc["sessions"].as_array().unwrap().iter().filter(|s| s["user_inferred"] == true);
     assert!(inferred.count() > 0, "users inferred from sends");
