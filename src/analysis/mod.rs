@@ -1428,6 +1428,7 @@ impl Consumer for Analyzer {
                 };
                 self.note_finding(conn.0, kind, *pkt, 0);
             }
+            Event::Transport { pkt, .. } => self.seen(pkt.ts),
             Event::ConnClose { pkt, conn, reason, .. } => {
                 self.seen(pkt.ts);
                 let id = conn.id.0;

@@ -236,6 +236,7 @@ impl Sim {
             stream_offset: 0,
             wire_len: if dir == Dir::C2S { 100 } else { 200 },
             transport: Transport::Tcp,
+            lz4: None,
         };
         self.a.event(&Event::Message { ctx: &ctx, raw: &[], msg: &msg }).ok();
         p.index
@@ -258,6 +259,7 @@ impl Sim {
             stream_offset: 0,
             wire_len: 10,
             transport: Transport::Tcp,
+            lz4: None,
         };
         let error = crate::msync::decode::DecodeError::Envelope("bad".into());
         self.a.event(&Event::DecodeError { ctx: &ctx, raw: &[], error: &error }).ok();

@@ -13,6 +13,9 @@
 
 use crate::msync::decode::plausible_envelope;
 
+pub mod detect;
+pub mod websocket;
+
 /// Tells whether bytes look like one message of the protocol being split.
 pub trait FrameCheck {
     /// A whole frame body, judged strictly: used to find frame boundaries while
@@ -170,7 +173,17 @@ pub struct LengthPrefixSplitter {
     /// Bytes before this offset were already reported inside an invalid frame: a resync that
     /// skips them does not count them again.
     quiet_until: u64,
+    /// At the end of the stream: candidates whose body is incomplete are rejected, not waited
+    /// for.
+    final_pass: bool,
+    /// Skipped bytes not yet reported (see [`LengthPrefixSplitter::skipped`]).
+    pending_skip: Option<(u64, u64)>,
 }
+
+/// While resynchronising, a candidate frame longer than this is not waited for: a false
+/// candidate would otherwise hold back every frame behind it until its claimed length arrived.
+/// A real frame this long right after a gap is lost; the ones after it are found.
+pub const RESYNC_MAX_WAIT: usize = 256 << 10;
 
 impl LengthPrefixSplitter {
     /// `synced`: whether the stream starts at a frame boundary (a connection seen from its
@@ -183,6 +196,8 @@ impl LengthPrefixSplitter {
             start,
             next: start,
             quiet_until: start,
+            final_pass: false,
+            pending_skip: None,
         }
     }
 
@@ -239,9 +254,21 @@ impl LengthPrefixSplitter {
         self.state = State::Resync;
     }
 
-    /// End of stream: whatever is buffered is reported as skipped.
-    pub fn finish(&mut self, emit: &mut dyn FnMut(SplitEvent<'_>)) {
+    /// End of stream: frames still findable in the resynchronisation buffer are emitted (a
+    /// candidate waiting for a body that will never come no longer blocks them), then whatever
+    /// is left is reported as skipped.
+    pub fn finish<C: FrameCheck + ?Sized>(
+        &mut self,
+        check: &C,
+        emit: &mut dyn FnMut(SplitEvent<'_>),
+    ) {
+        if matches!(self.state, State::Resync) && !self.buf.is_empty() {
+            self.final_pass = true;
+            self.resync(check, emit);
+            self.final_pass = false;
+        }
         self.abandon(emit);
+        self.flush_skip(emit);
         self.start = self.next;
     }
 
@@ -258,11 +285,26 @@ impl LengthPrefixSplitter {
         }
     }
 
+    /// Notes skipped bytes; adjacent runs are reported as one (a resync that waits for data
+    /// several times is one skip to the reader).
     fn skipped(&mut self, offset: u64, len: u64, emit: &mut dyn FnMut(SplitEvent<'_>)) {
         let end = offset.saturating_add(len);
         let from = offset.max(self.quiet_until);
-        if end > from {
-            emit(SplitEvent::Skipped { offset: from, len: end - from });
+        if end <= from {
+            return;
+        }
+        match &mut self.pending_skip {
+            Some((o, l)) if *o + *l == from => *l += end - from,
+            _ => {
+                self.flush_skip(emit);
+                self.pending_skip = Some((from, end - from));
+            }
+        }
+    }
+
+    fn flush_skip(&mut self, emit: &mut dyn FnMut(SplitEvent<'_>)) {
+        if let Some((offset, len)) = self.pending_skip.take() {
+            emit(SplitEvent::Skipped { offset, len });
         }
     }
 
@@ -300,6 +342,7 @@ impl LengthPrefixSplitter {
                     }
                     let len_us = len as usize;
                     if len_us > self.max_frame {
+                        self.flush_skip(emit);
                         emit(SplitEvent::Oversize { offset: self.start, len: u64::from(len) });
                         // The prefix itself may be garbage: look again from its second byte.
                         self.lose_sync(len, &[]);
@@ -351,6 +394,7 @@ impl LengthPrefixSplitter {
         emit: &mut dyn FnMut(SplitEvent<'_>),
     ) -> bool {
         let wire_len = 4 + body.len() as u64;
+        self.flush_skip(emit);
         if check.acceptable(body) {
             emit(SplitEvent::Frame { offset: self.start, wire_len, body });
             self.start += wire_len;
@@ -416,14 +460,19 @@ impl LengthPrefixSplitter {
                         Some(body) if check.plausible(body) => return (i, true),
                         Some(_) => {}
                         // The body is not all here: wait for more data from this candidate.
-                        None => return (i, false),
+                        None if !self.final_pass && len <= RESYNC_MAX_WAIT => return (i, false),
+                        None => {}
                     }
                 }
             }
             i += 1;
         }
-        // Fewer than four bytes left: they may begin a prefix.
-        (i, false)
+        // Fewer than four bytes left: they may begin a prefix (unless nothing more will come).
+        if self.final_pass {
+            (buf.len(), false)
+        } else {
+            (i, false)
+        }
     }
 }
 
@@ -461,7 +510,7 @@ mod tests {
         for &(off, data) in chunks {
             sp.feed(off, data, &TestCheck, &mut |e| out.push(to_ev(e)));
         }
-        sp.finish(&mut |e| out.push(to_ev(e)));
+        sp.finish(&TestCheck, &mut |e| out.push(to_ev(e)));
         out
     }
 

@@ -4,6 +4,7 @@
 
 pub mod decode;
 pub mod jid;
+pub mod lz4;
 pub mod render;
 pub mod schema;
 

@@ -42,6 +42,16 @@ pub struct MsgCtx<'a> {
     /// Bytes the frame occupies in the stream (prefix included).
     pub wire_len: u64,
     pub transport: Transport,
+    /// The message was wrapped in the LZ4 protocol-compression envelope.
+    pub lz4: Option<Lz4Info>,
+}
+
+/// An LZ4-wrapped message: its size on the wire and unwrapped, and whether the CRC held.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Lz4Info {
+    pub wire_len: u64,
+    pub original_len: u64,
+    pub crc_ok: bool,
 }
 
 impl MsgCtx<'_> {
@@ -110,6 +120,71 @@ pub enum Event<'a> {
         reason: CloseReason,
         msync: bool,
     },
+    /// What the transport layer saw: the connection's protocol, the WebSocket handshake and
+    /// control frames, LZ4 problems.
+    Transport {
+        pkt: PktCtx,
+        conn: ConnId,
+        dir: Dir,
+        note: &'a TransportNote,
+    },
+}
+
+/// Transport-level facts and problems, per connection.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum TransportNote {
+    /// The connection is TLS: its contents cannot be decoded.
+    Tls {
+        sni: Option<String>,
+        alpn: Vec<String>,
+    },
+    /// Plain HTTP that is not a WebSocket upgrade.
+    NotMsync {
+        what: &'static str,
+    },
+    /// The server accepted the WebSocket upgrade.
+    WsUpgrade {
+        path: Option<String>,
+        host: Option<String>,
+        origin: Option<String>,
+        protocol: Option<String>,
+        extensions: Option<String>,
+    },
+    /// The server refused the upgrade: the session ends with this reason.
+    WsRejected {
+        status: u16,
+        reason: String,
+    },
+    WsPing {
+        len: usize,
+    },
+    WsPong {
+        len: usize,
+    },
+    /// A close frame: its code (absent when the frame has no body) and reason.
+    WsClose {
+        code: Option<u16>,
+        reason: String,
+    },
+    /// A text message (not MSync): its length and the start of its text.
+    WsText {
+        len: usize,
+        text: String,
+    },
+    /// A WebSocket protocol problem.
+    WsProblem {
+        offset: u64,
+        what: String,
+    },
+    /// LZ4 history is missing (connection picked up after login, or a gap): wrapped messages
+    /// of this direction cannot be unwrapped until it is rebuilt (reported once).
+    Lz4HistoryLost,
+    /// An LZ4-wrapped message whose CRC did not match: its decoding is suspect.
+    Lz4Crc {
+        offset: u64,
+        expected: u32,
+        actual: u32,
+    },
 }
 
 /// Totals of a run, handed to consumers at the end.
@@ -127,6 +202,12 @@ pub struct Totals {
     pub gap_bytes: u64,
     pub skipped_bytes: u64,
     pub oversize_frames: u64,
+    /// Connections recognised as TLS.
+    pub tls_connections: u64,
+    /// Connections that carried WebSocket.
+    pub websocket_connections: u64,
+    /// LZ4-wrapped messages that could not be unwrapped (history lost, corrupt).
+    pub lz4_undecodable: u64,
     pub net: crate::net::NetStats,
 }
 
@@ -142,8 +223,11 @@ pub mod shard;
 use std::collections::HashMap;
 
 use crate::capture::Packet;
+use crate::frame::detect::{self, Detection};
+use crate::frame::websocket::{Control, WebSocket, WsConfig, WsEvent};
 use crate::frame::{LengthPrefixSplitter, MsyncCheck, SplitEvent};
 use crate::msync::decode::{self, Body, DecodeLimits};
+use crate::msync::lz4::{CompressionTracker, Lz4Error};
 use crate::net::{Net, NetConfig, RoleSource, StreamEvent, StreamSink};
 
 /// Settings of the whole pipeline.
@@ -153,8 +237,9 @@ pub struct PipelineConfig {
     /// Largest MSync frame accepted (bytes after the length prefix).
     pub max_frame: usize,
     pub decode: DecodeLimits,
-    /// Bytes per direction examined for MSync before a connection is set aside as "other".
-    pub detect_limit: u64,
+    pub ws: WsConfig,
+    /// Force the transport instead of detecting it (for connections picked up mid-stream).
+    pub transport: Option<Transport>,
 }
 
 impl Default for PipelineConfig {
@@ -163,34 +248,69 @@ impl Default for PipelineConfig {
             net: NetConfig::default(),
             max_frame: 16 << 20,
             decode: DecodeLimits::default(),
-            detect_limit: 64 << 10,
+            ws: WsConfig::default(),
+            transport: None,
         }
     }
 }
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum Kind {
-    /// No MSync message seen yet.
-    Unknown,
-    Msync,
-    /// Examined past the detection limit without finding MSync: data is ignored.
-    Other,
+/// Bytes per direction held while the transport is being detected, beyond the detector's own
+/// look-ahead: past this the connection is set aside as "other".
+const DETECT_HOLD: usize = 2 * detect::LOOKAHEAD + (64 << 10);
+
+/// How a connection's bytes become messages.
+enum Framing {
+    /// Not known yet: the first bytes are held (and replayed once the transport is known).
+    Detecting(Box<Held>),
+    Tcp(Box<[LengthPrefixSplitter; 2]>),
+    WebSocket(Box<WebSocket>),
+    /// Not MSync (TLS, HTTP, other): bytes are counted, not examined.
+    Ignored,
 }
 
-struct ConnState {
+/// Stream events held during detection, in arrival order.
+#[derive(Default)]
+struct Held {
+    events: Vec<(PktCtx, Dir, u64, HeldKind)>,
+    /// The first bytes of each direction (by the reassembler's direction), or the first ones
+    /// after its last gap.
+    heads: [Vec<u8>; 2],
+    bytes: usize,
+}
+
+enum HeldKind {
+    Data(Vec<u8>),
+    Gap(u64),
+}
+
+/// What is known of a connection, apart from its framing state.
+struct Info {
     meta: ConnMeta,
     /// Roles were swapped relative to the reassembler's guess (it names `meta`'s server as the
     /// client): its directions are reversed before use.
     swapped: bool,
-    kind: Kind,
-    /// Indexed by the reassembler's direction.
-    splitters: [LengthPrefixSplitter; 2],
-    /// Bytes examined before MSync was recognised, per reassembler direction.
-    examined: [u64; 2],
-    /// Bytes skipped before MSync was recognised, per reassembler direction: (packet of the
-    /// first skip, offset of the first skip, total). Reported once MSync is recognised.
-    early_skips: [Option<(PktCtx, u64, u64)>; 2],
+    /// An MSync message decoded on this connection.
+    msync: bool,
+    transport: Transport,
+    lz4: CompressionTracker,
     messages: u64,
+    /// Data bytes seen (for "other" connections).
+    bytes: u64,
+}
+
+impl Info {
+    fn role(&self, net_dir: Dir) -> Dir {
+        if self.swapped {
+            net_dir.reverse()
+        } else {
+            net_dir
+        }
+    }
+}
+
+struct Conn {
+    info: Info,
+    framing: Framing,
 }
 
 /// The stages after the capture: reassembly, splitting, decoding, and the consumer.
@@ -201,77 +321,89 @@ pub struct Pipeline<C: Consumer> {
 
 struct Inner<C: Consumer> {
     cfg: PipelineConfig,
-    conns: HashMap<u32, ConnState>,
+    conns: HashMap<u32, Conn>,
+    out: Out<C>,
+}
+
+/// Where results go: the consumer and the totals. Kept apart from the connection table so a
+/// connection's state and the output can be borrowed together.
+struct Out<C: Consumer> {
     consumer: C,
     totals: Totals,
     capture_start: Timestamp,
+    decode: DecodeLimits,
     /// The first error a consumer returned (e.g. a closed pipe): the run stops there.
     failed: Option<io::Error>,
 }
 
 impl<C: Consumer> Pipeline<C> {
     pub fn new(cfg: PipelineConfig, consumer: C) -> Self {
+        let decode = cfg.decode;
         Pipeline {
             net: Net::new(cfg.net.clone()),
             inner: Inner {
                 cfg,
                 conns: HashMap::new(),
-                consumer,
-                totals: Totals::default(),
-                capture_start: Timestamp::default(),
-                failed: None,
+                out: Out {
+                    consumer,
+                    totals: Totals::default(),
+                    capture_start: Timestamp::default(),
+                    decode,
+                    failed: None,
+                },
             },
         }
     }
 
     /// Processes one captured packet. An error is the consumer's (e.g. a closed pipe): stop.
     pub fn packet(&mut self, pkt: &Packet<'_>) -> io::Result<()> {
-        let t = &mut self.inner.totals;
+        let t = &mut self.inner.out.totals;
         t.packets += 1;
         if t.first_ts.is_none() {
             t.first_ts = Some(pkt.ts);
-            self.inner.capture_start = pkt.ts;
+            self.inner.out.capture_start = pkt.ts;
         }
         t.last_ts = Some(t.last_ts.map_or(pkt.ts, |l| l.max(pkt.ts)));
         self.net.packet(pkt, &mut self.inner);
-        match self.inner.failed.take() {
+        match self.inner.out.failed.take() {
             Some(e) => Err(e),
             None => Ok(()),
         }
     }
 
     /// Counters so far.
-    pub fn totals(&self) -> &Totals {
-        &self.inner.totals
+    pub fn totals(&self) -> Totals {
+        let mut t = self.inner.out.totals.clone();
+        t.net = *self.net.stats();
+        t.tcp_connections = t.net.tcp_connections;
+        t.gap_bytes = t.net.gap_bytes;
+        t
     }
 
     /// The consumer, e.g. to print a running report.
     pub fn consumer_mut(&mut self) -> &mut C {
-        &mut self.inner.consumer
+        &mut self.inner.out.consumer
     }
 
     /// End of input: flushes reassembly, closes every connection, finishes the consumer.
     pub fn finish(mut self) -> io::Result<(C, Totals)> {
         self.net.finish(&mut self.inner);
-        if let Some(e) = self.inner.failed.take() {
+        if let Some(e) = self.inner.out.failed.take() {
             return Err(e);
         }
-        let mut totals = self.inner.totals.clone();
-        totals.net = *self.net.stats();
-        totals.tcp_connections = totals.net.tcp_connections;
-        totals.gap_bytes = totals.net.gap_bytes;
-        self.inner.consumer.finish(&totals)?;
-        Ok((self.inner.consumer, totals))
+        let totals = self.totals();
+        self.inner.out.consumer.finish(&totals)?;
+        Ok((self.inner.out.consumer, totals))
     }
 }
 
 impl<C: Consumer> StreamSink for Inner<C> {
     fn event(&mut self, pkt: PktCtx, ev: StreamEvent<'_>) {
-        if self.failed.is_some() {
+        if self.out.failed.is_some() {
             return;
         }
         if let Err(e) = self.handle(pkt, ev) {
-            self.failed = Some(e);
+            self.out.failed = Some(e);
         }
     }
 }
@@ -280,279 +412,476 @@ impl<C: Consumer> Inner<C> {
     fn handle(&mut self, pkt: PktCtx, ev: StreamEvent<'_>) -> io::Result<()> {
         match ev {
             StreamEvent::Open(meta) => {
-                let synced = !meta.midstream;
-                let st = ConnState {
+                let info = Info {
                     meta: meta.clone(),
                     swapped: false,
-                    kind: Kind::Unknown,
-                    splitters: [
-                        LengthPrefixSplitter::new(self.cfg.max_frame, synced, 0),
-                        LengthPrefixSplitter::new(self.cfg.max_frame, synced, 0),
-                    ],
-                    examined: [0; 2],
-                    early_skips: [None; 2],
+                    msync: false,
+                    transport: Transport::Tcp,
+                    lz4: CompressionTracker::new(self.cfg.decode.max_inflated),
                     messages: 0,
+                    bytes: 0,
                 };
-                self.consumer.event(&Event::ConnOpen { pkt, conn: &st.meta })?;
-                self.conns.insert(meta.id.0, st);
+                let mut conn = Conn { info, framing: Framing::Detecting(Box::default()) };
+                if let Some(t) = self.cfg.transport {
+                    conn.framing = self.framing_for(&conn.info, t, false);
+                    conn.info.transport = t;
+                }
+                self.out.consumer.event(&Event::ConnOpen { pkt, conn: &conn.info.meta })?;
+                self.conns.insert(meta.id.0, conn);
             }
             StreamEvent::Data { conn, dir, offset, data } => {
-                self.data(pkt, conn, dir, offset, data)?
+                let Some(c) = self.conns.get_mut(&conn.0) else { return Ok(()) };
+                c.info.bytes += data.len() as u64;
+                if let Framing::Detecting(held) = &mut c.framing {
+                    let i = dir.index();
+                    if held.heads[i].len() < detect::LOOKAHEAD {
+                        let room = detect::LOOKAHEAD - held.heads[i].len();
+                        held.heads[i]
+                            .extend_from_slice(data.get(..room.min(data.len())).unwrap_or(data));
+                    }
+                    held.bytes += data.len();
+                    held.events.push((pkt, dir, offset, HeldKind::Data(data.to_vec())));
+                    return self.try_detect(conn, false);
+                }
+                feed(&mut c.info, &mut c.framing, &mut self.out, pkt, dir, offset, data)?;
             }
             StreamEvent::Gap { conn, dir, offset, len } => {
-                let Some(st) = self.conns.get_mut(&conn.0) else { return Ok(()) };
-                let d = if st.swapped { dir.reverse() } else { dir };
-                let mut skips = Vec::new();
-                if let Some(sp) = st.splitters.get_mut(dir.index()) {
-                    sp.gap(offset, len, &mut |e| {
-                        if let SplitEvent::Skipped { offset, len } = e {
-                            skips.push((offset, len));
+                let Some(c) = self.conns.get_mut(&conn.0) else { return Ok(()) };
+                if let Framing::Detecting(held) = &mut c.framing {
+                    held.events.push((pkt, dir, offset, HeldKind::Gap(len)));
+                    // Judge what came before the gap; if that is not enough, look at what
+                    // comes after it instead (the detector resynchronises like the splitter).
+                    self.try_detect(conn, false)?;
+                    if let Some(Conn { framing: Framing::Detecting(held), .. }) =
+                        self.conns.get_mut(&conn.0)
+                    {
+                        if let Some(h) = held.heads.get_mut(dir.index()) {
+                            h.clear();
                         }
-                    });
+                    }
+                    return Ok(());
                 }
-                let kind = st.kind;
-                if kind != Kind::Other {
-                    self.consumer.event(&Event::Gap { pkt, conn, dir: d, offset, len })?;
-                }
-                for (o, l) in skips {
-                    self.skipped(pkt, conn, dir, o, l)?;
-                }
+                gap(&mut c.info, &mut c.framing, &mut self.out, pkt, dir, offset, len)?;
             }
             StreamEvent::Note { conn, dir, note } => {
-                let Some(st) = self.conns.get(&conn.0) else { return Ok(()) };
-                let d = if st.swapped { dir.reverse() } else { dir };
-                self.consumer.event(&Event::Tcp { pkt, conn, dir: d, note })?;
+                let Some(c) = self.conns.get(&conn.0) else { return Ok(()) };
+                let dir = c.info.role(dir);
+                self.out.consumer.event(&Event::Tcp { pkt, conn, dir, note })?;
             }
             StreamEvent::Close { conn, reason } => {
-                let Some(mut st) = self.conns.remove(&conn.0) else { return Ok(()) };
-                let mut skips = Vec::new();
-                for (i, sp) in st.splitters.iter_mut().enumerate() {
-                    sp.finish(&mut |e| {
-                        if let SplitEvent::Skipped { offset, len } = e {
-                            skips.push((i, offset, len));
-                        }
-                    });
+                if matches!(
+                    self.conns.get(&conn.0).map(|c| &c.framing),
+                    Some(Framing::Detecting(_))
+                ) {
+                    self.try_detect(conn, true)?;
                 }
-                let msync = st.kind == Kind::Msync;
-                match st.kind {
-                    Kind::Msync => {
-                        for (i, offset, len) in skips {
-                            let dir = if i == 0 { Dir::C2S } else { Dir::S2C };
-                            let d = if st.swapped { dir.reverse() } else { dir };
-                            self.totals.skipped_bytes += len;
-                            let problem = FrameProblem::Skipped { bytes: len };
-                            self.consumer.event(&Event::Frame {
-                                pkt,
-                                conn,
-                                dir: d,
-                                offset,
-                                problem,
-                            })?;
-                        }
-                    }
-                    Kind::Unknown | Kind::Other => {
-                        if st.examined.iter().any(|&n| n > 0) {
-                            self.totals.other_connections += 1;
-                        }
-                    }
+                let Some(mut c) = self.conns.remove(&conn.0) else { return Ok(()) };
+                finish(&mut c.info, &mut c.framing, &mut self.out, pkt)?;
+                if !c.info.msync && c.info.bytes > 0 {
+                    self.out.totals.other_connections += 1;
                 }
-                self.consumer.event(&Event::ConnClose { pkt, conn: &st.meta, reason, msync })?;
+                let msync = c.info.msync;
+                self.out.consumer.event(&Event::ConnClose {
+                    pkt,
+                    conn: &c.info.meta,
+                    reason,
+                    msync,
+                })?;
             }
         }
         Ok(())
     }
 
-    /// Reports bytes the splitter of `net_dir` skipped (held back until the connection is
-    /// known to carry MSync: other protocols are not MSync errors).
-    fn skipped(
-        &mut self,
-        pkt: PktCtx,
-        conn: ConnId,
-        net_dir: Dir,
-        offset: u64,
-        len: u64,
-    ) -> io::Result<()> {
-        let Some(st) = self.conns.get_mut(&conn.0) else { return Ok(()) };
-        let d = if st.swapped { net_dir.reverse() } else { net_dir };
-        match st.kind {
-            Kind::Msync => {
-                self.totals.skipped_bytes += len;
-                let problem = FrameProblem::Skipped { bytes: len };
-                self.consumer.event(&Event::Frame { pkt, conn, dir: d, offset, problem })
+    fn framing_for(&self, info: &Info, t: Transport, ws_upgrade: bool) -> Framing {
+        let synced = !info.meta.midstream;
+        match t {
+            Transport::Tcp => Framing::Tcp(Box::new([
+                LengthPrefixSplitter::new(self.cfg.max_frame, synced, 0),
+                LengthPrefixSplitter::new(self.cfg.max_frame, synced, 0),
+            ])),
+            Transport::WebSocket if ws_upgrade || synced => {
+                Framing::WebSocket(Box::new(WebSocket::new(self.cfg.ws, MsyncCheck)))
             }
-            Kind::Unknown => {
-                note_early_skip(&mut st.early_skips, pkt, net_dir, offset, len);
-                Ok(())
-            }
-            Kind::Other => Ok(()),
+            Transport::WebSocket => Framing::WebSocket(Box::new(WebSocket::new_midstream(
+                self.cfg.ws,
+                MsyncCheck,
+                0,
+                0,
+            ))),
         }
     }
 
-    fn data(
-        &mut self,
-        pkt: PktCtx,
-        conn: ConnId,
-        net_dir: Dir,
-        offset: u64,
-        data: &[u8],
-    ) -> io::Result<()> {
-        let Inner { cfg, conns, consumer, totals, capture_start, .. } = self;
-        let Some(st) = conns.get_mut(&conn.0) else { return Ok(()) };
-        if st.kind == Kind::Other {
-            return Ok(());
+    /// Decides the transport once the held bytes say enough (or `closing`: now), then
+    /// replays them through the chosen framing.
+    fn try_detect(&mut self, conn: ConnId, closing: bool) -> io::Result<()> {
+        let Some(c) = self.conns.get(&conn.0) else { return Ok(()) };
+        let Framing::Detecting(held) = &c.framing else { return Ok(()) };
+        // The detector reasons in client/server terms.
+        let (c2s, s2c) = if c.info.swapped {
+            (&held.heads[1], &held.heads[0])
+        } else {
+            (&held.heads[0], &held.heads[1])
+        };
+        let mut detection = detect::detect(c2s, s2c);
+        if matches!(detection, Detection::NeedMore) && (closing || held.bytes > DETECT_HOLD) {
+            detection = Detection::Other;
         }
-        if st.kind == Kind::Unknown {
-            let ex = &mut st.examined[net_dir.index()];
-            *ex = ex.saturating_add(data.len() as u64);
-            if *ex > cfg.detect_limit {
-                st.kind = Kind::Other;
-                return Ok(());
+        let last_pkt = held.events.last().map(|e| e.0);
+        let (framing, transport, note) = match detection {
+            Detection::NeedMore => return Ok(()),
+            Detection::Msync => {
+                (self.framing_for(&c.info, Transport::Tcp, false), Transport::Tcp, None)
             }
+            Detection::WebSocketUpgrade => {
+                (self.framing_for(&c.info, Transport::WebSocket, true), Transport::WebSocket, None)
+            }
+            Detection::WebSocketFrames => {
+                (self.framing_for(&c.info, Transport::WebSocket, false), Transport::WebSocket, None)
+            }
+            Detection::Tls { sni, alpn } => {
+                self.out.totals.tls_connections += 1;
+                (Framing::Ignored, Transport::Tcp, Some(TransportNote::Tls { sni, alpn }))
+            }
+            Detection::Http => {
+                (Framing::Ignored, Transport::Tcp, Some(TransportNote::NotMsync { what: "HTTP" }))
+            }
+            Detection::Other => (Framing::Ignored, Transport::Tcp, None),
+        };
+        let Some(c) = self.conns.get_mut(&conn.0) else { return Ok(()) };
+        let held = match std::mem::replace(&mut c.framing, framing) {
+            Framing::Detecting(h) => h,
+            _ => return Ok(()),
+        };
+        c.info.transport = transport;
+        if transport == Transport::WebSocket {
+            self.out.totals.websocket_connections += 1;
         }
-        let ConnState { meta, swapped, kind, splitters, early_skips, messages, .. } = st;
-        let Some(sp) = splitters.get_mut(net_dir.index()) else { return Ok(()) };
-        let mut result = Ok(());
-        let decode_limits = cfg.decode;
-        let capture_start = *capture_start;
-        sp.feed(offset, data, &MsyncCheck, &mut |ev| {
-            if result.is_err() {
-                return;
-            }
-            result = (|| -> io::Result<()> {
-                match ev {
-                    SplitEvent::Frame { offset, wire_len, body } => {
-                        let mut dir = if *swapped { net_dir.reverse() } else { net_dir };
-                        let decoded = decode::decode(body, dir, &decode_limits);
-                        if let Ok(msg) = &decoded {
-                            if *messages == 0 && meta.role == RoleSource::Guess {
-                                // The client is whoever sends the first login; the server is
-                                // whoever sends notices.
-                                let sent_by_server = match &msg.body {
-                                    Body::Provision(p) => p.status.is_some(),
-                                    Body::Notice(_) => true,
-                                    _ => dir == Dir::S2C,
-                                };
-                                if sent_by_server != (dir == Dir::S2C) {
-                                    *swapped = !*swapped;
-                                    std::mem::swap(&mut meta.client, &mut meta.server);
-                                    dir = dir.reverse();
-                                }
-                            }
-                        }
-                        if *kind == Kind::Unknown {
-                            if decoded.is_err() {
-                                // Not yet evidence of MSync: a well-formed protobuf frame that
-                                // is not an envelope.
-                                return Ok(());
-                            }
-                            *kind = Kind::Msync;
-                            totals.msync_connections += 1;
-                            consumer.event(&Event::MsyncDetected {
-                                pkt,
-                                conn: &*meta,
-                                transport: Transport::Tcp,
-                            })?;
-                            for (i, skip) in early_skips.iter_mut().enumerate() {
-                                let Some((p, o, l)) = skip.take() else { continue };
-                                let d = if i == 0 { Dir::C2S } else { Dir::S2C };
-                                let d = if *swapped { d.reverse() } else { d };
-                                totals.skipped_bytes += l;
-                                let problem = FrameProblem::Skipped { bytes: l };
-                                consumer.event(&Event::Frame {
-                                    pkt: p,
-                                    conn,
-                                    dir: d,
-                                    offset: o,
-                                    problem,
-                                })?;
-                            }
-                        }
-                        *messages += 1;
-                        let ctx = MsgCtx {
-                            frame: pkt.index,
-                            ts: pkt.ts,
-                            capture_start,
-                            conn: meta,
-                            dir,
-                            stream_offset: offset,
-                            wire_len,
-                            transport: Transport::Tcp,
-                        };
-                        match &decoded {
-                            Ok(msg) => {
-                                totals.messages += 1;
-                                consumer.event(&Event::Message { ctx: &ctx, raw: body, msg })
-                            }
-                            Err(error) => {
-                                totals.decode_errors += 1;
-                                consumer.event(&Event::DecodeError { ctx: &ctx, raw: body, error })
-                            }
-                        }
-                    }
-                    SplitEvent::Invalid { offset, wire_len, body } => {
-                        if *kind != Kind::Msync {
-                            return Ok(());
-                        }
-                        let dir = if *swapped { net_dir.reverse() } else { net_dir };
-                        let error = match decode::decode(body, dir, &decode_limits) {
-                            Err(e) => e,
-                            Ok(_) => decode::DecodeError::Envelope(
-                                "not a well-formed protobuf message".into(),
-                            ),
-                        };
-                        totals.decode_errors += 1;
-                        let ctx = MsgCtx {
-                            frame: pkt.index,
-                            ts: pkt.ts,
-                            capture_start,
-                            conn: meta,
-                            dir,
-                            stream_offset: offset,
-                            wire_len,
-                            transport: Transport::Tcp,
-                        };
-                        consumer.event(&Event::DecodeError { ctx: &ctx, raw: body, error: &error })
-                    }
-                    SplitEvent::Oversize { offset, len } => {
-                        if *kind != Kind::Msync {
-                            return Ok(());
-                        }
-                        let dir = if *swapped { net_dir.reverse() } else { net_dir };
-                        totals.oversize_frames += 1;
-                        let problem = FrameProblem::Oversize { len };
-                        consumer.event(&Event::Frame { pkt, conn, dir, offset, problem })
-                    }
-                    SplitEvent::Skipped { offset, len } => match kind {
-                        Kind::Msync => {
-                            let dir = if *swapped { net_dir.reverse() } else { net_dir };
-                            totals.skipped_bytes += len;
-                            let problem = FrameProblem::Skipped { bytes: len };
-                            consumer.event(&Event::Frame { pkt, conn, dir, offset, problem })
-                        }
-                        _ => {
-                            note_early_skip(early_skips, pkt, net_dir, offset, len);
-                            Ok(())
-                        }
-                    },
+        if let (Some(note), Some(pkt)) = (note, last_pkt) {
+            self.out.consumer.event(&Event::Transport { pkt, conn, dir: Dir::C2S, note: &note })?;
+        }
+        for (pkt, dir, offset, kind) in held.events {
+            match kind {
+                HeldKind::Data(d) => {
+                    feed(&mut c.info, &mut c.framing, &mut self.out, pkt, dir, offset, &d)?
                 }
-            })();
-        });
-        result
+                HeldKind::Gap(len) => {
+                    gap(&mut c.info, &mut c.framing, &mut self.out, pkt, dir, offset, len)?
+                }
+            }
+        }
+        Ok(())
     }
 }
 
-/// Adds skipped bytes to a direction's pre-detection tally.
-fn note_early_skip(
-    skips: &mut [Option<(PktCtx, u64, u64)>; 2],
+/// In-order bytes of one direction (`net_dir`, the reassembler's) into the framing.
+fn feed<C: Consumer>(
+    info: &mut Info,
+    framing: &mut Framing,
+    out: &mut Out<C>,
+    pkt: PktCtx,
+    net_dir: Dir,
+    offset: u64,
+    data: &[u8],
+) -> io::Result<()> {
+    let mut result = Ok(());
+    match framing {
+        Framing::Tcp(splitters) => {
+            let Some(sp) = splitters.get_mut(net_dir.index()) else { return Ok(()) };
+            sp.feed(offset, data, &MsyncCheck, &mut |ev| {
+                if result.is_ok() {
+                    result = on_split(info, out, pkt, net_dir, ev);
+                }
+            });
+        }
+        Framing::WebSocket(ws) => {
+            ws.feed(net_dir, offset, data, &mut |ev| {
+                if result.is_ok() {
+                    result = on_ws(info, out, pkt, ev);
+                }
+            });
+        }
+        Framing::Detecting(_) | Framing::Ignored => {}
+    }
+    result
+}
+
+fn gap<C: Consumer>(
+    info: &mut Info,
+    framing: &mut Framing,
+    out: &mut Out<C>,
+    pkt: PktCtx,
+    net_dir: Dir,
+    offset: u64,
+    len: u64,
+) -> io::Result<()> {
+    if matches!(framing, Framing::Ignored) {
+        return Ok(());
+    }
+    let dir = info.role(net_dir);
+    out.consumer.event(&Event::Gap { pkt, conn: info.meta.id, dir, offset, len })?;
+    info.lz4.gap(dir);
+    let mut result = Ok(());
+    match framing {
+        Framing::Tcp(splitters) => {
+            if let Some(sp) = splitters.get_mut(net_dir.index()) {
+                sp.gap(offset, len, &mut |ev| {
+                    if result.is_ok() {
+                        result = on_split(info, out, pkt, net_dir, ev);
+                    }
+                });
+            }
+        }
+        Framing::WebSocket(ws) => ws.gap(net_dir, offset, len, &mut |ev| {
+            if result.is_ok() {
+                result = on_ws(info, out, pkt, ev);
+            }
+        }),
+        Framing::Detecting(_) | Framing::Ignored => {}
+    }
+    result
+}
+
+fn finish<C: Consumer>(
+    info: &mut Info,
+    framing: &mut Framing,
+    out: &mut Out<C>,
+    pkt: PktCtx,
+) -> io::Result<()> {
+    let mut result = Ok(());
+    match framing {
+        Framing::Tcp(splitters) => {
+            for (i, sp) in splitters.iter_mut().enumerate() {
+                let net_dir = if i == 0 { Dir::C2S } else { Dir::S2C };
+                sp.finish(&MsyncCheck, &mut |ev| {
+                    if result.is_ok() {
+                        result = on_split(info, out, pkt, net_dir, ev);
+                    }
+                });
+            }
+        }
+        Framing::WebSocket(ws) => ws.finish(&mut |ev| {
+            if result.is_ok() {
+                result = on_ws(info, out, pkt, ev);
+            }
+        }),
+        Framing::Detecting(_) | Framing::Ignored => {}
+    }
+    result
+}
+
+fn on_split<C: Consumer>(
+    info: &mut Info,
+    out: &mut Out<C>,
+    pkt: PktCtx,
+    net_dir: Dir,
+    ev: SplitEvent<'_>,
+) -> io::Result<()> {
+    let conn = info.meta.id;
+    let dir = info.role(net_dir);
+    match ev {
+        SplitEvent::Frame { offset, wire_len, body } => {
+            message(info, out, pkt, net_dir, offset, wire_len, body, Transport::Tcp)
+        }
+        SplitEvent::Invalid { offset, wire_len, body } => {
+            let error = match decode::decode(body, dir, &out.decode) {
+                Err(e) => e,
+                Ok(_) => decode::DecodeError::Envelope("not a well-formed protobuf message".into()),
+            };
+            let ctx = msg_ctx(info, out, pkt, dir, offset, wire_len, Transport::Tcp, None);
+            out.totals.decode_errors += 1;
+            out.consumer.event(&Event::DecodeError { ctx: &ctx, raw: body, error: &error })
+        }
+        SplitEvent::Oversize { offset, len } => {
+            out.totals.oversize_frames += 1;
+            let problem = FrameProblem::Oversize { len };
+            out.consumer.event(&Event::Frame { pkt, conn, dir, offset, problem })
+        }
+        SplitEvent::Skipped { offset, len } => {
+            out.totals.skipped_bytes += len;
+            let problem = FrameProblem::Skipped { bytes: len };
+            out.consumer.event(&Event::Frame { pkt, conn, dir, offset, problem })
+        }
+    }
+}
+
+fn on_ws<C: Consumer>(
+    info: &mut Info,
+    out: &mut Out<C>,
+    pkt: PktCtx,
+    ev: WsEvent<'_>,
+) -> io::Result<()> {
+    let conn = info.meta.id;
+    let note = |info: &Info, out: &mut Out<C>, net_dir: Dir, note: TransportNote| {
+        let dir = info.role(net_dir);
+        out.consumer.event(&Event::Transport { pkt, conn, dir, note: &note })
+    };
+    match ev {
+        WsEvent::Upgrade(h) => note(
+            info,
+            out,
+            Dir::S2C,
+            TransportNote::WsUpgrade {
+                path: h.path.clone(),
+                host: h.host.clone(),
+                origin: h.origin.clone(),
+                protocol: h.protocol.clone(),
+                extensions: h.extensions.clone(),
+            },
+        ),
+        WsEvent::Rejected { status, reason, .. } => note(
+            info,
+            out,
+            Dir::S2C,
+            TransportNote::WsRejected { status, reason: reason.to_string() },
+        ),
+        WsEvent::Message(m) if m.binary => {
+            message(info, out, pkt, m.dir, m.offset, m.wire_len, m.data, Transport::WebSocket)
+        }
+        WsEvent::Message(m) => {
+            let text =
+                String::from_utf8_lossy(m.data.get(..m.data.len().min(200)).unwrap_or(m.data))
+                    .into_owned();
+            note(info, out, m.dir, TransportNote::WsText { len: m.data.len(), text })
+        }
+        WsEvent::Control { dir, control, .. } => {
+            let n = match control {
+                Control::Ping { payload } => TransportNote::WsPing { len: payload.len() },
+                Control::Pong { payload } => TransportNote::WsPong { len: payload.len() },
+                Control::Close { code, reason } => {
+                    TransportNote::WsClose { code, reason: reason.into_owned() }
+                }
+            };
+            note(info, out, dir, n)
+        }
+        WsEvent::Problem { dir, offset, problem } => {
+            note(info, out, dir, TransportNote::WsProblem { offset, what: format!("{problem:?}") })
+        }
+        WsEvent::Skipped { dir, offset, len } => {
+            out.totals.skipped_bytes += len;
+            let problem = FrameProblem::Skipped { bytes: len };
+            let dir = info.role(dir);
+            out.consumer.event(&Event::Frame { pkt, conn, dir, offset, problem })
+        }
+    }
+}
+
+#[allow(clippy::too_many_arguments)]
+fn msg_ctx<'a, C: Consumer>(
+    info: &'a Info,
+    out: &Out<C>,
     pkt: PktCtx,
     dir: Dir,
     offset: u64,
-    len: u64,
-) {
-    if let Some(slot) = skips.get_mut(dir.index()) {
-        match slot {
-            Some((_, _, total)) => *total += len,
-            None => *slot = Some((pkt, offset, len)),
+    wire_len: u64,
+    transport: Transport,
+    lz4: Option<Lz4Info>,
+) -> MsgCtx<'a> {
+    MsgCtx {
+        frame: pkt.index,
+        ts: pkt.ts,
+        capture_start: out.capture_start,
+        conn: &info.meta,
+        dir,
+        stream_offset: offset,
+        wire_len,
+        transport,
+        lz4,
+    }
+}
+
+/// One message body (a length-prefixed frame's or a WebSocket message's): LZ4-unwrapped when
+/// negotiated, decoded, handed on.
+#[allow(clippy::too_many_arguments)]
+fn message<C: Consumer>(
+    info: &mut Info,
+    out: &mut Out<C>,
+    pkt: PktCtx,
+    net_dir: Dir,
+    offset: u64,
+    wire_len: u64,
+    body: &[u8],
+    transport: Transport,
+) -> io::Result<()> {
+    let mut dir = info.role(net_dir);
+    let conn = info.meta.id;
+    // LZ4: unwrap into a buffer of our own so the tracker can be used again below.
+    let mut lz4_info = None;
+    let unwrapped: Option<Vec<u8>> = if info.lz4.wrapped(dir) {
+        match info.lz4.unwrap(dir, body) {
+            Ok(u) => {
+                let crc_ok = u.crc_ok();
+                let (expected, actual) = (u.crc_expected, u.crc_actual);
+                lz4_info = Some(Lz4Info {
+                    wire_len: body.len() as u64,
+                    original_len: u.data.len() as u64,
+                    crc_ok,
+                });
+                let data = u.data.to_vec();
+                if !crc_ok {
+                    let note = TransportNote::Lz4Crc { offset, expected, actual };
+                    out.consumer.event(&Event::Transport { pkt, conn, dir, note: &note })?;
+                }
+                Some(data)
+            }
+            Err(Lz4Error::HistoryLost { report }) => {
+                out.totals.lz4_undecodable += 1;
+                if report {
+                    let note = TransportNote::Lz4HistoryLost;
+                    out.consumer.event(&Event::Transport { pkt, conn, dir, note: &note })?;
+                }
+                return Ok(());
+            }
+            Err(e) => {
+                out.totals.lz4_undecodable += 1;
+                out.totals.decode_errors += 1;
+                let error = decode::DecodeError::Envelope(format!("LZ4 envelope: {e}"));
+                let ctx = msg_ctx(info, out, pkt, dir, offset, wire_len, transport, None);
+                return out.consumer.event(&Event::DecodeError {
+                    ctx: &ctx,
+                    raw: body,
+                    error: &error,
+                });
+            }
+        }
+    } else {
+        None
+    };
+    let raw = unwrapped.as_deref().unwrap_or(body);
+    let decoded = decode::decode(raw, dir, &out.decode);
+    if let Ok(msg) = &decoded {
+        if info.messages == 0 && info.meta.role == RoleSource::Guess {
+            // The client is whoever sends the first login; the server is whoever sends
+            // notices or answers a login.
+            let sent_by_server = match &msg.body {
+                Body::Provision(p) => p.status.is_some(),
+                Body::Notice(_) => true,
+                _ => dir == Dir::S2C,
+            };
+            if sent_by_server != (dir == Dir::S2C) {
+                info.swapped = !info.swapped;
+                std::mem::swap(&mut info.meta.client, &mut info.meta.server);
+                dir = dir.reverse();
+            }
+        }
+        if let Body::Provision(p) = &msg.body {
+            info.lz4.on_provision(dir, p);
+        }
+        if !info.msync {
+            info.msync = true;
+            out.totals.msync_connections += 1;
+            out.consumer.event(&Event::MsyncDetected { pkt, conn: &info.meta, transport })?;
+        }
+    }
+    info.messages += 1;
+    let ctx = msg_ctx(info, out, pkt, dir, offset, wire_len, transport, lz4_info);
+    match &decoded {
+        Ok(msg) => {
+            out.totals.messages += 1;
+            out.consumer.event(&Event::Message { ctx: &ctx, raw, msg })
+        }
+        Err(error) => {
+            out.totals.decode_errors += 1;
+            out.consumer.event(&Event::DecodeError { ctx: &ctx, raw, error })
         }
     }
 }

@@ -4,7 +4,7 @@
 use std::fmt::Write as _;
 use std::io::{self, Write};
 
-use super::{Consumer, Event, FrameProblem, MsgCtx, Totals};
+use super::{Consumer, Event, FrameProblem, MsgCtx, Totals, TransportNote};
 use crate::msync::render::{json, sdklog, summary, tree, RenderOpts};
 use crate::net::{ConnId, Dir, PktCtx};
 use crate::time::{write_human, Rfc3339, Zone};
@@ -80,6 +80,15 @@ impl<W: Write> Printer<W> {
             ctx.wire_len,
             ctx.wire_len.saturating_sub(4),
         );
+        if let Some(l) = ctx.lz4 {
+            let _ = writeln!(
+                line,
+                "    LZ4 envelope: {} bytes on the wire, {} bytes unwrapped, CRC {}",
+                l.wire_len,
+                l.original_len,
+                if l.crc_ok { "ok" } else { "MISMATCH" }
+            );
+        }
     }
 
     fn sdklog_header(&self, line: &mut String, ctx: &MsgCtx<'_>) {
@@ -115,6 +124,42 @@ impl<W: Write> Printer<W> {
             self.out.flush()?;
         }
         Ok(())
+    }
+
+    /// Transport facts: in the summary the ones that matter to a session (upgrade, refusal,
+    /// close, TLS, LZ4 trouble); pings and pongs only in `-V`; all of them in JSON.
+    fn transport_note(
+        &mut self,
+        pkt: PktCtx,
+        conn: ConnId,
+        dir: Dir,
+        note: &TransportNote,
+    ) -> io::Result<()> {
+        let verbose_only =
+            matches!(note, TransportNote::WsPing { .. } | TransportNote::WsPong { .. });
+        match self.opts.format {
+            Format::SdkLog => Ok(()),
+            Format::Summary if verbose_only => Ok(()),
+            Format::Summary | Format::Verbose => {
+                let text = describe_note(note);
+                let _ = writeln!(
+                    self.line,
+                    "{:>6} {:>11} {:>4} [{} {text}]",
+                    pkt.index,
+                    "",
+                    conn.0,
+                    dir.as_str()
+                );
+                self.flush_line()
+            }
+            Format::Json => {
+                self.json_head(pkt.index, conn, dir);
+                self.json.extend_from_slice(b",\"transport\":");
+                write_note_json(&mut self.json, note);
+                self.json.push(b'}');
+                self.flush_json()
+            }
+        }
     }
 
     /// A line about the stream rather than a message (gap, skipped bytes, oversize frame).
@@ -187,6 +232,13 @@ impl<W: Write> Consumer for Printer<W> {
                             msg.command.name()
                         );
                         json::write_json(&mut self.json, raw, ctx.dir, &self.opts.render);
+                        if let Some(l) = ctx.lz4 {
+                            let _ = write!(
+                                self.json,
+                                ",\"lz4\":{{\"wire_len\":{},\"original_len\":{},\"crc_ok\":{}}}",
+                                l.wire_len, l.original_len, l.crc_ok
+                            );
+                        }
                         self.json.push(b'}');
                         return self.flush_json();
                     }
@@ -261,6 +313,7 @@ impl<W: Write> Consumer for Printer<W> {
                     &format!("\"offset\":{offset},\"len\":{bytes}"),
                 ),
             },
+            Event::Transport { pkt, conn, dir, note } => self.transport_note(pkt, conn, dir, note),
             Event::ConnOpen { .. }
             | Event::MsyncDetected { .. }
             | Event::Tcp { .. }
@@ -329,4 +382,121 @@ pub fn tally(t: &Totals) -> String {
         s.push_str(" — no MSync traffic found");
     }
     s
+}
+
+/// One line of text for a transport note.
+pub fn describe_note(note: &TransportNote) -> String {
+    fn opt(label: &str, v: &Option<String>) -> String {
+        v.as_deref().map(|v| format!(" {label}={v}")).unwrap_or_default()
+    }
+    match note {
+        TransportNote::Tls { sni, alpn } => format!(
+            "TLS: not decodable{}{}",
+            sni.as_deref().map(|s| format!(" sni={s}")).unwrap_or_default(),
+            if alpn.is_empty() { String::new() } else { format!(" alpn={}", alpn.join(",")) }
+        ),
+        TransportNote::NotMsync { what } => format!("{what}: not MSync"),
+        TransportNote::WsUpgrade { path, host, origin, protocol, extensions } => format!(
+            "websocket upgrade{}{}{}{}{}",
+            opt("path", path),
+            opt("host", host),
+            opt("origin", origin),
+            opt("protocol", protocol),
+            opt("extensions", extensions)
+        ),
+        TransportNote::WsRejected { status, reason } => format!("websocket upgrade refused: {status} {reason}"),
+        TransportNote::WsPing { len } => format!("websocket ping ({len} bytes)"),
+        TransportNote::WsPong { len } => format!("websocket pong ({len} bytes)"),
+        TransportNote::WsClose { code, reason } => match code {
+            Some(c) => format!("websocket close {c} {reason:?}"),
+            None => "websocket close (no status code)".to_string(),
+        },
+        TransportNote::WsText { len, text } => format!("websocket text message ({len} bytes): {text:?}"),
+        TransportNote::WsProblem { offset, what } => format!("websocket problem at stream offset {offset}: {what}"),
+        TransportNote::Lz4HistoryLost => {
+            "LZ4 history missing (picked up after login, or a gap): wrapped messages cannot be unwrapped until it is rebuilt".to_string()
+        }
+        TransportNote::Lz4Crc { offset, expected, actual } => {
+            format!("LZ4 CRC mismatch at stream offset {offset}: expected {expected:08x}, got {actual:08x}")
+        }
+    }
+}
+
+fn write_note_json(out: &mut Vec<u8>, note: &TransportNote) {
+    fn field(out: &mut Vec<u8>, key: &str, v: &Option<String>) {
+        if let Some(v) = v {
+            let _ = write!(out, ",\"{key}\":");
+            write_json_str(out, v);
+        }
+    }
+    match note {
+        TransportNote::Tls { sni, alpn } => {
+            out.extend_from_slice(b"{\"event\":\"tls\"");
+            field(out, "sni", sni);
+            out.extend_from_slice(b",\"alpn\":[");
+            for (i, a) in alpn.iter().enumerate() {
+                if i > 0 {
+                    out.push(b',');
+                }
+                write_json_str(out, a);
+            }
+            out.extend_from_slice(b"]}");
+        }
+        TransportNote::NotMsync { what } => {
+            out.extend_from_slice(b"{\"event\":\"not_msync\",\"protocol\":");
+            write_json_str(out, what);
+            out.push(b'}');
+        }
+        TransportNote::WsUpgrade { path, host, origin, protocol, extensions } => {
+            out.extend_from_slice(b"{\"event\":\"websocket_upgrade\"");
+            field(out, "path", path);
+            field(out, "host", host);
+            field(out, "origin", origin);
+            field(out, "protocol", protocol);
+            field(out, "extensions", extensions);
+            out.push(b'}');
+        }
+        TransportNote::WsRejected { status, reason } => {
+            let _ =
+                write!(out, "{{\"event\":\"websocket_rejected\",\"status\":{status},\"reason\":");
+            write_json_str(out, reason);
+            out.push(b'}');
+        }
+        TransportNote::WsPing { len } => {
+            let _ = write!(out, "{{\"event\":\"websocket_ping\",\"len\":{len}}}");
+        }
+        TransportNote::WsPong { len } => {
+            let _ = write!(out, "{{\"event\":\"websocket_pong\",\"len\":{len}}}");
+        }
+        TransportNote::WsClose { code, reason } => {
+            out.extend_from_slice(b"{\"event\":\"websocket_close\",\"code\":");
+            match code {
+                Some(c) => {
+                    let _ = write!(out, "{c}");
+                }
+                None => out.extend_from_slice(b"null"),
+            }
+            out.extend_from_slice(b",\"reason\":");
+            write_json_str(out, reason);
+            out.push(b'}');
+        }
+        TransportNote::WsText { len, text } => {
+            let _ = write!(out, "{{\"event\":\"websocket_text\",\"len\":{len},\"text\":");
+            write_json_str(out, text);
+            out.push(b'}');
+        }
+        TransportNote::WsProblem { offset, what } => {
+            let _ =
+                write!(out, "{{\"event\":\"websocket_problem\",\"offset\":{offset},\"problem\":");
+            write_json_str(out, what);
+            out.push(b'}');
+        }
+        TransportNote::Lz4HistoryLost => out.extend_from_slice(b"{\"event\":\"lz4_history_lost\"}"),
+        TransportNote::Lz4Crc { offset, expected, actual } => {
+            let _ = write!(
+                out,
+                "{{\"event\":\"lz4_crc_mismatch\",\"offset\":{offset},\"expected\":{expected},\"actual\":{actual}}}"
+            );
+        }
+    }
 }

@@ -1,0 +1,516 @@
+//! What a connection carries, from the first bytes of each direction.
+//!
+//! [`detect`] looks at no more than [`LOOKAHEAD`] bytes per direction and never panics: TLS
+//! (the ClientHello's SNI and ALPN), HTTP (a WebSocket upgrade or not), raw length-prefixed
+//! MSync, WebSocket frames carrying MSync without the upgrade (a connection picked up
+//! mid-stream), or something else. Its answer depends only on the bytes given, so the caller
+//! can call it again as more arrive until it is not [`Detection::NeedMore`].
+
+use super::websocket::{head_end, parse_head, WebSocket, WsConfig, WsEvent};
+use super::{FrameCheck, LengthPrefixSplitter, MsyncCheck, SplitEvent};
+use crate::net::Dir;
+
+/// Bytes per direction examined at most.
+pub const LOOKAHEAD: usize = 4096;
+
+/// What a connection carries.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Detection {
+    /// Nothing conclusive yet and fewer than [`LOOKAHEAD`] bytes in both directions.
+    NeedMore,
+    /// 4-byte length-prefixed MSync (from the start, or found within the look-ahead).
+    Msync,
+    /// An HTTP/1.1 request with `Upgrade: websocket` (or a `101` answer when the request is
+    /// missing).
+    WebSocketUpgrade,
+    /// WebSocket frames whose binary payload is a plausible MSync envelope, without the
+    /// upgrade: a connection picked up mid-stream.
+    WebSocketFrames,
+    /// TLS: what the ClientHello offered, when it was seen.
+    Tls {
+        sni: Option<String>,
+        alpn: Vec<String>,
+    },
+    /// HTTP that is not a WebSocket upgrade.
+    Http,
+    Other,
+}
+
+/// Classifies a connection from the first bytes of each direction (either may be empty).
+pub fn detect(c2s_head: &[u8], s2c_head: &[u8]) -> Detection {
+    detect_with(c2s_head, s2c_head, &MsyncCheck)
+}
+
+/// [`detect`] with another notion of a plausible message (tests).
+pub fn detect_with<C: FrameCheck>(c2s_head: &[u8], s2c_head: &[u8], check: &C) -> Detection {
+    let c = c2s_head.get(..LOOKAHEAD.min(c2s_head.len())).unwrap_or_default();
+    let s = s2c_head.get(..LOOKAHEAD.min(s2c_head.len())).unwrap_or_default();
+    let full = c.len() >= LOOKAHEAD || s.len() >= LOOKAHEAD;
+
+    if let Some(d) = tls(c, s, full) {
+        return d;
+    }
+    if let Some(d) = http(c, s, full) {
+        return d;
+    }
+    // Where each framing first finds a plausible message (offset into either direction).
+    let lp = [first_prefixed(c, check), first_prefixed(s, check)].into_iter().flatten().min();
+    let ws = first_ws_message(c, s, check);
+    match (lp, ws) {
+        (Some(a), Some(b)) if b < a => return Detection::WebSocketFrames,
+        (Some(_), _) => return Detection::Msync,
+        (None, Some(_)) => return Detection::WebSocketFrames,
+        (None, None) => {}
+    }
+    if full {
+        Detection::Other
+    } else {
+        Detection::NeedMore
+    }
+}
+
+/// TLS from the first record of either direction.
+fn tls(c: &[u8], s: &[u8], full: bool) -> Option<Detection> {
+    match tls_record_start(c) {
+        Some(0x16) => {
+            let Some(hello) = client_hello(c, full) else { return Some(Detection::NeedMore) };
+            return Some(hello);
+        }
+        // Application data or an alert first: picked up mid-stream.
+        Some(_) => return Some(Detection::Tls { sni: None, alpn: Vec::new() }),
+        None => {}
+    }
+    if c.is_empty() && tls_record_start(s).is_some() {
+        return Some(Detection::Tls { sni: None, alpn: Vec::new() });
+    }
+    None
+}
+
+/// The content type of a TLS record header at the start of `b`, if it looks like one.
+fn tls_record_start(b: &[u8]) -> Option<u8> {
+    let (&t, &major, &minor) = (b.first()?, b.get(1)?, b.get(2)?);
+    if !matches!(t, 0x14..=0x17) || major != 3 || minor > 4 {
+        return None;
+    }
+    // The length, when present, must fit a record (2^14 plus expansion).
+    if let (Some(&h), Some(&l)) = (b.get(3), b.get(4)) {
+        let len = u16::from_be_bytes([h, l]);
+        if len == 0 || len > (1 << 14) + 2048 {
+            return None;
+        }
+    }
+    Some(t)
+}
+
+/// Bounds-checked reading of TLS structures.
+struct Reader<'a> {
+    b: &'a [u8],
+    pos: usize,
+}
+
+impl<'a> Reader<'a> {
+    fn new(b: &'a [u8]) -> Self {
+        Reader { b, pos: 0 }
+    }
+    fn bytes(&mut self, n: usize) -> Option<&'a [u8]> {
+        let end = self.pos.checked_add(n)?;
+        let s = self.b.get(self.pos..end)?;
+        self.pos = end;
+        Some(s)
+    }
+    fn u8(&mut self) -> Option<u8> {
+        self.bytes(1)?.first().copied()
+    }
+    fn u16(&mut self) -> Option<u16> {
+        let s = self.bytes(2)?;
+        Some(u16::from_be_bytes([*s.first()?, *s.get(1)?]))
+    }
+    fn u24(&mut self) -> Option<usize> {
+        let s = self.bytes(3)?;
+        Some(
+            usize::from(*s.first()?) << 16 | usize::from(*s.get(1)?) << 8 | usize::from(*s.get(2)?),
+        )
+    }
+    /// A vector with a length prefix of `n` bytes; truncated to what is present when the data
+    /// ends early (`lax`), so a ClientHello cut at the look-ahead still yields its first
+    /// extensions.
+    fn vec(&mut self, n: usize, lax: bool) -> Option<Reader<'a>> {
+        let len = match n {
+            1 => usize::from(self.u8()?),
+            2 => usize::from(self.u16()?),
+            _ => self.u24()?,
+        };
+        let avail = self.b.len().saturating_sub(self.pos);
+        let take = if lax { len.min(avail) } else { len };
+        Some(Reader::new(self.bytes(take)?))
+    }
+    fn done(&self) -> bool {
+        self.pos >= self.b.len()
+    }
+}
+
+/// The SNI and ALPN of a ClientHello in the first record(s) of `c`, or `None` when more bytes
+/// are needed (and may still come).
+fn client_hello(c: &[u8], full: bool) -> Option<Detection> {
+    // Handshake messages may span records: gather the fragments of consecutive handshake
+    // records that are present.
+    let mut hs = Vec::new();
+    let mut r = Reader::new(c);
+    while let Some(0x16) = r.b.get(r.pos).copied() {
+        let Some(_hdr) = r.bytes(3) else { break };
+        let Some(len) = r.u16() else { break };
+        let avail = r.b.len().saturating_sub(r.pos);
+        let frag = r.bytes(usize::from(len).min(avail)).unwrap_or_default();
+        hs.extend_from_slice(frag);
+        if usize::from(len) > avail {
+            break;
+        }
+        // Enough once the handshake message inside is whole.
+        let mut h = Reader::new(&hs);
+        if let (Some(_), Some(n)) = (h.u8(), h.u24()) {
+            if hs.len() >= n.saturating_add(4) {
+                break;
+            }
+        }
+    }
+    let mut h = Reader::new(&hs);
+    let msg_type = h.u8();
+    let len = h.u24();
+    let whole = len.is_some_and(|n| hs.len() >= n.saturating_add(4));
+    if !whole && !full {
+        return None;
+    }
+    let none = Detection::Tls { sni: None, alpn: Vec::new() };
+    if msg_type != Some(1) {
+        return Some(none);
+    }
+    let lax = !whole;
+    let avail = hs.len().saturating_sub(4);
+    let Some(mut body) = h.bytes(len.unwrap_or(0).min(avail)).map(Reader::new) else {
+        return Some(none);
+    };
+    let mut sni = None;
+    let mut alpn = Vec::new();
+    let _ = (|| -> Option<()> {
+        body.bytes(2 + 32)?; // version, random
+        body.vec(1, false)?; // session id
+        body.vec(2, false)?; // cipher suites
+        body.vec(1, false)?; // compression methods
+        let mut exts = body.vec(2, lax)?;
+        while !exts.done() {
+            let ty = exts.u16()?;
+            let mut data = exts.vec(2, lax)?;
+            match ty {
+                0 => {
+                    let mut list = data.vec(2, lax)?;
+                    while !list.done() {
+                        let kind = list.u8()?;
+                        let name = list.vec(2, false)?;
+                        if kind == 0 && sni.is_none() {
+                            sni = Some(String::from_utf8_lossy(name.b).into_owned());
+                        }
+                    }
+                }
+                16 => {
+                    let mut list = data.vec(2, lax)?;
+                    while !list.done() {
+                        let p = list.vec(1, false)?;
+                        alpn.push(String::from_utf8_lossy(p.b).into_owned());
+                    }
+                }
+                _ => {}
+            }
+        }
+        Some(())
+    })();
+    Some(Detection::Tls { sni, alpn })
+}
+
+const METHODS: [&[u8]; 9] = [
+    b"GET ",
+    b"POST ",
+    b"PUT ",
+    b"HEAD ",
+    b"DELETE ",
+    b"OPTIONS ",
+    b"PATCH ",
+    b"CONNECT ",
+    b"TRACE ",
+];
+
+/// HTTP from the request (or, without one, the answer).
+fn http(c: &[u8], s: &[u8], full: bool) -> Option<Detection> {
+    let is_prefix = |b: &[u8], p: &[u8]| {
+        let n = b.len().min(p.len());
+        !b.is_empty() && b.get(..n) == p.get(..n)
+    };
+    if let Some(m) = METHODS.iter().find(|m| is_prefix(c, m)) {
+        if c.len() < m.len() {
+            return Some(Detection::NeedMore);
+        }
+        if *m != b"GET " {
+            return Some(Detection::Http);
+        }
+        let Some(end) = head_end(c) else {
+            return Some(if full { Detection::Http } else { Detection::NeedMore });
+        };
+        let head = parse_head(c.get(..end).unwrap_or_default());
+        let ws = head
+            .get("upgrade")
+            .is_some_and(|u| u.split(',').any(|t| t.trim().eq_ignore_ascii_case("websocket")));
+        return Some(if ws { Detection::WebSocketUpgrade } else { Detection::Http });
+    }
+    if c.is_empty() && is_prefix(s, b"HTTP/1.") {
+        let Some(end) = head_end(s) else {
+            return Some(if full { Detection::Http } else { Detection::NeedMore });
+        };
+        let head = parse_head(s.get(..end).unwrap_or_default());
+        let switching = head.first.get(1).is_some_and(|st| st == "101");
+        return Some(if switching { Detection::WebSocketUpgrade } else { Detection::Http });
+    }
+    None
+}
+
+/// Offset of the first plausible length-prefixed message in `b`.
+fn first_prefixed<C: FrameCheck>(b: &[u8], check: &C) -> Option<u64> {
+    let mut sp = LengthPrefixSplitter::new(LOOKAHEAD, false, 0);
+    let mut first = None;
+    sp.feed(0, b, check, &mut |e| {
+        if let (None, SplitEvent::Frame { offset, .. }) = (first, &e) {
+            first = Some(*offset);
+        }
+    });
+    first
+}
+
+/// Offset of the first binary WebSocket message with a plausible payload in either direction
+/// (masked client to server, unmasked server to client).
+fn first_ws_message<C: FrameCheck>(c: &[u8], s: &[u8], check: &C) -> Option<u64> {
+    let cfg = WsConfig {
+        max_frame: LOOKAHEAD as u64,
+        max_message: LOOKAHEAD,
+        max_inflated: 64 << 10,
+        ..WsConfig::default()
+    };
+    let mut ws = WebSocket::new_midstream(cfg, Borrowed(check), 0, 0);
+    let mut first: Option<u64> = None;
+    let mut note = |e: WsEvent<'_>| {
+        if let WsEvent::Message(m) = e {
+            if m.binary && check.plausible(m.data) {
+                first = Some(first.map_or(m.offset, |f| f.min(m.offset)));
+            }
+        }
+    };
+    ws.feed(Dir::C2S, 0, c, &mut note);
+    ws.feed(Dir::S2C, 0, s, &mut note);
+    first
+}
+
+/// A [`FrameCheck`] by reference.
+struct Borrowed<'a, C: FrameCheck>(&'a C);
+
+impl<C: FrameCheck> FrameCheck for Borrowed<'_, C> {
+    fn plausible(&self, body: &[u8]) -> bool {
+        self.0.plausible(body)
+    }
+    fn acceptable(&self, body: &[u8]) -> bool {
+        self.0.acceptable(body)
+    }
+    fn plausible_start(&self, head: &[u8], len: usize) -> bool {
+        self.0.plausible_start(head, len)
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    /// As in the splitter's tests: 0x08, bytes in 0x10..0x70, then 0x7f.
+    struct TestCheck;
+    impl FrameCheck for TestCheck {
+        fn plausible(&self, b: &[u8]) -> bool {
+            b.len() >= 2
+                && b[0] == 0x08
+                && b[b.len() - 1] == 0x7f
+                && b[1..b.len() - 1].iter().all(|&x| (0x10..0x70).contains(&x))
+        }
+        fn plausible_start(&self, head: &[u8], _len: usize) -> bool {
+            head.first().is_none_or(|&b| b == 0x08)
+        }
+    }
+
+    fn body(n: usize, seed: u8) -> Vec<u8> {
+        let mut b = vec![0x08];
+        b.extend((0..n).map(|i| 0x10 + ((i as u8).wrapping_mul(7).wrapping_add(seed)) % 0x60));
+        b.push(0x7f);
+        b
+    }
+
+    fn vec16(b: &[u8]) -> Vec<u8> {
+        let mut v = (b.len() as u16).to_be_bytes().to_vec();
+        v.extend_from_slice(b);
+        v
+    }
+
+    fn ext(ty: u16, data: &[u8]) -> Vec<u8> {
+        let mut v = ty.to_be_bytes().to_vec();
+        v.extend(vec16(data));
+        v
+    }
+
+    /// A ClientHello as a browser sends it: GREASE, SNI, ALPN, supported versions, key share.
+    fn client_hello_msg(sni: &str, alpn: &[&str]) -> Vec<u8> {
+        let mut b = vec![0x03, 0x03];
+        b.extend((0..32u8).map(|i| i.wrapping_mul(37)));
+        b.push(32);
+        b.extend((0..32u8).map(|i| i ^ 0x5a));
+        b.extend(vec16(&[0x0a, 0x0a, 0x13, 0x01, 0x13, 0x02, 0x13, 0x03, 0xc0, 0x2b, 0xc0, 0x2f]));
+        b.extend_from_slice(&[1, 0]);
+        let mut exts = ext(0x0a0a, &[]);
+        let mut name = vec![0u8];
+        name.extend(vec16(sni.as_bytes()));
+        exts.extend(ext(0, &vec16(&name)));
+        exts.extend(ext(23, &[]));
+        let mut protos = Vec::new();
+        for p in alpn {
+            protos.push(p.len() as u8);
+            protos.extend_from_slice(p.as_bytes());
+        }
+        exts.extend(ext(16, &vec16(&protos)));
+        exts.extend(ext(43, &[6, 0x1a, 0x1a, 3, 4, 3, 3]));
+        let mut ks = vec![0x00, 0x1d];
+        ks.extend(vec16(&[0x42; 32]));
+        exts.extend(ext(51, &vec16(&ks)));
+        exts.extend(ext(21, &[0; 200]));
+        b.extend(vec16(&exts));
+        let mut m = vec![1];
+        m.extend_from_slice(&(b.len() as u32).to_be_bytes()[1..]);
+        m.extend(b);
+        m
+    }
+
+    fn records(msg: &[u8], split: usize) -> Vec<u8> {
+        let mut out = Vec::new();
+        for part in [&msg[..split], &msg[split..]] {
+            if part.is_empty() {
+                continue;
+            }
+            out.extend_from_slice(&[0x16, 0x03, 0x01]);
+            out.extend(vec16(part));
+        }
+        out
+    }
+
+    #[test]
+    fn tls_client_hello_gives_sni_and_alpn() {
+        let msg = client_hello_msg("im-api-v2.easemob.com", &["h2", "http/1.1"]);
+        let want = Detection::Tls {
+            sni: Some("im-api-v2.easemob.com".into()),
+            alpn: vec!["h2".into(), "http/1.1".into()],
+        };
+        assert_eq!(detect(&records(&msg, msg.len()), b""), want);
+        // The same message over two records.
+        assert_eq!(detect(&records(&msg, 100), b""), want);
+        // Every truncation asks for more, or already knows it is TLS.
+        let rec = records(&msg, msg.len());
+        for n in 0..rec.len() {
+            let d = detect(&rec[..n], b"");
+            assert!(matches!(d, Detection::NeedMore | Detection::Tls { .. }), "{n}: {d:?}");
+        }
+        // At the look-ahead limit a cut hello still yields what it holds.
+        let mut big = client_hello_msg("a.example", &["h2"]);
+        big.extend(vec![0u8; 0]);
+        let mut rec = records(&big, big.len());
+        rec.truncate(150);
+        rec.resize(LOOKAHEAD, 0);
+        assert!(matches!(detect(&rec, b""), Detection::Tls { .. }));
+    }
+
+    #[test]
+    fn tls_picked_up_mid_stream() {
+        let mut c = vec![0x17, 0x03, 0x03, 0x00, 0x20];
+        c.extend([0x99; 32]);
+        assert_eq!(detect(&c, b""), Detection::Tls { sni: None, alpn: vec![] });
+        assert_eq!(detect(b"", &c), Detection::Tls { sni: None, alpn: vec![] });
+    }
+
+    #[test]
+    fn http_and_websocket_upgrade() {
+        let req =
+            b"GET /ws HTTP/1.1\r\nHost: h\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\r\n";
+        assert_eq!(detect(req, b""), Detection::WebSocketUpgrade);
+        assert_eq!(detect(&req[..20], b""), Detection::NeedMore);
+        assert_eq!(detect(b"GE", b""), Detection::NeedMore);
+        assert_eq!(detect(b"GET / HTTP/1.1\r\nHost: h\r\n\r\n", b""), Detection::Http);
+        assert_eq!(detect(b"POST /x HTTP/1.1\r\n", b""), Detection::Http);
+        assert_eq!(
+            detect(b"", b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\n\r\n"),
+            Detection::WebSocketUpgrade
+        );
+        assert_eq!(detect(b"", b"HTTP/1.1 200 OK\r\n\r\n"), Detection::Http);
+    }
+
+    #[test]
+    fn raw_msync_from_the_start_and_mid_stream() {
+        // version 0, command PROVISION, a payload: an envelope as the real check reads it.
+        let env = [0x08, 0x00, 0x40, 0x03, 0x4a, 0x03, 0x0a, 0x01, 0x41];
+        let mut c = (env.len() as u32).to_be_bytes().to_vec();
+        c.extend_from_slice(&env);
+        assert_eq!(detect(&c, b""), Detection::Msync);
+        let mut s = b"\x33\x44tail of an earlier message".to_vec();
+        for i in 0..3 {
+            let b = body(20, i);
+            s.extend((b.len() as u32).to_be_bytes());
+            s.extend(b);
+        }
+        assert_eq!(detect_with(b"", &s, &TestCheck), Detection::Msync);
+    }
+
+    #[test]
+    fn websocket_frames_without_the_upgrade() {
+        let b = body(30, 1);
+        let key = [1u8, 2, 3, 4];
+        let mut c = b"ail of a frame".to_vec();
+        c.extend_from_slice(&[0x82, 0x80 | b.len() as u8]);
+        c.extend_from_slice(&key);
+        c.extend(b.iter().enumerate().map(|(i, x)| x ^ key[i % 4]));
+        assert_eq!(detect_with(&c, b"", &TestCheck), Detection::WebSocketFrames);
+        let mut s = vec![0x82, b.len() as u8];
+        s.extend_from_slice(&b);
+        assert_eq!(detect_with(b"", &s, &TestCheck), Detection::WebSocketFrames);
+    }
+
+    #[test]
+    fn other_needs_the_whole_look_ahead() {
+        assert_eq!(detect_with(b"SSH-2.0-OpenSSH_9.6\r\n", b"", &TestCheck), Detection::NeedMore);
+        let text = b"SSH-2.0-OpenSSH_9.6 ".repeat(300);
+        assert_eq!(detect_with(&text, b"", &TestCheck), Detection::Other);
+        assert_eq!(detect(b"", b""), Detection::NeedMore);
+    }
+
+    proptest! {
+        #[test]
+        fn random_bytes_never_panic(a in prop::collection::vec(any::<u8>(), 0..5000), b in prop::collection::vec(any::<u8>(), 0..600)) {
+            let _ = detect(&a, &b);
+            let _ = detect(&b, &a);
+            let _ = detect_with(&a, &b, &TestCheck);
+        }
+
+        #[test]
+        fn mutated_client_hellos_never_panic(pos in prop::collection::vec((any::<prop::sample::Index>(), any::<u8>()), 1..8), cut in any::<prop::sample::Index>(), full in any::<bool>()) {
+            let msg = client_hello_msg("x.example.com", &["h2"]);
+            let mut rec = records(&msg, msg.len() / 3);
+            for (i, v) in pos {
+                let i = i.index(rec.len());
+                rec[i] = v;
+            }
+            rec.truncate(cut.index(rec.len() + 1));
+            if full {
+                rec.resize(LOOKAHEAD, 0);
+            }
+            let _ = detect(&rec, b"");
+        }
+    }
+}
