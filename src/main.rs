@@ -194,6 +194,9 @@ struct ReportArgs {
     /// Only until this time (same forms as --since).
     #[arg(long, value_name = "TIME", value_parser = msyncdump::report::parse_time_bound, allow_hyphen_values = true)]
     until: Option<msyncdump::report::TimeBound>,
+    /// Worker threads; connections are sharded over them (the output does not change).
+    #[arg(short = 'j', long, value_name = "N", default_value_t = 1, value_parser = clap::value_parser!(u16).range(1..=256))]
+    jobs: u16,
 }
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -376,10 +379,41 @@ fn report(args: ReportArgs) -> io::Result<ExitCode> {
         utc_offset_secs: zone.offset_at(msyncdump::capture::Timestamp::default()),
         show_secrets: args.input.show_secrets,
     };
-    let mut pipeline = Pipeline::new(pipeline_config(&args.input), Analyzer::new(&opts));
-    let mut stderr_lines = |line: &str| eprintln!("msyncdump: {line}");
-    let outcome = run_sources(&mut open_all(&args.input.files), &mut pipeline, &mut stderr_lines)?;
-    let (analyzer, _totals) = pipeline.finish()?;
+    let jobs = usize::from(args.jobs);
+    // Shards cannot apply --conn to numbers given only when they merge.
+    let shard_opts =
+        ReportOptions { conn: if jobs > 1 { None } else { opts.conn }, ..opts.clone() };
+    let cfg = pipeline_config(&args.input);
+    let make = |start| {
+        let mut a = Analyzer::new(&shard_opts);
+        a.set_capture_start(start);
+        Pipeline::new(cfg.clone(), a)
+    };
+    let progress = std::cell::RefCell::new(msyncdump::report::progress::Progress::new(
+        &args.input.files,
+        io::stderr().is_terminal(),
+    ));
+    let mut stderr_lines = |line: &str| {
+        progress.borrow_mut().clear();
+        eprintln!("msyncdump: {line}");
+    };
+    let (shards, outcome) = msyncdump::pipeline::shard::run_sharded(
+        &mut open_all(&args.input.files),
+        jobs,
+        make,
+        &mut stderr_lines,
+        &mut |pos| progress.borrow_mut().update(pos),
+    )?;
+    progress.borrow_mut().clear();
+    let mut shards: Vec<Analyzer> = shards.into_iter().map(|(a, _)| a).collect();
+    let analyzer = match shards.pop() {
+        Some(one) if shards.is_empty() => one,
+        Some(last) => {
+            shards.push(last);
+            Analyzer::merge_shards(shards, &opts)
+        }
+        None => Analyzer::new(&opts),
+    };
     let report = analyzer.report();
     let mut out = io::BufWriter::new(stdout.lock());
     if args.json {

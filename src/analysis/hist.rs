@@ -10,14 +10,15 @@
 //!
 //! Invariant: `count` equals the sum of the bucket counts; `min <= max` once `count > 0`.
 
-use std::collections::BTreeMap;
-
 const SUB_BITS: u32 = 7;
 const SUB: u64 = 1 << SUB_BITS;
 
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct Histogram {
-    pub(super) buckets: BTreeMap<u16, (u64, i128)>,
+    /// (bucket, samples, sum of samples), sorted by bucket. A vector rather than a tree: most
+    /// histograms (one per queue and connection) hold a handful of buckets, and a tree node
+    /// costs hundreds of bytes even for one.
+    pub(super) buckets: Vec<(u16, u64, i128)>,
     count: u64,
     min: i64,
     max: i64,
@@ -58,9 +59,10 @@ impl Histogram {
     /// Records one value; negative values (clock steps backwards in a capture) count as 0.
     pub fn record(&mut self, v: i64) {
         let v = v.max(0);
-        let b = self.buckets.entry(bucket_of(v as u64)).or_insert((0, 0));
-        b.0 += 1;
-        b.1 += i128::from(v);
+        if let Some(b) = self.bucket(bucket_of(v as u64)) {
+            b.1 += 1;
+            b.2 += i128::from(v);
+        }
         if self.count == 0 {
             self.min = v;
             self.max = v;
@@ -70,6 +72,18 @@ impl Histogram {
         }
         self.count += 1;
         self.sum += i128::from(v);
+    }
+
+    /// The entry of bucket `b`, made if missing.
+    fn bucket(&mut self, b: u16) -> Option<&mut (u16, u64, i128)> {
+        let i = match self.buckets.binary_search_by_key(&b, |e| e.0) {
+            Ok(i) => i,
+            Err(i) => {
+                self.buckets.insert(i, (b, 0, 0));
+                i
+            }
+        };
+        self.buckets.get_mut(i)
     }
 
     pub fn count(&self) -> u64 {
@@ -100,7 +114,7 @@ impl Histogram {
             return Some(self.max);
         }
         let mut seen = 0u64;
-        for &(n, sum) in self.buckets.values() {
+        for &(_, n, sum) in &self.buckets {
             seen += n;
             if seen >= rank {
                 // The mean of the bucket's values lies inside the bucket, so within its width.
@@ -117,10 +131,11 @@ impl Histogram {
         if other.count == 0 {
             return;
         }
-        for (&b, &(n, sum)) in &other.buckets {
-            let e = self.buckets.entry(b).or_insert((0, 0));
-            e.0 += n;
-            e.1 += sum;
+        for &(b, n, sum) in &other.buckets {
+            if let Some(e) = self.bucket(b) {
+                e.1 += n;
+                e.2 += sum;
+            }
         }
         if self.count == 0 {
             self.min = other.min;

@@ -14,9 +14,13 @@
 //!   counted and shown as a finding instead of growing without bound.
 //! - Percentiles come from [`hist::Histogram`] (bounded, ~1 % error).
 //!
-//! Matching is per connection and exact: a send by its `meta.id`, a pull by its queue (FIFO
-//! per queue), a NOTICE by the client's next pull of that queue; UNREAD, PROVISION and LOGOUT
-//! carry no id and pair first-in first-out.
+//! Matching is per connection and exact: a send by its `meta.id`, a pull by its queue, a NOTICE
+//! by the client's next pull of that queue; UNREAD, PROVISION and LOGOUT carry no id. Queues
+//! match exactly first, else by bare JID (the SDK pulls `z13/webim_device_uuid` and is answered
+//! for `z13`). Requests without an id take the answer newest first (see [`take_answered`]): a
+//! client asks again only once answered or tired of waiting, so an older request still pending
+//! was abandoned, and pairing it with the newer request's answer would report a latency of
+//! minutes that no one waited.
 
 pub mod hist;
 #[cfg(test)]
@@ -48,6 +52,11 @@ const PEER_CAP: usize = 4096;
 const REASON_CAP: usize = 32;
 /// Places remembered per finding kind per connection.
 const PLACES_CAP: usize = 5;
+/// Requests of one kind (and queue) sent within this of the one answered are one burst and may
+/// still be answered; older pending ones were given up by the client.
+pub const BURST_NS: i64 = 1_000_000_000;
+/// Queues sharing one bare JID, per connection, considered for matching.
+const BARE_CAP: usize = 16;
 
 /// The exchange kinds of the Latency section, in display order.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -146,9 +155,10 @@ impl FindingKind {
             LostSegment | BufferLimit | Undecodable | Oversize | NextKeyBackwards | LoginFailed
             | Kicked => Severity::Error,
             Retransmission | OutOfOrder | Overlap | Snaplen | BadSequence | Rst | SkippedBytes
-            | Unanswered | UnknownAck | DuplicateMetaId | DrainStall | NoProvision
-            | SlowExchange | PendingOverflow | ErrorStatus => Severity::Warning,
-            Midstream => Severity::Note,
+            | Unanswered | UnknownAck | DuplicateMetaId | DrainStall | SlowExchange
+            | PendingOverflow | ErrorStatus => Severity::Warning,
+            // Expected of a capture started after the login; the user may still be inferred.
+            Midstream | NoProvision => Severity::Note,
         }
     }
     fn summary(self, value: u64) -> String {
@@ -199,6 +209,8 @@ type Qid = u32;
 struct Interner {
     by_hash: HashMap<u64, Qid>,
     names: Vec<String>,
+    /// Ids by the hash of the JID without its resource (for matching `z13/res` with `z13`).
+    by_bare: HashMap<u64, Vec<Qid>>,
     /// App keys and domains of the JIDs interned (a few), so the text report can print them
     /// once and JIDs by their short name.
     app_keys: Vec<String>,
@@ -246,9 +258,26 @@ impl Interner {
                 self.names.push(jid_string(j, with_resource));
                 remember(&mut self.app_keys, j.app_key.as_deref());
                 remember(&mut self.domains, j.domain.as_deref());
-                *e.insert(id)
+                e.insert(id);
+                if with_resource {
+                    let ids = self.by_bare.entry(jid_hash(j, false)).or_default();
+                    if ids.len() < BARE_CAP {
+                        ids.push(id);
+                    }
+                }
+                id
             }
         }
+    }
+
+    /// The other ids with the same bare JID as `j` (itself excluded).
+    fn same_bare(&self, j: &pb::Jid, id: Qid) -> impl Iterator<Item = Qid> + '_ {
+        self.by_bare
+            .get(&jid_hash(j, false))
+            .into_iter()
+            .flatten()
+            .copied()
+            .filter(move |&x| x != id)
     }
     fn name(&self, id: Qid) -> &str {
         self.names.get(id as usize).map_or("", String::as_str)
@@ -273,7 +302,9 @@ struct QueueState {
     metas: u64,
     unread_announced: Option<u64>,
     last_next_key: Option<u64>,
-    is_last_reached: bool,
+    /// Some answer had `is_last` set (`Some(false)`: the flag came, never true; `None`: no
+    /// answer carried it).
+    is_last_reached: Option<bool>,
     notice_to_pull: Histogram,
     pull_rtt: Histogram,
     drains: u64,
@@ -286,6 +317,19 @@ struct QueueState {
     notice_pending: Option<(Timestamp, u64)>,
     /// Pulls waiting for their answer (time, packet), oldest first.
     pulls_pending: VecDeque<(Timestamp, u64)>,
+}
+
+impl QueueState {
+    fn is_untouched(&self) -> bool {
+        self.notices == 0
+            && self.pulls == 0
+            && self.metas == 0
+            && self.unread_announced.is_none()
+            && self.last_next_key.is_none()
+            && self.is_last_reached.is_none()
+            && self.drains == 0
+            && self.drain.is_none()
+    }
 }
 
 #[derive(Clone, Debug, Default)]
@@ -331,6 +375,8 @@ struct ConnState {
     msync: bool,
     user: Option<String>,
     user_bare: Option<String>,
+    /// The user was taken from the client's own sends (`Meta.from`), not from PROVISION.
+    user_inferred: bool,
     /// The login JID among the peers, for sends whose meta names no sender.
     user_peer: Option<Qid>,
     resource: Option<String>,
@@ -379,6 +425,7 @@ impl ConnState {
             msync: false,
             user: None,
             user_bare: None,
+            user_inferred: false,
             user_peer: None,
             resource: None,
             device_uuid: None,
@@ -634,6 +681,68 @@ impl Analyzer {
         };
     }
 
+    /// Sets the time of the capture's first packet, which `--since` / `--until` offsets count
+    /// from. A shard's own first packet may come later than the capture's.
+    pub fn set_capture_start(&mut self, ts: Timestamp) {
+        self.capture_start = Some(ts);
+    }
+
+    /// The analyzer of shards over disjoint connections (see [`crate::pipeline::shard`]), with
+    /// connections renumbered as a single pipeline numbers them, in order of their first
+    /// packet, and the options (`--conn` among them, which shards cannot apply to numbers they
+    /// do not know yet) of the whole run.
+    pub fn merge_shards(shards: Vec<Analyzer>, opts: &ReportOptions) -> Analyzer {
+        let mut order: Vec<(u64, usize, u32)> = Vec::new();
+        for (i, a) in shards.iter().enumerate() {
+            for (id, c) in &a.conns {
+                order.push((c.meta.as_ref().map_or(u64::MAX, |m| m.first_packet), i, *id));
+            }
+        }
+        order.sort_unstable();
+        let mut maps: Vec<HashMap<u32, u32>> = vec![HashMap::new(); shards.len()];
+        for (global, (_, i, id)) in order.into_iter().enumerate() {
+            if let Some(m) = maps.get_mut(i) {
+                m.insert(id, global as u32);
+            }
+        }
+        let mut out = Analyzer::new(opts);
+        for (mut a, map) in shards.into_iter().zip(maps) {
+            a.renumber(&map);
+            out.merge(a);
+        }
+        // A shard ended its open connections at its own last packet; the capture ends later.
+        if let Some(end) = out.totals.as_ref().and_then(|t| t.last_ts) {
+            for c in out.conns.values_mut() {
+                if let Some((CloseReason::CaptureEnd, ts)) = c.close.as_mut() {
+                    *ts = end;
+                }
+            }
+        }
+        out.opts = opts.clone();
+        out
+    }
+
+    /// Gives every connection the number `map` assigns it.
+    fn renumber(&mut self, map: &HashMap<u32, u32>) {
+        let conns = std::mem::take(&mut self.conns);
+        for (id, mut c) in conns {
+            let new = map.get(&id).copied().unwrap_or(id);
+            if let Some(m) = c.meta.as_mut() {
+                m.id = crate::net::ConnId(new);
+            }
+            for f in c.findings.values_mut() {
+                for w in &mut f.places {
+                    w.conn = new;
+                }
+            }
+            for e in c.errors.values_mut() {
+                e.first.conn = new;
+                e.last.conn = new;
+            }
+            self.conns.insert(new, c);
+        }
+    }
+
     fn start(&self) -> Timestamp {
         self.capture_start
             .or(self.totals.as_ref().and_then(|t| t.first_ts))
@@ -717,6 +826,7 @@ impl Analyzer {
                     c.user = Some(jid_string(g, true));
                     c.user_peer = Some(c.peers.intern(g, false));
                     c.user_bare = Some(jid_string(g, false));
+                    c.user_inferred = false;
                 }
                 set_opt(&mut c.resource, p.resource.as_deref());
                 set_opt(&mut c.device_uuid, p.device_uuid.as_deref());
@@ -764,7 +874,9 @@ impl Analyzer {
                 push_capped(&mut c.unread_pending, (ts, ctx.frame), at, &mut c.findings);
             }
             (Body::UnreadDl(u), Dir::S2C) => {
-                let req = c.unread_pending.pop_front();
+                let mut abandoned = Vec::new();
+                let req = take_answered(&mut c.unread_pending, &mut abandoned);
+                abandon(c, id, abandoned);
                 if let Some((t, _)) = req {
                     c.answered(Exchange::Unread, ts.since(t), at, slow);
                 }
@@ -814,37 +926,15 @@ impl Analyzer {
             }
             (Body::SyncUl(s), Dir::C2S) => {
                 if let Some(m) = &s.meta {
+                    if let Some(f) = m.from.as_ref().filter(|_| c.user.is_none()) {
+                        infer_user(c, f);
+                    }
                     if let Some(mid) = m.id {
                         sent_meta(c, mid, at);
                     }
                     count_meta(c, m, msg.meta_bodies.first(), Dir::C2S, at);
                 } else if let Some(j) = &s.queue {
-                    let q = c.queue(j);
-                    let mut reaction = None;
-                    let mut overflow = false;
-                    if let Some(qs) = c.qs(q) {
-                        qs.pulls += 1;
-                        if let Some((t, _)) = qs.notice_pending.take() {
-                            let dl = ts.since(t);
-                            qs.notice_to_pull.record(dl);
-                            reaction = Some(dl);
-                        }
-                        if qs.pulls_pending.len() < PENDING_CAP {
-                            qs.pulls_pending.push_back((ts, ctx.frame));
-                        } else {
-                            overflow = true;
-                        }
-                        if qs.drain.is_none() {
-                            qs.drain = Some(new_drain(ts, ctx.frame));
-                        }
-                    }
-                    c.requested(Exchange::Pull);
-                    if let Some(dl) = reaction {
-                        c.answered(Exchange::Notice, dl, at, slow);
-                    }
-                    if overflow {
-                        c.find(FindingKind::PendingOverflow, at, 0);
-                    }
+                    pull_request(c, j, at, slow);
                 }
             }
             (Body::SyncDl(s), Dir::S2C) => {
@@ -856,7 +946,7 @@ impl Analyzer {
                     }
                 }
                 if let Some(j) = &s.queue {
-                    let q = c.queue(j);
+                    let q = answered_queue(c, j);
                     pull_answer(c, q, s, at, slow);
                 }
                 for (i, m) in s.metas.iter().enumerate() {
@@ -917,6 +1007,109 @@ fn new_drain(ts: Timestamp, frame: u64) -> Drain {
     Drain { start: ts, start_frame: frame, pages: 0, metas: 0, last_key: None, stalled: false }
 }
 
+/// Takes the request an answer belongs to: the newest pending one. A client asks again (the
+/// next page, the next heartbeat) only once answered or tired of waiting, so the newest request
+/// is the one still awaited; requests more than [`BURST_NS`] older were given up and are moved
+/// to `abandoned`, to be reported unanswered now, so that a stray answer later (its own request
+/// lost in a capture gap) is not paired with them.
+fn take_answered(
+    q: &mut VecDeque<(Timestamp, u64)>,
+    abandoned: &mut Vec<(Timestamp, u64)>,
+) -> Option<(Timestamp, u64)> {
+    let newest = q.pop_back()?;
+    while let Some(&(t, f)) = q.front() {
+        if newest.0.since(t) <= BURST_NS {
+            break;
+        }
+        abandoned.push((t, f));
+        q.pop_front();
+    }
+    Some(newest)
+}
+
+/// Reports requests given up on (see [`take_answered`]) as unanswered.
+fn abandon(c: &mut ConnState, conn: u32, abandoned: Vec<(Timestamp, u64)>) {
+    for (ts, frame) in abandoned {
+        c.find(FindingKind::Unanswered, Where { conn, frame, ts }, 0);
+    }
+}
+
+/// Takes the session user from the client's own send (`Meta.from`) when no PROVISION named it
+/// (a connection picked up mid-stream).
+fn infer_user(c: &mut ConnState, from: &pb::Jid) {
+    if from.name.as_deref().is_none_or(str::is_empty) {
+        return;
+    }
+    c.user = Some(jid_string(from, true));
+    c.user_bare = Some(jid_string(from, false));
+    c.user_peer = Some(c.peers.intern(from, false));
+    c.user_inferred = true;
+    if c.resource.is_none() {
+        set_opt(&mut c.resource, from.client_resource.as_deref());
+    }
+}
+
+/// A client SYNC pulling queue `j`: the reaction to a pending NOTICE of that queue (or of one
+/// with the same bare JID), a pull awaiting its answer, the start of a drain.
+fn pull_request(c: &mut ConnState, j: &pb::Jid, at: Where, slow: i64) {
+    let q = c.queue(j);
+    let has_notice = |c: &ConnState, x: Qid| {
+        c.queue_state.get(x as usize).is_some_and(|s| s.notice_pending.is_some())
+    };
+    let notice_q = if has_notice(c, q) {
+        Some(q)
+    } else {
+        c.queues.same_bare(j, q).find(|&o| has_notice(c, o))
+    };
+    let mut notice = None;
+    let mut moved_drain = None;
+    if let Some(s) = notice_q.and_then(|nq| c.queue_state.get_mut(nq as usize)) {
+        notice = s.notice_pending.take();
+        if notice_q != Some(q) {
+            // The drain the NOTICE opened continues under the queue actually pulled.
+            moved_drain = s.drain.take();
+        }
+    }
+    let mut reaction = None;
+    let mut overflow = false;
+    if let Some(qs) = c.qs(q) {
+        qs.pulls += 1;
+        if let Some((t, _)) = notice {
+            let dl = at.ts.since(t);
+            qs.notice_to_pull.record(dl);
+            reaction = Some(dl);
+        }
+        if qs.pulls_pending.len() < PENDING_CAP {
+            qs.pulls_pending.push_back((at.ts, at.frame));
+        } else {
+            overflow = true;
+        }
+        if qs.drain.is_none() {
+            qs.drain = Some(moved_drain.unwrap_or_else(|| new_drain(at.ts, at.frame)));
+        }
+    }
+    c.requested(Exchange::Pull);
+    if let Some(dl) = reaction {
+        c.answered(Exchange::Notice, dl, at, slow);
+    }
+    if overflow {
+        c.find(FindingKind::PendingOverflow, at, 0);
+    }
+}
+
+/// The queue a pull answer for `j` belongs to: `j` itself when a pull of it is pending, else a
+/// queue with the same bare JID that has one, else `j`.
+fn answered_queue(c: &mut ConnState, j: &pb::Jid) -> Qid {
+    let a = c.queue(j);
+    let pending = |c: &ConnState, x: Qid| {
+        c.queue_state.get(x as usize).is_some_and(|s| !s.pulls_pending.is_empty())
+    };
+    if pending(c, a) {
+        return a;
+    }
+    c.queues.same_bare(j, a).find(|&o| pending(c, o)).unwrap_or(a)
+}
+
 fn set_opt(dst: &mut Option<String>, v: Option<&str>) {
     if let Some(s) = v.filter(|s| !s.is_empty()) {
         *dst = Some(s.to_string());
@@ -975,9 +1168,15 @@ fn pull_answer(c: &mut ConnState, q: Qid, s: &pb::CommSyncDl, at: Where, slow: i
     let mut backwards = false;
     let mut stalled_now = false;
     let n = s.metas.len() as u64;
-    let is_last = s.is_last.unwrap_or(false);
+    // Servers of the seed's era send no `is_last`, and their client stops after the answer:
+    // an absent flag ends the drain (a further pull starts a new one).
+    let is_last = s.is_last.unwrap_or(true);
+    let mut abandoned = Vec::new();
     if let Some(qs) = c.qs(q) {
-        if let Some((t, _)) = qs.pulls_pending.pop_front() {
+        if let Some(flag) = s.is_last {
+            qs.is_last_reached = Some(flag || qs.is_last_reached == Some(true));
+        }
+        if let Some((t, _)) = take_answered(&mut qs.pulls_pending, &mut abandoned) {
             rtt = Some(at.ts.since(t));
             qs.pull_rtt.record(at.ts.since(t));
         }
@@ -1008,7 +1207,6 @@ fn pull_answer(c: &mut ConnState, q: Qid, s: &pb::CommSyncDl, at: Where, slow: i
             }
         }
         if is_last {
-            qs.is_last_reached = true;
             if let Some(d) = qs.drain.take() {
                 qs.drains += 1;
                 qs.drain_pages += d.pages;
@@ -1020,6 +1218,7 @@ fn pull_answer(c: &mut ConnState, q: Qid, s: &pb::CommSyncDl, at: Where, slow: i
             }
         }
     }
+    abandon(c, at.conn, abandoned);
     if let Some(r) = rtt {
         c.answered(Exchange::Pull, r, at, slow);
     }
@@ -1403,6 +1602,7 @@ fn build_report(a: &Analyzer) -> Report {
             transport: c.transport.map(Transport::as_str),
             midstream,
             user: c.user.clone(),
+            user_inferred: c.user_inferred,
             resource: c.resource.clone(),
             device_uuid: c.device_uuid.clone(),
             device_name: c.device_name.clone(),
@@ -1465,6 +1665,10 @@ fn build_report(a: &Analyzer) -> Report {
     let mut qmap: HashMap<String, QAcc> = HashMap::new();
     for (id, c) in &conns {
         for (i, qs) in c.queue_state.iter().enumerate() {
+            if qs.is_untouched() {
+                // Interned only to look for a match (an answer credited to the queue pulled).
+                continue;
+            }
             let name = c.queues.name(i as Qid).to_string();
             let acc = qmap.entry(name.clone()).or_insert_with(|| QAcc {
                 row: QueueRow {
@@ -1475,7 +1679,7 @@ fn build_report(a: &Analyzer) -> Report {
                     metas: 0,
                     unread_announced: None,
                     last_next_key: None,
-                    is_last_reached: false,
+                    is_last_reached: None,
                     notice_to_pull: Spread::default(),
                     pull_rtt: Spread::default(),
                     drains: 0,
@@ -1499,7 +1703,10 @@ fn build_report(a: &Analyzer) -> Report {
             if qs.last_next_key.is_some() {
                 r.last_next_key = qs.last_next_key;
             }
-            r.is_last_reached |= qs.is_last_reached;
+            r.is_last_reached = match (r.is_last_reached, qs.is_last_reached) {
+                (Some(a), Some(b)) => Some(a || b),
+                (a, b) => a.or(b),
+            };
             r.drains += qs.drains;
             r.drain_pages += qs.drain_pages;
             r.drain_metas += qs.drain_metas;
@@ -1658,6 +1865,8 @@ fn build_report(a: &Analyzer) -> Report {
                 r.value = None;
             }
             r.places.sort_by_key(|w| (w.frame, w.conn));
+            // Two requests in one packet are one place to look at.
+            r.places.dedup_by_key(|w| (w.frame, w.conn));
             r.places.truncate(PLACES_CAP);
             r
         })

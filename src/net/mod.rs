@@ -28,7 +28,7 @@ use crate::capture::{LinkType, Timestamp};
 
 mod frag;
 mod hash;
-mod parse;
+pub(crate) mod parse;
 mod reasm;
 pub mod seq;
 mod table;

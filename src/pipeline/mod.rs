@@ -218,6 +218,7 @@ pub trait Consumer {
 }
 
 pub mod print;
+pub mod shard;
 
 use std::collections::HashMap;
 

@@ -95,6 +95,7 @@ pub fn to_value(r: &Report) -> Value {
                 "transport": s.transport,
                 "midstream": s.midstream,
                 "user": s.user,
+                "user_inferred": s.user_inferred,
                 "resource": s.resource,
                 "device_uuid": s.device_uuid,
                 "device_name": s.device_name,

@@ -7,6 +7,7 @@
 //! or milliseconds.
 
 pub mod json;
+pub mod progress;
 pub mod text;
 
 use crate::capture::Timestamp;
@@ -185,25 +186,50 @@ pub struct Report {
 }
 
 impl Report {
-    /// A JID for a narrow table: `appkey_name@domain/res` becomes `name/res` when the report
-    /// holds a single app key and domain (printed once in the overview).
-    pub fn short_jid(&self, jid: &str) -> String {
-        let (Some(app), Some(dom), 1, 1) =
-            (self.app_keys.first(), self.domains.first(), self.app_keys.len(), self.domains.len())
-        else {
-            return jid.to_string();
-        };
-        let Some(rest) = jid.strip_prefix(app.as_str()).and_then(|r| r.strip_prefix('_')) else {
-            return jid.to_string();
-        };
-        match rest.split_once('@') {
-            Some((name, tail)) if tail == dom.as_str() => name.to_string(),
-            Some((name, tail)) => match tail.strip_prefix(dom.as_str()) {
-                Some(res) if res.starts_with('/') => format!("{name}{res}"),
-                _ => jid.to_string(),
-            },
-            None => jid.to_string(),
+    /// The single app key of the report's JIDs, which the text tables leave out.
+    pub fn home_app_key(&self) -> Option<&str> {
+        match self.app_keys.as_slice() {
+            [one] => Some(one.as_str()),
+            _ => None,
         }
+    }
+
+    /// The users' domain, which the text tables leave out: the only domain, or the one every
+    /// other is a subdomain of (`easemob.com` beside `conference.easemob.com`).
+    pub fn home_domain(&self) -> Option<&str> {
+        self.domains
+            .iter()
+            .find(|d| self.domains.iter().all(|o| o == *d || o.ends_with(&format!(".{d}"))))
+            .map(String::as_str)
+    }
+
+    /// A JID for a narrow table: `appkey_name@domain/res` becomes `name/res` without the home
+    /// app key and domain (printed once in the overview); other domains stay
+    /// (`123@conference.easemob.com`).
+    pub fn short_jid(&self, jid: &str) -> String {
+        let (app, home) = (self.home_app_key(), self.home_domain());
+        if app.is_none() && home.is_none() {
+            return jid.to_string();
+        }
+        let (main, res) = match jid.split_once('/') {
+            Some((m, r)) => (m, Some(r)),
+            None => (jid, None),
+        };
+        let (local, dom) = match main.split_once('@') {
+            Some((l, d)) => (l, Some(d)),
+            None => (main, None),
+        };
+        let local = app.and_then(|a| local.strip_prefix(a)?.strip_prefix('_')).unwrap_or(local);
+        let mut out = local.to_string();
+        if let Some(d) = dom.filter(|d| Some(*d) != home) {
+            out.push('@');
+            out.push_str(d);
+        }
+        if let Some(r) = res {
+            out.push('/');
+            out.push_str(r);
+        }
+        out
     }
 }
 
@@ -253,8 +279,11 @@ pub struct SessionRow {
     pub server: String,
     pub transport: Option<&'static str>,
     pub midstream: bool,
-    /// The login JID (PROVISION envelope's `guid`), as the SDK prints it.
+    /// The login JID (PROVISION envelope's `guid`), as the SDK prints it; without PROVISION,
+    /// the `from` of the client's own first send ([`SessionRow::user_inferred`]).
     pub user: Option<String>,
+    /// `user` was inferred from the client's sends, not read from its login.
+    pub user_inferred: bool,
     pub resource: Option<String>,
     pub device_uuid: Option<String>,
     pub device_name: Option<String>,
@@ -308,7 +337,8 @@ pub struct QueueRow {
     /// Last unread count the server announced in an UNREAD answer.
     pub unread_announced: Option<u64>,
     pub last_next_key: Option<u64>,
-    pub is_last_reached: bool,
+    /// Some answer had `is_last`; `None` when no answer carried the flag at all.
+    pub is_last_reached: Option<bool>,
     pub notice_to_pull: Spread,
     pub pull_rtt: Spread,
     /// Drains that reached `is_last`.

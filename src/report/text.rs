@@ -77,16 +77,17 @@ impl Ctx<'_> {
         writeln!(out)
     }
 
-    /// A table too wide for the terminal even before wrapping is cut into column groups, each
-    /// repeating the first (key) column, so cells wrap little and stay readable; what still
-    /// does not fit is wrapped by comfy-table.
+    /// A table wider than the terminal is cut into column groups, each repeating the first
+    /// (key) column, so cells do not wrap; what still does not fit (a single wide column) is
+    /// wrapped by comfy-table.
     fn split(&self, t: &Table) -> Vec<Table> {
         let widths: Vec<usize> =
             t.column_max_content_widths().into_iter().map(|w| usize::from(w) + 3).collect();
         let width = usize::from(self.width);
         let natural: usize = widths.iter().sum::<usize>() + 1;
-        // Wrapping reads better than splitting until cells would wrap to slivers.
-        let too_wide = natural > width + width / 2;
+        // Cells wrapped mid-word (JIDs, times) are harder to read than a second table that
+        // repeats the key column.
+        let too_wide = natural > width;
         let (Some(&key), true) = (widths.first(), widths.len() > 2 && too_wide) else {
             return vec![t.clone()];
         };
@@ -148,6 +149,21 @@ impl Ctx<'_> {
     }
 }
 
+/// The device name, and its uuid unless the resource already shows it (`android_<uuid>`).
+fn device(s: &super::SessionRow) -> String {
+    let name = opt(&s.device_name);
+    match s.device_uuid.as_deref() {
+        Some(u) if !s.resource.as_deref().is_some_and(|r| r.contains(u)) => format!("{name} ({u})"),
+        _ => name.to_string(),
+    }
+}
+
+/// An empty section: a word instead of a table of headers.
+fn none(out: &mut dyn Write) -> io::Result<()> {
+    writeln!(out, "none")?;
+    writeln!(out)
+}
+
 fn num(n: u64) -> Cell {
     Cell::new(n).set_alignment(CellAlignment::Right)
 }
@@ -162,6 +178,16 @@ fn spread(s: &Spread) -> String {
     } else {
         format!("{} / {}", opt_dur(s.p50_ns), opt_dur(s.max_ns))
     }
+}
+
+/// The first few items and how many more: `1, 2, 3, 4, 5, 6 … (+9)`.
+fn list(items: impl Iterator<Item = String>, total: usize) -> String {
+    const SHOWN: usize = 6;
+    let mut s = items.take(SHOWN).collect::<Vec<_>>().join(", ");
+    if total > SHOWN {
+        s.push_str(&format!(" … (+{})", total - SHOWN));
+    }
+    s
 }
 
 fn opt(s: &Option<String>) -> &str {
@@ -227,7 +253,9 @@ fn overview(c: &Ctx<'_>, out: &mut dyn Write) -> io::Result<()> {
         .collect::<Vec<_>>()
         .join(", ");
     t.add_row(vec![Cell::new("Messages"), Cell::new(format!("{} ({cmds})", o.messages))]);
-    let names: Vec<String> = o.users.iter().take(5).map(|u| r.short_jid(u)).collect();
+    let mut names: Vec<String> = o.users.iter().map(|u| r.short_jid(u)).collect();
+    names.sort();
+    names.truncate(5);
     let users = if o.users.len() > 5 {
         format!("{} ({}, …)", o.users.len(), names.join(", "))
     } else if o.users.is_empty() {
@@ -237,10 +265,11 @@ fn overview(c: &Ctx<'_>, out: &mut dyn Write) -> io::Result<()> {
     };
     t.add_row(vec![Cell::new("Users"), Cell::new(users)]);
     if !r.app_keys.is_empty() || !r.domains.is_empty() {
-        let short = if r.app_keys.len() == 1 && r.domains.len() == 1 {
-            " (JIDs below are shown without them)"
-        } else {
-            ""
+        let short = match (r.home_app_key(), r.home_domain()) {
+            (Some(a), Some(d)) => format!(" (JIDs below are shown without {a}_ and @{d})"),
+            (Some(a), None) => format!(" (JIDs below are shown without {a}_)"),
+            (None, Some(d)) => format!(" (JIDs below are shown without @{d})"),
+            (None, None) => String::new(),
         };
         t.add_row(vec![
             Cell::new("App key / domain"),
@@ -263,10 +292,14 @@ fn overview(c: &Ctx<'_>, out: &mut dyn Write) -> io::Result<()> {
 fn sessions(c: &Ctx<'_>, out: &mut dyn Write) -> io::Result<()> {
     let rows = &c.r.sessions;
     let legend = if rows.iter().any(|s| s.midstream) { "; * picked up mid-stream" } else { "" };
-    c.heading(out, &format!("Sessions ({}{legend})", rows.len()))?;
+    // One server for all (the usual capture, taken at the server): said once, not per row.
+    let server =
+        rows.first().map(|s| s.server.as_str()).filter(|f| rows.iter().all(|s| s.server == *f));
+    let to = server.map(|s| format!(" with server {s}")).unwrap_or_default();
+    c.heading(out, &format!("Sessions ({}{to}{legend})", rows.len()))?;
     let mut t = c.table(&[
         "#",
-        "Client → Server",
+        if server.is_some() { "Client" } else { "Client → Server" },
         "User",
         "Login",
         "Start",
@@ -293,10 +326,27 @@ fn sessions(c: &Ctx<'_>, out: &mut dyn Write) -> io::Result<()> {
         if s.midstream {
             conn.push('*');
         }
+        let user = s.user.as_deref().map_or_else(
+            || "-".to_string(),
+            |u| {
+                // The resource is in the clients table below.
+                let short = c.r.short_jid(u);
+                let bare = short.split('/').next().unwrap_or(&short).to_string();
+                if s.user_inferred {
+                    format!("{bare} (inferred)")
+                } else {
+                    bare
+                }
+            },
+        );
         t.add_row(vec![
             Cell::new(conn),
-            Cell::new(format!("{} → {}", s.client, s.server)),
-            Cell::new(s.user.as_deref().map_or("-".into(), |u| c.r.short_jid(u))),
+            Cell::new(if server.is_some() {
+                s.client.clone()
+            } else {
+                format!("{} → {}", s.client, s.server)
+            }),
+            Cell::new(user),
             Cell::new(login),
             Cell::new(c.when(s.start)),
             Cell::new(fmt_dur(s.duration_ns)),
@@ -310,25 +360,26 @@ fn sessions(c: &Ctx<'_>, out: &mut dyn Write) -> io::Result<()> {
         return Ok(());
     }
     c.heading(out, "Session clients")?;
-    let mut t =
-        c.table(&["#", "Resource", "Device uuid / name", "OS / SDK", "Bytes ↑/↓", "Heartbeats"]);
+    let mut t = c.table(&[
+        "#",
+        "Resource",
+        "Device",
+        "OS / SDK",
+        "Bytes ↑/↓",
+        "Heartbeats (RTT p50 / max)",
+    ]);
     for s in rows.iter().take(c.limit()) {
         let hb = &s.heartbeats;
+        let every = hb.interval_ns.map(|i| format!(" every {}", fmt_dur(i))).unwrap_or_default();
         let hbs = if hb.count == 0 {
             "0".to_string()
         } else {
-            format!(
-                "{} every {}, rtt {} / {}",
-                hb.count,
-                opt_dur(hb.interval_ns),
-                opt_dur(hb.rtt_p50_ns),
-                opt_dur(hb.rtt_max_ns)
-            )
+            format!("{}{every}, {} / {}", hb.count, opt_dur(hb.rtt_p50_ns), opt_dur(hb.rtt_max_ns))
         };
         t.add_row(vec![
             Cell::new(s.conn),
             Cell::new(opt(&s.resource)),
-            Cell::new(format!("{} / {}", opt(&s.device_uuid), opt(&s.device_name))),
+            Cell::new(device(s)),
             Cell::new(format!("{} / {}", opt(&s.os), opt(&s.sdk_version))),
             Cell::new(format!("{}/{}", s.bytes_up, s.bytes_down)),
             Cell::new(hbs),
@@ -340,6 +391,9 @@ fn sessions(c: &Ctx<'_>, out: &mut dyn Write) -> io::Result<()> {
 fn queues(c: &Ctx<'_>, out: &mut dyn Write) -> io::Result<()> {
     let rows = &c.r.queues;
     c.heading(out, &format!("Queues ({}); times are p50 / max", rows.len()))?;
+    if rows.is_empty() {
+        return none(out);
+    }
     let mut t = c.table(&[
         "Queue",
         "Notices",
@@ -350,7 +404,7 @@ fn queues(c: &Ctx<'_>, out: &mut dyn Write) -> io::Result<()> {
         "Last",
         "Notice→pull",
         "Pull RTT",
-        "Drains (pages/metas)",
+        "Drains (pages / metas)",
         "Drain time",
         "Stalls",
     ]);
@@ -362,10 +416,14 @@ fn queues(c: &Ctx<'_>, out: &mut dyn Write) -> io::Result<()> {
             num(q.metas),
             Cell::new(q.unread_announced.map_or("-".into(), |n| n.to_string())),
             Cell::new(q.last_next_key.map_or("-".into(), |n| n.to_string())),
-            Cell::new(if q.is_last_reached { "yes" } else { "no" }),
+            Cell::new(match q.is_last_reached {
+                Some(true) => "yes",
+                Some(false) => "no",
+                None => "-",
+            }),
             Cell::new(spread(&q.notice_to_pull)),
             Cell::new(spread(&q.pull_rtt)),
-            Cell::new(format!("{} ({}/{})", q.drains, q.drain_pages, q.drain_metas)),
+            Cell::new(format!("{} ({} / {})", q.drains, q.drain_pages, q.drain_metas)),
             Cell::new(spread(&q.drain_time)),
             num(q.stalls),
         ]);
@@ -405,6 +463,9 @@ fn latency(c: &Ctx<'_>, out: &mut dyn Write) -> io::Result<()> {
 fn errors(c: &Ctx<'_>, out: &mut dyn Write) -> io::Result<()> {
     let rows = &c.r.errors;
     c.heading(out, &format!("Errors ({})", rows.len()))?;
+    if rows.is_empty() {
+        return none(out);
+    }
     let mut t =
         c.table(&["Code", "Count", "Commands", "Reasons", "First / last", "Sessions (users)"]);
     for e in rows.iter().take(c.limit()) {
@@ -412,10 +473,11 @@ fn errors(c: &Ctx<'_>, out: &mut dyn Write) -> io::Result<()> {
             e.commands.iter().map(|(n, k)| format!("{n} {k}")).collect::<Vec<_>>().join("\n");
         let reasons =
             e.reasons.iter().map(|(n, k)| format!("{n} ({k})")).collect::<Vec<_>>().join("\n");
-        let mut who = e.sessions.iter().map(u32::to_string).collect::<Vec<_>>().join(", ");
+        // The full lists are in the JSON; a table cell names the first few.
+        let mut who = list(e.sessions.iter().map(u32::to_string), e.sessions.len());
         if !e.users.is_empty() {
-            let users = e.users.iter().map(|u| c.r.short_jid(u)).collect::<Vec<_>>();
-            who.push_str(&format!(" ({})", users.join(", ")));
+            let users = list(e.users.iter().map(|u| c.r.short_jid(u)), e.users.len());
+            who.push_str(&format!("\n({users})"));
         }
         t.add_row(vec![
             Cell::new(&e.code),
@@ -473,6 +535,9 @@ fn messages(c: &Ctx<'_>, out: &mut dyn Write) -> io::Result<()> {
 fn findings(c: &Ctx<'_>, out: &mut dyn Write) -> io::Result<()> {
     let rows = &c.r.findings;
     c.heading(out, &format!("Findings ({})", rows.len()))?;
+    if rows.is_empty() {
+        return none(out);
+    }
     let mut t = c.table(&["Severity", "Count", "Finding", "Where (conn #packet)"]);
     for f in rows.iter().take(c.limit()) {
         let mut wh = f.places.iter().take(3).map(|w| c.place(w)).collect::<Vec<_>>().join("\n");

@@ -1,0 +1,353 @@
+//! Sharding connections over worker threads: the calling thread reads capture records and
+//! hashes each packet's TCP 4-tuple (order-independent, so both directions agree) to pick a
+//! worker; each worker runs its own [`Pipeline`] over the packets of its connections, and the
+//! caller merges what they return.
+//!
+//! Invariants:
+//! - Every packet of one TCP connection goes to one worker, in capture order, with its capture
+//!   record number: a worker sees exactly what a single pipeline would see of its connections.
+//!   Packets that are not TCP (or not parseable) go to worker 0, so totals still add up.
+//! - Packets travel in batches of about [`BATCH_BYTES`] copied into buffers that come back
+//!   for reuse, and the channels are bounded: memory stays at a few batches per worker,
+//!   whatever the capture size.
+//! - With one job no thread is started: the pipeline runs on the calling thread.
+//!
+//! What can still differ from a single pipeline: per-pipeline limits and clocks. Idle
+//! time-outs are swept when a worker's own packets arrive, flow-table eviction and the global
+//! out-of-order buffer cap count per worker, and TCP carried in IPv4 fragments is reassembled
+//! on worker 0 while the connection's whole packets may hash elsewhere.
+
+use std::hash::{DefaultHasher, Hash, Hasher};
+use std::io;
+use std::sync::mpsc::{self, Receiver, SyncSender};
+
+use super::{Consumer, Pipeline, RunOutcome, Totals};
+use crate::capture::{CaptureError, LinkType, Packet, PacketSource, Timestamp};
+use crate::net::parse::{self, Parsed};
+
+/// Bytes of packet data per batch handed to a worker.
+pub const BATCH_BYTES: usize = 256 << 10;
+/// Batches in flight per worker (queued plus being processed).
+const IN_FLIGHT: usize = 4;
+/// Records between two progress reports.
+const PROGRESS_EVERY: u64 = 1024;
+
+/// Where the reader is: the index of the file being read (in the order given) and the bytes
+/// of it read so far (decompressed, for gzip input).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Position {
+    pub file: usize,
+    pub bytes: u64,
+}
+
+/// One packet's header in a batch; its data is `data[start..start + len]` of the batch.
+#[derive(Clone, Copy, Debug)]
+struct Header {
+    index: u64,
+    ts: Timestamp,
+    link: LinkType,
+    orig_len: u32,
+    file_offset: u64,
+    start: usize,
+    len: usize,
+}
+
+#[derive(Debug, Default)]
+struct Batch {
+    data: Vec<u8>,
+    headers: Vec<Header>,
+    /// Time of the capture's first packet, for the worker's pipeline to be made with.
+    capture_start: Timestamp,
+}
+
+impl Batch {
+    fn push(&mut self, p: &Packet<'_>) {
+        let start = self.data.len();
+        self.data.extend_from_slice(p.data);
+        self.headers.push(Header {
+            index: p.index,
+            ts: p.ts,
+            link: p.link,
+            orig_len: p.orig_len,
+            file_offset: p.file_offset,
+            start,
+            len: p.data.len(),
+        });
+    }
+
+    fn clear(&mut self) {
+        self.data.clear();
+        self.headers.clear();
+    }
+
+    fn is_empty(&self) -> bool {
+        self.headers.is_empty()
+    }
+}
+
+/// The worker a packet belongs to: a hash of its TCP endpoints, smaller one first.
+pub fn shard_of(link: LinkType, data: &[u8], orig_len: u32, jobs: usize) -> usize {
+    if jobs <= 1 {
+        return 0;
+    }
+    let Parsed::Tcp(seg) = parse::parse(link, data, orig_len) else { return 0 };
+    let (a, b) = if seg.src <= seg.dst { (seg.src, seg.dst) } else { (seg.dst, seg.src) };
+    // SipHash with fixed keys: the same capture shards the same way on every run.
+    let mut h = DefaultHasher::new();
+    a.hash(&mut h);
+    b.hash(&mut h);
+    (h.finish() % jobs as u64) as usize
+}
+
+/// A worker as the reader sees it: where to send full batches and where empty ones return.
+struct Lane {
+    to: SyncSender<Batch>,
+    back: Receiver<Batch>,
+    filling: Batch,
+    /// Batches allocated for this lane so far (bounded by [`IN_FLIGHT`] + 1).
+    allocated: usize,
+}
+
+impl Lane {
+    /// Sends the batch being filled; false when the worker is gone (it failed).
+    fn flush(&mut self) -> bool {
+        if self.filling.is_empty() {
+            return true;
+        }
+        let next = match self.back.try_recv() {
+            Ok(b) => b,
+            Err(_) if self.allocated <= IN_FLIGHT => {
+                self.allocated += 1;
+                Batch::default()
+            }
+            // Every batch is in flight: wait for the worker to return one.
+            Err(_) => match self.back.recv() {
+                Ok(b) => b,
+                Err(_) => return false,
+            },
+        };
+        let full = std::mem::replace(&mut self.filling, next);
+        self.to.send(full).is_ok()
+    }
+}
+
+/// Feeds every packet of `sources` (numbering records across them) through `jobs` pipelines
+/// made by `make`, one per worker, and returns each pipeline's finished consumer and totals in
+/// worker order. `make` is given the time of the capture's first packet (a worker's own first
+/// packet may come much later, and relative times must not depend on the sharding). Capture errors are reported through `report` as in
+/// [`super::run_sources`]; `progress` hears where the reader is every so often. A consumer
+/// error stops the run and is returned.
+pub fn run_sharded<C, M>(
+    sources: &mut dyn Iterator<Item = Result<Box<dyn PacketSource>, CaptureError>>,
+    jobs: usize,
+    make: M,
+    report: &mut dyn FnMut(&str),
+    progress: &mut dyn FnMut(Position),
+) -> io::Result<(Vec<(C, Totals)>, RunOutcome)>
+where
+    C: Consumer + Send,
+    M: Fn(Timestamp) -> Pipeline<C> + Sync,
+{
+    let jobs = jobs.max(1);
+    if jobs == 1 {
+        let mut pipeline = None;
+        let outcome = read_all(sources, report, progress, &mut |p| {
+            pipeline.get_or_insert_with(|| make(p.ts)).packet(p)
+        })?;
+        let pipeline = pipeline.unwrap_or_else(|| make(Timestamp::default()));
+        return Ok((vec![pipeline.finish()?], outcome));
+    }
+    std::thread::scope(|scope| {
+        let mut lanes = Vec::with_capacity(jobs);
+        let mut handles = Vec::with_capacity(jobs);
+        for _ in 0..jobs {
+            let (to, from) = mpsc::sync_channel::<Batch>(IN_FLIGHT);
+            let (give_back, back) = mpsc::channel::<Batch>();
+            let make = &make;
+            handles.push(scope.spawn(move || work(make, from, give_back)));
+            lanes.push(Lane {
+                to,
+                back,
+                filling: Batch { data: Vec::with_capacity(BATCH_BYTES), ..Batch::default() },
+                allocated: 1,
+            });
+        }
+        let mut capture_start = None;
+        let read = read_all(sources, report, progress, &mut |p| {
+            let start = *capture_start.get_or_insert(p.ts);
+            let i = shard_of(p.link, p.data, p.orig_len, jobs);
+            let Some(lane) = lanes.get_mut(i) else { return Ok(()) };
+            lane.filling.capture_start = start;
+            lane.filling.push(p);
+            if lane.filling.data.len() >= BATCH_BYTES && !lane.flush() {
+                return Err(io::Error::other("a worker stopped"));
+            }
+            Ok(())
+        });
+        for lane in &mut lanes {
+            lane.flush();
+        }
+        // Closing the channels ends the workers.
+        drop(lanes);
+        let mut results = Vec::with_capacity(jobs);
+        let mut first_error = None;
+        for h in handles {
+            match h.join() {
+                Ok(Ok(r)) => results.push(r),
+                Ok(Err(e)) => {
+                    first_error.get_or_insert(e);
+                }
+                Err(_) => {
+                    first_error.get_or_insert(io::Error::other("a worker thread panicked"));
+                }
+            }
+        }
+        // A worker's own error (e.g. a closed pipe) explains a failed send better.
+        if let Some(e) = first_error {
+            return Err(e);
+        }
+        Ok((results, read?))
+    })
+}
+
+/// A worker: runs its pipeline over the batches it receives until the channel closes.
+fn work<C: Consumer>(
+    make: &dyn Fn(Timestamp) -> Pipeline<C>,
+    from: Receiver<Batch>,
+    give_back: mpsc::Sender<Batch>,
+) -> io::Result<(C, Totals)> {
+    let mut pipeline = None;
+    while let Ok(mut batch) = from.recv() {
+        let pipeline = pipeline.get_or_insert_with(|| make(batch.capture_start));
+        for h in &batch.headers {
+            let data = h.start.checked_add(h.len).and_then(|end| batch.data.get(h.start..end));
+            let pkt = Packet {
+                index: h.index,
+                ts: h.ts,
+                link: h.link,
+                orig_len: h.orig_len,
+                data: data.unwrap_or(&[]),
+                file_offset: h.file_offset,
+            };
+            pipeline.packet(&pkt)?;
+        }
+        batch.clear();
+        // The reader may be done and gone: then the buffer is simply dropped.
+        let _ = give_back.send(batch);
+    }
+    pipeline.unwrap_or_else(|| make(Timestamp::default())).finish()
+}
+
+/// Reads every record of `sources` in order and hands it to `each`, with the same numbering,
+/// warnings and errors as [`super::run_sources`].
+fn read_all(
+    sources: &mut dyn Iterator<Item = Result<Box<dyn PacketSource>, CaptureError>>,
+    report: &mut dyn FnMut(&str),
+    progress: &mut dyn FnMut(Position),
+    each: &mut dyn FnMut(&Packet<'_>) -> io::Result<()>,
+) -> io::Result<RunOutcome> {
+    let mut outcome = RunOutcome::default();
+    let mut next_index = 1u64;
+    for (file, source) in sources.enumerate() {
+        let mut src = match source {
+            Ok(s) => s,
+            Err(e) => {
+                report(&format!("error: {e}"));
+                outcome.errors += 1;
+                continue;
+            }
+        };
+        src.set_next_index(next_index);
+        let name = src.name().to_string();
+        let mut unsupported: Vec<LinkType> = Vec::new();
+        let mut since_progress = 0u64;
+        loop {
+            match src.next_packet() {
+                Ok(Some(pkt)) => {
+                    next_index = pkt.index + 1;
+                    if !crate::net::link_supported(pkt.link) && !unsupported.contains(&pkt.link) {
+                        unsupported.push(pkt.link);
+                        report(&format!(
+                            "error: {}: offset {}: unsupported link type {} (its packets are counted, not decoded)",
+                            name, pkt.file_offset, pkt.link
+                        ));
+                        outcome.errors += 1;
+                    }
+                    each(&pkt)?;
+                    since_progress += 1;
+                    if since_progress >= PROGRESS_EVERY {
+                        since_progress = 0;
+                        progress(Position { file, bytes: src.stats().bytes });
+                    }
+                }
+                Ok(None) => break,
+                Err(e) if e.is_truncation() => {
+                    report(&format!("warning: {e}"));
+                    outcome.warnings += 1;
+                    break;
+                }
+                Err(e) => {
+                    report(&format!("error: {e}"));
+                    outcome.errors += 1;
+                    break;
+                }
+            }
+        }
+        progress(Position { file, bytes: src.stats().bytes });
+    }
+    Ok(outcome)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Ethernet + IPv4 + TCP (no payload) from `src` to `dst`.
+    fn tcp_packet(src: ([u8; 4], u16), dst: ([u8; 4], u16)) -> Vec<u8> {
+        let mut p = vec![0u8; 14];
+        p[12] = 0x08;
+        let mut ip = vec![0x45, 0, 0, 40, 0, 0, 0x40, 0, 64, 6, 0, 0];
+        ip.extend_from_slice(&src.0);
+        ip.extend_from_slice(&dst.0);
+        p.extend_from_slice(&ip);
+        let mut tcp = vec![0u8; 20];
+        tcp[0..2].copy_from_slice(&src.1.to_be_bytes());
+        tcp[2..4].copy_from_slice(&dst.1.to_be_bytes());
+        tcp[12] = 5 << 4;
+        tcp[13] = 0x10;
+        p.extend_from_slice(&tcp);
+        p
+    }
+
+    #[test]
+    fn both_directions_go_to_one_worker() {
+        let mut seen = [false; 4];
+        for port in 40000u16..40064 {
+            let c = ([10, 0, 0, 1], port);
+            let s = ([192, 0, 2, 7], 6717);
+            let up = tcp_packet(c, s);
+            let down = tcp_packet(s, c);
+            let a = shard_of(LinkType::ETHERNET, &up, up.len() as u32, 4);
+            let b = shard_of(LinkType::ETHERNET, &down, down.len() as u32, 4);
+            assert_eq!(a, b, "port {port}");
+            if let Some(x) = seen.get_mut(a) {
+                *x = true;
+            }
+            assert_eq!(shard_of(LinkType::ETHERNET, &up, up.len() as u32, 1), 0);
+        }
+        assert!(seen.iter().all(|&x| x), "64 connections spread over 4 workers: {seen:?}");
+    }
+
+    #[test]
+    fn what_is_not_tcp_goes_to_worker_0() {
+        for len in 0..54 {
+            let p = tcp_packet(([10, 0, 0, 1], 1), ([10, 0, 0, 2], 2));
+            let cut = p.get(..len).unwrap_or(&[]);
+            // Truncated headers are not TCP; whatever they are, they must not panic.
+            let w = shard_of(LinkType::ETHERNET, cut, 54, 3);
+            assert!(w < 3);
+        }
+        let arp = [0u8; 42];
+        assert_eq!(shard_of(LinkType::ETHERNET, &arp, 42, 3), 0);
+    }
+}

@@ -1,0 +1,443 @@
+//! `msyncdump report` driven end to end: captures are synthesized with the library (which
+//! returns the ground truth of what it injected), written to a temporary directory, and the
+//! binary's `--json` output is checked against that truth number by number. A snapshot of the
+//! full text report of `captures/seed.pcap` guards the layout (`UPDATE_EXPECTED=1` rewrites it).
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use std::collections::BTreeMap;
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use msyncdump::msync::pb;
+use msyncdump::msync::pb::status::ErrorCode;
+use msyncdump::synth::{self, GroundTruth, LoginTruth, RequestKind, RequestTruth, SynthConfig};
+use prost::Message;
+use serde_json::Value;
+
+const BIN: &str = env!("CARGO_BIN_EXE_msyncdump");
+
+/// A directory of its own per test, removed when dropped.
+struct TempDir(PathBuf);
+
+impl TempDir {
+    fn new(name: &str) -> Self {
+        let d =
+            std::env::temp_dir().join(format!("msyncdump-report-{}-{name}", std::process::id()));
+        let _ = fs::remove_dir_all(&d);
+        fs::create_dir_all(&d).unwrap();
+        TempDir(d)
+    }
+    fn path(&self, f: &str) -> PathBuf {
+        self.0.join(f)
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = fs::remove_dir_all(&self.0);
+    }
+}
+
+fn synthesize(dir: &TempDir, name: &str, cfg: &SynthConfig) -> (PathBuf, GroundTruth) {
+    let path = dir.path(name);
+    let file = std::io::BufWriter::new(fs::File::create(&path).unwrap());
+    let truth = synth::generate(cfg, file).unwrap();
+    (path, truth)
+}
+
+fn run(args: &[&str]) -> Vec<u8> {
+    let out = Command::new(BIN).args(args).output().unwrap();
+    assert!(
+        out.status.success(),
+        "msyncdump {args:?} failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    out.stdout
+}
+
+fn report_json(path: &Path, extra: &[&str]) -> Value {
+    let p = path.to_str().unwrap();
+    let mut args = vec!["report", "--json", p];
+    args.extend_from_slice(extra);
+    serde_json::from_slice(&run(&args)).unwrap()
+}
+
+fn u(v: &Value) -> u64 {
+    v.as_u64().unwrap_or_else(|| panic!("not an integer: {v}"))
+}
+
+fn ms_of(ns: i64) -> f64 {
+    ns as f64 / 1e6
+}
+
+/// Durations in the document are rounded to the microsecond; min and max are exact.
+fn assert_ms(got: &Value, want_ns: i64, what: &str) {
+    let g = got.as_f64().unwrap_or_else(|| panic!("{what}: no number: {got}"));
+    let w = ms_of(want_ns);
+    assert!((g - w).abs() <= 0.0011, "{what}: got {g} ms, want {w} ms");
+}
+
+fn kind_name(k: RequestKind) -> &'static str {
+    match k {
+        RequestKind::Provision => "login",
+        RequestKind::Unread | RequestKind::Heartbeat => "unread",
+        RequestKind::Send => "send",
+        RequestKind::Pull => "pull",
+        RequestKind::Logout => "logout",
+    }
+}
+
+fn code_name(code: i32) -> String {
+    ErrorCode::try_from(code).map_or_else(|_| format!("STATUS_{code}"), |c| c.as_str_name().into())
+}
+
+/// What the capture shows of a request: seen at all, answered in it, and the latency it
+/// shows (time between the moments request and answer became complete in the capture).
+fn visible(t: &GroundTruth, r: &RequestTruth) -> Option<Option<i64>> {
+    let req = t.messages.get(r.request)?;
+    let req_ts = req.complete_ts.filter(|_| !req.lost)?;
+    let answer = r
+        .response
+        .and_then(|i| t.messages.get(i))
+        .filter(|m| !m.lost)
+        .and_then(|m| m.complete_ts)
+        .map(|ts| ts.since(req_ts));
+    Some(answer)
+}
+
+fn latency_row<'a>(doc: &'a Value, kind: &str) -> &'a Value {
+    doc["latency"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|l| l["kind"] == kind)
+        .unwrap_or_else(|| panic!("no latency row {kind}"))
+}
+
+fn finding_count(doc: &Value, kind: &str) -> u64 {
+    doc["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|f| f["kind"] == kind)
+        .map_or(0, |f| u(&f["count"]))
+}
+
+/// Latency rows against the truth's requests: counts exactly, min and max to the microsecond.
+fn check_latency(doc: &Value, t: &GroundTruth) {
+    let mut want: BTreeMap<&str, (u64, u64, Vec<i64>)> = BTreeMap::new();
+    for r in &t.requests {
+        let Some(answer) = visible(t, r) else { continue };
+        let e = want.entry(kind_name(r.kind)).or_default();
+        e.0 += 1;
+        if let Some(l) = answer {
+            e.1 += 1;
+            e.2.push(l);
+        }
+    }
+    for (kind, (count, answered, lats)) in &want {
+        let row = latency_row(doc, kind);
+        assert_eq!(u(&row["count"]), *count, "{kind} count");
+        assert_eq!(u(&row["answered"]), *answered, "{kind} answered");
+        assert_eq!(u(&row["unanswered"]), count - answered, "{kind} unanswered");
+        if let (Some(min), Some(max)) = (lats.iter().min(), lats.iter().max()) {
+            assert_ms(&row["min_ms"], *min, &format!("{kind} min"));
+            assert_ms(&row["max_ms"], *max, &format!("{kind} max"));
+            // Percentiles come from a histogram: within 1 % of a sample of the right rank.
+            let mut sorted = lats.clone();
+            sorted.sort_unstable();
+            let p50 = row["p50_ms"].as_f64().unwrap();
+            let lo = ms_of(sorted[(sorted.len() - 1) / 2]) * 0.98;
+            let hi = ms_of(sorted[sorted.len() / 2]) * 1.02;
+            assert!((lo..=hi).contains(&p50), "{kind} p50 {p50} not in {lo}..{hi}");
+        }
+    }
+    for kind in ["login", "unread", "send", "pull", "logout"] {
+        if !want.contains_key(kind) {
+            assert_eq!(u(&latency_row(doc, kind)["count"]), 0, "{kind}: none injected");
+        }
+    }
+}
+
+/// Heartbeats per connection: UNREAD exchanges answered with no queue announced (the login's
+/// UNREAD included when it found nothing), with their latencies.
+fn heartbeats(t: &GroundTruth) -> BTreeMap<u32, Vec<i64>> {
+    let mut out: BTreeMap<u32, Vec<i64>> = BTreeMap::new();
+    for r in &t.requests {
+        if !matches!(r.kind, RequestKind::Unread | RequestKind::Heartbeat) {
+            continue;
+        }
+        let Some(Some(latency)) = visible(t, r) else { continue };
+        let Some(answer) = r.response.and_then(|i| t.messages.get(i)) else { continue };
+        let env = pb::MSync::decode(answer.bytes.as_slice()).unwrap();
+        let dl = pb::CommUnreadDl::decode(env.payload.unwrap_or_default().as_slice()).unwrap();
+        if dl.unread.is_empty() {
+            out.entry(r.conn).or_default().push(latency);
+        }
+    }
+    out
+}
+
+fn check_sessions(doc: &Value, t: &GroundTruth) {
+    let beats = heartbeats(t);
+    let sessions = doc["sessions"].as_array().unwrap();
+    // Every connection carries MSync, except a mid-stream one whose captured part holds no
+    // message at all.
+    let with_msgs: Vec<usize> = (0..t.connections.len())
+        .filter(|&i| {
+            let c = &t.connections[i];
+            c.messages[0] + c.messages[1] > c.lost_messages[0] + c.lost_messages[1]
+        })
+        .collect();
+    assert_eq!(sessions.len(), with_msgs.len(), "sessions");
+    assert_eq!(u(&doc["overview"]["sessions"]), with_msgs.len() as u64);
+    assert_eq!(u(&doc["overview"]["tcp_connections"]), t.connections.len() as u64);
+    assert_eq!(u(&doc["overview"]["packets"]), t.packets);
+    for (s, &i) in sessions.iter().zip(&with_msgs) {
+        let c = &t.connections[i];
+        assert_eq!(u(&s["conn"]), i as u64);
+        assert_eq!(s["client"], c.client.to_string(), "conn {i} client");
+        assert_eq!(s["server"], c.server.to_string(), "conn {i} server");
+        assert_eq!(s["midstream"], c.midstream, "conn {i} midstream");
+        let login = &s["login"];
+        match c.login {
+            LoginTruth::NotCaptured => {
+                assert!(login.is_null(), "conn {i}: login before the capture: {login}");
+                // The user, if the client sent anything, is inferred from its sends.
+                if let Some(user) = s["user"].as_str() {
+                    assert_eq!(s["user_inferred"], true);
+                    let name = c.user.split('@').next().unwrap().rsplit('_').next().unwrap();
+                    assert!(user.starts_with(name), "conn {i}: {user} is not {name}");
+                }
+            }
+            LoginTruth::Unanswered => {
+                assert_eq!(login["status"], "UNANSWERED", "conn {i}");
+                assert!(login["latency_ms"].is_null());
+                assert_eq!(s["user"], c.user.as_str());
+            }
+            LoginTruth::Answered { code, latency_ns } => {
+                assert_eq!(login["status"], code_name(code).as_str(), "conn {i}");
+                assert_ms(&login["latency_ms"], latency_ns, &format!("conn {i} login"));
+                assert_eq!(s["user"], c.user.as_str());
+                assert_eq!(s["user_inferred"], false);
+            }
+        }
+        let hb = &s["heartbeats"];
+        let want = beats.get(&(i as u32)).cloned().unwrap_or_default();
+        assert_eq!(u(&hb["count"]), want.len() as u64, "conn {i} heartbeats");
+        if let Some(max) = want.iter().max() {
+            assert_ms(&hb["rtt_max_ms"], *max, &format!("conn {i} heartbeat rtt"));
+        }
+        assert_eq!(u(&s["msgs_up"]), c.messages[0] - c.lost_messages[0], "conn {i} up");
+        assert_eq!(u(&s["msgs_down"]), c.messages[1] - c.lost_messages[1], "conn {i} down");
+    }
+    let midstream = t.connections.iter().filter(|c| c.midstream).count() as u64;
+    assert_eq!(finding_count(doc, "midstream"), midstream);
+    let no_login = sessions.iter().filter(|s| s["login"].is_null()).count() as u64;
+    let not_captured =
+        with_msgs.iter().filter(|&&i| t.connections[i].login == LoginTruth::NotCaptured).count();
+    assert_eq!(no_login, not_captured as u64);
+    assert_eq!(finding_count(doc, "no_provision"), no_login);
+}
+
+/// Status codes by name against the requests answered with them.
+fn check_errors(doc: &Value, t: &GroundTruth) {
+    let mut want: BTreeMap<String, u64> = BTreeMap::new();
+    for r in t.errors() {
+        if let (Some(Some(_)), Some(code)) = (visible(t, r), r.status) {
+            *want.entry(code_name(code)).or_default() += 1;
+        }
+    }
+    let mut got: BTreeMap<String, u64> = BTreeMap::new();
+    for e in doc["errors"].as_array().unwrap() {
+        if e["source"] == "status" {
+            got.insert(e["code"].as_str().unwrap().into(), u(&e["count"]));
+        }
+    }
+    assert_eq!(got, want, "error codes");
+    let login_failed = t
+        .connections
+        .iter()
+        .filter(|c| matches!(c.login, LoginTruth::Answered { code, .. } if code != 0))
+        .count() as u64;
+    assert_eq!(finding_count(doc, "login_failed"), login_failed);
+}
+
+fn check_unanswered(doc: &Value, t: &GroundTruth) {
+    let want = t.requests.iter().filter(|r| matches!(visible(t, r), Some(None))).count() as u64;
+    let notices = u(&latency_row(doc, "notice")["unanswered"]);
+    assert_eq!(finding_count(doc, "unanswered_request"), want + notices);
+}
+
+/// Messages per command and direction, and NOTICEs over the queues, against the messages the
+/// capture holds whole.
+fn check_messages(doc: &Value, t: &GroundTruth) {
+    let names = ["SYNC", "UNREAD", "NOTICE", "PROVISION", "LOGOUT"];
+    let mut want: BTreeMap<&str, [u64; 2]> = BTreeMap::new();
+    for m in t.messages.iter().filter(|m| !m.lost) {
+        let name = usize::try_from(m.command).ok().and_then(|i| names.get(i)).unwrap();
+        want.entry(name).or_default()[m.dir.index()] += 1;
+    }
+    let per = &doc["overview"]["per_command"];
+    for (name, [up, down]) in &want {
+        assert_eq!(u(&per[*name]["up"]), *up, "{name} up");
+        assert_eq!(u(&per[*name]["down"]), *down, "{name} down");
+    }
+    let total: u64 = want.values().map(|[a, b]| a + b).sum();
+    assert_eq!(u(&doc["overview"]["messages"]), total);
+    let notices: u64 = doc["queues"].as_array().unwrap().iter().map(|q| u(&q["notices"])).sum();
+    assert_eq!(notices, want.get("NOTICE").map_or(0, |[_, d]| *d), "notices over the queues");
+}
+
+fn impaired() -> SynthConfig {
+    SynthConfig {
+        seed: 7,
+        reorder: 0.02,
+        clients: 16,
+        duration_secs: 90.0,
+        error_rate: 0.1,
+        unanswered: 0.05,
+        retransmit: 0.02,
+        duplicate: 0.01,
+        ..SynthConfig::default()
+    }
+}
+
+#[test]
+fn numbers_match_the_ground_truth() {
+    let dir = TempDir::new("truth");
+    for seed in 1..12 {
+        let (path, t) = synthesize(&dir, "a.pcap", &SynthConfig { seed, ..impaired() });
+        assert!(t.errors().count() > 5 && t.unanswered().count() > 2, "a capture worth checking");
+        let doc = report_json(&path, &[]);
+        check_sessions(&doc, &t);
+        check_latency(&doc, &t);
+        check_errors(&doc, &t);
+        check_unanswered(&doc, &t);
+        check_messages(&doc, &t);
+        assert!(t.impairments.retransmitted_segments > 0);
+        assert!(finding_count(&doc, "retransmission") > 0, "retransmissions injected");
+        assert_eq!(u(&doc["overview"]["gap_bytes"]), 0, "nothing lost");
+        assert_eq!(finding_count(&doc, "lost_segment"), 0);
+        assert_eq!(u(&doc["overview"]["decode_errors"]), 0);
+    }
+}
+
+#[test]
+fn midstream_sessions_and_compression() {
+    let dir = TempDir::new("midstream");
+    let cfg = SynthConfig {
+        seed: 3,
+        clients: 12,
+        duration_secs: 60.0,
+        midstream: true,
+        zlib: 0.3,
+        error_rate: 0.05,
+        unanswered: 0.05,
+        ipv6: true,
+        ..SynthConfig::default()
+    };
+    let (path, t) =
+        synthesize(&dir, "m.pcapng", &SynthConfig { format: synth::CaptureFormat::PcapNg, ..cfg });
+    assert!(t.connections.iter().any(|c| c.midstream));
+    let doc = report_json(&path, &[]);
+    check_sessions(&doc, &t);
+    check_latency(&doc, &t);
+    check_errors(&doc, &t);
+    check_unanswered(&doc, &t);
+    check_messages(&doc, &t);
+    let inferred =
+        doc["sessions"].as_array().unwrap().iter().filter(|s| s["user_inferred"] == true);
+    assert!(inferred.count() > 0, "users inferred from sends");
+}
+
+#[test]
+fn loss_shows_as_gaps() {
+    let dir = TempDir::new("loss");
+    let cfg = SynthConfig {
+        seed: 11,
+        clients: 10,
+        duration_secs: 60.0,
+        loss: 0.02,
+        ..SynthConfig::default()
+    };
+    let (path, t) = synthesize(&dir, "l.pcap", &cfg);
+    assert!(t.impairments.lost_segments > 0);
+    let doc = report_json(&path, &[]);
+    let gap = u(&doc["overview"]["gap_bytes"]);
+    assert!(gap > 0, "gap bytes");
+    let lost = doc["findings"].as_array().unwrap().iter().find(|f| f["kind"] == "lost_segment");
+    let lost = lost.expect("a lost_segment finding");
+    assert_eq!(lost["severity"], "error");
+    assert_eq!(u(&lost["value"]), gap);
+    assert!(u(&lost["count"]) > 0 && u(&lost["count"]) <= t.impairments.lost_segments);
+    // Sessions and logins are still all there.
+    check_sessions(&doc, &t);
+}
+
+#[test]
+fn sharded_output_is_identical() {
+    let dir = TempDir::new("shard");
+    let configs = [
+        impaired(),
+        SynthConfig {
+            seed: 5,
+            clients: 9,
+            loss: 0.01,
+            reorder: 0.02,
+            midstream: true,
+            ..impaired()
+        },
+        SynthConfig { seed: 9, clients: 3, duration_secs: 20.0, ..SynthConfig::default() },
+    ];
+    for (i, cfg) in configs.iter().enumerate() {
+        let (path, _) = synthesize(&dir, &format!("s{i}.pcap"), cfg);
+        let p = path.to_str().unwrap();
+        let variants: [&[&str]; 5] = [
+            &["--json"],
+            &["--no-color", "--width", "120"],
+            &["--json", "--conn", "2"],
+            &["--json", "--since", "+20s", "--until", "+50s"],
+            &["--json", "--user", "user0003"],
+        ];
+        for extra in variants {
+            let one = run(&[&["report", p, "-j", "1"][..], extra].concat());
+            for j in ["2", "3"] {
+                let many = run(&[&["report", p, "-j", j][..], extra].concat());
+                assert!(one == many, "capture {i}, -j {j} {extra:?} differs from -j 1");
+            }
+        }
+    }
+}
+
+#[test]
+fn seed_report_snapshot() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let capture = root.join("captures/seed.pcap");
+    let expected_path = root.join("captures/seed.report.txt");
+    let got = run(&["report", "--no-color", "--width", "120", capture.to_str().unwrap()]);
+    let got = String::from_utf8(got).unwrap();
+    if std::env::var_os("UPDATE_EXPECTED").is_some() {
+        fs::write(&expected_path, &got).unwrap();
+        return;
+    }
+    let want = fs::read_to_string(&expected_path).unwrap_or_default();
+    if got != want {
+        let diff: Vec<String> = got
+            .lines()
+            .zip(want.lines().chain(std::iter::repeat("<missing>")))
+            .enumerate()
+            .filter(|(_, (g, w))| g != w)
+            .take(10)
+            .map(|(i, (g, w))| format!("line {}:\n  want: {w}\n  got:  {g}", i + 1))
+            .collect();
+        panic!(
+            "the report of captures/seed.pcap differs from captures/seed.report.txt \
+             ({} lines, expected {}); rerun with UPDATE_EXPECTED=1 to accept it.\n{}",
+            got.lines().count(),
+            want.lines().count(),
+            diff.join("\n")
+        );
+    }
+}
