@@ -102,6 +102,12 @@ struct InfoArgs {
 }
 
 #[derive(Clone, Copy, ValueEnum)]
+enum TransportArg {
+    Tcp,
+    Websocket,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
 enum FormatArg {
     Summary,
     Verbose,
@@ -129,6 +135,10 @@ struct InputArgs {
     /// Print secrets (tokens, passwords, keys) instead of "***".
     #[arg(long)]
     show_secrets: bool,
+    /// Take every connection to carry this transport instead of detecting it (for connections
+    /// picked up mid-stream, whose WebSocket upgrade was not captured).
+    #[arg(long, value_enum)]
+    transport: Option<TransportArg>,
     /// Show absolute times in the machine's local time zone instead of UTC.
     #[arg(long, conflicts_with = "utc_offset")]
     local: bool,
@@ -294,6 +304,11 @@ fn pipeline_config(input: &InputArgs) -> PipelineConfig {
     cfg.net.max_flow_buffer = input.max_flow_buffer;
     cfg.max_frame = input.max_frame;
     cfg.decode.max_inflated = input.max_inflate;
+    cfg.ws.max_inflated = input.max_inflate;
+    cfg.transport = input.transport.map(|t| match t {
+        TransportArg::Tcp => msyncdump::pipeline::Transport::Tcp,
+        TransportArg::Websocket => msyncdump::pipeline::Transport::WebSocket,
+    });
     cfg
 }
 
