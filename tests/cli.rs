@@ -281,3 +281,21 @@ fn tempdir(tag: &str) -> PathBuf {
     std::fs::create_dir_all(&d).unwrap();
     d
 }
+
+#[test]
+fn report_shows_websocket_sessions_and_other_connections() {
+    let cap = captures().join("websdk-lz4-deflate.pcap");
+    let out = stdout(&["report", "--json", cap.to_str().unwrap()]);
+    let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(v["overview"]["websocket_connections"], 1);
+    assert_eq!(v["overview"]["other_connections"], 1, "the REST login call is plain HTTP");
+    let s = &v["sessions"][0];
+    assert_eq!(s["transport"], "websocket");
+    assert_eq!(s["websocket"]["path"], "/ws");
+    assert!(s["websocket"]["extensions"].as_str().unwrap().contains("permessage-deflate"));
+    assert_eq!(s["login"]["status"], "OK");
+    let lat: Vec<_> =
+        v["latency"].as_array().unwrap().iter().filter(|l| l["kind"] == "send").collect();
+    assert_eq!(lat[0]["unanswered"], 0);
+    assert!(lat[0]["answered"].as_u64().unwrap() >= 3);
+}

@@ -36,7 +36,7 @@ use crate::msync::decode::{Body, Command, Decoded, MetaBody};
 use crate::msync::jid::JidParts;
 use crate::msync::pb;
 use crate::net::{CloseReason, ConnMeta, Dir, PktCtx, TcpNote};
-use crate::pipeline::{Consumer, Event, FrameProblem, MsgCtx, Totals, Transport};
+use crate::pipeline::{Consumer, Event, FrameProblem, MsgCtx, Totals, Transport, TransportNote};
 use crate::report::{
     CountRow, ErrorRow, FindingRow, Heartbeats, LatencyRow, LoginInfo, MessageStats, Overview,
     QueueRow, Report, ReportOptions, SessionRow, Severity, Spread, Where,
@@ -372,6 +372,10 @@ struct MsgCounts {
 struct ConnState {
     meta: Option<ConnMeta>,
     transport: Option<Transport>,
+    /// The WebSocket upgrade: path and the extensions in force.
+    ws: Option<(Option<String>, Option<String>)>,
+    /// How the WebSocket ended: a close frame or a refused upgrade.
+    ws_end: Option<String>,
     msync: bool,
     user: Option<String>,
     user_bare: Option<String>,
@@ -422,6 +426,8 @@ impl ConnState {
         ConnState {
             meta,
             transport: None,
+            ws: None,
+            ws_end: None,
             msync: false,
             user: None,
             user_bare: None,
@@ -1428,7 +1434,28 @@ impl Consumer for Analyzer {
                 };
                 self.note_finding(conn.0, kind, *pkt, 0);
             }
-            Event::Transport { pkt, .. } => self.seen(pkt.ts),
+            Event::Transport { pkt, conn, note, .. } => {
+                self.seen(pkt.ts);
+                if self.wanted_conn(conn.0) {
+                    let c = self.conn(conn.0, None);
+                    match note {
+                        TransportNote::WsUpgrade { path, extensions, .. } => {
+                            c.ws = Some((path.clone(), extensions.clone()));
+                        }
+                        TransportNote::WsRejected { status, reason } => {
+                            c.ws_end = Some(format!("upgrade refused {status} {reason}"));
+                        }
+                        TransportNote::WsClose { code, reason } if c.ws_end.is_none() => {
+                            c.ws_end = Some(match code {
+                                Some(code) if reason.is_empty() => format!("ws close {code}"),
+                                Some(code) => format!("ws close {code} {reason:?}"),
+                                None => "ws close".to_string(),
+                            });
+                        }
+                        _ => {}
+                    }
+                }
+            }
             Event::ConnClose { pkt, conn, reason, .. } => {
                 self.seen(pkt.ts);
                 let id = conn.id.0;
@@ -1600,6 +1627,8 @@ fn build_report(a: &Analyzer) -> Report {
             client,
             server,
             transport: c.transport.map(Transport::as_str),
+            ws_path: c.ws.as_ref().and_then(|w| w.0.clone()),
+            ws_extensions: c.ws.as_ref().and_then(|w| w.1.clone()),
             midstream,
             user: c.user.clone(),
             user_inferred: c.user_inferred,
@@ -1612,7 +1641,11 @@ fn build_report(a: &Analyzer) -> Report {
             start,
             end,
             duration_ns: end.since(start),
-            close: c.close.map_or("open".to_string(), |(r, _)| r.as_str().to_string()),
+            close: match (&c.ws_end, c.close) {
+                (Some(ws), Some((r, _))) => format!("{ws}, {}", r.as_str()),
+                (Some(ws), None) => ws.clone(),
+                (None, close) => close.map_or("open".to_string(), |(r, _)| r.as_str().to_string()),
+            },
             logout: c.logout,
             msgs_up: c.msgs[0],
             msgs_down: c.msgs[1],
@@ -1897,6 +1930,9 @@ fn build_report(a: &Analyzer) -> Report {
         } else {
             a.conns.values().filter(|c| c.msync).count() as u64
         },
+        tls_connections: t.tls_connections,
+        websocket_connections: t.websocket_connections,
+        other_connections: t.other_connections,
         sessions: rep.sessions.len() as u64,
         messages: msgs,
         per_command: CMD_NAMES

@@ -239,6 +239,11 @@ pub struct Overview {
     pub packets: u64,
     pub tcp_connections: u64,
     pub msync_connections: u64,
+    /// Connections recognised as TLS (not decodable), as WebSocket, and with data that was not
+    /// MSync.
+    pub tls_connections: u64,
+    pub websocket_connections: u64,
+    pub other_connections: u64,
     /// Sessions in this report (after filters).
     pub sessions: u64,
     /// MSync messages in this report (after filters).
@@ -278,6 +283,9 @@ pub struct SessionRow {
     pub client: String,
     pub server: String,
     pub transport: Option<&'static str>,
+    /// WebSocket sessions: the upgrade's path and the extensions in force.
+    pub ws_path: Option<String>,
+    pub ws_extensions: Option<String>,
     pub midstream: bool,
     /// The login JID (PROVISION envelope's `guid`), as the SDK prints it; without PROVISION,
     /// the `from` of the client's own first send ([`SessionRow::user_inferred`]).

@@ -238,10 +238,22 @@ fn overview(c: &Ctx<'_>, out: &mut dyn Write) -> io::Result<()> {
     t.add_row(vec![Cell::new("Capture"), Cell::new(span)]);
     t.add_row(vec![
         Cell::new("Packets / connections"),
-        Cell::new(format!(
-            "{} packets, {} TCP connections, {} MSync",
-            o.packets, o.tcp_connections, o.msync_connections
-        )),
+        Cell::new({
+            let mut s = format!(
+                "{} packets, {} TCP connections, {} MSync",
+                o.packets, o.tcp_connections, o.msync_connections
+            );
+            if o.websocket_connections > 0 {
+                s.push_str(&format!(" ({} over WebSocket)", o.websocket_connections));
+            }
+            if o.tls_connections > 0 {
+                s.push_str(&format!(", {} TLS (not decodable)", o.tls_connections));
+            }
+            if o.other_connections > 0 {
+                s.push_str(&format!(", {} other", o.other_connections));
+            }
+            s
+        }),
     ]);
     if r.filtered {
         t.add_row(vec![Cell::new("Filtered"), Cell::new(format!("{} sessions shown", o.sessions))]);
@@ -365,6 +377,7 @@ fn sessions(c: &Ctx<'_>, out: &mut dyn Write) -> io::Result<()> {
         "Resource",
         "Device",
         "OS / SDK",
+        "Transport",
         "Bytes ↑/↓",
         "Heartbeats (RTT p50 / max)",
     ]);
@@ -381,6 +394,7 @@ fn sessions(c: &Ctx<'_>, out: &mut dyn Write) -> io::Result<()> {
             Cell::new(opt(&s.resource)),
             Cell::new(device(s)),
             Cell::new(format!("{} / {}", opt(&s.os), opt(&s.sdk_version))),
+            Cell::new(transport(s)),
             Cell::new(format!("{}/{}", s.bytes_up, s.bytes_down)),
             Cell::new(hbs),
         ]);
@@ -552,4 +566,23 @@ fn findings(c: &Ctx<'_>, out: &mut dyn Write) -> io::Result<()> {
         ]);
     }
     c.emit(out, &t, rows.len())
+}
+
+/// "tcp", or "ws /path (extensions)" for WebSocket sessions.
+fn transport(s: &super::SessionRow) -> String {
+    match s.transport {
+        Some("websocket") => {
+            let mut t = "ws".to_string();
+            if let Some(p) = &s.ws_path {
+                t.push(' ');
+                t.push_str(p);
+            }
+            if let Some(e) = s.ws_extensions.as_ref().filter(|e| !e.is_empty()) {
+                t.push_str(&format!(" ({e})"));
+            }
+            t
+        }
+        Some(t) => t.to_string(),
+        None => "-".to_string(),
+    }
 }
