@@ -327,26 +327,7 @@ mod tests {
     use super::*;
     use proptest::prelude::*;
 
-    /// As in the splitter's tests: 0x08, bytes in 0x10..0x70, then 0x7f.
-    struct TestCheck;
-    impl FrameCheck for TestCheck {
-        fn plausible(&self, b: &[u8]) -> bool {
-            b.len() >= 2
-                && b[0] == 0x08
-                && b[b.len() - 1] == 0x7f
-                && b[1..b.len() - 1].iter().all(|&x| (0x10..0x70).contains(&x))
-        }
-        fn plausible_start(&self, head: &[u8], _len: usize) -> bool {
-            head.first().is_none_or(|&b| b == 0x08)
-        }
-    }
-
-    fn body(n: usize, seed: u8) -> Vec<u8> {
-        let mut b = vec![0x08];
-        b.extend((0..n).map(|i| 0x10 + ((i as u8).wrapping_mul(7).wrapping_add(seed)) % 0x60));
-        b.push(0x7f);
-        b
-    }
+    use crate::frame::testutil::{body, TestCheck};
 
     fn vec16(b: &[u8]) -> Vec<u8> {
         let mut v = (b.len() as u16).to_be_bytes().to_vec();

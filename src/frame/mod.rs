@@ -12,6 +12,7 @@
 //! counts the bytes it skipped. Memory in that state is bounded by the frame cap.
 
 use crate::msync::decode::plausible_envelope;
+use crate::msync::schema::varint;
 
 pub mod detect;
 pub mod websocket;
@@ -110,19 +111,6 @@ fn well_formed(b: &[u8]) -> bool {
         };
     }
     !b.is_empty()
-}
-
-/// A protobuf varint at the start of `b`: its value and length, or None if `b` ends inside it
-/// (or it is longer than ten bytes).
-fn varint(b: &[u8]) -> Option<(u64, usize)> {
-    let mut v = 0u64;
-    for (i, &byte) in b.iter().enumerate().take(10) {
-        v |= u64::from(byte & 0x7f) << (7 * i);
-        if byte & 0x80 == 0 {
-            return Some((v, i + 1));
-        }
-    }
-    None
 }
 
 /// What a splitter reports.
@@ -476,26 +464,43 @@ impl LengthPrefixSplitter {
     }
 }
 
+/// A stand-in protocol for the framing tests.
+#[cfg(test)]
+pub(crate) mod testutil {
+    use super::FrameCheck;
+
+    /// A body is plausible iff it is 0x08, bytes in 0x10..0x70, then 0x7f: a zero byte never
+    /// occurs inside one, so a length prefix (which has zeros) can only match at a real frame.
+    pub(crate) struct TestCheck;
+    impl FrameCheck for TestCheck {
+        fn plausible(&self, b: &[u8]) -> bool {
+            b.len() >= 2
+                && b.first() == Some(&0x08)
+                && b.last() == Some(&0x7f)
+                && b.get(1..b.len() - 1)
+                    .is_some_and(|m| m.iter().all(|&x| (0x10..0x70).contains(&x)))
+        }
+        fn plausible_start(&self, head: &[u8], _len: usize) -> bool {
+            head.first().is_none_or(|&b| b == 0x08)
+        }
+    }
+
+    /// A plausible body of `n + 2` bytes.
+    pub(crate) fn body(n: usize, seed: u8) -> Vec<u8> {
+        let mut b = vec![0x08];
+        b.extend((0..n).map(|i| 0x10 + ((i as u8).wrapping_mul(7).wrapping_add(seed)) % 0x60));
+        b.push(0x7f);
+        b
+    }
+}
+
 #[cfg(test)]
 #[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
     use proptest::prelude::*;
 
-    /// A body is plausible iff it is 0x08, bytes in 0x10..0x70, then 0x7f: a zero byte never
-    /// occurs inside one, so a length prefix (which has zeros) can only match at a real frame.
-    struct TestCheck;
-    impl FrameCheck for TestCheck {
-        fn plausible(&self, b: &[u8]) -> bool {
-            b.len() >= 2
-                && b[0] == 0x08
-                && b[b.len() - 1] == 0x7f
-                && b[1..b.len() - 1].iter().all(|&x| (0x10..0x70).contains(&x))
-        }
-        fn plausible_start(&self, head: &[u8], _len: usize) -> bool {
-            head.first().is_none_or(|&b| b == 0x08)
-        }
-    }
+    pub(crate) use super::testutil::{body, TestCheck};
 
     #[derive(Debug, Clone, PartialEq, Eq)]
     enum Ev {
@@ -523,13 +528,6 @@ mod tests {
             SplitEvent::Invalid { offset, wire_len, .. } => Ev::Invalid(offset, wire_len),
             SplitEvent::Skipped { offset, len } => Ev::Skipped(offset, len),
         }
-    }
-
-    fn body(n: usize, seed: u8) -> Vec<u8> {
-        let mut b = vec![0x08];
-        b.extend((0..n).map(|i| 0x10 + ((i as u8).wrapping_mul(7).wrapping_add(seed)) % 0x60));
-        b.push(0x7f);
-        b
     }
 
     fn framed(bodies: &[Vec<u8>]) -> Vec<u8> {

@@ -21,6 +21,7 @@
 //!   connection by the tracker. After 64 KiB of genuine output the history is whole again.
 
 use crate::msync::pb::Provision;
+use crate::msync::schema::varint;
 use crate::net::Dir;
 
 /// Bytes of history a block may reference.
@@ -69,18 +70,6 @@ impl Unwrapped<'_> {
 /// CRC-32 (IEEE 802.3, as zlib and the envelope use it).
 pub fn crc32(data: &[u8]) -> u32 {
     zlib_rs::crc32::crc32(0, data)
-}
-
-/// A protobuf-style varint at the start of `b`: value and length.
-fn varint(b: &[u8]) -> Option<(u64, usize)> {
-    let mut v = 0u64;
-    for (i, &byte) in b.iter().enumerate().take(10) {
-        v |= u64::from(byte & 0x7f) << (7 * i);
-        if byte & 0x80 == 0 {
-            return Some((v, i + 1));
-        }
-    }
-    None
 }
 
 fn put_varint(out: &mut Vec<u8>, mut v: u64) {

@@ -23,6 +23,19 @@
 
 include!(concat!(env!("OUT_DIR"), "/schema_table.rs"));
 
+/// A protobuf varint at the start of `b`: its value and length, or None when `b` ends inside
+/// it or it runs past ten bytes. For quick scans that need no error detail.
+pub fn varint(b: &[u8]) -> Option<(u64, usize)> {
+    let mut v = 0u64;
+    for (i, &byte) in b.iter().enumerate().take(10) {
+        v |= u64::from(byte & 0x7f) << (7 * i);
+        if byte & 0x80 == 0 {
+            return Some((v, i + 1));
+        }
+    }
+    None
+}
+
 /// A field's wire-level kind.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Kind {

@@ -906,49 +906,5 @@ pub fn run_sources<C: Consumer>(
     pipeline: &mut Pipeline<C>,
     report: &mut dyn FnMut(&str),
 ) -> io::Result<RunOutcome> {
-    let mut outcome = RunOutcome::default();
-    let mut next_index = 1u64;
-    for source in sources {
-        let mut src = match source {
-            Ok(s) => s,
-            Err(e) => {
-                report(&format!("error: {e}"));
-                outcome.errors += 1;
-                continue;
-            }
-        };
-        src.set_next_index(next_index);
-        let name = src.name().to_string();
-        let mut unsupported: Vec<crate::capture::LinkType> = Vec::new();
-        loop {
-            match src.next_packet() {
-                Ok(Some(pkt)) => {
-                    next_index = pkt.index + 1;
-                    if !crate::net::link_supported(pkt.link) && !unsupported.contains(&pkt.link) {
-                        unsupported.push(pkt.link);
-                        report(&format!(
-                            "error: {}: offset {}: unsupported link type {} (its packets are counted, not decoded)",
-                            name,
-                            pkt.file_offset,
-                            pkt.link
-                        ));
-                        outcome.errors += 1;
-                    }
-                    pipeline.packet(&pkt)?;
-                }
-                Ok(None) => break,
-                Err(e) if e.is_truncation() => {
-                    report(&format!("warning: {e}"));
-                    outcome.warnings += 1;
-                    break;
-                }
-                Err(e) => {
-                    report(&format!("error: {e}"));
-                    outcome.errors += 1;
-                    break;
-                }
-            }
-        }
-    }
-    Ok(outcome)
+    shard::read_all(sources, report, &mut |_| {}, &mut |pkt| pipeline.packet(pkt))
 }
