@@ -515,37 +515,13 @@ fn parse_datetime(t: &str) -> Result<(i64, bool), String> {
         }
         _ => return Err(bad()),
     };
-    let days = days_from_civil(y, mo, d);
+    // mo and d were range-checked above (1..=12, 1..=31), so they fit u32.
+    let days = crate::time::days_from_civil(y, mo as u32, d as u32);
     let secs = days * 86_400 + h * 3600 + mi * 60 + sec - offset;
     secs.checked_mul(1_000_000_000)
         .and_then(|x| x.checked_add(frac_ns))
         .map(|ns| (ns, zoned))
         .ok_or_else(bad)
-}
-
-/// Days since 1970-01-01 of a proleptic Gregorian date (Howard Hinnant's algorithm).
-fn days_from_civil(y: i64, m: i64, d: i64) -> i64 {
-    let y = if m <= 2 { y - 1 } else { y };
-    let era = y.div_euclid(400);
-    let yoe = y - era * 400;
-    let mp = (m + 9) % 12;
-    let doy = (153 * mp + 2) / 5 + d - 1;
-    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    era * 146_097 + doe - 719_468
-}
-
-/// (year, month, day) of a day count since 1970-01-01.
-fn civil_from_days(z: i64) -> (i64, i64, i64) {
-    let z = z + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let y = yoe + era * 400;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = doy - (153 * mp + 2) / 5 + 1;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 };
-    (if m <= 2 { y + 1 } else { y }, m, d)
 }
 
 /// `2017-10-26 12:29:00.123456` in UTC, or at the given offset (then suffixed `+08:00`).
@@ -554,7 +530,7 @@ pub fn fmt_abs(ts: Timestamp, utc_offset_secs: Option<i32>) -> String {
     let local = ts.0.saturating_add(off.saturating_mul(1_000_000_000));
     let secs = local.div_euclid(1_000_000_000);
     let micros = local.rem_euclid(1_000_000_000) / 1000;
-    let (y, mo, d) = civil_from_days(secs.div_euclid(86_400));
+    let (y, mo, d) = crate::time::civil_from_days(secs.div_euclid(86_400));
     let sod = secs.rem_euclid(86_400);
     let zone = match utc_offset_secs {
         None => String::new(),
@@ -679,8 +655,8 @@ mod tests {
         assert_eq!(fmt_dur(3_720_000_000_000), "1h02m");
         assert_eq!(ns_to_ms(12_500_000), 12.5);
         for d in [-1_000_000, 0, 59, 365 * 30, 20_000] {
-            let (y, m, dd) = civil_from_days(d);
-            assert_eq!(days_from_civil(y, m, dd), d);
+            let (y, m, dd) = crate::time::civil_from_days(d);
+            assert_eq!(crate::time::days_from_civil(y, m, dd), d);
         }
     }
 

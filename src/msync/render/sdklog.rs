@@ -47,7 +47,7 @@ pub fn write_sdklog_header_offset(out: &mut String, ts: Timestamp, dir: Dir, utc
     let ms = ts.subsec_nanos() / 1_000_000;
     let days = secs.div_euclid(86_400);
     let sod = secs.rem_euclid(86_400);
-    let (y, m, d) = civil_from_days(days);
+    let (y, m, d) = crate::time::civil_from_days(days);
     let _ = write!(
         out,
         "[{y:04}/{m:02}/{d:02} {:02}:{:02}:{:02}:{ms:03}]: log: level: 1, area: 1, {}:",
@@ -59,21 +59,6 @@ pub fn write_sdklog_header_offset(out: &mut String, ts: Timestamp, dir: Dir, utc
             Dir::S2C => "RECV",
         }
     );
-}
-
-/// Proleptic Gregorian date of a day count since 1970-01-01 (Howard Hinnant's
-/// `civil_from_days`; valid over the whole `i64` range of days a `Timestamp` can express).
-pub fn civil_from_days(z: i64) -> (i64, u32, u32) {
-    let z = z + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097); // [0, 146096]
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365; // [0, 399]
-    let y = yoe + era * 400;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100); // [0, 365]
-    let mp = (5 * doy + 2) / 153; // [0, 11]
-    let d = (doy - (153 * mp + 2) / 5 + 1) as u32; // [1, 31]
-    let m = if mp < 10 { mp + 3 } else { mp - 9 } as u32; // [1, 12]
-    (if m <= 2 { y + 1 } else { y }, m, d)
 }
 
 struct SdkLog<'o> {
@@ -432,8 +417,8 @@ mod tests {
 
     #[test]
     fn civil_dates() {
-        assert_eq!(civil_from_days(0), (1970, 1, 1));
-        assert_eq!(civil_from_days(-719_468), (0, 3, 1));
-        assert_eq!(civil_from_days(19_782), (2024, 2, 29));
+        assert_eq!(crate::time::civil_from_days(0), (1970, 1, 1));
+        assert_eq!(crate::time::civil_from_days(-719_468), (0, 3, 1));
+        assert_eq!(crate::time::civil_from_days(19_782), (2024, 2, 29));
     }
 }
