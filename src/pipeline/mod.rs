@@ -138,7 +138,7 @@ pub trait Consumer {
 
 pub mod print;
 
-use std::collections::HashMap;
+use crate::net::hash::FxHashMap;
 
 use crate::capture::Packet;
 use crate::frame::{LengthPrefixSplitter, MsyncCheck, SplitEvent};
@@ -200,7 +200,7 @@ pub struct Pipeline<C: Consumer> {
 
 struct Inner<C: Consumer> {
     cfg: PipelineConfig,
-    conns: HashMap<u32, ConnState>,
+    conns: FxHashMap<u32, ConnState>,
     consumer: C,
     totals: Totals,
     capture_start: Timestamp,
@@ -214,7 +214,7 @@ impl<C: Consumer> Pipeline<C> {
             net: Net::new(cfg.net.clone()),
             inner: Inner {
                 cfg,
-                conns: HashMap::new(),
+                conns: FxHashMap::default(),
                 consumer,
                 totals: Totals::default(),
                 capture_start: Timestamp::default(),
