@@ -134,6 +134,13 @@ pub struct Totals {
 pub trait Consumer {
     fn event(&mut self, ev: &Event<'_>) -> io::Result<()>;
     fn finish(&mut self, totals: &Totals) -> io::Result<()>;
+
+    /// How many metas of each message need their payload decoded into
+    /// [`Decoded::meta_bodies`](crate::msync::decode::Decoded::meta_bodies); consumers that
+    /// render from the raw bytes need none. Asked once, when the pipeline is built.
+    fn meta_bodies_wanted(&self) -> usize {
+        usize::MAX
+    }
 }
 
 pub mod print;
@@ -204,6 +211,8 @@ struct Inner<C: Consumer> {
     consumer: C,
     totals: Totals,
     capture_start: Timestamp,
+    /// The consumer's [`Consumer::meta_bodies_wanted`].
+    meta_bodies: usize,
     /// The first error a consumer returned (e.g. a closed pipe): the run stops there.
     failed: Option<io::Error>,
 }
@@ -215,6 +224,7 @@ impl<C: Consumer> Pipeline<C> {
             inner: Inner {
                 cfg,
                 conns: FxHashMap::default(),
+                meta_bodies: consumer.meta_bodies_wanted(),
                 consumer,
                 totals: Totals::default(),
                 capture_start: Timestamp::default(),
@@ -395,7 +405,8 @@ impl<C: Consumer> Inner<C> {
         offset: u64,
         data: &[u8],
     ) -> io::Result<()> {
-        let Inner { cfg, conns, consumer, totals, capture_start, .. } = self;
+        let Inner { cfg, conns, consumer, totals, capture_start, meta_bodies, .. } = self;
+        let meta_bodies = *meta_bodies;
         let Some(st) = conns.get_mut(&conn.0) else { return Ok(()) };
         if st.kind == Kind::Other {
             return Ok(());
@@ -421,7 +432,7 @@ impl<C: Consumer> Inner<C> {
                 match ev {
                     SplitEvent::Frame { offset, wire_len, body } => {
                         let mut dir = if *swapped { net_dir.reverse() } else { net_dir };
-                        let decoded = decode::decode(body, dir, &decode_limits);
+                        let decoded = decode::decode_metas(body, dir, &decode_limits, meta_bodies);
                         if let Ok(msg) = &decoded {
                             if *messages == 0 && meta.role == RoleSource::Guess {
                                 // The client is whoever sends the first login; the server is

@@ -322,6 +322,15 @@ impl<W: Write> Consumer for Printer<W> {
     fn finish(&mut self, _totals: &Totals) -> io::Result<()> {
         self.out.flush()
     }
+
+    fn meta_bodies_wanted(&self) -> usize {
+        match self.opts.format {
+            _ if self.opts.quiet => 0,
+            Format::Summary => summary::META_BODIES_USED,
+            // These render from the raw bytes.
+            Format::Verbose | Format::SdkLog | Format::Json => 0,
+        }
+    }
 }
 
 /// `n` right-aligned in `width` columns, as `{:>width$}` would print it.

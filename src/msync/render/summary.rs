@@ -21,6 +21,8 @@ const MAX_TEXT: usize = 40;
 const MAX_REASON: usize = 80;
 /// Metas of a pull answer described one by one; the rest are counted.
 const MAX_METAS: usize = 3;
+/// Metas whose decoded body a summary reads (the UL meta, or the first metas of a pull).
+pub const META_BODIES_USED: usize = MAX_METAS;
 /// Queues of an UNREAD answer listed; the rest are counted.
 const MAX_QUEUES: usize = 5;
 /// JIDs or ids of a list (MUC members, ack ids) listed; the rest are counted.
