@@ -734,7 +734,7 @@ fn is_printable_ascii(s: &str, quoted: bool) -> bool {
     let bs = if quoted { b'\\' } else { 0x7f };
     !s.as_bytes()
         .iter()
-        .fold(false, |bad, &c| bad | (c < 0x20) | (c >= 0x7f) | (c == q) | (c == bs))
+        .fold(false, |bad, &c| bad | !(0x20..0x7f).contains(&c) | (c == q) | (c == bs))
 }
 
 fn push_char_escaped(out: &mut String, c: char, quoted: bool) {
