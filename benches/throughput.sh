@@ -1,47 +1,67 @@
 #!/usr/bin/env bash
-# Whole-program throughput: synthesizes a large capture (default ≥ 500 MB, thousands of
-# concurrent sessions, ~150–400-byte segments), then times, from one run each:
+# Whole-program throughput: synthesizes a large capture (default ≥ 600 MB, thousands of
+# concurrent sessions, ~300-byte segments), then times, one run each unless RUNS says more
+# (the best run is kept: the machine is shared, so slower runs measure the neighbours):
 #   raw      `msyncdump info`            (iterates the file's records only)
 #   summary  `msyncdump dissect`         (summary lines to /dev/null)
 #   json     `msyncdump dissect --json`  (NDJSON to /dev/null)
-#   report   `msyncdump report` and `report -j 2`, when the build has them
+#   report   `msyncdump report`, and `report -j 2` when the build has it
 # and prints MB/s, packets/s, the ratio to the raw pass, and peak RSS.
 #
 # Usage: benches/throughput.sh [SIZE_MB] [CLIENTS]
+# Environment: BENCH_DIR (default target/bench), RUNS (default 1), KEEP=1 keeps the capture.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 size_mb=${1:-600}
 clients=${2:-4000}
+runs=${RUNS:-1}
 dir=${BENCH_DIR:-target/bench}
 mkdir -p "$dir"
 cap="$dir/bench-${size_mb}mb-${clients}c.pcap"
 
 cargo build --release --quiet
 bin=target/release/msyncdump
+want=$(( size_mb * 1000000 ))
 
-if [ ! -s "$cap" ]; then
-    # Duration grows with the wanted size; the synthesizer's message mix makes roughly
-    # 2.5 KB per client-second at the default rates.
-    secs=$(( size_mb * 1000 / (clients * 2) + 1 ))
-    echo "synthesizing $cap ($clients clients, ${secs}s, MSS 300)…"
-    "$bin" synth -w "$cap" --seed 7 --clients "$clients" --duration "$secs" --mss 300 --no-truth
+if [ ! -s "$cap" ] || [ "$(stat -c %s "$cap")" -lt "$want" ]; then
+    # At the synthesizer's default rates a session writes ~0.32 KB per second after a login
+    # of ~6.5 KB (MSS 300); the estimate is checked below and the duration scaled if short.
+    secs=$(( (want / 1000 - clients * 13 / 2) / (clients * 32 / 100) + 10 ))
+    for attempt in 1 2 3; do
+        echo "synthesizing $cap ($clients clients, ${secs}s, MSS 300)…"
+        "$bin" synth -w "$cap" --seed 7 --clients "$clients" --duration "$secs" --mss 300 --no-truth
+        got=$(stat -c %s "$cap")
+        [ "$got" -ge "$want" ] && break
+        secs=$(awk -v s="$secs" -v w="$want" -v g="$got" 'BEGIN { printf "%d", s * w / g * 1.05 + 1 }')
+    done
+    [ "$(stat -c %s "$cap")" -ge "$want" ] || { echo "could not reach ${size_mb} MB" >&2; exit 1; }
 fi
 bytes=$(stat -c %s "$cap")
 mb=$(awk -v b="$bytes" 'BEGIN { printf "%.1f", b / 1e6 }')
 packets=$("$bin" info "$cap" | awk '/^packets:/ { print $2 }')
+tally=$("$bin" dissect -q "$cap" 2>&1 >/dev/null | tail -n 1)
 echo "capture: $cap, $mb MB, $packets packets"
+echo "tally: $tally"
 
 run() { # name, command...
     local name=$1; shift
-    local out
-    out=$( { /usr/bin/time -f '%e %M' "$@" >/dev/null 2>/dev/null; } 2>&1 | tail -n 1)
-    local secs=${out% *} rss_kb=${out#* }
-    awk -v n="$name" -v s="$secs" -v b="$bytes" -v p="$packets" -v r="$rss_kb" -v raw="${raw_secs:-0}" 'BEGIN {
-        if (s <= 0) s = 0.001
-        ratio = (raw > 0) ? sprintf("%.2fx raw time", s / raw) : "-"
+    local best_s= best_rss=
+    for _ in $(seq "$runs"); do
+        local out
+        # -o: the command's own stderr (the tally) goes to /dev/null, not time's figures.
+        /usr/bin/time -o "$dir/time.out" -f '%e %M' "$@" >/dev/null 2>/dev/null
+        out=$(tail -n 1 "$dir/time.out")
+        local s=${out% *} rss=${out#* }
+        if [ -z "$best_s" ] || awk -v a="$s" -v b="$best_s" 'BEGIN { exit !(a < b) }'; then
+            best_s=$s best_rss=$rss
+        fi
+    done
+    awk -v n="$name" -v s="$best_s" -v b="$bytes" -v p="$packets" -v r="$best_rss" -v raw="${raw_secs:-0}" 'BEGIN {
+        if (s <= 0) s = 0.01
+        ratio = (raw > 0) ? sprintf("%.1fx raw time", s / raw) : "-"
         printf "%-10s %8.2f s  %9.1f MB/s  %12.0f packets/s  peak RSS %7.1f MB  %s\n", n, s, b / 1e6 / s, p / s, r / 1024, ratio
     }'
-    last_secs=$secs
+    last_secs=$best_s
 }
 
 raw_secs=
@@ -51,5 +71,10 @@ run summary "$bin" dissect "$cap"
 run json "$bin" dissect --json "$cap"
 if "$bin" report --help >/dev/null 2>&1; then
     run report "$bin" report "$cap"
-    run report-j2 "$bin" report -j 2 "$cap"
+    if "$bin" report --help | grep -q -- '-j, '; then
+        run report-j2 "$bin" report -j 2 "$cap"
+    fi
+fi
+if [ "${KEEP:-0}" != 1 ]; then
+    rm -f "$cap"
 fi

@@ -70,6 +70,35 @@ pub struct Rfc3339(pub Timestamp);
 impl fmt::Display for Rfc3339 {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let c = Civil::new(self.0, 0);
+        // Written digit by digit into one buffer: this runs once per message of `--json`, where
+        // the padded `write!` form cost as much as a tenth of the rendering. Years outside
+        // 0..=9999 take the general form.
+        if let Ok(year @ 0..=9999) = u32::try_from(c.year) {
+            let mut b = *b"0000-00-00T00:00:00.000000000Z";
+            let digits = |b: &mut [u8], mut v: u32| {
+                for d in b.iter_mut().rev() {
+                    // `v % 10` is a digit, so the cast cannot truncate.
+                    *d = b'0' + (v % 10) as u8;
+                    v /= 10;
+                }
+            };
+            digits(&mut b[0..4], year);
+            digits(&mut b[5..7], c.month);
+            digits(&mut b[8..10], c.day);
+            digits(&mut b[11..13], c.hour);
+            digits(&mut b[14..16], c.minute);
+            digits(&mut b[17..19], c.second);
+            let len = if c.nanos % 1000 == 0 {
+                digits(&mut b[20..26], c.nanos / 1000);
+                b[26] = b'Z';
+                27
+            } else {
+                digits(&mut b[20..29], c.nanos);
+                30
+            };
+            // Only ASCII was written.
+            return f.write_str(std::str::from_utf8(&b[..len]).unwrap_or_default());
+        }
         write!(
             f,
             "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}.",
@@ -258,6 +287,34 @@ pub fn parse_tzif(b: &[u8]) -> Option<Zone> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn rfc3339_matches_the_padded_format() {
+        let general = |ts: Timestamp| {
+            let c = Civil::new(ts, 0);
+            let frac = if c.nanos % 1000 == 0 {
+                format!("{:06}", c.nanos / 1000)
+            } else {
+                format!("{:09}", c.nanos)
+            };
+            format!(
+                "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}.{frac}Z",
+                c.year, c.month, c.day, c.hour, c.minute, c.second
+            )
+        };
+        let mut x = 0x2545_F491_4F6C_DD1Du64;
+        let mut values = vec![0i64, -1, 1, 999, 1000, i64::MIN, i64::MAX, 253_402_300_799_999_999];
+        for _ in 0..100_000 {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            values.push(x as i64);
+            values.push((x % 4_000_000_000_000_000_000) as i64 / 1000 * 1000);
+        }
+        for v in values {
+            assert_eq!(Rfc3339(Timestamp(v)).to_string(), general(Timestamp(v)), "{v}");
+        }
+    }
 
     #[test]
     fn formats_the_seed_time() {

@@ -108,7 +108,7 @@ pub struct Decoded {
     /// decoded from. `None` when the payload went undecompressed (use `env.payload`).
     pub plain_payload: Option<Vec<u8>>,
     /// Decoded `Meta.payload` of each meta the body carries, in order (the UL `meta` first, then
-    /// DL `metas`).
+    /// DL `metas`); only the first `max_meta_bodies` of them when decoded by [`decode_metas`].
     pub meta_bodies: Vec<MetaBody>,
 }
 
@@ -143,6 +143,18 @@ const ENCRYPT_NONE: i32 = 0;
 
 /// Decodes one MSync message (the bytes after the length prefix / one WebSocket message).
 pub fn decode(frame: &[u8], dir: Dir, limits: &DecodeLimits) -> Result<Decoded, DecodeError> {
+    decode_metas(frame, dir, limits, usize::MAX)
+}
+
+/// As [`decode`], but decodes the payloads of only the first `max_meta_bodies` metas: a consumer
+/// that renders from the raw bytes needs none, and the metas' strings are most of the cost of
+/// decoding a pull answer. Whether the message decodes does not depend on its metas.
+pub fn decode_metas(
+    frame: &[u8],
+    dir: Dir,
+    limits: &DecodeLimits,
+    max_meta_bodies: usize,
+) -> Result<Decoded, DecodeError> {
     let env = pb::MSync::decode(frame).map_err(|e| DecodeError::Envelope(e.to_string()))?;
     // proto2 default: an absent command is SYNC (0), which the native SDKs leave out.
     let command = Command::from_i32(env.command.unwrap_or(0));
@@ -168,8 +180,8 @@ pub fn decode(frame: &[u8], dir: Dir, limits: &DecodeLimits) -> Result<Decoded, 
     };
 
     let meta_bodies = match &body {
-        Body::SyncUl(ul) => ul.meta.iter().map(decode_meta).collect(),
-        Body::SyncDl(dl) => dl.metas.iter().map(decode_meta).collect(),
+        Body::SyncUl(ul) => ul.meta.iter().take(max_meta_bodies).map(decode_meta).collect(),
+        Body::SyncDl(dl) => dl.metas.iter().take(max_meta_bodies).map(decode_meta).collect(),
         _ => Vec::new(),
     };
     Ok(Decoded { env, command, body, zlib, plain_payload, meta_bodies })

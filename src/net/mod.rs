@@ -27,7 +27,7 @@ use std::net::SocketAddr;
 use crate::capture::{LinkType, Timestamp};
 
 mod frag;
-mod hash;
+pub(crate) mod hash;
 pub(crate) mod parse;
 mod reasm;
 pub mod seq;

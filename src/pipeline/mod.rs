@@ -215,12 +215,18 @@ pub struct Totals {
 pub trait Consumer {
     fn event(&mut self, ev: &Event<'_>) -> io::Result<()>;
     fn finish(&mut self, totals: &Totals) -> io::Result<()>;
+    /// How many metas of each message need their payload decoded into
+    /// [`Decoded::meta_bodies`](crate::msync::decode::Decoded::meta_bodies); consumers that
+    /// render from the raw bytes need none. Asked once, when the pipeline is built.
+    fn meta_bodies_wanted(&self) -> usize {
+        usize::MAX
+    }
 }
 
 pub mod print;
 pub mod shard;
 
-use std::collections::HashMap;
+use crate::net::hash::FxHashMap;
 
 use crate::capture::Packet;
 use crate::frame::detect::{self, Detection};
@@ -321,7 +327,7 @@ pub struct Pipeline<C: Consumer> {
 
 struct Inner<C: Consumer> {
     cfg: PipelineConfig,
-    conns: HashMap<u32, Conn>,
+    conns: FxHashMap<u32, Conn>,
     out: Out<C>,
 }
 
@@ -332,6 +338,8 @@ struct Out<C: Consumer> {
     totals: Totals,
     capture_start: Timestamp,
     decode: DecodeLimits,
+    /// The consumer's [`Consumer::meta_bodies_wanted`].
+    meta_bodies: usize,
     /// The first error a consumer returned (e.g. a closed pipe): the run stops there.
     failed: Option<io::Error>,
 }
@@ -343,8 +351,9 @@ impl<C: Consumer> Pipeline<C> {
             net: Net::new(cfg.net.clone()),
             inner: Inner {
                 cfg,
-                conns: HashMap::new(),
+                conns: FxHashMap::default(),
                 out: Out {
+                    meta_bodies: consumer.meta_bodies_wanted(),
                     consumer,
                     totals: Totals::default(),
                     capture_start: Timestamp::default(),
@@ -847,7 +856,7 @@ fn message<C: Consumer>(
         None
     };
     let raw = unwrapped.as_deref().unwrap_or(body);
-    let decoded = decode::decode(raw, dir, &out.decode);
+    let decoded = decode::decode_metas(raw, dir, &out.decode, out.meta_bodies);
     if let Ok(msg) = &decoded {
         if info.messages == 0 && info.meta.role == RoleSource::Guess {
             // The client is whoever sends the first login; the server is whoever sends

@@ -5,8 +5,11 @@ use std::fmt::Write as _;
 use std::io::{self, Write};
 
 use super::{Consumer, Event, FrameProblem, MsgCtx, Totals, TransportNote};
+use std::net::SocketAddr;
+
 use crate::msync::render::{json, sdklog, summary, tree, RenderOpts};
-use crate::net::{ConnId, Dir, PktCtx};
+use crate::net::hash::FxHashMap;
+use crate::net::{ConnId, ConnMeta, Dir, PktCtx};
 use crate::time::{write_human, Rfc3339, Zone};
 
 /// Output format of `dissect`.
@@ -34,41 +37,86 @@ pub struct PrintOptions {
     pub line_buffered: bool,
 }
 
+/// A connection's endpoints as text, kept because formatting two socket addresses costs more
+/// than the rest of a summary line. The addresses it was made from are kept beside it: the
+/// pipeline may swap client and server when the first PROVISION shows who is who.
+struct Peers {
+    client: SocketAddr,
+    server: SocketAddr,
+    client_text: String,
+    server_text: String,
+}
+
 /// Prints the event stream of `dissect`.
 pub struct Printer<W: Write> {
     out: W,
     opts: PrintOptions,
     line: String,
     json: Vec<u8>,
+    /// Open connections' [`Peers`], dropped when the connection closes so the table stays as
+    /// small as the pipeline's.
+    peers: FxHashMap<u32, Peers>,
 }
 
 impl<W: Write> Printer<W> {
     pub fn new(out: W, opts: PrintOptions) -> Self {
-        Printer { out, opts, line: String::with_capacity(512), json: Vec::with_capacity(1024) }
+        Printer {
+            out,
+            opts,
+            line: String::with_capacity(512),
+            json: Vec::with_capacity(1024),
+            peers: FxHashMap::default(),
+        }
     }
 
     pub fn into_inner(self) -> W {
         self.out
     }
 
-    fn arrow(ctx: &MsgCtx<'_>, line: &mut String) {
+    fn peers<'p>(peers: &'p mut FxHashMap<u32, Peers>, conn: &ConnMeta) -> &'p Peers {
+        let p = peers.entry(conn.id.0).or_insert_with(|| Peers {
+            client: conn.client,
+            server: conn.server,
+            client_text: conn.client.to_string(),
+            server_text: conn.server.to_string(),
+        });
+        if p.client != conn.client || p.server != conn.server {
+            *p = Peers {
+                client: conn.client,
+                server: conn.server,
+                client_text: conn.client.to_string(),
+                server_text: conn.server.to_string(),
+            };
+        }
+        p
+    }
+
+    fn arrow(peers: &mut FxHashMap<u32, Peers>, ctx: &MsgCtx<'_>, line: &mut String) {
         let arrow = match ctx.dir {
-            Dir::C2S => "→",
-            Dir::S2C => "←",
+            Dir::C2S => " → ",
+            Dir::S2C => " ← ",
         };
-        let _ = write!(line, "{} {arrow} {}", ctx.conn.client, ctx.conn.server);
+        let p = Self::peers(peers, ctx.conn);
+        line.push_str(&p.client_text);
+        line.push_str(arrow);
+        line.push_str(&p.server_text);
     }
 
     /// The columns every summary line starts with: frame, relative time, connection, peers.
-    fn summary_prefix(ctx: &MsgCtx<'_>, line: &mut String) {
-        let _ = write!(line, "{:>6} {:>11.6} {:>4} ", ctx.frame, ctx.rel_secs(), ctx.conn.id.0);
-        Self::arrow(ctx, line);
+    fn summary_prefix(peers: &mut FxHashMap<u32, Peers>, ctx: &MsgCtx<'_>, line: &mut String) {
+        push_padded(line, ctx.frame, 6);
+        line.push(' ');
+        push_rel_secs(line, ctx.ts.since(ctx.capture_start));
+        line.push(' ');
+        push_padded(line, u64::from(ctx.conn.id.0), 4);
+        line.push(' ');
+        Self::arrow(peers, ctx, line);
         line.push_str("  ");
     }
 
-    fn verbose_header(&self, ctx: &MsgCtx<'_>, line: &mut String) {
+    fn verbose_header(&mut self, ctx: &MsgCtx<'_>, line: &mut String) {
         let _ = write!(line, "Frame {}, conn {} {} (", ctx.frame, ctx.conn.id.0, ctx.dir.as_str());
-        Self::arrow(ctx, line);
+        Self::arrow(&mut self.peers, ctx, line);
         line.push_str("), ");
         write_human(line, ctx.ts, self.opts.zone.offset_at(ctx.ts));
         let _ = writeln!(
@@ -204,7 +252,7 @@ impl<W: Write> Consumer for Printer<W> {
                 let mut line = std::mem::take(&mut self.line);
                 match self.opts.format {
                     Format::Summary => {
-                        Self::summary_prefix(ctx, &mut line);
+                        Self::summary_prefix(&mut self.peers, ctx, &mut line);
                         summary::write_summary(&mut line, msg, ctx.dir, &self.opts.render);
                         line.push('\n');
                     }
@@ -222,12 +270,14 @@ impl<W: Write> Consumer for Printer<W> {
                     Format::Json => {
                         self.line = line;
                         self.json_head(ctx.frame, ctx.conn.id, ctx.dir);
+                        let _ = write!(self.json, ",\"ts\":\"{}\",\"client\":\"", Rfc3339(ctx.ts));
+                        let p = Self::peers(&mut self.peers, ctx.conn);
+                        self.json.extend_from_slice(p.client_text.as_bytes());
+                        self.json.extend_from_slice(b"\",\"server\":\"");
+                        self.json.extend_from_slice(p.server_text.as_bytes());
                         let _ = write!(
                             self.json,
-                            ",\"ts\":\"{}\",\"client\":\"{}\",\"server\":\"{}\",\"transport\":\"{}\",\"command\":\"{}\",\"msync\":",
-                            Rfc3339(ctx.ts),
-                            ctx.conn.client,
-                            ctx.conn.server,
+                            "\",\"transport\":\"{}\",\"command\":\"{}\",\"msync\":",
                             ctx.transport.as_str(),
                             msg.command.name()
                         );
@@ -250,7 +300,7 @@ impl<W: Write> Consumer for Printer<W> {
                 let mut line = std::mem::take(&mut self.line);
                 match self.opts.format {
                     Format::Summary | Format::Verbose => {
-                        Self::summary_prefix(ctx, &mut line);
+                        Self::summary_prefix(&mut self.peers, ctx, &mut line);
                         summary::write_error_summary(&mut line, raw, ctx.dir, error);
                         let _ = writeln!(
                             line,
@@ -314,16 +364,88 @@ impl<W: Write> Consumer for Printer<W> {
                 ),
             },
             Event::Transport { pkt, conn, dir, note } => self.transport_note(pkt, conn, dir, note),
-            Event::ConnOpen { .. }
-            | Event::MsyncDetected { .. }
-            | Event::Tcp { .. }
-            | Event::ConnClose { .. } => Ok(()),
+            Event::ConnClose { conn, .. } => {
+                self.peers.remove(&conn.id.0);
+                Ok(())
+            }
+            Event::ConnOpen { .. } | Event::MsyncDetected { .. } | Event::Tcp { .. } => Ok(()),
         }
     }
 
     fn finish(&mut self, _totals: &Totals) -> io::Result<()> {
         self.out.flush()
     }
+
+    fn meta_bodies_wanted(&self) -> usize {
+        match self.opts.format {
+            _ if self.opts.quiet => 0,
+            Format::Summary => summary::META_BODIES_USED,
+            // These render from the raw bytes.
+            Format::Verbose | Format::SdkLog | Format::Json => 0,
+        }
+    }
+}
+
+/// `n` right-aligned in `width` columns, as `{:>width$}` would print it.
+fn push_padded(line: &mut String, n: u64, width: usize) {
+    let mut buf = [0u8; 20];
+    let mut i = buf.len();
+    let mut v = n;
+    loop {
+        i -= 1;
+        // `v % 10` is a digit, so the cast cannot truncate.
+        buf[i] = b'0' + (v % 10) as u8;
+        v /= 10;
+        if v == 0 {
+            break;
+        }
+    }
+    let digits = &buf[i..];
+    for _ in digits.len()..width {
+        line.push(' ');
+    }
+    // Only ASCII digits were written.
+    line.push_str(std::str::from_utf8(digits).unwrap_or_default());
+}
+
+/// Seconds since the capture's start as `{:>11.6}` prints [`MsgCtx::rel_secs`], with integer
+/// arithmetic: the float formatting was a tenth of the summary printer's time. Where the two
+/// could differ (a time exactly halfway between two microseconds, a negative or enormous
+/// offset) the float formatting is used.
+fn push_rel_secs(line: &mut String, ns: i64) {
+    // Below 10^15 ns the float's error is under 10^-10 s, so a time at least 1 ns away from a
+    // rounding midpoint rounds the same way in both.
+    if !(0..1_000_000_000_000_000).contains(&ns) || ns % 1000 == 500 {
+        let _ = write!(line, "{:>11.6}", ns as f64 / 1e9);
+        return;
+    }
+    // In range and non-negative, so the casts cannot wrap.
+    let micros = (ns as u64 + 500) / 1000;
+    let (secs, frac) = (micros / 1_000_000, micros % 1_000_000);
+    let mut buf = [0u8; 32];
+    let mut i = buf.len();
+    let mut f = frac;
+    for _ in 0..6 {
+        i -= 1;
+        buf[i] = b'0' + (f % 10) as u8;
+        f /= 10;
+    }
+    i -= 1;
+    buf[i] = b'.';
+    let mut s = secs;
+    loop {
+        i -= 1;
+        buf[i] = b'0' + (s % 10) as u8;
+        s /= 10;
+        if s == 0 {
+            break;
+        }
+    }
+    let text = &buf[i..];
+    for _ in text.len()..11 {
+        line.push(' ');
+    }
+    line.push_str(std::str::from_utf8(text).unwrap_or_default());
 }
 
 /// `s` as a JSON string literal (RFC 8259; control characters escaped).
@@ -515,5 +637,65 @@ impl<A: Consumer, B: Consumer> Consumer for Tee<A, B> {
     fn finish(&mut self, totals: &Totals) -> io::Result<()> {
         self.a.finish(totals)?;
         self.b.finish(totals)
+    }
+    fn meta_bodies_wanted(&self) -> usize {
+        self.a.meta_bodies_wanted().max(self.b.meta_bodies_wanted())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn padded_integers_match_format() {
+        for n in [0u64, 7, 42, 99_999, 999_999, 1_000_000, 123_456_789, u64::MAX] {
+            for w in [0usize, 4, 6] {
+                let mut s = String::new();
+                push_padded(&mut s, n, w);
+                assert_eq!(s, format!("{n:>w$}"));
+            }
+        }
+    }
+
+    #[test]
+    fn relative_times_match_float_formatting() {
+        let mut ns_values = vec![
+            0i64,
+            1,
+            499,
+            500,
+            501,
+            999,
+            1000,
+            1_499,
+            1_500,
+            999_999_499,
+            999_999_500,
+            999_999_501,
+            59_999_999_999,
+            -1,
+            -1_500,
+            i64::MIN,
+            i64::MAX,
+            999_999_999_999_999,
+            1_000_000_000_000_000,
+        ];
+        // A deterministic spread of values, microsecond-aligned and not.
+        let mut x = 0x9E37_79B9_7F4A_7C15u64;
+        for _ in 0..200_000 {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            let v = (x % 2_000_000_000_000_000) as i64;
+            ns_values.push(v);
+            ns_values.push(v / 1000 * 1000);
+            ns_values.push(v % 100_000_000_000);
+        }
+        for ns in ns_values {
+            let mut s = String::new();
+            push_rel_secs(&mut s, ns);
+            assert_eq!(s, format!("{:>11.6}", ns as f64 / 1e9), "{ns}");
+        }
     }
 }

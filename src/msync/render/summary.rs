@@ -10,7 +10,6 @@ use std::fmt::{self, Write as _};
 
 use super::{RenderOpts, REDACTED};
 use crate::msync::decode::{peek_command, Body, Command, DecodeError, Decoded, MetaBody};
-use crate::msync::jid::JidParts;
 use crate::msync::pb;
 use crate::net::Dir;
 
@@ -21,6 +20,8 @@ const MAX_TEXT: usize = 40;
 const MAX_REASON: usize = 80;
 /// Metas of a pull answer described one by one; the rest are counted.
 const MAX_METAS: usize = 3;
+/// Metas whose decoded body a summary reads (the UL meta, or the first metas of a pull).
+pub const META_BODIES_USED: usize = MAX_METAS;
 /// Queues of an UNREAD answer listed; the rest are counted.
 const MAX_QUEUES: usize = 5;
 /// JIDs or ids of a list (MUC members, ack ids) listed; the rest are counted.
@@ -658,8 +659,31 @@ fn push_enum(out: &mut String, name: Option<&str>, unknown_prefix: &str, v: i32)
 
 /// A JID in the SDK's notation, control characters escaped; `-` if it has no parts at all.
 fn push_jid(out: &mut String, j: &pb::Jid) {
+    // What `crate::msync::jid::JidParts`' `Display` writes through `Plain`, without the formatting machinery (a
+    // summary line holds up to a dozen JIDs).
+    fn part(p: &Option<String>) -> Option<&str> {
+        p.as_deref().filter(|s| !s.is_empty())
+    }
     let before = out.len();
-    let _ = write!(Plain(out), "{}", JidParts::from_pb(j));
+    let mut any = false;
+    if let Some(a) = part(&j.app_key) {
+        push_plain(out, a);
+        any = true;
+    }
+    if let Some(n) = part(&j.name) {
+        if any {
+            out.push('_');
+        }
+        push_plain(out, n);
+    }
+    if let Some(d) = part(&j.domain) {
+        out.push('@');
+        push_plain(out, d);
+    }
+    if let Some(r) = part(&j.client_resource) {
+        out.push('/');
+        push_plain(out, r);
+    }
     if out.len() == before {
         out.push('-');
     }
@@ -674,7 +698,7 @@ fn needs_escape(c: char) -> bool {
 
 /// Writes `s` unquoted, escaping what [`needs_escape`] names so the line stays one line.
 fn push_plain(out: &mut String, s: &str) {
-    if !s.chars().any(needs_escape) {
+    if is_printable_ascii(s, false) || !s.chars().any(needs_escape) {
         out.push_str(s);
         return;
     }
@@ -687,6 +711,12 @@ fn push_plain(out: &mut String, s: &str) {
 /// after `max` characters with "…".
 fn push_quoted(out: &mut String, s: &str, max: usize) {
     out.push('"');
+    // Short printable ASCII (most ids and texts) needs neither escapes nor a cut.
+    if s.len() <= max && is_printable_ascii(s, true) {
+        out.push_str(s);
+        out.push('"');
+        return;
+    }
     for (i, c) in s.chars().enumerate() {
         if i == max {
             out.push('…');
@@ -695,6 +725,16 @@ fn push_quoted(out: &mut String, s: &str, max: usize) {
         push_char_escaped(out, c, true);
     }
     out.push('"');
+}
+
+/// All of `s` is ASCII that [`push_char_escaped`] writes as is: no control character, and no
+/// `"` or `\\` when `quoted`. A branch-free scan, so the compiler can vectorise it.
+fn is_printable_ascii(s: &str, quoted: bool) -> bool {
+    let q = if quoted { b'"' } else { 0x7f };
+    let bs = if quoted { b'\\' } else { 0x7f };
+    !s.as_bytes()
+        .iter()
+        .fold(false, |bad, &c| bad | !(0x20..0x7f).contains(&c) | (c == q) | (c == bs))
 }
 
 fn push_char_escaped(out: &mut String, c: char, quoted: bool) {
