@@ -225,9 +225,9 @@ use std::collections::HashMap;
 use crate::capture::Packet;
 use crate::frame::detect::{self, Detection};
 use crate::frame::websocket::{Control, WebSocket, WsConfig, WsEvent};
-use crate::frame::{LengthPrefixSplitter, MsyncCheck, SplitEvent};
+use crate::frame::{FrameCheck, LengthPrefixSplitter, MsyncCheck, SplitEvent};
 use crate::msync::decode::{self, Body, DecodeLimits};
-use crate::msync::lz4::{CompressionTracker, Lz4Error};
+use crate::msync::lz4::{self, CompressionTracker, Lz4Error};
 use crate::net::{Net, NetConfig, RoleSource, StreamEvent, StreamSink};
 
 /// Settings of the whole pipeline.
@@ -573,6 +573,36 @@ impl<C: Consumer> Inner<C> {
     }
 }
 
+/// The splitter's check for a raw TCP direction: once the login made it LZ4-wrapped, its
+/// bodies are envelopes, not MSync, and must be accepted (and resynchronised on) as such, or
+/// every wrapped frame would be rejected as invalid. A cell, because a PROVISION answer can
+/// switch the direction between two frames of one chunk.
+struct TcpCheck<'a> {
+    wrapped: &'a std::cell::Cell<bool>,
+    cap: usize,
+}
+
+impl FrameCheck for TcpCheck<'_> {
+    fn plausible(&self, body: &[u8]) -> bool {
+        if self.wrapped.get() {
+            lz4::plausible_envelope(body, self.cap)
+        } else {
+            MsyncCheck.plausible(body)
+        }
+    }
+    fn acceptable(&self, body: &[u8]) -> bool {
+        if self.wrapped.get() {
+            lz4::plausible_envelope(body, self.cap)
+        } else {
+            MsyncCheck.acceptable(body)
+        }
+    }
+    fn plausible_start(&self, head: &[u8], len: usize) -> bool {
+        // An envelope's first bytes are a varint and a CRC: nothing to rule out early.
+        self.wrapped.get() || MsyncCheck.plausible_start(head, len)
+    }
+}
+
 /// In-order bytes of one direction (`net_dir`, the reassembler's) into the framing.
 fn feed<C: Consumer>(
     info: &mut Info,
@@ -587,10 +617,13 @@ fn feed<C: Consumer>(
     match framing {
         Framing::Tcp(splitters) => {
             let Some(sp) = splitters.get_mut(net_dir.index()) else { return Ok(()) };
-            sp.feed(offset, data, &MsyncCheck, &mut |ev| {
+            let wrapped = std::cell::Cell::new(info.lz4.wrapped(info.role(net_dir)));
+            let check = TcpCheck { wrapped: &wrapped, cap: out.decode.max_inflated };
+            sp.feed(offset, data, &check, &mut |ev| {
                 if result.is_ok() {
                     result = on_split(info, out, pkt, net_dir, ev);
                 }
+                wrapped.set(info.lz4.wrapped(info.role(net_dir)));
             });
         }
         Framing::WebSocket(ws) => {
@@ -652,10 +685,13 @@ fn finish<C: Consumer>(
         Framing::Tcp(splitters) => {
             for (i, sp) in splitters.iter_mut().enumerate() {
                 let net_dir = if i == 0 { Dir::C2S } else { Dir::S2C };
-                sp.finish(&MsyncCheck, &mut |ev| {
+                let wrapped = std::cell::Cell::new(info.lz4.wrapped(info.role(net_dir)));
+                let check = TcpCheck { wrapped: &wrapped, cap: out.decode.max_inflated };
+                sp.finish(&check, &mut |ev| {
                     if result.is_ok() {
                         result = on_split(info, out, pkt, net_dir, ev);
                     }
+                    wrapped.set(info.lz4.wrapped(info.role(net_dir)));
                 });
             }
         }
