@@ -93,11 +93,12 @@ pub struct Lz4Mode {
 impl Lz4Mode {
     /// Whether messages of `dir` are wrapped after the PROVISION pair.
     pub fn wraps(self, dir: Dir) -> bool {
-        match (self.direction, dir) {
-            (Lz4Direction::Bi, _) => true,
-            (Lz4Direction::OnlyUp, Dir::C2S) | (Lz4Direction::OnlyDown, Dir::S2C) => true,
-            _ => false,
-        }
+        matches!(
+            (self.direction, dir),
+            (Lz4Direction::Bi, _)
+                | (Lz4Direction::OnlyUp, Dir::C2S)
+                | (Lz4Direction::OnlyDown, Dir::S2C)
+        )
     }
 }
 
