@@ -1,5 +1,6 @@
 //! Deterministic synthesizer of MSync captures over raw TCP (Ethernet, IPv4 or IPv6, 4-byte
-//! big-endian length prefix + protobuf), for samples, tests and benchmarks.
+//! big-endian length prefix + protobuf) or over WebSocket as the web SDK speaks it (the `ws`
+//! submodule), optionally with LZ4 protocol compression, for samples, tests and benchmarks.
 //!
 //! [`generate`] simulates many concurrent client sessions (login, unread, sends and their
 //! acks, notices and multi-page pulls, heartbeats, receipts, recalls, group/roster/statistic
@@ -16,6 +17,11 @@
 //!   truth is the difference of capture timestamps of the last bytes of request and response.
 //! - Midstream connections are cut at a step boundary: the first activity that starts at or
 //!   after the capture start is the first one captured, whole.
+//! - The truth holds MSync bytes as encoded, before any LZ4 wrapping, deflate or framing; the
+//!   wrapping and framing state (LZ4 history, deflate window) lives in the session and
+//!   advances in stream order, including before the capture starts.
+//! - With the default (raw TCP, no LZ4) the PRNG is drawn exactly as before these options
+//!   existed, so existing seeds give the same bytes.
 
 mod content;
 mod rng;
@@ -166,7 +172,8 @@ pub struct SynthConfig {
     pub ws_close: bool,
     /// WebSocket only: fraction of sessions whose upgrade the server refuses (401, then FIN).
     pub ws_reject: f64,
-    /// LZ4 protocol compression negotiated at login (both transports).
+    /// LZ4 protocol compression negotiated at login (both transports; on raw TCP the envelope
+    /// sits inside the length-prefixed frame). Midstream sessions' negotiation is not captured.
     pub lz4: Option<Lz4Mode>,
 }
 

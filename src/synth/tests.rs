@@ -314,8 +314,15 @@ fn message_mix_covers_the_protocol() {
 
 #[test]
 fn tcp_sequence_and_ack_consistency() {
-    for ipv6 in [false, true] {
-        let c = SynthConfig { ipv6, mss: 120, ..cfg(11) };
+    for (ipv6, websocket) in [(false, false), (true, false), (false, true)] {
+        let mut c = SynthConfig { ipv6, mss: 120, ..cfg(11) };
+        if websocket {
+            // Upgrades, refusals, pongs and close frames are sent outside message bursts.
+            c.transport = SynthTransport::WebSocket;
+            c.ws_ping = 0.5;
+            c.ws_reject = 0.3;
+            c.ws_fragment = 0.5;
+        }
         let (buf, t) = run(&c);
         let segs = read_pcap(&buf);
         // Per flow: SYN first (consumes one), then contiguous data, FIN consumes one.
