@@ -263,7 +263,7 @@ enum Framing {
     /// Not known yet: the first bytes are held (and replayed once the transport is known).
     Detecting(Box<Held>),
     Tcp(Box<[LengthPrefixSplitter; 2]>),
-    WebSocket(Box<WebSocket>),
+    WebSocket(Box<WebSocket<WsCheck>>),
     /// Not MSync (TLS, HTTP, other): bytes are counted, not examined.
     Ignored,
 }
@@ -492,6 +492,10 @@ impl<C: Consumer> Inner<C> {
         Ok(())
     }
 
+    fn ws_check(&self) -> WsCheck {
+        WsCheck { lz4: false, cap: self.cfg.decode.max_inflated }
+    }
+
     fn framing_for(&self, info: &Info, t: Transport, ws_upgrade: bool) -> Framing {
         let synced = !info.meta.midstream;
         match t {
@@ -500,11 +504,11 @@ impl<C: Consumer> Inner<C> {
                 LengthPrefixSplitter::new(self.cfg.max_frame, synced, 0),
             ])),
             Transport::WebSocket if ws_upgrade || synced => {
-                Framing::WebSocket(Box::new(WebSocket::new(self.cfg.ws, MsyncCheck)))
+                Framing::WebSocket(Box::new(WebSocket::new(self.cfg.ws, self.ws_check())))
             }
             Transport::WebSocket => Framing::WebSocket(Box::new(WebSocket::new_midstream(
                 self.cfg.ws,
-                MsyncCheck,
+                self.ws_check(),
                 0,
                 0,
             ))),
@@ -598,9 +602,34 @@ impl FrameCheck for TcpCheck<'_> {
         }
     }
     fn plausible_start(&self, head: &[u8], len: usize) -> bool {
-        // An envelope's first bytes are a varint and a CRC: nothing to rule out early.
-        self.wrapped.get() || MsyncCheck.plausible_start(head, len)
+        if self.wrapped.get() {
+            lz4::plausible_envelope_start(head, len, self.cap)
+        } else {
+            MsyncCheck.plausible_start(head, len)
+        }
     }
+}
+
+/// The WebSocket parser's resynchronisation check: once the login enabled LZ4 on the
+/// connection, a binary message may be an envelope rather than MSync, and the parser must be
+/// able to find one after a gap (the unwrapping, with its CRC, then judges it).
+struct WsCheck {
+    lz4: bool,
+    cap: usize,
+}
+
+impl FrameCheck for WsCheck {
+    fn plausible(&self, body: &[u8]) -> bool {
+        MsyncCheck.plausible(body) || (self.lz4 && lz4::plausible_envelope(body, self.cap))
+    }
+    fn plausible_start(&self, head: &[u8], len: usize) -> bool {
+        MsyncCheck.plausible_start(head, len)
+            || (self.lz4 && lz4::plausible_envelope_start(head, len, self.cap))
+    }
+}
+
+fn update_ws_check(info: &Info, ws: &mut WebSocket<WsCheck>) {
+    ws.check_mut().lz4 = info.lz4.wrapped(Dir::C2S) || info.lz4.wrapped(Dir::S2C);
 }
 
 /// In-order bytes of one direction (`net_dir`, the reassembler's) into the framing.
@@ -627,6 +656,7 @@ fn feed<C: Consumer>(
             });
         }
         Framing::WebSocket(ws) => {
+            update_ws_check(info, ws);
             ws.feed(net_dir, offset, data, &mut |ev| {
                 if result.is_ok() {
                     result = on_ws(info, out, pkt, ev);
@@ -664,11 +694,14 @@ fn gap<C: Consumer>(
                 });
             }
         }
-        Framing::WebSocket(ws) => ws.gap(net_dir, offset, len, &mut |ev| {
-            if result.is_ok() {
-                result = on_ws(info, out, pkt, ev);
-            }
-        }),
+        Framing::WebSocket(ws) => {
+            update_ws_check(info, ws);
+            ws.gap(net_dir, offset, len, &mut |ev| {
+                if result.is_ok() {
+                    result = on_ws(info, out, pkt, ev);
+                }
+            })
+        }
         Framing::Detecting(_) | Framing::Ignored => {}
     }
     result
