@@ -281,6 +281,34 @@ struct SynthArgs {
     /// Do not keep the ground truth in memory (for very large captures).
     #[arg(long)]
     no_truth: bool,
+    /// Carry MSync over WebSocket (HTTP upgrade, one binary message per MSync message).
+    #[arg(long)]
+    websocket: bool,
+    /// Negotiate permessage-deflate with context takeover (implies --websocket).
+    #[arg(long)]
+    ws_deflate: bool,
+    /// Negotiate permessage-deflate without context takeover (implies --websocket).
+    #[arg(long, conflicts_with = "ws_deflate")]
+    ws_deflate_no_takeover: bool,
+    /// Probability that a WebSocket message is sent in several fragments.
+    #[arg(long, default_value_t = 0.0, value_name = "P")]
+    ws_fragment: f64,
+    /// Probability of a server ping before or inside a server message.
+    #[arg(long, default_value_t = 0.0, value_name = "P")]
+    ws_ping: f64,
+    /// Fraction of sessions whose WebSocket upgrade is refused.
+    #[arg(long, default_value_t = 0.0, value_name = "P")]
+    ws_reject: f64,
+    /// LZ4 protocol compression negotiated at login, for these directions.
+    #[arg(long, value_enum, value_name = "DIR")]
+    lz4: Option<Lz4Arg>,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum Lz4Arg {
+    Up,
+    Down,
+    Bi,
 }
 
 fn main() -> ExitCode {
@@ -451,7 +479,9 @@ fn terminal_width() -> Option<u16> {
 }
 
 fn synth(args: SynthArgs) -> io::Result<ExitCode> {
-    use msyncdump::synth::{self, CaptureFormat, SynthConfig};
+    use msyncdump::synth::{
+        self, CaptureFormat, Lz4Direction, Lz4Mode, SynthConfig, SynthTransport, WsDeflate,
+    };
     let format = match args.format {
         CaptureFormatArg::Pcap => CaptureFormat::Pcap,
         CaptureFormatArg::Pcapng => CaptureFormat::PcapNg,
@@ -464,6 +494,9 @@ fn synth(args: SynthArgs) -> io::Result<ExitCode> {
         ("--zlib", args.zlib),
         ("--errors", args.errors),
         ("--unanswered", args.unanswered),
+        ("--ws-fragment", args.ws_fragment),
+        ("--ws-ping", args.ws_ping),
+        ("--ws-reject", args.ws_reject),
     ] {
         if !(0.0..=1.0).contains(&p) {
             return Err(io::Error::new(
@@ -502,6 +535,34 @@ fn synth(args: SynthArgs) -> io::Result<ExitCode> {
             ipv6: args.ipv6,
             server_port: args.server_port,
             collect_truth: !args.no_truth,
+            transport: if args.websocket
+                || args.ws_deflate
+                || args.ws_deflate_no_takeover
+                || args.ws_fragment > 0.0
+                || args.ws_ping > 0.0
+                || args.ws_reject > 0.0
+            {
+                SynthTransport::WebSocket
+            } else {
+                SynthTransport::Tcp
+            },
+            ws_deflate: if args.ws_deflate {
+                Some(WsDeflate { context_takeover: true })
+            } else if args.ws_deflate_no_takeover {
+                Some(WsDeflate { context_takeover: false })
+            } else {
+                None
+            },
+            ws_fragment: args.ws_fragment,
+            ws_ping: args.ws_ping,
+            ws_reject: args.ws_reject,
+            lz4: args.lz4.map(|d| Lz4Mode {
+                direction: match d {
+                    Lz4Arg::Up => Lz4Direction::OnlyUp,
+                    Lz4Arg::Down => Lz4Direction::OnlyDown,
+                    Lz4Arg::Bi => Lz4Direction::Bi,
+                },
+            }),
             ..SynthConfig::default()
         };
         synth::generate(&cfg, out)?

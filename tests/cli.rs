@@ -61,6 +61,7 @@ const SAMPLES: &[&str] = &[
     "websdk-lz4-bi.pcap",
     "websdk-deflate.pcap",
     "websdk-lz4-deflate.pcap",
+    "ws-sample.pcap",
 ];
 
 #[test]

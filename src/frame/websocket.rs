@@ -874,6 +874,11 @@ impl<C: FrameCheck> WebSocket<C> {
         }
     }
 
+    /// The check used to resynchronise, e.g. to tell it what the connection negotiated since.
+    pub fn check_mut(&mut self) -> &mut C {
+        &mut self.check
+    }
+
     /// What the upgrade said so far.
     pub fn handshake(&self) -> &Handshake {
         &self.hs

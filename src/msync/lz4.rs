@@ -102,6 +102,19 @@ pub fn plausible_envelope(wire: &[u8], cap: usize) -> bool {
     len <= cap && block.len() <= len + len / 255 + 16 && len <= block.len().saturating_mul(255)
 }
 
+/// Whether an envelope of `wire_len` bytes starting with `head` (its first bytes, possibly all)
+/// could be plausible: lets a resynchronising parser drop a candidate before waiting for the
+/// whole of a long one.
+pub fn plausible_envelope_start(head: &[u8], wire_len: usize, cap: usize) -> bool {
+    let Some((len, n)) = varint(head) else {
+        // Cut inside the varint (or ten bytes without an end, which `varint` rejects too).
+        return head.len() < 10;
+    };
+    let Ok(len) = usize::try_from(len) else { return false };
+    let Some(block) = wire_len.checked_sub(n + 4).filter(|&b| b > 0) else { return false };
+    len <= cap && block <= len + len / 255 + 16 && len <= block.saturating_mul(255)
+}
+
 /// The last [`HISTORY`] original bytes of one direction.
 #[derive(Clone, Debug)]
 struct History {
@@ -350,6 +363,21 @@ impl CompressionTracker {
 mod tests {
     use super::*;
     use proptest::prelude::*;
+
+    #[test]
+    fn envelope_start_agrees_with_the_whole() {
+        let mut enc = Lz4Encoder::new();
+        let msg: Vec<u8> = (0..3000u32).map(|i| (i % 7) as u8).collect();
+        let w = enc.wrap(&msg);
+        for cut in 0..w.len() {
+            assert!(plausible_envelope_start(&w[..cut], w.len(), 1 << 20), "cut {cut}");
+        }
+        assert!(plausible_envelope(&w, 1 << 20));
+        // A frame far longer than the declared original cannot be its envelope.
+        assert!(!plausible_envelope_start(&w[..8], 1 << 20, 1 << 20));
+        assert!(!plausible_envelope_start(&w[..8], w.len(), 100));
+        assert!(!plausible_envelope_start(&[0x80; 10], 100, 1 << 20));
+    }
 
     /// Unwraps with a new stream (no history).
     fn fresh(w: &[u8], cap: usize) -> Result<Vec<u8>, Lz4Error> {

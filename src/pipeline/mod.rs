@@ -231,9 +231,9 @@ use crate::net::hash::FxHashMap;
 use crate::capture::Packet;
 use crate::frame::detect::{self, Detection};
 use crate::frame::websocket::{Control, WebSocket, WsConfig, WsEvent};
-use crate::frame::{LengthPrefixSplitter, MsyncCheck, SplitEvent};
+use crate::frame::{FrameCheck, LengthPrefixSplitter, MsyncCheck, SplitEvent};
 use crate::msync::decode::{self, Body, DecodeLimits};
-use crate::msync::lz4::{CompressionTracker, Lz4Error};
+use crate::msync::lz4::{self, CompressionTracker, Lz4Error};
 use crate::net::{Net, NetConfig, RoleSource, StreamEvent, StreamSink};
 
 /// Settings of the whole pipeline.
@@ -269,7 +269,7 @@ enum Framing {
     /// Not known yet: the first bytes are held (and replayed once the transport is known).
     Detecting(Box<Held>),
     Tcp(Box<[LengthPrefixSplitter; 2]>),
-    WebSocket(Box<WebSocket>),
+    WebSocket(Box<WebSocket<WsCheck>>),
     /// Not MSync (TLS, HTTP, other): bytes are counted, not examined.
     Ignored,
 }
@@ -501,6 +501,10 @@ impl<C: Consumer> Inner<C> {
         Ok(())
     }
 
+    fn ws_check(&self) -> WsCheck {
+        WsCheck { lz4: false, cap: self.cfg.decode.max_inflated }
+    }
+
     fn framing_for(&self, info: &Info, t: Transport, ws_upgrade: bool) -> Framing {
         let synced = !info.meta.midstream;
         match t {
@@ -509,11 +513,11 @@ impl<C: Consumer> Inner<C> {
                 LengthPrefixSplitter::new(self.cfg.max_frame, synced, 0),
             ])),
             Transport::WebSocket if ws_upgrade || synced => {
-                Framing::WebSocket(Box::new(WebSocket::new(self.cfg.ws, MsyncCheck)))
+                Framing::WebSocket(Box::new(WebSocket::new(self.cfg.ws, self.ws_check())))
             }
             Transport::WebSocket => Framing::WebSocket(Box::new(WebSocket::new_midstream(
                 self.cfg.ws,
-                MsyncCheck,
+                self.ws_check(),
                 0,
                 0,
             ))),
@@ -582,6 +586,61 @@ impl<C: Consumer> Inner<C> {
     }
 }
 
+/// The splitter's check for a raw TCP direction: once the login made it LZ4-wrapped, its
+/// bodies are envelopes, not MSync, and must be accepted (and resynchronised on) as such, or
+/// every wrapped frame would be rejected as invalid. A cell, because a PROVISION answer can
+/// switch the direction between two frames of one chunk.
+struct TcpCheck<'a> {
+    wrapped: &'a std::cell::Cell<bool>,
+    cap: usize,
+}
+
+impl FrameCheck for TcpCheck<'_> {
+    fn plausible(&self, body: &[u8]) -> bool {
+        if self.wrapped.get() {
+            lz4::plausible_envelope(body, self.cap)
+        } else {
+            MsyncCheck.plausible(body)
+        }
+    }
+    fn acceptable(&self, body: &[u8]) -> bool {
+        if self.wrapped.get() {
+            lz4::plausible_envelope(body, self.cap)
+        } else {
+            MsyncCheck.acceptable(body)
+        }
+    }
+    fn plausible_start(&self, head: &[u8], len: usize) -> bool {
+        if self.wrapped.get() {
+            lz4::plausible_envelope_start(head, len, self.cap)
+        } else {
+            MsyncCheck.plausible_start(head, len)
+        }
+    }
+}
+
+/// The WebSocket parser's resynchronisation check: once the login enabled LZ4 on the
+/// connection, a binary message may be an envelope rather than MSync, and the parser must be
+/// able to find one after a gap (the unwrapping, with its CRC, then judges it).
+struct WsCheck {
+    lz4: bool,
+    cap: usize,
+}
+
+impl FrameCheck for WsCheck {
+    fn plausible(&self, body: &[u8]) -> bool {
+        MsyncCheck.plausible(body) || (self.lz4 && lz4::plausible_envelope(body, self.cap))
+    }
+    fn plausible_start(&self, head: &[u8], len: usize) -> bool {
+        MsyncCheck.plausible_start(head, len)
+            || (self.lz4 && lz4::plausible_envelope_start(head, len, self.cap))
+    }
+}
+
+fn update_ws_check(info: &Info, ws: &mut WebSocket<WsCheck>) {
+    ws.check_mut().lz4 = info.lz4.wrapped(Dir::C2S) || info.lz4.wrapped(Dir::S2C);
+}
+
 /// In-order bytes of one direction (`net_dir`, the reassembler's) into the framing.
 fn feed<C: Consumer>(
     info: &mut Info,
@@ -596,13 +655,17 @@ fn feed<C: Consumer>(
     match framing {
         Framing::Tcp(splitters) => {
             let Some(sp) = splitters.get_mut(net_dir.index()) else { return Ok(()) };
-            sp.feed(offset, data, &MsyncCheck, &mut |ev| {
+            let wrapped = std::cell::Cell::new(info.lz4.wrapped(info.role(net_dir)));
+            let check = TcpCheck { wrapped: &wrapped, cap: out.decode.max_inflated };
+            sp.feed(offset, data, &check, &mut |ev| {
                 if result.is_ok() {
                     result = on_split(info, out, pkt, net_dir, ev);
                 }
+                wrapped.set(info.lz4.wrapped(info.role(net_dir)));
             });
         }
         Framing::WebSocket(ws) => {
+            update_ws_check(info, ws);
             ws.feed(net_dir, offset, data, &mut |ev| {
                 if result.is_ok() {
                     result = on_ws(info, out, pkt, ev);
@@ -640,11 +703,14 @@ fn gap<C: Consumer>(
                 });
             }
         }
-        Framing::WebSocket(ws) => ws.gap(net_dir, offset, len, &mut |ev| {
-            if result.is_ok() {
-                result = on_ws(info, out, pkt, ev);
-            }
-        }),
+        Framing::WebSocket(ws) => {
+            update_ws_check(info, ws);
+            ws.gap(net_dir, offset, len, &mut |ev| {
+                if result.is_ok() {
+                    result = on_ws(info, out, pkt, ev);
+                }
+            })
+        }
         Framing::Detecting(_) | Framing::Ignored => {}
     }
     result
@@ -661,10 +727,13 @@ fn finish<C: Consumer>(
         Framing::Tcp(splitters) => {
             for (i, sp) in splitters.iter_mut().enumerate() {
                 let net_dir = if i == 0 { Dir::C2S } else { Dir::S2C };
-                sp.finish(&MsyncCheck, &mut |ev| {
+                let wrapped = std::cell::Cell::new(info.lz4.wrapped(info.role(net_dir)));
+                let check = TcpCheck { wrapped: &wrapped, cap: out.decode.max_inflated };
+                sp.finish(&check, &mut |ev| {
                     if result.is_ok() {
                         result = on_split(info, out, pkt, net_dir, ev);
                     }
+                    wrapped.set(info.lz4.wrapped(info.role(net_dir)));
                 });
             }
         }

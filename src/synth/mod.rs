@@ -1,5 +1,6 @@
 //! Deterministic synthesizer of MSync captures over raw TCP (Ethernet, IPv4 or IPv6, 4-byte
-//! big-endian length prefix + protobuf), for samples, tests and benchmarks.
+//! big-endian length prefix + protobuf) or over WebSocket as the web SDK speaks it (the `ws`
+//! submodule), optionally with LZ4 protocol compression, for samples, tests and benchmarks.
 //!
 //! [`generate`] simulates many concurrent client sessions (login, unread, sends and their
 //! acks, notices and multi-page pulls, heartbeats, receipts, recalls, group/roster/statistic
@@ -16,6 +17,11 @@
 //!   truth is the difference of capture timestamps of the last bytes of request and response.
 //! - Midstream connections are cut at a step boundary: the first activity that starts at or
 //!   after the capture start is the first one captured, whole.
+//! - The truth holds MSync bytes as encoded, before any LZ4 wrapping, deflate or framing; the
+//!   wrapping and framing state (LZ4 history, deflate window) lives in the session and
+//!   advances in stream order, including before the capture starts.
+//! - With the default (raw TCP, no LZ4) the PRNG is drawn exactly as before these options
+//!   existed, so existing seeds give the same bytes.
 
 mod content;
 mod rng;
@@ -23,6 +29,7 @@ mod seed;
 mod tcp;
 #[cfg(test)]
 mod tests;
+mod ws;
 
 use std::cmp::Reverse;
 use std::collections::{BinaryHeap, HashMap, VecDeque};
@@ -33,6 +40,7 @@ use prost::Message;
 
 use crate::capture::write::CaptureWriter;
 use crate::capture::{LinkType, Timestamp};
+use crate::msync::lz4::Lz4Encoder;
 use crate::msync::pb;
 use crate::msync::pb::m_sync::Command;
 use crate::msync::pb::message_body::Type as BodyType;
@@ -43,6 +51,7 @@ use crate::net::Dir;
 use content::{enc, full_jid, jid, recv_env, send_env, short_jid, APP_KEY, DOMAIN, GROUP_DOMAIN};
 use rng::Rng;
 use tcp::{Conn, Host, Impair, Sink};
+use ws::Deflater;
 
 pub use crate::capture::write::CaptureFormat;
 pub use seed::seed_capture;
@@ -50,6 +59,54 @@ pub use tcp::ImpairmentCounts;
 
 const MS: i64 = 1_000_000;
 const SEC: i64 = 1_000_000_000;
+
+/// `Provision.CompressType.COMPRESS_LZ4`.
+const COMPRESS_LZ4: i32 = 2;
+
+/// How sessions carry their MSync messages.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum SynthTransport {
+    /// 4-byte length prefix per message (native SDKs).
+    #[default]
+    Tcp,
+    /// HTTP/1.1 upgrade, then one binary WebSocket message per MSync message (web SDK).
+    WebSocket,
+}
+
+/// permessage-deflate accepted by the server.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct WsDeflate {
+    /// False: the server answers `server_no_context_takeover; client_no_context_takeover` and
+    /// every message is compressed with an empty window.
+    pub context_takeover: bool,
+}
+
+/// `Provision.CompressDirection`: which directions the server's PROVISION answer wraps.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Lz4Direction {
+    /// Client messages only; the answer leaves the direction out, as the real server does.
+    OnlyUp,
+    OnlyDown,
+    Bi,
+}
+
+/// LZ4 protocol compression offered by the client and accepted by the server.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Lz4Mode {
+    pub direction: Lz4Direction,
+}
+
+impl Lz4Mode {
+    /// Whether messages of `dir` are wrapped after the PROVISION pair.
+    pub fn wraps(self, dir: Dir) -> bool {
+        matches!(
+            (self.direction, dir),
+            (Lz4Direction::Bi, _)
+                | (Lz4Direction::OnlyUp, Dir::C2S)
+                | (Lz4Direction::OnlyDown, Dir::S2C)
+        )
+    }
+}
 
 /// Everything that shapes a synthetic capture.
 #[derive(Clone, Debug)]
@@ -102,6 +159,22 @@ pub struct SynthConfig {
     pub rtt_max_ms: f64,
     /// Keep every message and request in the [`GroundTruth`] (turn off for huge captures).
     pub collect_truth: bool,
+    pub transport: SynthTransport,
+    /// WebSocket only: permessage-deflate negotiated (the client always offers it).
+    pub ws_deflate: Option<WsDeflate>,
+    /// WebSocket only: probability that a message is sent as 2-4 frames.
+    pub ws_fragment: f64,
+    /// WebSocket only: per server message, probability of a server ping before it or between
+    /// its fragments; the client answers with a pong after the burst.
+    pub ws_ping: f64,
+    /// WebSocket only: orderly ends exchange close frames (with no status code, as the web
+    /// SDK does, or on some sessions code 1000 and a reason) before the TCP FIN.
+    pub ws_close: bool,
+    /// WebSocket only: fraction of sessions whose upgrade the server refuses (401, then FIN).
+    pub ws_reject: f64,
+    /// LZ4 protocol compression negotiated at login (both transports; on raw TCP the envelope
+    /// sits inside the length-prefixed frame). Midstream sessions' negotiation is not captured.
+    pub lz4: Option<Lz4Mode>,
 }
 
 impl Default for SynthConfig {
@@ -134,6 +207,13 @@ impl Default for SynthConfig {
             rtt_min_ms: 20.0,
             rtt_max_ms: 80.0,
             collect_truth: true,
+            transport: SynthTransport::Tcp,
+            ws_deflate: None,
+            ws_fragment: 0.0,
+            ws_ping: 0.0,
+            ws_close: true,
+            ws_reject: 0.0,
+            lz4: None,
         }
     }
 }
@@ -194,6 +274,10 @@ pub struct ConnTruth {
     pub messages: [u64; 2],
     /// Of those, the ones lost (see [`MessageTruth::lost`]).
     pub lost_messages: [u64; 2],
+    /// The server refused the WebSocket upgrade: no MSync follows (login is `NotCaptured`).
+    pub ws_rejected: bool,
+    /// The close frame the client sent (Some(None): one without a status code), if any.
+    pub ws_close: Option<Option<u16>>,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -324,6 +408,19 @@ struct Session {
     counts: [(u64, u64); 2],
     login: LoginTruth,
     end: ConnEnd,
+    /// The LZ4 encoder of each direction ([`Dir::index`]) once the login enabled it.
+    lz4: [Option<Lz4Encoder>; 2],
+    /// Set once the WebSocket upgrade succeeded: later messages are framed.
+    ws: Option<WsConn>,
+    ws_rejected: bool,
+    ws_close: Option<Option<u16>>,
+}
+
+/// WebSocket state of an upgraded session.
+struct WsConn {
+    /// Per direction, when permessage-deflate was negotiated.
+    deflaters: Option<[Deflater; 2]>,
+    pings: u32,
 }
 
 struct Engine<'a, W: Write> {
@@ -398,12 +495,114 @@ impl<W: Write> Engine<'_, W> {
         ms: &[pb::MSync],
     ) -> (tcp::BurstResult, Vec<u64>) {
         let bytes: Vec<Vec<u8>> = ms.iter().map(|m| m.encode_to_vec()).collect();
-        let r = s.conn.send_burst(&mut self.sink, &mut self.rng, &mut self.imp, dir, t, &bytes);
+        let (stream, ends, pings) = self.wire(s, dir, &bytes);
+        let mut r = s.conn.send_stream(
+            &mut self.sink,
+            &mut self.rng,
+            &mut self.imp,
+            dir,
+            t,
+            &stream,
+            &ends,
+        );
+        if !pings.is_empty() {
+            // The client answers the server's pings once the burst is in.
+            let mut pongs = Vec::new();
+            for p in &pings {
+                let key = self.mask_key();
+                ws::frame(&mut pongs, true, false, ws::OP_PONG, p, Some(key));
+            }
+            let rp = s.conn.send_stream(
+                &mut self.sink,
+                &mut self.rng,
+                &mut self.imp,
+                Dir::C2S,
+                r.acked_at + 200_000,
+                &pongs,
+                &[],
+            );
+            r.acked_at = rp.acked_at;
+        }
         let mut gens = Vec::with_capacity(ms.len());
         for ((m, b), timing) in ms.iter().zip(bytes).zip(r.msgs.iter()) {
             gens.push(self.record(s, dir, timing, m, b));
         }
         (r, gens)
+    }
+
+    fn mask_key(&mut self) -> [u8; 4] {
+        (self.rng.next_u64() as u32).to_be_bytes()
+    }
+
+    /// The byte stream of a burst of encoded messages: LZ4-wrapped when enabled for `dir`,
+    /// then length-prefixed or WebSocket-framed. Returns the stream, each message's byte
+    /// range in it, and the payloads of the pings it carries.
+    #[allow(clippy::type_complexity)]
+    fn wire(
+        &mut self,
+        s: &mut Session,
+        dir: Dir,
+        msgs: &[Vec<u8>],
+    ) -> (Vec<u8>, Vec<(usize, usize)>, Vec<Vec<u8>>) {
+        let mut stream = Vec::with_capacity(msgs.iter().map(|m| m.len() + 14).sum());
+        let mut ends = Vec::with_capacity(msgs.len());
+        let mut pings = Vec::new();
+        for m in msgs {
+            let body = match s.lz4.get_mut(dir.index()).and_then(Option::as_mut) {
+                Some(enc) => enc.wrap(m),
+                None => m.clone(),
+            };
+            let Some(wsc) = s.ws.as_mut() else {
+                let start = stream.len();
+                let len = u32::try_from(body.len()).unwrap_or(u32::MAX);
+                stream.extend_from_slice(&len.to_be_bytes());
+                stream.extend_from_slice(&body);
+                ends.push((start, stream.len()));
+                continue;
+            };
+            let (payload, rsv1) = match wsc.deflaters.as_mut().and_then(|d| d.get_mut(dir.index()))
+            {
+                Some(d) => (d.compress(&body), true),
+                None => (body, false),
+            };
+            let mut cuts = vec![0, payload.len()];
+            if payload.len() >= 2 && self.rng.chance(self.cfg.ws_fragment) {
+                let k = self.rng.range(2, 4);
+                for _ in 1..k {
+                    cuts.push(self.rng.range(1, payload.len() as u64 - 1) as usize);
+                }
+                cuts.sort_unstable();
+                cuts.dedup();
+            }
+            let n = cuts.len() - 1;
+            // Where a server ping goes: before the message (0) or before fragment i.
+            let ping_at = if dir == Dir::S2C && self.rng.chance(self.cfg.ws_ping) {
+                wsc.pings += 1;
+                let p = wsc.pings.to_be_bytes().to_vec();
+                let at = self.rng.below(n as u64) as usize;
+                if at == 0 {
+                    ws::frame(&mut stream, true, false, ws::OP_PING, &p, None);
+                }
+                pings.push(p);
+                Some(at)
+            } else {
+                None
+            };
+            let start = stream.len();
+            for i in 0..n {
+                if i > 0 && ping_at == Some(i) {
+                    if let Some(p) = pings.last() {
+                        ws::frame(&mut stream, true, false, ws::OP_PING, p, None);
+                    }
+                }
+                let piece = payload.get(cuts[i]..cuts[i + 1]).unwrap_or_default();
+                let op = if i == 0 { ws::OP_BINARY } else { ws::OP_CONT };
+                let mask = (dir == Dir::C2S).then(|| self.mask_key());
+                ws::frame(&mut stream, i + 1 == n, rsv1 && i == 0, op, piece, mask);
+            }
+            ends.push((start, stream.len()));
+        }
+        (stream, ends, pings)
     }
 
     /// Client requests in one burst at `t`, answered together after the server's latency.
@@ -501,8 +700,104 @@ impl<W: Write> Engine<'_, W> {
         }
     }
 
+    /// The WebSocket upgrade after the TCP handshake. Returns when the client can send its
+    /// login, or None when the server refused (and closed).
+    fn upgrade(&mut self, s: &mut Session, t: i64) -> Option<i64> {
+        let mut raw = [0u8; 16];
+        for c in raw.chunks_exact_mut(8) {
+            c.copy_from_slice(&self.rng.next_u64().to_be_bytes());
+        }
+        let key = ws::base64(&raw);
+        let host = SocketAddr::new(s.conn.server.ip, s.conn.server.port).to_string();
+        let req = ws::upgrade_request(&host, &key);
+        let r1 = s.conn.send_stream(
+            &mut self.sink,
+            &mut self.rng,
+            &mut self.imp,
+            Dir::C2S,
+            t,
+            &req,
+            &[],
+        );
+        let t_resp = r1.last_ts + 2 * MS;
+        if self.rng.chance(self.cfg.ws_reject) {
+            let resp = ws::reject_response();
+            let r2 = s.conn.send_stream(
+                &mut self.sink,
+                &mut self.rng,
+                &mut self.imp,
+                Dir::S2C,
+                t_resp,
+                &resp,
+                &[],
+            );
+            s.conn.close_fin(&mut self.sink, r2.last_ts + MS, Dir::S2C);
+            s.ws_rejected = s.conn.captured;
+            s.end = ConnEnd::ServerFin;
+            s.phase = Phase::Done;
+            return None;
+        }
+        let takeover = self.cfg.ws_deflate.map(|d| d.context_takeover);
+        let resp = ws::upgrade_response(&key, takeover);
+        let r2 = s.conn.send_stream(
+            &mut self.sink,
+            &mut self.rng,
+            &mut self.imp,
+            Dir::S2C,
+            t_resp,
+            &resp,
+            &[],
+        );
+        s.ws = Some(WsConn {
+            deflaters: takeover.map(|k| [Deflater::new(k), Deflater::new(k)]),
+            pings: 0,
+        });
+        Some(r2.acked_at)
+    }
+
+    /// Close frames before an orderly end (client first, the server echoes), when enabled.
+    /// Returns when the TCP close can start.
+    fn ws_close(&mut self, s: &mut Session, t: i64) -> i64 {
+        if s.ws.is_none() || !self.cfg.ws_close {
+            return t;
+        }
+        // The web SDK's close has no status code; other clients send 1000 and a reason.
+        let code = self.rng.chance(0.3).then_some(1000u16);
+        let mut payload = Vec::new();
+        if let Some(c) = code {
+            payload.extend_from_slice(&c.to_be_bytes());
+            payload.extend_from_slice(b"normal closure");
+        }
+        let mut c = Vec::new();
+        let key = self.mask_key();
+        ws::frame(&mut c, true, false, ws::OP_CLOSE, &payload, Some(key));
+        let r1 =
+            s.conn.send_stream(&mut self.sink, &mut self.rng, &mut self.imp, Dir::C2S, t, &c, &[]);
+        let mut e = Vec::new();
+        ws::frame(&mut e, true, false, ws::OP_CLOSE, &payload, None);
+        let r2 = s.conn.send_stream(
+            &mut self.sink,
+            &mut self.rng,
+            &mut self.imp,
+            Dir::S2C,
+            r1.last_ts + MS,
+            &e,
+            &[],
+        );
+        if s.conn.captured {
+            s.ws_close = Some(code);
+        }
+        r2.acked_at + MS
+    }
+
     fn connect(&mut self, s: &mut Session, t: i64) -> i64 {
-        let t_ack = s.conn.handshake(&mut self.sink, t);
+        let mut t_ack = s.conn.handshake(&mut self.sink, t);
+        if self.cfg.transport == SynthTransport::WebSocket {
+            match self.upgrade(s, t_ack + MS) {
+                Some(next) => t_ack = next,
+                None => return t_ack,
+            }
+        }
         let guid = full_jid(&s.name, Some(&s.resource));
         let prov = pb::Provision {
             os_type: Some(s.os),
@@ -513,6 +808,11 @@ impl<W: Write> Engine<'_, W> {
             device_name: Some(s.device.clone()),
             resource: Some(s.resource.clone()),
             password: Some(format!("pw-{}", self.rng.range(100_000, 999_999))),
+            protocol_compress_type: if self.cfg.lz4.is_some() {
+                vec![COMPRESS_LZ4]
+            } else {
+                vec![]
+            },
             ..Default::default()
         };
         let mut msg = send_env(Command::Provision, Some(enc(&prov)), false);
@@ -534,6 +834,16 @@ impl<W: Write> Engine<'_, W> {
                 _ => content::error_status(code, Some("token expired")),
             }),
             resource: (!err).then(|| s.resource.clone()),
+            protocol_compress_type: match self.cfg.lz4 {
+                Some(_) if !err => vec![COMPRESS_LZ4],
+                _ => vec![],
+            },
+            // The real server leaves the direction out for uplink only.
+            protocol_compress_direction: match self.cfg.lz4.map(|m| m.direction) {
+                Some(Lz4Direction::OnlyDown) if !err => Some(1),
+                Some(Lz4Direction::Bi) if !err => Some(2),
+                _ => None,
+            },
             ..Default::default()
         };
         let resp = self.answered().then(|| recv_env(Command::Provision, enc(&answer), false));
@@ -567,6 +877,12 @@ impl<W: Write> Engine<'_, W> {
             s.end = ConnEnd::ServerFin;
             s.phase = Phase::Done;
             return next;
+        }
+        if let Some(mode) = self.cfg.lz4 {
+            s.lz4 = [
+                mode.wraps(Dir::C2S).then(Lz4Encoder::new),
+                mode.wraps(Dir::S2C).then(Lz4Encoder::new),
+            ];
         }
         s.phase = Phase::Unread;
         next
@@ -860,9 +1176,11 @@ impl<W: Write> Engine<'_, W> {
             let resp = self.answered().then(|| recv_env(Command::Logout, enc(&dl), false));
             let req = Req { kind: RequestKind::Logout, msg, resp, status: Some(0), meta_id: None };
             let (next, _) = self.exchange(s, t, vec![req]);
+            let next = self.ws_close(s, next);
             s.conn.close_fin(&mut self.sink, next, Dir::C2S);
             s.end = ConnEnd::ClientFin { logout: true };
         } else if roll < 85 {
+            let t = self.ws_close(s, t);
             s.conn.close_fin(&mut self.sink, t, Dir::C2S);
             s.end = ConnEnd::ClientFin { logout: false };
         } else {
@@ -980,6 +1298,10 @@ pub fn generate<W: Write>(cfg: &SynthConfig, out: W) -> io::Result<GroundTruth> 
             counts: [(0, 0); 2],
             login: LoginTruth::NotCaptured,
             end: ConnEnd::Open,
+            lz4: [None, None],
+            ws: None,
+            ws_rejected: false,
+            ws_close: None,
         });
         queue.push(Reverse((start, i)));
     }
@@ -1025,6 +1347,8 @@ fn assemble(
                 packets: sum.packets_of.get(i).copied().unwrap_or(0),
                 messages: [s.counts[0].0, s.counts[1].0],
                 lost_messages: [s.counts[0].1, s.counts[1].1],
+                ws_rejected: s.ws_rejected,
+                ws_close: s.ws_close,
             },
         ));
     }

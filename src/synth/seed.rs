@@ -60,6 +60,10 @@ fn session(i: usize, name: &str, port: u16, isn: [u32; 2]) -> Session {
         counts: [(0, 0); 2],
         login: LoginTruth::NotCaptured,
         end: ConnEnd::Open,
+        lz4: [None, None],
+        ws: None,
+        ws_rejected: false,
+        ws_close: None,
     }
 }
 

@@ -393,26 +393,22 @@ impl Conn {
         t
     }
 
-    /// Sends several length-prefixed messages back to back from `dir` starting at `t0`,
-    /// split into MSS-sized segments, with impairments, and the receiver's ACKs (every second
-    /// segment and after the last).
-    pub(crate) fn send_burst<W: Write>(
+    /// Sends `stream` from `dir` starting at `t0`, split into MSS-sized segments, with
+    /// impairments, and the receiver's ACKs (every second segment and after the last). `ends`
+    /// are the (start, end) byte ranges of the messages it carries (bytes outside them, such as
+    /// HTTP heads or WebSocket control frames, belong to no message). An empty stream sends
+    /// nothing.
+    #[allow(clippy::too_many_arguments)]
+    pub(crate) fn send_stream<W: Write>(
         &mut self,
         sink: &mut Sink<W>,
         rng: &mut Rng,
         imp: &mut Impair,
         dir: Dir,
         t0: i64,
-        msgs: &[Vec<u8>],
+        stream: &[u8],
+        ends: &[(usize, usize)],
     ) -> BurstResult {
-        let mut stream = Vec::with_capacity(msgs.iter().map(|m| m.len() + 4).sum());
-        let mut ends = Vec::with_capacity(msgs.len());
-        for m in msgs {
-            let len = u32::try_from(m.len()).unwrap_or(u32::MAX);
-            stream.extend_from_slice(&len.to_be_bytes());
-            stream.extend_from_slice(m);
-            ends.push((stream.len() - m.len() - 4, stream.len()));
-        }
         let seq0 = self.seq[dir.index()];
         let segs: Vec<(usize, usize)> = (0..stream.len())
             .step_by(self.mss)
@@ -521,9 +517,9 @@ impl Conn {
                 acked_at = t;
             }
         }
-        let mut timings = Vec::with_capacity(msgs.len());
+        let mut timings = Vec::with_capacity(ends.len());
         let mut ready = self.ready[dir.index()];
-        for &(start, end) in &ends {
+        for &(start, end) in ends {
             let mut lost = false;
             let mut complete = ready;
             let mut ts = t0;

@@ -314,8 +314,15 @@ fn message_mix_covers_the_protocol() {
 
 #[test]
 fn tcp_sequence_and_ack_consistency() {
-    for ipv6 in [false, true] {
-        let c = SynthConfig { ipv6, mss: 120, ..cfg(11) };
+    for (ipv6, websocket) in [(false, false), (true, false), (false, true)] {
+        let mut c = SynthConfig { ipv6, mss: 120, ..cfg(11) };
+        if websocket {
+            // Upgrades, refusals, pongs and close frames are sent outside message bursts.
+            c.transport = SynthTransport::WebSocket;
+            c.ws_ping = 0.5;
+            c.ws_reject = 0.3;
+            c.ws_fragment = 0.5;
+        }
         let (buf, t) = run(&c);
         let segs = read_pcap(&buf);
         // Per flow: SYN first (consumes one), then contiguous data, FIN consumes one.
@@ -653,4 +660,139 @@ fn seed_capture_reproduces_the_log() {
     let mut again = Vec::new();
     seed_capture(&mut again, CaptureFormat::Pcap).unwrap();
     assert_eq!(buf, again);
+}
+
+/// A WebSocket session's whole byte streams, parsed back with the dissector's WebSocket parser.
+#[test]
+fn websocket_sessions_parse_back_frame_by_frame() {
+    use crate::frame::websocket::{Control, WebSocket, WsConfig, WsEvent};
+    use crate::frame::MsyncCheck;
+    use crate::msync::lz4::Lz4Stream;
+
+    for takeover in [true, false] {
+        let c = SynthConfig {
+            transport: SynthTransport::WebSocket,
+            ws_deflate: Some(WsDeflate { context_takeover: takeover }),
+            ws_fragment: 1.0,
+            ws_ping: 0.5,
+            lz4: Some(Lz4Mode { direction: Lz4Direction::Bi }),
+            ..cfg(3)
+        };
+        let (cap, t) = run(&c);
+        let segs = read_pcap(&cap);
+        let st = streams(&t, &segs);
+        let mut interleaved = 0;
+        for (ci, conn) in t.connections.iter().enumerate() {
+            let ci = ci as u32;
+            let stream = |d: Dir| {
+                let r = runs(&st.get(&(ci, d)).unwrap().0);
+                assert_eq!(r.len(), 1, "no loss: one run");
+                r.into_iter().next().unwrap()
+            };
+            let (c2s, s2c) = (stream(Dir::C2S), stream(Dir::S2C));
+            // The accept key answers this session's key.
+            let head = String::from_utf8_lossy(
+                &c2s[..c2s.windows(4).position(|w| w == b"\r\n\r\n").unwrap()],
+            )
+            .into_owned();
+            let key = head.lines().find_map(|l| l.strip_prefix("Sec-WebSocket-Key: ")).unwrap();
+            let want = format!("Sec-WebSocket-Accept: {}\r\n", ws::accept_key(key));
+            assert!(String::from_utf8_lossy(&s2c).contains(&want));
+
+            let mut p = WebSocket::new(WsConfig::default(), MsyncCheck);
+            // Per direction: offset, wire length, data, frames, deflated.
+            type Got = Vec<(u64, u64, Vec<u8>, u32, bool)>;
+            let mut got: [Got; 2] = [Vec::new(), Vec::new()];
+            let mut pings = Vec::new();
+            let mut pongs = 0;
+            let mut closes = Vec::new();
+            let mut emit = |e: WsEvent<'_>| match e {
+                WsEvent::Upgrade(_) => {}
+                WsEvent::Message(m) => {
+                    assert!(m.binary);
+                    got[m.dir.index()].push((
+                        m.offset,
+                        m.wire_len,
+                        m.data.to_vec(),
+                        m.frames,
+                        m.deflated,
+                    ))
+                }
+                WsEvent::Control { dir, offset, control, .. } => match control {
+                    Control::Ping { payload } => {
+                        assert_eq!(dir, Dir::S2C);
+                        pings.push((offset, payload.to_vec()))
+                    }
+                    Control::Pong { .. } => {
+                        assert_eq!(dir, Dir::C2S);
+                        pongs += 1
+                    }
+                    Control::Close { code, .. } => closes.push((dir, code)),
+                },
+                other => panic!("conn {ci}: {other:?}"),
+            };
+            p.feed(Dir::C2S, 0, &c2s, &mut emit);
+            p.feed(Dir::S2C, 0, &s2c, &mut emit);
+            p.finish(&mut emit);
+            assert_eq!(pings.len(), pongs);
+            match conn.ws_close {
+                Some(code) => assert_eq!(closes, vec![(Dir::C2S, code), (Dir::S2C, code)]),
+                None => assert!(closes.is_empty()),
+            }
+            for dir in [Dir::C2S, Dir::S2C] {
+                let truth = truth_frames(&t, ci, dir);
+                let msgs = &got[dir.index()];
+                assert_eq!(msgs.len(), truth.len());
+                let mut lz4 = Lz4Stream::new();
+                for (i, ((_, _, data, frames, deflated), want)) in
+                    msgs.iter().zip(&truth).enumerate()
+                {
+                    assert!(*deflated);
+                    assert!(*frames >= 2, "every message fragmented");
+                    // The PROVISION pair is never wrapped.
+                    if i == 0 {
+                        assert_eq!(data, want);
+                    } else {
+                        assert_eq!(lz4.unwrap(data, 1 << 20).unwrap().data, &want[..]);
+                    }
+                }
+                if dir == Dir::S2C {
+                    // A ping inside a message: after its first frame, before its end.
+                    interleaved += pings
+                        .iter()
+                        .filter(|(o, _)| msgs.iter().any(|m| m.0 < *o && *o < m.0 + m.1))
+                        .count();
+                }
+            }
+        }
+        assert!(interleaved > 0, "some ping falls between fragments");
+    }
+}
+
+#[test]
+fn lz4_negotiation_as_the_real_server_answers() {
+    for (direction, want) in [
+        (Lz4Direction::OnlyUp, None),
+        (Lz4Direction::OnlyDown, Some(1)),
+        (Lz4Direction::Bi, Some(2)),
+    ] {
+        let c = SynthConfig { lz4: Some(Lz4Mode { direction }), ..cfg(4) };
+        let (_, t) = run(&c);
+        let provisions: Vec<(Dir, pb::Provision)> = t
+            .messages
+            .iter()
+            .filter(|m| m.command == Command::Provision as i32)
+            .map(|m| {
+                let env = pb::MSync::decode(&m.bytes[..]).unwrap();
+                (m.dir, pb::Provision::decode(env.payload.unwrap().as_slice()).unwrap())
+            })
+            .collect();
+        assert!(!provisions.is_empty());
+        for (dir, p) in provisions {
+            assert_eq!(p.protocol_compress_type, vec![COMPRESS_LZ4]);
+            if dir == Dir::S2C {
+                assert_eq!(p.protocol_compress_direction, want);
+            }
+        }
+    }
 }
