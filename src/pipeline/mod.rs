@@ -619,6 +619,15 @@ pub fn run_sources<C: Consumer>(
                 }
             }
         }
+        // Records the reader had to drop are lost evidence: say so even though the rest of the
+        // file is usable.
+        let bad = src.stats().bad_records;
+        if bad > 0 {
+            report(&format!(
+                "warning: {name}: {bad} packet records skipped (they name an undeclared interface)"
+            ));
+            outcome.warnings += 1;
+        }
     }
     Ok(outcome)
 }
