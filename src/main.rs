@@ -95,6 +95,10 @@ struct DissectArgs {
     /// No per-message output; only the tally.
     #[arg(short, long)]
     quiet: bool,
+    /// Print at most N error lines (undecodable frames, oversize frames, skipped bytes, gaps);
+    /// the rest are counted in the tally.
+    #[arg(long, value_name = "N")]
+    max_errors: Option<u64>,
     /// Flush output after every message (the default when standard output is a terminal).
     #[arg(long)]
     line_buffered: bool,
@@ -283,14 +287,20 @@ fn dissect(args: DissectArgs) -> io::Result<ExitCode> {
         quiet: args.quiet,
         zone: zone(&args.input),
         line_buffered,
+        max_errors: args.max_errors,
     };
     let out = io::BufWriter::with_capacity(256 << 10, stdout.lock());
     let mut pipeline = Pipeline::new(pipeline_config(&args.input), Printer::new(out, opts));
     let mut stderr_lines = |line: &str| eprintln!("msyncdump: {line}");
     let outcome = run_sources(&mut open_all(&args.input.files), &mut pipeline, &mut stderr_lines)?;
     let (printer, totals) = pipeline.finish()?;
+    let suppressed = printer.errors_suppressed();
     printer.into_inner().flush()?;
-    eprintln!("msyncdump: {}", tally(&totals));
+    let mut line = tally(&totals);
+    if suppressed > 0 {
+        line.push_str(&format!(", {suppressed} error lines not shown (--max-errors)"));
+    }
+    eprintln!("msyncdump: {line}");
     Ok(if outcome.errors > 0 { ExitCode::from(2) } else { ExitCode::SUCCESS })
 }
 

@@ -574,3 +574,29 @@ fn pcapng_block_lengths_that_lie() {
     assert_eq!(r.status, 2, "{}", r.stderr);
     assert!(r.stderr.contains("multiple of 4"), "{}", r.stderr);
 }
+
+#[test]
+fn max_errors_limits_error_lines_but_not_the_count() {
+    let extra = session_messages();
+    let (file, n) = session_capture(2, |flow, pcap| {
+        for (dir, body) in extra.iter().take(10) {
+            flow.send(pcap, *dir, &[0xff; 4]);
+            flow.send(pcap, *dir, &framed(body));
+        }
+    });
+    let path = write_file("many-errors.pcap", &file);
+    let all = dissect(&path, &[]);
+    assert_eq!(all.status, 0, "{}", all.stderr);
+    let oversize = all.tally("oversize frames");
+    assert_eq!(oversize, 10);
+    let r = dissect(&path, &["--max-errors", "3"]);
+    assert_eq!(r.status, 0, "{}", r.stderr);
+    let error_lines =
+        |s: &str| s.lines().filter(|l| l.contains(" [c2s ") || l.contains(" [s2c ")).count() as u64;
+    let total = error_lines(&all.stdout);
+    assert!(total >= oversize);
+    assert_eq!(error_lines(&r.stdout), 3, "{}", r.stdout);
+    assert_eq!(r.tally("oversize frames"), oversize);
+    assert_eq!(r.tally("error lines not shown"), total - 3, "{}", r.stderr);
+    assert_eq!(r.tally("messages"), n + 10);
+}

@@ -32,6 +32,9 @@ pub struct PrintOptions {
     pub zone: Zone,
     /// Flush after every message (a terminal, or `--line-buffered`).
     pub line_buffered: bool,
+    /// Print at most this many error lines (undecodable frames, oversize frames, skipped bytes,
+    /// gaps); later ones are only counted, so a damaged capture cannot drown the messages.
+    pub max_errors: Option<u64>,
 }
 
 /// Prints the event stream of `dissect`.
@@ -40,11 +43,39 @@ pub struct Printer<W: Write> {
     opts: PrintOptions,
     line: String,
     json: Vec<u8>,
+    errors_printed: u64,
+    errors_suppressed: u64,
 }
 
 impl<W: Write> Printer<W> {
     pub fn new(out: W, opts: PrintOptions) -> Self {
-        Printer { out, opts, line: String::with_capacity(512), json: Vec::with_capacity(1024) }
+        Printer {
+            out,
+            opts,
+            line: String::with_capacity(512),
+            json: Vec::with_capacity(1024),
+            errors_printed: 0,
+            errors_suppressed: 0,
+        }
+    }
+
+    /// Error lines not printed because of [`PrintOptions::max_errors`].
+    pub fn errors_suppressed(&self) -> u64 {
+        self.errors_suppressed
+    }
+
+    /// Whether the next error line may be printed; counts it either way.
+    fn error_line_allowed(&mut self) -> bool {
+        match self.opts.max_errors {
+            Some(max) if self.errors_printed >= max => {
+                self.errors_suppressed += 1;
+                false
+            }
+            _ => {
+                self.errors_printed += 1;
+                true
+            }
+        }
     }
 
     pub fn into_inner(self) -> W {
@@ -152,6 +183,11 @@ impl<W: Write> Printer<W> {
 impl<W: Write> Consumer for Printer<W> {
     fn event(&mut self, ev: &Event<'_>) -> io::Result<()> {
         if self.opts.quiet {
+            return Ok(());
+        }
+        if matches!(ev, Event::DecodeError { .. } | Event::Gap { .. } | Event::Frame { .. })
+            && !self.error_line_allowed()
+        {
             return Ok(());
         }
         match *ev {
