@@ -68,6 +68,15 @@ struct InputArgs {
     /// Out-of-order bytes buffered per TCP direction before the hole is declared lost.
     #[arg(long, value_name = "BYTES", default_value_t = 4 << 20)]
     max_flow_buffer: usize,
+    /// Out-of-order bytes buffered over all connections.
+    #[arg(long, value_name = "BYTES", default_value_t = 256 << 20)]
+    max_total_buffer: usize,
+    /// Connections tracked at once; past it the idlest is evicted (counted).
+    #[arg(long, value_name = "N", default_value_t = 1 << 20)]
+    max_flows: usize,
+    /// Deepest nesting of embedded messages expanded when rendering; deeper ones print as bytes.
+    #[arg(long, value_name = "LEVELS", default_value_t = 64)]
+    max_depth: usize,
     /// Print secrets (tokens, passwords, keys) instead of "***".
     #[arg(long)]
     show_secrets: bool,
@@ -234,6 +243,8 @@ fn pipeline_config(input: &InputArgs) -> PipelineConfig {
     let mut cfg = PipelineConfig::default();
     cfg.net.server_ports = input.server_ports.clone();
     cfg.net.max_flow_buffer = input.max_flow_buffer;
+    cfg.net.max_total_buffer = input.max_total_buffer;
+    cfg.net.max_flows = input.max_flows.max(1);
     cfg.max_frame = input.max_frame;
     cfg.decode.max_inflated = input.max_inflate;
     cfg
@@ -243,7 +254,7 @@ fn render_opts(input: &InputArgs) -> RenderOpts {
     RenderOpts {
         show_secrets: input.show_secrets,
         max_inflated: input.max_inflate,
-        ..RenderOpts::default()
+        max_depth: input.max_depth,
     }
 }
 

@@ -391,6 +391,7 @@ fn zlib_bomb_of_1_gib() {
         assert_eq!(r.status, 0, "{}", r.stderr);
         assert_eq!(r.tally("messages"), n);
         assert_eq!(r.tally("decode errors"), 1);
+        assert_eq!(r.tally("payloads over the inflate cap"), 1, "{}", r.stderr);
         if args.is_empty() {
             assert!(r.stdout.contains("exceeds 16777216 bytes"), "{}", r.stdout);
         }
@@ -457,9 +458,16 @@ fn syn_flood_of_200_000() {
     for (dir, body) in &msgs {
         flow.send(&mut pcap, *dir, &framed(body));
     }
-    let r = dissect(&write_file("syn-flood.pcap", &pcap.buf), &["-q"]);
+    let path = write_file("syn-flood.pcap", &pcap.buf);
+    let r = dissect(&path, &["-q"]);
     assert_eq!(r.status, 0, "{}", r.stderr);
     assert_eq!(r.tally("TCP connections"), 200_001);
+    assert_eq!(r.tally("messages"), msgs.len() as u64);
+    // With a small flow table the idlest connections are evicted and counted; the live session
+    // survives.
+    let r = dissect(&path, &["-q", "--max-flows", "10000"]);
+    assert_eq!(r.status, 0, "{}", r.stderr);
+    assert_eq!(r.tally("connections evicted"), 200_001 - 10_000, "{}", r.stderr);
     assert_eq!(r.tally("messages"), msgs.len() as u64);
 }
 
@@ -483,6 +491,7 @@ fn out_of_order_segments_that_never_fill() {
     let r = dissect(&write_file("ooo-never-fill.pcap", &pcap.buf), &["-q"]);
     assert_eq!(r.status, 0, "{}", r.stderr);
     assert!(r.tally("gap bytes") >= 100, "{}", r.stderr);
+    assert!(r.tally("out-of-order buffer overflows") >= 1, "{}", r.stderr);
     // Frames beyond the hole are decoded once the hole is given up.
     assert!(r.tally("messages") > 40_000, "{}", r.stderr);
 }

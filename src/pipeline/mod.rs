@@ -127,6 +127,8 @@ pub struct Totals {
     pub gap_bytes: u64,
     pub skipped_bytes: u64,
     pub oversize_frames: u64,
+    /// Compressed payloads whose inflated size exceeds the cap (also decode errors).
+    pub inflate_capped: u64,
     pub net: crate::net::NetStats,
 }
 
@@ -484,6 +486,9 @@ impl<C: Consumer> Inner<C> {
                             }
                             Err(error) => {
                                 totals.decode_errors += 1;
+                                if matches!(error, decode::DecodeError::InflateTooLarge(_)) {
+                                    totals.inflate_capped += 1;
+                                }
                                 consumer.event(&Event::DecodeError { ctx: &ctx, raw: body, error })
                             }
                         }

@@ -352,7 +352,20 @@ pub fn tally(t: &Totals) -> String {
         let _ =
             write!(s, ", {} bytes skipped, {} oversize frames", t.skipped_bytes, t.oversize_frames);
     }
+    // Caps that were hit: each means evidence was cut short, so say which.
     let n = &t.net;
+    if t.inflate_capped > 0 {
+        let _ = write!(s, ", {} payloads over the inflate cap", t.inflate_capped);
+    }
+    if n.buffer_limits > 0 {
+        let _ = write!(s, ", {} out-of-order buffer overflows", n.buffer_limits);
+    }
+    if n.evicted > 0 {
+        let _ = write!(s, ", {} connections evicted (flow table full)", n.evicted);
+    }
+    if n.ipv4_fragments_dropped > 0 {
+        let _ = write!(s, ", {} IPv4 fragments dropped", n.ipv4_fragments_dropped);
+    }
     let bad = n.malformed + n.unsupported_link;
     if bad > 0 {
         let _ = write!(
