@@ -1724,7 +1724,8 @@ fn build_report(a: &Analyzer) -> Report {
             .iter()
             .enumerate()
             .filter_map(|(i, n)| {
-                let (u, d) = (per_cmd[0][i], per_cmd[1][i]);
+                let at = |d: &[u64; 6]| d.get(i).copied().unwrap_or(0);
+                let (u, d) = (at(&per_cmd[0]), at(&per_cmd[1]));
                 (u + d > 0).then(|| (n.to_string(), u, d))
             })
             .collect(),

@@ -403,11 +403,12 @@ impl<C: Consumer> Inner<C> {
             return Ok(());
         }
         if st.kind == Kind::Unknown {
-            let ex = &mut st.examined[net_dir.index()];
-            *ex = ex.saturating_add(data.len() as u64);
-            if *ex > cfg.detect_limit {
-                st.kind = Kind::Other;
-                return Ok(());
+            if let Some(ex) = st.examined.get_mut(net_dir.index()) {
+                *ex = ex.saturating_add(data.len() as u64);
+                if *ex > cfg.detect_limit {
+                    st.kind = Kind::Other;
+                    return Ok(());
+                }
             }
         }
         let ConnState { meta, swapped, kind, splitters, early_skips, messages, .. } = st;
