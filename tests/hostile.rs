@@ -55,10 +55,27 @@ fn tmpdir() -> PathBuf {
     dir
 }
 
-fn write_file(name: &str, bytes: &[u8]) -> PathBuf {
+/// A crafted file, removed (with its RSS measurement) when the test is done with it.
+struct TempFile(PathBuf);
+
+impl std::ops::Deref for TempFile {
+    type Target = Path;
+    fn deref(&self) -> &Path {
+        &self.0
+    }
+}
+
+impl Drop for TempFile {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.0);
+        let _ = std::fs::remove_file(self.0.with_extension("rss"));
+    }
+}
+
+fn write_file(name: &str, bytes: &[u8]) -> TempFile {
     let p = tmpdir().join(name);
     std::fs::write(&p, bytes).unwrap();
-    p
+    TempFile(p)
 }
 
 /// Runs `msyncdump dissect ARGS FILE` under `/usr/bin/time` when it exists, and checks the
