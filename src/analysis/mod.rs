@@ -976,6 +976,7 @@ fn merge_totals(mut a: Totals, b: &Totals) -> Totals {
     a.gap_bytes += b.gap_bytes;
     a.skipped_bytes += b.skipped_bytes;
     a.oversize_frames += b.oversize_frames;
+    a.inflate_capped += b.inflate_capped;
     a
 }
 
