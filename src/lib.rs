@@ -5,6 +5,9 @@
 //! [`msync`] (typed decoding, rendering) → consumers ([`analysis`], [`report`], printers), wired
 //! together by [`pipeline`]. [`synth`] writes captures for samples, tests and benchmarks.
 
+// Test code indexes freely: a panic there is a failed test, not a crash on input.
+#![cfg_attr(test, allow(clippy::indexing_slicing))]
+
 pub mod analysis;
 pub mod capture;
 pub mod frame;

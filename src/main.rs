@@ -137,6 +137,15 @@ struct InputArgs {
     /// Out-of-order bytes buffered per TCP direction before the hole is declared lost.
     #[arg(long, value_name = "BYTES", default_value_t = 4 << 20)]
     max_flow_buffer: usize,
+    /// Out-of-order bytes buffered over all connections.
+    #[arg(long, value_name = "BYTES", default_value_t = 256 << 20)]
+    max_total_buffer: usize,
+    /// Connections tracked at once; past it the idlest is evicted (counted).
+    #[arg(long, value_name = "N", default_value_t = 1 << 20)]
+    max_flows: usize,
+    /// Deepest nesting of embedded messages expanded when rendering; deeper ones print as bytes.
+    #[arg(long, value_name = "LEVELS", default_value_t = 64)]
+    max_depth: usize,
     /// Print secrets (tokens, passwords, keys) instead of "***".
     #[arg(long)]
     show_secrets: bool,
@@ -168,6 +177,10 @@ struct DissectArgs {
     /// No per-message output; only the tally.
     #[arg(short, long)]
     quiet: bool,
+    /// Print at most N error lines (undecodable frames, oversize frames, skipped bytes, gaps);
+    /// the rest are counted in the tally.
+    #[arg(long, value_name = "N")]
+    max_errors: Option<u64>,
     /// Flush output after every message (the default when standard output is a terminal).
     #[arg(long)]
     line_buffered: bool,
@@ -335,6 +348,8 @@ fn pipeline_config(input: &InputArgs) -> PipelineConfig {
     let mut cfg = PipelineConfig::default();
     cfg.net.server_ports = input.server_ports.clone();
     cfg.net.max_flow_buffer = input.max_flow_buffer;
+    cfg.net.max_total_buffer = input.max_total_buffer;
+    cfg.net.max_flows = input.max_flows.max(1);
     cfg.max_frame = input.max_frame;
     cfg.decode.max_inflated = input.max_inflate;
     cfg.ws.max_inflated = input.max_inflate;
@@ -349,7 +364,7 @@ fn render_opts(input: &InputArgs) -> RenderOpts {
     RenderOpts {
         show_secrets: input.show_secrets,
         max_inflated: input.max_inflate,
-        ..RenderOpts::default()
+        max_depth: input.max_depth,
     }
 }
 
@@ -397,14 +412,20 @@ fn dissect(args: DissectArgs) -> io::Result<ExitCode> {
         quiet: args.quiet,
         zone: zone(&args.input),
         line_buffered,
+        max_errors: args.max_errors,
     };
     let out = io::BufWriter::with_capacity(256 << 10, stdout.lock());
     let mut pipeline = Pipeline::new(pipeline_config(&args.input), Printer::new(out, opts));
     let mut stderr_lines = |line: &str| eprintln!("msyncdump: {line}");
     let outcome = run_sources(&mut open_all(&args.input.files), &mut pipeline, &mut stderr_lines)?;
     let (printer, totals) = pipeline.finish()?;
+    let suppressed = printer.errors_suppressed();
     printer.into_inner().flush()?;
-    eprintln!("msyncdump: {}", tally(&totals));
+    let mut line = tally(&totals);
+    if suppressed > 0 {
+        line.push_str(&format!(", {suppressed} error lines not shown (--max-errors)"));
+    }
+    eprintln!("msyncdump: {line}");
     Ok(if outcome.errors > 0 { ExitCode::from(2) } else { ExitCode::SUCCESS })
 }
 
@@ -729,6 +750,7 @@ fn live(args: LiveArgs) -> io::Result<ExitCode> {
         quiet: args.quiet,
         zone: Zone::Utc,
         line_buffered: args.line_buffered || stdout.is_terminal(),
+        max_errors: None,
     };
     let report_opts = ReportOptions {
         sections: Some(vec![

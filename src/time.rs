@@ -97,7 +97,9 @@ impl fmt::Display for Rfc3339 {
                 30
             };
             // Only ASCII was written.
-            return f.write_str(std::str::from_utf8(&b[..len]).unwrap_or_default());
+            return f.write_str(
+                std::str::from_utf8(b.get(..len).unwrap_or_default()).unwrap_or_default(),
+            );
         }
         write!(
             f,
@@ -226,8 +228,8 @@ pub fn parse_tzif(b: &[u8]) -> Option<Zone> {
             return None;
         }
         let n = |i: usize| -> Option<usize> {
-            let w = b.get(20 + 4 * i..24 + 4 * i)?;
-            usize::try_from(u32::from_be_bytes([w[0], w[1], w[2], w[3]])).ok()
+            let w = b.get(20 + 4 * i..)?.first_chunk::<4>()?;
+            usize::try_from(u32::from_be_bytes(*w)).ok()
         };
         let h = Header {
             isut: n(0)?,
@@ -263,17 +265,17 @@ pub fn parse_tzif(b: &[u8]) -> Option<Zone> {
     let ttinfo_at = times.len() + idx.len();
     let ttinfo = data.get(ttinfo_at..ttinfo_at.checked_add(h.types.checked_mul(6)?)?)?;
     let offset_of = |t: usize| -> Option<i32> {
-        let e = ttinfo.get(t * 6..t * 6 + 4)?;
-        Some(i32::from_be_bytes([e[0], e[1], e[2], e[3]]))
+        let e = ttinfo.get(t.checked_mul(6)?..)?.first_chunk::<4>()?;
+        Some(i32::from_be_bytes(*e))
     };
     let mut transitions = Vec::with_capacity(h.time);
     for i in 0..h.time {
         let at = if tsize == 8 {
-            let w = times.get(i * 8..i * 8 + 8)?;
-            i64::from_be_bytes([w[0], w[1], w[2], w[3], w[4], w[5], w[6], w[7]])
+            let w = times.get(i * 8..)?.first_chunk::<8>()?;
+            i64::from_be_bytes(*w)
         } else {
-            let w = times.get(i * 4..i * 4 + 4)?;
-            i64::from(i32::from_be_bytes([w[0], w[1], w[2], w[3]]))
+            let w = times.get(i * 4..)?.first_chunk::<4>()?;
+            i64::from(i32::from_be_bytes(*w))
         };
         transitions.push((at, offset_of(usize::from(*idx.get(i)?))?));
     }

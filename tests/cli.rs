@@ -2,7 +2,7 @@
 //! the expected output committed beside it. `UPDATE_EXPECTED=1 cargo test --test cli` rewrites
 //! the expected files (review the diff before committing).
 
-#![allow(clippy::unwrap_used, clippy::expect_used)]
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)]
 
 use std::io::{Read, Write};
 use std::path::{Path, PathBuf};

@@ -7,7 +7,7 @@
 //! standard error and checks only that the refusal is a clear error.
 
 #![cfg(feature = "live")]
-#![allow(clippy::unwrap_used, clippy::expect_used)]
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)]
 
 use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};

@@ -3,7 +3,7 @@
 //! messages of the clean capture; with loss, exactly those minus the ones the loss touched, and
 //! the loss is reported as gap bytes.
 
-#![allow(clippy::unwrap_used, clippy::expect_used)]
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)]
 
 use std::collections::BTreeMap;
 use std::io;

@@ -2,7 +2,7 @@
 //! returns the ground truth of what it injected), written to a temporary directory, and the
 //! binary's `--json` output is checked against that truth number by number. A snapshot of the
 //! full text report of `captures/seed.pcap` guards the layout (`UPDATE_EXPECTED=1` rewrites it).
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing)]
 
 use std::collections::BTreeMap;
 use std::fs;

@@ -4,7 +4,7 @@
 //! directions. Every MSync message the server logged (`*.expected.jsonl`, protobuf bytes after
 //! all compression is removed) must come out of the dissector byte for byte, in order.
 
-#![allow(clippy::unwrap_used, clippy::expect_used)]
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)]
 
 use std::collections::BTreeMap;
 use std::io;

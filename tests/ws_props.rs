@@ -4,7 +4,7 @@
 //! wraps (LZ4 in either or both directions) and impairs (segmentation, reordering,
 //! duplication, retransmission) the sessions, the dissector yields exactly the messages sent.
 
-#![allow(clippy::unwrap_used, clippy::expect_used)]
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)]
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::io;

@@ -47,6 +47,10 @@ use hist::Histogram;
 pub const PENDING_CAP: usize = 4096;
 /// Sent meta ids remembered per connection for duplicate detection.
 const RECENT_IDS_CAP: usize = 4096;
+/// Distinct queue / peer JIDs interned per connection. Each costs a string and, for queues,
+/// per-queue statistics, so a stream naming a new JID in every message must not grow the
+/// tables without bound: JIDs past the cap are counted together under one name.
+pub const INTERN_CAP: usize = 65_536;
 /// Distinct senders / receivers / reasons tracked per connection.
 const PEER_CAP: usize = 4096;
 const REASON_CAP: usize = 32;
@@ -117,6 +121,7 @@ pub enum FindingKind {
     NoProvision,
     SlowExchange,
     PendingOverflow,
+    TableOverflow,
     ErrorStatus,
     Kicked,
 }
@@ -145,6 +150,7 @@ impl FindingKind {
             FindingKind::NoProvision => "no_provision",
             FindingKind::SlowExchange => "slow_exchange",
             FindingKind::PendingOverflow => "pending_overflow",
+            FindingKind::TableOverflow => "table_overflow",
             FindingKind::ErrorStatus => "error_status",
             FindingKind::Kicked => "kicked",
         }
@@ -156,7 +162,7 @@ impl FindingKind {
             | Kicked => Severity::Error,
             Retransmission | OutOfOrder | Overlap | Snaplen | BadSequence | Rst | SkippedBytes
             | Unanswered | UnknownAck | DuplicateMetaId | DrainStall | SlowExchange
-            | PendingOverflow | ErrorStatus => Severity::Warning,
+            | PendingOverflow | TableOverflow | ErrorStatus => Severity::Warning,
             // Expected of a capture started after the login; the user may still be inferred.
             Midstream | NoProvision => Severity::Note,
         }
@@ -188,6 +194,11 @@ impl FindingKind {
                 format!("slow exchanges (worst {})", crate::report::fmt_dur(value as i64))
             }
             FindingKind::PendingOverflow => "pending requests over the per-session cap".into(),
+            FindingKind::TableOverflow => {
+                format!(
+                    "more than {INTERN_CAP} distinct queues or peers: the rest counted together"
+                )
+            }
             FindingKind::ErrorStatus => "error statuses returned by the server".into(),
             FindingKind::Kicked => "users logged in elsewhere / kicked".into(),
         }
@@ -215,6 +226,8 @@ struct Interner {
     /// once and JIDs by their short name.
     app_keys: Vec<String>,
     domains: Vec<String>,
+    /// JIDs not interned because the table was full (counted under the overflow id).
+    overflow: u64,
 }
 
 /// App keys / domains remembered per interner.
@@ -253,6 +266,14 @@ impl Interner {
         let h = jid_hash(j, with_resource);
         match self.by_hash.entry(h) {
             Entry::Occupied(e) => *e.get(),
+            Entry::Vacant(_) if self.names.len() >= INTERN_CAP => {
+                self.overflow += 1;
+                if self.names.len() == INTERN_CAP {
+                    self.names.push(format!("(JIDs over the cap of {INTERN_CAP})"));
+                }
+                // The overflow entry, pushed just above: index INTERN_CAP fits a Qid.
+                INTERN_CAP as Qid
+            }
             Entry::Vacant(e) => {
                 let id = self.names.len() as Qid;
                 self.names.push(jid_string(j, with_resource));
@@ -417,6 +438,8 @@ struct ConnState {
     msgs_by: MsgCounts,
     errors: HashMap<String, ErrStat>,
     findings: HashMap<FindingKind, FindingStat>,
+    /// Interner overflows already turned into findings.
+    overflow_reported: u64,
     /// Pending requests were turned into findings (the connection closed).
     settled: bool,
 }
@@ -466,6 +489,7 @@ impl ConnState {
             msgs_by: MsgCounts::default(),
             errors: HashMap::new(),
             findings: HashMap::new(),
+            overflow_reported: 0,
             settled: false,
         }
     }
@@ -975,6 +999,13 @@ impl Analyzer {
             }
             _ => {}
         }
+        let overflow = c.queues.overflow + c.peers.overflow;
+        if overflow > c.overflow_reported {
+            for _ in c.overflow_reported..overflow {
+                c.find(FindingKind::TableOverflow, at, 0);
+            }
+            c.overflow_reported = overflow;
+        }
     }
 
     fn note_finding(&mut self, id: u32, kind: FindingKind, pkt: PktCtx, value: u64) {
@@ -1144,6 +1175,7 @@ fn merge_totals(mut a: Totals, b: &Totals) -> Totals {
     a.gap_bytes += b.gap_bytes;
     a.skipped_bytes += b.skipped_bytes;
     a.oversize_frames += b.oversize_frames;
+    a.inflate_capped += b.inflate_capped;
     a
 }
 
@@ -1939,7 +1971,8 @@ fn build_report(a: &Analyzer) -> Report {
             .iter()
             .enumerate()
             .filter_map(|(i, n)| {
-                let (u, d) = (per_cmd[0][i], per_cmd[1][i]);
+                let at = |d: &[u64; 6]| d.get(i).copied().unwrap_or(0);
+                let (u, d) = (at(&per_cmd[0]), at(&per_cmd[1]));
                 (u + d > 0).then(|| (n.to_string(), u, d))
             })
             .collect(),

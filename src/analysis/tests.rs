@@ -979,3 +979,20 @@ fn state_stays_bounded_with_many_messages() {
     assert_eq!(r.queues[0].drains, 10_000);
     assert_eq!(fcount(&r, "duplicate_meta_id"), 0);
 }
+
+#[test]
+fn interner_counts_jids_over_the_cap_together() {
+    let mut i = Interner::default();
+    let jid = |n: usize| pb::Jid { name: Some(format!("u{n}")), ..Default::default() };
+    for n in 0..INTERN_CAP {
+        assert_eq!(i.intern(&jid(n), false) as usize, n);
+    }
+    let over = i.intern(&jid(INTERN_CAP), false);
+    assert_eq!(over as usize, INTERN_CAP);
+    assert_eq!(i.intern(&jid(INTERN_CAP + 1), false), over);
+    // Known JIDs keep their ids.
+    assert_eq!(i.intern(&jid(7), false), 7);
+    assert_eq!(i.names.len(), INTERN_CAP + 1);
+    assert_eq!(i.overflow, 2);
+    assert!(i.name(over).contains("over the cap"));
+}

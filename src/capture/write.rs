@@ -123,7 +123,7 @@ impl<W: Write> CaptureWriter<W> {
         orig_len: u32,
     ) -> io::Result<()> {
         let caplen = data.len().min(self.snaplen as usize);
-        let data = &data[..caplen];
+        let data = data.get(..caplen).unwrap_or(data);
         // caplen <= snaplen, a u32.
         let caplen32 = caplen as u32;
         let orig_len = orig_len.max(caplen32);
@@ -168,7 +168,7 @@ impl<W: Write> CaptureWriter<W> {
                 hdr[24..28].copy_from_slice(&orig_len.to_le_bytes());
                 self.out.write_all(&hdr)?;
                 self.out.write_all(data)?;
-                self.out.write_all(&[0u8; 3][..pad])?;
+                self.out.write_all([0u8; 3].get(..pad).unwrap_or_default())?;
                 self.out.write_all(&total.to_le_bytes())
             }
         }

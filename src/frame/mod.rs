@@ -309,9 +309,10 @@ impl LengthPrefixSplitter {
             match self.state {
                 State::Len { have, mut bytes } => {
                     let len;
-                    if have == 0 && rest.len() >= 4 {
+                    let whole = if have == 0 { rest.first_chunk::<4>() } else { None };
+                    if let Some(prefix) = whole {
                         // The common case: the prefix, and often the whole body, in this chunk.
-                        len = u32::from_be_bytes([rest[0], rest[1], rest[2], rest[3]]);
+                        len = u32::from_be_bytes(*prefix);
                         self.start = base + pos as u64;
                         pos += 4;
                     } else {
@@ -319,7 +320,12 @@ impl LengthPrefixSplitter {
                             self.start = base + pos as u64;
                         }
                         let take = (4 - have).min(rest.len());
-                        bytes[have..have + take].copy_from_slice(&rest[..take]);
+                        // have < 4 in this state and take <= 4 - have, rest.len().
+                        if let (Some(dst), Some(src)) =
+                            (bytes.get_mut(have..have + take), rest.get(..take))
+                        {
+                            dst.copy_from_slice(src);
+                        }
                         pos += take;
                         if have + take < 4 {
                             self.state = State::Len { have: have + take, bytes };
@@ -352,7 +358,7 @@ impl LengthPrefixSplitter {
                 }
                 State::Body { len } => {
                     let take = len.saturating_sub(self.buf.len()).min(rest.len());
-                    self.buf.extend_from_slice(&rest[..take]);
+                    self.buf.extend_from_slice(rest.get(..take).unwrap_or_default());
                     pos += take;
                     if self.buf.len() >= len {
                         let body = std::mem::take(&mut self.buf);
@@ -436,8 +442,8 @@ impl LengthPrefixSplitter {
     /// that might still start one once more data arrives (`false`; `buf.len()` if none).
     fn find_boundary<C: FrameCheck + ?Sized>(&self, buf: &[u8], check: &C) -> (usize, bool) {
         let mut i = 0usize;
-        while let Some(prefix) = buf.get(i..i + 4) {
-            let len = u32::from_be_bytes([prefix[0], prefix[1], prefix[2], prefix[3]]) as usize;
+        while let Some(prefix) = buf.get(i..).and_then(<[u8]>::first_chunk::<4>) {
+            let len = u32::from_be_bytes(*prefix) as usize;
             if len > 0 && len <= self.max_frame {
                 let after = buf.get(i + 4..).unwrap_or_default();
                 // Only the first bytes are examined before the body is complete: a candidate

@@ -475,7 +475,9 @@ impl DirState {
                     let n = frame.len as usize;
                     let body = rest.get(..n).unwrap_or_default();
                     pos += n;
-                    stats.messages[self.dir.index()] += 1;
+                    if let Some(n) = stats.messages.get_mut(self.dir.index()) {
+                        *n += 1;
+                    }
                     emit(WsEvent::Message(WsMessage {
                         dir: self.dir,
                         offset: self.msg_start,
@@ -626,15 +628,21 @@ impl DirState {
                 let wire_len = end - offset;
                 let control = match f.opcode {
                     9 => {
-                        stats.pings[di] += 1;
+                        if let Some(n) = stats.pings.get_mut(di) {
+                            *n += 1;
+                        }
                         Control::Ping { payload: &self.ctrl }
                     }
                     10 => {
-                        stats.pongs[di] += 1;
+                        if let Some(n) = stats.pongs.get_mut(di) {
+                            *n += 1;
+                        }
                         Control::Pong { payload: &self.ctrl }
                     }
                     _ => {
-                        stats.closes[di] += 1;
+                        if let Some(n) = stats.closes.get_mut(di) {
+                            *n += 1;
+                        }
                         self.closed = true;
                         match self.ctrl.as_slice() {
                             [] => Control::Close { code: None, reason: Cow::Borrowed("") },
@@ -668,7 +676,9 @@ impl DirState {
                         return;
                     }
                 }
-                stats.messages[di] += 1;
+                if let Some(n) = stats.messages.get_mut(di) {
+                    *n += 1;
+                }
                 let data: &[u8] = if deflated { &self.out } else { &self.msg };
                 emit(WsEvent::Message(WsMessage {
                     dir,
@@ -769,6 +779,8 @@ fn inflate_into(
 }
 
 /// XORs `buf` with the masking key, `buf[0]` being byte `phase` (mod 4) of the payload.
+// Every index is masked with `& 3` into a `[u8; 4]`: it cannot be out of bounds.
+#[allow(clippy::indexing_slicing)]
 fn unmask(buf: &mut [u8], key: [u8; 4], phase: usize) {
     let k = [key[phase & 3], key[(phase + 1) & 3], key[(phase + 2) & 3], key[(phase + 3) & 3]];
     let k8 = u64::from_ne_bytes([k[0], k[1], k[2], k[3], k[0], k[1], k[2], k[3]]);
@@ -808,9 +820,9 @@ fn parse_header(b: &[u8]) -> Option<Frame> {
     };
     let mut hdr_len = 2 + len_bytes;
     let mask = if masked {
-        let k = b.get(hdr_len..hdr_len + 4)?;
+        let k: [u8; 4] = b.get(hdr_len..hdr_len + 4)?.try_into().ok()?;
         hdr_len += 4;
-        Some([k[0], k[1], k[2], k[3]])
+        Some(k)
     } else {
         None
     };

@@ -83,8 +83,9 @@ fn put_varint(out: &mut Vec<u8>, mut v: u64) {
 /// The parts of an envelope: declared length, CRC, block.
 fn split(wire: &[u8]) -> Result<(u64, u32, &[u8]), Lz4Error> {
     let (len, n) = varint(wire).ok_or(Lz4Error::Truncated)?;
-    let crc = wire.get(n..n + 4).ok_or(Lz4Error::Truncated)?;
-    let crc = u32::from_be_bytes([crc[0], crc[1], crc[2], crc[3]]);
+    let crc: [u8; 4] =
+        wire.get(n..n + 4).and_then(|c| c.try_into().ok()).ok_or(Lz4Error::Truncated)?;
+    let crc = u32::from_be_bytes(crc);
     let block = wire.get(n + 4..).unwrap_or_default();
     if block.is_empty() {
         return Err(Lz4Error::Truncated);

@@ -32,7 +32,10 @@ impl Hasher for FxHasher {
         let rest = chunks.remainder();
         if !rest.is_empty() {
             let mut w = [0u8; 8];
-            w[..rest.len()].copy_from_slice(rest);
+            // chunks_exact(8) leaves fewer than 8 bytes.
+            if let Some(dst) = w.get_mut(..rest.len()) {
+                dst.copy_from_slice(rest);
+            }
             self.add(u64::from_le_bytes(w));
         }
     }

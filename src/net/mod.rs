@@ -235,6 +235,9 @@ pub struct NetStats {
     pub retransmissions: u64,
     pub out_of_order: u64,
     pub overlaps: u64,
+    /// Times out-of-order buffering hit the per-flow or total cap (each turns a hole into a
+    /// gap early).
+    pub buffer_limits: u64,
     pub gap_bytes: u64,
     pub rst: u64,
     pub evicted: u64,

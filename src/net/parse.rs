@@ -93,8 +93,8 @@ pub(crate) fn link_supported(link: LinkType) -> bool {
 
 #[inline]
 fn be16(d: &[u8], at: usize) -> Option<u16> {
-    let b = d.get(at..at.checked_add(2)?)?;
-    Some(u16::from_be_bytes([b[0], b[1]]))
+    let b = d.get(at..)?.first_chunk::<2>()?;
+    Some(u16::from_be_bytes(*b))
 }
 
 /// Parses a captured frame. `orig_len` is the length on the wire.
@@ -125,11 +125,11 @@ pub(crate) fn parse(link: LinkType, data: &[u8], orig_len: u32) -> Parsed<'_> {
             }
         }
         0 | 108 => {
-            let Some(fam) = data.get(..4) else {
+            let Some(fam) = data.first_chunk::<4>() else {
                 return Parsed::Malformed;
             };
-            let be = u32::from_be_bytes([fam[0], fam[1], fam[2], fam[3]]);
-            let le = u32::from_le_bytes([fam[0], fam[1], fam[2], fam[3]]);
+            let be = u32::from_be_bytes(*fam);
+            let le = u32::from_le_bytes(*fam);
             // NULL is in the capturing host's order, LOOP in network order; the family is a
             // small number, so whichever reading is small is the right one.
             let family = if link.0 == 108 || be < 256 { be } else { le };

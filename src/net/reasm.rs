@@ -50,6 +50,7 @@ impl<S: StreamSink + ?Sized> Out<'_, S> {
             TcpNote::Retransmission => self.stats.retransmissions += 1,
             TcpNote::OutOfOrder => self.stats.out_of_order += 1,
             TcpNote::Overlap => self.stats.overlaps += 1,
+            TcpNote::BufferLimit => self.stats.buffer_limits += 1,
             _ => {}
         }
         self.sink.event(self.pkt, StreamEvent::Note { conn: self.conn, dir: self.dir, note });

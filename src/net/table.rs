@@ -82,7 +82,10 @@ impl Net {
     pub fn new(cfg: NetConfig) -> Net {
         let mut server_ports = Box::new([0u64; 1024]);
         for &p in &cfg.server_ports {
-            server_ports[usize::from(p >> 6)] |= 1 << (p & 63);
+            // p >> 6 < 1024: a u16 has ten bits above the low six.
+            if let Some(w) = server_ports.get_mut(usize::from(p >> 6)) {
+                *w |= 1 << (p & 63);
+            }
         }
         let bucket = (cfg.idle_timeout_ns / 8).clamp(1, SECOND);
         Net {
@@ -122,7 +125,7 @@ impl Net {
     }
 
     fn forced(&self, port: u16) -> bool {
-        self.server_ports[usize::from(port >> 6)] & (1 << (port & 63)) != 0
+        self.server_ports.get(usize::from(port >> 6)).is_some_and(|w| w & (1 << (port & 63)) != 0)
     }
 
     pub fn packet<S: StreamSink + ?Sized>(&mut self, pkt: &Packet<'_>, sink: &mut S) {

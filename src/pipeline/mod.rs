@@ -208,6 +208,8 @@ pub struct Totals {
     pub websocket_connections: u64,
     /// LZ4-wrapped messages that could not be unwrapped (history lost, corrupt).
     pub lz4_undecodable: u64,
+    /// Compressed payloads whose inflated size exceeds the cap (also decode errors).
+    pub inflate_capped: u64,
     pub net: crate::net::NetStats,
 }
 
@@ -442,11 +444,9 @@ impl<C: Consumer> Inner<C> {
                 let Some(c) = self.conns.get_mut(&conn.0) else { return Ok(()) };
                 c.info.bytes += data.len() as u64;
                 if let Framing::Detecting(held) = &mut c.framing {
-                    let i = dir.index();
-                    if held.heads[i].len() < detect::LOOKAHEAD {
-                        let room = detect::LOOKAHEAD - held.heads[i].len();
-                        held.heads[i]
-                            .extend_from_slice(data.get(..room.min(data.len())).unwrap_or(data));
+                    if let Some(head) = held.heads.get_mut(dir.index()) {
+                        let room = detect::LOOKAHEAD.saturating_sub(head.len());
+                        head.extend_from_slice(data.get(..room.min(data.len())).unwrap_or(data));
                     }
                     held.bytes += data.len();
                     held.events.push((pkt, dir, offset, HeldKind::Data(data.to_vec())));
@@ -959,6 +959,9 @@ fn message<C: Consumer>(
         }
         Err(error) => {
             out.totals.decode_errors += 1;
+            if matches!(error, decode::DecodeError::InflateTooLarge(_)) {
+                out.totals.inflate_capped += 1;
+            }
             out.consumer.event(&Event::DecodeError { ctx: &ctx, raw, error })
         }
     }

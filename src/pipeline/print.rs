@@ -35,6 +35,9 @@ pub struct PrintOptions {
     pub zone: Zone,
     /// Flush after every message (a terminal, or `--line-buffered`).
     pub line_buffered: bool,
+    /// Print at most this many error lines (undecodable frames, oversize frames, skipped bytes,
+    /// gaps); later ones are only counted, so a damaged capture cannot drown the messages.
+    pub max_errors: Option<u64>,
 }
 
 /// A connection's endpoints as text, kept because formatting two socket addresses costs more
@@ -56,6 +59,8 @@ pub struct Printer<W: Write> {
     /// Open connections' [`Peers`], dropped when the connection closes so the table stays as
     /// small as the pipeline's.
     peers: FxHashMap<u32, Peers>,
+    errors_printed: u64,
+    errors_suppressed: u64,
 }
 
 impl<W: Write> Printer<W> {
@@ -66,6 +71,27 @@ impl<W: Write> Printer<W> {
             line: String::with_capacity(512),
             json: Vec::with_capacity(1024),
             peers: FxHashMap::default(),
+            errors_printed: 0,
+            errors_suppressed: 0,
+        }
+    }
+
+    /// Error lines not printed because of [`PrintOptions::max_errors`].
+    pub fn errors_suppressed(&self) -> u64 {
+        self.errors_suppressed
+    }
+
+    /// Whether the next error line may be printed; counts it either way.
+    fn error_line_allowed(&mut self) -> bool {
+        match self.opts.max_errors {
+            Some(max) if self.errors_printed >= max => {
+                self.errors_suppressed += 1;
+                false
+            }
+            _ => {
+                self.errors_printed += 1;
+                true
+            }
         }
     }
 
@@ -247,6 +273,11 @@ impl<W: Write> Consumer for Printer<W> {
         if self.opts.quiet {
             return Ok(());
         }
+        if matches!(ev, Event::DecodeError { .. } | Event::Gap { .. } | Event::Frame { .. })
+            && !self.error_line_allowed()
+        {
+            return Ok(());
+        }
         match *ev {
             Event::Message { ctx, raw, msg } => {
                 let mut line = std::mem::take(&mut self.line);
@@ -387,6 +418,8 @@ impl<W: Write> Consumer for Printer<W> {
 }
 
 /// `n` right-aligned in `width` columns, as `{:>width$}` would print it.
+// A u64 has at most 20 decimal digits: the 20-byte buffer's index never goes below 0.
+#[allow(clippy::indexing_slicing)]
 fn push_padded(line: &mut String, n: u64, width: usize) {
     let mut buf = [0u8; 20];
     let mut i = buf.len();
@@ -412,6 +445,8 @@ fn push_padded(line: &mut String, n: u64, width: usize) {
 /// arithmetic: the float formatting was a tenth of the summary printer's time. Where the two
 /// could differ (a time exactly halfway between two microseconds, a negative or enormous
 /// offset) the float formatting is used.
+// Under 10^15 ns the text is at most 9 + 1 + 6 bytes, well inside the 32-byte buffer.
+#[allow(clippy::indexing_slicing)]
 fn push_rel_secs(line: &mut String, ns: i64) {
     // Below 10^15 ns the float's error is under 10^-10 s, so a time at least 1 ns away from a
     // rounding midpoint rounds the same way in both.
@@ -491,7 +526,20 @@ pub fn tally(t: &Totals) -> String {
         let _ =
             write!(s, ", {} bytes skipped, {} oversize frames", t.skipped_bytes, t.oversize_frames);
     }
+    // Caps that were hit: each means evidence was cut short, so say which.
     let n = &t.net;
+    if t.inflate_capped > 0 {
+        let _ = write!(s, ", {} payloads over the inflate cap", t.inflate_capped);
+    }
+    if n.buffer_limits > 0 {
+        let _ = write!(s, ", {} out-of-order buffer overflows", n.buffer_limits);
+    }
+    if n.evicted > 0 {
+        let _ = write!(s, ", {} connections evicted (flow table full)", n.evicted);
+    }
+    if n.ipv4_fragments_dropped > 0 {
+        let _ = write!(s, ", {} IPv4 fragments dropped", n.ipv4_fragments_dropped);
+    }
     let bad = n.malformed + n.unsupported_link;
     if bad > 0 {
         let _ = write!(

@@ -294,6 +294,15 @@ pub(crate) fn read_all(
             }
         }
         progress(Position { file, bytes: src.stats().bytes });
+        // Records the reader had to drop are lost evidence: say so even though the rest of the
+        // file is usable.
+        let bad = src.stats().bad_records;
+        if bad > 0 {
+            report(&format!(
+                "warning: {name}: {bad} packet records skipped (they name an undeclared interface)"
+            ));
+            outcome.warnings += 1;
+        }
     }
     Ok(outcome)
 }

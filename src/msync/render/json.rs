@@ -274,7 +274,6 @@ pub(crate) fn push_i64(out: &mut Vec<u8>, n: i64) {
 /// A JSON string literal (RFC 8259): `"` and `\` escaped, control characters as `\u00XX`
 /// (with the short forms for `\n`, `\r`, `\t`). Unescaped runs are copied at once.
 pub(crate) fn push_str(out: &mut Vec<u8>, s: &str) {
-    const HEX: &[u8; 16] = b"0123456789abcdef";
     out.push(b'"');
     let b = s.as_bytes();
     // Most strings need no escape: a branch-free scan (which the compiler vectorises) and one
@@ -300,8 +299,8 @@ pub(crate) fn push_str(out: &mut Vec<u8>, s: &str) {
         run = i + 1;
         if esc.is_empty() {
             out.extend_from_slice(b"\\u00");
-            out.push(HEX[usize::from(c >> 4)]);
-            out.push(HEX[usize::from(c & 15)]);
+            // A nibble indexes a 16-entry table.
+            out.extend_from_slice(&[hex_digit(c >> 4), hex_digit(c & 15)]);
         } else {
             out.extend_from_slice(esc);
         }
@@ -313,7 +312,7 @@ pub(crate) fn push_str(out: &mut Vec<u8>, s: &str) {
 /// Standard base64 with padding (RFC 4648 §4).
 pub(crate) fn push_base64(out: &mut Vec<u8>, b: &[u8]) {
     const T: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-    let sym = |x: u32| T[(x & 63) as usize];
+    let sym = |x: u32| T.get((x & 63) as usize).copied().unwrap_or(b'=');
     out.reserve(b.len().div_ceil(3) * 4);
     let mut chunks = b.chunks_exact(3);
     for c in &mut chunks {
@@ -332,6 +331,14 @@ pub(crate) fn push_base64(out: &mut Vec<u8>, b: &[u8]) {
             out.extend_from_slice(&[sym(n >> 18), sym(n >> 12), sym(n >> 6), b'=']);
         }
         _ => {}
+    }
+}
+
+/// The lowercase hex digit of a nibble (`n < 16`).
+fn hex_digit(n: u8) -> u8 {
+    match n {
+        0..=9 => b'0' + n,
+        _ => b'a' + (n & 15).saturating_sub(10),
     }
 }
 

@@ -273,9 +273,10 @@ pub(crate) fn push_bytes_text(out: &mut String, b: &[u8]) {
 pub(crate) fn push_hex(out: &mut String, b: &[u8]) {
     const HEX: &[u8; 16] = b"0123456789abcdef";
     out.reserve(b.len() * 2);
+    let digit = |n: u8| char::from(HEX.get(usize::from(n & 15)).copied().unwrap_or(b'0'));
     for &x in b {
-        out.push(char::from(HEX[usize::from(x >> 4)]));
-        out.push(char::from(HEX[usize::from(x & 15)]));
+        out.push(digit(x >> 4));
+        out.push(digit(x & 15));
     }
 }
 

@@ -1,0 +1,628 @@
+//! Hostile captures: the real binary on crafted files. Each case asserts no panic, the exit
+//! status (0 when the file is usable, 2 when it is not), the error or finding printed, the
+//! messages still decoded around the damage, and bounds on wall time and peak memory.
+//!
+//! Files are built by the test in a temporary directory: a minimal pcap/pcapng writer (so that
+//! headers can lie), a TCP flow builder over etherparse, and MSync frames taken from the
+//! synthesizer's ground truth.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)]
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::Instant;
+
+use etherparse::{PacketBuilder, TcpHeader};
+use msyncdump::net::Dir;
+use msyncdump::synth::{generate, SynthConfig};
+
+const MAX_SECS: f64 = 60.0;
+const MAX_RSS_KB: u64 = 512 * 1024;
+
+// ---------------------------------------------------------------------------------------------
+// Running the binary
+
+struct Run {
+    status: i32,
+    stdout: String,
+    stderr: String,
+}
+
+impl Run {
+    /// The number before `what` in the tally line ("… 12 messages, …").
+    fn tally(&self, what: &str) -> u64 {
+        let line = self
+            .stderr
+            .lines()
+            .rev()
+            .find(|l| l.contains(" packets, "))
+            .unwrap_or_else(|| panic!("no tally in stderr:\n{}", self.stderr));
+        for part in line.split([',', '(', ')']) {
+            let part = part.trim().trim_start_matches("msyncdump: ");
+            if let Some(n) = part.strip_suffix(what).map(str::trim) {
+                if let Ok(n) = n.parse() {
+                    return n;
+                }
+            }
+        }
+        0
+    }
+}
+
+fn tmpdir() -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("msyncdump-hostile-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+/// A crafted file, removed (with its RSS measurement) when the test is done with it.
+struct TempFile(PathBuf);
+
+impl std::ops::Deref for TempFile {
+    type Target = Path;
+    fn deref(&self) -> &Path {
+        &self.0
+    }
+}
+
+impl Drop for TempFile {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.0);
+        let _ = std::fs::remove_file(self.0.with_extension("rss"));
+    }
+}
+
+fn write_file(name: &str, bytes: &[u8]) -> TempFile {
+    let p = tmpdir().join(name);
+    std::fs::write(&p, bytes).unwrap();
+    TempFile(p)
+}
+
+/// Runs `msyncdump dissect ARGS FILE` under `/usr/bin/time` when it exists, and checks the
+/// bounds every case shares: no panic, under a minute, under 512 MB.
+fn dissect(file: &Path, args: &[&str]) -> Run {
+    let bin = env!("CARGO_BIN_EXE_msyncdump");
+    let rss_file = file.with_extension("rss");
+    let time = Path::new("/usr/bin/time");
+    let mut cmd = if time.exists() {
+        let mut c = Command::new(time);
+        c.arg("-f").arg("%M").arg("-o").arg(&rss_file).arg(bin);
+        c
+    } else {
+        Command::new(bin)
+    };
+    cmd.arg("dissect").args(args).arg(file);
+    let start = Instant::now();
+    let out = cmd.output().unwrap();
+    let elapsed = start.elapsed();
+    let rss_kb: Option<u64> = std::fs::read_to_string(&rss_file)
+        .ok()
+        .and_then(|s| s.lines().rev().find_map(|l| l.trim().parse().ok()));
+    let run = Run {
+        status: out.status.code().unwrap_or(-1),
+        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+    };
+    let name = file.file_name().unwrap().to_string_lossy();
+    eprintln!(
+        "{name} {args:?}: exit {}, {:.2} s, peak RSS {} KiB",
+        run.status,
+        elapsed.as_secs_f64(),
+        rss_kb.map_or("?".into(), |k| k.to_string())
+    );
+    assert!(!run.stderr.contains("panicked"), "{name}: panic:\n{}", run.stderr);
+    assert!(run.status == 0 || run.status == 2, "{name}: killed or crashed: {}", run.status);
+    assert!(elapsed.as_secs_f64() < MAX_SECS, "{name}: took {elapsed:?}");
+    if let Some(kb) = rss_kb {
+        assert!(kb < MAX_RSS_KB, "{name}: peak RSS {kb} KiB");
+    }
+    run
+}
+
+// ---------------------------------------------------------------------------------------------
+// Building captures
+
+/// A classic pcap (little-endian, µs, Ethernet) whose record headers can lie.
+struct Pcap {
+    buf: Vec<u8>,
+    usec: u32,
+}
+
+impl Pcap {
+    fn new() -> Pcap {
+        let mut buf = Vec::new();
+        buf.extend_from_slice(&0xa1b2_c3d4u32.to_le_bytes());
+        buf.extend_from_slice(&2u16.to_le_bytes());
+        buf.extend_from_slice(&4u16.to_le_bytes());
+        buf.extend_from_slice(&[0; 8]);
+        buf.extend_from_slice(&262_144u32.to_le_bytes());
+        buf.extend_from_slice(&1u32.to_le_bytes());
+        Pcap { buf, usec: 0 }
+    }
+
+    /// A record header with the given lengths, followed by `data` (which may be shorter).
+    fn raw_record(&mut self, caplen: u32, orig_len: u32, data: &[u8]) {
+        self.usec += 1000;
+        self.buf.extend_from_slice(&1_509_019_200u32.to_le_bytes());
+        self.buf.extend_from_slice(&self.usec.to_le_bytes());
+        self.buf.extend_from_slice(&caplen.to_le_bytes());
+        self.buf.extend_from_slice(&orig_len.to_le_bytes());
+        self.buf.extend_from_slice(data);
+    }
+
+    fn packet(&mut self, data: &[u8]) {
+        self.raw_record(data.len() as u32, data.len() as u32, data);
+    }
+}
+
+/// One TCP connection between a client and the server port 6717.
+struct Flow {
+    client: ([u8; 4], u16),
+    server: ([u8; 4], u16),
+    /// Next sequence number of each direction (by `Dir::index`).
+    seq: [u32; 2],
+}
+
+impl Flow {
+    fn new(n: u32) -> Flow {
+        let [_, a, b, c] = n.to_be_bytes();
+        Flow {
+            client: ([10, a, b, c], 40_000 + (n % 20_000) as u16),
+            server: ([198, 51, 100, 10], 6717),
+            seq: [1_000_000u32.wrapping_mul(n + 1), 0x8000_0000],
+        }
+    }
+
+    fn segment(&self, dir: Dir, seq: u32, flags: &str, payload: &[u8]) -> Vec<u8> {
+        let (src, dst) = match dir {
+            Dir::C2S => (self.client, self.server),
+            Dir::S2C => (self.server, self.client),
+        };
+        let mut tcp = TcpHeader::new(src.1, dst.1, seq, 65535);
+        tcp.syn = flags.contains('S');
+        tcp.fin = flags.contains('F');
+        tcp.psh = !payload.is_empty();
+        if flags.contains('A') {
+            tcp.ack = true;
+            tcp.acknowledgment_number = self.seq[dir.reverse().index()];
+        }
+        let mut out = Vec::with_capacity(54 + payload.len());
+        PacketBuilder::ethernet2([2, 0, 0, 0, 0, 1], [2, 0, 0, 0, 0, 2])
+            .ipv4(src.0, dst.0, 64)
+            .tcp_header(tcp)
+            .write(&mut out, payload)
+            .unwrap();
+        out
+    }
+
+    fn handshake(&mut self, pcap: &mut Pcap) {
+        pcap.packet(&self.segment(Dir::C2S, self.seq[0], "S", &[]));
+        self.seq[0] = self.seq[0].wrapping_add(1);
+        pcap.packet(&self.segment(Dir::S2C, self.seq[1], "SA", &[]));
+        self.seq[1] = self.seq[1].wrapping_add(1);
+        pcap.packet(&self.segment(Dir::C2S, self.seq[0], "A", &[]));
+    }
+
+    /// Sends `payload` in order, in segments of at most 1400 bytes.
+    fn send(&mut self, pcap: &mut Pcap, dir: Dir, payload: &[u8]) {
+        for chunk in payload.chunks(1400) {
+            pcap.packet(&self.segment(dir, self.seq[dir.index()], "A", chunk));
+            self.seq[dir.index()] = self.seq[dir.index()].wrapping_add(chunk.len() as u32);
+        }
+    }
+}
+
+fn framed(body: &[u8]) -> Vec<u8> {
+    let mut v = (body.len() as u32).to_be_bytes().to_vec();
+    v.extend_from_slice(body);
+    v
+}
+
+/// MSync messages of one synthetic session, in stream order, with their directions.
+fn session_messages() -> Vec<(Dir, Vec<u8>)> {
+    let cfg =
+        SynthConfig { clients: 1, duration_secs: 30.0, mean_gap_secs: 1.0, ..Default::default() };
+    let truth = generate(&cfg, Vec::new()).unwrap();
+    let msgs: Vec<(Dir, Vec<u8>)> =
+        truth.messages.iter().filter(|m| m.conn == 0).map(|m| (m.dir, m.bytes.clone())).collect();
+    assert!(msgs.len() >= 10, "the synthesizer wrote too few messages");
+    msgs
+}
+
+/// A capture of one session carried over a connection with a handshake, with `inject` called
+/// after message `at` (to add damage); returns the capture and the number of messages.
+fn session_capture(at: usize, inject: impl FnOnce(&mut Flow, &mut Pcap)) -> (Vec<u8>, u64) {
+    let msgs = session_messages();
+    let mut pcap = Pcap::new();
+    let mut flow = Flow::new(1);
+    flow.handshake(&mut pcap);
+    let mut inject = Some(inject);
+    for (i, (dir, body)) in msgs.iter().enumerate() {
+        flow.send(&mut pcap, *dir, &framed(body));
+        if i + 1 == at {
+            if let Some(f) = inject.take() {
+                f(&mut flow, &mut pcap);
+            }
+        }
+    }
+    (pcap.buf, msgs.len() as u64)
+}
+
+/// A deterministic stream of bytes that look random.
+fn noise(n: usize, seed: u64) -> Vec<u8> {
+    let mut x = seed | 1;
+    (0..n)
+        .map(|_| {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            (x >> 24) as u8
+        })
+        .collect()
+}
+
+/// An MSync envelope: command `cmd`, optional zlib flag, payload.
+fn envelope(cmd: u8, zlib: bool, payload: &[u8]) -> Vec<u8> {
+    let mut v = vec![0x40, cmd];
+    if zlib {
+        v.extend_from_slice(&[0x20, 1]);
+    }
+    v.push(0x4a);
+    let mut n = payload.len();
+    while n >= 0x80 {
+        v.push((n as u8) | 0x80);
+        n >>= 7;
+    }
+    v.push(n as u8);
+    v.extend_from_slice(payload);
+    v
+}
+
+// ---------------------------------------------------------------------------------------------
+// Cases: files that are not usable captures (exit 2)
+
+#[test]
+fn empty_file() {
+    let r = dissect(&write_file("empty.pcap", &[]), &[]);
+    assert_eq!(r.status, 2);
+    assert!(r.stderr.contains("not a pcap or pcapng capture"), "{}", r.stderr);
+}
+
+#[test]
+fn garbage_file() {
+    let r = dissect(&write_file("garbage.pcap", &noise(64 << 10, 7)), &[]);
+    assert_eq!(r.status, 2);
+    assert!(r.stderr.contains("not a pcap or pcapng capture"), "{}", r.stderr);
+}
+
+#[test]
+fn truncated_file_header() {
+    let pcap = Pcap::new();
+    let r = dissect(&write_file("short-header.pcap", &pcap.buf[..10]), &[]);
+    assert_eq!(r.status, 2);
+    assert!(r.stderr.contains("offset 0: truncated"), "{}", r.stderr);
+    let mut ng = Vec::new();
+    ng.extend_from_slice(&0x0a0d_0d0au32.to_le_bytes());
+    ng.extend_from_slice(&28u32.to_le_bytes());
+    ng.extend_from_slice(&0x1a2b_3c4du32.to_le_bytes());
+    let r = dissect(&write_file("short-header.pcapng", &ng), &[]);
+    assert_eq!(r.status, 2);
+    assert!(r.stderr.contains("truncated"), "{}", r.stderr);
+}
+
+#[test]
+fn record_claiming_2_gib() {
+    let (mut file, n) = session_capture(usize::MAX, |_, _| {});
+    // A record header whose captured length is 2 GiB, followed by a few bytes.
+    let offset = file.len();
+    let mut p = Pcap { buf: Vec::new(), usec: 999_000 };
+    p.raw_record(0x8000_0000, 0x8000_0000, &[0; 64]);
+    file.extend_from_slice(&p.buf);
+    let r = dissect(&write_file("2gib-record.pcap", &file), &[]);
+    assert_eq!(r.status, 2);
+    assert!(
+        r.stderr.contains(&format!("offset {offset}: corrupt capture: record length 2147483648")),
+        "{}",
+        r.stderr
+    );
+    // Everything before the bad record was dissected.
+    assert_eq!(r.tally("messages"), n);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Cases: damaged but usable files (exit 0, the damage reported, the rest decoded)
+
+#[test]
+fn truncated_last_record() {
+    let (file, n) = session_capture(usize::MAX, |_, _| {});
+    let cut = &file[..file.len() - 10];
+    let r = dissect(&write_file("cut-record.pcap", cut), &[]);
+    assert_eq!(r.status, 0);
+    assert!(r.stderr.contains("warning:") && r.stderr.contains("truncated record"), "{}", r.stderr);
+    // Only the message in the cut record is lost.
+    assert_eq!(r.tally("messages"), n - 1);
+}
+
+#[test]
+fn caplen_greater_than_original_length() {
+    let msgs = session_messages();
+    let mut pcap = Pcap::new();
+    let mut flow = Flow::new(2);
+    flow.handshake(&mut pcap);
+    for (dir, body) in &msgs {
+        let seg = flow.segment(*dir, flow.seq[dir.index()], "A", &framed(body));
+        flow.seq[dir.index()] = flow.seq[dir.index()].wrapping_add(body.len() as u32 + 4);
+        // The original length claims less than was captured: the captured bytes stand.
+        pcap.raw_record(seg.len() as u32, 20, &seg);
+    }
+    let r = dissect(&write_file("caplen-gt-len.pcap", &pcap.buf), &[]);
+    assert_eq!(r.status, 0, "{}", r.stderr);
+    assert_eq!(r.tally("messages"), msgs.len() as u64);
+}
+
+#[test]
+fn length_prefix_0xffffffff_mid_stream() {
+    let (file, n) = session_capture(3, |flow, pcap| {
+        flow.send(pcap, Dir::C2S, &[0xff; 4]);
+    });
+    let r = dissect(&write_file("ffffffff.pcap", &file), &[]);
+    assert_eq!(r.status, 0, "{}", r.stderr);
+    assert!(r.stdout.contains("oversize frame: length prefix 4294967295"), "{}", r.stdout);
+    assert_eq!(r.tally("oversize frames"), 1);
+    // Every valid message, including all those after the bad prefix, is decoded.
+    assert_eq!(r.tally("messages"), n);
+    assert_eq!(r.tally("decode errors"), 0);
+}
+
+#[test]
+fn random_bytes_inside_an_msync_stream() {
+    let junk = noise(3000, 99);
+    let (file, n) = session_capture(4, |flow, pcap| {
+        flow.send(pcap, Dir::S2C, &junk);
+    });
+    let r = dissect(&write_file("random-inside.pcap", &file), &[]);
+    assert_eq!(r.status, 0, "{}", r.stderr);
+    assert!(r.stdout.contains("(resynchronising)"), "{}", r.stdout);
+    assert!(r.tally("bytes skipped") > 0);
+    // At most the frames the noise happens to imitate are undecodable; the real ones all stand.
+    assert_eq!(r.tally("messages"), n);
+}
+
+#[test]
+fn zlib_bomb_of_1_gib() {
+    use flate2::write::ZlibEncoder;
+    // 1 GiB of zeros, compressed as a stream: never held in memory.
+    let mut enc = ZlibEncoder::new(Vec::new(), flate2::Compression::best());
+    let zeros = vec![0u8; 1 << 20];
+    for _ in 0..1024 {
+        enc.write_all(&zeros).unwrap();
+    }
+    let bomb = enc.finish().unwrap();
+    let body = envelope(0, true, &bomb);
+    let (file, n) = session_capture(2, |flow, pcap| {
+        flow.send(pcap, Dir::S2C, &framed(&body));
+    });
+    let path = write_file("zlib-bomb.pcap", &file);
+    for args in [&[][..], &["-V"][..], &["--json"][..]] {
+        let r = dissect(&path, args);
+        assert_eq!(r.status, 0, "{}", r.stderr);
+        assert_eq!(r.tally("messages"), n);
+        assert_eq!(r.tally("decode errors"), 1);
+        assert_eq!(r.tally("payloads over the inflate cap"), 1, "{}", r.stderr);
+        if args.is_empty() {
+            assert!(r.stdout.contains("exceeds 16777216 bytes"), "{}", r.stdout);
+        }
+    }
+}
+
+#[test]
+fn deeply_nested_protobuf_groups() {
+    // 300 000 nested groups (field 1, start-group … end-group) as a SYNC payload, and the same
+    // inside an unknown envelope field.
+    let depth = 300_000;
+    let mut groups = vec![0x0b; depth];
+    groups.extend(std::iter::repeat_n(0x0c, depth));
+    let body = envelope(0, false, &groups);
+    let mut unknown = vec![0x40, 0x00];
+    unknown.extend_from_slice(&[0xfb, 0x01]); // field 31, start group
+    unknown.extend_from_slice(&groups);
+    unknown.extend_from_slice(&[0xfc, 0x01]);
+    let (file, n) = session_capture(2, |flow, pcap| {
+        flow.send(pcap, Dir::C2S, &framed(&body));
+        flow.send(pcap, Dir::C2S, &framed(&unknown));
+    });
+    let path = write_file("nested-groups.pcap", &file);
+    for args in [&[][..], &["-V"][..], &["--json"][..], &["--format", "sdklog"][..]] {
+        let r = dissect(&path, args);
+        assert_eq!(r.status, 0, "{}", r.stderr);
+        // The valid messages are all there; the nested ones are shown as errors or bytes.
+        assert!(r.tally("messages") >= n, "{}", r.stderr);
+        assert_eq!(r.tally("messages") + r.tally("decode errors"), n + 2, "{}", r.stderr);
+    }
+}
+
+#[test]
+fn websocket_frame_claiming_2_pow_63_bytes() {
+    let mut pcap = Pcap::new();
+    let mut flow = Flow::new(3);
+    flow.server.1 = 80;
+    flow.handshake(&mut pcap);
+    flow.send(&mut pcap, Dir::C2S, b"GET /ws HTTP/1.1\r\nUpgrade: websocket\r\n\r\n");
+    flow.send(
+        &mut pcap,
+        Dir::S2C,
+        b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\n\r\n",
+    );
+    let mut ws = vec![0x82, 0x7f, 0x80, 0, 0, 0, 0, 0, 0, 0];
+    ws.extend_from_slice(&noise(5000, 3));
+    flow.send(&mut pcap, Dir::S2C, &ws);
+    let r = dissect(&write_file("ws-2pow63.pcap", &pcap.buf), &[]);
+    assert_eq!(r.status, 0, "{}", r.stderr);
+    assert!(r.stderr.contains("no MSync traffic found"), "{}", r.stderr);
+}
+
+#[test]
+fn syn_flood_of_200_000() {
+    let mut pcap = Pcap::new();
+    for i in 0..200_000u32 {
+        let f = Flow::new(i);
+        pcap.packet(&f.segment(Dir::C2S, f.seq[0], "S", &[]));
+    }
+    // A real session after the flood is still dissected.
+    let msgs = session_messages();
+    let mut flow = Flow::new(300_000);
+    flow.handshake(&mut pcap);
+    for (dir, body) in &msgs {
+        flow.send(&mut pcap, *dir, &framed(body));
+    }
+    let path = write_file("syn-flood.pcap", &pcap.buf);
+    let r = dissect(&path, &["-q"]);
+    assert_eq!(r.status, 0, "{}", r.stderr);
+    assert_eq!(r.tally("TCP connections"), 200_001);
+    assert_eq!(r.tally("messages"), msgs.len() as u64);
+    // With a small flow table the idlest connections are evicted and counted; the live session
+    // survives.
+    let r = dissect(&path, &["-q", "--max-flows", "10000"]);
+    assert_eq!(r.status, 0, "{}", r.stderr);
+    assert_eq!(r.tally("connections evicted"), 200_001 - 10_000, "{}", r.stderr);
+    assert_eq!(r.tally("messages"), msgs.len() as u64);
+}
+
+#[test]
+fn out_of_order_segments_that_never_fill() {
+    let msgs = session_messages();
+    let mut pcap = Pcap::new();
+    let mut flow = Flow::new(4);
+    flow.handshake(&mut pcap);
+    let (dir, first) = &msgs[0];
+    flow.send(&mut pcap, *dir, &framed(first));
+    // A 100-byte hole the capture never fills, then 50 000 segments of valid frames after it,
+    // each acknowledged by nothing: past the per-flow buffer cap the hole becomes a gap.
+    let hole = flow.seq[0];
+    let mut seq = hole.wrapping_add(100);
+    let frame = framed(&msgs.iter().find(|(d, _)| *d == Dir::C2S).unwrap().1);
+    for _ in 0..50_000 {
+        pcap.packet(&flow.segment(Dir::C2S, seq, "A", &frame));
+        seq = seq.wrapping_add(frame.len() as u32);
+    }
+    let r = dissect(&write_file("ooo-never-fill.pcap", &pcap.buf), &["-q"]);
+    assert_eq!(r.status, 0, "{}", r.stderr);
+    assert!(r.tally("gap bytes") >= 100, "{}", r.stderr);
+    assert!(r.tally("out-of-order buffer overflows") >= 1, "{}", r.stderr);
+    // Frames beyond the hole are decoded once the hole is given up.
+    assert!(r.tally("messages") > 40_000, "{}", r.stderr);
+}
+
+/// pcapng blocks: a section header, an interface, packets; helpers to make lying ones.
+fn ng_block(kind: u32, body: &[u8], claimed: Option<u32>) -> Vec<u8> {
+    let pad = (4 - body.len() % 4) % 4;
+    let len = (12 + body.len() + pad) as u32;
+    let mut v = kind.to_le_bytes().to_vec();
+    v.extend_from_slice(&claimed.unwrap_or(len).to_le_bytes());
+    v.extend_from_slice(body);
+    v.extend_from_slice(&[0; 3][..pad]);
+    v.extend_from_slice(&len.to_le_bytes());
+    v
+}
+
+fn ng_header() -> Vec<u8> {
+    let mut shb = 0x1a2b_3c4du32.to_le_bytes().to_vec();
+    shb.extend_from_slice(&1u16.to_le_bytes());
+    shb.extend_from_slice(&0u16.to_le_bytes());
+    shb.extend_from_slice(&u64::MAX.to_le_bytes());
+    let mut v = ng_block(0x0a0d_0d0a, &shb, None);
+    let mut idb = 1u16.to_le_bytes().to_vec();
+    idb.extend_from_slice(&[0, 0]);
+    idb.extend_from_slice(&262_144u32.to_le_bytes());
+    v.extend(ng_block(1, &idb, None));
+    v
+}
+
+fn ng_packet(iface: u32, usec: u64, data: &[u8], claimed: Option<u32>) -> Vec<u8> {
+    let mut epb = iface.to_le_bytes().to_vec();
+    let t = 1_509_019_200_000_000u64 + usec;
+    epb.extend_from_slice(&((t >> 32) as u32).to_le_bytes());
+    epb.extend_from_slice(&(t as u32).to_le_bytes());
+    epb.extend_from_slice(&(data.len() as u32).to_le_bytes());
+    epb.extend_from_slice(&(data.len() as u32).to_le_bytes());
+    epb.extend_from_slice(data);
+    ng_block(6, &epb, claimed)
+}
+
+/// The packets of one session as pcapng, with `damage` deciding each packet's interface and
+/// claimed block length.
+fn ng_session(damage: impl Fn(usize) -> (u32, Option<u32>)) -> (Vec<u8>, u64) {
+    let (file, n) = session_capture(usize::MAX, |_, _| {});
+    let mut out = ng_header();
+    // Re-read the records of the pcap just built.
+    let mut pos = 24;
+    let mut i = 0;
+    while pos + 16 <= file.len() {
+        let caplen = u32::from_le_bytes(file[pos + 8..pos + 12].try_into().unwrap()) as usize;
+        let data = &file[pos + 16..pos + 16 + caplen];
+        let (iface, claimed) = damage(i);
+        out.extend(ng_packet(iface, i as u64 * 1000, data, claimed));
+        pos += 16 + caplen;
+        i += 1;
+    }
+    (out, n)
+}
+
+#[test]
+fn pcapng_packet_on_undeclared_interface() {
+    // The fourth packet (the first message) names interface 7, which no block declared.
+    let (file, n) = ng_session(|i| (if i == 3 { 7 } else { 0 }, None));
+    let r = dissect(&write_file("ng-undeclared-if.pcapng", &file), &[]);
+    assert_eq!(r.status, 0, "{}", r.stderr);
+    assert!(r.stderr.contains("undeclared interface"), "{}", r.stderr);
+    // Losing the first message's packet loses that message only: the stream resynchronises.
+    let got = r.tally("messages");
+    assert!(got + 1 >= n && got < n, "{got} of {n}:\n{}", r.stderr);
+}
+
+#[test]
+fn pcapng_block_lengths_that_lie() {
+    // A block claiming more than the file holds, after ten good packets.
+    let (file, _) = ng_session(|i| (0, if i == 10 { Some(0x7fff_fff0) } else { None }));
+    let r = dissect(&write_file("ng-huge-block.pcapng", &file), &[]);
+    assert_eq!(r.status, 2, "{}", r.stderr);
+    assert!(r.stderr.contains("exceeds the limit"), "{}", r.stderr);
+    assert_eq!(r.tally("packets"), 10);
+    // A block whose leading length disagrees with its trailing one.
+    let (file, _) = ng_session(|i| (0, if i == 10 { Some(64) } else { None }));
+    let r = dissect(&write_file("ng-mismatched-block.pcapng", &file), &[]);
+    assert_eq!(r.status, 2, "{}", r.stderr);
+    assert!(r.stderr.contains("corrupt capture"), "{}", r.stderr);
+    assert_eq!(r.tally("packets"), 10);
+    // A block length that is not a multiple of four.
+    let (file, _) = ng_session(|i| (0, if i == 10 { Some(99) } else { None }));
+    let r = dissect(&write_file("ng-odd-block.pcapng", &file), &[]);
+    assert_eq!(r.status, 2, "{}", r.stderr);
+    assert!(r.stderr.contains("multiple of 4"), "{}", r.stderr);
+}
+
+#[test]
+fn max_errors_limits_error_lines_but_not_the_count() {
+    let extra = session_messages();
+    let (file, n) = session_capture(2, |flow, pcap| {
+        for (dir, body) in extra.iter().take(10) {
+            flow.send(pcap, *dir, &[0xff; 4]);
+            flow.send(pcap, *dir, &framed(body));
+        }
+    });
+    let path = write_file("many-errors.pcap", &file);
+    let all = dissect(&path, &[]);
+    assert_eq!(all.status, 0, "{}", all.stderr);
+    let oversize = all.tally("oversize frames");
+    assert_eq!(oversize, 10);
+    let r = dissect(&path, &["--max-errors", "3"]);
+    assert_eq!(r.status, 0, "{}", r.stderr);
+    let error_lines =
+        |s: &str| s.lines().filter(|l| l.contains(" [c2s ") || l.contains(" [s2c ")).count() as u64;
+    let total = error_lines(&all.stdout);
+    assert!(total >= oversize);
+    assert_eq!(error_lines(&r.stdout), 3, "{}", r.stdout);
+    assert_eq!(r.tally("oversize frames"), oversize);
+    assert_eq!(r.tally("error lines not shown"), total - 3, "{}", r.stderr);
+    assert_eq!(r.tally("messages"), n + 10);
+}
