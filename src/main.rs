@@ -787,6 +787,9 @@ fn live(args: LiveArgs) -> io::Result<ExitCode> {
         }
         if let (Some(at), Some(d)) = (next_report, every) {
             if Instant::now() >= at {
+                let st = source.live_stats();
+                let drops = u64::from(st.dropped_by_kernel) + u64::from(st.dropped_by_interface);
+                pipeline.consumer_mut().b.set_capture_drops(drops);
                 let report = pipeline.consumer_mut().b.report();
                 let mut err = io::stderr().lock();
                 writeln!(err, "--- running report ---")?;
@@ -801,7 +804,10 @@ fn live(args: LiveArgs) -> io::Result<ExitCode> {
     }
     let stats = source.live_stats();
     let (tee, totals) = pipeline.finish()?;
-    let Tee { a: printer, b: analyzer } = tee;
+    let Tee { a: printer, b: mut analyzer } = tee;
+    analyzer.set_capture_drops(
+        u64::from(stats.dropped_by_kernel) + u64::from(stats.dropped_by_interface),
+    );
     printer.into_inner().flush()?;
     if let Some(w) = writer.and_then(|w| w.borrow_mut().take()) {
         w.finish()?.flush()?;

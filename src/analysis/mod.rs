@@ -124,6 +124,8 @@ pub enum FindingKind {
     TableOverflow,
     ErrorStatus,
     Kicked,
+    /// Packets the capture itself dropped (live: kernel or interface drops).
+    CaptureDrops,
 }
 
 impl FindingKind {
@@ -153,13 +155,14 @@ impl FindingKind {
             FindingKind::TableOverflow => "table_overflow",
             FindingKind::ErrorStatus => "error_status",
             FindingKind::Kicked => "kicked",
+            FindingKind::CaptureDrops => "capture_drops",
         }
     }
     pub fn severity(self) -> Severity {
         use FindingKind::*;
         match self {
             LostSegment | BufferLimit | Undecodable | Oversize | NextKeyBackwards | LoginFailed
-            | Kicked => Severity::Error,
+            | Kicked | CaptureDrops => Severity::Error,
             Retransmission | OutOfOrder | Overlap | Snaplen | BadSequence | Rst | SkippedBytes
             | Unanswered | UnknownAck | DuplicateMetaId | DrainStall | SlowExchange
             | PendingOverflow | TableOverflow | ErrorStatus => Severity::Warning,
@@ -201,6 +204,10 @@ impl FindingKind {
             }
             FindingKind::ErrorStatus => "error statuses returned by the server".into(),
             FindingKind::Kicked => "users logged in elsewhere / kicked".into(),
+            FindingKind::CaptureDrops => {
+                "packets dropped by the capture (kernel or interface): streams have gaps it could not see"
+                    .into()
+            }
         }
     }
 }
@@ -638,6 +645,8 @@ impl ConnState {
 /// Collects everything `report` shows; a [`Consumer`] of the event stream.
 #[derive(Debug)]
 pub struct Analyzer {
+    /// Packets the capture dropped (libpcap's kernel and interface counts, in live mode).
+    capture_drops: u64,
     opts: ReportOptions,
     conns: HashMap<u32, ConnState>,
     totals: Option<Totals>,
@@ -684,12 +693,14 @@ impl Analyzer {
             conns: HashMap::new(),
             totals: None,
             first_seen: None,
+            capture_drops: 0,
             capture_start: None,
         }
     }
 
     /// Adds the connections of another shard (connections are disjoint between shards).
     pub fn merge(&mut self, other: Analyzer) {
+        self.capture_drops = self.capture_drops.saturating_add(other.capture_drops);
         for (id, c) in other.conns {
             match self.conns.entry(id) {
                 Entry::Vacant(e) => {
@@ -1015,6 +1026,12 @@ impl Analyzer {
         let c = self.conn(id, None);
         c.touch(pkt.ts);
         c.find(kind, Where { conn: id, frame: pkt.index, ts: pkt.ts }, value);
+    }
+
+    /// Packets the capture itself dropped so far (live capture: libpcap's kernel and interface
+    /// drop counts, which are cumulative: the latest figure replaces the earlier one).
+    pub fn set_capture_drops(&mut self, dropped: u64) {
+        self.capture_drops = dropped;
     }
 
     /// The report of everything consumed so far, narrowed by the options' filters.
@@ -1911,6 +1928,21 @@ fn build_report(a: &Analyzer) -> Report {
             row.places.extend(places);
             row.conns.push(*id);
         }
+    }
+    if a.capture_drops > 0 {
+        let k = FindingKind::CaptureDrops;
+        fmap.insert(
+            k,
+            FindingRow {
+                severity: k.severity(),
+                kind: k.id(),
+                summary: String::new(),
+                count: a.capture_drops,
+                value: None,
+                places: Vec::new(),
+                conns: Vec::new(),
+            },
+        );
     }
     let mut fvec: Vec<(FindingKind, FindingRow)> = fmap.into_iter().collect();
     // Most severe, then most frequent; ties in the order of the kinds (capture problems first,

@@ -996,3 +996,21 @@ fn interner_counts_jids_over_the_cap_together() {
     assert_eq!(i.overflow, 2);
     assert!(i.name(over).contains("over the cap"));
 }
+
+#[test]
+fn capture_drops_are_an_error_finding() {
+    let mut a = Analyzer::new(&ReportOptions::default());
+    a.set_capture_drops(17);
+    let r = a.report();
+    let f = r.findings.iter().find(|f| f.kind == "capture_drops").unwrap();
+    assert_eq!(f.count, 17);
+    assert_eq!(f.severity, Severity::Error);
+    assert_eq!(r.overview.worst.first().map(|w| w.kind), Some("capture_drops"));
+    let mut b = Analyzer::new(&ReportOptions::default());
+    b.set_capture_drops(3);
+    a.merge(b);
+    assert_eq!(
+        a.report().findings.iter().find(|f| f.kind == "capture_drops").map(|f| f.count),
+        Some(20)
+    );
+}
