@@ -126,6 +126,14 @@ pub enum FindingKind {
     Kicked,
     /// Packets the capture itself dropped (live: kernel or interface drops).
     CaptureDrops,
+    /// An LZ4-wrapped message whose CRC did not match its unwrapped bytes.
+    Lz4Crc,
+    /// LZ4 history missing: wrapped messages of a direction could not be unwrapped.
+    Lz4HistoryLost,
+    /// A WebSocket protocol violation (bad opcode, masking, oversize frame, inflate failure…).
+    WsProblem,
+    /// A WebSocket upgrade the server refused.
+    WsRejected,
 }
 
 impl FindingKind {
@@ -156,13 +164,18 @@ impl FindingKind {
             FindingKind::ErrorStatus => "error_status",
             FindingKind::Kicked => "kicked",
             FindingKind::CaptureDrops => "capture_drops",
+            FindingKind::Lz4Crc => "lz4_crc_mismatch",
+            FindingKind::Lz4HistoryLost => "lz4_history_lost",
+            FindingKind::WsProblem => "websocket_problem",
+            FindingKind::WsRejected => "websocket_rejected",
         }
     }
     pub fn severity(self) -> Severity {
         use FindingKind::*;
         match self {
             LostSegment | BufferLimit | Undecodable | Oversize | NextKeyBackwards | LoginFailed
-            | Kicked | CaptureDrops => Severity::Error,
+            | Kicked | CaptureDrops | Lz4Crc | WsRejected => Severity::Error,
+            Lz4HistoryLost | WsProblem => Severity::Warning,
             Retransmission | OutOfOrder | Overlap | Snaplen | BadSequence | Rst | SkippedBytes
             | Unanswered | UnknownAck | DuplicateMetaId | DrainStall | SlowExchange
             | PendingOverflow | TableOverflow | ErrorStatus => Severity::Warning,
@@ -204,6 +217,12 @@ impl FindingKind {
             }
             FindingKind::ErrorStatus => "error statuses returned by the server".into(),
             FindingKind::Kicked => "users logged in elsewhere / kicked".into(),
+            FindingKind::Lz4Crc => "LZ4-wrapped messages whose CRC did not match".into(),
+            FindingKind::Lz4HistoryLost => {
+                "LZ4 history missing (picked up after login, or a gap): wrapped messages not unwrapped".into()
+            }
+            FindingKind::WsProblem => "WebSocket protocol problems".into(),
+            FindingKind::WsRejected => "WebSocket upgrades refused by the server".into(),
             FindingKind::CaptureDrops => {
                 "packets dropped by the capture (kernel or interface): streams have gaps it could not see"
                     .into()
@@ -1485,6 +1504,16 @@ impl Consumer for Analyzer {
             }
             Event::Transport { pkt, conn, note, .. } => {
                 self.seen(pkt.ts);
+                let finding = match note {
+                    TransportNote::Lz4Crc { .. } => Some(FindingKind::Lz4Crc),
+                    TransportNote::Lz4HistoryLost => Some(FindingKind::Lz4HistoryLost),
+                    TransportNote::WsProblem { .. } => Some(FindingKind::WsProblem),
+                    TransportNote::WsRejected { .. } => Some(FindingKind::WsRejected),
+                    _ => None,
+                };
+                if let Some(k) = finding {
+                    self.note_finding(conn.0, k, *pkt, 0);
+                }
                 if self.wanted_conn(conn.0) {
                     let c = self.conn(conn.0, None);
                     match note {

@@ -210,6 +210,10 @@ pub struct Totals {
     pub lz4_undecodable: u64,
     /// Compressed payloads whose inflated size exceeds the cap (also decode errors).
     pub inflate_capped: u64,
+    /// WebSocket control frames seen: pings, pongs, closes.
+    pub ws_pings: u64,
+    pub ws_pongs: u64,
+    pub ws_closes: u64,
     pub net: crate::net::NetStats,
 }
 
@@ -823,9 +827,16 @@ fn on_ws<C: Consumer>(
         }
         WsEvent::Control { dir, control, .. } => {
             let n = match control {
-                Control::Ping { payload } => TransportNote::WsPing { len: payload.len() },
-                Control::Pong { payload } => TransportNote::WsPong { len: payload.len() },
+                Control::Ping { payload } => {
+                    out.totals.ws_pings += 1;
+                    TransportNote::WsPing { len: payload.len() }
+                }
+                Control::Pong { payload } => {
+                    out.totals.ws_pongs += 1;
+                    TransportNote::WsPong { len: payload.len() }
+                }
                 Control::Close { code, reason } => {
+                    out.totals.ws_closes += 1;
                     TransportNote::WsClose { code, reason: reason.into_owned() }
                 }
             };

@@ -526,6 +526,19 @@ pub fn tally(t: &Totals) -> String {
         let _ =
             write!(s, ", {} bytes skipped, {} oversize frames", t.skipped_bytes, t.oversize_frames);
     }
+    if t.websocket_connections > 0 {
+        let _ = write!(
+            s,
+            ", {} over WebSocket ({} pings, {} pongs, {} close frames)",
+            t.websocket_connections, t.ws_pings, t.ws_pongs, t.ws_closes
+        );
+    }
+    if t.tls_connections > 0 {
+        let _ = write!(s, ", {} TLS connections (not decodable)", t.tls_connections);
+    }
+    if t.lz4_undecodable > 0 {
+        let _ = write!(s, ", {} LZ4-wrapped messages not unwrapped", t.lz4_undecodable);
+    }
     // Caps that were hit: each means evidence was cut short, so say which.
     let n = &t.net;
     if t.inflate_capped > 0 {
