@@ -70,7 +70,7 @@ fuzz_target!(|inp: Input| {
         }
         assert!(sp.buffered() <= max_frame.max(4) + 4 + 65536, "splitter holds too much");
     }
-    sp.finish(&mut |ev| check_ev(ev, pos));
+    sp.finish(&MsyncCheck, &mut |ev| check_ev(ev, pos));
 
     // Round trip.
     let bodies: Vec<&Vec<u8>> = inp.bodies.iter().filter(|b| b.len() <= 4096).collect();
