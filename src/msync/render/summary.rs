@@ -526,18 +526,11 @@ fn write_muc(out: &mut String, b: &pb::MucBody) {
     }
     write_jid_list(out, " to=", &b.to);
     if let Some(s) = &b.status {
-        out.push(' ');
         let code = s.error_code.unwrap_or(0);
-        push_enum(out, enum_name!(pb::muc_body::status::ErrorCode, code), "ERROR_CODE_", code);
-        if let Some(d) = s.description.as_deref().filter(|d| !d.is_empty()) {
-            out.push(' ');
-            push_quoted(out, d, MAX_REASON);
-        }
+        let name = enum_name!(pb::muc_body::status::ErrorCode, code);
+        write_body_status(out, name, code, s.description.as_deref());
     }
-    if let Some(r) = b.reason.as_deref().filter(|r| !r.is_empty()) {
-        out.push_str(" reason=");
-        push_quoted(out, r, MAX_REASON);
-    }
+    write_reason(out, b.reason.as_deref());
 }
 
 fn write_roster(out: &mut String, b: &pb::RosterBody) {
@@ -546,15 +539,25 @@ fn write_roster(out: &mut String, b: &pb::RosterBody) {
     push_enum(out, enum_name!(pb::roster_body::Operation, op), "op=", op);
     write_jid_list(out, " to=", &b.to);
     if let Some(s) = &b.status {
-        out.push(' ');
         let code = s.error_code.unwrap_or(0);
-        push_enum(out, enum_name!(pb::roster_body::status::ErrorCode, code), "ERROR_CODE_", code);
-        if let Some(d) = s.description.as_deref().filter(|d| !d.is_empty()) {
-            out.push(' ');
-            push_quoted(out, d, MAX_REASON);
-        }
+        let name = enum_name!(pb::roster_body::status::ErrorCode, code);
+        write_body_status(out, name, code, s.description.as_deref());
     }
-    if let Some(r) = b.reason.as_deref().filter(|r| !r.is_empty()) {
+    write_reason(out, b.reason.as_deref());
+}
+
+/// The status a MUC or roster body carries: its code's name (or number) and description.
+fn write_body_status(out: &mut String, name: Option<&str>, code: i32, description: Option<&str>) {
+    out.push(' ');
+    push_enum(out, name, "ERROR_CODE_", code);
+    if let Some(d) = description.filter(|d| !d.is_empty()) {
+        out.push(' ');
+        push_quoted(out, d, MAX_REASON);
+    }
+}
+
+fn write_reason(out: &mut String, reason: Option<&str>) {
+    if let Some(r) = reason.filter(|r| !r.is_empty()) {
         out.push_str(" reason=");
         push_quoted(out, r, MAX_REASON);
     }
