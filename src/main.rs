@@ -9,7 +9,7 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 
 use msyncdump::capture::{CaptureError, FileReader, PacketSource};
 use msyncdump::msync::render::RenderOpts;
-use msyncdump::pipeline::parallel::run_sources_two_threads;
+use msyncdump::pipeline::parallel;
 use msyncdump::pipeline::print::{tally, Format, PrintOptions, Printer};
 use msyncdump::pipeline::{run_sources, Pipeline, PipelineConfig};
 use msyncdump::time::Zone;
@@ -172,9 +172,10 @@ struct DissectArgs {
     /// Flush output after every message (the default when standard output is a terminal).
     #[arg(long)]
     line_buffered: bool,
-    /// Threads: 1 does everything on one; 2 (or more) reads and reassembles on one and decodes
-    /// and prints on the other, with the same output. Default: 2 when the machine has two
-    /// cores, no input is standard input and the output is not line-buffered; else 1.
+    /// Threads that decode and print: with 1, one thread does everything; with N > 1, one
+    /// thread reads and reassembles, N decode and render batches of messages in turn, and one
+    /// writes them in order. The output is the same. Default: the number of cores when there
+    /// are several, no input is standard input and the output is not line-buffered; else 1.
     #[arg(short = 'j', long = "threads", value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
     threads: Option<u32>,
 }
@@ -376,26 +377,24 @@ fn dissect(args: DissectArgs) -> io::Result<ExitCode> {
         zone: zone(&args.input),
         line_buffered,
     };
-    let two_threads = match args.threads {
-        Some(n) => n > 1,
-        None => {
-            !line_buffered
-                && args.input.files.iter().all(|f| f.as_os_str() != "-")
-                && std::thread::available_parallelism().is_ok_and(|n| n.get() > 1)
-        }
+    let workers = match args.threads {
+        Some(n) => n as usize,
+        None if line_buffered || args.input.files.iter().any(|f| f.as_os_str() == "-") => 1,
+        None => std::thread::available_parallelism().map_or(1, |n| n.get()),
     };
     let mut stderr_lines = |line: &str| eprintln!("msyncdump: {line}");
-    let (outcome, totals) = if two_threads {
-        // The printer runs on the second thread: it takes the (sendable) handle, which it
-        // locks once per buffer's worth.
+    let (outcome, totals) = if workers > 1 {
+        // The writer thread takes the (sendable) handle, which it locks once per buffer.
         let out = io::BufWriter::with_capacity(256 << 10, stdout);
-        let (outcome, printer, totals) = run_sources_two_threads(
+        let (outcome, mut out, totals) = parallel::print(
             pipeline_config(&args.input),
-            Printer::new(out, opts),
+            &opts,
+            out,
+            workers.min(parallel::MAX_WORKERS),
             &mut open_all(&args.input.files),
             &mut stderr_lines,
         )?;
-        printer.into_inner().flush()?;
+        out.flush()?;
         (outcome, totals)
     } else {
         let out = io::BufWriter::with_capacity(256 << 10, stdout.lock());

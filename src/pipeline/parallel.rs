@@ -1,26 +1,34 @@
-//! A pipeline over two threads: the calling thread reads records, reassembles, splits and
-//! LZ4-unwraps; a second thread decodes each message and runs the consumer.
+//! `dissect` over several threads: the calling thread reads records, reassembles, splits and
+//! LZ4-unwraps; worker threads decode the messages and render them, a batch each in turn; a
+//! writer thread writes the rendered batches in their order.
 //!
 //! Invariants:
-//! - The consumer sees exactly the events a single-threaded [`Pipeline`] would give it, in the
-//!   same order, and its [`Totals`] are the same. The reading side runs an ordinary pipeline
-//!   whose consumer ([`Forwarder`]) [defers decoding](Consumer::defers_decoding): it copies
-//!   each message body and the little context the consumer needs into a batch, and every
-//!   other event as an owned copy. The pipeline still decodes what its own decisions need
-//!   (roles, MSync detection, LZ4 negotiation), so those come out as before. The second
-//!   thread decodes the bodies with the consumer's [`Consumer::meta_bodies_wanted`] and counts
-//!   `messages` and `decode_errors` for them.
+//! - The output is byte for byte what a [`Printer`] driven by a single-threaded [`Pipeline`]
+//!   writes, and the totals are the same. The reading side runs an ordinary pipeline whose
+//!   consumer ([`Forwarder`]) [defers decoding](Consumer::defers_decoding): it copies each
+//!   message body and the little context the printer needs into a batch, and every other
+//!   event as an owned copy. The pipeline still decodes what its own decisions need (roles,
+//!   MSync detection, LZ4 negotiation), so those come out as before. The workers decode the
+//!   bodies with the printer's [`Consumer::meta_bodies_wanted`] and count `messages` and
+//!   `decode_errors` for them.
+//! - Batch `i` goes to worker `i mod n`, and the writer takes batch `i`'s output from worker
+//!   `i mod n`: the order is kept without sequence numbers. A printer's only state is a cache
+//!   of connection endpoints (checked against the addresses on every use), so each worker has
+//!   its own; the connections closed since a worker's last batch come with its next one, so
+//!   that it can drop them from its cache.
 //! - A connection's [`ConnMeta`] is sent when a message first needs it and again whenever it
-//!   changes (the roles are swapped at most once), not with every message.
-//! - Batches hold about [`BATCH_BYTES`] of message bytes, come back for reuse, and the channel
-//!   is bounded: memory stays at a few batches whatever the capture size.
-//! - A consumer error (e.g. a closed pipe) ends the second thread; the reading thread's next
-//!   hand-over fails and stops the run, and the consumer's error is the one returned.
+//!   changes (the roles are swapped at most once), to every worker, not with every message.
+//! - Batches hold about [`BATCH_BYTES`] of message bytes and come back for reuse, as do the
+//!   output buffers, and every channel is bounded: memory stays at a few batches per worker
+//!   whatever the capture size.
+//! - A write error (e.g. a closed pipe) ends the writer; the workers' next hand-over fails,
+//!   then the reading side's, which stops the run, and the write error is the one returned.
 
-use std::io;
+use std::io::{self, Write};
 use std::sync::mpsc::{self, Receiver, Sender, SyncSender};
 use std::thread;
 
+use super::print::{PrintOptions, Printer};
 use super::{
     run_sources, Consumer, Event, FrameProblem, Lz4Info, MsgCtx, Pipeline, PipelineConfig,
     RunOutcome, Totals, Transport, TransportNote,
@@ -34,8 +42,8 @@ use crate::net::{CloseReason, ConnId, ConnMeta, Dir, PktCtx, TcpNote};
 pub const BATCH_BYTES: usize = 256 << 10;
 /// Items per batch at most (for batches of small events).
 const BATCH_ITEMS: usize = 4096;
-/// Batches queued for the second thread.
-const QUEUED: usize = 4;
+/// Batches queued per worker, and rendered outputs queued per worker for the writer.
+const QUEUED: usize = 2;
 /// A returned batch whose buffer grew past this (a huge message) is not reused.
 const KEEP_CAPACITY: usize = 4 << 20;
 
@@ -117,6 +125,8 @@ enum Owned {
 struct Batch {
     items: Vec<Item>,
     data: Vec<u8>,
+    /// Connections closed since the worker's previous batch.
+    closed: Vec<ConnId>,
 }
 
 impl Batch {
@@ -131,32 +141,43 @@ impl Batch {
     }
 }
 
-enum Msg {
-    Batch(Batch),
-    /// End of input, with the reading side's totals.
-    Finish(Box<Totals>),
-}
-
 /// The reading side's consumer: packs events into batches for the second thread.
 struct Forwarder {
-    tx: SyncSender<Msg>,
+    /// One per worker, used in turn.
+    txs: Vec<SyncSender<Batch>>,
+    /// The worker the batch being filled goes to.
+    next: usize,
     back: Receiver<Batch>,
     batch: Batch,
-    /// What was last sent of each open connection.
-    sent: FxHashMap<u32, ConnMeta>,
+    /// Per worker, the connections closed since its last batch.
+    closed: Vec<Vec<ConnId>>,
+    /// What was last sent of each open connection, and to which workers (a bit each).
+    sent: FxHashMap<u32, (ConnMeta, u64)>,
+    /// A batch is handed over once its data reaches this.
+    batch_bytes: usize,
 }
 
-/// The second thread is gone (its consumer failed): the run stops.
+/// The next stage is gone (the output failed): the run stops.
 fn stopped() -> io::Error {
     io::Error::other("the output thread stopped")
 }
 
 impl Forwarder {
+    /// Makes sure the worker of the current batch knows `meta` as it is now.
     fn conn(&mut self, meta: &ConnMeta) {
-        if self.sent.get(&meta.id.0) != Some(meta) {
-            self.sent.insert(meta.id.0, meta.clone());
-            self.batch.items.push(Item::Conn(Box::new(meta.clone())));
+        let bit = 1u64 << (self.next % 64);
+        match self.sent.get_mut(&meta.id.0) {
+            Some((m, workers)) if m == meta => {
+                if *workers & bit != 0 {
+                    return;
+                }
+                *workers |= bit;
+            }
+            _ => {
+                self.sent.insert(meta.id.0, (meta.clone(), bit));
+            }
         }
+        self.batch.items.push(Item::Conn(Box::new(meta.clone())));
     }
 
     fn push(&mut self, ev: Owned) -> io::Result<()> {
@@ -165,7 +186,7 @@ impl Forwarder {
     }
 
     fn full(&mut self) -> io::Result<()> {
-        if self.batch.data.len() >= BATCH_BYTES || self.batch.items.len() >= BATCH_ITEMS {
+        if self.batch.data.len() >= self.batch_bytes || self.batch.items.len() >= BATCH_ITEMS {
             self.send()
         } else {
             Ok(())
@@ -174,8 +195,13 @@ impl Forwarder {
 
     fn send(&mut self) -> io::Result<()> {
         let next = self.back.try_recv().unwrap_or_default();
-        let full = std::mem::replace(&mut self.batch, next);
-        self.tx.send(Msg::Batch(full)).map_err(|_| stopped())
+        let mut full = std::mem::replace(&mut self.batch, next);
+        let k = self.next;
+        self.next = (k + 1) % self.txs.len().max(1);
+        if let Some(closed) = self.closed.get_mut(k) {
+            std::mem::swap(&mut full.closed, closed);
+        }
+        self.txs.get(k).ok_or_else(stopped)?.send(full).map_err(|_| stopped())
     }
 }
 
@@ -202,6 +228,9 @@ impl Consumer for Forwarder {
             Event::Tcp { pkt, conn, dir, note } => Owned::Tcp { pkt, conn, dir, note },
             Event::ConnClose { pkt, conn, reason, msync } => {
                 self.sent.remove(&conn.id.0);
+                for closed in &mut self.closed {
+                    closed.push(conn.id);
+                }
                 Owned::ConnClose { pkt, conn: conn.clone(), reason, msync }
             }
             Event::Transport { pkt, conn, dir, note } => {
@@ -218,11 +247,11 @@ impl Consumer for Forwarder {
         self.full()
     }
 
-    fn finish(&mut self, totals: &Totals) -> io::Result<()> {
+    fn finish(&mut self, _totals: &Totals) -> io::Result<()> {
         if !self.batch.items.is_empty() {
             self.send()?;
         }
-        self.tx.send(Msg::Finish(Box::new(totals.clone()))).map_err(|_| stopped())
+        Ok(())
     }
 
     fn meta_bodies_wanted(&self) -> usize {
@@ -234,28 +263,28 @@ impl Consumer for Forwarder {
     }
 }
 
-/// The second thread: decodes and runs the consumer until the reading side finishes (then
-/// returns the consumer and the whole run's totals) or goes away (None).
-fn work<C: Consumer>(
-    mut consumer: C,
-    rx: Receiver<Msg>,
+/// A worker's rendering of one batch.
+struct Output {
+    bytes: Vec<u8>,
+    messages: u64,
+    decode_errors: u64,
+}
+
+/// A worker: decodes and renders its batches, in the order they come, until the reading side
+/// is done (or the writer is gone).
+fn work(
+    mut printer: Printer<Vec<u8>>,
+    rx: Receiver<Batch>,
     back: Sender<Batch>,
+    out: SyncSender<Output>,
+    out_back: Receiver<Vec<u8>>,
     limits: DecodeLimits,
-) -> io::Result<Option<(C, Totals)>> {
-    let metas = consumer.meta_bodies_wanted();
+) -> io::Result<()> {
+    let metas = printer.meta_bodies_wanted();
     let mut conns: FxHashMap<u32, ConnMeta> = FxHashMap::default();
-    let (mut messages, mut decode_errors) = (0u64, 0u64);
     let unknown = || io::Error::other("a message of an unknown connection");
-    for msg in rx {
-        let mut batch = match msg {
-            Msg::Batch(b) => b,
-            Msg::Finish(mut totals) => {
-                totals.messages += messages;
-                totals.decode_errors += decode_errors;
-                consumer.finish(&totals)?;
-                return Ok(Some((consumer, *totals)));
-            }
-        };
+    for mut batch in rx {
+        let (mut messages, mut decode_errors) = (0u64, 0u64);
         for item in &batch.items {
             match item {
                 Item::Message { ctx, raw } => {
@@ -265,15 +294,11 @@ fn work<C: Consumer>(
                     match decode::decode_metas(raw, ctx.dir, &limits, metas) {
                         Ok(msg) => {
                             messages += 1;
-                            consumer.event(&Event::Message { ctx: &ctx, raw, msg: &msg })?;
+                            printer.event(&Event::Message { ctx: &ctx, raw, msg: &msg })?;
                         }
                         Err(error) => {
                             decode_errors += 1;
-                            consumer.event(&Event::DecodeError {
-                                ctx: &ctx,
-                                raw,
-                                error: &error,
-                            })?;
+                            printer.event(&Event::DecodeError { ctx: &ctx, raw, error: &error })?;
                         }
                     }
                 }
@@ -282,39 +307,48 @@ fn work<C: Consumer>(
                 }
                 Item::Event(ev) => match &**ev {
                     Owned::ConnOpen { pkt, conn } => {
-                        consumer.event(&Event::ConnOpen { pkt: *pkt, conn })?;
+                        printer.event(&Event::ConnOpen { pkt: *pkt, conn })?;
                     }
                     Owned::MsyncDetected { pkt, conn, transport } => {
                         let transport = *transport;
-                        consumer.event(&Event::MsyncDetected { pkt: *pkt, conn, transport })?;
+                        printer.event(&Event::MsyncDetected { pkt: *pkt, conn, transport })?;
                     }
                     Owned::DecodeError { ctx, raw, error } => {
                         let conn = conns.get(&ctx.conn).ok_or_else(unknown)?;
                         let ctx = ctx.with(conn);
                         let raw = batch.get(*raw);
-                        consumer.event(&Event::DecodeError { ctx: &ctx, raw, error })?;
+                        printer.event(&Event::DecodeError { ctx: &ctx, raw, error })?;
                     }
                     &Owned::Frame { pkt, conn, dir, offset, problem } => {
-                        consumer.event(&Event::Frame { pkt, conn, dir, offset, problem })?;
+                        printer.event(&Event::Frame { pkt, conn, dir, offset, problem })?;
                     }
                     &Owned::Gap { pkt, conn, dir, offset, len } => {
-                        consumer.event(&Event::Gap { pkt, conn, dir, offset, len })?;
+                        printer.event(&Event::Gap { pkt, conn, dir, offset, len })?;
                     }
                     &Owned::Tcp { pkt, conn, dir, note } => {
-                        consumer.event(&Event::Tcp { pkt, conn, dir, note })?;
+                        printer.event(&Event::Tcp { pkt, conn, dir, note })?;
                     }
                     Owned::ConnClose { pkt, conn, reason, msync } => {
                         let (pkt, reason, msync) = (*pkt, *reason, *msync);
-                        consumer.event(&Event::ConnClose { pkt, conn, reason, msync })?;
+                        printer.event(&Event::ConnClose { pkt, conn, reason, msync })?;
                         conns.remove(&conn.id.0);
                     }
                     Owned::Transport { pkt, conn, dir, note } => {
                         let (pkt, conn, dir) = (*pkt, *conn, *dir);
-                        consumer.event(&Event::Transport { pkt, conn, dir, note })?;
+                        printer.event(&Event::Transport { pkt, conn, dir, note })?;
                     }
                 },
             }
         }
+        // Closed before this batch's events (and after the previous batch's): no later
+        // message refers to them.
+        for id in batch.closed.drain(..) {
+            printer.forget(id);
+            conns.remove(&id.0);
+        }
+        let next = out_back.try_recv().unwrap_or_default();
+        let bytes = std::mem::replace(printer.out_mut(), next);
+        out.send(Output { bytes, messages, decode_errors }).map_err(|_| stopped())?;
         batch.items.clear();
         batch.data.clear();
         if batch.data.capacity() <= KEEP_CAPACITY {
@@ -322,42 +356,197 @@ fn work<C: Consumer>(
             let _ = back.send(batch);
         }
     }
-    Ok(None)
+    Ok(())
 }
 
-/// As [`run_sources`] followed by [`Pipeline::finish`], with decoding and the consumer on a
-/// second thread. Returns what the run read, the consumer (finished) and the totals, which
-/// are those a single-threaded pipeline would give.
-pub fn run_sources_two_threads<C: Consumer + Send>(
+/// The writer: takes the workers' outputs in turn (batch order) and writes them, until the
+/// worker whose turn it is has no more. Returns the output and the counts of messages and
+/// decode errors.
+fn write_all<W: Write>(
+    mut w: W,
+    outs: Vec<Receiver<Output>>,
+    backs: Vec<Sender<Vec<u8>>>,
+) -> io::Result<(W, u64, u64)> {
+    let (mut messages, mut decode_errors) = (0u64, 0u64);
+    loop {
+        for (rx, back) in outs.iter().zip(&backs) {
+            let Ok(mut o) = rx.recv() else {
+                return Ok((w, messages, decode_errors));
+            };
+            w.write_all(&o.bytes)?;
+            messages += o.messages;
+            decode_errors += o.decode_errors;
+            o.bytes.clear();
+            if o.bytes.capacity() <= KEEP_CAPACITY {
+                let _ = back.send(o.bytes);
+            }
+        }
+    }
+}
+
+/// Most workers [`print`] runs (the reading side tracks them in a 64-bit set).
+pub const MAX_WORKERS: usize = 64;
+
+/// As [`run_sources`] followed by [`Pipeline::finish`] with a [`Printer`] writing to `out`,
+/// with decoding and rendering on `workers` threads. Returns what the run read, the output
+/// (written, not flushed) and the totals, which are those of a single-threaded run.
+pub fn print<W: Write + Send>(
     cfg: PipelineConfig,
-    consumer: C,
+    opts: &PrintOptions,
+    out: W,
+    workers: usize,
     sources: &mut dyn Iterator<Item = Result<Box<dyn PacketSource>, CaptureError>>,
     report: &mut dyn FnMut(&str),
-) -> io::Result<(RunOutcome, C, Totals)> {
+) -> io::Result<(RunOutcome, W, Totals)> {
+    print_batched(cfg, opts, out, workers, BATCH_BYTES, sources, report)
+}
+
+fn print_batched<W: Write + Send>(
+    cfg: PipelineConfig,
+    opts: &PrintOptions,
+    out: W,
+    workers: usize,
+    batch_bytes: usize,
+    sources: &mut dyn Iterator<Item = Result<Box<dyn PacketSource>, CaptureError>>,
+    report: &mut dyn FnMut(&str),
+) -> io::Result<(RunOutcome, W, Totals)> {
+    let workers = workers.clamp(1, MAX_WORKERS);
     let limits = cfg.decode;
-    let (tx, rx) = mpsc::sync_channel(QUEUED);
     let (back_tx, back_rx) = mpsc::channel();
     thread::scope(|s| {
-        let worker = s.spawn(move || work(consumer, rx, back_tx, limits));
+        let mut txs = Vec::with_capacity(workers);
+        let mut outs = Vec::with_capacity(workers);
+        let mut out_backs = Vec::with_capacity(workers);
+        let mut handles = Vec::with_capacity(workers);
+        for _ in 0..workers {
+            let (tx, rx) = mpsc::sync_channel(QUEUED);
+            let (out_tx, out_rx) = mpsc::sync_channel(QUEUED);
+            let (ob_tx, ob_rx) = mpsc::channel();
+            let printer = Printer::new(Vec::new(), opts.clone());
+            let back = back_tx.clone();
+            handles.push(s.spawn(move || work(printer, rx, back, out_tx, ob_rx, limits)));
+            txs.push(tx);
+            outs.push(out_rx);
+            out_backs.push(ob_tx);
+        }
+        drop(back_tx);
+        let writer = s.spawn(move || write_all(out, outs, out_backs));
         let read = {
             let forwarder = Forwarder {
-                tx,
+                txs,
+                next: 0,
                 back: back_rx,
                 batch: Batch::default(),
+                closed: vec![Vec::new(); workers],
                 sent: FxHashMap::default(),
+                batch_bytes,
             };
             let mut pipeline = Pipeline::new(cfg, forwarder);
             match run_sources(sources, &mut pipeline, report) {
-                Ok(outcome) => pipeline.finish().map(|_| outcome),
+                Ok(outcome) => pipeline.finish().map(|(_, totals)| (outcome, totals)),
                 Err(e) => Err(e),
             }
-            // The pipeline, and with it the sender, is dropped here: the worker ends.
+            // The pipeline, and with it the senders, is dropped here: the workers end.
         };
-        let worked = worker.join().map_err(|_| io::Error::other("the output thread panicked"))?;
-        match (read, worked?) {
-            (Ok(outcome), Some((consumer, totals))) => Ok((outcome, consumer, totals)),
-            (Err(e), _) => Err(e),
-            (Ok(_), None) => Err(stopped()),
+        let panicked = || io::Error::other("an output thread panicked");
+        let mut worked = Ok(());
+        for h in handles {
+            let r = h.join().map_err(|_| panicked())?;
+            if worked.is_ok() {
+                worked = r;
+            }
         }
+        // The writer's error (e.g. a closed pipe) is the cause of the others.
+        let (w, messages, decode_errors) = writer.join().map_err(|_| panicked())??;
+        worked?;
+        let (outcome, mut totals) = read?;
+        totals.messages += messages;
+        totals.decode_errors += decode_errors;
+        Ok((outcome, w, totals))
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use std::io::Cursor;
+
+    use super::*;
+    use crate::capture::FileReader;
+    use crate::msync::render::RenderOpts;
+    use crate::pipeline::print::Format;
+    use crate::synth::{self, SynthConfig};
+    use crate::time::Zone;
+
+    fn sources(
+        caps: &[Vec<u8>],
+    ) -> impl Iterator<Item = Result<Box<dyn PacketSource>, CaptureError>> + '_ {
+        caps.iter().map(|c| {
+            FileReader::from_reader("mem".into(), Box::new(Cursor::new(c.clone())))
+                .map(|r| Box::new(r) as Box<dyn PacketSource>)
+        })
+    }
+
+    fn single(caps: &[Vec<u8>], opts: &PrintOptions) -> io::Result<(Vec<u8>, Totals)> {
+        let mut pipeline =
+            Pipeline::new(PipelineConfig::default(), Printer::new(Vec::new(), opts.clone()));
+        run_sources(&mut sources(caps), &mut pipeline, &mut |_| {})?;
+        let (printer, totals) = pipeline.finish()?;
+        Ok((printer.into_inner(), totals))
+    }
+
+    #[test]
+    fn workers_print_what_one_thread_prints() -> io::Result<()> {
+        let cfg = SynthConfig {
+            seed: 11,
+            clients: 30,
+            duration_secs: 40.0,
+            mss: 200,
+            loss: 0.01,
+            reorder: 0.02,
+            duplicate: 0.02,
+            retransmit: 0.02,
+            midstream: true,
+            zlib: 0.3,
+            collect_truth: false,
+            ..SynthConfig::default()
+        };
+        let mut synthesized = Vec::new();
+        synth::generate(&cfg, &mut synthesized).map_err(io::Error::other)?;
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("captures");
+        let caps = vec![
+            synthesized,
+            std::fs::read(dir.join("websdk-lz4-bi.pcap"))?,
+            std::fs::read(dir.join("sample.pcapng"))?,
+        ];
+        for (format, quiet) in [
+            (Format::Summary, false),
+            (Format::Verbose, false),
+            (Format::SdkLog, false),
+            (Format::Json, false),
+            (Format::Summary, true),
+        ] {
+            let opts = PrintOptions {
+                format,
+                render: RenderOpts::default(),
+                quiet,
+                zone: Zone::Utc,
+                line_buffered: false,
+            };
+            let (want, want_totals) = single(&caps, &opts)?;
+            for (workers, batch_bytes) in [(1, BATCH_BYTES), (2, 1000), (3, 1)] {
+                let (_, got, totals) = print_batched(
+                    PipelineConfig::default(),
+                    &opts,
+                    Vec::new(),
+                    workers,
+                    batch_bytes,
+                    &mut sources(&caps),
+                    &mut |_| {},
+                )?;
+                assert!(got == want, "{format:?} with {workers} workers: output differs");
+                assert_eq!(format!("{totals:?}"), format!("{want_totals:?}"));
+            }
+        }
+        Ok(())
+    }
 }
