@@ -141,7 +141,7 @@ impl Batch {
     }
 }
 
-/// The reading side's consumer: packs events into batches for the second thread.
+/// The reading side's consumer: packs events into batches for the workers, in turn.
 struct Forwarder {
     /// One per worker, used in turn.
     txs: Vec<SyncSender<Batch>>,
