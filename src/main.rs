@@ -9,6 +9,7 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 
 use msyncdump::capture::{CaptureError, FileReader, PacketSource};
 use msyncdump::msync::render::RenderOpts;
+use msyncdump::pipeline::parallel;
 use msyncdump::pipeline::print::{tally, Format, PrintOptions, Printer};
 use msyncdump::pipeline::{run_sources, Pipeline, PipelineConfig};
 use msyncdump::time::Zone;
@@ -184,6 +185,12 @@ struct DissectArgs {
     /// Flush output after every message (the default when standard output is a terminal).
     #[arg(long)]
     line_buffered: bool,
+    /// Threads that decode and print: with 1, one thread does everything; with N > 1, one
+    /// thread reads and reassembles, N decode and render batches of messages in turn, and one
+    /// writes them in order. The output is the same. Default: the number of cores when there
+    /// are several, no input is standard input and the output is not line-buffered; else 1.
+    #[arg(short = 'j', long = "threads", value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
+    threads: Option<u32>,
 }
 
 #[derive(Args)]
@@ -414,13 +421,37 @@ fn dissect(args: DissectArgs) -> io::Result<ExitCode> {
         line_buffered,
         max_errors: args.max_errors,
     };
-    let out = io::BufWriter::with_capacity(256 << 10, stdout.lock());
-    let mut pipeline = Pipeline::new(pipeline_config(&args.input), Printer::new(out, opts));
+    let workers = match args.threads {
+        // The error-line budget is counted in one place: one printer.
+        _ if opts.max_errors.is_some() => 1,
+        Some(n) => n as usize,
+        None if line_buffered || args.input.files.iter().any(|f| f.as_os_str() == "-") => 1,
+        None => std::thread::available_parallelism().map_or(1, |n| n.get()),
+    };
     let mut stderr_lines = |line: &str| eprintln!("msyncdump: {line}");
-    let outcome = run_sources(&mut open_all(&args.input.files), &mut pipeline, &mut stderr_lines)?;
-    let (printer, totals) = pipeline.finish()?;
-    let suppressed = printer.errors_suppressed();
-    printer.into_inner().flush()?;
+    let (outcome, totals, suppressed) = if workers > 1 {
+        // The writer thread takes the (sendable) handle, which it locks once per buffer.
+        let out = io::BufWriter::with_capacity(256 << 10, stdout);
+        let (outcome, mut out, totals) = parallel::print(
+            pipeline_config(&args.input),
+            &opts,
+            out,
+            workers.min(parallel::MAX_WORKERS),
+            &mut open_all(&args.input.files),
+            &mut stderr_lines,
+        )?;
+        out.flush()?;
+        (outcome, totals, 0)
+    } else {
+        let out = io::BufWriter::with_capacity(256 << 10, stdout.lock());
+        let mut pipeline = Pipeline::new(pipeline_config(&args.input), Printer::new(out, opts));
+        let outcome =
+            run_sources(&mut open_all(&args.input.files), &mut pipeline, &mut stderr_lines)?;
+        let (printer, totals) = pipeline.finish()?;
+        let suppressed = printer.errors_suppressed();
+        printer.into_inner().flush()?;
+        (outcome, totals, suppressed)
+    };
     let mut line = tally(&totals);
     if suppressed > 0 {
         line.push_str(&format!(", {suppressed} error lines not shown (--max-errors)"));

@@ -99,6 +99,29 @@ fn json_output_of_every_sample_is_as_committed_and_valid() {
 }
 
 #[test]
+fn one_and_two_threads_give_the_same_output() {
+    // The default with a file and a pipe is several threads; `-j 1` is the single-threaded
+    // path. Three workers share out batches unevenly over small captures.
+    let formats: &[&[&str]] =
+        &[&[], &["-V"], &["--format", "sdklog"], &["--json"], &["-q"], &["--transport", "tcp"]];
+    for s in SAMPLES {
+        let cap = captures().join(s);
+        for f in formats {
+            let mut one = vec!["dissect", "-j", "1"];
+            let mut two = vec!["dissect", "-j", "3"];
+            one.extend_from_slice(f);
+            two.extend_from_slice(f);
+            one.push(cap.to_str().unwrap());
+            two.push(cap.to_str().unwrap());
+            let (a, b) = (run(&one), run(&two));
+            assert_eq!(a.status.code(), b.status.code(), "{s} {f:?}");
+            assert!(a.stdout == b.stdout, "{s} {f:?}: stdout differs");
+            assert_eq!(String::from_utf8_lossy(&a.stderr), String::from_utf8_lossy(&b.stderr));
+        }
+    }
+}
+
+#[test]
 fn verbose_and_report_of_the_seed_are_as_committed() {
     let cap = captures().join("seed.pcap");
     check_expected("seed.pcap.verbose.txt", &stdout(&["dissect", "-V", cap.to_str().unwrap()]));

@@ -187,6 +187,46 @@ pub fn decode_metas(
     Ok(Decoded { env, command, body, zlib, plain_payload, meta_bodies })
 }
 
+/// Whether `frame` may decode as a PROVISION: false only when the envelope's fields are
+/// well formed and its command (the last field 8, as prost keeps it) is not PROVISION. A scan of
+/// the top-level fields, with no allocation, for callers that must see every PROVISION but
+/// need nothing else decoded. Anything unusual (a group, a truncated field, the command with
+/// another wire type) answers true.
+pub fn may_be_provision(frame: &[u8]) -> bool {
+    const COMMAND_FIELD: u64 = 8;
+    let mut command = 0u64;
+    let mut rest = frame;
+    while !rest.is_empty() {
+        let Some((key, n)) = super::schema::varint(rest) else { return true };
+        rest = rest.get(n..).unwrap_or_default();
+        let skip = match key & 7 {
+            0 => {
+                let Some((v, n)) = super::schema::varint(rest) else { return true };
+                if key >> 3 == COMMAND_FIELD {
+                    command = v;
+                }
+                n
+            }
+            _ if key >> 3 == COMMAND_FIELD => return true,
+            1 => 8,
+            2 => {
+                let Some((len, n)) = super::schema::varint(rest) else { return true };
+                match usize::try_from(len).ok().and_then(|l| l.checked_add(n)) {
+                    Some(total) => total,
+                    None => return true,
+                }
+            }
+            5 => 4,
+            _ => return true,
+        };
+        match rest.get(skip..) {
+            Some(r) => rest = r,
+            None => return true,
+        }
+    }
+    Command::from_i32(command as i32) == Command::Provision
+}
+
 /// Inflates a zlib stream, reading at most `max + 1` bytes of output so a bomb costs no more
 /// than the cap in memory and time.
 fn inflate(input: &[u8], max: usize) -> Result<Vec<u8>, DecodeError> {
@@ -793,11 +833,50 @@ mod tests {
         assert_eq!(peek_command(&[0x40, 0x09]), Some(Command::Unknown(9)));
     }
 
+    #[test]
+    fn may_be_provision_sees_provisions() {
+        let prov = pb::Provision { version: Some("3.3.4".into()), ..Default::default() };
+        assert!(may_be_provision(&frame(&envelope(Some(3), Some(prov.encode_to_vec())))));
+        assert!(!may_be_provision(&frame(&envelope(Some(0), Some(prov.encode_to_vec())))));
+        assert!(!may_be_provision(&frame(&envelope(None, None))));
+        assert!(!may_be_provision(&frame(&envelope(Some(2), None))));
+        // The last command wins; so does its low 32 bits.
+        assert!(may_be_provision(&[0x40, 0x00, 0x40, 0x03]));
+        assert!(!may_be_provision(&[0x40, 0x03, 0x40, 0x00]));
+        assert!(may_be_provision(&[0x40, 0x83, 0x80, 0x80, 0x80, 0x10]));
+        // Unusual or broken: maybe.
+        assert!(may_be_provision(&[0x4a, 0x05, 0x01]));
+        assert!(may_be_provision(&[0x42, 0x01, 0x03]));
+        assert!(may_be_provision(&[0x0b, 0x0c, 0x40, 0x03]));
+        assert!(may_be_provision(&[0x40]));
+    }
+
     proptest! {
+        #[test]
+        fn may_be_provision_is_never_wrong(
+            bytes in proptest::collection::vec(any::<u8>(), 0..64),
+            command in proptest::option::of(0i32..=4),
+            payload in proptest::option::of(proptest::collection::vec(any::<u8>(), 0..32)),
+            tail in proptest::collection::vec(any::<u8>(), 0..8),
+        ) {
+            let mut framed = frame(&envelope(command, payload));
+            framed.extend_from_slice(&tail);
+            for b in [&bytes, &framed] {
+                for dir in [Dir::C2S, Dir::S2C] {
+                    if let Ok(Decoded { body: Body::Provision(_), .. }) =
+                        decode(b, dir, &DecodeLimits::default())
+                    {
+                        prop_assert!(may_be_provision(b));
+                    }
+                }
+            }
+        }
+
         #[test]
         fn never_panics(bytes in proptest::collection::vec(any::<u8>(), 0..256)) {
             let _ = plausible_envelope(&bytes);
             let _ = peek_command(&bytes);
+            let _ = may_be_provision(&bytes);
             let _ = decode(&bytes, Dir::C2S, &DecodeLimits::default());
             let _ = decode(&bytes, Dir::S2C, &DecodeLimits { max_inflated: 64 });
         }

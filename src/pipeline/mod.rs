@@ -227,8 +227,24 @@ pub trait Consumer {
     fn meta_bodies_wanted(&self) -> usize {
         usize::MAX
     }
+    /// The consumer decodes messages itself (e.g. on another thread): the pipeline hands each
+    /// message body over undecoded through [`Consumer::undecoded`] instead of sending
+    /// [`Event::Message`] or [`Event::DecodeError`] for it, and leaves `messages` and
+    /// `decode_errors` of [`Totals`] to the consumer for those bodies. The pipeline still decodes
+    /// what its own decisions need (a connection's messages until the first one decodes, and
+    /// PROVISIONs). Asked once, when the pipeline is built.
+    fn defers_decoding(&self) -> bool {
+        false
+    }
+    /// A message body to decode, when [`Consumer::defers_decoding`]: `raw` is LZ4-unwrapped,
+    /// and `ctx` has the connection's settled roles.
+    fn undecoded(&mut self, ctx: &MsgCtx<'_>, raw: &[u8]) -> io::Result<()> {
+        let _ = (ctx, raw);
+        Ok(())
+    }
 }
 
+pub mod parallel;
 pub mod print;
 pub mod shard;
 
@@ -346,6 +362,8 @@ struct Out<C: Consumer> {
     decode: DecodeLimits,
     /// The consumer's [`Consumer::meta_bodies_wanted`].
     meta_bodies: usize,
+    /// The consumer's [`Consumer::defers_decoding`].
+    defer: bool,
     /// The first error a consumer returned (e.g. a closed pipe): the run stops there.
     failed: Option<io::Error>,
 }
@@ -360,6 +378,7 @@ impl<C: Consumer> Pipeline<C> {
                 conns: FxHashMap::default(),
                 out: Out {
                     meta_bodies: consumer.meta_bodies_wanted(),
+                    defer: consumer.defers_decoding(),
                     consumer,
                     totals: Totals::default(),
                     capture_start: Timestamp::default(),
@@ -936,8 +955,15 @@ fn message<C: Consumer>(
         None
     };
     let raw = unwrapped.as_deref().unwrap_or(body);
-    let decoded = decode::decode_metas(raw, dir, &out.decode, out.meta_bodies);
-    if let Ok(msg) = &decoded {
+    // A deferring consumer decodes on its own; this side decodes only what its decisions
+    // below need: the roles and MSync detection (until a message of the connection decodes),
+    // and LZ4 negotiation (PROVISIONs).
+    let decoded = if !out.defer || !info.msync || decode::may_be_provision(raw) {
+        Some(decode::decode_metas(raw, dir, &out.decode, out.meta_bodies))
+    } else {
+        None
+    };
+    if let Some(Ok(msg)) = &decoded {
         if info.messages == 0 && info.meta.role == RoleSource::Guess {
             // The client is whoever sends the first login; the server is whoever sends
             // notices or answers a login.
@@ -963,18 +989,22 @@ fn message<C: Consumer>(
     }
     info.messages += 1;
     let ctx = msg_ctx(info, out, pkt, dir, offset, wire_len, transport, lz4_info);
+    if out.defer {
+        return out.consumer.undecoded(&ctx, raw);
+    }
     match &decoded {
-        Ok(msg) => {
+        Some(Ok(msg)) => {
             out.totals.messages += 1;
             out.consumer.event(&Event::Message { ctx: &ctx, raw, msg })
         }
-        Err(error) => {
+        Some(Err(error)) => {
             out.totals.decode_errors += 1;
             if matches!(error, decode::DecodeError::InflateTooLarge(_)) {
                 out.totals.inflate_capped += 1;
             }
             out.consumer.event(&Event::DecodeError { ctx: &ctx, raw, error })
         }
+        None => Ok(()),
     }
 }
 

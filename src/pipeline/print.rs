@@ -99,6 +99,17 @@ impl<W: Write> Printer<W> {
         self.out
     }
 
+    /// The output, e.g. to take what was rendered into a buffer.
+    pub fn out_mut(&mut self) -> &mut W {
+        &mut self.out
+    }
+
+    /// Drops what is cached of a closed connection (which the printer may not have seen close:
+    /// [`super::parallel`] gives each printer only some of the events).
+    pub fn forget(&mut self, conn: ConnId) {
+        self.peers.remove(&conn.0);
+    }
+
     fn peers<'p>(peers: &'p mut FxHashMap<u32, Peers>, conn: &ConnMeta) -> &'p Peers {
         let p = peers.entry(conn.id.0).or_insert_with(|| Peers {
             client: conn.client,
