@@ -419,6 +419,44 @@ struct Session {
     ws_close: Option<Option<u16>>,
 }
 
+impl Session {
+    /// A session of the given identity that has not started: nothing sent, nothing counted.
+    /// Callers override the schedule fields (`phase`, `end_at`, `midstream`, `last_active`).
+    fn new(
+        conn: Conn,
+        name: String,
+        resource: String,
+        uuid: String,
+        device: String,
+        os: i32,
+    ) -> Self {
+        Session {
+            conn,
+            name,
+            resource,
+            uuid,
+            device,
+            os,
+            phase: Phase::Connect,
+            end_at: i64::MAX,
+            midstream: false,
+            pulls: VecDeque::new(),
+            last_active: 0,
+            my_ids: Vec::new(),
+            peer_ids: Vec::new(),
+            counter: 0,
+            told_elsewhere: false,
+            counts: [(0, 0); 2],
+            login: LoginTruth::NotCaptured,
+            end: ConnEnd::Open,
+            lz4: [None, None],
+            ws: None,
+            ws_rejected: false,
+            ws_close: None,
+        }
+    }
+}
+
 /// WebSocket state of an upgraded session.
 struct WsConn {
     /// Per direction, when permessage-deflate was negotiated.
@@ -1283,28 +1321,10 @@ pub fn generate<W: Write>(cfg: &SynthConfig, out: W) -> io::Result<GroundTruth> 
         let resource = if os == 1 { format!("android_{uuid}") } else { format!("ios_{uuid}") };
         let device = if os == 1 { "LGENexus 5" } else { "iPhone 8" }.to_owned();
         sessions.push(Session {
-            conn,
-            name: format!("user{i:04}"),
-            resource,
-            uuid,
-            device,
-            os,
-            phase: Phase::Connect,
             end_at,
             midstream,
-            pulls: VecDeque::new(),
             last_active: start,
-            my_ids: Vec::new(),
-            peer_ids: Vec::new(),
-            counter: 0,
-            told_elsewhere: false,
-            counts: [(0, 0); 2],
-            login: LoginTruth::NotCaptured,
-            end: ConnEnd::Open,
-            lz4: [None, None],
-            ws: None,
-            ws_rejected: false,
-            ws_close: None,
+            ..Session::new(conn, format!("user{i:04}"), resource, uuid, device, os)
         });
         queue.push(Reverse((start, i)));
     }

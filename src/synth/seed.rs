@@ -5,7 +5,6 @@
 //! The log's times are taken as UTC capture times at the server; the request latencies are
 //! those the log shows (16 ms pull, 51 ms send, 64 ms login).
 
-use std::collections::VecDeque;
 use std::io::{self, Write};
 use std::net::{IpAddr, Ipv4Addr};
 
@@ -19,8 +18,8 @@ use super::content::{enc, full_jid, jid, APP_KEY, DOMAIN};
 use super::rng::Rng;
 use super::tcp::{Conn, Host, Impair, Sink};
 use super::{
-    assemble, server_host, ConnEnd, Engine, GroundTruth, LoginTruth, Phase, Req, RequestKind,
-    Session, SynthConfig, MS,
+    assemble, server_host, Engine, GroundTruth, LoginTruth, Phase, Req, RequestKind, Session,
+    SynthConfig, MS,
 };
 
 /// 2017-10-26 04:27:28.000 UTC: the seed's log lines are the device's local time (UTC+8, as
@@ -42,28 +41,16 @@ fn session(i: usize, name: &str, port: u16, isn: [u32; 2]) -> Session {
     let mut conn = Conn::new(i, client, server_host(false, 6717), isn, 1448, 500_000);
     conn.delayed_ack = 0;
     Session {
-        conn,
-        name: name.to_owned(),
-        resource: RESOURCE.to_owned(),
-        uuid: UUID.to_owned(),
-        device: "LGENexus 5".to_owned(),
-        os: 1,
         phase: Phase::Active,
-        end_at: i64::MAX,
         midstream: i == 0,
-        pulls: VecDeque::new(),
-        last_active: 0,
-        my_ids: Vec::new(),
-        peer_ids: Vec::new(),
-        counter: 0,
-        told_elsewhere: false,
-        counts: [(0, 0); 2],
-        login: LoginTruth::NotCaptured,
-        end: ConnEnd::Open,
-        lz4: [None, None],
-        ws: None,
-        ws_rejected: false,
-        ws_close: None,
+        ..Session::new(
+            conn,
+            name.to_owned(),
+            RESOURCE.to_owned(),
+            UUID.to_owned(),
+            "LGENexus 5".to_owned(),
+            1,
+        )
     }
 }
 
