@@ -230,17 +230,25 @@ pub fn may_be_provision(frame: &[u8]) -> bool {
 /// Inflates a zlib stream, reading at most `max + 1` bytes of output so a bomb costs no more
 /// than the cap in memory and time.
 fn inflate(input: &[u8], max: usize) -> Result<Vec<u8>, DecodeError> {
+    let mut out = Vec::new();
+    inflate_into(input, max, &mut out)?;
+    Ok(out)
+}
+
+/// As [`inflate`], appending to `out` (so a caller can reuse one buffer for every message).
+pub(crate) fn inflate_into(input: &[u8], max: usize, out: &mut Vec<u8>) -> Result<(), DecodeError> {
     let cap = u64::try_from(max).unwrap_or(u64::MAX).saturating_add(1);
     // Typical MSync payloads inflate a few times over; start there rather than at zero.
-    let mut out = Vec::with_capacity(input.len().saturating_mul(4).min(max));
+    out.reserve(input.len().saturating_mul(4).min(max));
+    let start = out.len();
     flate2::bufread::ZlibDecoder::new(input)
         .take(cap)
-        .read_to_end(&mut out)
+        .read_to_end(out)
         .map_err(|e| DecodeError::Inflate(e.to_string()))?;
-    if out.len() > max {
+    if out.len() - start > max {
         return Err(DecodeError::InflateTooLarge(max));
     }
-    Ok(out)
+    Ok(())
 }
 
 /// Decodes the command payload as the type the command and direction give it.

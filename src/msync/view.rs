@@ -1,0 +1,691 @@
+//! Borrowed, allocation-free decoding for analyzers: [`decode`] accepts exactly the frames that
+//! [`super::decode::decode`] accepts, and returns views of the fields the report needs, borrowed
+//! from the frame (or from a caller's scratch buffer for zlib payloads).
+//!
+//! Why a second decoder: prost's owned types copy every string and allocate a vector per
+//! repeated field, which costs more than the rest of the pipeline together on a busy capture.
+//! The report reads a handful of fields per message, so it validates with the schema table and
+//! then reads what it needs in place.
+//!
+//! Invariants:
+//! - acceptance is prost's, rule for rule (varints of at most ten bytes whose tenth is 0 or 1,
+//!   keys within 32 bits, wire types 0–5, no field 0, wire types that fit known fields, packed
+//!   or unpacked repeated scalars, UTF-8 strings, embedded messages that end exactly at their
+//!   length, unknown fields and groups skipped under prost's recursion limit of 100). A
+//!   differential test and fuzz target hold the two decoders to the same answer;
+//! - singular fields that occur more than once read as prost reads them: the last scalar wins,
+//!   embedded messages merge field by field;
+//! - nothing panics and nothing allocates, except inflating a zlib payload into the scratch
+//!   buffer (bounded by [`DecodeLimits::max_inflated`]).
+
+use super::decode::{Command, DecodeLimits};
+use super::schema::{self, Kind, MessageDesc, MESSAGES};
+use crate::net::Dir;
+
+/// prost's `RECURSION_LIMIT`: the decode context's budget at the top level.
+const RECURSION_LIMIT: u32 = 100;
+
+/// Why a frame does not decode (the reasons [`super::decode::DecodeError`] gives, without the
+/// text).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ViewError {
+    Envelope,
+    Payload,
+    Inflate,
+    InflateTooLarge,
+}
+
+/// A JID, borrowed.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Jid<'a> {
+    pub app_key: Option<&'a str>,
+    pub name: Option<&'a str>,
+    pub domain: Option<&'a str>,
+    pub client_resource: Option<&'a str>,
+}
+
+impl<'a> Jid<'a> {
+    fn merge(&mut self, b: &'a [u8]) {
+        for (n, v) in Fields::new(b) {
+            match (n, v) {
+                (1, Val::Len(s)) => self.app_key = Some(text(s)),
+                (2, Val::Len(s)) => self.name = Some(text(s)),
+                (3, Val::Len(s)) => self.domain = Some(text(s)),
+                (4, Val::Len(s)) => self.client_resource = Some(text(s)),
+                _ => {}
+            }
+        }
+    }
+    pub fn parts(&self) -> super::jid::JidParts<'a> {
+        super::jid::JidParts {
+            app_key: self.app_key,
+            name: self.name,
+            domain: self.domain,
+            client_resource: self.client_resource,
+        }
+    }
+}
+
+/// `Status` (and the `Status` messages of MUC and roster bodies: code 1, text 2).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Status<'a> {
+    pub error_code: Option<i32>,
+    /// `reason` (`description` in MUC and roster bodies).
+    pub reason: Option<&'a str>,
+    /// The bytes of each occurrence, for [`Status::redirects`].
+    occurrences: Occurrences<'a>,
+}
+
+impl<'a> Status<'a> {
+    fn merge(&mut self, b: &'a [u8]) {
+        self.occurrences.push(b);
+        for (n, v) in Fields::new(b) {
+            match (n, v) {
+                (1, Val::Int(x)) => self.error_code = Some(x as i32),
+                (2, Val::Len(s)) => self.reason = Some(text(s)),
+                _ => {}
+            }
+        }
+    }
+    /// `redirect_info` entries: (host, port), in order.
+    pub fn redirects(&self) -> impl Iterator<Item = (Option<&'a str>, Option<u32>)> + '_ {
+        self.occurrences.iter().flat_map(|b| repeated(b, 3)).map(|r| {
+            let (mut host, mut port) = (None, None);
+            for (n, v) in Fields::new(r) {
+                match (n, v) {
+                    (1, Val::Len(s)) => host = Some(text(s)),
+                    (2, Val::Int(x)) => port = Some(x as u32),
+                    _ => {}
+                }
+            }
+            (host, port)
+        })
+    }
+}
+
+/// The bytes of a merged message's occurrences: almost always one; a few kept in place, and
+/// past that only the first and the last (their repeated fields are the ones read).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+struct Occurrences<'a> {
+    first: Option<&'a [u8]>,
+    rest: [Option<&'a [u8]>; 3],
+}
+
+impl<'a> Occurrences<'a> {
+    fn push(&mut self, b: &'a [u8]) {
+        if self.first.is_none() {
+            self.first = Some(b);
+            return;
+        }
+        match self.rest.iter_mut().find(|s| s.is_none()) {
+            Some(slot) => *slot = Some(b),
+            None => {
+                if let Some(last) = self.rest.last_mut() {
+                    *last = Some(b);
+                }
+            }
+        }
+    }
+    fn iter(&self) -> impl Iterator<Item = &'a [u8]> + '_ {
+        self.first.into_iter().chain(self.rest.iter().flatten().copied())
+    }
+}
+
+/// `Meta`: what the report reads of one message.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Meta<'a> {
+    pub id: Option<u64>,
+    pub from: Option<Jid<'a>>,
+    pub to: Option<Jid<'a>>,
+    pub ns: Option<i32>,
+    pub payload: Option<&'a [u8]>,
+}
+
+impl<'a> Meta<'a> {
+    fn merge(&mut self, b: &'a [u8]) {
+        for (n, v) in Fields::new(b) {
+            match (n, v) {
+                (1, Val::Int(x)) => self.id = Some(x),
+                (2, Val::Len(s)) => self.from.get_or_insert_default().merge(s),
+                (3, Val::Len(s)) => self.to.get_or_insert_default().merge(s),
+                (5, Val::Int(x)) => self.ns = Some(x as i32),
+                (6, Val::Len(s)) => self.payload = Some(s),
+                _ => {}
+            }
+        }
+    }
+    fn parse(b: &'a [u8]) -> Self {
+        let mut m = Meta::default();
+        m.merge(b);
+        m
+    }
+    /// The payload decoded by namespace, as [`super::decode::decode_meta`] does.
+    pub fn body(&self) -> MetaBody<'a> {
+        let Some(bytes) = self.payload else { return MetaBody::Empty };
+        let ns = self.ns.unwrap_or(0);
+        let Some(desc) = schema::meta_payload_type(ns) else { return MetaBody::Raw };
+        if !check(desc, bytes, RECURSION_LIMIT) {
+            return MetaBody::Invalid;
+        }
+        match ns {
+            0 => {
+                let (mut operation, mut reason) = (None, None);
+                for (n, v) in Fields::new(bytes) {
+                    match (n, v) {
+                        (1, Val::Int(x)) => operation = Some(x as i32),
+                        (10, Val::Len(s)) => reason = Some(text(s)),
+                        _ => {}
+                    }
+                }
+                MetaBody::Statistic { operation, reason }
+            }
+            1 => {
+                let mut r#type = None;
+                for (n, v) in Fields::new(bytes) {
+                    if let (1, Val::Int(x)) = (n, v) {
+                        r#type = Some(x as i32);
+                    }
+                }
+                MetaBody::Chat { r#type, bytes }
+            }
+            2 => MetaBody::Muc(status_field(bytes, 8)),
+            3 => MetaBody::Roster(status_field(bytes, 2)),
+            _ => MetaBody::Conference(status_field(bytes, 12)),
+        }
+    }
+}
+
+/// A decoded `Meta.payload`, typed by `Meta.ns`, reduced to what the report reads.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum MetaBody<'a> {
+    Statistic {
+        operation: Option<i32>,
+        reason: Option<&'a str>,
+    },
+    /// `MessageBody`: its type, and its bytes for [`MetaBody::content_types`].
+    Chat {
+        r#type: Option<i32>,
+        bytes: &'a [u8],
+    },
+    Muc(Option<Status<'a>>),
+    Roster(Option<Status<'a>>),
+    Conference(Option<Status<'a>>),
+    Raw,
+    Empty,
+    Invalid,
+}
+
+impl<'a> MetaBody<'a> {
+    /// `Content.type` of each of a chat body's contents, in order (`None`: absent).
+    pub fn content_types(&self) -> impl Iterator<Item = Option<i32>> + 'a {
+        let bytes: &'a [u8] = match *self {
+            MetaBody::Chat { bytes, .. } => bytes,
+            _ => &[],
+        };
+        repeated(bytes, 4).map(|c| {
+            let mut t = None;
+            for (n, v) in Fields::new(c) {
+                if let (1, Val::Int(x)) = (n, v) {
+                    t = Some(x as i32);
+                }
+            }
+            t
+        })
+    }
+}
+
+/// The merged `Status` in field `number` of `bytes`, if any occurrence.
+fn status_field(bytes: &[u8], number: u32) -> Option<Status<'_>> {
+    let mut st: Option<Status<'_>> = None;
+    for b in repeated(bytes, number) {
+        st.get_or_insert_default().merge(b);
+    }
+    st
+}
+
+/// The merged JID in field `number` of `bytes`, if any occurrence.
+fn jid_field(bytes: &[u8], number: u32) -> Option<Jid<'_>> {
+    let mut j: Option<Jid<'_>> = None;
+    for b in repeated(bytes, number) {
+        j.get_or_insert_default().merge(b);
+    }
+    j
+}
+
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Provision<'a> {
+    pub os_type: Option<i32>,
+    pub version: Option<&'a str>,
+    pub status: Option<Status<'a>>,
+    pub device_uuid: Option<&'a str>,
+    pub device_name: Option<&'a str>,
+    pub resource: Option<&'a str>,
+    pub session_id: Option<&'a str>,
+    pub reason: Option<&'a str>,
+}
+
+/// `CommUnreadDL`: status, and the `unread` queues for [`UnreadDl::queues`].
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct UnreadDl<'a> {
+    pub status: Option<Status<'a>>,
+    bytes: &'a [u8],
+}
+
+impl<'a> UnreadDl<'a> {
+    /// Each `MetaQueue`: its queue and `n`.
+    pub fn queues(&self) -> impl Iterator<Item = (Option<Jid<'a>>, Option<u32>)> + 'a {
+        repeated(self.bytes, 2).map(|mq| {
+            let mut n = None;
+            for (f, v) in Fields::new(mq) {
+                if let (2, Val::Int(x)) = (f, v) {
+                    n = Some(x as u32);
+                }
+            }
+            (jid_field(mq, 1), n)
+        })
+    }
+}
+
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct SyncUl<'a> {
+    pub meta: Option<Meta<'a>>,
+    pub queue: Option<Jid<'a>>,
+}
+
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct SyncDl<'a> {
+    pub status: Option<Status<'a>>,
+    pub meta_id: Option<u64>,
+    pub next_key: Option<u64>,
+    pub queue: Option<Jid<'a>>,
+    pub is_last: Option<bool>,
+    /// Number of `metas`.
+    pub meta_count: u64,
+    bytes: &'a [u8],
+}
+
+impl<'a> SyncDl<'a> {
+    pub fn metas(&self) -> impl Iterator<Item = Meta<'a>> + 'a {
+        repeated(self.bytes, 4).map(Meta::parse)
+    }
+}
+
+/// The command message, typed by command and direction (as [`super::decode::Body`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Body<'a> {
+    Provision(Provision<'a>),
+    UnreadUl,
+    UnreadDl(UnreadDl<'a>),
+    Notice { queue: Option<Jid<'a>> },
+    SyncUl(SyncUl<'a>),
+    SyncDl(SyncDl<'a>),
+    Logout { status: Option<Status<'a>> },
+    Encrypted,
+    Raw,
+}
+
+/// One message, as the report reads it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Msg<'a> {
+    pub command: Command,
+    /// `MSync.guid`.
+    pub guid: Option<Jid<'a>>,
+    pub body: Body<'a>,
+}
+
+/// `MSync.compress_algorimth` value meaning zlib.
+const COMPRESS_ZLIB: u32 = 1;
+
+/// Decodes `frame` as [`super::decode::decode`] would, reading only what [`Msg`] holds. A zlib
+/// payload is inflated into `scratch` (cleared first), which the result then borrows.
+pub fn decode<'a>(
+    frame: &'a [u8],
+    dir: Dir,
+    limits: &DecodeLimits,
+    scratch: &'a mut Vec<u8>,
+) -> Result<Msg<'a>, ViewError> {
+    let env = schema::msync_desc().ok_or(ViewError::Envelope)?;
+    if !check(env, frame, RECURSION_LIMIT) {
+        return Err(ViewError::Envelope);
+    }
+    let (mut command, mut compress, mut encrypted) = (0i32, 0u32, false);
+    let mut payload: &[u8] = &[];
+    let mut guid: Option<Jid<'a>> = None;
+    for (n, v) in Fields::new(frame) {
+        match (n, v) {
+            (2, Val::Len(b)) => guid.get_or_insert_default().merge(b),
+            (4, Val::Int(x)) => compress = x as u32,
+            (8, Val::Int(x)) => command = x as i32,
+            (9, Val::Len(b)) => payload = b,
+            (11, Val::Int(x)) => encrypted |= x as i32 != 0,
+            (11, Val::Len(b)) => encrypted |= packed_varints(b).any(|x| x as i32 != 0),
+            _ => {}
+        }
+    }
+    let command = Command::from_i32(command);
+    let body = if encrypted {
+        Body::Encrypted
+    } else if compress != 0 && compress != COMPRESS_ZLIB {
+        Body::Raw
+    } else {
+        let bytes: &'a [u8] = if compress == COMPRESS_ZLIB && !payload.is_empty() {
+            scratch.clear();
+            super::decode::inflate_into(payload, limits.max_inflated, scratch).map_err(
+                |e| match e {
+                    super::decode::DecodeError::InflateTooLarge(_) => ViewError::InflateTooLarge,
+                    _ => ViewError::Inflate,
+                },
+            )?;
+            scratch.as_slice()
+        } else {
+            payload
+        };
+        body(command, dir, bytes)?
+    };
+    Ok(Msg { command, guid, body })
+}
+
+/// The command message of `bytes`, validated as its type and read.
+fn body(command: Command, dir: Dir, bytes: &[u8]) -> Result<Body<'_>, ViewError> {
+    let typed = match (command, dir) {
+        (Command::Notice, Dir::C2S) | (Command::Unknown(_), _) => return Ok(Body::Raw),
+        (Command::Sync, _) => schema::payload_type(0, dir),
+        (Command::Unread, _) => schema::payload_type(1, dir),
+        (Command::Notice, _) => schema::payload_type(2, dir),
+        (Command::Provision, _) => schema::payload_type(3, dir),
+        (Command::Logout, _) => schema::payload_type(4, dir),
+    };
+    let desc = typed.ok_or(ViewError::Payload)?;
+    if !check(desc, bytes, RECURSION_LIMIT) {
+        return Err(ViewError::Payload);
+    }
+    Ok(match (command, dir) {
+        (Command::Provision, _) => {
+            let mut p = Provision::default();
+            for (n, v) in Fields::new(bytes) {
+                match (n, v) {
+                    (1, Val::Int(x)) => p.os_type = Some(x as i32),
+                    (2, Val::Len(s)) => p.version = Some(text(s)),
+                    (8, Val::Len(s)) => p.status.get_or_insert_default().merge(s),
+                    (9, Val::Len(s)) => p.device_uuid = Some(text(s)),
+                    (12, Val::Len(s)) => p.device_name = Some(text(s)),
+                    (13, Val::Len(s)) => p.resource = Some(text(s)),
+                    (20, Val::Len(s)) => p.session_id = Some(text(s)),
+                    (21, Val::Len(s)) => p.reason = Some(text(s)),
+                    _ => {}
+                }
+            }
+            Body::Provision(p)
+        }
+        (Command::Unread, Dir::C2S) => Body::UnreadUl,
+        (Command::Unread, Dir::S2C) => {
+            Body::UnreadDl(UnreadDl { status: status_field(bytes, 1), bytes })
+        }
+        (Command::Notice, _) => Body::Notice { queue: jid_field(bytes, 1) },
+        (Command::Sync, Dir::C2S) => {
+            let mut s = SyncUl::default();
+            for (n, v) in Fields::new(bytes) {
+                match (n, v) {
+                    (1, Val::Len(b)) => s.meta.get_or_insert_default().merge(b),
+                    (3, Val::Len(b)) => s.queue.get_or_insert_default().merge(b),
+                    _ => {}
+                }
+            }
+            Body::SyncUl(s)
+        }
+        (Command::Sync, Dir::S2C) => {
+            let mut s = SyncDl { bytes, ..Default::default() };
+            for (n, v) in Fields::new(bytes) {
+                match (n, v) {
+                    (1, Val::Len(b)) => s.status.get_or_insert_default().merge(b),
+                    (2, Val::Int(x)) => s.meta_id = Some(x),
+                    (4, Val::Len(_)) => s.meta_count += 1,
+                    (5, Val::Int(x)) => s.next_key = Some(x),
+                    (6, Val::Len(b)) => s.queue.get_or_insert_default().merge(b),
+                    (7, Val::Int(x)) => s.is_last = Some(x != 0),
+                    _ => {}
+                }
+            }
+            Body::SyncDl(s)
+        }
+        (Command::Logout, _) => Body::Logout { status: status_field(bytes, 3) },
+        _ => Body::Raw,
+    })
+}
+
+/// Text of a string field that [`check`] has validated as UTF-8.
+fn text(b: &[u8]) -> &str {
+    std::str::from_utf8(b).unwrap_or_default()
+}
+
+/// prost's varint: at most ten bytes, the tenth 0 or 1.
+#[inline]
+fn varint(buf: &[u8], pos: &mut usize) -> Option<u64> {
+    let first = *buf.get(*pos)?;
+    if first < 0x80 {
+        *pos += 1;
+        return Some(u64::from(first));
+    }
+    let mut v = 0u64;
+    for i in 0..10 {
+        let b = *buf.get(*pos + i)?;
+        if i == 9 && b > 1 {
+            return None;
+        }
+        v |= u64::from(b & 0x7f) << (7 * i);
+        if b < 0x80 {
+            *pos += i + 1;
+            return Some(v);
+        }
+    }
+    None
+}
+
+/// Advances `pos` by `n` bytes if they are there.
+#[inline]
+fn advance(buf: &[u8], pos: &mut usize, n: u64) -> bool {
+    let left = buf.len().saturating_sub(*pos);
+    if n > left as u64 {
+        return false;
+    }
+    *pos += n as usize;
+    true
+}
+
+/// A length-delimited value at `pos`: its bytes.
+#[inline]
+fn delimited<'a>(buf: &'a [u8], pos: &mut usize) -> Option<&'a [u8]> {
+    let len = varint(buf, pos)?;
+    let start = *pos;
+    if !advance(buf, pos, len) {
+        return None;
+    }
+    buf.get(start..*pos)
+}
+
+/// A key as prost reads it: (field number, wire type).
+#[inline]
+fn key(buf: &[u8], pos: &mut usize) -> Option<(u32, u8)> {
+    let k = varint(buf, pos)?;
+    if k > u64::from(u32::MAX) {
+        return None;
+    }
+    let wire = (k & 7) as u8;
+    let number = (k >> 3) as u32;
+    (wire <= 5 && number != 0).then_some((number, wire))
+}
+
+fn varint_kind(k: Kind) -> bool {
+    matches!(
+        k,
+        Kind::Int64
+            | Kind::Uint64
+            | Kind::Int32
+            | Kind::Bool
+            | Kind::Uint32
+            | Kind::Sint32
+            | Kind::Sint64
+            | Kind::Enum(_)
+    )
+}
+
+/// The fixed wire type (1 or 5) and width of a fixed-size kind.
+fn fixed_kind(k: Kind) -> Option<(u8, u64)> {
+    match k {
+        Kind::Fixed32 | Kind::Sfixed32 | Kind::Float => Some((5, 4)),
+        Kind::Fixed64 | Kind::Sfixed64 | Kind::Double => Some((1, 8)),
+        _ => None,
+    }
+}
+
+/// Whether prost decodes `buf` as message `desc` whose fields sit at recursion `budget`.
+pub fn check(desc: &MessageDesc, buf: &[u8], budget: u32) -> bool {
+    let mut pos = 0;
+    while pos < buf.len() {
+        let Some((number, wire)) = key(buf, &mut pos) else { return false };
+        let ok = match desc.field(number) {
+            Some(f) => check_field(f.kind, f.repeated, wire, buf, &mut pos, budget),
+            None => skip(wire, number, buf, &mut pos, budget),
+        };
+        if !ok {
+            return false;
+        }
+    }
+    true
+}
+
+fn check_field(
+    kind: Kind,
+    repeated: bool,
+    wire: u8,
+    buf: &[u8],
+    pos: &mut usize,
+    budget: u32,
+) -> bool {
+    match kind {
+        Kind::Message(i) => {
+            if wire != 2 || budget == 0 {
+                return false;
+            }
+            let Some(sub) = delimited(buf, pos) else { return false };
+            MESSAGES.get(i).is_some_and(|d| check(d, sub, budget - 1))
+        }
+        Kind::String => {
+            wire == 2 && delimited(buf, pos).is_some_and(|s| std::str::from_utf8(s).is_ok())
+        }
+        Kind::Bytes => wire == 2 && delimited(buf, pos).is_some(),
+        k if varint_kind(k) => match wire {
+            0 => varint(buf, pos).is_some(),
+            2 if repeated => {
+                let Some(packed) = delimited(buf, pos) else { return false };
+                let mut p = 0;
+                while p < packed.len() {
+                    if varint(packed, &mut p).is_none() {
+                        return false;
+                    }
+                }
+                true
+            }
+            _ => false,
+        },
+        k => match (fixed_kind(k), wire) {
+            (Some((w, width)), _) if wire == w => advance(buf, pos, width),
+            (Some((_, width)), 2) if repeated => {
+                delimited(buf, pos).is_some_and(|p| p.len() as u64 % width == 0)
+            }
+            _ => false,
+        },
+    }
+}
+
+/// prost's `skip_field`: an unknown field, groups included, at recursion `budget`.
+fn skip(wire: u8, number: u32, buf: &[u8], pos: &mut usize, budget: u32) -> bool {
+    if budget == 0 {
+        return false;
+    }
+    match wire {
+        0 => varint(buf, pos).is_some(),
+        1 => advance(buf, pos, 8),
+        2 => delimited(buf, pos).is_some(),
+        5 => advance(buf, pos, 4),
+        3 => loop {
+            let Some((n, w)) = key(buf, pos) else { return false };
+            if w == 4 {
+                return n == number;
+            }
+            if !skip(w, n, buf, pos, budget - 1) {
+                return false;
+            }
+        },
+        _ => false,
+    }
+}
+
+/// One field's value as the readers below see it.
+#[derive(Clone, Copy, Debug)]
+enum Val<'a> {
+    /// A varint (or a fixed value, which the views do not read).
+    Int(u64),
+    Len(&'a [u8]),
+    Other,
+}
+
+/// The fields of bytes that [`check`] accepted, in wire order. Stops at anything malformed
+/// (which validated bytes never have), so it is safe on any input.
+struct Fields<'a> {
+    buf: &'a [u8],
+    pos: usize,
+}
+
+impl<'a> Fields<'a> {
+    fn new(buf: &'a [u8]) -> Self {
+        Fields { buf, pos: 0 }
+    }
+}
+
+impl<'a> Iterator for Fields<'a> {
+    type Item = (u32, Val<'a>);
+    #[inline]
+    fn next(&mut self) -> Option<Self::Item> {
+        if self.pos >= self.buf.len() {
+            return None;
+        }
+        let Some((number, wire)) = key(self.buf, &mut self.pos) else {
+            self.pos = self.buf.len();
+            return None;
+        };
+        let v = match wire {
+            0 => varint(self.buf, &mut self.pos).map(Val::Int),
+            2 => delimited(self.buf, &mut self.pos).map(Val::Len),
+            1 => advance(self.buf, &mut self.pos, 8).then_some(Val::Other),
+            5 => advance(self.buf, &mut self.pos, 4).then_some(Val::Other),
+            // Validated bytes hold groups only as unknown fields; skip them whole.
+            3 => skip(3, number, self.buf, &mut self.pos, RECURSION_LIMIT).then_some(Val::Other),
+            _ => None,
+        };
+        match v {
+            Some(v) => Some((number, v)),
+            None => {
+                self.pos = self.buf.len();
+                None
+            }
+        }
+    }
+}
+
+/// Each occurrence of length-delimited field `number` in `buf`.
+fn repeated(buf: &[u8], number: u32) -> impl Iterator<Item = &[u8]> {
+    Fields::new(buf).filter_map(move |(n, v)| match v {
+        Val::Len(b) if n == number => Some(b),
+        _ => None,
+    })
+}
+
+/// The varints of a packed field.
+fn packed_varints(b: &[u8]) -> impl Iterator<Item = u64> + '_ {
+    let mut pos = 0;
+    std::iter::from_fn(move || if pos < b.len() { varint(b, &mut pos) } else { None })
+}
+
+#[cfg(test)]
+mod tests;
