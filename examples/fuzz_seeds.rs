@@ -54,7 +54,9 @@ fn main() -> std::io::Result<()> {
         }
         for m in truth.messages.iter().take(40) {
             let dir = if m.dir.index() == 0 { "c2s" } else { "s2c" };
-            write(&root.join("msync_decode"), &format!("{name}-{msgs}-{dir}"), &m.bytes)?;
+            for target in ["msync_decode", "view_decode"] {
+                write(&root.join(target), &format!("{name}-{msgs}-{dir}"), &m.bytes)?;
+            }
             msgs += 1;
         }
         if *name == "plain.pcap" {

@@ -487,6 +487,10 @@ fn report(args: ReportArgs) -> io::Result<ExitCode> {
     let make = |start| {
         let mut a = Analyzer::new(&shard_opts);
         a.set_capture_start(start);
+        a.set_decode_limits(cfg.decode);
+        if opts.conn.is_some() {
+            a.split_tables();
+        }
         Pipeline::new(cfg.clone(), a)
     };
     let progress = std::cell::RefCell::new(msyncdump::report::progress::Progress::new(

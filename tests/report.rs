@@ -11,7 +11,10 @@ use std::process::Command;
 
 use msyncdump::msync::pb;
 use msyncdump::msync::pb::status::ErrorCode;
-use msyncdump::synth::{self, GroundTruth, LoginTruth, RequestKind, RequestTruth, SynthConfig};
+use msyncdump::synth::{
+    self, GroundTruth, LoginTruth, Lz4Direction, Lz4Mode, RequestKind, RequestTruth, SynthConfig,
+    SynthTransport, WsDeflate,
+};
 use prost::Message;
 use serde_json::Value;
 
@@ -390,6 +393,16 @@ fn sharded_output_is_identical() {
             ..impaired()
         },
         SynthConfig { seed: 9, clients: 3, duration_secs: 20.0, ..SynthConfig::default() },
+        // WebSocket and LZ4 counts live in the pipeline totals that shards add up.
+        SynthConfig {
+            seed: 11,
+            clients: 8,
+            transport: SynthTransport::WebSocket,
+            ws_deflate: Some(WsDeflate { context_takeover: true }),
+            ws_ping: 0.2,
+            lz4: Some(Lz4Mode { direction: Lz4Direction::Bi }),
+            ..impaired()
+        },
     ];
     for (i, cfg) in configs.iter().enumerate() {
         let (path, _) = synthesize(&dir, &format!("s{i}.pcap"), cfg);

@@ -1,17 +1,26 @@
 //! The analyzer behind `msyncdump report`: it consumes the [`Event`] stream and keeps, per
-//! connection, the session (login, end, traffic, heartbeats), the queues (notices, pulls,
-//! drains), request/response matching for latencies, error statuses, message counts and
-//! expert-info findings. [`Analyzer::report`] folds that into a [`Report`].
+//! connection, the session (login, end, traffic, heartbeats), request/response matching for
+//! latencies, error statuses, message counts and expert-info findings, and, for the whole run,
+//! the queues (notices, pulls, drains) and the senders and receivers of messages.
+//! [`Analyzer::report`] folds that into a [`Report`].
 //!
 //! Invariants that keep it fit for multi-GB captures:
-//! - All state is per connection ([`ConnState`]), so memory grows with connections and queues,
-//!   never with messages, and shards over disjoint connections merge by moving maps
-//!   ([`Analyzer::merge`]). Filters on user and time apply per connection and per message,
-//!   so every section sees the same subset.
-//! - Queue and user JIDs are interned per connection by a 64-bit hash of their parts, so the
-//!   common path formats no string; the string is built once, when a JID is first seen.
-//! - Pending-request maps are capped per connection ([`PENDING_CAP`]); what does not fit is
-//!   counted and shown as a finding instead of growing without bound.
+//! - It decodes for itself ([`Consumer::defers_decoding`]) with [`crate::msync::view`]: the
+//!   same acceptance as the full decoder, no allocation, and only the fields it reads.
+//! - Memory grows with sessions, queues and users, never with messages: per connection a fixed
+//!   set of counters and histograms plus the requests still pending and the queues being
+//!   drained right now; per queue and per user one entry in a run-wide table ([`Tables`]).
+//!   A queue's transient state (a NOTICE awaiting its pull, pulls awaiting answers, the open
+//!   drain) is dropped as soon as the drain ends, so a session that talks to thousands of
+//!   peers over days holds only the few it is draining.
+//! - The run-wide tables are keyed by JID, and also by connection when a `--user` or `--conn`
+//!   filter may narrow the report to some connections later ([`Tables::split`]). Shards over
+//!   disjoint connections merge them entry by entry ([`Analyzer::merge`]), so any number of
+//!   shards gives the same report.
+//! - JIDs are keyed by a 64-bit hash of their parts, so the common path formats no string; the
+//!   string is built once, when a JID is first seen.
+//! - Pending-request maps and tables are capped; what does not fit is counted and shown as a
+//!   finding instead of growing without bound.
 //! - Percentiles come from [`hist::Histogram`] (bounded, ~1 % error).
 //!
 //! Matching is per connection and exact: a send by its `meta.id`, a pull by its queue, a NOTICE
@@ -27,14 +36,15 @@ pub mod hist;
 mod tests;
 
 use std::collections::hash_map::Entry;
-use std::collections::{HashMap, HashSet, VecDeque};
-use std::hash::{DefaultHasher, Hash, Hasher};
+use std::collections::{HashMap, VecDeque};
+use std::hash::Hasher;
 use std::io;
 
 use crate::capture::Timestamp;
-use crate::msync::decode::{Body, Command, Decoded, MetaBody};
-use crate::msync::jid::JidParts;
+use crate::msync::decode::{Command, DecodeLimits};
 use crate::msync::pb;
+use crate::msync::view::{self, Body, MetaBody};
+use crate::net::hash::{FxHashMap, FxHasher};
 use crate::net::{CloseReason, ConnMeta, Dir, PktCtx, TcpNote};
 use crate::pipeline::{Consumer, Event, FrameProblem, MsgCtx, Totals, Transport, TransportNote};
 use crate::report::{
@@ -45,22 +55,25 @@ use hist::Histogram;
 
 /// Requests awaiting an answer, per connection and kind, before new ones are dropped.
 pub const PENDING_CAP: usize = 4096;
-/// Sent meta ids remembered per connection for duplicate detection.
-const RECENT_IDS_CAP: usize = 4096;
-/// Distinct queue / peer JIDs interned per connection. Each costs a string and, for queues,
-/// per-queue statistics, so a stream naming a new JID in every message must not grow the
-/// tables without bound: JIDs past the cap are counted together under one name.
-pub const INTERN_CAP: usize = 65_536;
-/// Distinct senders / receivers / reasons tracked per connection.
-const PEER_CAP: usize = 4096;
+/// Sent meta ids remembered per connection for duplicate detection: clients resend a message
+/// within seconds, a few hundred sends at most.
+const RECENT_IDS_CAP: usize = 256;
+/// Distinct queues and distinct senders / receivers in the run-wide tables. Each costs a
+/// string and, for queues, statistics, so a stream naming a new JID in every message must not
+/// grow them without bound: JIDs past the cap are counted together under one name.
+pub const TABLE_CAP: usize = 1 << 18;
+/// Queues being drained at once on one connection (each holds its pending pulls).
+pub const LIVE_QUEUE_CAP: usize = 4096;
+/// Sessions listed per queue row; the count goes on past it.
+const QUEUE_SESSIONS_CAP: usize = 64;
 const REASON_CAP: usize = 32;
 /// Places remembered per finding kind per connection.
 const PLACES_CAP: usize = 5;
 /// Requests of one kind (and queue) sent within this of the one answered are one burst and may
 /// still be answered; older pending ones were given up by the client.
 pub const BURST_NS: i64 = 1_000_000_000;
-/// Queues sharing one bare JID, per connection, considered for matching.
-const BARE_CAP: usize = 16;
+/// App keys / domains remembered per connection.
+const ZONE_CAP: usize = 8;
 
 /// The exchange kinds of the Latency section, in display order.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -212,7 +225,7 @@ impl FindingKind {
             FindingKind::PendingOverflow => "pending requests over the per-session cap".into(),
             FindingKind::TableOverflow => {
                 format!(
-                    "more than {INTERN_CAP} distinct queues or peers: the rest counted together"
+                    "more than {TABLE_CAP} distinct queues or peers: the rest counted together"
                 )
             }
             FindingKind::ErrorStatus => "error statuses returned by the server".into(),
@@ -239,25 +252,21 @@ struct FindingStat {
     places: Vec<Where>,
 }
 
-/// An interned JID: a small id within its connection.
-type Qid = u32;
-
+/// App keys and domains of the JIDs a connection named (a few), so the text report can print
+/// them once and JIDs by their short name.
 #[derive(Clone, Debug, Default)]
-struct Interner {
-    by_hash: HashMap<u64, Qid>,
-    names: Vec<String>,
-    /// Ids by the hash of the JID without its resource (for matching `z13/res` with `z13`).
-    by_bare: HashMap<u64, Vec<Qid>>,
-    /// App keys and domains of the JIDs interned (a few), so the text report can print them
-    /// once and JIDs by their short name.
+struct Zones {
     app_keys: Vec<String>,
     domains: Vec<String>,
-    /// JIDs not interned because the table was full (counted under the overflow id).
-    overflow: u64,
 }
 
-/// App keys / domains remembered per interner.
-const ZONE_CAP: usize = 8;
+impl Zones {
+    fn remember(&mut self, j: &view::Jid<'_>) {
+        let p = j.parts();
+        remember(&mut self.app_keys, p.app_key);
+        remember(&mut self.domains, p.domain);
+    }
+}
 
 fn remember(v: &mut Vec<String>, s: Option<&str>) {
     if let Some(s) = s.filter(|s| !s.is_empty()) {
@@ -267,68 +276,238 @@ fn remember(v: &mut Vec<String>, s: Option<&str>) {
     }
 }
 
-fn jid_hash(j: &pb::Jid, with_resource: bool) -> u64 {
-    let mut h = DefaultHasher::new();
-    j.app_key.as_deref().unwrap_or("").hash(&mut h);
-    j.name.as_deref().unwrap_or("").hash(&mut h);
-    j.domain.as_deref().unwrap_or("").hash(&mut h);
-    if with_resource {
-        j.client_resource.as_deref().unwrap_or("").hash(&mut h);
-    }
-    h.finish()
+/// murmur3's finaliser: FxHash mixes the last word of a string poorly, and these hashes are
+/// identities, not just bucket indices.
+fn fmix(mut k: u64) -> u64 {
+    k ^= k >> 33;
+    k = k.wrapping_mul(0xff51_afd7_ed55_8ccd);
+    k ^= k >> 33;
+    k = k.wrapping_mul(0xc4ce_b9fe_1a85_ec53);
+    k ^ (k >> 33)
 }
 
-fn jid_string(j: &pb::Jid, with_resource: bool) -> String {
-    let mut p = JidParts::from_pb(j);
+/// The identity of a JID: its parts (an absent part as an empty one, as the SDK prints them),
+/// each length-prefixed so that no two part lists run together alike.
+fn jid_hash(j: &view::Jid<'_>, with_resource: bool) -> u64 {
+    let mut h = FxHasher::default();
+    let res = if with_resource { j.client_resource } else { None };
+    for p in [j.app_key, j.name, j.domain, res] {
+        let s = p.unwrap_or_default();
+        h.write_usize(s.len());
+        h.write(s);
+    }
+    fmix(h.finish())
+}
+
+fn jid_string(j: &view::Jid<'_>, with_resource: bool) -> String {
+    let mut p = j.parts();
     if !with_resource {
         p.client_resource = None;
     }
     p.to_string()
 }
 
-impl Interner {
-    /// The id of `j`, formatting it only the first time it is seen.
-    fn intern(&mut self, j: &pb::Jid, with_resource: bool) -> Qid {
-        let h = jid_hash(j, with_resource);
-        match self.by_hash.entry(h) {
-            Entry::Occupied(e) => *e.get(),
-            Entry::Vacant(_) if self.names.len() >= INTERN_CAP => {
-                self.overflow += 1;
-                if self.names.len() == INTERN_CAP {
-                    self.names.push(format!("(JIDs over the cap of {INTERN_CAP})"));
-                }
-                // The overflow entry, pushed just above: index INTERN_CAP fits a Qid.
-                INTERN_CAP as Qid
-            }
-            Entry::Vacant(e) => {
-                let id = self.names.len() as Qid;
-                self.names.push(jid_string(j, with_resource));
-                remember(&mut self.app_keys, j.app_key.as_deref());
-                remember(&mut self.domains, j.domain.as_deref());
-                e.insert(id);
-                if with_resource {
-                    let ids = self.by_bare.entry(jid_hash(j, false)).or_default();
-                    if ids.len() < BARE_CAP {
-                        ids.push(id);
-                    }
-                }
-                id
-            }
+/// Key of a run-wide table entry: the connection when the tables are split
+/// ([`Tables::split`]), else [`ALL`]; and the JID's hash.
+type Key = (u32, u64);
+const ALL: u32 = u32::MAX;
+/// The hash under which JIDs past [`TABLE_CAP`] are counted together.
+const OVERFLOW: u64 = u64::MAX;
+
+trait Named {
+    fn named(name: String) -> Self;
+}
+
+/// One queue's statistics over the run (or over one connection, when split).
+#[derive(Clone, Debug, Default)]
+struct QueueAcc {
+    name: String,
+    /// Connections that used the queue, in order of first use (at most
+    /// [`QUEUE_SESSIONS_CAP`]).
+    sessions: Vec<u32>,
+    notices: u64,
+    pulls: u64,
+    metas: u64,
+    /// The latest values, with the capture record they came in (the latest wins on merge).
+    unread_announced: Option<(u64, u64)>,
+    last_next_key: Option<(u64, u64)>,
+    /// Some answer had `is_last` set (`Some(false)`: the flag came, never true; `None`: no
+    /// answer carried it).
+    is_last_reached: Option<bool>,
+    notice_to_pull: Histogram,
+    pull_rtt: Histogram,
+    drains: u64,
+    drain_pages: u64,
+    drain_metas: u64,
+    drain_time: Histogram,
+    stalls: u64,
+}
+
+impl Named for QueueAcc {
+    fn named(name: String) -> Self {
+        QueueAcc { name, ..Default::default() }
+    }
+}
+
+fn latest(a: Option<(u64, u64)>, b: Option<(u64, u64)>) -> Option<(u64, u64)> {
+    match (a, b) {
+        (Some(x), Some(y)) => Some(if y.0 >= x.0 { y } else { x }),
+        (x, y) => x.or(y),
+    }
+}
+
+fn either_true(a: Option<bool>, b: Option<bool>) -> Option<bool> {
+    match (a, b) {
+        (Some(x), Some(y)) => Some(x || y),
+        (x, y) => x.or(y),
+    }
+}
+
+impl QueueAcc {
+    fn used_by(&mut self, conn: u32) {
+        if self.sessions.last() != Some(&conn)
+            && self.sessions.len() < QUEUE_SESSIONS_CAP
+            && !self.sessions.contains(&conn)
+        {
+            self.sessions.push(conn);
         }
     }
+    fn merge(&mut self, o: &QueueAcc) {
+        for &s in &o.sessions {
+            self.used_by(s);
+        }
+        self.notices += o.notices;
+        self.pulls += o.pulls;
+        self.metas += o.metas;
+        self.unread_announced = latest(self.unread_announced, o.unread_announced);
+        self.last_next_key = latest(self.last_next_key, o.last_next_key);
+        self.is_last_reached = either_true(self.is_last_reached, o.is_last_reached);
+        self.notice_to_pull.merge(&o.notice_to_pull);
+        self.pull_rtt.merge(&o.pull_rtt);
+        self.drains += o.drains;
+        self.drain_pages += o.drain_pages;
+        self.drain_metas += o.drain_metas;
+        self.drain_time.merge(&o.drain_time);
+        self.stalls += o.stalls;
+    }
+}
 
-    /// The other ids with the same bare JID as `j` (itself excluded).
-    fn same_bare(&self, j: &pb::Jid, id: Qid) -> impl Iterator<Item = Qid> + '_ {
-        self.by_bare
-            .get(&jid_hash(j, false))
-            .into_iter()
-            .flatten()
-            .copied()
-            .filter(move |&x| x != id)
+/// Metas sent and received by one JID (without resource).
+#[derive(Clone, Debug, Default)]
+struct PeerAcc {
+    name: String,
+    sent: u64,
+    received: u64,
+}
+
+impl Named for PeerAcc {
+    fn named(name: String) -> Self {
+        PeerAcc { name, ..Default::default() }
     }
-    fn name(&self, id: Qid) -> &str {
-        self.names.get(id as usize).map_or("", String::as_str)
+}
+
+/// The run-wide tables: queues and peers by JID.
+#[derive(Clone, Debug, Default)]
+struct Tables {
+    /// Entries are kept apart per connection, because a `--user` or `--conn` filter will narrow
+    /// the report to some connections once it is known which.
+    split: bool,
+    queues: FxHashMap<Key, QueueAcc>,
+    peers: FxHashMap<Key, PeerAcc>,
+    /// Latencies by [`Exchange`]. Run-wide rather than per connection: a histogram that every
+    /// answer of the run records into stays in cache, one per connection would not.
+    latency: FxHashMap<u32, Box<[Histogram; 6]>>,
+}
+
+impl Tables {
+    fn key(&self, conn: u32, h: u64) -> Key {
+        (if self.split { conn } else { ALL }, h)
     }
+    fn latency(&mut self, conn: u32) -> &mut [Histogram; 6] {
+        let k = if self.split { conn } else { ALL };
+        self.latency.entry(k).or_default()
+    }
+    fn merge(&mut self, o: Tables) {
+        for (k, hs) in o.latency {
+            let mine = self.latency.entry(k).or_default();
+            for (a, b) in mine.iter_mut().zip(hs.iter()) {
+                a.merge(b);
+            }
+        }
+        for (k, q) in o.queues {
+            match self.queues.entry(k) {
+                Entry::Occupied(mut e) => e.get_mut().merge(&q),
+                Entry::Vacant(e) => {
+                    e.insert(q);
+                }
+            }
+        }
+        for (k, p) in o.peers {
+            let e = self.peers.entry(k).or_insert_with(|| PeerAcc::named(p.name.clone()));
+            e.sent += p.sent;
+            e.received += p.received;
+        }
+    }
+}
+
+/// The entry of `key`, made with `name()` when new; past [`TABLE_CAP`] entries, the one that
+/// counts the rest together (`overflow` counts those JIDs).
+fn slot<'t, V: Named>(
+    map: &'t mut FxHashMap<Key, V>,
+    key: Key,
+    name: impl FnOnce() -> String,
+    overflow: &mut u64,
+) -> &'t mut V {
+    if map.len() >= TABLE_CAP && !map.contains_key(&key) {
+        *overflow += 1;
+        return map
+            .entry((key.0, OVERFLOW))
+            .or_insert_with(|| V::named(format!("(JIDs over the cap of {TABLE_CAP})")));
+    }
+    map.entry(key).or_insert_with(|| V::named(name()))
+}
+
+/// The statistics of queue `j` (hash `h`, resource included), used by connection `conn`.
+fn queue_acc<'t>(
+    t: &'t mut Tables,
+    c: &mut ConnState,
+    conn: u32,
+    h: u64,
+    j: &view::Jid<'_>,
+) -> &'t mut QueueAcc {
+    let key = t.key(conn, h);
+    let zones = &mut c.zones;
+    let acc = slot(
+        &mut t.queues,
+        key,
+        || {
+            zones.remember(j);
+            jid_string(j, true)
+        },
+        &mut c.table_overflow,
+    );
+    acc.used_by(conn);
+    acc
+}
+
+/// The meta counts of peer `j`.
+fn peer_acc<'t>(
+    t: &'t mut Tables,
+    c: &mut ConnState,
+    conn: u32,
+    j: &view::Jid<'_>,
+) -> &'t mut PeerAcc {
+    let key = t.key(conn, jid_hash(j, false));
+    let zones = &mut c.zones;
+    slot(
+        &mut t.peers,
+        key,
+        || {
+            zones.remember(j);
+            jid_string(j, false)
+        },
+        &mut c.table_overflow,
+    )
 }
 
 /// A NOTICE → pull → … → is_last sequence in progress.
@@ -342,40 +521,21 @@ struct Drain {
     stalled: bool,
 }
 
-#[derive(Clone, Debug, Default)]
-struct QueueState {
-    notices: u64,
-    pulls: u64,
-    metas: u64,
-    unread_announced: Option<u64>,
-    last_next_key: Option<u64>,
-    /// Some answer had `is_last` set (`Some(false)`: the flag came, never true; `None`: no
-    /// answer carried it).
-    is_last_reached: Option<bool>,
-    notice_to_pull: Histogram,
-    pull_rtt: Histogram,
-    drains: u64,
-    drain_pages: u64,
-    drain_metas: u64,
-    drain_time: Histogram,
-    stalls: u64,
-    drain: Option<Drain>,
+/// A queue in use on one connection: what awaits an answer. Dropped once idle.
+#[derive(Clone, Debug)]
+struct LiveQueue {
+    /// Hash of the queue's JID without resource (for matching `z13/res` with `z13`).
+    bare: u64,
     /// A NOTICE waiting for the client's pull (time, packet).
     notice_pending: Option<(Timestamp, u64)>,
     /// Pulls waiting for their answer (time, packet), oldest first.
     pulls_pending: VecDeque<(Timestamp, u64)>,
+    drain: Option<Drain>,
 }
 
-impl QueueState {
-    fn is_untouched(&self) -> bool {
-        self.notices == 0
-            && self.pulls == 0
-            && self.metas == 0
-            && self.unread_announced.is_none()
-            && self.last_next_key.is_none()
-            && self.is_last_reached.is_none()
-            && self.drains == 0
-            && self.drain.is_none()
+impl LiveQueue {
+    fn idle(&self) -> bool {
+        self.notice_pending.is_none() && self.pulls_pending.is_empty() && self.drain.is_none()
     }
 }
 
@@ -383,7 +543,6 @@ impl QueueState {
 struct LatStat {
     requests: u64,
     answered: u64,
-    hist: Histogram,
 }
 
 #[derive(Clone, Debug)]
@@ -410,9 +569,11 @@ struct MsgCounts {
     body: [[u64; 10]; 2],
     /// By `Content.type` 0..=8, then unknown.
     content: [[u64; 10]; 2],
-    senders: HashMap<Qid, u64>,
-    receivers: HashMap<Qid, u64>,
 }
+
+/// Queues whose last `next_key` one connection remembers (for "next_key moved backwards"
+/// across drains); past it, new queues are not checked.
+const NEXT_KEYS_CAP: usize = 16_384;
 
 /// Everything known about one connection.
 #[derive(Clone, Debug)]
@@ -428,8 +589,8 @@ struct ConnState {
     user_bare: Option<String>,
     /// The user was taken from the client's own sends (`Meta.from`), not from PROVISION.
     user_inferred: bool,
-    /// The login JID among the peers, for sends whose meta names no sender.
-    user_peer: Option<Qid>,
+    /// Hash of the login JID without resource, for sends whose meta names no sender.
+    user_hash: Option<u64>,
     resource: Option<String>,
     device_uuid: Option<String>,
     device_name: Option<String>,
@@ -454,17 +615,19 @@ struct ConnState {
     hb_rtt: Histogram,
     lat: [LatStat; 6],
     unread_pending: VecDeque<(Timestamp, u64)>,
-    sends_pending: HashMap<u64, (Timestamp, u64)>,
+    sends_pending: FxHashMap<u64, (Timestamp, u64)>,
     logout_pending: Option<(Timestamp, u64)>,
-    recent_ids: HashSet<u64>,
-    recent_order: VecDeque<u64>,
-    queues: Interner,
-    queue_state: Vec<QueueState>,
-    peers: Interner,
-    msgs_by: MsgCounts,
+    /// The last [`RECENT_IDS_CAP`] meta ids sent, oldest first.
+    recent_ids: VecDeque<u64>,
+    /// Queues in use, by the hash of their JID (resource included).
+    live: FxHashMap<u64, LiveQueue>,
+    next_keys: FxHashMap<u64, u64>,
+    zones: Zones,
+    counts: MsgCounts,
     errors: HashMap<String, ErrStat>,
     findings: HashMap<FindingKind, FindingStat>,
-    /// Interner overflows already turned into findings.
+    /// JIDs counted under the tables' overflow entries, and those already turned into findings.
+    table_overflow: u64,
     overflow_reported: u64,
     /// Pending requests were turned into findings (the connection closed).
     settled: bool,
@@ -481,7 +644,7 @@ impl ConnState {
             user: None,
             user_bare: None,
             user_inferred: false,
-            user_peer: None,
+            user_hash: None,
             resource: None,
             device_uuid: None,
             device_name: None,
@@ -505,16 +668,16 @@ impl ConnState {
             hb_rtt: Histogram::new(),
             lat: Default::default(),
             unread_pending: VecDeque::new(),
-            sends_pending: HashMap::new(),
+            sends_pending: FxHashMap::default(),
             logout_pending: None,
-            recent_ids: HashSet::new(),
-            recent_order: VecDeque::new(),
-            queues: Interner::default(),
-            queue_state: Vec::new(),
-            peers: Interner::default(),
-            msgs_by: MsgCounts::default(),
+            recent_ids: VecDeque::new(),
+            live: FxHashMap::default(),
+            next_keys: FxHashMap::default(),
+            zones: Zones::default(),
+            counts: MsgCounts::default(),
             errors: HashMap::new(),
             findings: HashMap::new(),
+            table_overflow: 0,
             overflow_reported: 0,
             settled: false,
         }
@@ -540,22 +703,34 @@ impl ConnState {
         self.last_ts = Some(self.last_ts.map_or(ts, |l| l.max(ts)));
     }
 
-    fn queue(&mut self, j: &pb::Jid) -> Qid {
-        let q = self.queues.intern(j, true);
-        while self.queue_state.len() <= q as usize {
-            self.queue_state.push(QueueState::default());
+    /// The live state of queue `h` (its bare JID's hash `bare`), made if new; `None` when the
+    /// connection already drains [`LIVE_QUEUE_CAP`] queues (counted as a finding).
+    fn live(&mut self, h: u64, bare: u64, at: Where) -> Option<&mut LiveQueue> {
+        if self.live.len() >= LIVE_QUEUE_CAP && !self.live.contains_key(&h) {
+            self.find(FindingKind::PendingOverflow, at, 0);
+            return None;
         }
-        q
+        Some(self.live.entry(h).or_insert_with(|| LiveQueue {
+            bare,
+            notice_pending: None,
+            pulls_pending: VecDeque::new(),
+            drain: None,
+        }))
     }
 
-    fn qs(&mut self, q: Qid) -> Option<&mut QueueState> {
-        self.queue_state.get_mut(q as usize)
+    /// Forgets queue `h` once nothing about it awaits an answer.
+    fn prune(&mut self, h: u64) {
+        if self.live.get(&h).is_some_and(LiveQueue::idle) {
+            self.live.remove(&h);
+        }
     }
 
-    fn answered(&mut self, kind: Exchange, latency: i64, at: Where, slow_ns: i64) {
+    fn answered(&mut self, t: &mut Tables, kind: Exchange, latency: i64, at: Where, slow_ns: i64) {
         if let Some(l) = self.lat.get_mut(kind.index()) {
             l.answered += 1;
-            l.hist.record(latency);
+        }
+        if let Some(h) = t.latency(at.conn).get_mut(kind.index()) {
+            h.record(latency);
         }
         if latency > slow_ns {
             self.find(FindingKind::SlowExchange, at, latency.max(0) as u64);
@@ -602,7 +777,7 @@ impl ConnState {
 
     /// Requests still pending become "unanswered" findings, and open drains stalls. Runs once,
     /// when the connection closes or the capture ends.
-    fn settle(&mut self, conn: u32) {
+    fn settle(&mut self, conn: u32, tables: &mut Tables) {
         if self.settled {
             return;
         }
@@ -618,26 +793,34 @@ impl ConnState {
         if let Some((ts, frame)) = self.logout_pending.take() {
             places.push(Where { conn, frame, ts });
         }
-        // Nothing more can be matched on a closed connection: give the memory back.
-        self.recent_ids = HashSet::new();
-        self.recent_order = VecDeque::new();
-        self.sends_pending = HashMap::new();
-        self.unread_pending = VecDeque::new();
         let mut stalls = Vec::new();
-        for q in &mut self.queue_state {
-            places.extend(q.pulls_pending.drain(..).map(|(ts, frame)| Where { conn, frame, ts }));
-            q.pulls_pending = VecDeque::new();
-            if let Some((ts, frame)) = q.notice_pending.take() {
+        let mut live: Vec<(u64, LiveQueue)> = std::mem::take(&mut self.live).into_iter().collect();
+        // In the order the requests were made, whatever the map's order.
+        live.sort_unstable_by_key(|(h, q)| {
+            let first = q.notice_pending.iter().chain(q.pulls_pending.iter()).map(|p| p.1).min();
+            (first.or(q.drain.as_ref().map(|d| d.start_frame)), *h)
+        });
+        for (h, q) in live {
+            places.extend(q.pulls_pending.into_iter().map(|(ts, frame)| Where { conn, frame, ts }));
+            if let Some((ts, frame)) = q.notice_pending {
                 places.push(Where { conn, frame, ts });
             }
-            if let Some(d) = q.drain.take() {
+            if let Some(d) = q.drain {
                 // Counted once per drain: the finding may already stand for a stuck next_key.
-                q.stalls += 1;
+                let key = tables.key(conn, h);
+                if let Some(acc) = tables.queues.get_mut(&key) {
+                    acc.stalls += 1;
+                }
                 if !d.stalled {
                     stalls.push(Where { conn, frame: d.start_frame, ts: d.start });
                 }
             }
         }
+        // Nothing more can be matched on a closed connection: give the memory back.
+        self.recent_ids = VecDeque::new();
+        self.sends_pending = FxHashMap::default();
+        self.unread_pending = VecDeque::new();
+        self.next_keys = FxHashMap::default();
         places.sort_unstable_by_key(|w| w.frame);
         for w in places {
             self.find(FindingKind::Unanswered, w, 0);
@@ -661,14 +844,28 @@ impl ConnState {
     }
 }
 
+/// Messages and decode errors of the bodies this analyzer decoded itself (see
+/// [`Consumer::defers_decoding`]), added to the pipeline's totals at the end.
+#[derive(Clone, Copy, Debug, Default)]
+struct OwnCounts {
+    messages: u64,
+    decode_errors: u64,
+    inflate_capped: u64,
+}
+
 /// Collects everything `report` shows; a [`Consumer`] of the event stream.
 #[derive(Debug)]
 pub struct Analyzer {
     /// Packets the capture dropped (libpcap's kernel and interface counts, in live mode).
     capture_drops: u64,
     opts: ReportOptions,
-    conns: HashMap<u32, ConnState>,
+    limits: DecodeLimits,
+    conns: FxHashMap<u32, ConnState>,
+    tables: Tables,
     totals: Option<Totals>,
+    own: OwnCounts,
+    /// Reused for inflating compressed payloads.
+    scratch: Vec<u8>,
     /// Time of the first event seen (stands in for the capture start until known).
     first_seen: Option<Timestamp>,
     capture_start: Option<Timestamp>,
@@ -705,16 +902,56 @@ fn bounded_index(v: Option<i32>, known: usize) -> usize {
     }
 }
 
+/// The state of connection `id`, made if new, with the latest roles of `meta`.
+fn conn_entry<'c>(
+    conns: &'c mut FxHashMap<u32, ConnState>,
+    id: u32,
+    meta: Option<&ConnMeta>,
+) -> &'c mut ConnState {
+    let c = conns.entry(id).or_insert_with(|| ConnState::new(None));
+    if let Some(m) = meta {
+        // Roles may have been swapped since the connection opened: keep the latest.
+        // Compared by the fields that can change, so the common path copies nothing.
+        let same = c
+            .meta
+            .as_ref()
+            .is_some_and(|x| x.id == m.id && x.client == m.client && x.server == m.server);
+        if !same {
+            c.meta = Some(m.clone());
+        }
+    }
+    c
+}
+
 impl Analyzer {
     pub fn new(opts: &ReportOptions) -> Self {
         Analyzer {
             opts: opts.clone(),
-            conns: HashMap::new(),
+            limits: DecodeLimits::default(),
+            conns: FxHashMap::default(),
+            tables: Tables {
+                split: opts.user.is_some() || opts.conn.is_some(),
+                ..Default::default()
+            },
             totals: None,
+            own: OwnCounts::default(),
+            scratch: Vec::new(),
             first_seen: None,
             capture_drops: 0,
             capture_start: None,
         }
+    }
+
+    /// The caps of the pipeline feeding this analyzer (the inflated-size cap for compressed
+    /// payloads it decodes itself).
+    pub fn set_decode_limits(&mut self, limits: DecodeLimits) {
+        self.limits = limits;
+    }
+
+    /// Keeps the queue and peer tables apart per connection even though this analyzer's own
+    /// options filter nothing: for shards of a run whose `--conn` applies only once they merge.
+    pub fn split_tables(&mut self) {
+        self.tables.split = true;
     }
 
     /// Adds the connections of another shard (connections are disjoint between shards).
@@ -733,6 +970,8 @@ impl Analyzer {
                 }
             }
         }
+        self.tables.split |= other.tables.split;
+        self.tables.merge(other.tables);
         self.first_seen = min_opt(self.first_seen, other.first_seen);
         self.capture_start = min_opt(self.capture_start, other.capture_start);
         self.totals = match (self.totals.take(), other.totals) {
@@ -784,23 +1023,36 @@ impl Analyzer {
 
     /// Gives every connection the number `map` assigns it.
     fn renumber(&mut self, map: &HashMap<u32, u32>) {
+        let new = |id: u32| map.get(&id).copied().unwrap_or(id);
         let conns = std::mem::take(&mut self.conns);
         for (id, mut c) in conns {
-            let new = map.get(&id).copied().unwrap_or(id);
+            let n = new(id);
             if let Some(m) = c.meta.as_mut() {
-                m.id = crate::net::ConnId(new);
+                m.id = crate::net::ConnId(n);
             }
             for f in c.findings.values_mut() {
                 for w in &mut f.places {
-                    w.conn = new;
+                    w.conn = n;
                 }
             }
             for e in c.errors.values_mut() {
-                e.first.conn = new;
-                e.last.conn = new;
+                e.first.conn = n;
+                e.last.conn = n;
             }
-            self.conns.insert(new, c);
+            self.conns.insert(n, c);
         }
+        let renum_key = |(conn, h): Key| (if conn == ALL { ALL } else { new(conn) }, h);
+        let queues = std::mem::take(&mut self.tables.queues);
+        for (k, mut q) in queues {
+            for s in &mut q.sessions {
+                *s = new(*s);
+            }
+            self.tables.queues.insert(renum_key(k), q);
+        }
+        let peers = std::mem::take(&mut self.tables.peers);
+        self.tables.peers = peers.into_iter().map(|(k, p)| (renum_key(k), p)).collect();
+        let lat = std::mem::take(&mut self.tables.latency);
+        self.tables.latency = lat.into_iter().map(|(k, h)| (renum_key((k, 0)).0, h)).collect();
     }
 
     fn start(&self) -> Timestamp {
@@ -837,22 +1089,51 @@ impl Analyzer {
     }
 
     fn conn(&mut self, id: u32, meta: Option<&ConnMeta>) -> &mut ConnState {
-        let c = self.conns.entry(id).or_insert_with(|| ConnState::new(None));
-        if let Some(m) = meta {
-            // Roles may have been swapped since the connection opened: keep the latest.
-            // Compared by the fields that can change, so the common path copies nothing.
-            let same = c
-                .meta
-                .as_ref()
-                .is_some_and(|x| x.id == m.id && x.client == m.client && x.server == m.server);
-            if !same {
-                c.meta = Some(m.clone());
-            }
-        }
-        c
+        conn_entry(&mut self.conns, id, meta)
     }
 
-    fn message(&mut self, ctx: &MsgCtx<'_>, msg: &Decoded) {
+    /// Decodes one message body and takes it in; `own` says the pipeline left counting it to
+    /// this analyzer.
+    fn take_in(&mut self, ctx: &MsgCtx<'_>, raw: &[u8], own: bool) {
+        self.seen(ctx.ts);
+        let mut scratch = std::mem::take(&mut self.scratch);
+        match view::decode(raw, ctx.dir, &self.limits, &mut scratch) {
+            Ok(m) => {
+                if own {
+                    self.own.messages += 1;
+                }
+                self.message(ctx, &m);
+            }
+            Err(e) => {
+                if own {
+                    self.own.decode_errors += 1;
+                    if e == view::ViewError::InflateTooLarge {
+                        self.own.inflate_capped += 1;
+                    }
+                }
+                self.decode_error(ctx);
+            }
+        }
+        // Keep the buffer for the next compressed payload, unless an outsized one grew it.
+        if scratch.capacity() <= 1 << 20 {
+            self.scratch = scratch;
+        }
+    }
+
+    fn decode_error(&mut self, ctx: &MsgCtx<'_>) {
+        let id = ctx.conn.id.0;
+        if self.wanted_conn(id) && self.in_window(ctx.ts) {
+            let c = self.conn(id, Some(ctx.conn));
+            c.msync = true;
+            c.decode_errors += 1;
+            if let Some(m) = c.msgs.get_mut(ctx.dir.index()) {
+                *m += 1;
+            }
+            c.find(FindingKind::Undecodable, Where { conn: id, frame: ctx.frame, ts: ctx.ts }, 0);
+        }
+    }
+
+    fn message(&mut self, ctx: &MsgCtx<'_>, msg: &view::Msg<'_>) {
         if self.capture_start.is_none() {
             self.capture_start = Some(ctx.capture_start);
         }
@@ -861,7 +1142,8 @@ impl Analyzer {
             return;
         }
         let slow = self.opts.slow_ns;
-        let c = self.conn(id, Some(ctx.conn));
+        let tables = &mut self.tables;
+        let c = conn_entry(&mut self.conns, id, Some(ctx.conn));
         let ts = ctx.ts;
         let at = Where { conn: id, frame: ctx.frame, ts };
         let d = ctx.dir.index();
@@ -880,18 +1162,17 @@ impl Analyzer {
         match (&msg.body, ctx.dir) {
             (Body::Provision(p), Dir::C2S) => {
                 c.provision_sent = true;
-                if let Some(g) = &msg.env.guid {
-                    remember(&mut c.peers.app_keys, g.app_key.as_deref());
-                    remember(&mut c.peers.domains, g.domain.as_deref());
+                if let Some(g) = &msg.guid {
+                    c.zones.remember(g);
                     c.user = Some(jid_string(g, true));
-                    c.user_peer = Some(c.peers.intern(g, false));
+                    c.user_hash = Some(jid_hash(g, false));
                     c.user_bare = Some(jid_string(g, false));
                     c.user_inferred = false;
                 }
-                set_opt(&mut c.resource, p.resource.as_deref());
-                set_opt(&mut c.device_uuid, p.device_uuid.as_deref());
-                set_opt(&mut c.device_name, p.device_name.as_deref());
-                set_opt(&mut c.sdk_version, p.version.as_deref());
+                set_opt(&mut c.resource, p.resource);
+                set_opt(&mut c.device_uuid, p.device_uuid);
+                set_opt(&mut c.device_name, p.device_name);
+                set_opt(&mut c.sdk_version, p.version);
                 if let Some(os) = p.os_type {
                     c.os = Some(os_name(os));
                 }
@@ -908,20 +1189,21 @@ impl Analyzer {
                 let reason = p
                     .status
                     .as_ref()
-                    .and_then(|s| s.reason.clone())
-                    .or_else(|| p.reason.clone())
-                    .filter(|r| !r.is_empty());
+                    .and_then(|s| s.reason)
+                    .or(p.reason)
+                    .filter(|r| !r.is_empty())
+                    .map(str::to_string);
                 let latency =
                     c.login.request.filter(|_| c.login.answer.is_none()).map(|(t, _)| ts.since(t));
                 let frame = c.login.request.map_or(ctx.frame, |(_, f)| f);
                 if let Some(l) = latency {
-                    c.answered(Exchange::Login, l, at, slow);
+                    c.answered(tables, Exchange::Login, l, at, slow);
                 }
                 c.login.answer = Some(LoginInfo {
                     status: status_name(code),
                     reason,
                     latency_ns: latency,
-                    session_id: p.session_id.clone(),
+                    session_id: p.session_id.map(str::to_string),
                     frame,
                 });
                 if code != 0 {
@@ -929,7 +1211,7 @@ impl Analyzer {
                 }
                 status_error(c, p.status.as_ref(), Command::Provision, at);
             }
-            (Body::UnreadUl(_), Dir::C2S) => {
+            (Body::UnreadUl, Dir::C2S) => {
                 c.requested(Exchange::Unread);
                 push_capped(&mut c.unread_pending, (ts, ctx.frame), at, &mut c.findings);
             }
@@ -938,17 +1220,15 @@ impl Analyzer {
                 let req = take_answered(&mut c.unread_pending, &mut abandoned);
                 abandon(c, id, abandoned);
                 if let Some((t, _)) = req {
-                    c.answered(Exchange::Unread, ts.since(t), at, slow);
+                    c.answered(tables, Exchange::Unread, ts.since(t), at, slow);
                 }
                 let mut pending_data = false;
-                for mq in &u.unread {
-                    if let Some(j) = &mq.queue {
-                        let q = c.queue(j);
-                        let n = u64::from(mq.n.unwrap_or(0));
+                for (q, n) in u.queues() {
+                    if let Some(j) = q {
+                        let n = u64::from(n.unwrap_or(0));
                         pending_data |= n > 0;
-                        if let Some(s) = c.qs(q) {
-                            s.unread_announced = Some(n);
-                        }
+                        queue_acc(tables, c, id, jid_hash(&j, true), &j).unread_announced =
+                            Some((ctx.frame, n));
                     }
                 }
                 // A heartbeat is an UNREAD exchange that brought no pending data.
@@ -964,24 +1244,22 @@ impl Analyzer {
                 }
                 status_error(c, u.status.as_ref(), Command::Unread, at);
             }
-            (Body::Notice(n), Dir::S2C) => {
-                if let Some(j) = &n.queue {
-                    let q = c.queue(j);
-                    let mut new_request = false;
-                    if let Some(s) = c.qs(q) {
-                        s.notices += 1;
-                        // Several NOTICEs before a pull are one request for that pull.
-                        if s.notice_pending.is_none() {
-                            s.notice_pending = Some((ts, ctx.frame));
-                            new_request = true;
-                        }
-                        if s.drain.is_none() {
-                            s.drain = Some(new_drain(ts, ctx.frame));
-                        }
+            (Body::Notice { queue: Some(j) }, Dir::S2C) => {
+                let h = jid_hash(j, true);
+                queue_acc(tables, c, id, h, j).notices += 1;
+                let mut new_request = false;
+                if let Some(s) = c.live(h, jid_hash(j, false), at) {
+                    // Several NOTICEs before a pull are one request for that pull.
+                    if s.notice_pending.is_none() {
+                        s.notice_pending = Some((ts, ctx.frame));
+                        new_request = true;
                     }
-                    if new_request {
-                        c.requested(Exchange::Notice);
+                    if s.drain.is_none() {
+                        s.drain = Some(new_drain(ts, ctx.frame));
                     }
+                }
+                if new_request {
+                    c.requested(Exchange::Notice);
                 }
             }
             (Body::SyncUl(s), Dir::C2S) => {
@@ -992,49 +1270,47 @@ impl Analyzer {
                     if let Some(mid) = m.id {
                         sent_meta(c, mid, at);
                     }
-                    count_meta(c, m, msg.meta_bodies.first(), Dir::C2S, at);
+                    count_meta(tables, c, id, m, Dir::C2S, at);
                 } else if let Some(j) = &s.queue {
-                    pull_request(c, j, at, slow);
+                    pull_request(tables, c, j, at, slow);
                 }
             }
             (Body::SyncDl(s), Dir::S2C) => {
                 let is_pull_answer = s.queue.is_some();
-                if let Some(mid) = s.meta_id.filter(|_| s.metas.is_empty() || !is_pull_answer) {
+                if let Some(mid) = s.meta_id.filter(|_| s.meta_count == 0 || !is_pull_answer) {
                     match c.sends_pending.remove(&mid) {
-                        Some((t, _)) => c.answered(Exchange::Send, ts.since(t), at, slow),
+                        Some((t, _)) => c.answered(tables, Exchange::Send, ts.since(t), at, slow),
                         None => c.find(FindingKind::UnknownAck, at, 0),
                     }
                 }
                 if let Some(j) = &s.queue {
-                    let q = answered_queue(c, j);
-                    pull_answer(c, q, s, at, slow);
+                    pull_answer(tables, c, j, s, at, slow);
                 }
-                for (i, m) in s.metas.iter().enumerate() {
-                    count_meta(c, m, msg.meta_bodies.get(i), Dir::S2C, at);
+                for m in s.metas() {
+                    count_meta(tables, c, id, &m, Dir::S2C, at);
                 }
                 status_error(c, s.status.as_ref(), Command::Sync, at);
             }
-            (Body::Logout(_), Dir::C2S) => {
+            (Body::Logout { .. }, Dir::C2S) => {
                 c.logout = true;
                 c.requested(Exchange::Logout);
                 if c.logout_pending.replace((ts, ctx.frame)).is_some() {
                     c.find(FindingKind::Unanswered, at, 0);
                 }
             }
-            (Body::Logout(l), Dir::S2C) => {
+            (Body::Logout { status }, Dir::S2C) => {
                 if let Some((t, _)) = c.logout_pending.take() {
-                    c.answered(Exchange::Logout, ts.since(t), at, slow);
+                    c.answered(tables, Exchange::Logout, ts.since(t), at, slow);
                 }
-                status_error(c, l.status.as_ref(), Command::Logout, at);
+                status_error(c, status.as_ref(), Command::Logout, at);
             }
             _ => {}
         }
-        let overflow = c.queues.overflow + c.peers.overflow;
-        if overflow > c.overflow_reported {
-            for _ in c.overflow_reported..overflow {
+        if c.table_overflow > c.overflow_reported {
+            for _ in c.overflow_reported..c.table_overflow {
                 c.find(FindingKind::TableOverflow, at, 0);
             }
-            c.overflow_reported = overflow;
+            c.overflow_reported = c.table_overflow;
         }
     }
 
@@ -1109,78 +1385,80 @@ fn abandon(c: &mut ConnState, conn: u32, abandoned: Vec<(Timestamp, u64)>) {
 
 /// Takes the session user from the client's own send (`Meta.from`) when no PROVISION named it
 /// (a connection picked up mid-stream).
-fn infer_user(c: &mut ConnState, from: &pb::Jid) {
-    if from.name.as_deref().is_none_or(str::is_empty) {
+fn infer_user(c: &mut ConnState, from: &view::Jid<'_>) {
+    if from.name.is_none_or(<[u8]>::is_empty) {
         return;
     }
+    c.zones.remember(from);
     c.user = Some(jid_string(from, true));
     c.user_bare = Some(jid_string(from, false));
-    c.user_peer = Some(c.peers.intern(from, false));
+    c.user_hash = Some(jid_hash(from, false));
     c.user_inferred = true;
     if c.resource.is_none() {
-        set_opt(&mut c.resource, from.client_resource.as_deref());
+        set_opt(&mut c.resource, from.parts().client_resource);
     }
 }
 
 /// A client SYNC pulling queue `j`: the reaction to a pending NOTICE of that queue (or of one
 /// with the same bare JID), a pull awaiting its answer, the start of a drain.
-fn pull_request(c: &mut ConnState, j: &pb::Jid, at: Where, slow: i64) {
-    let q = c.queue(j);
-    let has_notice = |c: &ConnState, x: Qid| {
-        c.queue_state.get(x as usize).is_some_and(|s| s.notice_pending.is_some())
-    };
-    let notice_q = if has_notice(c, q) {
-        Some(q)
+fn pull_request(t: &mut Tables, c: &mut ConnState, j: &view::Jid<'_>, at: Where, slow: i64) {
+    let (h, bare) = (jid_hash(j, true), jid_hash(j, false));
+    let notice_q = if c.live.get(&h).is_some_and(|s| s.notice_pending.is_some()) {
+        Some(h)
     } else {
-        c.queues.same_bare(j, q).find(|&o| has_notice(c, o))
+        same_bare(c, h, bare, |s| s.notice_pending.is_some())
     };
     let mut notice = None;
     let mut moved_drain = None;
-    if let Some(s) = notice_q.and_then(|nq| c.queue_state.get_mut(nq as usize)) {
-        notice = s.notice_pending.take();
-        if notice_q != Some(q) {
-            // The drain the NOTICE opened continues under the queue actually pulled.
-            moved_drain = s.drain.take();
+    if let Some(nq) = notice_q {
+        if let Some(s) = c.live.get_mut(&nq) {
+            notice = s.notice_pending.take();
+            if nq != h {
+                // The drain the NOTICE opened continues under the queue actually pulled.
+                moved_drain = s.drain.take();
+            }
+        }
+        if nq != h {
+            c.prune(nq);
         }
     }
-    let mut reaction = None;
+    let acc = queue_acc(t, c, at.conn, h, j);
+    acc.pulls += 1;
+    let reaction = notice.map(|(n, _)| at.ts.since(n));
+    if let Some(dl) = reaction {
+        acc.notice_to_pull.record(dl);
+    }
     let mut overflow = false;
-    if let Some(qs) = c.qs(q) {
-        qs.pulls += 1;
-        if let Some((t, _)) = notice {
-            let dl = at.ts.since(t);
-            qs.notice_to_pull.record(dl);
-            reaction = Some(dl);
-        }
-        if qs.pulls_pending.len() < PENDING_CAP {
-            qs.pulls_pending.push_back((at.ts, at.frame));
+    if let Some(s) = c.live(h, bare, at) {
+        if s.pulls_pending.len() < PENDING_CAP {
+            s.pulls_pending.push_back((at.ts, at.frame));
         } else {
             overflow = true;
         }
-        if qs.drain.is_none() {
-            qs.drain = Some(moved_drain.unwrap_or_else(|| new_drain(at.ts, at.frame)));
+        if s.drain.is_none() {
+            s.drain = Some(moved_drain.unwrap_or_else(|| new_drain(at.ts, at.frame)));
         }
     }
     c.requested(Exchange::Pull);
     if let Some(dl) = reaction {
-        c.answered(Exchange::Notice, dl, at, slow);
+        c.answered(t, Exchange::Notice, dl, at, slow);
     }
     if overflow {
         c.find(FindingKind::PendingOverflow, at, 0);
     }
 }
 
-/// The queue a pull answer for `j` belongs to: `j` itself when a pull of it is pending, else a
-/// queue with the same bare JID that has one, else `j`.
-fn answered_queue(c: &mut ConnState, j: &pb::Jid) -> Qid {
-    let a = c.queue(j);
-    let pending = |c: &ConnState, x: Qid| {
-        c.queue_state.get(x as usize).is_some_and(|s| !s.pulls_pending.is_empty())
-    };
-    if pending(c, a) {
-        return a;
-    }
-    c.queues.same_bare(j, a).find(|&o| pending(c, o)).unwrap_or(a)
+/// Another live queue of `c` with bare JID hash `bare` for which `pred` holds. Several can only
+/// differ by resource; the one asked about first wins, whatever the map's order.
+fn same_bare(c: &ConnState, h: u64, bare: u64, pred: impl Fn(&LiveQueue) -> bool) -> Option<u64> {
+    c.live
+        .iter()
+        .filter(|(k, s)| **k != h && s.bare == bare && pred(s))
+        .min_by_key(|(k, s)| {
+            let first = s.notice_pending.iter().chain(s.pulls_pending.iter()).map(|p| p.1).min();
+            (first, **k)
+        })
+        .map(|(k, _)| *k)
 }
 
 fn set_opt(dst: &mut Option<String>, v: Option<&str>) {
@@ -1212,6 +1490,12 @@ fn merge_totals(mut a: Totals, b: &Totals) -> Totals {
     a.skipped_bytes += b.skipped_bytes;
     a.oversize_frames += b.oversize_frames;
     a.inflate_capped += b.inflate_capped;
+    a.tls_connections += b.tls_connections;
+    a.websocket_connections += b.websocket_connections;
+    a.lz4_undecodable += b.lz4_undecodable;
+    a.ws_pings += b.ws_pings;
+    a.ws_pongs += b.ws_pongs;
+    a.ws_closes += b.ws_closes;
     a
 }
 
@@ -1221,13 +1505,10 @@ fn sent_meta(c: &mut ConnState, mid: u64, at: Where) {
     if c.recent_ids.contains(&mid) || c.sends_pending.contains_key(&mid) {
         c.find(FindingKind::DuplicateMetaId, at, 0);
     } else {
-        if c.recent_order.len() >= RECENT_IDS_CAP {
-            if let Some(old) = c.recent_order.pop_front() {
-                c.recent_ids.remove(&old);
-            }
+        if c.recent_ids.len() >= RECENT_IDS_CAP {
+            c.recent_ids.pop_front();
         }
-        c.recent_ids.insert(mid);
-        c.recent_order.push_back(mid);
+        c.recent_ids.push_back(mid);
     }
     if c.sends_pending.len() < PENDING_CAP || c.sends_pending.contains_key(&mid) {
         // A duplicate restarts the clock: its ack answers the latest copy.
@@ -1237,64 +1518,84 @@ fn sent_meta(c: &mut ConnState, mid: u64, at: Where) {
     }
 }
 
-fn pull_answer(c: &mut ConnState, q: Qid, s: &pb::CommSyncDl, at: Where, slow: i64) {
-    let mut rtt = None;
-    let mut backwards = false;
-    let mut stalled_now = false;
-    let n = s.metas.len() as u64;
+/// A pull answer for queue `j`: credited to `j` when a pull of it is pending, else to a queue
+/// with the same bare JID that has one, else to `j`.
+fn pull_answer(
+    t: &mut Tables,
+    c: &mut ConnState,
+    j: &view::Jid<'_>,
+    s: &view::SyncDl<'_>,
+    at: Where,
+    slow: i64,
+) {
+    let (jh, bare) = (jid_hash(j, true), jid_hash(j, false));
+    let q = if c.live.get(&jh).is_some_and(|l| !l.pulls_pending.is_empty()) {
+        jh
+    } else {
+        same_bare(c, jh, bare, |l| !l.pulls_pending.is_empty()).unwrap_or(jh)
+    };
+    let n = s.meta_count;
     // Servers of the seed's era send no `is_last`, and their client stops after the answer:
     // an absent flag ends the drain (a further pull starts a new one).
     let is_last = s.is_last.unwrap_or(true);
     let mut abandoned = Vec::new();
-    if let Some(qs) = c.qs(q) {
-        if let Some(flag) = s.is_last {
-            qs.is_last_reached = Some(flag || qs.is_last_reached == Some(true));
+    let mut rtt = None;
+    let mut stalled_now = false;
+    let mut finished = None;
+    if let Some(l) = c.live(q, bare, at) {
+        if let Some((t0, _)) = take_answered(&mut l.pulls_pending, &mut abandoned) {
+            rtt = Some(at.ts.since(t0));
         }
-        if let Some((t, _)) = take_answered(&mut qs.pulls_pending, &mut abandoned) {
-            rtt = Some(at.ts.since(t));
-            qs.pull_rtt.record(at.ts.since(t));
-        }
-        qs.metas += n;
-        if let Some(k) = s.next_key {
-            if qs.last_next_key.is_some_and(|prev| k < prev) {
-                backwards = true;
-            }
-            qs.last_next_key = Some(k);
-        }
-        if qs.drain.is_none() {
-            // An answer with no pull or NOTICE captured (mid-stream): a drain from here.
-            qs.drain = Some(new_drain(at.ts, at.frame));
-        }
-        if let Some(d) = qs.drain.as_mut() {
-            d.pages += 1;
-            d.metas += n;
-            if !is_last {
-                if let (Some(prev), Some(k)) = (d.last_key, s.next_key) {
-                    if k <= prev && !d.stalled {
-                        d.stalled = true;
-                        stalled_now = true;
-                    }
-                }
-                if s.next_key.is_some() {
-                    d.last_key = s.next_key;
+        // An answer with no pull or NOTICE captured (mid-stream): a drain from here.
+        let d = l.drain.get_or_insert_with(|| new_drain(at.ts, at.frame));
+        d.pages += 1;
+        d.metas += n;
+        if !is_last {
+            if let (Some(prev), Some(k)) = (d.last_key, s.next_key) {
+                if k <= prev && !d.stalled {
+                    d.stalled = true;
+                    stalled_now = true;
                 }
             }
-        }
-        if is_last {
-            if let Some(d) = qs.drain.take() {
-                qs.drains += 1;
-                qs.drain_pages += d.pages;
-                qs.drain_metas += d.metas;
-                qs.drain_time.record(at.ts.since(d.start));
-                if d.stalled {
-                    qs.stalls += 1;
-                }
+            if s.next_key.is_some() {
+                d.last_key = s.next_key;
             }
+        } else {
+            finished = l.drain.take();
+        }
+    }
+    c.prune(q);
+    let mut backwards = false;
+    if let Some(k) = s.next_key {
+        if c.next_keys.len() < NEXT_KEYS_CAP || c.next_keys.contains_key(&q) {
+            backwards = c.next_keys.insert(q, k).is_some_and(|prev| k < prev);
+        }
+    }
+    // The answered queue's entry exists when a pull of it was pending (`j` names it only if
+    // new, i.e. `q` is `j`).
+    let acc = queue_acc(t, c, at.conn, q, j);
+    if let Some(flag) = s.is_last {
+        acc.is_last_reached = Some(flag || acc.is_last_reached == Some(true));
+    }
+    if let Some(r) = rtt {
+        acc.pull_rtt.record(r);
+    }
+    acc.metas += n;
+    if let Some(k) = s.next_key {
+        acc.last_next_key = Some((at.frame, k));
+    }
+    if let Some(d) = finished {
+        acc.drains += 1;
+        acc.drain_pages += d.pages;
+        acc.drain_metas += d.metas;
+        acc.drain_time.record(at.ts.since(d.start));
+        if d.stalled {
+            acc.stalls += 1;
         }
     }
     abandon(c, at.conn, abandoned);
     if let Some(r) = rtt {
-        c.answered(Exchange::Pull, r, at, slow);
+        c.answered(t, Exchange::Pull, r, at, slow);
     }
     if backwards {
         c.find(FindingKind::NextKeyBackwards, at, 0);
@@ -1304,121 +1605,109 @@ fn pull_answer(c: &mut ConnState, q: Qid, s: &pb::CommSyncDl, at: Where, slow: i
     }
 }
 
-fn status_error(c: &mut ConnState, st: Option<&pb::Status>, cmd: Command, at: Where) {
+fn status_error(c: &mut ConnState, st: Option<&view::Status<'_>>, cmd: Command, at: Where) {
     let Some(st) = st else { return };
     let code = st.error_code.unwrap_or(0);
     if code == 0 {
         return;
     }
     let redirect: String;
-    let reason = if code == pb::status::ErrorCode::Redirect as i32 && !st.redirect_info.is_empty() {
-        redirect = st
-            .redirect_info
-            .iter()
-            .map(|r| format!("→ {}:{}", r.host.as_deref().unwrap_or("?"), r.port.unwrap_or(0)))
-            .collect::<Vec<_>>()
-            .join(", ");
-        Some(redirect.as_str())
-    } else {
-        st.reason.as_deref()
-    };
+    let reason =
+        if code == pb::status::ErrorCode::Redirect as i32 && st.redirects().next().is_some() {
+            redirect = st
+                .redirects()
+                .map(|(host, port)| format!("→ {}:{}", host.unwrap_or("?"), port.unwrap_or(0)))
+                .collect::<Vec<_>>()
+                .join(", ");
+            Some(redirect.as_str())
+        } else {
+            st.reason
+        };
     c.error(status_name(code), "status", cmd, reason, at);
     c.find(FindingKind::ErrorStatus, at, 0);
 }
 
-fn count_meta(c: &mut ConnState, m: &pb::Meta, body: Option<&MetaBody>, dir: Dir, at: Where) {
+/// A body status of a MUC or roster meta (`MUC.` / `ROSTER.` + the code's name).
+fn body_status_name(prefix: &str, code: i32, name: Option<&str>) -> String {
+    match name {
+        Some(n) => format!("{prefix}.{n}"),
+        None => format!("{prefix}.{code}"),
+    }
+}
+
+fn count_meta(
+    t: &mut Tables,
+    c: &mut ConnState,
+    conn: u32,
+    m: &view::Meta<'_>,
+    dir: Dir,
+    at: Where,
+) {
     let d = dir.index();
-    if let Some(x) = c.msgs_by.ns.get_mut(d).and_then(|r| r.get_mut(bounded_index(m.ns, 7))) {
+    if let Some(x) = c.counts.ns.get_mut(d).and_then(|r| r.get_mut(bounded_index(m.ns, 7))) {
         *x += 1;
     }
-    let sender = match (&m.from, dir) {
-        (Some(f), _) => Some(c.peers.intern(f, false)),
+    match (&m.from, dir) {
+        (Some(f), _) => peer_acc(t, c, conn, f).sent += 1,
         // The client's own sends: the session user.
-        (None, Dir::C2S) => c.user_peer,
-        (None, Dir::S2C) => None,
-    };
-    if let Some(s) = sender {
-        if c.msgs_by.senders.len() < PEER_CAP || c.msgs_by.senders.contains_key(&s) {
-            *c.msgs_by.senders.entry(s).or_insert(0) += 1;
+        (None, Dir::C2S) => {
+            if let (Some(h), Some(name)) = (c.user_hash, c.user_bare.as_ref()) {
+                let key = t.key(conn, h);
+                slot(&mut t.peers, key, || name.clone(), &mut c.table_overflow).sent += 1;
+            }
         }
+        (None, Dir::S2C) => {}
     }
-    if let Some(t) = &m.to {
-        let r = c.peers.intern(t, false);
-        if c.msgs_by.receivers.len() < PEER_CAP || c.msgs_by.receivers.contains_key(&r) {
-            *c.msgs_by.receivers.entry(r).or_insert(0) += 1;
-        }
+    if let Some(to) = &m.to {
+        peer_acc(t, c, conn, to).received += 1;
     }
+    let body = m.body();
     match body {
-        Some(MetaBody::Chat(b)) => {
+        MetaBody::Chat { r#type, .. } => {
             if let Some(x) =
-                c.msgs_by.body.get_mut(d).and_then(|r| r.get_mut(bounded_index(b.r#type, 9)))
+                c.counts.body.get_mut(d).and_then(|r| r.get_mut(bounded_index(r#type, 9)))
             {
                 *x += 1;
             }
-            for ct in &b.contents {
-                if let Some(x) = c
-                    .msgs_by
-                    .content
-                    .get_mut(d)
-                    .and_then(|r| r.get_mut(bounded_index(ct.r#type, 9)))
+            for ct in body.content_types() {
+                if let Some(x) =
+                    c.counts.content.get_mut(d).and_then(|r| r.get_mut(bounded_index(ct, 9)))
                 {
                     *x += 1;
                 }
             }
         }
-        Some(MetaBody::Muc(b)) if dir == Dir::S2C => {
-            if let Some(st) = &b.status {
-                let code = st.error_code.unwrap_or(0);
-                if code != 0 {
-                    let name = pb::muc_body::status::ErrorCode::try_from(code)
-                        .map_or_else(|_| format!("{code}"), |x| x.as_str_name().to_string());
-                    c.error(
-                        format!("MUC.{name}"),
-                        "muc",
-                        Command::Sync,
-                        st.description.as_deref(),
-                        at,
-                    );
-                    c.find(FindingKind::ErrorStatus, at, 0);
-                }
+        MetaBody::Muc(Some(st)) if dir == Dir::S2C => {
+            let code = st.error_code.unwrap_or(0);
+            if code != 0 {
+                let name = pb::muc_body::status::ErrorCode::try_from(code).ok();
+                let name = body_status_name("MUC", code, name.map(|x| x.as_str_name()));
+                c.error(name, "muc", Command::Sync, st.reason, at);
+                c.find(FindingKind::ErrorStatus, at, 0);
             }
         }
-        Some(MetaBody::Roster(b)) if dir == Dir::S2C => {
-            if let Some(st) = &b.status {
-                let code = st.error_code.unwrap_or(0);
-                if code != 0 {
-                    let name = pb::roster_body::status::ErrorCode::try_from(code)
-                        .map_or_else(|_| format!("{code}"), |x| x.as_str_name().to_string());
-                    c.error(
-                        format!("ROSTER.{name}"),
-                        "roster",
-                        Command::Sync,
-                        st.description.as_deref(),
-                        at,
-                    );
-                    c.find(FindingKind::ErrorStatus, at, 0);
-                }
+        MetaBody::Roster(Some(st)) if dir == Dir::S2C => {
+            let code = st.error_code.unwrap_or(0);
+            if code != 0 {
+                let name = pb::roster_body::status::ErrorCode::try_from(code).ok();
+                let name = body_status_name("ROSTER", code, name.map(|x| x.as_str_name()));
+                c.error(name, "roster", Command::Sync, st.reason, at);
+                c.find(FindingKind::ErrorStatus, at, 0);
             }
         }
-        Some(MetaBody::Conference(b)) if dir == Dir::S2C => {
-            let code = b.status.as_ref().and_then(|s| s.error_code).unwrap_or(0);
+        MetaBody::Conference(st) if dir == Dir::S2C => {
+            let code = st.and_then(|s| s.error_code).unwrap_or(0);
             if code != 0 {
                 c.error(format!("CONFERENCE.{code}"), "conference", Command::Sync, None, at);
                 c.find(FindingKind::ErrorStatus, at, 0);
             }
         }
-        Some(MetaBody::Statistic(b)) if dir == Dir::S2C => {
-            let op = b.operation.unwrap_or(0);
+        MetaBody::Statistic { operation, reason } if dir == Dir::S2C => {
+            let op = operation.unwrap_or(0);
             if op != 0 {
                 let name = pb::statistics_body::Operation::try_from(op)
                     .map_or_else(|_| format!("{op}"), |x| x.as_str_name().to_string());
-                c.error(
-                    format!("STATISTIC.{name}"),
-                    "statistic",
-                    Command::Sync,
-                    b.reason.as_deref(),
-                    at,
-                );
+                c.error(format!("STATISTIC.{name}"), "statistic", Command::Sync, reason, at);
                 c.find(FindingKind::Kicked, at, 0);
             }
         }
@@ -1450,26 +1739,12 @@ impl Consumer for Analyzer {
                     c.transport = Some(*transport);
                 }
             }
-            Event::Message { ctx, msg, .. } => {
-                self.seen(ctx.ts);
-                self.message(ctx, msg);
-            }
+            // Sent only when another consumer shares the pipeline (it decoded for both): the
+            // raw bytes are read again here, the views being cheaper than the owned message.
+            Event::Message { ctx, raw, .. } => self.take_in(ctx, raw, false),
             Event::DecodeError { ctx, .. } => {
                 self.seen(ctx.ts);
-                let id = ctx.conn.id.0;
-                if self.wanted_conn(id) && self.in_window(ctx.ts) {
-                    let c = self.conn(id, Some(ctx.conn));
-                    c.msync = true;
-                    c.decode_errors += 1;
-                    if let Some(m) = c.msgs.get_mut(ctx.dir.index()) {
-                        *m += 1;
-                    }
-                    c.find(
-                        FindingKind::Undecodable,
-                        Where { conn: id, frame: ctx.frame, ts: ctx.ts },
-                        0,
-                    );
-                }
+                self.decode_error(ctx);
             }
             Event::Frame { pkt, conn, problem, .. } => {
                 self.seen(pkt.ts);
@@ -1543,23 +1818,42 @@ impl Consumer for Analyzer {
                 if *reason == CloseReason::Rst {
                     self.note_finding(id, FindingKind::Rst, *pkt, 0);
                 }
-                let c = self.conn(id, Some(conn));
+                let c = conn_entry(&mut self.conns, id, Some(conn));
                 c.close = Some((*reason, pkt.ts));
-                c.settle(id);
+                c.settle(id, &mut self.tables);
             }
         }
         Ok(())
     }
 
     fn finish(&mut self, totals: &Totals) -> io::Result<()> {
-        self.totals = Some(totals.clone());
+        let mut t = totals.clone();
+        t.messages += self.own.messages;
+        t.decode_errors += self.own.decode_errors;
+        t.inflate_capped += self.own.inflate_capped;
+        self.own = OwnCounts::default();
+        self.totals = Some(t);
         for (id, c) in &mut self.conns {
             if c.close.is_none() {
                 let end = totals.last_ts.or(c.last_ts).unwrap_or_default();
                 c.close = Some((CloseReason::CaptureEnd, end));
             }
-            c.settle(*id);
+            c.settle(*id, &mut self.tables);
         }
+        Ok(())
+    }
+
+    /// The report needs none: it reads the views of [`Consumer::undecoded`] bodies.
+    fn meta_bodies_wanted(&self) -> usize {
+        0
+    }
+
+    fn defers_decoding(&self) -> bool {
+        true
+    }
+
+    fn undecoded(&mut self, ctx: &MsgCtx<'_>, raw: &[u8]) -> io::Result<()> {
+        self.take_in(ctx, raw, true);
         Ok(())
     }
 }
@@ -1657,16 +1951,14 @@ fn build_report(a: &Analyzer) -> Report {
     };
 
     for (_, c) in &conns {
-        for i in [&c.queues, &c.peers] {
-            for k in &i.app_keys {
-                if !rep.app_keys.contains(k) {
-                    rep.app_keys.push(k.clone());
-                }
+        for k in &c.zones.app_keys {
+            if !rep.app_keys.contains(k) {
+                rep.app_keys.push(k.clone());
             }
-            for d in &i.domains {
-                if !rep.domains.contains(d) {
-                    rep.domains.push(d.clone());
-                }
+        }
+        for d in &c.zones.domains {
+            if !rep.domains.contains(d) {
+                rep.domains.push(d.clone());
             }
         }
     }
@@ -1742,6 +2034,9 @@ fn build_report(a: &Analyzer) -> Report {
     users.sort();
     users.dedup();
 
+    // Entries of the run-wide tables that belong to the connections shown.
+    let selected = |conn: u32| conn == ALL || ids.binary_search(&conn).is_ok();
+
     // Latency.
     for kind in Exchange::ALL {
         let mut h = Histogram::new();
@@ -1750,7 +2045,11 @@ fn build_report(a: &Analyzer) -> Report {
             if let Some(l) = c.lat.get(kind.index()) {
                 req += l.requests;
                 ans += l.answered;
-                h.merge(&l.hist);
+            }
+        }
+        for (k, hs) in &a.tables.latency {
+            if let Some(x) = hs.get(kind.index()).filter(|_| selected(*k)) {
+                h.merge(x);
             }
         }
         rep.latency.push(LatencyRow {
@@ -1766,75 +2065,47 @@ fn build_report(a: &Analyzer) -> Report {
         });
     }
 
-    // Queues, merged over connections by JID.
-    struct QAcc {
-        row: QueueRow,
-        n2p: Histogram,
-        rtt: Histogram,
-        dt: Histogram,
-    }
-    let mut qmap: HashMap<String, QAcc> = HashMap::new();
+    // Queues, merged by JID over the tables' entries of the connections shown. Drains still
+    // open (no settle yet: a running report) count as stalls too.
+    let mut open: HashMap<Key, u64> = HashMap::new();
     for (id, c) in &conns {
-        for (i, qs) in c.queue_state.iter().enumerate() {
-            if qs.is_untouched() {
-                // Interned only to look for a match (an answer credited to the queue pulled).
-                continue;
+        for (h, l) in &c.live {
+            if l.drain.is_some() {
+                *open.entry(a.tables.key(*id, *h)).or_insert(0) += 1;
             }
-            let name = c.queues.name(i as Qid).to_string();
-            let acc = qmap.entry(name.clone()).or_insert_with(|| QAcc {
-                row: QueueRow {
-                    queue: name,
-                    sessions: Vec::new(),
-                    notices: 0,
-                    pulls: 0,
-                    metas: 0,
-                    unread_announced: None,
-                    last_next_key: None,
-                    is_last_reached: None,
-                    notice_to_pull: Spread::default(),
-                    pull_rtt: Spread::default(),
-                    drains: 0,
-                    drain_pages: 0,
-                    drain_metas: 0,
-                    drain_time: Spread::default(),
-                    stalls: 0,
-                },
-                n2p: Histogram::new(),
-                rtt: Histogram::new(),
-                dt: Histogram::new(),
-            });
-            let r = &mut acc.row;
-            r.sessions.push(*id);
-            r.notices += qs.notices;
-            r.pulls += qs.pulls;
-            r.metas += qs.metas;
-            if qs.unread_announced.is_some() {
-                r.unread_announced = qs.unread_announced;
-            }
-            if qs.last_next_key.is_some() {
-                r.last_next_key = qs.last_next_key;
-            }
-            r.is_last_reached = match (r.is_last_reached, qs.is_last_reached) {
-                (Some(a), Some(b)) => Some(a || b),
-                (a, b) => a.or(b),
-            };
-            r.drains += qs.drains;
-            r.drain_pages += qs.drain_pages;
-            r.drain_metas += qs.drain_metas;
-            // Drains still open (no settle yet) count as stalls too.
-            r.stalls += qs.stalls + u64::from(qs.drain.is_some());
-            acc.n2p.merge(&qs.notice_to_pull);
-            acc.rtt.merge(&qs.pull_rtt);
-            acc.dt.merge(&qs.drain_time);
         }
+    }
+    let mut qmap: HashMap<&str, QueueAcc> = HashMap::new();
+    for (k, q) in &a.tables.queues {
+        if !selected(k.0) {
+            continue;
+        }
+        let acc = qmap.entry(q.name.as_str()).or_insert_with(|| QueueAcc::named(q.name.clone()));
+        acc.merge(q);
+        acc.stalls += open.get(k).copied().unwrap_or(0);
     }
     let mut queues: Vec<QueueRow> = qmap
         .into_values()
-        .map(|mut q| {
-            q.row.notice_to_pull = spread(&q.n2p);
-            q.row.pull_rtt = spread(&q.rtt);
-            q.row.drain_time = spread(&q.dt);
-            q.row
+        .map(|q| {
+            let mut sessions = q.sessions;
+            sessions.sort_unstable();
+            QueueRow {
+                queue: q.name,
+                sessions,
+                notices: q.notices,
+                pulls: q.pulls,
+                metas: q.metas,
+                unread_announced: q.unread_announced.map(|x| x.1),
+                last_next_key: q.last_next_key.map(|x| x.1),
+                is_last_reached: q.is_last_reached,
+                notice_to_pull: spread(&q.notice_to_pull),
+                pull_rtt: spread(&q.pull_rtt),
+                drains: q.drains,
+                drain_pages: q.drain_pages,
+                drain_metas: q.drain_metas,
+                drain_time: spread(&q.drain_time),
+                stalls: q.stalls,
+            }
         })
         .collect();
     queues.sort_by(|a, b| {
@@ -1905,14 +2176,19 @@ fn build_report(a: &Analyzer) -> Report {
     let mut senders: HashMap<String, u64> = HashMap::new();
     let mut receivers: HashMap<String, u64> = HashMap::new();
     for (_, c) in &conns {
-        add2(&mut ns, &c.msgs_by.ns);
-        add2(&mut body, &c.msgs_by.body);
-        add2(&mut content, &c.msgs_by.content);
-        for (q, n) in &c.msgs_by.senders {
-            *senders.entry(c.peers.name(*q).to_string()).or_insert(0) += n;
+        add2(&mut ns, &c.counts.ns);
+        add2(&mut body, &c.counts.body);
+        add2(&mut content, &c.counts.content);
+    }
+    for (k, p) in &a.tables.peers {
+        if !selected(k.0) {
+            continue;
         }
-        for (q, n) in &c.msgs_by.receivers {
-            *receivers.entry(c.peers.name(*q).to_string()).or_insert(0) += n;
+        if p.sent > 0 {
+            *senders.entry(p.name.clone()).or_insert(0) += p.sent;
+        }
+        if p.received > 0 {
+            *receivers.entry(p.name.clone()).or_insert(0) += p.received;
         }
     }
     rep.messages = MessageStats {

@@ -4,6 +4,8 @@
 use std::collections::HashMap;
 use std::net::SocketAddr;
 
+use prost::Message;
+
 use super::*;
 use crate::msync::decode::{Body, Command, Decoded, MetaBody};
 use crate::net::{ConnId, RoleSource};
@@ -189,16 +191,81 @@ mod m {
     }
 }
 
+/// A meta body's payload bytes; an invalid one gets bytes that decode as no body.
+fn meta_payload(b: &MetaBody) -> Option<Vec<u8>> {
+    match b {
+        MetaBody::Chat(x) => Some(x.encode_to_vec()),
+        MetaBody::Muc(x) => Some(x.encode_to_vec()),
+        MetaBody::Roster(x) => Some(x.encode_to_vec()),
+        MetaBody::Statistic(x) => Some(x.encode_to_vec()),
+        MetaBody::Conference(x) => Some(x.encode_to_vec()),
+        MetaBody::Raw => Some(vec![1, 2, 3]),
+        MetaBody::Empty => None,
+        MetaBody::Invalid(_) => Some(vec![0xff]),
+    }
+}
+
+/// The wire bytes of a message built with the prost types: the analyzer reads bytes.
+fn encode(msg: &Decoded) -> Vec<u8> {
+    let mut env = msg.env.clone();
+    env.command = Some(match msg.command {
+        Command::Sync => 0,
+        Command::Unread => 1,
+        Command::Notice => 2,
+        Command::Provision => 3,
+        Command::Logout => 4,
+        Command::Unknown(n) => n,
+    });
+    let with_bodies = |metas: &mut [pb::Meta]| {
+        for (m, b) in metas.iter_mut().zip(&msg.meta_bodies) {
+            m.payload = meta_payload(b);
+        }
+    };
+    env.payload = Some(match &msg.body {
+        Body::Provision(p) => p.encode_to_vec(),
+        Body::UnreadUl(u) => u.encode_to_vec(),
+        Body::UnreadDl(u) => u.encode_to_vec(),
+        Body::Notice(n) => n.encode_to_vec(),
+        Body::SyncUl(s) => {
+            let mut s = s.clone();
+            if let Some(m) = s.meta.as_mut() {
+                with_bodies(std::slice::from_mut(m));
+            }
+            s.encode_to_vec()
+        }
+        Body::SyncDl(s) => {
+            let mut s = s.clone();
+            with_bodies(&mut s.metas);
+            s.encode_to_vec()
+        }
+        Body::Logout(l) => l.encode_to_vec(),
+        Body::Encrypted => {
+            env.encrypt_type = vec![1];
+            vec![1, 2, 3]
+        }
+        Body::Raw(r) => r.clone(),
+    });
+    env.encode_to_vec()
+}
+
 /// Feeds events to an analyzer; frames are numbered 1, 2, … in feeding order.
 struct Sim {
     a: Analyzer,
     metas: HashMap<u32, ConnMeta>,
     frame: u64,
+    /// Only these connections' events reach the analyzer (a shard's share of a run).
+    only: Option<Vec<u32>>,
 }
 
 impl Sim {
     fn new(opts: &ReportOptions) -> Self {
-        Sim { a: Analyzer::new(opts), metas: HashMap::new(), frame: 0 }
+        Sim { a: Analyzer::new(opts), metas: HashMap::new(), frame: 0, only: None }
+    }
+    fn only(opts: &ReportOptions, conns: &[u32]) -> Self {
+        Sim { only: Some(conns.to_vec()), ..Sim::new(opts) }
+    }
+    fn keeps(&self, conn: u32) -> bool {
+        self.only.as_ref().is_none_or(|o| o.contains(&conn))
     }
     fn pkt(&mut self, t: f64) -> PktCtx {
         self.frame += 1;
@@ -219,8 +286,11 @@ impl Sim {
             first_packet: p.index,
             first_ts: p.ts,
         };
-        self.a.event(&Event::ConnOpen { pkt: p, conn: &meta }).ok();
-        self.a.event(&Event::MsyncDetected { pkt: p, conn: &meta, transport: Transport::Tcp }).ok();
+        if self.keeps(conn) {
+            self.a.event(&Event::ConnOpen { pkt: p, conn: &meta }).ok();
+            let detected = Event::MsyncDetected { pkt: p, conn: &meta, transport: Transport::Tcp };
+            self.a.event(&detected).ok();
+        }
         self.metas.insert(conn, meta);
     }
     /// Sends `msg` on `conn` at `t` ms; up messages are 100 bytes on the wire, down 200.
@@ -238,7 +308,10 @@ impl Sim {
             transport: Transport::Tcp,
             lz4: None,
         };
-        self.a.event(&Event::Message { ctx: &ctx, raw: &[], msg: &msg }).ok();
+        let raw = encode(&msg);
+        if self.keeps(conn) {
+            self.a.undecoded(&ctx, &raw).ok();
+        }
         p.index
     }
     fn up(&mut self, conn: u32, t: f64, msg: Decoded) -> u64 {
@@ -262,29 +335,38 @@ impl Sim {
             lz4: None,
         };
         let error = crate::msync::decode::DecodeError::Envelope("bad".into());
-        self.a.event(&Event::DecodeError { ctx: &ctx, raw: &[], error: &error }).ok();
+        if self.keeps(conn) {
+            self.a.event(&Event::DecodeError { ctx: &ctx, raw: &[], error: &error }).ok();
+        }
     }
     fn gap(&mut self, conn: u32, t: f64, len: u64) -> u64 {
         let p = self.pkt(t);
-        self.a
-            .event(&Event::Gap { pkt: p, conn: ConnId(conn), dir: Dir::S2C, offset: 0, len })
-            .ok();
+        if self.keeps(conn) {
+            self.a
+                .event(&Event::Gap { pkt: p, conn: ConnId(conn), dir: Dir::S2C, offset: 0, len })
+                .ok();
+        }
         p.index
     }
     fn tcp(&mut self, conn: u32, t: f64, note: TcpNote) {
         let p = self.pkt(t);
-        self.a.event(&Event::Tcp { pkt: p, conn: ConnId(conn), dir: Dir::S2C, note }).ok();
+        if self.keeps(conn) {
+            self.a.event(&Event::Tcp { pkt: p, conn: ConnId(conn), dir: Dir::S2C, note }).ok();
+        }
     }
     fn frame_problem(&mut self, conn: u32, t: f64, problem: FrameProblem) {
         let p = self.pkt(t);
-        self.a
-            .event(&Event::Frame { pkt: p, conn: ConnId(conn), dir: Dir::S2C, offset: 0, problem })
-            .ok();
+        if self.keeps(conn) {
+            let ev = Event::Frame { pkt: p, conn: ConnId(conn), dir: Dir::S2C, offset: 0, problem };
+            self.a.event(&ev).ok();
+        }
     }
     fn close(&mut self, conn: u32, t: f64, reason: CloseReason) {
         let p = self.pkt(t);
         let Some(meta) = self.metas.get(&conn) else { return };
-        self.a.event(&Event::ConnClose { pkt: p, conn: meta, reason, msync: true }).ok();
+        if self.keeps(conn) {
+            self.a.event(&Event::ConnClose { pkt: p, conn: meta, reason, msync: true }).ok();
+        }
     }
     fn finish(&mut self, end_ms: f64) {
         let totals = Totals {
@@ -307,7 +389,10 @@ impl Sim {
 /// - 2: picked up mid-stream, no PROVISION; a drain of z30 whose next_key goes backwards and
 ///   never reaches is_last; a kick and a MUC error; gaps, retransmissions, a bad frame.
 fn scenario(opts: &ReportOptions) -> Sim {
-    let mut s = Sim::new(opts);
+    play(Sim::new(opts))
+}
+
+fn play(mut s: Sim) -> Sim {
     s.open(0, 0.0, false);
     s.up(0, 10.0, m::provision_req("z13", "android_abc"));
     s.down(0, 22.5, m::provision_resp(0, None));
@@ -823,25 +908,25 @@ fn sample_text_output() {
 
 #[test]
 fn merge_of_shards_equals_whole() {
-    let whole = scenario(&ReportOptions::default()).a.report();
-    // Replay the same scenario into two shards split by connection.
-    let mut a = Sim::new(&ReportOptions::default());
-    let mut b = Sim::new(&ReportOptions::default());
-    let mut conns = scenario(&ReportOptions::default()).a.conns;
-    let c2 = conns.remove(&2);
-    a.a.conns = conns;
-    if let Some(c) = c2 {
-        b.a.conns.insert(2, c);
+    for opts in
+        [ReportOptions::default(), ReportOptions { user: Some("z13".into()), ..Default::default() }]
+    {
+        let whole = scenario(&opts).a.report();
+        // The same scenario, as two shards that each see only their connections.
+        let mut a = play(Sim::only(&opts, &[0, 1]));
+        let mut b = play(Sim::only(&opts, &[2]));
+        a.finish(100_000.0);
+        b.finish(100_000.0);
+        a.a.merge(b.a);
+        let merged = a.a.report();
+        assert_eq!(merged.sessions, whole.sessions);
+        assert_eq!(merged.latency, whole.latency);
+        assert_eq!(merged.errors, whole.errors);
+        assert_eq!(merged.findings, whole.findings);
+        assert_eq!(merged.messages, whole.messages);
+        assert_eq!(merged.queues, whole.queues);
+        assert_eq!(merged.app_keys, whole.app_keys);
     }
-    a.finish(100_000.0);
-    b.finish(100_000.0);
-    a.a.merge(b.a);
-    let merged = a.a.report();
-    assert_eq!(merged.sessions, whole.sessions);
-    assert_eq!(merged.latency, whole.latency);
-    assert_eq!(merged.errors, whole.errors);
-    assert_eq!(merged.findings, whole.findings);
-    assert_eq!(merged.messages, whole.messages);
 }
 
 #[test]
@@ -967,12 +1052,15 @@ fn state_stays_bounded_with_many_messages() {
         s.down(0, t + 4.0, m::pull_resp("q", 1, i + 1, true));
     }
     let c = s.a.conns.get(&0).unwrap_or_else(|| panic!());
-    assert!(c.recent_ids.len() <= RECENT_IDS_CAP && c.recent_order.len() <= RECENT_IDS_CAP);
+    assert!(c.recent_ids.len() <= RECENT_IDS_CAP);
     assert!(c.sends_pending.is_empty());
-    assert_eq!(c.queue_state.len(), 1);
+    // Every drain ended: no queue state is held for the connection.
+    assert!(c.live.is_empty());
+    assert_eq!(s.a.tables.queues.len(), 1);
     // "peer", and "q" → "me" in the pull answers.
-    assert_eq!(c.peers.names.len(), 3);
-    assert!(c.lat[Exchange::Send.index()].hist.buckets.len() < 200);
+    assert_eq!(s.a.tables.peers.len(), 3);
+    let hists = s.a.tables.latency.get(&ALL).unwrap_or_else(|| panic!());
+    assert!(hists[Exchange::Send.index()].buckets.len() < 200);
     s.finish(200_000.0);
     let r = s.a.report();
     assert_eq!(lat(&r, "send").answered, 10_000);
@@ -981,20 +1069,53 @@ fn state_stays_bounded_with_many_messages() {
 }
 
 #[test]
-fn interner_counts_jids_over_the_cap_together() {
-    let mut i = Interner::default();
-    let jid = |n: usize| pb::Jid { name: Some(format!("u{n}")), ..Default::default() };
-    for n in 0..INTERN_CAP {
-        assert_eq!(i.intern(&jid(n), false) as usize, n);
+fn tables_count_jids_over_the_cap_together() {
+    let mut t = Tables::default();
+    let mut c = ConnState::new(None);
+    let names: Vec<String> = (0..TABLE_CAP + 2).map(|n| format!("u{n}")).collect();
+    let jid =
+        |n: usize| view::Jid { name: names.get(n).map(String::as_bytes), ..Default::default() };
+    for n in 0..TABLE_CAP + 2 {
+        peer_acc(&mut t, &mut c, 0, &jid(n)).sent += 1;
     }
-    let over = i.intern(&jid(INTERN_CAP), false);
-    assert_eq!(over as usize, INTERN_CAP);
-    assert_eq!(i.intern(&jid(INTERN_CAP + 1), false), over);
-    // Known JIDs keep their ids.
-    assert_eq!(i.intern(&jid(7), false), 7);
-    assert_eq!(i.names.len(), INTERN_CAP + 1);
-    assert_eq!(i.overflow, 2);
-    assert!(i.name(over).contains("over the cap"));
+    // Known JIDs keep their entries.
+    peer_acc(&mut t, &mut c, 0, &jid(7)).sent += 1;
+    assert_eq!(t.peers.len(), TABLE_CAP + 1);
+    assert_eq!(c.table_overflow, 2);
+    let over = t.peers.get(&(ALL, OVERFLOW)).unwrap_or_else(|| panic!());
+    assert!(over.name.contains("over the cap") && over.sent == 2);
+    assert_eq!(t.peers.get(&(ALL, jid_hash(&jid(7), false))).map(|p| p.sent), Some(2));
+}
+
+/// A queue that many sessions share (a group's) and many queues per session (one per chat
+/// peer, as the SDK's) keep one table entry each; a connection holds state only for the queues
+/// it is draining.
+#[test]
+fn queue_state_is_per_queue_not_per_message() {
+    let mut s = Sim::new(&ReportOptions::default());
+    for conn in 0..3 {
+        s.open(conn, 0.0, false);
+    }
+    let mut t = 1.0;
+    for round in 0..200 {
+        for conn in 0..3 {
+            let q = if round % 2 == 0 { "group".to_string() } else { format!("peer{round}") };
+            s.down(conn, t, m::notice(&q));
+            s.up(conn, t + 1.0, m::pull(&q, 0));
+            s.down(conn, t + 2.0, m::pull_resp(&q, 1, 1, true));
+            t += 3.0;
+        }
+        for conn in 0..3 {
+            assert!(s.a.conns.get(&conn).is_some_and(|c| c.live.is_empty()));
+        }
+    }
+    // One group, one queue per odd round.
+    assert_eq!(s.a.tables.queues.len(), 101);
+    s.finish(t);
+    let r = s.a.report();
+    let g = r.queues.iter().find(|q| q.queue.contains("group")).unwrap_or_else(|| panic!());
+    assert_eq!((g.notices, g.pulls, g.drains, g.sessions.clone()), (300, 300, 300, vec![0, 1, 2]));
+    assert_eq!(fcount(&r, "drain_stall") + fcount(&r, "unanswered_request"), 0);
 }
 
 #[test]

@@ -35,33 +35,34 @@ pub enum ViewError {
     InflateTooLarge,
 }
 
-/// A JID, borrowed.
+/// A JID, borrowed: its parts as bytes that [`check`] validated as UTF-8. They are turned
+/// into text ([`Jid::parts`]) only when a name is printed; hashing and comparing them needs none.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct Jid<'a> {
-    pub app_key: Option<&'a str>,
-    pub name: Option<&'a str>,
-    pub domain: Option<&'a str>,
-    pub client_resource: Option<&'a str>,
+    pub app_key: Option<&'a [u8]>,
+    pub name: Option<&'a [u8]>,
+    pub domain: Option<&'a [u8]>,
+    pub client_resource: Option<&'a [u8]>,
 }
 
 impl<'a> Jid<'a> {
     fn merge(&mut self, b: &'a [u8]) {
         for (n, v) in Fields::new(b) {
             match (n, v) {
-                (1, Val::Len(s)) => self.app_key = Some(text(s)),
-                (2, Val::Len(s)) => self.name = Some(text(s)),
-                (3, Val::Len(s)) => self.domain = Some(text(s)),
-                (4, Val::Len(s)) => self.client_resource = Some(text(s)),
+                (1, Val::Len(s)) => self.app_key = Some(s),
+                (2, Val::Len(s)) => self.name = Some(s),
+                (3, Val::Len(s)) => self.domain = Some(s),
+                (4, Val::Len(s)) => self.client_resource = Some(s),
                 _ => {}
             }
         }
     }
     pub fn parts(&self) -> super::jid::JidParts<'a> {
         super::jid::JidParts {
-            app_key: self.app_key,
-            name: self.name,
-            domain: self.domain,
-            client_resource: self.client_resource,
+            app_key: self.app_key.map(text),
+            name: self.name.map(text),
+            domain: self.domain.map(text),
+            client_resource: self.client_resource.map(text),
         }
     }
 }
@@ -459,23 +460,29 @@ fn text(b: &[u8]) -> &str {
 }
 
 /// prost's varint: at most ten bytes, the tenth 0 or 1.
-#[inline]
+#[inline(always)]
 fn varint(buf: &[u8], pos: &mut usize) -> Option<u64> {
-    let first = *buf.get(*pos)?;
+    let rest = buf.get(*pos..)?;
+    let &first = rest.first()?;
     if first < 0x80 {
         *pos += 1;
         return Some(u64::from(first));
     }
+    let (v, n) = varint_long(rest)?;
+    *pos += n;
+    Some(v)
+}
+
+#[inline(never)]
+fn varint_long(rest: &[u8]) -> Option<(u64, usize)> {
     let mut v = 0u64;
-    for i in 0..10 {
-        let b = *buf.get(*pos + i)?;
+    for (i, &b) in rest.iter().take(10).enumerate() {
         if i == 9 && b > 1 {
             return None;
         }
         v |= u64::from(b & 0x7f) << (7 * i);
         if b < 0x80 {
-            *pos += i + 1;
-            return Some(v);
+            return Some((v, i + 1));
         }
     }
     None
@@ -571,7 +578,10 @@ fn check_field(
             MESSAGES.get(i).is_some_and(|d| check(d, sub, budget - 1))
         }
         Kind::String => {
-            wire == 2 && delimited(buf, pos).is_some_and(|s| std::str::from_utf8(s).is_ok())
+            // Most strings are ASCII, which `is_ascii` checks a word at a time.
+            wire == 2
+                && delimited(buf, pos)
+                    .is_some_and(|s| s.is_ascii() || std::str::from_utf8(s).is_ok())
         }
         Kind::Bytes => wire == 2 && delimited(buf, pos).is_some(),
         k if varint_kind(k) => match wire {
@@ -687,5 +697,7 @@ fn packed_varints(b: &[u8]) -> impl Iterator<Item = u64> + '_ {
     std::iter::from_fn(move || if pos < b.len() { varint(b, &mut pos) } else { None })
 }
 
+#[cfg(any(test, feature = "differential"))]
+pub mod differential;
 #[cfg(test)]
 mod tests;

@@ -1,7 +1,9 @@
 //! Sharding connections over worker threads: the calling thread reads capture records and
 //! hashes each packet's TCP 4-tuple (order-independent, so both directions agree) to pick a
-//! worker; each worker runs its own [`Pipeline`] over the packets of its connections, and the
-//! caller merges what they return.
+//! shard; each shard runs its own [`Pipeline`] over the packets of its connections, and the
+//! caller merges what they return. Shard 0 runs on the calling thread itself, between reads:
+//! with N jobs there are N busy threads, not a reader and N workers, and shard 0's packets are
+//! never copied.
 //!
 //! Invariants:
 //! - Every packet of one TCP connection goes to one worker, in capture order, with its capture
@@ -17,7 +19,7 @@
 //! out-of-order buffer cap count per worker, and TCP carried in IPv4 fragments is reassembled
 //! on worker 0 while the connection's whole packets may hash elsewhere.
 
-use std::hash::{DefaultHasher, Hash, Hasher};
+use std::hash::{Hash, Hasher};
 use std::io;
 use std::sync::mpsc::{self, Receiver, SyncSender};
 
@@ -92,11 +94,13 @@ pub fn shard_of(link: LinkType, data: &[u8], orig_len: u32, jobs: usize) -> usiz
     }
     let Parsed::Tcp(seg) = parse::parse(link, data, orig_len) else { return 0 };
     let (a, b) = if seg.src <= seg.dst { (seg.src, seg.dst) } else { (seg.dst, seg.src) };
-    // SipHash with fixed keys: the same capture shards the same way on every run.
-    let mut h = DefaultHasher::new();
+    // A fixed hash: the same capture shards the same way on every run. FxHash mixes its last
+    // word poorly, hence the multiply-shift at the end.
+    let mut h = crate::net::hash::FxHasher::default();
     a.hash(&mut h);
     b.hash(&mut h);
-    (h.finish() % jobs as u64) as usize
+    let x = h.finish();
+    ((x ^ (x >> 29)).wrapping_mul(0xbf58_476d_1ce4_e5b9) >> 32) as usize % jobs
 }
 
 /// A worker as the reader sees it: where to send full batches and where empty ones return.
@@ -158,9 +162,10 @@ where
         return Ok((vec![pipeline.finish()?], outcome));
     }
     std::thread::scope(|scope| {
-        let mut lanes = Vec::with_capacity(jobs);
-        let mut handles = Vec::with_capacity(jobs);
-        for _ in 0..jobs {
+        // Lanes to the workers of shards 1..jobs; shard 0 is `inline`.
+        let mut lanes = Vec::with_capacity(jobs - 1);
+        let mut handles = Vec::with_capacity(jobs - 1);
+        for _ in 1..jobs {
             let (to, from) = mpsc::sync_channel::<Batch>(IN_FLIGHT);
             let (give_back, back) = mpsc::channel::<Batch>();
             let make = &make;
@@ -173,10 +178,14 @@ where
             });
         }
         let mut capture_start = None;
+        let mut inline: Option<Pipeline<C>> = None;
         let read = read_all(sources, report, progress, &mut |p| {
             let start = *capture_start.get_or_insert(p.ts);
             let i = shard_of(p.link, p.data, p.orig_len, jobs);
-            let Some(lane) = lanes.get_mut(i) else { return Ok(()) };
+            if i == 0 {
+                return inline.get_or_insert_with(|| make(start)).packet(p);
+            }
+            let Some(lane) = lanes.get_mut(i - 1) else { return Ok(()) };
             lane.filling.capture_start = start;
             lane.filling.push(p);
             if lane.filling.data.len() >= BATCH_BYTES && !lane.flush() {
@@ -187,10 +196,15 @@ where
         for lane in &mut lanes {
             lane.flush();
         }
-        // Closing the channels ends the workers.
+        // Closing the channels ends the workers; shard 0 finishes meanwhile.
         drop(lanes);
         let mut results = Vec::with_capacity(jobs);
         let mut first_error = None;
+        let start = capture_start.unwrap_or_default();
+        match inline.unwrap_or_else(|| make(start)).finish() {
+            Ok(r) => results.push(r),
+            Err(e) => first_error = Some(e),
+        }
         for h in handles {
             match h.join() {
                 Ok(Ok(r)) => results.push(r),
