@@ -1,24 +1,30 @@
 //! A small log-linear histogram for latencies in nanoseconds.
 //!
-//! Values below 128 are counted exactly; above, each power of two is split into 128 linear
-//! buckets, so a bucket's width is under 1/128 of its lower bound and any percentile read back
-//! is within 0.8 % of a recorded value. A bucket also keeps the sum of its values and reports
-//! their mean, so a bucket holding one distinct value (the common case for small samples)
-//! reads back exactly. Buckets are kept sparse (only the ones hit), so an idle
-//! histogram costs a few words and a busy one at most a few hundred entries whatever the number
-//! of samples: memory grows with the spread of values, never with their count.
+//! The first [`EXACT`] samples are kept as they are, so a histogram of a few samples (most of
+//! them: one per queue and connection) reads back exactly. Past that, values below 128 are
+//! counted exactly; above, each power of two is split into 128 linear buckets, so a bucket's
+//! width is under 1/128 of its lower bound, and a percentile read back (the bucket's midpoint,
+//! clamped to the exact min and max) is within 0.4 % of a recorded value. Buckets are kept
+//! sparse (only the ones hit, 16 bytes each), so an idle histogram costs a few words and a busy
+//! one at most a few hundred entries whatever the number of samples: memory grows with the
+//! spread of values, never with their count.
 //!
-//! Invariant: `count` equals the sum of the bucket counts; `min <= max` once `count > 0`.
+//! Invariants: `count` equals the number of exact samples or the sum of the bucket counts
+//! (never both kinds at once); `min <= max` once `count > 0`. What a histogram reads back
+//! depends only on the samples recorded and merged into it, not on their order.
 
 const SUB_BITS: u32 = 7;
 const SUB: u64 = 1 << SUB_BITS;
+/// Samples kept exactly before the buckets take over.
+pub const EXACT: usize = 8;
 
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct Histogram {
-    /// (bucket, samples, sum of samples), sorted by bucket. A vector rather than a tree: most
-    /// histograms (one per queue and connection) hold a handful of buckets, and a tree node
-    /// costs hundreds of bytes even for one.
-    pub(super) buckets: Vec<(u16, u64, i128)>,
+    /// The samples while there are at most [`EXACT`] of them (in recording order).
+    exact: Vec<i64>,
+    /// (bucket, samples), sorted by bucket. A vector rather than a tree: most histograms hold
+    /// a handful of buckets, and a tree node costs hundreds of bytes even for one.
+    pub(super) buckets: Vec<(u16, u64)>,
     count: u64,
     min: i64,
     max: i64,
@@ -37,7 +43,6 @@ fn bucket_of(v: u64) -> u16 {
 }
 
 /// Lowest and highest value of a bucket.
-#[cfg(test)]
 fn bucket_range(b: u16) -> (u64, u64) {
     let b = u64::from(b);
     if b < SUB {
@@ -59,9 +64,14 @@ impl Histogram {
     /// Records one value; negative values (clock steps backwards in a capture) count as 0.
     pub fn record(&mut self, v: i64) {
         let v = v.max(0);
-        if let Some(b) = self.bucket(bucket_of(v as u64)) {
-            b.1 += 1;
-            b.2 += i128::from(v);
+        if self.buckets.is_empty() && self.exact.len() < EXACT {
+            if self.exact.capacity() == 0 {
+                self.exact.reserve_exact(EXACT);
+            }
+            self.exact.push(v);
+        } else {
+            self.spill();
+            self.add_bucket(bucket_of(v as u64), 1);
         }
         if self.count == 0 {
             self.min = v;
@@ -74,16 +84,22 @@ impl Histogram {
         self.sum += i128::from(v);
     }
 
-    /// The entry of bucket `b`, made if missing.
-    fn bucket(&mut self, b: u16) -> Option<&mut (u16, u64, i128)> {
-        let i = match self.buckets.binary_search_by_key(&b, |e| e.0) {
-            Ok(i) => i,
-            Err(i) => {
-                self.buckets.insert(i, (b, 0, 0));
-                i
+    /// Moves the exact samples into buckets (once there are too many of them).
+    fn spill(&mut self) {
+        for v in std::mem::take(&mut self.exact) {
+            self.add_bucket(bucket_of(v as u64), 1);
+        }
+    }
+
+    fn add_bucket(&mut self, b: u16, n: u64) {
+        match self.buckets.binary_search_by_key(&b, |e| e.0) {
+            Ok(i) => {
+                if let Some(e) = self.buckets.get_mut(i) {
+                    e.1 += n;
+                }
             }
-        };
-        self.buckets.get_mut(i)
+            Err(i) => self.buckets.insert(i, (b, n)),
+        }
     }
 
     pub fn count(&self) -> u64 {
@@ -102,25 +118,31 @@ impl Histogram {
         (self.count > 0).then(|| self.sum as f64 / self.count as f64)
     }
 
-    /// The value at quantile `q` (0.0–1.0): the midpoint of the bucket holding the sample of
-    /// rank ⌈q·count⌉, clamped to the exact min and max so p0 and p100 are exact.
+    /// The value at quantile `q` (0.0–1.0): the sample of rank ⌈q·count⌉, exactly while the
+    /// samples are few, else the midpoint of the bucket holding it, clamped to the exact min
+    /// and max so p0 and p100 are exact.
     pub fn quantile(&self, q: f64) -> Option<i64> {
         if self.count == 0 {
             return None;
         }
         let q = q.clamp(0.0, 1.0);
         let rank = ((q * self.count as f64).ceil() as u64).clamp(1, self.count);
-        if rank == self.count {
+        if rank == self.count || self.min == self.max {
             return Some(self.max);
         }
+        if self.buckets.is_empty() {
+            let mut v = self.exact.clone();
+            v.sort_unstable();
+            return usize::try_from(rank - 1).ok().and_then(|i| v.get(i)).copied();
+        }
         let mut seen = 0u64;
-        for &(_, n, sum) in &self.buckets {
+        for &(b, n) in &self.buckets {
             seen += n;
             if seen >= rank {
-                // The mean of the bucket's values lies inside the bucket, so within its width.
-                let mean = sum / i128::from(n.max(1));
-                let mean = i64::try_from(mean).unwrap_or(i64::MAX);
-                return Some(mean.clamp(self.min, self.max));
+                let (lo, hi) = bucket_range(b);
+                let mid = lo + (hi - lo) / 2;
+                let mid = i64::try_from(mid).unwrap_or(i64::MAX);
+                return Some(mid.clamp(self.min, self.max));
             }
         }
         Some(self.max)
@@ -131,10 +153,22 @@ impl Histogram {
         if other.count == 0 {
             return;
         }
-        for &(b, n, sum) in &other.buckets {
-            if let Some(e) = self.bucket(b) {
-                e.1 += n;
-                e.2 += sum;
+        if self.buckets.is_empty() && other.buckets.is_empty() {
+            if self.exact.len() + other.exact.len() <= EXACT {
+                self.exact.extend_from_slice(&other.exact);
+            } else {
+                self.spill();
+                for &v in &other.exact {
+                    self.add_bucket(bucket_of(v as u64), 1);
+                }
+            }
+        } else {
+            self.spill();
+            for &v in &other.exact {
+                self.add_bucket(bucket_of(v as u64), 1);
+            }
+            for &(b, n) in &other.buckets {
+                self.add_bucket(b, n);
             }
         }
         if self.count == 0 {
@@ -213,6 +247,51 @@ mod tests {
         assert_eq!(a.max(), Some(100));
         assert_eq!(a.quantile(0.5), Some(50));
         assert_eq!(a.quantile(0.9), Some(90));
+    }
+
+    /// Whatever the order of recording and merging, the same samples read back the same.
+    #[test]
+    fn order_of_samples_and_merges_does_not_matter() {
+        let vals: Vec<i64> = (0..40).map(|i| (i * 7919 % 97) * 1_000_003).collect();
+        for cut in [0, 3, 8, 9, 20, 40] {
+            let (a, b) = vals.split_at(cut);
+            let mut x = Histogram::new();
+            let mut y = Histogram::new();
+            for &v in a {
+                x.record(v);
+            }
+            for &v in b.iter().rev() {
+                y.record(v);
+            }
+            let mut xy = x.clone();
+            xy.merge(&y);
+            let mut yx = y.clone();
+            yx.merge(&x);
+            let mut whole = Histogram::new();
+            for &v in &vals {
+                whole.record(v);
+            }
+            for q in [0.1, 0.5, 0.9, 0.99] {
+                assert_eq!(xy.quantile(q), whole.quantile(q), "cut {cut} q {q}");
+                assert_eq!(yx.quantile(q), whole.quantile(q), "cut {cut} q {q}");
+            }
+        }
+    }
+
+    #[test]
+    fn few_samples_read_back_exactly() {
+        let mut h = Histogram::new();
+        for v in [12_500_001, 7_000_003, 690_000_017] {
+            h.record(v);
+        }
+        assert_eq!(h.quantile(0.5), Some(12_500_001));
+        assert_eq!(h.quantile(0.1), Some(7_000_003));
+        assert!(h.buckets.is_empty());
+        for _ in 0..100 {
+            h.record(5);
+        }
+        assert!(!h.buckets.is_empty());
+        assert_eq!(h.quantile(0.5), Some(5));
     }
 
     #[test]

@@ -56,8 +56,8 @@ use hist::Histogram;
 /// Requests awaiting an answer, per connection and kind, before new ones are dropped.
 pub const PENDING_CAP: usize = 4096;
 /// Sent meta ids remembered per connection for duplicate detection: clients resend a message
-/// within seconds, a few hundred sends at most.
-const RECENT_IDS_CAP: usize = 256;
+/// within seconds, a few dozen sends later at most.
+const RECENT_IDS_CAP: usize = 128;
 /// Distinct queues and distinct senders / receivers in the run-wide tables. Each costs a
 /// string and, for queues, statistics, so a stream naming a new JID in every message must not
 /// grow them without bound: JIDs past the cap are counted together under one name.
@@ -572,8 +572,9 @@ struct MsgCounts {
 }
 
 /// Queues whose last `next_key` one connection remembers (for "next_key moved backwards"
-/// across drains); past it, new queues are not checked.
-const NEXT_KEYS_CAP: usize = 16_384;
+/// across drains): the most recently answered ones. Within a drain the open drain's own key
+/// catches a stuck or backwards key whatever this holds.
+const NEXT_KEYS_CAP: usize = 64;
 
 /// Everything known about one connection.
 #[derive(Clone, Debug)]
@@ -621,7 +622,8 @@ struct ConnState {
     recent_ids: VecDeque<u64>,
     /// Queues in use, by the hash of their JID (resource included).
     live: FxHashMap<u64, LiveQueue>,
-    next_keys: FxHashMap<u64, u64>,
+    /// (queue hash, last next_key), most recently answered last.
+    next_keys: VecDeque<(u64, u64)>,
     zones: Zones,
     counts: MsgCounts,
     errors: HashMap<String, ErrStat>,
@@ -672,7 +674,7 @@ impl ConnState {
             logout_pending: None,
             recent_ids: VecDeque::new(),
             live: FxHashMap::default(),
-            next_keys: FxHashMap::default(),
+            next_keys: VecDeque::new(),
             zones: Zones::default(),
             counts: MsgCounts::default(),
             errors: HashMap::new(),
@@ -820,7 +822,7 @@ impl ConnState {
         self.recent_ids = VecDeque::new();
         self.sends_pending = FxHashMap::default();
         self.unread_pending = VecDeque::new();
-        self.next_keys = FxHashMap::default();
+        self.next_keys = VecDeque::new();
         places.sort_unstable_by_key(|w| w.frame);
         for w in places {
             self.find(FindingKind::Unanswered, w, 0);
@@ -1567,9 +1569,12 @@ fn pull_answer(
     c.prune(q);
     let mut backwards = false;
     if let Some(k) = s.next_key {
-        if c.next_keys.len() < NEXT_KEYS_CAP || c.next_keys.contains_key(&q) {
-            backwards = c.next_keys.insert(q, k).is_some_and(|prev| k < prev);
+        if let Some(i) = c.next_keys.iter().position(|&(h, _)| h == q) {
+            backwards = c.next_keys.remove(i).is_some_and(|(_, prev)| k < prev);
+        } else if c.next_keys.len() >= NEXT_KEYS_CAP {
+            c.next_keys.pop_front();
         }
+        c.next_keys.push_back((q, k));
     }
     // The answered queue's entry exists when a pull of it was pending (`j` names it only if
     // new, i.e. `q` is `j`).
@@ -1916,6 +1921,29 @@ fn add2<const N: usize>(dst: &mut [[u64; N]; 2], src: &[[u64; N]; 2]) {
     }
 }
 
+/// A queue's row; `open_drains` count as stalls too.
+fn queue_row(q: &QueueAcc, open_drains: u64) -> QueueRow {
+    let mut sessions = q.sessions.clone();
+    sessions.sort_unstable();
+    QueueRow {
+        queue: q.name.clone(),
+        sessions,
+        notices: q.notices,
+        pulls: q.pulls,
+        metas: q.metas,
+        unread_announced: q.unread_announced.map(|x| x.1),
+        last_next_key: q.last_next_key.map(|x| x.1),
+        is_last_reached: q.is_last_reached,
+        notice_to_pull: spread(&q.notice_to_pull),
+        pull_rtt: spread(&q.pull_rtt),
+        drains: q.drains,
+        drain_pages: q.drain_pages,
+        drain_metas: q.drain_metas,
+        drain_time: spread(&q.drain_time),
+        stalls: q.stalls + open_drains,
+    }
+}
+
 fn build_report(a: &Analyzer) -> Report {
     let opts = &a.opts;
     let mut ids: Vec<u32> = a
@@ -2075,36 +2103,28 @@ fn build_report(a: &Analyzer) -> Report {
             }
         }
     }
-    let mut qmap: HashMap<&str, QueueAcc> = HashMap::new();
+    // Most names have one entry (tables not split): those rows are read in place; only
+    // entries of one queue on several connections are merged (into a copy).
+    let mut by_name: HashMap<&str, Vec<(&Key, &QueueAcc)>> = HashMap::new();
     for (k, q) in &a.tables.queues {
-        if !selected(k.0) {
-            continue;
+        if selected(k.0) {
+            by_name.entry(q.name.as_str()).or_default().push((k, q));
         }
-        let acc = qmap.entry(q.name.as_str()).or_insert_with(|| QueueAcc::named(q.name.clone()));
-        acc.merge(q);
-        acc.stalls += open.get(k).copied().unwrap_or(0);
     }
-    let mut queues: Vec<QueueRow> = qmap
+    let mut queues: Vec<QueueRow> = by_name
         .into_values()
-        .map(|q| {
-            let mut sessions = q.sessions;
-            sessions.sort_unstable();
-            QueueRow {
-                queue: q.name,
-                sessions,
-                notices: q.notices,
-                pulls: q.pulls,
-                metas: q.metas,
-                unread_announced: q.unread_announced.map(|x| x.1),
-                last_next_key: q.last_next_key.map(|x| x.1),
-                is_last_reached: q.is_last_reached,
-                notice_to_pull: spread(&q.notice_to_pull),
-                pull_rtt: spread(&q.pull_rtt),
-                drains: q.drains,
-                drain_pages: q.drain_pages,
-                drain_metas: q.drain_metas,
-                drain_time: spread(&q.drain_time),
-                stalls: q.stalls,
+        .filter_map(|entries| {
+            let stalls: u64 = entries.iter().map(|(k, _)| open.get(*k).copied().unwrap_or(0)).sum();
+            match entries.as_slice() {
+                [(_, q)] => Some(queue_row(q, stalls)),
+                [(_, first), rest @ ..] => {
+                    let mut acc = (*first).clone();
+                    for (_, q) in rest {
+                        acc.merge(q);
+                    }
+                    Some(queue_row(&acc, stalls))
+                }
+                [] => None,
             }
         })
         .collect();

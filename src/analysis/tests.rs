@@ -1134,3 +1134,16 @@ fn capture_drops_are_an_error_finding() {
         Some(20)
     );
 }
+
+/// The streamed JSON document is the one the whole `Value` gives.
+#[test]
+fn streamed_json_is_the_value_document() {
+    for opts in [ReportOptions::default(), ReportOptions { top: Some(1), ..Default::default() }] {
+        let r = scenario(&opts).a.report();
+        let mut streamed = Vec::new();
+        r.write_json(&mut streamed).unwrap_or_else(|e| panic!("{e}"));
+        let whole = serde_json::to_string_pretty(&crate::report::json::to_value(&r))
+            .unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(String::from_utf8_lossy(&streamed), format!("{whole}\n"));
+    }
+}

@@ -59,13 +59,13 @@ fn finding(f: &FindingRow, r: &Report) -> Value {
 }
 
 /// Builds the document.
-pub fn to_value(r: &Report) -> Value {
+fn overview(r: &Report) -> Value {
     let o = &r.overview;
     let mut per_command = Map::new();
     for (name, up, down) in &o.per_command {
         per_command.insert(name.clone(), json!({ "up": up, "down": down }));
     }
-    let overview = json!({
+    json!({
         "capture_start": r.capture_start.map(rfc3339),
         "capture_end": r.capture_end.map(rfc3339),
         "span_s": match (r.capture_start, r.capture_end) {
@@ -86,138 +86,176 @@ pub fn to_value(r: &Report) -> Value {
         "decode_errors": o.decode_errors,
         "gap_bytes": o.gap_bytes,
         "worst_findings": o.worst.iter().map(|f| finding(f, r)).collect::<Vec<_>>(),
-    });
-    let sessions: Vec<Value> = r
-        .sessions
-        .iter()
-        .map(|s| {
-            json!({
-                "conn": s.conn,
-                "client": s.client,
-                "server": s.server,
-                "transport": s.transport,
-                "websocket": s.ws_path.as_ref().or(s.ws_extensions.as_ref()).map(|_| json!({
-                    "path": s.ws_path,
-                    "extensions": s.ws_extensions,
-                })),
-                "midstream": s.midstream,
-                "user": s.user,
-                "user_inferred": s.user_inferred,
-                "resource": s.resource,
-                "device_uuid": s.device_uuid,
-                "device_name": s.device_name,
-                "os": s.os,
-                "sdk_version": s.sdk_version,
-                "login": s.login.as_ref().map(|l| json!({
-                    "status": l.status,
-                    "reason": l.reason,
-                    "latency_ms": ms(l.latency_ns),
-                    "session_id": l.session_id,
-                    "frame": l.frame,
-                })),
-                "start": time(s.start, r),
-                "end": time(s.end, r),
-                "duration_ms": ns_to_ms(s.duration_ns),
-                "close": s.close,
-                "logout": s.logout,
-                "msgs_up": s.msgs_up,
-                "msgs_down": s.msgs_down,
-                "bytes_up": s.bytes_up,
-                "bytes_down": s.bytes_down,
-                "heartbeats": {
-                    "count": s.heartbeats.count,
-                    "interval_ms": ms(s.heartbeats.interval_ns),
-                    "rtt_p50_ms": ms(s.heartbeats.rtt_p50_ns),
-                    "rtt_max_ms": ms(s.heartbeats.rtt_max_ns),
-                },
-                "errors": s.errors,
-                "decode_errors": s.decode_errors,
-            })
-        })
-        .collect();
-    let queues: Vec<Value> = r
-        .queues
-        .iter()
-        .map(|q| {
-            json!({
-                "queue": q.queue,
-                "sessions": q.sessions,
-                "notices": q.notices,
-                "pulls": q.pulls,
-                "metas": q.metas,
-                "unread_announced": q.unread_announced,
-                "last_next_key": q.last_next_key.map(|k| k.to_string()),
-                "is_last_reached": q.is_last_reached,
-                "notice_to_pull": spread(&q.notice_to_pull),
-                "pull_rtt": spread(&q.pull_rtt),
-                "drains": {
-                    "completed": q.drains,
-                    "pages": q.drain_pages,
-                    "metas": q.drain_metas,
-                    "time": spread(&q.drain_time),
-                    "stalls": q.stalls,
-                },
-            })
-        })
-        .collect();
-    let latency: Vec<Value> = r
-        .latency
-        .iter()
-        .map(|l| {
-            json!({
-                "kind": l.kind,
-                "count": l.count,
-                "answered": l.answered,
-                "unanswered": l.unanswered,
-                "min_ms": ms(l.min_ns),
-                "p50_ms": ms(l.p50_ns),
-                "p90_ms": ms(l.p90_ns),
-                "p99_ms": ms(l.p99_ns),
-                "max_ms": ms(l.max_ns),
-            })
-        })
-        .collect();
-    let errors: Vec<Value> = r
-        .errors
-        .iter()
-        .map(|e| {
-            json!({
-                "code": e.code,
-                "source": e.source,
-                "count": e.count,
-                "commands": pairs(&e.commands, "command"),
-                "reasons": pairs(&e.reasons, "reason"),
-                "first": place(&e.first, r),
-                "last": place(&e.last, r),
-                "sessions": e.sessions,
-                "users": e.users,
-            })
-        })
-        .collect();
+    })
+}
+
+/// The whole report as one JSON value (the document [`Report::write_json`] streams).
+pub fn to_value(r: &Report) -> Value {
+    let sessions: Vec<Value> = r.sessions.iter().map(|s| session(s, r)).collect();
+    let queues: Vec<Value> = r.queues.iter().map(queue).collect();
+    let latency: Vec<Value> = r.latency.iter().map(latency).collect();
+    let errors: Vec<Value> = r.errors.iter().map(|e| error(e, r)).collect();
+    let findings: Vec<Value> = r.findings.iter().map(|f| finding(f, r)).collect();
+    json!({
+        "overview": overview(r),
+        "sessions": sessions,
+        "queues": queues,
+        "latency": latency,
+        "errors": errors,
+        "messages": messages(r),
+        "findings": findings,
+    })
+}
+
+fn session(s: &super::SessionRow, r: &Report) -> Value {
+    json!({
+        "conn": s.conn,
+        "client": s.client,
+        "server": s.server,
+        "transport": s.transport,
+        "websocket": s.ws_path.as_ref().or(s.ws_extensions.as_ref()).map(|_| json!({
+            "path": s.ws_path,
+            "extensions": s.ws_extensions,
+        })),
+        "midstream": s.midstream,
+        "user": s.user,
+        "user_inferred": s.user_inferred,
+        "resource": s.resource,
+        "device_uuid": s.device_uuid,
+        "device_name": s.device_name,
+        "os": s.os,
+        "sdk_version": s.sdk_version,
+        "login": s.login.as_ref().map(|l| json!({
+            "status": l.status,
+            "reason": l.reason,
+            "latency_ms": ms(l.latency_ns),
+            "session_id": l.session_id,
+            "frame": l.frame,
+        })),
+        "start": time(s.start, r),
+        "end": time(s.end, r),
+        "duration_ms": ns_to_ms(s.duration_ns),
+        "close": s.close,
+        "logout": s.logout,
+        "msgs_up": s.msgs_up,
+        "msgs_down": s.msgs_down,
+        "bytes_up": s.bytes_up,
+        "bytes_down": s.bytes_down,
+        "heartbeats": {
+            "count": s.heartbeats.count,
+            "interval_ms": ms(s.heartbeats.interval_ns),
+            "rtt_p50_ms": ms(s.heartbeats.rtt_p50_ns),
+            "rtt_max_ms": ms(s.heartbeats.rtt_max_ns),
+        },
+        "errors": s.errors,
+        "decode_errors": s.decode_errors,
+    })
+}
+
+fn queue(q: &super::QueueRow) -> Value {
+    json!({
+        "queue": q.queue,
+        "sessions": q.sessions,
+        "notices": q.notices,
+        "pulls": q.pulls,
+        "metas": q.metas,
+        "unread_announced": q.unread_announced,
+        "last_next_key": q.last_next_key.map(|k| k.to_string()),
+        "is_last_reached": q.is_last_reached,
+        "notice_to_pull": spread(&q.notice_to_pull),
+        "pull_rtt": spread(&q.pull_rtt),
+        "drains": {
+            "completed": q.drains,
+            "pages": q.drain_pages,
+            "metas": q.drain_metas,
+            "time": spread(&q.drain_time),
+            "stalls": q.stalls,
+        },
+    })
+}
+
+fn latency(l: &super::LatencyRow) -> Value {
+    json!({
+        "kind": l.kind,
+        "count": l.count,
+        "answered": l.answered,
+        "unanswered": l.unanswered,
+        "min_ms": ms(l.min_ns),
+        "p50_ms": ms(l.p50_ns),
+        "p90_ms": ms(l.p90_ns),
+        "p99_ms": ms(l.p99_ns),
+        "max_ms": ms(l.max_ns),
+    })
+}
+
+fn error(e: &super::ErrorRow, r: &Report) -> Value {
+    json!({
+        "code": e.code,
+        "source": e.source,
+        "count": e.count,
+        "commands": pairs(&e.commands, "command"),
+        "reasons": pairs(&e.reasons, "reason"),
+        "first": place(&e.first, r),
+        "last": place(&e.last, r),
+        "sessions": e.sessions,
+        "users": e.users,
+    })
+}
+
+fn messages(r: &Report) -> Value {
     let m = &r.messages;
-    let messages = json!({
+    json!({
         "namespaces": counts(&m.namespaces),
         "body_types": counts(&m.body_types),
         "content_types": counts(&m.content_types),
         "top_senders": pairs(&m.top_senders, "jid"),
         "top_receivers": pairs(&m.top_receivers, "jid"),
-    });
-    json!({
-        "overview": overview,
-        "sessions": sessions,
-        "queues": queues,
-        "latency": latency,
-        "errors": errors,
-        "messages": messages,
-        "findings": r.findings.iter().map(|f| finding(f, r)).collect::<Vec<_>>(),
     })
+}
+
+/// Rows serialized one at a time: the document is written as it is made, so its size in
+/// memory is one row's, not the report's (a report of 10 000 sessions is tens of megabytes of
+/// `Value`s).
+struct Rows<'r, T> {
+    rows: &'r [T],
+    each: &'r dyn Fn(&T) -> Value,
+}
+
+impl<T> serde::Serialize for Rows<'_, T> {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeSeq;
+        let mut seq = s.serialize_seq(Some(self.rows.len()))?;
+        for r in self.rows {
+            seq.serialize_element(&(self.each)(r))?;
+        }
+        seq.end()
+    }
+}
+
+/// The whole document, its keys in the order a `Value` object keeps them (sorted), so the
+/// streamed text is the one [`to_value`] gives.
+struct Doc<'r>(&'r Report);
+
+impl serde::Serialize for Doc<'_> {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap;
+        let r = self.0;
+        let mut m = s.serialize_map(Some(7))?;
+        m.serialize_entry("errors", &Rows { rows: &r.errors, each: &|e| error(e, r) })?;
+        m.serialize_entry("findings", &Rows { rows: &r.findings, each: &|f| finding(f, r) })?;
+        m.serialize_entry("latency", &Rows { rows: &r.latency, each: &latency })?;
+        m.serialize_entry("messages", &messages(r))?;
+        m.serialize_entry("overview", &overview(r))?;
+        m.serialize_entry("queues", &Rows { rows: &r.queues, each: &queue })?;
+        m.serialize_entry("sessions", &Rows { rows: &r.sessions, each: &|x| session(x, r) })?;
+        m.end()
+    }
 }
 
 impl Report {
     /// Writes the whole report as one pretty-printed JSON document and a newline.
     pub fn write_json(&self, out: &mut dyn io::Write) -> io::Result<()> {
-        let v = to_value(self);
-        serde_json::to_writer_pretty(&mut *out, &v).map_err(io::Error::other)?;
+        serde_json::to_writer_pretty(&mut *out, &Doc(self)).map_err(io::Error::other)?;
         out.write_all(b"\n")
     }
 }
