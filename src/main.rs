@@ -74,6 +74,10 @@ struct LiveArgs {
     /// Print the running report on standard error at this interval (e.g. 10s).
     #[arg(long, value_name = "DURATION", value_parser = msyncdump::report::parse_duration)]
     report_every: Option<i64>,
+    /// Finished sessions kept as rows of the running and final report; older ones are folded
+    /// into the totals, so a run of days holds only what is open.
+    #[arg(long, value_name = "N", default_value_t = 1000)]
+    keep_sessions: usize,
     /// Drop root privileges to this user once the interface is open, as tcpdump does.
     #[arg(short = 'Z', long = "relinquish-privileges", value_name = "USER")]
     user: Option<String>,
@@ -806,7 +810,9 @@ fn live(args: LiveArgs) -> io::Result<ExitCode> {
     // Live runs for days: idle connections go sooner than offline.
     pcfg.net.idle_timeout_ns = 300_000_000_000;
     let printer = Printer::new(io::BufWriter::with_capacity(64 << 10, stdout.lock()), opts);
-    let mut pipeline = Pipeline::new(pcfg, Tee { a: printer, b: Analyzer::new(&report_opts) });
+    let mut analyzer = Analyzer::new(&report_opts);
+    analyzer.fold_finished_sessions(args.keep_sessions);
+    let mut pipeline = Pipeline::new(pcfg, Tee { a: printer, b: analyzer });
     let every = args.report_every.and_then(|ns| u64::try_from(ns).ok()).map(Duration::from_nanos);
     let mut next_report = every.map(|d| Instant::now() + d);
     let mut failed = false;

@@ -871,6 +871,101 @@ pub struct Analyzer {
     /// Time of the first event seen (stands in for the capture start until known).
     first_seen: Option<Timestamp>,
     capture_start: Option<Timestamp>,
+    /// Live mode: finished sessions kept as rows; older ones are folded into `folded`.
+    fold_keep: Option<usize>,
+    finished: VecDeque<u32>,
+    folded: Option<Box<ConnState>>,
+    folded_sessions: u64,
+    /// Users of the folded sessions (at most [`FOLDED_USERS_CAP`]).
+    folded_users: std::collections::BTreeSet<String>,
+}
+
+/// The id the folded sessions' aggregate goes by in [`build_report`].
+const FOLDED: u32 = u32::MAX - 1;
+/// Distinct users of folded sessions remembered for the overview.
+const FOLDED_USERS_CAP: usize = 100_000;
+
+/// Adds what a finished session counted to the aggregate of folded sessions `dst`: traffic,
+/// request and answer counts, errors, findings, message counts. What belongs to the session
+/// alone (addresses, login, heartbeats) goes with it.
+fn fold_into(dst: &mut ConnState, src: ConnState, id: u32) {
+    let start = src.start_ts();
+    for d in 0..2 {
+        if let (Some(a), Some(b)) = (dst.msgs.get_mut(d), src.msgs.get(d)) {
+            *a += b;
+        }
+        if let (Some(a), Some(b)) = (dst.bytes.get_mut(d), src.bytes.get(d)) {
+            *a = a.saturating_add(*b);
+        }
+    }
+    add2(&mut dst.commands, &src.commands);
+    add2(&mut dst.counts.ns, &src.counts.ns);
+    add2(&mut dst.counts.body, &src.counts.body);
+    add2(&mut dst.counts.content, &src.counts.content);
+    dst.decode_errors += src.decode_errors;
+    dst.gap_bytes = dst.gap_bytes.saturating_add(src.gap_bytes);
+    dst.errors_total += src.errors_total;
+    for (a, b) in dst.lat.iter_mut().zip(src.lat.iter()) {
+        a.requests += b.requests;
+        a.answered += b.answered;
+    }
+    for k in src.zones.app_keys.iter().map(String::as_str) {
+        remember(&mut dst.zones.app_keys, Some(k));
+    }
+    for d in src.zones.domains.iter().map(String::as_str) {
+        remember(&mut dst.zones.domains, Some(d));
+    }
+    for (code, e) in src.errors {
+        match dst.errors.entry(code) {
+            Entry::Vacant(v) => {
+                v.insert(e);
+            }
+            Entry::Occupied(mut o) => {
+                let x = o.get_mut();
+                x.count += e.count;
+                if e.first.ts < x.first.ts {
+                    x.first = e.first;
+                }
+                if e.last.ts > x.last.ts {
+                    x.last = e.last;
+                }
+                for (cmd, n) in e.commands {
+                    match x.commands.iter_mut().find(|(c, _)| *c == cmd) {
+                        Some((_, m)) => *m += n,
+                        None => x.commands.push((cmd, n)),
+                    }
+                }
+                for (r, n) in e.reasons {
+                    if let Some((_, m)) = x.reasons.iter_mut().find(|(y, _)| *y == r) {
+                        *m += n;
+                    } else if x.reasons.len() < REASON_CAP {
+                        x.reasons.push((r, n));
+                    }
+                }
+            }
+        }
+    }
+    let mut findings: Vec<(FindingKind, FindingStat)> = src.findings.into_iter().collect();
+    if src.msync && !src.provision_sent {
+        let frame = src.meta.as_ref().map_or(0, |m| m.first_packet);
+        let w = Where { conn: id, frame, ts: start };
+        findings
+            .push((FindingKind::NoProvision, FindingStat { count: 1, value: 0, places: vec![w] }));
+    }
+    for (k, f) in findings {
+        let x = dst.findings.entry(k).or_default();
+        x.count += f.count;
+        x.value = if k == FindingKind::SlowExchange {
+            x.value.max(f.value)
+        } else {
+            x.value.saturating_add(f.value)
+        };
+        for w in f.places {
+            if x.places.len() < PLACES_CAP {
+                x.places.push(w);
+            }
+        }
+    }
 }
 
 fn cmd_index(c: Command) -> usize {
@@ -941,6 +1036,38 @@ impl Analyzer {
             first_seen: None,
             capture_drops: 0,
             capture_start: None,
+            fold_keep: None,
+            finished: VecDeque::new(),
+            folded: None,
+            folded_sessions: 0,
+            folded_users: Default::default(),
+        }
+    }
+
+    /// For runs that last days (live capture): keeps the rows of the last `keep` finished
+    /// sessions and folds older ones into the totals of every section, so memory stays bounded
+    /// by the sessions open at once. Not with `--user` / `--conn` (whose tables are per
+    /// connection): then nothing is folded.
+    pub fn fold_finished_sessions(&mut self, keep: usize) {
+        self.fold_keep = Some(keep);
+    }
+
+    /// Folds the oldest finished sessions past the number kept.
+    fn fold_old_sessions(&mut self) {
+        let Some(keep) = self.fold_keep.filter(|_| !self.tables.split) else { return };
+        while self.finished.len() > keep {
+            let Some(id) = self.finished.pop_front() else { break };
+            let Some(c) = self.conns.remove(&id) else { continue };
+            if c.msync {
+                self.folded_sessions += 1;
+            }
+            if let Some(u) = c.user_bare.clone() {
+                if self.folded_users.len() < FOLDED_USERS_CAP {
+                    self.folded_users.insert(u);
+                }
+            }
+            let dst = self.folded.get_or_insert_with(|| Box::new(ConnState::new(None)));
+            fold_into(dst, c, id);
         }
     }
 
@@ -1826,6 +1953,10 @@ impl Consumer for Analyzer {
                 let c = conn_entry(&mut self.conns, id, Some(conn));
                 c.close = Some((*reason, pkt.ts));
                 c.settle(id, &mut self.tables);
+                if self.fold_keep.is_some() {
+                    self.finished.push_back(id);
+                    self.fold_old_sessions();
+                }
             }
         }
         Ok(())
@@ -1955,8 +2086,12 @@ fn build_report(a: &Analyzer) -> Report {
         .map(|(id, _)| *id)
         .collect();
     ids.sort_unstable();
-    let conns: Vec<(u32, &ConnState)> =
+    let mut conns: Vec<(u32, &ConnState)> =
         ids.iter().filter_map(|id| a.conns.get(id).map(|c| (*id, c))).collect();
+    // Folded sessions count in every total, under no connection of their own.
+    if let Some(f) = a.folded.as_deref() {
+        conns.push((FOLDED, f));
+    }
 
     let mut rep = Report {
         capture_start: a
@@ -2059,6 +2194,7 @@ fn build_report(a: &Analyzer) -> Report {
             decode_errors: c.decode_errors,
         });
     }
+    users.extend(a.folded_users.iter().cloned());
     users.sort();
     users.dedup();
 
@@ -2157,7 +2293,9 @@ fn build_report(a: &Analyzer) -> Report {
             if e.last.ts > row.last.ts {
                 row.last = e.last;
             }
-            row.sessions.push(*id);
+            if *id != FOLDED {
+                row.sessions.push(*id);
+            }
             if let Some(u) = &c.user_bare {
                 if !row.users.contains(u) {
                     row.users.push(u.clone());
@@ -2251,7 +2389,9 @@ fn build_report(a: &Analyzer) -> Report {
                 v.saturating_add(value)
             });
             row.places.extend(places);
-            row.conns.push(*id);
+            if *id != FOLDED {
+                row.conns.push(*id);
+            }
         }
     }
     if a.capture_drops > 0 {
@@ -2323,6 +2463,7 @@ fn build_report(a: &Analyzer) -> Report {
         websocket_connections: t.websocket_connections,
         other_connections: t.other_connections,
         sessions: rep.sessions.len() as u64,
+        sessions_folded: a.folded_sessions,
         messages: msgs,
         per_command: CMD_NAMES
             .iter()

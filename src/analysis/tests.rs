@@ -1147,3 +1147,59 @@ fn streamed_json_is_the_value_document() {
         assert_eq!(String::from_utf8_lossy(&streamed), format!("{whole}\n"));
     }
 }
+
+/// Live mode folds finished sessions past the number kept: their rows go, every total stays.
+#[test]
+fn folded_sessions_keep_every_total() {
+    fn run(fold: Option<usize>) -> (Report, usize) {
+        let mut s = Sim::new(&ReportOptions::default());
+        if let Some(k) = fold {
+            s.a.fold_finished_sessions(k);
+        }
+        let mut t = 0.0;
+        for conn in 0..40u32 {
+            s.open(conn, t, conn % 7 == 3);
+            let user = format!("u{}", conn % 13);
+            if conn % 7 != 3 {
+                s.up(conn, t + 1.0, m::provision_req(&user, "r"));
+                let code = if conn % 5 == 0 { 200 } else { 0 };
+                s.down(conn, t + 5.0 + f64::from(conn), m::provision_resp(code, Some("x")));
+            }
+            s.up(conn, t + 50.0, m::send(u64::from(conn), "peer"));
+            if conn % 3 != 0 {
+                s.down(conn, t + 60.0, m::ack(u64::from(conn), 0, None));
+            }
+            s.down(conn, t + 70.0, m::notice("q"));
+            s.up(conn, t + 71.0, m::pull("q", 0));
+            s.down(conn, t + 80.0, m::pull_resp("q", 2, 1, true));
+            s.gap(conn, t + 81.0, 10);
+            let reason = if conn % 4 == 0 { CloseReason::Rst } else { CloseReason::Fin };
+            s.close(conn, t + 90.0, reason);
+            t += 100.0;
+        }
+        s.finish(t);
+        let kept = s.a.conns.len();
+        (s.a.report(), kept)
+    }
+    let (whole, all) = run(None);
+    let (folded, kept) = run(Some(5));
+    assert_eq!(all, 40);
+    assert_eq!(kept, 5);
+    assert_eq!(folded.sessions.len(), 5);
+    assert_eq!(folded.overview.sessions_folded, 35);
+    assert_eq!(folded.sessions, whole.sessions[35..].to_vec());
+    assert_eq!(folded.latency, whole.latency);
+    assert_eq!(folded.queues, whole.queues);
+    assert_eq!(folded.messages, whole.messages);
+    assert_eq!(folded.overview.users, whole.overview.users);
+    assert_eq!(folded.overview.messages, whole.overview.messages);
+    assert_eq!(folded.overview.per_command, whole.overview.per_command);
+    assert_eq!(folded.overview.gap_bytes, whole.overview.gap_bytes);
+    let strip = |r: &Report| {
+        r.errors.iter().map(|e| (e.code.clone(), e.count, e.commands.clone())).collect::<Vec<_>>()
+    };
+    assert_eq!(strip(&folded), strip(&whole));
+    let counts = |r: &Report| r.findings.iter().map(|f| (f.kind, f.count)).collect::<Vec<_>>();
+    assert_eq!(counts(&folded), counts(&whole));
+    assert!(finding(&folded, "no_provision").is_some());
+}

@@ -80,6 +80,7 @@ fn overview(r: &Report) -> Value {
         "websocket_connections": o.websocket_connections,
         "other_connections": o.other_connections,
         "sessions": o.sessions,
+        "sessions_folded": o.sessions_folded,
         "messages": o.messages,
         "per_command": per_command,
         "users": o.users,

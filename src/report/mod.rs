@@ -246,6 +246,8 @@ pub struct Overview {
     pub other_connections: u64,
     /// Sessions in this report (after filters).
     pub sessions: u64,
+    /// Finished sessions folded into the totals without a row of their own (live capture).
+    pub sessions_folded: u64,
     /// MSync messages in this report (after filters).
     pub messages: u64,
     /// Per command: (name, client→server, server→client).

@@ -258,6 +258,15 @@ fn overview(c: &Ctx<'_>, out: &mut dyn Write) -> io::Result<()> {
     if r.filtered {
         t.add_row(vec![Cell::new("Filtered"), Cell::new(format!("{} sessions shown", o.sessions))]);
     }
+    if o.sessions_folded > 0 {
+        t.add_row(vec![
+            Cell::new("Sessions"),
+            Cell::new(format!(
+                "{} shown, {} older finished ones folded into the totals",
+                o.sessions, o.sessions_folded
+            )),
+        ]);
+    }
     let cmds = o
         .per_command
         .iter()
