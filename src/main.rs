@@ -146,7 +146,7 @@ struct InputArgs {
     #[arg(long, value_name = "BYTES", default_value_t = 256 << 20)]
     max_total_buffer: usize,
     /// Connections tracked at once; past it the idlest is evicted (counted).
-    #[arg(long, value_name = "N", default_value_t = 1 << 20)]
+    #[arg(long, value_name = "N", default_value_t = 1 << 18)]
     max_flows: usize,
     /// Deepest nesting of embedded messages expanded when rendering; deeper ones print as bytes.
     #[arg(long, value_name = "LEVELS", default_value_t = 64)]

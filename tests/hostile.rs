@@ -81,6 +81,15 @@ fn write_file(name: &str, bytes: &[u8]) -> TempFile {
 /// Runs `msyncdump dissect ARGS FILE` under `/usr/bin/time` when it exists, and checks the
 /// bounds every case shares: no panic, under a minute, under 512 MB.
 fn dissect(file: &Path, args: &[&str]) -> Run {
+    run_bounded("dissect", file, args)
+}
+
+/// As [`dissect`], for `msyncdump report ARGS FILE`.
+fn report(file: &Path, args: &[&str]) -> Run {
+    run_bounded("report", file, args)
+}
+
+fn run_bounded(sub: &str, file: &Path, args: &[&str]) -> Run {
     let bin = env!("CARGO_BIN_EXE_msyncdump");
     let rss_file = file.with_extension("rss");
     let time = Path::new("/usr/bin/time");
@@ -91,7 +100,7 @@ fn dissect(file: &Path, args: &[&str]) -> Run {
     } else {
         Command::new(bin)
     };
-    cmd.arg("dissect").args(args).arg(file);
+    cmd.arg(sub).args(args).arg(file);
     let start = Instant::now();
     let out = cmd.output().unwrap();
     let elapsed = start.elapsed();
@@ -105,7 +114,7 @@ fn dissect(file: &Path, args: &[&str]) -> Run {
     };
     let name = file.file_name().unwrap().to_string_lossy();
     eprintln!(
-        "{name} {args:?}: exit {}, {:.2} s, peak RSS {} KiB",
+        "{sub} {name} {args:?}: exit {}, {:.2} s, peak RSS {} KiB",
         run.status,
         elapsed.as_secs_f64(),
         rss_kb.map_or("?".into(), |k| k.to_string())
@@ -486,6 +495,16 @@ fn syn_flood_of_200_000() {
     assert_eq!(r.status, 0, "{}", r.stderr);
     assert_eq!(r.tally("connections evicted"), 200_001 - 10_000, "{}", r.stderr);
     assert_eq!(r.tally("messages"), msgs.len() as u64);
+    // The report keeps no state for the connections that never carried MSync once they end,
+    // and finds the one session, whole, on one thread and on two.
+    for jobs in ["1", "2"] {
+        let r = report(&path, &["--json", "-j", jobs]);
+        assert_eq!(r.status, 0, "{}", r.stderr);
+        let v: serde_json::Value = serde_json::from_str(&r.stdout).unwrap();
+        assert_eq!(v["sessions"].as_array().map(Vec::len), Some(1));
+        assert_eq!(v["overview"]["messages"], msgs.len() as u64);
+        assert_eq!(v["overview"]["tcp_connections"], 200_001);
+    }
 }
 
 #[test]

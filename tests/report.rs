@@ -454,3 +454,26 @@ fn seed_report_snapshot() {
         );
     }
 }
+
+/// The committed captures hold connections that never carry MSync (the web SDK's HTTP, a
+/// refused upgrade): shards keep no state for those, yet number connections as one pipeline.
+#[test]
+fn sharded_output_is_identical_on_committed_captures() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("captures");
+    let mut n = 0;
+    for entry in fs::read_dir(&root).unwrap() {
+        let path = entry.unwrap().path();
+        let name = path.file_name().unwrap().to_string_lossy().into_owned();
+        if !(name.ends_with(".pcap") || name.ends_with(".pcapng")) {
+            continue;
+        }
+        let p = path.to_str().unwrap();
+        for extra in [&["--json"][..], &["--no-color", "--width", "120"]] {
+            let one = run(&[&["report", p, "-j", "1"][..], extra].concat());
+            let two = run(&[&["report", p, "-j", "2"][..], extra].concat());
+            assert!(one == two, "{name} {extra:?}: -j 2 differs from -j 1");
+        }
+        n += 1;
+    }
+    assert!(n >= 8, "only {n} captures found");
+}

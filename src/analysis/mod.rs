@@ -625,7 +625,9 @@ struct ConnState {
     /// (queue hash, last next_key), most recently answered last.
     next_keys: VecDeque<(u64, u64)>,
     zones: Zones,
-    counts: MsgCounts,
+    /// Made with the first meta (most connections of a flood or of other protocols never
+    /// carry one).
+    counts: Option<Box<MsgCounts>>,
     errors: HashMap<String, ErrStat>,
     findings: HashMap<FindingKind, FindingStat>,
     /// JIDs counted under the tables' overflow entries, and those already turned into findings.
@@ -676,7 +678,7 @@ impl ConnState {
             live: FxHashMap::default(),
             next_keys: VecDeque::new(),
             zones: Zones::default(),
-            counts: MsgCounts::default(),
+            counts: None,
             errors: HashMap::new(),
             findings: HashMap::new(),
             table_overflow: 0,
@@ -862,7 +864,9 @@ pub struct Analyzer {
     capture_drops: u64,
     opts: ReportOptions,
     limits: DecodeLimits,
-    conns: FxHashMap<u32, ConnState>,
+    /// Boxed: the map keeps its peak capacity, which a flood makes large, and a slot then
+    /// costs a pointer rather than a whole state.
+    conns: FxHashMap<u32, Box<ConnState>>,
     tables: Tables,
     totals: Option<Totals>,
     own: OwnCounts,
@@ -871,6 +875,9 @@ pub struct Analyzer {
     /// Time of the first event seen (stands in for the capture start until known).
     first_seen: Option<Timestamp>,
     capture_start: Option<Timestamp>,
+    /// Every connection opened (first packet, id), offline only: shards number connections
+    /// as one pipeline would from it, including those that left no state behind.
+    opened: Vec<(u64, u32)>,
     /// Live mode: finished sessions kept as rows; older ones are folded into `folded`.
     fold_keep: Option<usize>,
     finished: VecDeque<u32>,
@@ -899,9 +906,12 @@ fn fold_into(dst: &mut ConnState, src: ConnState, id: u32) {
         }
     }
     add2(&mut dst.commands, &src.commands);
-    add2(&mut dst.counts.ns, &src.counts.ns);
-    add2(&mut dst.counts.body, &src.counts.body);
-    add2(&mut dst.counts.content, &src.counts.content);
+    if let Some(sc) = &src.counts {
+        let dc = dst.counts.get_or_insert_default();
+        add2(&mut dc.ns, &sc.ns);
+        add2(&mut dc.body, &sc.body);
+        add2(&mut dc.content, &sc.content);
+    }
     dst.decode_errors += src.decode_errors;
     dst.gap_bytes = dst.gap_bytes.saturating_add(src.gap_bytes);
     dst.errors_total += src.errors_total;
@@ -960,11 +970,11 @@ fn fold_into(dst: &mut ConnState, src: ConnState, id: u32) {
         } else {
             x.value.saturating_add(f.value)
         };
-        for w in f.places {
-            if x.places.len() < PLACES_CAP {
-                x.places.push(w);
-            }
-        }
+        // The earliest places, whatever the order sessions were folded in (shards fold their
+        // own and merge: the same places must come out).
+        x.places.extend(f.places);
+        x.places.sort_unstable_by_key(|w| (w.frame, w.conn));
+        x.places.truncate(PLACES_CAP);
     }
 }
 
@@ -1001,11 +1011,11 @@ fn bounded_index(v: Option<i32>, known: usize) -> usize {
 
 /// The state of connection `id`, made if new, with the latest roles of `meta`.
 fn conn_entry<'c>(
-    conns: &'c mut FxHashMap<u32, ConnState>,
+    conns: &'c mut FxHashMap<u32, Box<ConnState>>,
     id: u32,
     meta: Option<&ConnMeta>,
 ) -> &'c mut ConnState {
-    let c = conns.entry(id).or_insert_with(|| ConnState::new(None));
+    let c = conns.entry(id).or_insert_with(|| Box::new(ConnState::new(None)));
     if let Some(m) = meta {
         // Roles may have been swapped since the connection opened: keep the latest.
         // Compared by the fields that can change, so the common path copies nothing.
@@ -1036,6 +1046,7 @@ impl Analyzer {
             first_seen: None,
             capture_drops: 0,
             capture_start: None,
+            opened: Vec::new(),
             fold_keep: None,
             finished: VecDeque::new(),
             folded: None,
@@ -1067,7 +1078,7 @@ impl Analyzer {
                 }
             }
             let dst = self.folded.get_or_insert_with(|| Box::new(ConnState::new(None)));
-            fold_into(dst, c, id);
+            fold_into(dst, *c, id);
         }
     }
 
@@ -1101,6 +1112,16 @@ impl Analyzer {
         }
         self.tables.split |= other.tables.split;
         self.tables.merge(other.tables);
+        if let Some(f) = other.folded {
+            let dst = self.folded.get_or_insert_with(|| Box::new(ConnState::new(None)));
+            fold_into(dst, *f, FOLDED);
+        }
+        self.folded_sessions += other.folded_sessions;
+        for u in other.folded_users {
+            if self.folded_users.len() < FOLDED_USERS_CAP {
+                self.folded_users.insert(u);
+            }
+        }
         self.first_seen = min_opt(self.first_seen, other.first_seen);
         self.capture_start = min_opt(self.capture_start, other.capture_start);
         self.totals = match (self.totals.take(), other.totals) {
@@ -1122,15 +1143,21 @@ impl Analyzer {
     pub fn merge_shards(shards: Vec<Analyzer>, opts: &ReportOptions) -> Analyzer {
         let mut order: Vec<(u64, usize, u32)> = Vec::new();
         for (i, a) in shards.iter().enumerate() {
+            order.extend(a.opened.iter().map(|&(first, id)| (first, i, id)));
             for (id, c) in &a.conns {
                 order.push((c.meta.as_ref().map_or(u64::MAX, |m| m.first_packet), i, *id));
             }
         }
         order.sort_unstable();
         let mut maps: Vec<HashMap<u32, u32>> = vec![HashMap::new(); shards.len()];
-        for (global, (_, i, id)) in order.into_iter().enumerate() {
+        let mut next = 0u32;
+        for (_, i, id) in order {
+            // A connection both opened and kept is listed twice: its first place counts.
             if let Some(m) = maps.get_mut(i) {
-                m.insert(id, global as u32);
+                if let Entry::Vacant(e) = m.entry(id) {
+                    e.insert(next);
+                    next += 1;
+                }
             }
         }
         let mut out = Analyzer::new(opts);
@@ -1169,6 +1196,17 @@ impl Analyzer {
                 e.last.conn = n;
             }
             self.conns.insert(n, c);
+        }
+        if let Some(f) = self.folded.as_mut() {
+            for st in f.findings.values_mut() {
+                for w in &mut st.places {
+                    w.conn = new(w.conn);
+                }
+            }
+            for e in f.errors.values_mut() {
+                e.first.conn = new(e.first.conn);
+                e.last.conn = new(e.last.conn);
+            }
         }
         let renum_key = |(conn, h): Key| (if conn == ALL { ALL } else { new(conn) }, h);
         let queues = std::mem::take(&mut self.tables.queues);
@@ -1776,7 +1814,8 @@ fn count_meta(
     at: Where,
 ) {
     let d = dir.index();
-    if let Some(x) = c.counts.ns.get_mut(d).and_then(|r| r.get_mut(bounded_index(m.ns, 7))) {
+    let counts = c.counts.get_or_insert_default();
+    if let Some(x) = counts.ns.get_mut(d).and_then(|r| r.get_mut(bounded_index(m.ns, 7))) {
         *x += 1;
     }
     match (&m.from, dir) {
@@ -1796,14 +1835,22 @@ fn count_meta(
     let body = m.body();
     match body {
         MetaBody::Chat { r#type, .. } => {
-            if let Some(x) =
-                c.counts.body.get_mut(d).and_then(|r| r.get_mut(bounded_index(r#type, 9)))
+            if let Some(x) = c
+                .counts
+                .get_or_insert_default()
+                .body
+                .get_mut(d)
+                .and_then(|r| r.get_mut(bounded_index(r#type, 9)))
             {
                 *x += 1;
             }
             for ct in body.content_types() {
-                if let Some(x) =
-                    c.counts.content.get_mut(d).and_then(|r| r.get_mut(bounded_index(ct, 9)))
+                if let Some(x) = c
+                    .counts
+                    .get_or_insert_default()
+                    .content
+                    .get_mut(d)
+                    .and_then(|r| r.get_mut(bounded_index(ct, 9)))
                 {
                     *x += 1;
                 }
@@ -1853,11 +1900,14 @@ impl Consumer for Analyzer {
             Event::ConnOpen { pkt, conn } => {
                 self.seen(pkt.ts);
                 let id = conn.id.0;
+                if self.fold_keep.is_none() {
+                    self.opened.push((conn.first_packet, id));
+                }
                 if !self.wanted_conn(id) {
                     return Ok(());
                 }
-                let c = self.conn(id, Some(conn));
-                c.touch(pkt.ts);
+                // No state yet: a connection that only opens and closes (a SYN flood's) needs
+                // none. Its first message, finding or transport fact makes one.
                 if conn.midstream {
                     self.note_finding(id, FindingKind::Midstream, *pkt, 0);
                 }
@@ -1950,10 +2000,20 @@ impl Consumer for Analyzer {
                 if *reason == CloseReason::Rst {
                     self.note_finding(id, FindingKind::Rst, *pkt, 0);
                 }
+                if !self.conns.contains_key(&id) {
+                    return Ok(());
+                }
                 let c = conn_entry(&mut self.conns, id, Some(conn));
                 c.close = Some((*reason, pkt.ts));
                 c.settle(id, &mut self.tables);
-                if self.fold_keep.is_some() {
+                if !c.msync && !self.tables.split {
+                    // Never a session: only its findings count, so it need not be kept. A SYN
+                    // flood must not leave a connection state per SYN behind.
+                    if let Some(c) = self.conns.remove(&id) {
+                        let dst = self.folded.get_or_insert_with(|| Box::new(ConnState::new(None)));
+                        fold_into(dst, *c, id);
+                    }
+                } else if self.fold_keep.is_some() {
                     self.finished.push_back(id);
                     self.fold_old_sessions();
                 }
@@ -2087,7 +2147,7 @@ fn build_report(a: &Analyzer) -> Report {
         .collect();
     ids.sort_unstable();
     let mut conns: Vec<(u32, &ConnState)> =
-        ids.iter().filter_map(|id| a.conns.get(id).map(|c| (*id, c))).collect();
+        ids.iter().filter_map(|id| a.conns.get(id).map(|c| (*id, &**c))).collect();
     // Folded sessions count in every total, under no connection of their own.
     if let Some(f) = a.folded.as_deref() {
         conns.push((FOLDED, f));
@@ -2334,9 +2394,11 @@ fn build_report(a: &Analyzer) -> Report {
     let mut senders: HashMap<String, u64> = HashMap::new();
     let mut receivers: HashMap<String, u64> = HashMap::new();
     for (_, c) in &conns {
-        add2(&mut ns, &c.counts.ns);
-        add2(&mut body, &c.counts.body);
-        add2(&mut content, &c.counts.content);
+        if let Some(k) = &c.counts {
+            add2(&mut ns, &k.ns);
+            add2(&mut body, &k.body);
+            add2(&mut content, &k.content);
+        }
     }
     for (k, p) in &a.tables.peers {
         if !selected(k.0) {

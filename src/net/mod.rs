@@ -209,7 +209,7 @@ impl Default for NetConfig {
             max_flow_buffer: 4 << 20,
             max_total_buffer: 256 << 20,
             idle_timeout_ns: 600_000_000_000,
-            max_flows: 1 << 20,
+            max_flows: 1 << 18,
             max_fragment_buffer: 16 << 20,
         }
     }
