@@ -698,7 +698,7 @@ struct Walker<'v, V> {
     scratch: Vec<Rec>,
 }
 
-fn is_varint_kind(k: Kind) -> bool {
+pub(crate) fn is_varint_kind(k: Kind) -> bool {
     matches!(
         k,
         Kind::Int64
@@ -712,11 +712,11 @@ fn is_varint_kind(k: Kind) -> bool {
     )
 }
 
-fn is_fixed32_kind(k: Kind) -> bool {
+pub(crate) fn is_fixed32_kind(k: Kind) -> bool {
     matches!(k, Kind::Fixed32 | Kind::Sfixed32 | Kind::Float)
 }
 
-fn is_fixed64_kind(k: Kind) -> bool {
+pub(crate) fn is_fixed64_kind(k: Kind) -> bool {
     matches!(k, Kind::Fixed64 | Kind::Sfixed64 | Kind::Double)
 }
 

@@ -522,26 +522,14 @@ fn key(buf: &[u8], pos: &mut usize) -> Option<(u32, u8)> {
     (wire <= 5 && number != 0).then_some((number, wire))
 }
 
-fn varint_kind(k: Kind) -> bool {
-    matches!(
-        k,
-        Kind::Int64
-            | Kind::Uint64
-            | Kind::Int32
-            | Kind::Bool
-            | Kind::Uint32
-            | Kind::Sint32
-            | Kind::Sint64
-            | Kind::Enum(_)
-    )
-}
-
 /// The fixed wire type (1 or 5) and width of a fixed-size kind.
 fn fixed_kind(k: Kind) -> Option<(u8, u64)> {
-    match k {
-        Kind::Fixed32 | Kind::Sfixed32 | Kind::Float => Some((5, 4)),
-        Kind::Fixed64 | Kind::Sfixed64 | Kind::Double => Some((1, 8)),
-        _ => None,
+    if schema::is_fixed32_kind(k) {
+        Some((5, 4))
+    } else if schema::is_fixed64_kind(k) {
+        Some((1, 8))
+    } else {
+        None
     }
 }
 
@@ -584,7 +572,7 @@ fn check_field(
                     .is_some_and(|s| s.is_ascii() || std::str::from_utf8(s).is_ok())
         }
         Kind::Bytes => wire == 2 && delimited(buf, pos).is_some(),
-        k if varint_kind(k) => match wire {
+        k if schema::is_varint_kind(k) => match wire {
             0 => varint(buf, pos).is_some(),
             2 if repeated => {
                 let Some(packed) = delimited(buf, pos) else { return false };
