@@ -34,7 +34,7 @@ fuzz_target!(|inp: Input| {
         WebSocket::new(cfg, MsyncCheck)
     };
     let mut pos = [0u64; 2];
-    let mut check = |ev: WsEvent<'_>, end: [u64; 2]| {
+    let check = |ev: WsEvent<'_>, end: [u64; 2]| {
         if let WsEvent::Message(m) = ev {
             assert!(m.data.len() <= 1 << 16, "message over the cap");
             assert!(m.offset + m.wire_len <= end[m.dir.index()], "message past the stream end");

@@ -67,19 +67,21 @@ impl<'a> Jid<'a> {
     }
 }
 
-/// `Status` (and the `Status` messages of MUC and roster bodies: code 1, text 2).
+/// `Status` (and the `Status` messages of MUC and roster bodies: code 1, text 2), merged over
+/// every occurrence of its field as prost merges them.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct Status<'a> {
     pub error_code: Option<i32>,
     /// `reason` (`description` in MUC and roster bodies).
     pub reason: Option<&'a str>,
-    /// The bytes of each occurrence, for [`Status::redirects`].
-    occurrences: Occurrences<'a>,
+    /// The message holding the status and its field number, for [`Status::redirects`]: a
+    /// repeated field of a merged message is the concatenation over all occurrences.
+    parent: &'a [u8],
+    field: u32,
 }
 
 impl<'a> Status<'a> {
     fn merge(&mut self, b: &'a [u8]) {
-        self.occurrences.push(b);
         for (n, v) in Fields::new(b) {
             match (n, v) {
                 (1, Val::Int(x)) => self.error_code = Some(x as i32),
@@ -89,8 +91,8 @@ impl<'a> Status<'a> {
         }
     }
     /// `redirect_info` entries: (host, port), in order.
-    pub fn redirects(&self) -> impl Iterator<Item = (Option<&'a str>, Option<u32>)> + '_ {
-        self.occurrences.iter().flat_map(|b| repeated(b, 3)).map(|r| {
+    pub fn redirects(&self) -> impl Iterator<Item = (Option<&'a str>, Option<u32>)> + 'a {
+        repeated(self.parent, self.field).flat_map(|b| repeated(b, 3)).map(|r| {
             let (mut host, mut port) = (None, None);
             for (n, v) in Fields::new(r) {
                 match (n, v) {
@@ -101,34 +103,6 @@ impl<'a> Status<'a> {
             }
             (host, port)
         })
-    }
-}
-
-/// The bytes of a merged message's occurrences: almost always one; a few kept in place, and
-/// past that only the first and the last (their repeated fields are the ones read).
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-struct Occurrences<'a> {
-    first: Option<&'a [u8]>,
-    rest: [Option<&'a [u8]>; 3],
-}
-
-impl<'a> Occurrences<'a> {
-    fn push(&mut self, b: &'a [u8]) {
-        if self.first.is_none() {
-            self.first = Some(b);
-            return;
-        }
-        match self.rest.iter_mut().find(|s| s.is_none()) {
-            Some(slot) => *slot = Some(b),
-            None => {
-                if let Some(last) = self.rest.last_mut() {
-                    *last = Some(b);
-                }
-            }
-        }
-    }
-    fn iter(&self) -> impl Iterator<Item = &'a [u8]> + '_ {
-        self.first.into_iter().chain(self.rest.iter().flatten().copied())
     }
 }
 
@@ -239,7 +213,7 @@ impl<'a> MetaBody<'a> {
 fn status_field(bytes: &[u8], number: u32) -> Option<Status<'_>> {
     let mut st: Option<Status<'_>> = None;
     for b in repeated(bytes, number) {
-        st.get_or_insert_default().merge(b);
+        st.get_or_insert(Status { parent: bytes, field: number, ..Status::default() }).merge(b);
     }
     st
 }
@@ -407,7 +381,6 @@ fn body(command: Command, dir: Dir, bytes: &[u8]) -> Result<Body<'_>, ViewError>
                 match (n, v) {
                     (1, Val::Int(x)) => p.os_type = Some(x as i32),
                     (2, Val::Len(s)) => p.version = Some(text(s)),
-                    (8, Val::Len(s)) => p.status.get_or_insert_default().merge(s),
                     (9, Val::Len(s)) => p.device_uuid = Some(text(s)),
                     (12, Val::Len(s)) => p.device_name = Some(text(s)),
                     (13, Val::Len(s)) => p.resource = Some(text(s)),
@@ -416,6 +389,7 @@ fn body(command: Command, dir: Dir, bytes: &[u8]) -> Result<Body<'_>, ViewError>
                     _ => {}
                 }
             }
+            p.status = status_field(bytes, 8);
             Body::Provision(p)
         }
         (Command::Unread, Dir::C2S) => Body::UnreadUl,
@@ -438,7 +412,6 @@ fn body(command: Command, dir: Dir, bytes: &[u8]) -> Result<Body<'_>, ViewError>
             let mut s = SyncDl { bytes, ..Default::default() };
             for (n, v) in Fields::new(bytes) {
                 match (n, v) {
-                    (1, Val::Len(b)) => s.status.get_or_insert_default().merge(b),
                     (2, Val::Int(x)) => s.meta_id = Some(x),
                     (4, Val::Len(_)) => s.meta_count += 1,
                     (5, Val::Int(x)) => s.next_key = Some(x),
@@ -447,6 +420,7 @@ fn body(command: Command, dir: Dir, bytes: &[u8]) -> Result<Body<'_>, ViewError>
                     _ => {}
                 }
             }
+            s.status = status_field(bytes, 1);
             Body::SyncDl(s)
         }
         (Command::Logout, _) => Body::Logout { status: status_field(bytes, 3) },
@@ -685,7 +659,7 @@ fn packed_varints(b: &[u8]) -> impl Iterator<Item = u64> + '_ {
     std::iter::from_fn(move || if pos < b.len() { varint(b, &mut pos) } else { None })
 }
 
-#[cfg(any(test, feature = "differential"))]
+#[doc(hidden)]
 pub mod differential;
 #[cfg(test)]
 mod tests;
