@@ -322,8 +322,7 @@ trait Named {
 #[derive(Clone, Debug, Default)]
 struct QueueAcc {
     name: String,
-    /// Connections that used the queue, in order of first use (at most
-    /// [`QUEUE_SESSIONS_CAP`]).
+    /// Connections that used the queue (the lowest [`QUEUE_SESSIONS_CAP`] numbers).
     sessions: Vec<u32>,
     notices: u64,
     pulls: u64,
@@ -364,12 +363,19 @@ fn either_true(a: Option<bool>, b: Option<bool>) -> Option<bool> {
 }
 
 impl QueueAcc {
+    /// Notes that `conn` used the queue. Past the cap the lowest connection numbers are
+    /// kept: shards number their connections in the order one pipeline does, so they keep the
+    /// same ones whatever the split.
     fn used_by(&mut self, conn: u32) {
-        if self.sessions.last() != Some(&conn)
-            && self.sessions.len() < QUEUE_SESSIONS_CAP
-            && !self.sessions.contains(&conn)
-        {
+        if self.sessions.last() == Some(&conn) || self.sessions.contains(&conn) {
+            return;
+        }
+        if self.sessions.len() < QUEUE_SESSIONS_CAP {
             self.sessions.push(conn);
+        } else if let Some(max) = self.sessions.iter_mut().max() {
+            if conn < *max {
+                *max = conn;
+            }
         }
     }
     fn merge(&mut self, o: &QueueAcc) {

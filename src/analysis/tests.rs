@@ -1203,3 +1203,28 @@ fn folded_sessions_keep_every_total() {
     assert_eq!(counts(&folded), counts(&whole));
     assert!(finding(&folded, "no_provision").is_some());
 }
+
+/// A queue used by more sessions than a row lists keeps the lowest numbers, whatever the
+/// order of use, so shards keep the same ones.
+#[test]
+fn queue_sessions_past_the_cap_are_the_lowest() {
+    let mut q = QueueAcc::default();
+    for c in (0..200u32).rev() {
+        q.used_by(c);
+    }
+    let mut s = q.sessions.clone();
+    s.sort_unstable();
+    assert_eq!(s, (0..QUEUE_SESSIONS_CAP as u32).collect::<Vec<_>>());
+    let (mut a, mut b) = (QueueAcc::default(), QueueAcc::default());
+    for c in 0..200u32 {
+        if c % 3 == 0 {
+            a.used_by(c)
+        } else {
+            b.used_by(c)
+        }
+    }
+    a.merge(&b);
+    let mut m = a.sessions.clone();
+    m.sort_unstable();
+    assert_eq!(m, s);
+}
