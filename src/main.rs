@@ -492,8 +492,11 @@ fn report(args: ReportArgs) -> io::Result<ExitCode> {
         let mut a = Analyzer::new(&shard_opts);
         a.set_capture_start(start);
         a.set_decode_limits(cfg.decode);
-        if opts.conn.is_some() {
-            a.split_tables();
+        if jobs > 1 {
+            a.number_for_merge();
+            if opts.conn.is_some() {
+                a.split_tables();
+            }
         }
         Pipeline::new(cfg.clone(), a)
     };

@@ -881,9 +881,9 @@ pub struct Analyzer {
     /// Time of the first event seen (stands in for the capture start until known).
     first_seen: Option<Timestamp>,
     capture_start: Option<Timestamp>,
-    /// Every connection opened (first packet, id), offline only: shards number connections
-    /// as one pipeline would from it, including those that left no state behind.
-    opened: Vec<(u64, u32)>,
+    /// In a shard ([`Analyzer::number_for_merge`]): every connection opened, so that the merge
+    /// numbers connections as one pipeline would, those that left no state behind included.
+    opened: Option<Opened>,
     /// Live mode: finished sessions kept as rows; older ones are folded into `folded`.
     fold_keep: Option<usize>,
     finished: VecDeque<u32>,
@@ -891,6 +891,48 @@ pub struct Analyzer {
     folded_sessions: u64,
     /// Users of the folded sessions (at most [`FOLDED_USERS_CAP`]).
     folded_users: std::collections::BTreeSet<String>,
+}
+
+/// The connections a shard opened, (first packet, id) in opening order, as varint deltas:
+/// both grow with every connection, so a flood of them costs about two bytes each.
+#[derive(Clone, Debug, Default)]
+struct Opened {
+    bytes: Vec<u8>,
+    last: (u64, u32),
+}
+
+impl Opened {
+    fn push(&mut self, first_packet: u64, id: u32) {
+        let (lf, li) = self.last;
+        // Packets and ids only grow; were one not to, wrapping keeps the decoding exact.
+        put_varint(&mut self.bytes, first_packet.wrapping_sub(lf));
+        put_varint(&mut self.bytes, u64::from(id.wrapping_sub(li)));
+        self.last = (first_packet, id);
+    }
+    fn iter(&self) -> impl Iterator<Item = (u64, u32)> + '_ {
+        let mut pos = 0;
+        let mut last = (0u64, 0u32);
+        std::iter::from_fn(move || {
+            let df = get_varint(&self.bytes, &mut pos)?;
+            let di = get_varint(&self.bytes, &mut pos)?;
+            last = (last.0.wrapping_add(df), last.1.wrapping_add(di as u32));
+            Some(last)
+        })
+    }
+}
+
+fn put_varint(out: &mut Vec<u8>, mut v: u64) {
+    while v >= 0x80 {
+        out.push((v as u8) | 0x80);
+        v >>= 7;
+    }
+    out.push(v as u8);
+}
+
+fn get_varint(b: &[u8], pos: &mut usize) -> Option<u64> {
+    let (v, n) = crate::msync::schema::varint(b.get(*pos..)?)?;
+    *pos += n;
+    Some(v)
 }
 
 /// The id the folded sessions' aggregate goes by in [`build_report`].
@@ -1052,7 +1094,7 @@ impl Analyzer {
             first_seen: None,
             capture_drops: 0,
             capture_start: None,
-            opened: Vec::new(),
+            opened: None,
             fold_keep: None,
             finished: VecDeque::new(),
             folded: None,
@@ -1092,6 +1134,12 @@ impl Analyzer {
     /// payloads it decodes itself).
     pub fn set_decode_limits(&mut self, limits: DecodeLimits) {
         self.limits = limits;
+    }
+
+    /// Makes this analyzer a shard of a run that [`Analyzer::merge_shards`] will merge: it
+    /// remembers every connection opened (a couple of bytes each).
+    pub fn number_for_merge(&mut self) {
+        self.opened.get_or_insert_default();
     }
 
     /// Keeps the queue and peer tables apart per connection even though this analyzer's own
@@ -1149,7 +1197,7 @@ impl Analyzer {
     pub fn merge_shards(shards: Vec<Analyzer>, opts: &ReportOptions) -> Analyzer {
         let mut order: Vec<(u64, usize, u32)> = Vec::new();
         for (i, a) in shards.iter().enumerate() {
-            order.extend(a.opened.iter().map(|&(first, id)| (first, i, id)));
+            order.extend(a.opened.iter().flat_map(Opened::iter).map(|(first, id)| (first, i, id)));
             for (id, c) in &a.conns {
                 order.push((c.meta.as_ref().map_or(u64::MAX, |m| m.first_packet), i, *id));
             }
@@ -1906,8 +1954,8 @@ impl Consumer for Analyzer {
             Event::ConnOpen { pkt, conn } => {
                 self.seen(pkt.ts);
                 let id = conn.id.0;
-                if self.fold_keep.is_none() {
-                    self.opened.push((conn.first_packet, id));
+                if let Some(o) = self.opened.as_mut() {
+                    o.push(conn.first_packet, id);
                 }
                 if !self.wanted_conn(id) {
                     return Ok(());

@@ -1228,3 +1228,14 @@ fn queue_sessions_past_the_cap_are_the_lowest() {
     m.sort_unstable();
     assert_eq!(m, s);
 }
+
+#[test]
+fn opened_connections_round_trip() {
+    let mut o = Opened::default();
+    let want = [(1u64, 0u32), (2, 1), (2, 2), (900_000_000_000, 3), (900_000_000_001, 70_000)];
+    for &(f, i) in &want {
+        o.push(f, i);
+    }
+    assert_eq!(o.iter().collect::<Vec<_>>(), want);
+    assert!(o.bytes.len() < 20);
+}
