@@ -43,6 +43,10 @@ pub const MAX_BLOCK_LEN: usize = 256 * 1024 * 1024;
 /// Large enough that a refill is one big read per megabyte of capture.
 const INITIAL_BUF: usize = 1024 * 1024;
 
+/// A reader starts this small and doubles up to [`INITIAL_BUF`] once the input proves longer,
+/// so opening many small inputs does not zero a megabyte each time.
+const FIRST_BUF: usize = 64 * 1024;
+
 /// Interfaces one pcapng section may declare; a real capture has a handful.
 const MAX_INTERFACES: usize = 65_536;
 
@@ -249,7 +253,7 @@ impl FileReader {
         let mut rd = FileReader {
             name,
             input,
-            buf: vec![0; INITIAL_BUF],
+            buf: vec![0; FIRST_BUF],
             pos: 0,
             end: 0,
             base: 0,
@@ -359,6 +363,10 @@ impl FileReader {
             self.base = self.base.saturating_add(self.pos as u64);
             self.end -= self.pos;
             self.pos = 0;
+        }
+        if self.base > 0 && self.buf.len() < INITIAL_BUF {
+            let grown = self.buf.len().saturating_mul(2).min(INITIAL_BUF);
+            self.buf.resize(grown, 0);
         }
         while self.end - self.pos < need {
             if self.end == self.buf.len() {

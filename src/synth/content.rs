@@ -3,10 +3,9 @@
 //! PROVISION and LOGOUT; RECV: version and command, plus compress_algorimth when zlib is
 //! used), and realistic bodies (texts, images with remote paths and secret keys, ...).
 
-use std::io::Write;
+use std::cell::RefCell;
 
-use flate2::write::ZlibEncoder;
-use flate2::Compression;
+use flate2::{Compress, Compression, FlushCompress, Status};
 use prost::Message;
 
 use crate::msync::pb;
@@ -53,13 +52,28 @@ pub(crate) fn error_status(code: pb::status::ErrorCode, reason: Option<&str>) ->
     }
 }
 
+thread_local! {
+    // One deflate state reused for every payload: setting one up zeroes a few hundred KiB,
+    // which dominated synthesizing small captures.
+    static DEFLATE: RefCell<Compress> = RefCell::new(Compress::new(Compression::default(), true));
+}
+
 fn zlib(data: &[u8]) -> Vec<u8> {
-    let mut e = ZlibEncoder::new(Vec::with_capacity(data.len() / 2 + 16), Compression::default());
-    // Writing into a Vec cannot fail; fall back to the raw bytes if it somehow does.
-    if e.write_all(data).is_err() {
-        return data.to_vec();
-    }
-    e.finish().unwrap_or_else(|_| data.to_vec())
+    DEFLATE.with(|c| {
+        let mut c = c.borrow_mut();
+        c.reset();
+        let mut out = Vec::with_capacity(data.len() / 2 + 64);
+        loop {
+            let done = usize::try_from(c.total_in()).unwrap_or(usize::MAX);
+            let rest = data.get(done..).unwrap_or_default();
+            match c.compress_vec(rest, &mut out, FlushCompress::Finish) {
+                Ok(Status::StreamEnd) => return out,
+                Ok(_) => out.reserve(out.capacity().max(64)),
+                // Compressing into memory cannot fail; fall back to the raw bytes if it does.
+                Err(_) => return data.to_vec(),
+            }
+        }
+    })
 }
 
 /// A client envelope (`SEND:`).
