@@ -213,9 +213,15 @@ impl<'a> MetaBody<'a> {
 fn status_field(bytes: &[u8], number: u32) -> Option<Status<'_>> {
     let mut st: Option<Status<'_>> = None;
     for b in repeated(bytes, number) {
-        st.get_or_insert(Status { parent: bytes, field: number, ..Status::default() }).merge(b);
+        status_merge(&mut st, bytes, number, b);
     }
     st
+}
+
+/// Merges occurrence `b` of `Status` field `number` of `parent` into `st`, for readers that
+/// walk the parent's fields anyway.
+fn status_merge<'a>(st: &mut Option<Status<'a>>, parent: &'a [u8], number: u32, b: &'a [u8]) {
+    st.get_or_insert(Status { parent, field: number, ..Status::default() }).merge(b);
 }
 
 /// The merged JID in field `number` of `bytes`, if any occurrence.
@@ -386,10 +392,10 @@ fn body(command: Command, dir: Dir, bytes: &[u8]) -> Result<Body<'_>, ViewError>
                     (13, Val::Len(s)) => p.resource = Some(text(s)),
                     (20, Val::Len(s)) => p.session_id = Some(text(s)),
                     (21, Val::Len(s)) => p.reason = Some(text(s)),
+                    (8, Val::Len(b)) => status_merge(&mut p.status, bytes, 8, b),
                     _ => {}
                 }
             }
-            p.status = status_field(bytes, 8);
             Body::Provision(p)
         }
         (Command::Unread, Dir::C2S) => Body::UnreadUl,
@@ -417,10 +423,10 @@ fn body(command: Command, dir: Dir, bytes: &[u8]) -> Result<Body<'_>, ViewError>
                     (5, Val::Int(x)) => s.next_key = Some(x),
                     (6, Val::Len(b)) => s.queue.get_or_insert_default().merge(b),
                     (7, Val::Int(x)) => s.is_last = Some(x != 0),
+                    (1, Val::Len(b)) => status_merge(&mut s.status, bytes, 1, b),
                     _ => {}
                 }
             }
-            s.status = status_field(bytes, 1);
             Body::SyncDl(s)
         }
         (Command::Logout, _) => Body::Logout { status: status_field(bytes, 3) },
@@ -436,19 +442,48 @@ fn text(b: &[u8]) -> &str {
 /// prost's varint: at most ten bytes, the tenth 0 or 1.
 #[inline(always)]
 fn varint(buf: &[u8], pos: &mut usize) -> Option<u64> {
-    let rest = buf.get(*pos..)?;
-    let &first = rest.first()?;
+    let &first = buf.get(*pos)?;
     if first < 0x80 {
         *pos += 1;
         return Some(u64::from(first));
     }
-    let (v, n) = varint_long(rest)?;
+    let (v, n) = varint_long(buf.get(*pos..)?)?;
     *pos += n;
     Some(v)
 }
 
 #[inline(never)]
 fn varint_long(rest: &[u8]) -> Option<(u64, usize)> {
+    // Lengths of 128 B to 16 KiB: two bytes.
+    if let [a, b, ..] = *rest {
+        if a >= 0x80 && b < 0x80 {
+            return Some((u64::from(a & 0x7f) | u64::from(b) << 7, 2));
+        }
+    }
+    // Ids and timestamps are 5–10 byte varints: with eight bytes at hand, find the end in one
+    // word and gather the 7-bit groups without a loop per byte.
+    if let Some(w) = rest.get(..8).and_then(|b| <[u8; 8]>::try_from(b).ok()) {
+        let x = u64::from_le_bytes(w);
+        let ends = !x & 0x8080_8080_8080_8080;
+        let n = (ends.trailing_zeros() / 8 + 1) as usize;
+        let x = if n >= 8 { x } else { x & ((1u64 << (8 * n)) - 1) };
+        // Pairwise: 7-bit groups into 14 bits per 16, 28 per 32, then 56.
+        let x = x & 0x7f7f_7f7f_7f7f_7f7f;
+        let x = ((x & 0x7f00_7f00_7f00_7f00) >> 1) | (x & 0x007f_007f_007f_007f);
+        let x = ((x & 0x3fff_0000_3fff_0000) >> 2) | (x & 0x0000_3fff_0000_3fff);
+        let v = ((x & 0x0fff_ffff_0000_0000) >> 4) | (x & 0x0000_0000_0fff_ffff);
+        if n <= 8 {
+            return Some((v, n));
+        }
+        // Bytes nine and ten: 56 bits are in, the tenth byte may hold only the top bit.
+        return match *rest.get(8..)? {
+            [b8, ..] if b8 < 0x80 => Some((v | u64::from(b8) << 56, 9)),
+            [b8, b9, ..] if b9 <= 1 => {
+                Some((v | u64::from(b8 & 0x7f) << 56 | u64::from(b9) << 63, 10))
+            }
+            _ => None,
+        };
+    }
     let mut v = 0u64;
     for (i, &b) in rest.iter().take(10).enumerate() {
         if i == 9 && b > 1 {
@@ -617,7 +652,8 @@ impl<'a> Fields<'a> {
 
 impl<'a> Iterator for Fields<'a> {
     type Item = (u32, Val<'a>);
-    #[inline]
+    // Inlined into each reader's match, so the (number, value) pair never goes through memory.
+    #[inline(always)]
     fn next(&mut self) -> Option<Self::Item> {
         if self.pos >= self.buf.len() {
             return None;

@@ -340,3 +340,45 @@ proptest! {
         agree(&f, dir);
     }
 }
+
+/// prost's varint rule, a byte at a time: the reference for [`varint`]'s word-at-a-time path.
+fn varint_by_bytes(b: &[u8]) -> Option<(u64, usize)> {
+    let mut v = 0u64;
+    for (i, &x) in b.iter().take(10).enumerate() {
+        if i == 9 && x > 1 {
+            return None;
+        }
+        v |= u64::from(x & 0x7f) << (7 * i);
+        if x < 0x80 {
+            return Some((v, i + 1));
+        }
+    }
+    None
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 20000, ..ProptestConfig::default() })]
+
+    #[test]
+    fn varints_read_as_prost_reads_them(
+        v in any::<u64>(),
+        shift in 0u32..64,
+        tail in prop::collection::vec(any::<u8>(), 0..12),
+    ) {
+        let v = v >> shift;
+        let mut b = Vec::new();
+        prost::encoding::encode_varint(v, &mut b);
+        let len = b.len();
+        b.extend_from_slice(&tail);
+        let mut pos = 0;
+        prop_assert_eq!(varint(&b, &mut pos), Some(v));
+        prop_assert_eq!(pos, len);
+    }
+
+    #[test]
+    fn any_bytes_read_as_a_byte_loop_reads_them(b in prop::collection::vec(any::<u8>(), 0..14)) {
+        let mut pos = 0;
+        let got = varint(&b, &mut pos).map(|v| (v, pos));
+        prop_assert_eq!(got, varint_by_bytes(&b));
+    }
+}
