@@ -5,30 +5,38 @@
 //! counted exactly; above, each power of two is split into 128 linear buckets, so a bucket's
 //! width is under 1/128 of its lower bound, and a percentile read back (the bucket's midpoint,
 //! clamped to the exact min and max) is within 0.4 % of a recorded value. Buckets are kept
-//! sparse (only the ones hit, 16 bytes each), so an idle histogram costs a few words and a busy
+//! sparse (only the ones hit, 8 bytes each), so an idle histogram costs a few words and a busy
 //! one at most a few hundred entries whatever the number of samples: memory grows with the
 //! spread of values, never with their count.
 //!
-//! Invariants: `count` equals the number of exact samples or the sum of the bucket counts
-//! (never both kinds at once); `min <= max` once `count > 0`. What a histogram reads back
-//! depends only on the samples recorded and merged into it, not on their order.
+//! Invariants: the samples are kept exactly while `count <= EXACT`, and as buckets once it
+//! is past (whose counts then sum to `count`, short of a bucket saturating at 2^51 samples);
+//! `min <= max` once `count > 0`. What a histogram reads back depends only on the samples
+//! recorded and merged into it, not on their order.
 
 const SUB_BITS: u32 = 7;
 const SUB: u64 = 1 << SUB_BITS;
 /// Samples kept exactly before the buckets take over.
 pub const EXACT: usize = 8;
 
+/// Bits of a packed bucket entry that hold its count; the bucket number sits above them.
+const COUNT_BITS: u32 = 51;
+const COUNT_MASK: u64 = (1 << COUNT_BITS) - 1;
+
+/// 64 bytes, whatever it holds: tables of tens of thousands of queues hold three each.
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct Histogram {
-    /// The samples while there are at most [`EXACT`] of them (in recording order).
-    exact: Vec<i64>,
-    /// (bucket, samples), sorted by bucket. A vector rather than a tree: most histograms hold
-    /// a handful of buckets, and a tree node costs hundreds of bytes even for one.
-    pub(super) buckets: Vec<(u16, u64)>,
+    /// While `count <= EXACT`: the samples (in recording order). Past that: one entry per
+    /// bucket hit, `bucket << COUNT_BITS | samples`, sorted (so by bucket). One vector for both
+    /// keeps the struct small; 8-byte entries keep a busy histogram small.
+    data: Vec<u64>,
     count: u64,
     min: i64,
     max: i64,
-    sum: i128,
+    /// The sum of the samples (all non-negative), as a 128-bit number in two halves, so the
+    /// struct needs no 16-byte alignment.
+    sum_lo: u64,
+    sum_hi: u64,
 }
 
 fn bucket_of(v: u64) -> u16 {
@@ -38,7 +46,7 @@ fn bucket_of(v: u64) -> u16 {
     // e >= SUB_BITS here; the top SUB_BITS+1 bits select the bucket.
     let e = 63 - v.leading_zeros();
     let sub = (v >> (e - SUB_BITS)) & (SUB - 1);
-    // e <= 63 gives at most (63 - 6) * 128 + 127 = 7423, which fits u16.
+    // e <= 63 gives at most (63 - 6) * 128 + 127 = 7423, which fits u16 (and 13 bits).
     ((u64::from(e - SUB_BITS + 1) << SUB_BITS) + sub) as u16
 }
 
@@ -56,19 +64,28 @@ fn bucket_range(b: u16) -> (u64, u64) {
     (lo.min(u128::from(u64::MAX)) as u64, hi.min(u128::from(u64::MAX)) as u64)
 }
 
+fn entry_bucket(e: u64) -> u16 {
+    (e >> COUNT_BITS) as u16
+}
+
 impl Histogram {
     pub fn new() -> Self {
         Self::default()
     }
 
+    /// Whether `data` holds samples rather than buckets.
+    fn is_exact(&self) -> bool {
+        self.count <= EXACT as u64
+    }
+
     /// Records one value; negative values (clock steps backwards in a capture) count as 0.
     pub fn record(&mut self, v: i64) {
         let v = v.max(0);
-        if self.buckets.is_empty() && self.exact.len() < EXACT {
-            if self.exact.capacity() == 0 {
-                self.exact.reserve_exact(EXACT);
+        if self.count < EXACT as u64 {
+            if self.data.capacity() == 0 {
+                self.data.reserve_exact(EXACT);
             }
-            self.exact.push(v);
+            self.data.push(v as u64);
         } else {
             self.spill();
             self.add_bucket(bucket_of(v as u64), 1);
@@ -81,24 +98,46 @@ impl Histogram {
             self.max = self.max.max(v);
         }
         self.count += 1;
-        self.sum += i128::from(v);
+        self.add_sum(v as u64, 0);
     }
 
-    /// Moves the exact samples into buckets (once there are too many of them).
+    fn add_sum(&mut self, lo: u64, hi: u64) {
+        let (l, carry) = self.sum_lo.overflowing_add(lo);
+        self.sum_lo = l;
+        self.sum_hi = self.sum_hi.wrapping_add(hi).wrapping_add(u64::from(carry));
+    }
+
+    /// Turns the exact samples into buckets; a no-op once they are. Call before `count`
+    /// passes [`EXACT`].
     fn spill(&mut self) {
-        for v in std::mem::take(&mut self.exact) {
-            self.add_bucket(bucket_of(v as u64), 1);
+        if self.is_exact() {
+            let samples = std::mem::take(&mut self.data);
+            for v in samples {
+                self.add_bucket(bucket_of(v), 1);
+            }
         }
     }
 
     fn add_bucket(&mut self, b: u16, n: u64) {
-        match self.buckets.binary_search_by_key(&b, |e| e.0) {
+        match self.data.binary_search_by_key(&b, |&e| entry_bucket(e)) {
             Ok(i) => {
-                if let Some(e) = self.buckets.get_mut(i) {
-                    e.1 += n;
+                if let Some(e) = self.data.get_mut(i) {
+                    // Saturates past 2^51 samples in one bucket: a year at 70 million a second.
+                    let c = ((*e & COUNT_MASK) + n).min(COUNT_MASK);
+                    *e = (*e & !COUNT_MASK) | c;
                 }
             }
-            Err(i) => self.buckets.insert(i, (b, n)),
+            Err(i) => self.data.insert(i, u64::from(b) << COUNT_BITS | n.min(COUNT_MASK)),
+        }
+    }
+
+    /// Buckets in use (0 while the samples are kept exactly).
+    #[cfg(test)]
+    pub(super) fn bucket_count(&self) -> usize {
+        if self.is_exact() {
+            0
+        } else {
+            self.data.len()
         }
     }
 
@@ -115,7 +154,8 @@ impl Histogram {
     }
 
     pub fn mean(&self) -> Option<f64> {
-        (self.count > 0).then(|| self.sum as f64 / self.count as f64)
+        let sum = u128::from(self.sum_hi) << 64 | u128::from(self.sum_lo);
+        (self.count > 0).then(|| sum as f64 / self.count as f64)
     }
 
     /// The value at quantile `q` (0.0–1.0): the sample of rank ⌈q·count⌉, exactly while the
@@ -130,16 +170,17 @@ impl Histogram {
         if rank == self.count || self.min == self.max {
             return Some(self.max);
         }
-        if self.buckets.is_empty() {
-            let mut v = self.exact.clone();
+        if self.is_exact() {
+            let mut v = self.data.clone();
             v.sort_unstable();
-            return usize::try_from(rank - 1).ok().and_then(|i| v.get(i)).copied();
+            let x = usize::try_from(rank - 1).ok().and_then(|i| v.get(i)).copied()?;
+            return Some(i64::try_from(x).unwrap_or(i64::MAX));
         }
         let mut seen = 0u64;
-        for &(b, n) in &self.buckets {
-            seen += n;
+        for &e in &self.data {
+            seen += e & COUNT_MASK;
             if seen >= rank {
-                let (lo, hi) = bucket_range(b);
+                let (lo, hi) = bucket_range(entry_bucket(e));
                 let mid = lo + (hi - lo) / 2;
                 let mid = i64::try_from(mid).unwrap_or(i64::MAX);
                 return Some(mid.clamp(self.min, self.max));
@@ -153,22 +194,18 @@ impl Histogram {
         if other.count == 0 {
             return;
         }
-        if self.buckets.is_empty() && other.buckets.is_empty() {
-            if self.exact.len() + other.exact.len() <= EXACT {
-                self.exact.extend_from_slice(&other.exact);
-            } else {
-                self.spill();
-                for &v in &other.exact {
-                    self.add_bucket(bucket_of(v as u64), 1);
-                }
-            }
+        if self.count + other.count <= EXACT as u64 {
+            self.data.extend_from_slice(&other.data);
         } else {
             self.spill();
-            for &v in &other.exact {
-                self.add_bucket(bucket_of(v as u64), 1);
-            }
-            for &(b, n) in &other.buckets {
-                self.add_bucket(b, n);
+            if other.is_exact() {
+                for &v in &other.data {
+                    self.add_bucket(bucket_of(v), 1);
+                }
+            } else {
+                for &e in &other.data {
+                    self.add_bucket(entry_bucket(e), e & COUNT_MASK);
+                }
             }
         }
         if self.count == 0 {
@@ -179,7 +216,7 @@ impl Histogram {
             self.max = self.max.max(other.max);
         }
         self.count += other.count;
-        self.sum += other.sum;
+        self.add_sum(other.sum_lo, other.sum_hi);
     }
 }
 
@@ -286,11 +323,11 @@ mod tests {
         }
         assert_eq!(h.quantile(0.5), Some(12_500_001));
         assert_eq!(h.quantile(0.1), Some(7_000_003));
-        assert!(h.buckets.is_empty());
+        assert_eq!(h.bucket_count(), 0);
         for _ in 0..100 {
             h.record(5);
         }
-        assert!(!h.buckets.is_empty());
+        assert!(h.bucket_count() > 0);
         assert_eq!(h.quantile(0.5), Some(5));
     }
 

@@ -318,6 +318,12 @@ trait Named {
     fn named(name: String) -> Self;
 }
 
+impl<T: Named> Named for Box<T> {
+    fn named(name: String) -> Self {
+        Box::new(T::named(name))
+    }
+}
+
 /// One queue's statistics over the run (or over one connection, when split).
 #[derive(Clone, Debug, Default)]
 struct QueueAcc {
@@ -418,7 +424,9 @@ struct Tables {
     /// Entries are kept apart per connection, because a `--user` or `--conn` filter will narrow
     /// the report to some connections once it is known which.
     split: bool,
-    queues: FxHashMap<Key, QueueAcc>,
+    /// Boxed: a queue's statistics are a few hundred bytes, and a hash table sized for tens
+    /// of thousands of queues holds up to twice as many slots as entries.
+    queues: FxHashMap<Key, Box<QueueAcc>>,
     peers: FxHashMap<Key, PeerAcc>,
     /// Latencies by [`Exchange`]. Run-wide rather than per connection: a histogram that every
     /// answer of the run records into stays in cache, one per connection would not.
@@ -2358,7 +2366,7 @@ fn build_report(a: &Analyzer) -> Report {
     let mut by_name: HashMap<&str, Vec<(&Key, &QueueAcc)>> = HashMap::new();
     for (k, q) in &a.tables.queues {
         if selected(k.0) {
-            by_name.entry(q.name.as_str()).or_default().push((k, q));
+            by_name.entry(q.name.as_str()).or_default().push((k, &**q));
         }
     }
     let mut queues: Vec<QueueRow> = by_name

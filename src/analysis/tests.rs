@@ -1060,7 +1060,7 @@ fn state_stays_bounded_with_many_messages() {
     // "peer", and "q" → "me" in the pull answers.
     assert_eq!(s.a.tables.peers.len(), 3);
     let hists = s.a.tables.latency.get(&ALL).unwrap_or_else(|| panic!());
-    assert!(hists[Exchange::Send.index()].buckets.len() < 200);
+    assert!(hists[Exchange::Send.index()].bucket_count() < 200);
     s.finish(200_000.0);
     let r = s.a.report();
     assert_eq!(lat(&r, "send").answered, 10_000);

@@ -173,6 +173,9 @@ pub struct LengthPrefixSplitter {
 /// A real frame this long right after a gap is lost; the ones after it are found.
 pub const RESYNC_MAX_WAIT: usize = 256 << 10;
 
+/// Capacity of the partial-frame buffer that is kept once its frame is complete.
+const KEEP_BUF: usize = 2 << 10;
+
 impl LengthPrefixSplitter {
     /// `synced`: whether the stream starts at a frame boundary (a connection seen from its
     /// SYN). `max_frame`: the largest body accepted. `start`: stream offset of the first byte.
@@ -370,7 +373,13 @@ impl LengthPrefixSplitter {
                             self.lose_sync(len as u32, &held);
                             return Run::LostAt(pos);
                         }
-                        self.buf.clear();
+                        // A capture holds thousands of connections, each with a message in
+                        // flight now and then: a big one's buffer is not kept for the next.
+                        if self.buf.capacity() > KEEP_BUF {
+                            self.buf = Vec::new();
+                        } else {
+                            self.buf.clear();
+                        }
                     }
                 }
                 State::Resync => return Run::LostAt(pos),
