@@ -7,7 +7,9 @@
 
 use std::io::{self, Write};
 
-use comfy_table::{presets, Cell, CellAlignment, ContentArrangement, Table};
+use comfy_table::{
+    presets, Cell, CellAlignment, ColumnConstraint, ContentArrangement, Table, Width,
+};
 
 use super::{
     fmt_abs, fmt_dur, CountRow, FindingRow, Report, ReportOptions, Section, Spread, Where,
@@ -65,11 +67,7 @@ impl Ctx<'_> {
     }
 
     fn emit(&self, out: &mut dyn Write, t: &Table, total: usize) -> io::Result<()> {
-        for part in self.split(t) {
-            for line in part.lines() {
-                writeln!(out, "{}", line.trim_end())?;
-            }
-        }
+        self.emit_chunked(out, t, ROWS_PER_CHUNK)?;
         let shown = total.min(self.limit());
         if total > shown {
             writeln!(out, "… {} more", total - shown)?;
@@ -77,19 +75,74 @@ impl Ctx<'_> {
         writeln!(out)
     }
 
-    /// A table wider than the terminal is cut into column groups, each repeating the first
-    /// (key) column, so cells do not wrap; what still does not fit (a single wide column) is
-    /// wrapped by comfy-table.
-    fn split(&self, t: &Table) -> Vec<Table> {
+    /// Writes `t` (cut into column groups, see [`Ctx::groups`]). A group whose columns fit the
+    /// width is rendered `chunk` rows at a time with its columns fixed at their widths over the
+    /// whole table: the lines are those of one rendering, without holding a second copy of a
+    /// table of ten thousand sessions and its text at once.
+    fn emit_chunked(&self, out: &mut dyn Write, t: &Table, chunk: usize) -> io::Result<()> {
+        let widths: Vec<u16> = t.column_max_content_widths();
+        let rows = t.row_count();
+        for g in self.groups(t) {
+            let natural: usize =
+                g.iter().filter_map(|&i| widths.get(i)).map(|&w| usize::from(w) + 3).sum();
+            if rows <= chunk || natural + 1 > usize::from(self.width) {
+                let part = self.part(t, &g, 0..rows, true);
+                write_lines(out, &part.to_string(), 0, 0)?;
+                continue;
+            }
+            let mut start = 0;
+            while start < rows {
+                let end = (start + chunk).min(rows);
+                let mut part = self.part(t, &g, start..end, start == 0);
+                for (col, &i) in part.column_iter_mut().zip(&g) {
+                    let w = widths.get(i).copied().unwrap_or(0);
+                    col.set_constraint(ColumnConstraint::Absolute(Width::Fixed(w + 2)));
+                }
+                // Chunks join where the bottom border of one and the top border of the next
+                // would be: both are left out.
+                let skip_first = usize::from(start > 0);
+                let skip_last = usize::from(end < rows);
+                write_lines(out, &part.to_string(), skip_first, skip_last)?;
+                start = end;
+            }
+        }
+        Ok(())
+    }
+
+    /// A table of columns `cols` of `t` (header only when `header`) and rows `rows`.
+    fn part(&self, t: &Table, cols: &[usize], rows: std::ops::Range<usize>, header: bool) -> Table {
+        let pick = |cells: Vec<&Cell>| -> Vec<Cell> {
+            cols.iter().filter_map(|&i| cells.get(i).map(|c| (*c).clone())).collect()
+        };
+        let mut part = Table::new();
+        part.load_style(presets::UTF8_FULL_CONDENSED)
+            .set_content_arrangement(ContentArrangement::Dynamic)
+            .set_width(self.width);
+        if header {
+            if let Some(h) = t.header() {
+                part.set_header(pick(h.cell_iter().collect()));
+            }
+        }
+        for row in t.row_iter().skip(rows.start).take(rows.len()) {
+            part.add_row(pick(row.cell_iter().collect()));
+        }
+        part
+    }
+
+    /// The column groups `t` is shown in: all its columns, or, when it is wider than the
+    /// terminal, groups that each repeat the first (key) column, so cells do not wrap; what
+    /// still does not fit (a single wide column) is wrapped by comfy-table.
+    fn groups(&self, t: &Table) -> Vec<Vec<usize>> {
         let widths: Vec<usize> =
             t.column_max_content_widths().into_iter().map(|w| usize::from(w) + 3).collect();
+        let all: Vec<usize> = (0..widths.len()).collect();
         let width = usize::from(self.width);
         let natural: usize = widths.iter().sum::<usize>() + 1;
         // Cells wrapped mid-word (JIDs, times) are harder to read than a second table that
         // repeats the key column.
         let too_wide = natural > width;
         let (Some(&key), true) = (widths.first(), widths.len() > 2 && too_wide) else {
-            return vec![t.clone()];
+            return vec![all];
         };
         let greedy = |limit: usize| {
             let mut groups: Vec<Vec<usize>> = Vec::new();
@@ -122,31 +175,29 @@ impl Ctx<'_> {
                 break;
             }
         }
-        let pick = |cells: Vec<Cell>, g: &[usize]| -> Vec<Cell> {
-            let mut v = Vec::with_capacity(g.len() + 1);
-            if let Some(first) = cells.first() {
-                v.push(first.clone());
-            }
-            v.extend(g.iter().filter_map(|&i| cells.get(i).cloned()));
-            v
-        };
+        for g in &mut groups {
+            g.insert(0, 0);
+        }
         groups
-            .iter()
-            .map(|g| {
-                let mut part = Table::new();
-                part.load_style(presets::UTF8_FULL_CONDENSED)
-                    .set_content_arrangement(ContentArrangement::Dynamic)
-                    .set_width(self.width);
-                if let Some(h) = t.header() {
-                    part.set_header(pick(h.cell_iter().cloned().collect(), g));
-                }
-                for row in t.row_iter() {
-                    part.add_row(pick(row.cell_iter().cloned().collect(), g));
-                }
-                part
-            })
-            .collect()
     }
+}
+
+/// Rows of a long table rendered at a time.
+const ROWS_PER_CHUNK: usize = 512;
+
+/// Writes the lines of `text` but the first `skip_first` and the last `skip_last`, each
+/// without trailing blanks.
+fn write_lines(
+    out: &mut dyn Write,
+    text: &str,
+    skip_first: usize,
+    skip_last: usize,
+) -> io::Result<()> {
+    let n = text.lines().count();
+    for line in text.lines().skip(skip_first).take(n.saturating_sub(skip_first + skip_last)) {
+        writeln!(out, "{}", line.trim_end())?;
+    }
+    Ok(())
 }
 
 /// The device name, and its uuid unless the resource already shows it (`android_<uuid>`).
@@ -593,5 +644,57 @@ fn transport(s: &super::SessionRow) -> String {
         }
         Some(t) => t.to_string(),
         None => "-".to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A table of `rows` rows whose cells vary in width, some right-aligned, one multi-line.
+    fn table(rows: usize, cols: usize) -> Table {
+        let mut t = Table::new();
+        t.set_header((0..cols).map(|c| Cell::new(format!("column {c}"))).collect::<Vec<_>>());
+        for r in 0..rows {
+            let cells = (0..cols).map(|c| {
+                let text = "x".repeat((r * 7 + c * 3) % 23);
+                match c % 3 {
+                    0 => Cell::new(format!("{r}{text}")),
+                    1 => Cell::new(r * c).set_alignment(CellAlignment::Right),
+                    _ if r == 5 => Cell::new(format!("two\nlines{text}")),
+                    _ => Cell::new(text),
+                }
+            });
+            t.add_row(cells.collect::<Vec<_>>());
+        }
+        t
+    }
+
+    fn render(t: &Table, width: u16, chunk: usize) -> String {
+        let (r, o) = (Report::default(), ReportOptions::default());
+        let c = Ctx { r: &r, o: &o, width };
+        let mut out = Vec::new();
+        c.emit_chunked(&mut out, t, chunk).unwrap();
+        String::from_utf8(out).unwrap()
+    }
+
+    /// Chunks join into exactly the lines of one rendering: narrow and wide terminals (column
+    /// groups or not), chunk edges on and off row counts, a group too wide to fit (wrapped).
+    #[test]
+    fn chunked_tables_read_as_one() {
+        for (rows, cols) in [(1, 3), (7, 2), (100, 4), (333, 9), (64, 12)] {
+            let t = table(rows, cols);
+            for width in [40u16, 80, 120, 400] {
+                let whole = render(&t, width, usize::MAX);
+                assert!(whole.lines().count() > rows, "{rows}x{cols} at {width}");
+                for chunk in [1, 2, 7, 64, rows] {
+                    assert_eq!(
+                        render(&t, width, chunk),
+                        whole,
+                        "{rows}x{cols} at {width} by {chunk}"
+                    );
+                }
+            }
+        }
     }
 }
