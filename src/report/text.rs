@@ -648,6 +648,7 @@ fn transport(s: &super::SessionRow) -> String {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
 
