@@ -20,6 +20,25 @@ impl FxHasher {
     }
 }
 
+/// The bytes of `rest` (1 to 7 of them) as a little-endian word, zero-padded: the value a copy
+/// into a zeroed `[u8; 8]` gives, from two overlapping loads instead of a variable-length copy
+/// (a libc call, on the path of every JID hashed).
+#[inline]
+fn tail_word(rest: &[u8]) -> u64 {
+    let n = rest.len();
+    let le32 = |b: &[u8]| b.first_chunk::<4>().map_or(0, |w| u64::from(u32::from_le_bytes(*w)));
+    if n >= 4 {
+        // The two loads overlap in bytes n-4..4; OR-ing equal bits leaves them as they are.
+        let hi = rest.get(n - 4..).map_or(0, le32);
+        le32(rest) | hi << (8 * (n - 4))
+    } else {
+        let byte = |i: usize| rest.get(i).map_or(0, |&b| u64::from(b));
+        byte(0)
+            | byte(n / 2) << (8 * (n / 2))
+            | byte(n.saturating_sub(1)) << (8 * n.saturating_sub(1))
+    }
+}
+
 impl Hasher for FxHasher {
     #[inline]
     fn write(&mut self, bytes: &[u8]) {
@@ -31,12 +50,7 @@ impl Hasher for FxHasher {
         }
         let rest = chunks.remainder();
         if !rest.is_empty() {
-            let mut w = [0u8; 8];
-            // chunks_exact(8) leaves fewer than 8 bytes.
-            if let Some(dst) = w.get_mut(..rest.len()) {
-                dst.copy_from_slice(rest);
-            }
-            self.add(u64::from_le_bytes(w));
+            self.add(tail_word(rest));
         }
     }
     #[inline]
@@ -67,3 +81,19 @@ impl Hasher for FxHasher {
 
 pub(crate) type FxBuild = BuildHasherDefault<FxHasher>;
 pub(crate) type FxHashMap<K, V> = std::collections::HashMap<K, V, FxBuild>;
+
+#[cfg(test)]
+#[allow(clippy::indexing_slicing)]
+mod tests {
+    use super::tail_word;
+
+    #[test]
+    fn tail_words_are_zero_padded_little_endian() {
+        let bytes = [0x81u8, 0x02, 0xf3, 0x04, 0x95, 0x06, 0xa7];
+        for n in 1..8 {
+            let mut w = [0u8; 8];
+            w[..n].copy_from_slice(&bytes[..n]);
+            assert_eq!(tail_word(&bytes[..n]), u64::from_le_bytes(w), "{n} bytes");
+        }
+    }
+}
