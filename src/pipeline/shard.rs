@@ -395,15 +395,24 @@ mod tests {
 
     /// Ethernet + IPv4 + TCP (no payload) from `src` to `dst`.
     fn tcp_packet(src: ([u8; 4], u16), dst: ([u8; 4], u16)) -> Vec<u8> {
-        let mut p = vec![0u8; 14];
-        p[12] = 0x08;
-        let mut ip = vec![0x45, 0, 0, 40, 0, 0, 0x40, 0, 64, 6, 0, 0];
-        ip.extend_from_slice(&src.0);
-        ip.extend_from_slice(&dst.0);
-        p.extend_from_slice(&ip);
+        let ip = [&[0x45, 0, 0, 40, 0, 0, 0x40, 0, 64, 6, 0, 0][..], &src.0, &dst.0].concat();
+        ethernet(0x0800, &ip, src.1, dst.1)
+    }
+
+    /// Ethernet + IPv6 + TCP (no payload) from `src` to `dst`.
+    fn tcp6_packet(src: ([u8; 16], u16), dst: ([u8; 16], u16)) -> Vec<u8> {
+        let ip = [&[0x60, 0, 0, 0, 0, 20, 6, 64][..], &src.0, &dst.0].concat();
+        ethernet(0x86dd, &ip, src.1, dst.1)
+    }
+
+    /// An Ethernet frame of `ethertype` around the IP header `ip` and a bare TCP ACK.
+    fn ethernet(ethertype: u16, ip: &[u8], sport: u16, dport: u16) -> Vec<u8> {
+        let mut p = vec![0u8; 12];
+        p.extend_from_slice(&ethertype.to_be_bytes());
+        p.extend_from_slice(ip);
         let mut tcp = vec![0u8; 20];
-        tcp[0..2].copy_from_slice(&src.1.to_be_bytes());
-        tcp[2..4].copy_from_slice(&dst.1.to_be_bytes());
+        tcp[0..2].copy_from_slice(&sport.to_be_bytes());
+        tcp[2..4].copy_from_slice(&dport.to_be_bytes());
         tcp[12] = 5 << 4;
         tcp[13] = 0x10;
         p.extend_from_slice(&tcp);
@@ -427,23 +436,6 @@ mod tests {
             assert_eq!(shard_of(LinkType::ETHERNET, &up, up.len() as u32, 1), 0);
         }
         assert!(seen.iter().all(|&x| x), "64 connections spread over 4 workers: {seen:?}");
-    }
-
-    fn tcp6_packet(src: ([u8; 16], u16), dst: ([u8; 16], u16)) -> Vec<u8> {
-        let mut p = vec![0u8; 14];
-        p[12] = 0x86;
-        p[13] = 0xdd;
-        let mut ip = vec![0x60, 0, 0, 0, 0, 20, 6, 64];
-        ip.extend_from_slice(&src.0);
-        ip.extend_from_slice(&dst.0);
-        p.extend_from_slice(&ip);
-        let mut tcp = vec![0u8; 20];
-        tcp[0..2].copy_from_slice(&src.1.to_be_bytes());
-        tcp[2..4].copy_from_slice(&dst.1.to_be_bytes());
-        tcp[12] = 5 << 4;
-        tcp[13] = 0x10;
-        p.extend_from_slice(&tcp);
-        p
     }
 
     proptest::proptest! {
