@@ -104,8 +104,8 @@ pub fn shard_of(link: LinkType, data: &[u8], orig_len: u32, jobs: usize) -> usiz
     let u = (x ^ (x >> 29)).wrapping_mul(0xbf58_476d_1ce4_e5b9) >> 32;
     // A point in [0, total) spread evenly, where shard 0 owns the first READER_SHARE and each
     // other shard WORKER_SHARE after it.
-    let total = READER_SHARE + WORKER_SHARE * (jobs as u64 - 1);
-    let at = (u * total) >> 32;
+    let total = u128::from(READER_SHARE) + u128::from(WORKER_SHARE) * (jobs as u128 - 1);
+    let at = u64::try_from((u128::from(u) * total) >> 32).unwrap_or(u64::MAX);
     match at.checked_sub(READER_SHARE) {
         None => 0,
         Some(rest) => (1 + rest / WORKER_SHARE) as usize,
