@@ -331,6 +331,24 @@ mod tests {
         assert_eq!(h.quantile(0.5), Some(5));
     }
 
+    /// The sum outgrows 64 bits (its carry into the high half) and still reads back.
+    #[test]
+    fn mean_of_huge_samples() {
+        let mut h = Histogram::new();
+        for _ in 0..3 {
+            h.record(i64::MAX);
+        }
+        assert_eq!(h.mean(), Some(i64::MAX as f64));
+        let mut many = Histogram::new();
+        for _ in 0..20 {
+            many.record(i64::MAX);
+        }
+        many.merge(&h);
+        assert_eq!(many.count(), 23);
+        assert_eq!(many.mean(), Some(i64::MAX as f64));
+        assert_eq!(many.quantile(0.5), Some(i64::MAX));
+    }
+
     #[test]
     fn extreme_values_do_not_panic() {
         let mut h = Histogram::new();

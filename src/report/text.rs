@@ -82,7 +82,7 @@ impl Ctx<'_> {
     fn emit_chunked(&self, out: &mut dyn Write, t: &Table, chunk: usize) -> io::Result<()> {
         let widths: Vec<u16> = t.column_max_content_widths();
         let rows = t.row_count();
-        for g in self.groups(t) {
+        for g in self.groups(&widths) {
             let natural: usize =
                 g.iter().filter_map(|&i| widths.get(i)).map(|&w| usize::from(w) + 3).sum();
             if rows <= chunk || natural + 1 > usize::from(self.width) {
@@ -129,12 +129,12 @@ impl Ctx<'_> {
         part
     }
 
-    /// The column groups `t` is shown in: all its columns, or, when it is wider than the
-    /// terminal, groups that each repeat the first (key) column, so cells do not wrap; what
-    /// still does not fit (a single wide column) is wrapped by comfy-table.
-    fn groups(&self, t: &Table) -> Vec<Vec<usize>> {
-        let widths: Vec<usize> =
-            t.column_max_content_widths().into_iter().map(|w| usize::from(w) + 3).collect();
+    /// The column groups of a table whose columns' content widths are `content`: all its
+    /// columns, or, when it is wider than the terminal, groups that each repeat the first (key)
+    /// column, so cells do not wrap; what still does not fit (a single wide column) is wrapped
+    /// by comfy-table.
+    fn groups(&self, content: &[u16]) -> Vec<Vec<usize>> {
+        let widths: Vec<usize> = content.iter().map(|&w| usize::from(w) + 3).collect();
         let all: Vec<usize> = (0..widths.len()).collect();
         let width = usize::from(self.width);
         let natural: usize = widths.iter().sum::<usize>() + 1;
