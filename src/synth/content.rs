@@ -55,13 +55,19 @@ pub(crate) fn error_status(code: pb::status::ErrorCode, reason: Option<&str>) ->
 thread_local! {
     // One deflate state reused for every payload: setting one up zeroes a few hundred KiB,
     // which dominated synthesizing small captures.
-    static DEFLATE: RefCell<Compress> = RefCell::new(Compress::new(Compression::default(), true));
+    static DEFLATE: RefCell<Option<(u32, Compress)>> = const { RefCell::new(None) };
 }
 
-fn zlib(data: &[u8]) -> Vec<u8> {
+fn deflate(data: &[u8], level: u32) -> Vec<u8> {
     DEFLATE.with(|c| {
         let mut c = c.borrow_mut();
-        c.reset();
+        let c = match &mut *c {
+            Some((l, c)) if *l == level => {
+                c.reset();
+                c
+            }
+            slot => &mut slot.insert((level, Compress::new(Compression::new(level), true))).1,
+        };
         let mut out = Vec::with_capacity(data.len() / 2 + 64);
         loop {
             let done = usize::try_from(c.total_in()).unwrap_or(usize::MAX);
@@ -80,25 +86,31 @@ fn zlib(data: &[u8]) -> Vec<u8> {
 pub(crate) fn send_env(
     cmd: pb::m_sync::Command,
     payload: Option<Vec<u8>>,
-    zlib_on: bool,
+    zlib: Option<u32>,
 ) -> pb::MSync {
-    let compressed = zlib_on && payload.is_some();
+    let compressed = zlib.filter(|_| payload.is_some());
     pb::MSync {
         version: Some(0),
-        compress_algorimth: Some(u32::from(compressed)),
+        compress_algorimth: Some(u32::from(compressed.is_some())),
         command: Some(cmd as i32),
-        payload: payload.map(|p| if compressed { zlib(&p) } else { p }),
+        payload: payload.map(|p| match compressed {
+            Some(level) => deflate(&p, level),
+            None => p,
+        }),
         ..Default::default()
     }
 }
 
 /// A server envelope (`RECV:`); the server mirrors the client's compression.
-pub(crate) fn recv_env(cmd: pb::m_sync::Command, payload: Vec<u8>, zlib_on: bool) -> pb::MSync {
+pub(crate) fn recv_env(cmd: pb::m_sync::Command, payload: Vec<u8>, zlib: Option<u32>) -> pb::MSync {
     pb::MSync {
         version: Some(0),
-        compress_algorimth: zlib_on.then_some(1),
+        compress_algorimth: zlib.map(|_| 1),
         command: Some(cmd as i32),
-        payload: Some(if zlib_on { zlib(&payload) } else { payload }),
+        payload: Some(match zlib {
+            Some(level) => deflate(&payload, level),
+            None => payload,
+        }),
         ..Default::default()
     }
 }

@@ -143,6 +143,9 @@ pub struct SynthConfig {
     pub midstream: bool,
     /// Fraction of messages with `compress_algorimth = 1` and a zlib payload.
     pub zlib: f64,
+    /// Deflate level of those payloads, 0-9 (zlib's default, 6, unless set); a lower level
+    /// makes synthesizing faster, which the round-trip fuzz target wants.
+    pub zlib_level: u32,
     /// Fraction of requests answered with an error status.
     pub error_rate: f64,
     /// Fraction of requests never answered.
@@ -197,6 +200,7 @@ impl Default for SynthConfig {
             retransmit: 0.0,
             midstream: false,
             zlib: 0.0,
+            zlib_level: 6,
             error_rate: 0.0,
             unanswered: 0.0,
             format: CaptureFormat::Pcap,
@@ -691,8 +695,9 @@ impl<W: Write> Engine<'_, W> {
         !self.rng.chance(self.cfg.unanswered)
     }
 
-    fn zlib(&mut self) -> bool {
-        self.rng.chance(self.cfg.zlib)
+    /// Whether the next message is compressed, and at which level.
+    fn zlib(&mut self) -> Option<u32> {
+        self.rng.chance(self.cfg.zlib).then_some(self.cfg.zlib_level)
     }
 
     fn gap(&mut self) -> i64 {
@@ -856,7 +861,7 @@ impl<W: Write> Engine<'_, W> {
             },
             ..Default::default()
         };
-        let mut msg = send_env(Command::Provision, Some(enc(&prov)), false);
+        let mut msg = send_env(Command::Provision, Some(enc(&prov)), None);
         msg.guid = Some(guid);
         msg.auth = Some(format!("YWMt{:016x}{:016x}", self.rng.next_u64(), self.rng.next_u64()));
         let err = self.rng.chance(self.cfg.error_rate);
@@ -887,7 +892,7 @@ impl<W: Write> Engine<'_, W> {
             },
             ..Default::default()
         };
-        let resp = self.answered().then(|| recv_env(Command::Provision, enc(&answer), false));
+        let resp = self.answered().then(|| recv_env(Command::Provision, enc(&answer), None));
         let answered = resp.is_some();
         let req = Req {
             kind: RequestKind::Provision,
@@ -931,7 +936,7 @@ impl<W: Write> Engine<'_, W> {
 
     fn unread(&mut self, s: &mut Session, t: i64, kind: RequestKind) -> i64 {
         // As the web SDK does: no payload field at all.
-        let msg = send_env(Command::Unread, None, false);
+        let msg = send_env(Command::Unread, None, None);
         let err = self.rng.chance(self.cfg.error_rate);
         let mut queues = Vec::new();
         if kind == RequestKind::Unread && !err {
@@ -956,7 +961,7 @@ impl<W: Write> Engine<'_, W> {
             unread: queues.clone(),
             timestamp: Some(self.ms(t)),
         };
-        let resp = self.answered().then(|| recv_env(Command::Unread, enc(&dl), false));
+        let resp = self.answered().then(|| recv_env(Command::Unread, enc(&dl), None));
         let answered = resp.is_some();
         let req = Req { kind, msg, resp, status: Some(code as i32), meta_id: None };
         let (next, _) = self.exchange(s, t, vec![req]);
@@ -1210,11 +1215,11 @@ impl<W: Write> Engine<'_, W> {
     fn close(&mut self, s: &mut Session, t: i64) {
         let roll = self.rng.below(100);
         if roll < 40 {
-            let mut msg = send_env(Command::Logout, Some(enc(&pb::Logout::default())), false);
+            let mut msg = send_env(Command::Logout, Some(enc(&pb::Logout::default())), None);
             msg.guid = Some(full_jid(&s.name, Some(&s.resource)));
             msg.auth = Some(format!("YWMt{:016x}", self.rng.next_u64()));
             let dl = pb::Logout { status: Some(content::ok_status()), ..Default::default() };
-            let resp = self.answered().then(|| recv_env(Command::Logout, enc(&dl), false));
+            let resp = self.answered().then(|| recv_env(Command::Logout, enc(&dl), None));
             let req = Req { kind: RequestKind::Logout, msg, resp, status: Some(0), meta_id: None };
             let (next, _) = self.exchange(s, t, vec![req]);
             let next = self.ws_close(s, next);

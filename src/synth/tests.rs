@@ -527,6 +527,35 @@ fn errors_unanswered_and_zlib() {
     }
 }
 
+/// The zlib level changes only the compressed bytes: the same messages at every level, and
+/// the level header byte (FLEVEL) says which level wrote them.
+#[test]
+fn zlib_level() {
+    let at = |zlib_level| run(&SynthConfig { zlib: 1.0, zlib_level, ..cfg(42) }).1;
+    let inflated = |t: &GroundTruth| -> Vec<(Vec<u8>, u8)> {
+        let mut out = Vec::new();
+        for m in &t.messages {
+            let env = pb::MSync::decode(&m.bytes[..]).unwrap();
+            if env.compress_algorimth != Some(1) {
+                continue;
+            }
+            let z = env.payload.unwrap();
+            let mut d = Vec::new();
+            flate2::read::ZlibDecoder::new(&z[..]).read_to_end(&mut d).unwrap();
+            out.push((d, z[1] >> 6));
+        }
+        out
+    };
+    let (fast, default) = (inflated(&at(1)), inflated(&at(6)));
+    assert!(fast.len() > 50);
+    assert_eq!(fast.len(), default.len());
+    for ((a, la), (b, lb)) in fast.iter().zip(&default) {
+        assert_eq!(a, b);
+        // FLEVEL 0 is "fastest" (level 1), 2 is the default (6).
+        assert_eq!((*la, *lb), (0, 2));
+    }
+}
+
 #[test]
 fn pcapng_nanos_output() {
     let c =
