@@ -66,7 +66,10 @@ fn deflate(data: &[u8], level: u32) -> Vec<u8> {
                 c.reset();
                 c
             }
-            slot => &mut slot.insert((level, Compress::new(Compression::new(level), true))).1,
+            // Levels above 9 do not exist: taken as 9.
+            slot => {
+                &mut slot.insert((level, Compress::new(Compression::new(level.min(9)), true))).1
+            }
         };
         let mut out = Vec::with_capacity(data.len() / 2 + 64);
         loop {

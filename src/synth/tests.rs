@@ -554,6 +554,13 @@ fn zlib_level() {
         // FLEVEL 0 is "fastest" (level 1), 2 is the default (6).
         assert_eq!((*la, *lb), (0, 2));
     }
+    // Past the last level: the last level (FLEVEL 3, "maximum"), not a panic.
+    let over = inflated(&at(12));
+    assert_eq!(
+        over.iter().map(|(d, _)| d).collect::<Vec<_>>(),
+        fast.iter().map(|(d, _)| d).collect::<Vec<_>>()
+    );
+    assert!(over.iter().all(|(_, l)| *l == 3));
 }
 
 #[test]
