@@ -59,6 +59,8 @@ thread_local! {
 }
 
 fn deflate(data: &[u8], level: u32) -> Vec<u8> {
+    // Levels above 9 do not exist: taken as 9.
+    let level = level.min(9);
     DEFLATE.with(|c| {
         let mut c = c.borrow_mut();
         let c = match &mut *c {

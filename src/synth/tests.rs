@@ -483,6 +483,12 @@ fn midstream_connections_have_no_handshake() {
     }
 }
 
+fn inflate(z: &[u8]) -> Vec<u8> {
+    let mut d = Vec::new();
+    flate2::read::ZlibDecoder::new(z).read_to_end(&mut d).unwrap();
+    d
+}
+
 #[test]
 fn errors_unanswered_and_zlib() {
     let c = SynthConfig { clients: 12, error_rate: 0.2, unanswered: 0.1, zlib: 0.5, ..cfg(41) };
@@ -494,9 +500,7 @@ fn errors_unanswered_and_zlib() {
         let env = pb::MSync::decode(&resp.bytes[..]).unwrap();
         let mut payload = env.payload.unwrap();
         if env.compress_algorimth == Some(1) {
-            let mut d = Vec::new();
-            flate2::read::ZlibDecoder::new(&payload[..]).read_to_end(&mut d).unwrap();
-            payload = d;
+            payload = inflate(&payload);
         }
         let code = match r.kind {
             RequestKind::Provision => pb::Provision::decode(&payload[..]).unwrap().status,
@@ -521,9 +525,7 @@ fn errors_unanswered_and_zlib() {
     assert!(!zl.is_empty());
     for m in zl {
         let env = pb::MSync::decode(&m.bytes[..]).unwrap();
-        let mut d = Vec::new();
-        flate2::read::ZlibDecoder::new(&env.payload.unwrap()[..]).read_to_end(&mut d).unwrap();
-        assert!(!d.is_empty());
+        assert!(!inflate(&env.payload.unwrap()).is_empty());
     }
 }
 
@@ -540,9 +542,7 @@ fn zlib_level() {
                 continue;
             }
             let z = env.payload.unwrap();
-            let mut d = Vec::new();
-            flate2::read::ZlibDecoder::new(&z[..]).read_to_end(&mut d).unwrap();
-            out.push((d, z[1] >> 6));
+            out.push((inflate(&z), z[1] >> 6));
         }
         out
     };
