@@ -5,9 +5,11 @@
 #
 #   fuzz/run.sh 60                   # every target, 60 s each
 #   fuzz/run.sh 600 pipeline splitter  # only these targets
+#   FUZZ_RUNS=10000000 fuzz/run.sh 3600  # each target until 10 M executions, at most an hour
 set -uo pipefail
 cd "$(dirname "$0")"
 secs="${1:-60}"
+runs="${FUZZ_RUNS:--1}"
 shift || true
 if [ "$#" -gt 0 ]; then targets=("$@"); else mapfile -t targets < targets.txt; fi
 
@@ -21,7 +23,7 @@ for t in "${targets[@]}"; do
     log="artifacts/$t/last-run.log"
     before=$(find "artifacts/$t" -type f ! -name '*.log' | wc -l)
     cargo fuzz run "$t" -s none "corpus/$t" -- \
-        -max_total_time="$secs" -print_final_stats=1 -timeout=20 -rss_limit_mb=2048 \
+        -max_total_time="$secs" -runs="$runs" -print_final_stats=1 -timeout=20 -rss_limit_mb=2048 \
         >"$log" 2>&1
     rc=$?
     execs=$(grep -o 'stat::number_of_executed_units: *[0-9]*' "$log" | tail -1 | grep -o '[0-9]*$')
