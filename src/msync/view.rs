@@ -542,16 +542,75 @@ fn fixed_kind(k: Kind) -> Option<(u8, u64)> {
     }
 }
 
+include!(concat!(env!("OUT_DIR"), "/view_check.rs"));
+
 /// Whether prost decodes `buf` as message `desc` whose fields sit at recursion `budget`.
 pub fn check(desc: &MessageDesc, buf: &[u8], budget: u32) -> bool {
+    // The generated validator of `desc`, found by its place in `MESSAGES` (descriptors that
+    // are not in the table take the table-driven path).
+    let at = (desc as *const MessageDesc as usize).wrapping_sub(MESSAGES.as_ptr() as usize)
+        / std::mem::size_of::<MessageDesc>().max(1);
+    match MESSAGES.get(at).filter(|m| std::ptr::eq(*m, desc)) {
+        Some(_) => check_generated(at, buf, budget).unwrap_or(false),
+        None => check_table(desc, buf, budget),
+    }
+}
+
+/// [`check`] by the schema table alone: the rule the generated validators fall back on, and
+/// what the tests hold them to.
+pub fn check_table(desc: &MessageDesc, buf: &[u8], budget: u32) -> bool {
     let mut pos = 0;
     while pos < buf.len() {
         let Some((number, wire)) = key(buf, &mut pos) else { return false };
-        let ok = match desc.field(number) {
-            Some(f) => check_field(f.kind, f.repeated, wire, buf, &mut pos, budget),
-            None => skip(wire, number, buf, &mut pos, budget),
-        };
-        if !ok {
+        if !check_number(desc, number, wire, buf, &mut pos, budget) {
+            return false;
+        }
+    }
+    true
+}
+
+fn check_number(
+    desc: &MessageDesc,
+    number: u32,
+    wire: u8,
+    buf: &[u8],
+    pos: &mut usize,
+    budget: u32,
+) -> bool {
+    match desc.field(number) {
+        Some(f) => check_field(f.kind, f.repeated, wire, buf, pos, budget),
+        None => skip(wire, number, buf, pos, budget),
+    }
+}
+
+/// A key (already read as the varint `k`) that a generated validator of `MESSAGES[i]` has no
+/// arm for, and its value, by the table's rule.
+#[cold]
+fn check_key(i: usize, k: u64, buf: &[u8], pos: &mut usize, budget: u32) -> bool {
+    if k > u64::from(u32::MAX) {
+        return false;
+    }
+    let (wire, number) = ((k & 7) as u8, (k >> 3) as u32);
+    if wire > 5 || number == 0 {
+        return false;
+    }
+    MESSAGES.get(i).is_some_and(|d| check_number(d, number, wire, buf, pos, budget))
+}
+
+/// Whether a string field's bytes are UTF-8 (most are ASCII, which `is_ascii` checks a word at
+/// a time).
+#[inline]
+fn utf8(s: &[u8]) -> bool {
+    s.is_ascii() || std::str::from_utf8(s).is_ok()
+}
+
+/// A packed run of varints at `pos`, well formed.
+#[inline]
+fn packed_varints_ok(buf: &[u8], pos: &mut usize) -> bool {
+    let Some(packed) = delimited(buf, pos) else { return false };
+    let mut p = 0;
+    while p < packed.len() {
+        if varint(packed, &mut p).is_none() {
             return false;
         }
     }
@@ -572,27 +631,13 @@ fn check_field(
                 return false;
             }
             let Some(sub) = delimited(buf, pos) else { return false };
-            MESSAGES.get(i).is_some_and(|d| check(d, sub, budget - 1))
+            MESSAGES.get(i).is_some_and(|d| check_table(d, sub, budget - 1))
         }
-        Kind::String => {
-            // Most strings are ASCII, which `is_ascii` checks a word at a time.
-            wire == 2
-                && delimited(buf, pos)
-                    .is_some_and(|s| s.is_ascii() || std::str::from_utf8(s).is_ok())
-        }
+        Kind::String => wire == 2 && delimited(buf, pos).is_some_and(utf8),
         Kind::Bytes => wire == 2 && delimited(buf, pos).is_some(),
         k if schema::is_varint_kind(k) => match wire {
             0 => varint(buf, pos).is_some(),
-            2 if repeated => {
-                let Some(packed) = delimited(buf, pos) else { return false };
-                let mut p = 0;
-                while p < packed.len() {
-                    if varint(packed, &mut p).is_none() {
-                        return false;
-                    }
-                }
-                true
-            }
+            2 if repeated => packed_varints_ok(buf, pos),
             _ => false,
         },
         k => match (fixed_kind(k), wire) {

@@ -324,6 +324,16 @@ proptest! {
     }
 
     #[test]
+    fn generated_validators_agree_with_the_table(
+        which in any::<prop::sample::Index>(),
+        bytes in fields(),
+        budget in prop_oneof![Just(RECURSION_LIMIT), 0u32..4],
+    ) {
+        let desc = &MESSAGES[which.index(MESSAGES.len())];
+        prop_assert_eq!(check(desc, &bytes, budget), check_table(desc, &bytes, budget), "{}", desc.full_name);
+    }
+
+    #[test]
     fn random_envelopes_agree(frame in fields()) {
         agree(&frame, Dir::S2C);
         agree(&frame, Dir::C2S);
