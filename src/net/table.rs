@@ -173,15 +173,18 @@ impl Net {
         self.stats.tcp_packets += 1;
         let key = FlowKey::new(seg.src, seg.dst);
         let syn_only = seg.flags.syn && !seg.flags.ack;
-        let mut create = false;
-        match self.conns.get_mut(&key) {
+        let lim = Limits { flow: self.cfg.max_flow_buffer, total: self.cfg.max_total_buffer };
+        let mut q = Queue { queue: &mut self.idle_queue, now: self.now, bucket: self.bucket };
+        // One lookup for the common case, a packet of a known open connection; the rest take
+        // the slow path below.
+        let ended = match self.conns.get_mut(&key) {
             None => {
                 if seg.flags.rst {
                     // A lone RST opens nothing: there is no stream to report.
                     self.stats.late_packets += 1;
                     return;
                 }
-                create = true;
+                None
             }
             Some(c) if c.closed => {
                 if !seg.flags.syn {
@@ -189,84 +192,58 @@ impl Net {
                     c.last_ts = self.now;
                     return;
                 }
-                self.remove(&key);
-                create = true;
+                None
             }
-            Some(c) => {
-                let same = c.syn == Some((seg.src, SeqNumber(seg.seq)));
-                if syn_only && !same {
-                    // A new incarnation of the 4-tuple: the old one ended unseen.
-                    self.stats.reused_tuples += 1;
+            Some(c) if syn_only && c.syn != Some((seg.src, SeqNumber(seg.seq))) => {
+                // A new incarnation of the 4-tuple: the old one ended unseen.
+                self.stats.reused_tuples += 1;
+                None
+            }
+            Some(c) => Some(segment_in(
+                c,
+                &key,
+                seg,
+                ctx,
+                sink,
+                &mut self.stats,
+                &mut self.total_buffered,
+                &mut q,
+                lim,
+            )),
+        };
+        let ended = match ended {
+            Some(e) => e,
+            None => {
+                if self.conns.get(&key).is_some_and(|c| !c.closed) {
                     self.close(&key, CloseReason::Evicted, ctx, sink);
-                    self.remove(&key);
-                    create = true;
                 }
-            }
-        }
-        if create {
-            while self.conns.len() >= self.cfg.max_flows.max(1) {
-                if !self.evict_one(ctx, sink) {
-                    break;
+                self.remove(&key);
+                while self.conns.len() >= self.cfg.max_flows.max(1) {
+                    if !self.evict_one(ctx, sink) {
+                        break;
+                    }
                 }
+                self.create(key, seg, ctx, sink);
+                let mut q =
+                    Queue { queue: &mut self.idle_queue, now: self.now, bucket: self.bucket };
+                let Some(c) = self.conns.get_mut(&key) else {
+                    return;
+                };
+                segment_in(
+                    c,
+                    &key,
+                    seg,
+                    ctx,
+                    sink,
+                    &mut self.stats,
+                    &mut self.total_buffered,
+                    &mut q,
+                    lim,
+                )
             }
-            self.create(key, seg, ctx, sink);
-        }
-        let now = self.now;
-        let bucket = self.bucket;
-        let lim = Limits { flow: self.cfg.max_flow_buffer, total: self.cfg.max_total_buffer };
-        let Some(c) = self.conns.get_mut(&key) else {
-            return;
         };
-        c.last_ts = now;
-        if now.saturating_sub(c.queued_ts) >= bucket {
-            c.queued_ts = now;
-            self.idle_queue.push_back((now, key, c.meta.id.0));
-        }
-        let dir = if seg.src == c.client { Dir::C2S } else { Dir::S2C };
-        let conn = c.meta.id;
-        let [c2s, s2c] = &mut c.half;
-        let (h, other) = match dir {
-            Dir::C2S => (c2s, s2c),
-            Dir::S2C => (s2c, c2s),
-        };
-        let seq = SeqNumber(seg.seq);
-        if seg.flags.syn {
-            if !h.started {
-                h.start(seq.plus(1));
-            }
-            if seg.flags.ack && !other.started {
-                other.start(SeqNumber(seg.ack));
-            }
-        }
-        let mut out = Out {
-            sink: &mut *sink,
-            pkt: ctx,
-            conn,
-            dir,
-            stats: &mut self.stats,
-            total: &mut self.total_buffered,
-        };
-        if seg.flags.rst {
-            out.stats.rst += 1;
-            self.close(&key, CloseReason::Rst, ctx, sink);
-            return;
-        }
-        if !h.started {
-            h.start(seq);
-        }
-        let data_seq = if seg.flags.syn { seq.plus(1) } else { seq };
-        let off = h.offset_of(data_seq);
-        h.segment(off, seg.payload, seg.missing, seg.flags.fin, lim, &mut out);
-        if seg.flags.ack {
-            out.dir = dir.reverse();
-            other.ack(SeqNumber(seg.ack));
-        }
-        out.dir = dir;
-        h.tick(&mut out);
-        out.dir = dir.reverse();
-        other.tick(&mut out);
-        if c.half.iter().all(Half::fin_done) {
-            self.close(&key, CloseReason::Fin, ctx, sink);
+        if let Some(reason) = ended {
+            self.close(&key, reason, ctx, sink);
         }
     }
 
@@ -440,4 +417,69 @@ impl Net {
         self.idle_queue.clear();
         self.total_buffered = 0;
     }
+}
+
+/// The idle queue, as a segment of a known connection needs it.
+struct Queue<'q> {
+    queue: &'q mut VecDeque<(i64, FlowKey, u32)>,
+    now: i64,
+    bucket: i64,
+}
+
+/// Feeds `seg` to its connection `c` (at `key`, open); returns why the connection ends, if the
+/// segment ends it (the caller closes it, which needs the whole table).
+#[allow(clippy::too_many_arguments)]
+fn segment_in<S: StreamSink + ?Sized>(
+    c: &mut Conn,
+    key: &FlowKey,
+    seg: &Segment<'_>,
+    ctx: PktCtx,
+    sink: &mut S,
+    stats: &mut NetStats,
+    total: &mut usize,
+    q: &mut Queue<'_>,
+    lim: Limits,
+) -> Option<CloseReason> {
+    let now = q.now;
+    c.last_ts = now;
+    if now.saturating_sub(c.queued_ts) >= q.bucket {
+        c.queued_ts = now;
+        q.queue.push_back((now, *key, c.meta.id.0));
+    }
+    let dir = if seg.src == c.client { Dir::C2S } else { Dir::S2C };
+    let conn = c.meta.id;
+    let [c2s, s2c] = &mut c.half;
+    let (h, other) = match dir {
+        Dir::C2S => (c2s, s2c),
+        Dir::S2C => (s2c, c2s),
+    };
+    let seq = SeqNumber(seg.seq);
+    if seg.flags.syn {
+        if !h.started {
+            h.start(seq.plus(1));
+        }
+        if seg.flags.ack && !other.started {
+            other.start(SeqNumber(seg.ack));
+        }
+    }
+    if seg.flags.rst {
+        stats.rst += 1;
+        return Some(CloseReason::Rst);
+    }
+    let mut out = Out { sink: &mut *sink, pkt: ctx, conn, dir, stats, total };
+    if !h.started {
+        h.start(seq);
+    }
+    let data_seq = if seg.flags.syn { seq.plus(1) } else { seq };
+    let off = h.offset_of(data_seq);
+    h.segment(off, seg.payload, seg.missing, seg.flags.fin, lim, &mut out);
+    if seg.flags.ack {
+        out.dir = dir.reverse();
+        other.ack(SeqNumber(seg.ack));
+    }
+    out.dir = dir;
+    h.tick(&mut out);
+    out.dir = dir.reverse();
+    other.tick(&mut out);
+    c.half.iter().all(Half::fin_done).then_some(CloseReason::Fin)
 }
