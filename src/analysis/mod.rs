@@ -123,6 +123,8 @@ pub enum FindingKind {
     Rst,
     Midstream,
     Undecodable,
+    /// A meta whose payload does not decode as its namespace's body type.
+    UndecodableBody,
     Oversize,
     SkippedBytes,
     Unanswered,
@@ -162,6 +164,7 @@ impl FindingKind {
             FindingKind::Rst => "rst",
             FindingKind::Midstream => "midstream",
             FindingKind::Undecodable => "undecodable_frame",
+            FindingKind::UndecodableBody => "undecodable_meta_body",
             FindingKind::Oversize => "oversize_frame",
             FindingKind::SkippedBytes => "skipped_bytes",
             FindingKind::Unanswered => "unanswered_request",
@@ -190,8 +193,8 @@ impl FindingKind {
             | Kicked | CaptureDrops | Lz4Crc | WsRejected => Severity::Error,
             Lz4HistoryLost | WsProblem => Severity::Warning,
             Retransmission | OutOfOrder | Overlap | Snaplen | BadSequence | Rst | SkippedBytes
-            | Unanswered | UnknownAck | DuplicateMetaId | DrainStall | SlowExchange
-            | PendingOverflow | TableOverflow | ErrorStatus => Severity::Warning,
+            | UndecodableBody | Unanswered | UnknownAck | DuplicateMetaId | DrainStall
+            | SlowExchange | PendingOverflow | TableOverflow | ErrorStatus => Severity::Warning,
             // Expected of a capture started after the login; the user may still be inferred.
             Midstream | NoProvision => Severity::Note,
         }
@@ -208,6 +211,9 @@ impl FindingKind {
             FindingKind::Rst => "connections reset (RST)".into(),
             FindingKind::Midstream => "connections picked up mid-stream (no SYN)".into(),
             FindingKind::Undecodable => "undecodable MSync frames".into(),
+            FindingKind::UndecodableBody => {
+                "meta payloads that do not decode as their namespace's body".into()
+            }
             FindingKind::Oversize => "oversize frame lengths (stream resynchronised)".into(),
             FindingKind::SkippedBytes => format!("{value} bytes skipped while resynchronising"),
             FindingKind::Unanswered => "requests never answered".into(),
@@ -1918,6 +1924,7 @@ fn count_meta(
                 }
             }
         }
+        MetaBody::Invalid => c.find(FindingKind::UndecodableBody, at, 0),
         MetaBody::Muc(Some(st)) if dir == Dir::S2C => {
             let code = st.error_code.unwrap_or(0);
             if code != 0 {

@@ -1021,6 +1021,9 @@ fn odd_streams_do_not_panic() {
     let r = s.a.report();
     assert!(r.sessions.iter().any(|x| x.conn == 0));
     assert_eq!(finding(&r, "lost_segment").and_then(|f| f.value), Some(u64::MAX));
+    // The pull answer's meta whose payload is not a MessageBody is counted, not dropped.
+    let body = finding(&r, "undecodable_meta_body").unwrap_or_else(|| panic!("no finding"));
+    assert_eq!((body.count, body.severity), (1, Severity::Warning));
     for w in [20u16, 80, 300] {
         let t = text(&r, &ReportOptions { width: Some(w), top: Some(0), ..Default::default() });
         assert!(t.contains("Findings"));
