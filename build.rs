@@ -71,13 +71,33 @@ fn view_checks(fds: &FileDescriptorSet) -> Result<String, Box<dyn std::error::Er
     writeln!(s, "    }})")?;
     writeln!(s, "}}")?;
     for (i, (full, m)) in c.messages.iter().enumerate() {
+        let alias = full[1..].replace('.', "_").to_lowercase();
         writeln!(s, "/// `{}`", &full[1..])?;
-        writeln!(s, "#[allow(unused_variables, clippy::match_single_binding)]")?;
         writeln!(s, "fn check_m{i}(buf: &[u8], budget: u32) -> bool {{")?;
         writeln!(s, "    let mut pos = 0;")?;
         writeln!(s, "    while pos < buf.len() {{")?;
         writeln!(s, "        let Some(k) = varint(buf, &mut pos) else {{ return false }};")?;
-        writeln!(s, "        let ok = match k {{")?;
+        writeln!(s, "        if !field_m{i}(k, buf, &mut pos, budget) {{")?;
+        writeln!(s, "            return false;")?;
+        writeln!(s, "        }}")?;
+        writeln!(s, "    }}")?;
+        writeln!(s, "    true")?;
+        writeln!(s, "}}")?;
+        writeln!(s, "#[allow(unused_imports)]")?;
+        writeln!(s, "use self::field_m{i} as field_{alias};")?;
+        writeln!(s, "#[allow(dead_code)]")?;
+        writeln!(s, "fn check_{alias}(buf: &[u8]) -> bool {{")?;
+        writeln!(s, "    check_m{i}(buf, RECURSION_LIMIT)")?;
+        writeln!(s, "}}")?;
+        writeln!(
+            s,
+            "/// One field of `{}`: its key `k` was read, its value starts at `pos`.",
+            &full[1..]
+        )?;
+        writeln!(s, "#[inline(always)]")?;
+        writeln!(s, "#[allow(unused_variables, clippy::match_single_binding)]")?;
+        writeln!(s, "fn field_m{i}(k: u64, buf: &[u8], pos: &mut usize, budget: u32) -> bool {{")?;
+        writeln!(s, "    match k {{")?;
         let mut fields: Vec<_> = m.field.iter().collect();
         fields.sort_by_key(|f| f.number());
         for f in fields {
@@ -92,33 +112,29 @@ fn view_checks(fds: &FileDescriptorSet) -> Result<String, Box<dyn std::error::Er
                 | Type::Sint32
                 | Type::Sint64
                 | Type::Enum => {
-                    writeln!(s, "            {} => varint(buf, &mut pos).is_some(),", key(0))?;
+                    writeln!(s, "        {} => varint(buf, pos).is_some(),", key(0))?;
                     if repeated {
-                        writeln!(s, "            {} => packed_varints_ok(buf, &mut pos),", key(2))?;
+                        writeln!(s, "        {} => packed_varints_ok(buf, pos),", key(2))?;
                     }
                 }
                 Type::Fixed64 | Type::Sfixed64 | Type::Double => {
-                    writeln!(s, "            {} => advance(buf, &mut pos, 8),", key(1))?;
+                    writeln!(s, "        {} => advance(buf, pos, 8),", key(1))?;
                 }
                 Type::Fixed32 | Type::Sfixed32 | Type::Float => {
-                    writeln!(s, "            {} => advance(buf, &mut pos, 4),", key(5))?;
+                    writeln!(s, "        {} => advance(buf, pos, 4),", key(5))?;
                 }
                 Type::String => {
-                    writeln!(
-                        s,
-                        "            {} => delimited(buf, &mut pos).is_some_and(utf8),",
-                        key(2)
-                    )?;
+                    writeln!(s, "        {} => delimited(buf, pos).is_some_and(utf8),", key(2))?;
                 }
                 Type::Bytes => {
-                    writeln!(s, "            {} => delimited(buf, &mut pos).is_some(),", key(2))?;
+                    writeln!(s, "        {} => delimited(buf, pos).is_some(),", key(2))?;
                 }
                 Type::Message => {
                     let j = msg_index(f.type_name())
                         .ok_or_else(|| format!("no message {}", f.type_name()))?;
                     writeln!(
                         s,
-                        "            {} => budget != 0 && delimited(buf, &mut pos).is_some_and(|b| check_m{j}(b, budget - 1)),",
+                        "        {} => budget != 0 && delimited(buf, pos).is_some_and(|b| check_m{j}(b, budget - 1)),",
                         key(2)
                     )?;
                 }
@@ -126,13 +142,8 @@ fn view_checks(fds: &FileDescriptorSet) -> Result<String, Box<dyn std::error::Er
                 Type::Group => {}
             }
         }
-        writeln!(s, "            _ => check_key({i}, k, buf, &mut pos, budget),")?;
-        writeln!(s, "        }};")?;
-        writeln!(s, "        if !ok {{")?;
-        writeln!(s, "            return false;")?;
-        writeln!(s, "        }}")?;
+        writeln!(s, "        _ => check_key({i}, k, buf, pos, budget),")?;
         writeln!(s, "    }}")?;
-        writeln!(s, "    true")?;
         writeln!(s, "}}")?;
     }
     Ok(s)

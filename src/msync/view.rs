@@ -325,23 +325,20 @@ pub fn decode<'a>(
     limits: &DecodeLimits,
     scratch: &'a mut Vec<u8>,
 ) -> Result<Msg<'a>, ViewError> {
-    let env = schema::msync_desc().ok_or(ViewError::Envelope)?;
-    if !check(env, frame, RECURSION_LIMIT) {
-        return Err(ViewError::Envelope);
-    }
     let (mut command, mut compress, mut encrypted) = (0i32, 0u32, false);
     let mut payload: &[u8] = &[];
     let mut guid: Option<Jid<'a>> = None;
-    for (n, v) in Fields::new(frame) {
-        match (n, v) {
-            (2, Val::Len(b)) => guid.get_or_insert_default().merge(b),
-            (4, Val::Int(x)) => compress = x as u32,
-            (8, Val::Int(x)) => command = x as i32,
-            (9, Val::Len(b)) => payload = b,
-            (11, Val::Int(x)) => encrypted |= x as i32 != 0,
-            (11, Val::Len(b)) => encrypted |= packed_varints(b).any(|x| x as i32 != 0),
-            _ => {}
-        }
+    let ok = walk(frame, field_easemob_pb_msync, |k, v| match k {
+        0x12 => guid.get_or_insert_default().merge(len(v)),
+        0x20 => compress = int(v) as u32,
+        0x40 => command = int(v) as i32,
+        0x4a => payload = len(v),
+        0x58 => encrypted |= int(v) as i32 != 0,
+        0x5a => encrypted |= packed_varints(len(v)).any(|x| x as i32 != 0),
+        _ => {}
+    });
+    if !ok {
+        return Err(ViewError::Envelope);
     }
     let command = Command::from_i32(command);
     let body = if encrypted {
@@ -366,72 +363,115 @@ pub fn decode<'a>(
     Ok(Msg { command, guid, body })
 }
 
-/// The command message of `bytes`, validated as its type and read.
+/// The command message of `bytes`, validated as its type and read in one walk.
 fn body(command: Command, dir: Dir, bytes: &[u8]) -> Result<Body<'_>, ViewError> {
-    let typed = match (command, dir) {
+    let (ok, body) = match (command, dir) {
         (Command::Notice, Dir::C2S) | (Command::Unknown(_), _) => return Ok(Body::Raw),
-        (Command::Sync, _) => schema::payload_type(0, dir),
-        (Command::Unread, _) => schema::payload_type(1, dir),
-        (Command::Notice, _) => schema::payload_type(2, dir),
-        (Command::Provision, _) => schema::payload_type(3, dir),
-        (Command::Logout, _) => schema::payload_type(4, dir),
-    };
-    let desc = typed.ok_or(ViewError::Payload)?;
-    if !check(desc, bytes, RECURSION_LIMIT) {
-        return Err(ViewError::Payload);
-    }
-    Ok(match (command, dir) {
         (Command::Provision, _) => {
             let mut p = Provision::default();
-            for (n, v) in Fields::new(bytes) {
-                match (n, v) {
-                    (1, Val::Int(x)) => p.os_type = Some(x as i32),
-                    (2, Val::Len(s)) => p.version = Some(text(s)),
-                    (9, Val::Len(s)) => p.device_uuid = Some(text(s)),
-                    (12, Val::Len(s)) => p.device_name = Some(text(s)),
-                    (13, Val::Len(s)) => p.resource = Some(text(s)),
-                    (20, Val::Len(s)) => p.session_id = Some(text(s)),
-                    (21, Val::Len(s)) => p.reason = Some(text(s)),
-                    (8, Val::Len(b)) => status_merge(&mut p.status, bytes, 8, b),
-                    _ => {}
-                }
-            }
-            Body::Provision(p)
+            let ok = walk(bytes, field_easemob_pb_provision, |k, v| match k {
+                0x08 => p.os_type = Some(int(v) as i32),
+                0x12 => p.version = Some(text(len(v))),
+                0x42 => status_merge(&mut p.status, bytes, 8, len(v)),
+                0x4a => p.device_uuid = Some(text(len(v))),
+                0x62 => p.device_name = Some(text(len(v))),
+                0x6a => p.resource = Some(text(len(v))),
+                0xa2 => p.session_id = Some(text(len(v))),
+                0xaa => p.reason = Some(text(len(v))),
+                _ => {}
+            });
+            (ok, Body::Provision(p))
         }
-        (Command::Unread, Dir::C2S) => Body::UnreadUl,
+        (Command::Unread, Dir::C2S) => (check_easemob_pb_communreadul(bytes), Body::UnreadUl),
         (Command::Unread, Dir::S2C) => {
-            Body::UnreadDl(UnreadDl { status: status_field(bytes, 1), bytes })
+            let mut status = None;
+            let ok = walk(bytes, field_easemob_pb_communreaddl, |k, v| {
+                if k == 0x0a {
+                    status_merge(&mut status, bytes, 1, len(v));
+                }
+            });
+            (ok, Body::UnreadDl(UnreadDl { status, bytes }))
         }
-        (Command::Notice, _) => Body::Notice { queue: jid_field(bytes, 1) },
+        (Command::Notice, _) => {
+            let mut queue: Option<Jid<'_>> = None;
+            let ok = walk(bytes, field_easemob_pb_commnotice, |k, v| {
+                if k == 0x0a {
+                    queue.get_or_insert_default().merge(len(v));
+                }
+            });
+            (ok, Body::Notice { queue })
+        }
         (Command::Sync, Dir::C2S) => {
             let mut s = SyncUl::default();
-            for (n, v) in Fields::new(bytes) {
-                match (n, v) {
-                    (1, Val::Len(b)) => s.meta.get_or_insert_default().merge(b),
-                    (3, Val::Len(b)) => s.queue.get_or_insert_default().merge(b),
-                    _ => {}
-                }
-            }
-            Body::SyncUl(s)
+            let ok = walk(bytes, field_easemob_pb_commsyncul, |k, v| match k {
+                0x0a => s.meta.get_or_insert_default().merge(len(v)),
+                0x1a => s.queue.get_or_insert_default().merge(len(v)),
+                _ => {}
+            });
+            (ok, Body::SyncUl(s))
         }
         (Command::Sync, Dir::S2C) => {
             let mut s = SyncDl { bytes, ..Default::default() };
-            for (n, v) in Fields::new(bytes) {
-                match (n, v) {
-                    (2, Val::Int(x)) => s.meta_id = Some(x),
-                    (4, Val::Len(_)) => s.meta_count += 1,
-                    (5, Val::Int(x)) => s.next_key = Some(x),
-                    (6, Val::Len(b)) => s.queue.get_or_insert_default().merge(b),
-                    (7, Val::Int(x)) => s.is_last = Some(x != 0),
-                    (1, Val::Len(b)) => status_merge(&mut s.status, bytes, 1, b),
-                    _ => {}
-                }
-            }
-            Body::SyncDl(s)
+            let ok = walk(bytes, field_easemob_pb_commsyncdl, |k, v| match k {
+                0x0a => status_merge(&mut s.status, bytes, 1, len(v)),
+                0x10 => s.meta_id = Some(int(v)),
+                0x22 => s.meta_count += 1,
+                0x28 => s.next_key = Some(int(v)),
+                0x32 => s.queue.get_or_insert_default().merge(len(v)),
+                0x38 => s.is_last = Some(int(v) != 0),
+                _ => {}
+            });
+            (ok, Body::SyncDl(s))
         }
-        (Command::Logout, _) => Body::Logout { status: status_field(bytes, 3) },
-        _ => Body::Raw,
-    })
+        (Command::Logout, _) => {
+            let mut status = None;
+            let ok = walk(bytes, field_easemob_pb_logout, |k, v| {
+                if k == 0x1a {
+                    status_merge(&mut status, bytes, 3, len(v));
+                }
+            });
+            (ok, Body::Logout { status })
+        }
+    };
+    if ok {
+        Ok(body)
+    } else {
+        Err(ViewError::Payload)
+    }
+}
+
+/// Validates `buf` field by field with a generated one-field validator (`field_*`, at prost's
+/// top-level recursion budget) and hands each valid field's key and value bytes to `read`, so
+/// a message is checked and read in one walk. `read` may have seen fields of a message that
+/// then fails: callers keep what it gathered only when this returns true.
+#[inline(always)]
+fn walk<'a>(
+    buf: &'a [u8],
+    field: impl Fn(u64, &[u8], &mut usize, u32) -> bool,
+    mut read: impl FnMut(u64, &'a [u8]),
+) -> bool {
+    let mut pos = 0;
+    while pos < buf.len() {
+        let Some(k) = varint(buf, &mut pos) else { return false };
+        let start = pos;
+        if !field(k, buf, &mut pos, RECURSION_LIMIT) {
+            return false;
+        }
+        read(k, buf.get(start..pos).unwrap_or_default());
+    }
+    true
+}
+
+/// The varint a validated value starts with.
+#[inline(always)]
+fn int(v: &[u8]) -> u64 {
+    varint(v, &mut 0).unwrap_or_default()
+}
+
+/// The bytes of a validated length-delimited value.
+#[inline(always)]
+fn len(v: &[u8]) -> &[u8] {
+    delimited(v, &mut 0).unwrap_or_default()
 }
 
 /// Text of a string field that [`check`] has validated as UTF-8.
