@@ -25,7 +25,18 @@ include!(concat!(env!("OUT_DIR"), "/schema_table.rs"));
 
 /// A protobuf varint at the start of `b`: its value and length, or None when `b` ends inside
 /// it or it runs past ten bytes. For quick scans that need no error detail.
+#[inline]
 pub fn varint(b: &[u8]) -> Option<(u64, usize)> {
+    // Keys and most lengths take one or two bytes: those without the loop.
+    match *b {
+        [a, ..] if a < 0x80 => return Some((u64::from(a), 1)),
+        [a, c, ..] if c < 0x80 => return Some((u64::from(a & 0x7f) | u64::from(c) << 7, 2)),
+        _ => {}
+    }
+    varint_loop(b)
+}
+
+fn varint_loop(b: &[u8]) -> Option<(u64, usize)> {
     let mut v = 0u64;
     for (i, &byte) in b.iter().enumerate().take(10) {
         v |= u64::from(byte & 0x7f) << (7 * i);
@@ -1270,6 +1281,21 @@ pub(crate) mod samples {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn quick_varint_shortcuts_agree_with_the_loop() {
+        let mut cases: Vec<Vec<u8>> = vec![vec![], vec![0x80], vec![0xff, 0x80], vec![0x80; 11]];
+        for a in 0..=255u8 {
+            cases.push(vec![a]);
+            for c in [0x00, 0x01, 0x7f, 0x80, 0xff] {
+                cases.push(vec![a, c]);
+                cases.push(vec![a, c, 0x05]);
+            }
+        }
+        for b in &cases {
+            assert_eq!(varint(b), varint_loop(b), "{b:02x?}");
+        }
+    }
 
     #[test]
     fn varints() {
