@@ -178,6 +178,32 @@ fn ethertype_ip(ethertype: u16, rest: Option<&[u8]>) -> Result<&[u8], Parsed<'_>
 
 /// Parses an IP packet; `cut` is how many bytes of the record the snaplen removed.
 pub(crate) fn parse_ip(ip: &[u8], cut: usize) -> Parsed<'_> {
+    if let Some(p) = plain_ipv4(ip) {
+        return p;
+    }
+    parse_ip_lax(ip, cut)
+}
+
+/// The common packet without etherparse: IPv4 with no options, not a fragment, carrying TCP,
+/// wholly inside the capture (its total length within the bytes, Ethernet padding after it).
+/// `None` sends everything else to [`parse_ip_lax`], which answers the same for these.
+#[inline]
+fn plain_ipv4(ip: &[u8]) -> Option<Parsed<'_>> {
+    let h = ip.first_chunk::<20>()?;
+    let total = usize::from(u16::from_be_bytes([h[2], h[3]]));
+    // Version 4, IHL 5; no MF flag and offset 0 (DF may be set); protocol 6.
+    if h[0] != 0x45 || h[6] & 0x3f != 0 || h[7] != 0 || h[9] != 6 || total < 20 {
+        return None;
+    }
+    let l4 = ip.get(20..total)?;
+    let mut s = [0u8; 16];
+    s[..4].copy_from_slice(&h[12..16]);
+    let mut d = [0u8; 16];
+    d[..4].copy_from_slice(&h[16..20]);
+    Some(parse_tcp(l4, s, d, false, 0))
+}
+
+pub(crate) fn parse_ip_lax(ip: &[u8], cut: usize) -> Parsed<'_> {
     let Ok((slice, ext_err)) = LaxIpSlice::from_slice(ip) else {
         return Parsed::Malformed;
     };

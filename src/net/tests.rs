@@ -965,3 +965,36 @@ fn odd_inputs_are_counted() {
     assert_eq!(s.ipv6_fragments, 1);
     assert_eq!(s.tcp_connections, 0);
 }
+
+/// An IPv4 header (and what follows it) with the fields the quick path looks at drawn from
+/// the values around its edges.
+fn ipv4_packet() -> impl Strategy<Value = (Vec<u8>, usize)> {
+    (
+        prop_oneof![Just(0x45u8), Just(0x46), Just(0x44), Just(0x65), any::<u8>()],
+        prop_oneof![Just(0u8), Just(0x40), Just(0x20), Just(0x80), Just(0x01), any::<u8>()],
+        prop_oneof![Just(0u8), Just(1), any::<u8>()],
+        prop_oneof![Just(6u8), Just(17), any::<u8>()],
+        prop_oneof![Just(0i32), Just(-1), Just(-20), Just(-21), Just(1), Just(5), -60i32..60],
+        proptest::collection::vec(any::<u8>(), 0..80),
+        prop_oneof![Just(0usize), 0usize..100],
+    )
+        .prop_map(|(vi, flags, off, proto, total_delta, rest, cut)| {
+            let mut ip =
+                vec![vi, 0, 0, 0, 0, 1, flags, off, 64, proto, 0, 0, 10, 0, 0, 1, 10, 0, 0, 2];
+            ip.extend_from_slice(&rest);
+            let total = (ip.len() as i32 + total_delta).clamp(0, 65535) as u16;
+            ip[2..4].copy_from_slice(&total.to_be_bytes());
+            (ip, cut)
+        })
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 20000, ..ProptestConfig::default() })]
+
+    #[test]
+    fn quick_ipv4_path_parses_as_etherparse_does((ip, cut) in ipv4_packet()) {
+        let quick = format!("{:?}", parse::parse_ip(&ip, cut));
+        let lax = format!("{:?}", parse::parse_ip_lax(&ip, cut));
+        prop_assert_eq!(quick, lax);
+    }
+}
