@@ -47,7 +47,23 @@ pub struct Jid<'a> {
 
 impl<'a> Jid<'a> {
     fn merge(&mut self, b: &'a [u8]) {
-        for (n, v) in Fields::new(b) {
+        // JIDs are read once or twice per message: their four strings under 128 bytes with
+        // one-byte keys are taken straight; anything else goes through the general reader.
+        let mut pos = 0;
+        while let Some(&[k, n]) = b.get(pos..pos + 2) {
+            let end = pos + 2 + usize::from(n);
+            let (Some(s), true) = (b.get(pos + 2..end), n < 0x80) else { break };
+            match k {
+                10 => self.app_key = Some(s),
+                18 => self.name = Some(s),
+                26 => self.domain = Some(s),
+                34 => self.client_resource = Some(s),
+                _ => break,
+            }
+            pos = end;
+        }
+        let rest = b.get(pos..).unwrap_or_default();
+        for (n, v) in Fields::new(rest) {
             match (n, v) {
                 (1, Val::Len(s)) => self.app_key = Some(s),
                 (2, Val::Len(s)) => self.name = Some(s),

@@ -384,3 +384,35 @@ proptest! {
         prop_assert_eq!(got, prost_varint(&b));
     }
 }
+
+/// A JID's wire bytes: string fields 1–4 (and unknown 5) of any length, in any order and
+/// repeated, so both the short-field shortcut of [`Jid::merge`] and its fallback are taken.
+fn jid_bytes() -> impl Strategy<Value = Vec<u8>> {
+    prop::collection::vec((1u64..6, prop::collection::vec(b'a'..=b'z', 0..200)), 0..7).prop_map(
+        |fs| {
+            let mut b = Vec::new();
+            for (n, s) in fs {
+                prost::encoding::encode_varint(n << 3 | 2, &mut b);
+                prost::encoding::encode_varint(s.len() as u64, &mut b);
+                b.extend_from_slice(&s);
+            }
+            b
+        },
+    )
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(5000))]
+
+    #[test]
+    fn jids_merge_as_prost_merges_them(b in jid_bytes()) {
+        let want = pb::Jid::decode(&b[..]).map_err(|e| TestCaseError::fail(e.to_string()))?;
+        let mut got = Jid::default();
+        got.merge(&b);
+        let owned = |s: Option<&[u8]>| s.map(|s| String::from_utf8_lossy(s).into_owned());
+        prop_assert_eq!(owned(got.app_key), want.app_key);
+        prop_assert_eq!(owned(got.name), want.name);
+        prop_assert_eq!(owned(got.domain), want.domain);
+        prop_assert_eq!(owned(got.client_resource), want.client_resource);
+    }
+}
