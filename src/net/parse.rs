@@ -196,11 +196,9 @@ fn plain_ipv4(ip: &[u8]) -> Option<Parsed<'_>> {
         return None;
     }
     let l4 = ip.get(20..total)?;
-    let mut s = [0u8; 16];
-    s[..4].copy_from_slice(&h[12..16]);
-    let mut d = [0u8; 16];
-    d[..4].copy_from_slice(&h[16..20]);
-    Some(parse_tcp(l4, s, d, false, 0))
+    let src = [h[12], h[13], h[14], h[15]];
+    let dst = [h[16], h[17], h[18], h[19]];
+    Some(parse_tcp_v4(l4, src, dst, 0))
 }
 
 pub(crate) fn parse_ip_lax(ip: &[u8], cut: usize) -> Parsed<'_> {
@@ -242,11 +240,7 @@ pub(crate) fn parse_ip_lax(ip: &[u8], cut: usize) -> Parsed<'_> {
             if pl.ip_number != IpNumber::TCP {
                 return Parsed::NonTcp;
             }
-            let mut s = [0u8; 16];
-            s[..4].copy_from_slice(&h.source());
-            let mut d = [0u8; 16];
-            d[..4].copy_from_slice(&h.destination());
-            parse_tcp(pl.payload, s, d, false, missing)
+            parse_tcp_v4(pl.payload, h.source(), h.destination(), missing)
         }
         LaxIpSlice::Ipv6(v6) => {
             if pl.fragmented {
@@ -259,6 +253,15 @@ pub(crate) fn parse_ip_lax(ip: &[u8], cut: usize) -> Parsed<'_> {
             parse_tcp(pl.payload, h.source(), h.destination(), true, missing)
         }
     }
+}
+
+/// [`parse_tcp`] for IPv4 addresses, which an [`Endpoint`] keeps in its first four bytes.
+pub(crate) fn parse_tcp_v4(l4: &[u8], src: [u8; 4], dst: [u8; 4], missing: usize) -> Parsed<'_> {
+    let mut s = [0u8; 16];
+    s[..4].copy_from_slice(&src);
+    let mut d = [0u8; 16];
+    d[..4].copy_from_slice(&dst);
+    parse_tcp(l4, s, d, false, missing)
 }
 
 /// Parses a TCP header and payload (from a packet or a reassembled datagram).

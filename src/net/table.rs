@@ -151,11 +151,7 @@ impl Net {
                         self.stats.non_tcp += 1;
                         return;
                     }
-                    let mut s = [0u8; 16];
-                    s[..4].copy_from_slice(&src);
-                    let mut d = [0u8; 16];
-                    d[..4].copy_from_slice(&dst);
-                    match parse::parse_tcp(&payload, s, d, false, 0) {
+                    match parse::parse_tcp_v4(&payload, src, dst, 0) {
                         Parsed::Tcp(seg) => self.tcp(&seg, ctx, sink),
                         _ => self.stats.malformed += 1,
                     }
