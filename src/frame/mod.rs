@@ -176,6 +176,9 @@ pub const RESYNC_MAX_WAIT: usize = 256 << 10;
 /// Capacity of the partial-frame buffer that is kept once its frame is complete.
 const KEEP_BUF: usize = 2 << 10;
 
+/// The most reserved for a partial body before its bytes arrive.
+const RESERVE_MAX: usize = 64 << 10;
+
 impl LengthPrefixSplitter {
     /// `synced`: whether the stream starts at a frame boundary (a connection seen from its
     /// SYN). `max_frame`: the largest body accepted. `start`: stream offset of the first byte.
@@ -355,6 +358,9 @@ impl LengthPrefixSplitter {
                     } else {
                         self.state = State::Body { len: len_us };
                         self.buf.clear();
+                        // Room for the whole body up front, not a chain of doublings as its
+                        // segments arrive; bounded, as the length is the sender's claim.
+                        self.buf.reserve(len_us.min(RESERVE_MAX));
                         self.buf.extend_from_slice(avail);
                         pos = data.len();
                     }
