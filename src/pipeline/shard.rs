@@ -114,10 +114,11 @@ pub fn shard_of(link: LinkType, data: &[u8], orig_len: u32, jobs: usize) -> usiz
 
 /// Shard 0 runs on the thread that also reads, parses and hands out every packet (and merges
 /// at the end), so it is given fewer connections than a worker: relative shares. With two
-/// jobs, 650 : 1000 balanced the instructions of the two threads (callgrind) to 707 M / 710 M
-/// on an 80 MB capture of 2000 sessions and 241 M / 239 M on 19 MB of 400 sessions, against
-/// 1303 M and 441 M for one pipeline; equal shares gave 857 M / 582 M on the first.
-const READER_SHARE: u64 = 650;
+/// jobs, 600 : 1000 balanced the instructions of the two threads (callgrind, `report`) to
+/// 208.6 M / 202.1 M on 19 MB of 400 sessions and 300.3 M / 304.3 M on 26 MB of 1000, against
+/// 370.2 M and 544.1 M for one pipeline. Which connections hash where moves the split by a few
+/// percent either way; 650 was right before the per-packet path got cheaper than the reading.
+const READER_SHARE: u64 = 600;
 const WORKER_SHARE: u64 = 1000;
 
 /// The TCP endpoints of a packet, as [`parse::parse`] reads them. Every packet passes here on
