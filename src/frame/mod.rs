@@ -176,8 +176,10 @@ pub const RESYNC_MAX_WAIT: usize = 256 << 10;
 /// Capacity of the partial-frame buffer that is kept once its frame is complete.
 const KEEP_BUF: usize = 2 << 10;
 
-/// The most reserved for a partial body before its bytes arrive.
+/// The most reserved for a partial body before its bytes arrive, and the most as a multiple
+/// of the bytes already here.
 const RESERVE_MAX: usize = 64 << 10;
+const RESERVE_AHEAD: usize = 4;
 
 impl LengthPrefixSplitter {
     /// `synced`: whether the stream starts at a frame boundary (a connection seen from its
@@ -359,8 +361,11 @@ impl LengthPrefixSplitter {
                         self.state = State::Body { len: len_us };
                         self.buf.clear();
                         // Room for the whole body up front, not a chain of doublings as its
-                        // segments arrive; bounded, as the length is the sender's claim.
-                        self.buf.reserve(len_us.min(RESERVE_MAX));
+                        // segments arrive. The length is the sender's claim: thousands of
+                        // connections each sending a prefix and a byte must not each get the
+                        // claimed size, so the room is also bounded by what did arrive.
+                        let room = len_us.min(avail.len().saturating_mul(RESERVE_AHEAD));
+                        self.buf.reserve(room.min(RESERVE_MAX));
                         self.buf.extend_from_slice(avail);
                         pos = data.len();
                     }
@@ -582,6 +587,27 @@ mod tests {
             s.iter().enumerate().map(|(i, b)| (i as u64, std::slice::from_ref(b))).collect();
         let mut sp = LengthPrefixSplitter::new(1000, true, 0);
         assert_eq!(run(&mut sp, &chunks), frames_of(&bodies));
+    }
+
+    #[test]
+    fn a_partial_body_gets_room_by_what_arrived_not_by_its_claim() {
+        // A claim of 1 MiB with one byte of it here: no more than a few bytes are reserved.
+        let mut sp = LengthPrefixSplitter::new(16 << 20, true, 0);
+        let mut s = (1u32 << 20).to_be_bytes().to_vec();
+        s.push(0x08);
+        sp.feed(0, &s, &TestCheck, &mut |_| {});
+        assert_eq!(sp.buffered(), 1);
+        assert!(sp.buf.capacity() <= 64, "capacity {}", sp.buf.capacity());
+        // A body split in two: room for all of it once half is here, so it is not regrown.
+        let b = body(598, 5);
+        let framed = framed(std::slice::from_ref(&b));
+        let (first, second) = framed.split_at(304);
+        let mut sp = LengthPrefixSplitter::new(1000, true, 0);
+        sp.feed(0, first, &TestCheck, &mut |_| {});
+        assert!(sp.buf.capacity() >= b.len(), "capacity {}", sp.buf.capacity());
+        let mut out = Vec::new();
+        sp.feed(304, second, &TestCheck, &mut |e| out.push(to_ev(e)));
+        assert_eq!(out, frames_of(&[b]));
     }
 
     #[test]
