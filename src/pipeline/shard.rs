@@ -117,7 +117,8 @@ pub fn shard_of(link: LinkType, data: &[u8], orig_len: u32, jobs: usize) -> usiz
 /// jobs, 600 : 1000 balanced the instructions of the two threads (callgrind, `report`) to
 /// 208.6 M / 202.1 M on 19 MB of 400 sessions and 300.3 M / 304.3 M on 26 MB of 1000, against
 /// 370.2 M and 544.1 M for one pipeline. Which connections hash where moves the split by a few
-/// percent either way; 650 was right before the per-packet path got cheaper than the reading.
+/// percent either way. 650 balanced them until the per-packet path got cheaper and the reading,
+/// which only the reader thread does, did not.
 const READER_SHARE: u64 = 600;
 const WORKER_SHARE: u64 = 1000;
 
