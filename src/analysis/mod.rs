@@ -892,6 +892,8 @@ pub struct Analyzer {
     own: OwnCounts,
     /// Reused for inflating compressed payloads.
     scratch: Vec<u8>,
+    /// The metas of the last SYNC answer decoded, kept for their buffer.
+    metas: Vec<view::Meta<'static>>,
     /// Time of the first event seen (stands in for the capture start until known).
     first_seen: Option<Timestamp>,
     capture_start: Option<Timestamp>,
@@ -1105,6 +1107,7 @@ impl Analyzer {
             totals: None,
             own: OwnCounts::default(),
             scratch: Vec::new(),
+            metas: Vec::new(),
             first_seen: None,
             capture_drops: 0,
             capture_start: None,
@@ -1332,7 +1335,8 @@ impl Analyzer {
     fn take_in(&mut self, ctx: &MsgCtx<'_>, raw: &[u8], own: bool) {
         self.seen(ctx.ts);
         let mut scratch = std::mem::take(&mut self.scratch);
-        match view::decode(raw, ctx.dir, &self.limits, &mut scratch) {
+        let mut metas = view::recycle(std::mem::take(&mut self.metas));
+        match view::decode(raw, ctx.dir, &self.limits, &mut scratch, &mut metas) {
             Ok(m) => {
                 if own {
                     self.own.messages += 1;
@@ -1349,6 +1353,8 @@ impl Analyzer {
                 self.decode_error(ctx);
             }
         }
+        // The metas borrow the scratch buffer: they go back first.
+        self.metas = view::recycle(metas);
         // Keep the buffer for the next compressed payload, unless an outsized one grew it.
         if scratch.capacity() <= 1 << 20 {
             self.scratch = scratch;

@@ -73,6 +73,42 @@ impl<'a> Jid<'a> {
             }
         }
     }
+    /// Validates `b` as a `JID` whose fields sit at recursion `budget` (what its parent's
+    /// generated validator does) and merges it in, in one walk instead of a check and a read.
+    /// On false, `self` holds a partial merge that the caller discards with the message.
+    fn merge_checked(&mut self, b: &'a [u8], budget: u32) -> bool {
+        let mut pos = 0;
+        while pos < b.len() {
+            // The usual shape: a one-byte key of a part and a length under 128.
+            if let Some(&[k, n]) = b.get(pos..pos + 2) {
+                if n < 0x80 && matches!(k, 10 | 18 | 26 | 34) {
+                    let end = pos + 2 + usize::from(n);
+                    let Some(s) = b.get(pos + 2..end).filter(|s| utf8(s)) else { return false };
+                    self.set_part(k, s);
+                    pos = end;
+                    continue;
+                }
+            }
+            let Some(k) = varint(b, &mut pos) else { return false };
+            let start = pos;
+            if !field_easemob_pb_jid(k, b, &mut pos, budget) {
+                return false;
+            }
+            if let Ok(k @ (10 | 18 | 26 | 34)) = u8::try_from(k) {
+                self.set_part(k, len(b.get(start..pos).unwrap_or_default()));
+            }
+        }
+        true
+    }
+    #[inline(always)]
+    fn set_part(&mut self, key: u8, s: &'a [u8]) {
+        match key {
+            10 => self.app_key = Some(s),
+            18 => self.name = Some(s),
+            26 => self.domain = Some(s),
+            _ => self.client_resource = Some(s),
+        }
+    }
     pub fn parts(&self) -> super::jid::JidParts<'a> {
         super::jid::JidParts {
             app_key: self.app_key.map(text),
@@ -150,38 +186,96 @@ impl<'a> Meta<'a> {
         m.merge(b);
         m
     }
-    /// The payload decoded by namespace, as [`super::decode::decode_meta`] does.
-    pub fn body(&self) -> MetaBody<'a> {
-        let Some(bytes) = self.payload else { return MetaBody::Empty };
-        let ns = self.ns.unwrap_or(0);
-        let Some(desc) = schema::meta_payload_type(ns) else { return MetaBody::Raw };
-        if !check(desc, bytes, RECURSION_LIMIT) {
-            return MetaBody::Invalid;
-        }
-        match ns {
-            0 => {
-                let (mut operation, mut reason) = (None, None);
-                for (n, v) in Fields::new(bytes) {
-                    match (n, v) {
-                        (1, Val::Int(x)) => operation = Some(x as i32),
-                        (10, Val::Len(s)) => reason = Some(text(s)),
+    /// Validates `b` as a `Meta` whose fields sit at recursion `budget` and merges what
+    /// [`Meta`] holds into `self`, in one walk (its JIDs too). On false, `self` holds a partial
+    /// merge that the caller discards with the message.
+    fn merge_checked(&mut self, b: &'a [u8], budget: u32) -> bool {
+        let mut pos = 0;
+        while pos < b.len() {
+            let Some(k) = varint(b, &mut pos) else { return false };
+            let ok = match k {
+                0x12 | 0x1a => {
+                    let jid = if k == 0x12 { &mut self.from } else { &mut self.to };
+                    budget != 0
+                        && delimited(b, &mut pos).is_some_and(|s| {
+                            jid.get_or_insert_default().merge_checked(s, budget - 1)
+                        })
+                }
+                _ => {
+                    let start = pos;
+                    let ok = field_easemob_pb_meta(k, b, &mut pos, budget);
+                    let v = b.get(start..pos).unwrap_or_default();
+                    match k {
+                        0x08 if ok => self.id = Some(int(v)),
+                        0x28 if ok => self.ns = Some(int(v) as i32),
+                        0x32 if ok => self.payload = Some(len(v)),
                         _ => {}
                     }
+                    ok
                 }
-                MetaBody::Statistic { operation, reason }
+            };
+            if !ok {
+                return false;
+            }
+        }
+        true
+    }
+    /// The payload decoded by namespace, as [`super::decode::decode_meta`] does: validated
+    /// and read in one walk.
+    pub fn body(&self) -> MetaBody<'a> {
+        let Some(bytes) = self.payload else { return MetaBody::Empty };
+        let (ok, body) = match self.ns.unwrap_or(0) {
+            0 => {
+                let (mut operation, mut reason) = (None, None);
+                let ok = walk(bytes, field_easemob_pb_statisticsbody, |k, v| match k {
+                    0x08 => operation = Some(int(v) as i32),
+                    0x52 => reason = Some(text(len(v))),
+                    _ => {}
+                });
+                (ok, MetaBody::Statistic { operation, reason })
             }
             1 => {
                 let mut r#type = None;
-                for (n, v) in Fields::new(bytes) {
-                    if let (1, Val::Int(x)) = (n, v) {
-                        r#type = Some(x as i32);
+                let ok = walk(bytes, field_easemob_pb_messagebody, |k, v| {
+                    if k == 0x08 {
+                        r#type = Some(int(v) as i32);
                     }
-                }
-                MetaBody::Chat { r#type, bytes }
+                });
+                (ok, MetaBody::Chat { r#type, bytes })
             }
-            2 => MetaBody::Muc(status_field(bytes, 8)),
-            3 => MetaBody::Roster(status_field(bytes, 2)),
-            _ => MetaBody::Conference(status_field(bytes, 12)),
+            2 => {
+                let mut st = None;
+                let ok = walk(bytes, field_easemob_pb_mucbody, |k, v| {
+                    if k == 0x42 {
+                        status_merge(&mut st, bytes, 8, len(v));
+                    }
+                });
+                (ok, MetaBody::Muc(st))
+            }
+            3 => {
+                let mut st = None;
+                let ok = walk(bytes, field_easemob_pb_rosterbody, |k, v| {
+                    if k == 0x12 {
+                        status_merge(&mut st, bytes, 2, len(v));
+                    }
+                });
+                (ok, MetaBody::Roster(st))
+            }
+            4 => {
+                let mut st = None;
+                let ok = walk(bytes, field_easemob_pb_conferencebody, |k, v| {
+                    if k == 0x62 {
+                        status_merge(&mut st, bytes, 12, len(v));
+                    }
+                });
+                (ok, MetaBody::Conference(st))
+            }
+            _ => return MetaBody::Raw,
+        };
+        if ok {
+            body
+        } else {
+            MetaBody::Invalid
         }
     }
 }
@@ -223,15 +317,6 @@ impl<'a> MetaBody<'a> {
             t
         })
     }
-}
-
-/// The merged `Status` in field `number` of `bytes`, if any occurrence.
-fn status_field(bytes: &[u8], number: u32) -> Option<Status<'_>> {
-    let mut st: Option<Status<'_>> = None;
-    for b in repeated(bytes, number) {
-        status_merge(&mut st, bytes, number, b);
-    }
-    st
 }
 
 /// Merges occurrence `b` of `Status` field `number` of `parent` into `st`, for readers that
@@ -299,12 +384,28 @@ pub struct SyncDl<'a> {
     /// Number of `metas`.
     pub meta_count: u64,
     bytes: &'a [u8],
+    /// The first `metas`, as read while validating them.
+    held: &'a [Meta<'a>],
+    /// Where in `bytes` the `metas` past `held` start being read again.
+    rest: usize,
 }
 
 impl<'a> SyncDl<'a> {
     pub fn metas(&self) -> impl Iterator<Item = Meta<'a>> + 'a {
-        repeated(self.bytes, 4).map(Meta::parse)
+        let rest = self.bytes.get(self.rest..).unwrap_or_default();
+        self.held.iter().copied().chain(repeated(rest, 4).map(Meta::parse))
     }
+}
+
+/// `metas` of one SYNC answer kept as read during validation; any further are read again
+/// from the bytes, so a crafted answer of millions of empty metas costs no more memory.
+const MAX_HELD_METAS: usize = 1024;
+
+/// `pool` emptied and retyped for another frame's borrows, keeping its allocation (a
+/// collect from an empty vector of a same-sized type reuses the buffer in place).
+pub fn recycle<'b>(mut pool: Vec<Meta<'_>>) -> Vec<Meta<'b>> {
+    pool.clear();
+    pool.into_iter().map(|_| Meta::default()).collect()
 }
 
 /// The command message, typed by command and direction (as [`super::decode::Body`]).
@@ -334,13 +435,15 @@ pub struct Msg<'a> {
 const COMPRESS_ZLIB: u32 = 1;
 
 /// Decodes `frame` as [`super::decode::decode`] would, reading only what [`Msg`] holds. A zlib
-/// payload is inflated into `scratch` (cleared first), which the result then borrows.
-pub fn decode<'a>(
+/// payload is inflated into `scratch` (cleared first), and the metas of a SYNC answer are kept
+/// in `metas` (cleared first, at most [`MAX_HELD_METAS`]); the result borrows both.
+pub fn decode<'a: 'm, 'm>(
     frame: &'a [u8],
     dir: Dir,
     limits: &DecodeLimits,
     scratch: &'a mut Vec<u8>,
-) -> Result<Msg<'a>, ViewError> {
+    metas: &'m mut Vec<Meta<'a>>,
+) -> Result<Msg<'m>, ViewError> {
     let (mut command, mut compress, mut encrypted) = (0i32, 0u32, false);
     let mut payload: &[u8] = &[];
     let mut guid: Option<Jid<'a>> = None;
@@ -374,13 +477,18 @@ pub fn decode<'a>(
         } else {
             payload
         };
-        body(command, dir, bytes)?
+        body(command, dir, bytes, metas)?
     };
     Ok(Msg { command, guid, body })
 }
 
 /// The command message of `bytes`, validated as its type and read in one walk.
-fn body(command: Command, dir: Dir, bytes: &[u8]) -> Result<Body<'_>, ViewError> {
+fn body<'a: 'm, 'm>(
+    command: Command,
+    dir: Dir,
+    bytes: &'a [u8],
+    metas: &'m mut Vec<Meta<'a>>,
+) -> Result<Body<'m>, ViewError> {
     let (ok, body) = match (command, dir) {
         (Command::Notice, Dir::C2S) | (Command::Unknown(_), _) => return Ok(Body::Raw),
         (Command::Provision, _) => {
@@ -418,25 +526,60 @@ fn body(command: Command, dir: Dir, bytes: &[u8]) -> Result<Body<'_>, ViewError>
             (ok, Body::Notice { queue })
         }
         (Command::Sync, Dir::C2S) => {
-            let mut s = SyncUl::default();
-            let ok = walk(bytes, field_easemob_pb_commsyncul, |k, v| match k {
-                0x0a => s.meta.get_or_insert_default().merge(len(v)),
-                0x1a => s.queue.get_or_insert_default().merge(len(v)),
-                _ => {}
-            });
-            (ok, Body::SyncUl(s))
+            let (mut meta, mut queue) = (None::<Meta<'_>>, None::<Jid<'_>>);
+            let ok = walk(
+                bytes,
+                |k, buf, pos, budget| match k {
+                    0x0a => {
+                        budget != 0
+                            && delimited(buf, pos).is_some_and(|b| {
+                                meta.get_or_insert_default().merge_checked(b, budget - 1)
+                            })
+                    }
+                    _ => field_easemob_pb_commsyncul(k, buf, pos, budget),
+                },
+                |k, v| {
+                    if k == 0x1a {
+                        queue.get_or_insert_default().merge(len(v));
+                    }
+                },
+            );
+            (ok, Body::SyncUl(SyncUl { meta, queue }))
         }
         (Command::Sync, Dir::S2C) => {
-            let mut s = SyncDl { bytes, ..Default::default() };
-            let ok = walk(bytes, field_easemob_pb_commsyncdl, |k, v| match k {
-                0x0a => status_merge(&mut s.status, bytes, 1, len(v)),
-                0x10 => s.meta_id = Some(int(v)),
-                0x22 => s.meta_count += 1,
-                0x28 => s.next_key = Some(int(v)),
-                0x32 => s.queue.get_or_insert_default().merge(len(v)),
-                0x38 => s.is_last = Some(int(v) != 0),
-                _ => {}
-            });
+            metas.clear();
+            let mut s = SyncDl { bytes, rest: bytes.len(), ..Default::default() };
+            let mut rest = bytes.len();
+            let ok = walk(
+                bytes,
+                |k, buf, pos, budget| match k {
+                    0x22 => {
+                        budget != 0
+                            && delimited(buf, pos).is_some_and(|b| {
+                                let mut m = Meta::default();
+                                let ok = m.merge_checked(b, budget - 1);
+                                if metas.len() < MAX_HELD_METAS {
+                                    metas.push(m);
+                                    rest = *pos;
+                                }
+                                ok
+                            })
+                    }
+                    _ => field_easemob_pb_commsyncdl(k, buf, pos, budget),
+                },
+                |k, v| match k {
+                    0x0a => status_merge(&mut s.status, bytes, 1, len(v)),
+                    0x10 => s.meta_id = Some(int(v)),
+                    0x22 => s.meta_count += 1,
+                    0x28 => s.next_key = Some(int(v)),
+                    0x32 => s.queue.get_or_insert_default().merge(len(v)),
+                    0x38 => s.is_last = Some(int(v) != 0),
+                    _ => {}
+                },
+            );
+            let mut s: SyncDl<'m> = s;
+            s.rest = rest;
+            s.held = metas;
             (ok, Body::SyncDl(s))
         }
         (Command::Logout, _) => {
@@ -463,7 +606,7 @@ fn body(command: Command, dir: Dir, bytes: &[u8]) -> Result<Body<'_>, ViewError>
 #[inline(always)]
 fn walk<'a>(
     buf: &'a [u8],
-    field: impl Fn(u64, &[u8], &mut usize, u32) -> bool,
+    mut field: impl FnMut(u64, &'a [u8], &mut usize, u32) -> bool,
     mut read: impl FnMut(u64, &'a [u8]),
 ) -> bool {
     let mut pos = 0;

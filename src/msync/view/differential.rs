@@ -150,8 +150,8 @@ pub fn digest_pb(frame: &[u8], dir: Dir) -> String {
 }
 
 pub fn digest_view(frame: &[u8], dir: Dir) -> String {
-    let mut scratch = Vec::new();
-    let m = match decode(frame, dir, &DecodeLimits::default(), &mut scratch) {
+    let (mut scratch, mut metas) = (Vec::new(), Vec::new());
+    let m = match decode(frame, dir, &DecodeLimits::default(), &mut scratch, &mut metas) {
         Ok(m) => m,
         Err(ViewError::Envelope) => return "error envelope".into(),
         Err(ViewError::Payload) => return "error payload".into(),

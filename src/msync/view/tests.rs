@@ -231,8 +231,11 @@ fn zlib_payloads_and_the_cap() {
     let frame = m.encode_to_vec();
     agree(&frame, Dir::S2C);
     let tight = DecodeLimits { max_inflated: 100 };
-    let mut scratch = Vec::new();
-    assert_eq!(decode(&frame, Dir::S2C, &tight, &mut scratch), Err(ViewError::InflateTooLarge));
+    let (mut scratch, mut metas) = (Vec::new(), Vec::new());
+    assert_eq!(
+        decode(&frame, Dir::S2C, &tight, &mut scratch, &mut metas),
+        Err(ViewError::InflateTooLarge)
+    );
     assert!(matches!(
         decode::decode(&frame, Dir::S2C, &tight),
         Err(DecodeError::InflateTooLarge(100))
@@ -415,4 +418,94 @@ proptest! {
         prop_assert_eq!(owned(got.domain), want.domain);
         prop_assert_eq!(owned(got.client_resource), want.client_resource);
     }
+}
+
+/// [`jid_bytes`] with some damage: a byte flipped to a non-UTF-8 one, or the end cut off.
+fn damaged_jid_bytes() -> impl Strategy<Value = Vec<u8>> {
+    (jid_bytes(), any::<prop::sample::Index>(), 0u8..3).prop_map(|(mut b, at, how)| {
+        if !b.is_empty() {
+            let i = at.index(b.len());
+            match how {
+                0 => b[i] = 0xff,
+                1 => b.truncate(i),
+                _ => {}
+            }
+        }
+        b
+    })
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(5000))]
+
+    #[test]
+    fn jids_checked_and_merged_in_one_walk_agree_with_prost(b in damaged_jid_bytes()) {
+        let want = pb::Jid::decode(&b[..]).ok();
+        let mut got = Jid::default();
+        let ok = got.merge_checked(&b, RECURSION_LIMIT);
+        prop_assert_eq!(ok, want.is_some());
+        prop_assert_eq!(ok, check_easemob_pb_jid(&b));
+        if let Some(want) = want {
+            let owned = |s: Option<&[u8]>| s.map(|s| String::from_utf8_lossy(s).into_owned());
+            prop_assert_eq!(owned(got.app_key), want.app_key);
+            prop_assert_eq!(owned(got.name), want.name);
+            prop_assert_eq!(owned(got.domain), want.domain);
+            prop_assert_eq!(owned(got.client_resource), want.client_resource);
+        }
+    }
+}
+
+#[test]
+fn metas_past_the_held_ones_are_read_again_in_order() {
+    let meta = |i: u64| pb::Meta {
+        id: Some(i),
+        from: Some(samples::jid(None, &format!("u{i}"), None, None)),
+        ns: Some(1),
+        payload: Some(pb::MessageBody { r#type: Some(1), ..Default::default() }.encode_to_vec()),
+        ..Default::default()
+    };
+    let n = MAX_HELD_METAS as u64 + 7;
+    let dl = pb::CommSyncDl {
+        metas: (0..n).map(meta).collect(),
+        next_key: Some(3),
+        ..Default::default()
+    };
+    let frame = env(0, dl.encode_to_vec());
+    agree(&frame, Dir::S2C);
+    let (mut scratch, mut metas) = (Vec::new(), Vec::new());
+    let m = decode(&frame, Dir::S2C, &DecodeLimits::default(), &mut scratch, &mut metas);
+    let Ok(Msg { body: Body::SyncDl(s), .. }) = m else { panic!("{m:?}") };
+    assert_eq!(s.meta_count, n);
+    assert_eq!(s.held.len(), MAX_HELD_METAS);
+    let ids: Vec<_> = s.metas().map(|m| m.id).collect();
+    assert_eq!(ids, (0..n).map(Some).collect::<Vec<_>>());
+    assert_eq!(s.metas().last().and_then(|m| m.from).and_then(|j| j.name), Some(&b"u1030"[..]));
+
+    // A bad meta past the held ones still fails the whole answer, as prost fails it.
+    let mut bad = dl.clone();
+    if let Some(m) = bad.metas.last_mut() {
+        m.payload = None;
+        m.from = Some(samples::jid(None, "x", None, None));
+    }
+    let mut bytes = env(0, bad.encode_to_vec());
+    let Some(at) = bytes.windows(3).rposition(|w| w == [0x12, 0x01, b'x']) else {
+        panic!("no name x in the last meta")
+    };
+    bytes[at + 2] = 0xff;
+    agree(&bytes, Dir::S2C);
+    assert_eq!(digest_view(&bytes, Dir::S2C), "error payload");
+}
+
+#[test]
+fn a_recycled_pool_keeps_its_buffer() {
+    let mut pool: Vec<Meta<'static>> = Vec::with_capacity(64);
+    pool.push(Meta::default());
+    let bytes = vec![1u8; 4];
+    let mut borrowed: Vec<Meta<'_>> = recycle(pool);
+    assert!(borrowed.is_empty());
+    assert_eq!(borrowed.capacity(), 64);
+    borrowed.push(Meta { payload: Some(&bytes), ..Meta::default() });
+    let back: Vec<Meta<'static>> = recycle(borrowed);
+    assert!(back.is_empty());
+    assert_eq!(back.capacity(), 64);
 }
