@@ -114,12 +114,13 @@ pub fn shard_of(link: LinkType, data: &[u8], orig_len: u32, jobs: usize) -> usiz
 
 /// Shard 0 runs on the thread that also reads, parses and hands out every packet (and merges
 /// at the end), so it is given fewer connections than a worker: relative shares. With two
-/// jobs, 600 : 1000 balanced the instructions of the two threads (callgrind, `report`) to
-/// 208.6 M / 202.1 M on 19 MB of 400 sessions and 300.3 M / 304.3 M on 26 MB of 1000, against
-/// 370.2 M and 544.1 M for one pipeline. Which connections hash where moves the split by a few
-/// percent either way. 650 balanced them until the per-packet path got cheaper and the reading,
-/// which only the reader thread does, did not.
-const READER_SHARE: u64 = 600;
+/// jobs, 580 : 1000 balanced the instructions of the two threads (callgrind, `report`) to
+/// 187.9 M / 183.4 M on 19 MB of 400 sessions and 272.4 M / 277.2 M on 26 MB of 1000, against
+/// 332.0 M and 491.2 M for one pipeline; 560 and 600 each left one of the two captures less
+/// even. Which connections hash where moves the split by a few percent either way. The share
+/// falls as the per-packet work gets cheaper, since the reading, which only the reader thread
+/// does, does not.
+const READER_SHARE: u64 = 580;
 const WORKER_SHARE: u64 = 1000;
 
 /// The TCP endpoints of a packet, as [`parse::parse`] reads them. Every packet passes here on
