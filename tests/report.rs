@@ -355,6 +355,37 @@ fn midstream_sessions_and_compression() {
     assert!(inferred.count() > 0, "users inferred from sends");
 }
 
+/// The login negotiates LZ4 for the frames after it, which the report must then unwrap: every
+/// number still matches, over raw TCP and WebSocket, for each direction the server names.
+#[test]
+fn lz4_negotiated_at_login() {
+    let dir = TempDir::new("lz4");
+    for (i, (direction, transport)) in [
+        (Lz4Direction::Bi, SynthTransport::Tcp),
+        (Lz4Direction::OnlyUp, SynthTransport::Tcp),
+        (Lz4Direction::OnlyDown, SynthTransport::WebSocket),
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        let cfg = SynthConfig {
+            seed: 20 + i as u64,
+            clients: 8,
+            duration_secs: 60.0,
+            transport,
+            lz4: Some(Lz4Mode { direction }),
+            ..impaired()
+        };
+        let (path, t) = synthesize(&dir, &format!("z{i}.pcap"), &cfg);
+        let doc = report_json(&path, &[]);
+        assert_eq!(u(&doc["overview"]["decode_errors"]), 0, "{direction:?} {transport:?}");
+        check_sessions(&doc, &t);
+        check_latency(&doc, &t);
+        check_errors(&doc, &t);
+        check_messages(&doc, &t);
+    }
+}
+
 #[test]
 fn loss_shows_as_gaps() {
     let dir = TempDir::new("loss");

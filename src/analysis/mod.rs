@@ -1331,17 +1331,18 @@ impl Analyzer {
     }
 
     /// Decodes one message body and takes it in; `own` says the pipeline left counting it to
-    /// this analyzer.
-    fn take_in(&mut self, ctx: &MsgCtx<'_>, raw: &[u8], own: bool) {
+    /// this analyzer. The command, if the body decoded.
+    fn take_in(&mut self, ctx: &MsgCtx<'_>, raw: &[u8], own: bool) -> Option<Command> {
         self.seen(ctx.ts);
         let mut scratch = std::mem::take(&mut self.scratch);
         let mut metas = view::recycle(std::mem::take(&mut self.metas));
-        match view::decode(raw, ctx.dir, &self.limits, &mut scratch, &mut metas) {
+        let command = match view::decode(raw, ctx.dir, &self.limits, &mut scratch, &mut metas) {
             Ok(m) => {
                 if own {
                     self.own.messages += 1;
                 }
                 self.message(ctx, &m);
+                Some(m.command)
             }
             Err(e) => {
                 if own {
@@ -1351,14 +1352,16 @@ impl Analyzer {
                     }
                 }
                 self.decode_error(ctx);
+                None
             }
-        }
+        };
         // The metas borrow the scratch buffer: they go back first.
         self.metas = view::recycle(metas);
         // Keep the buffer for the next compressed payload, unless an outsized one grew it.
         if scratch.capacity() <= 1 << 20 {
             self.scratch = scratch;
         }
+        command
     }
 
     fn decode_error(&mut self, ctx: &MsgCtx<'_>) {
@@ -1998,7 +2001,9 @@ impl Consumer for Analyzer {
             }
             // Sent only when another consumer shares the pipeline (it decoded for both): the
             // raw bytes are read again here, the views being cheaper than the owned message.
-            Event::Message { ctx, raw, .. } => self.take_in(ctx, raw, false),
+            Event::Message { ctx, raw, .. } => {
+                self.take_in(ctx, raw, false);
+            }
             Event::DecodeError { ctx, .. } => {
                 self.seen(ctx.ts);
                 self.decode_error(ctx);
@@ -2123,9 +2128,8 @@ impl Consumer for Analyzer {
         true
     }
 
-    fn undecoded(&mut self, ctx: &MsgCtx<'_>, raw: &[u8]) -> io::Result<()> {
-        self.take_in(ctx, raw, true);
-        Ok(())
+    fn undecoded(&mut self, ctx: &MsgCtx<'_>, raw: &[u8]) -> io::Result<Option<Command>> {
+        Ok(self.take_in(ctx, raw, true))
     }
 }
 

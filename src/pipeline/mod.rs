@@ -4,7 +4,7 @@
 use std::io;
 
 use crate::capture::Timestamp;
-use crate::msync::decode::{DecodeError, Decoded};
+use crate::msync::decode::{Command, DecodeError, Decoded};
 use crate::net::{CloseReason, ConnId, ConnMeta, Dir, PktCtx, TcpNote};
 
 /// How MSync messages are carried on a connection.
@@ -237,10 +237,12 @@ pub trait Consumer {
         false
     }
     /// A message body to decode, when [`Consumer::defers_decoding`]: `raw` is LZ4-unwrapped,
-    /// and `ctx` has the connection's settled roles.
-    fn undecoded(&mut self, ctx: &MsgCtx<'_>, raw: &[u8]) -> io::Result<()> {
+    /// and `ctx` has the connection's settled roles. A consumer that decoded the body on the
+    /// spot returns its command, which spares the pipeline a scan for PROVISIONs; `None` when
+    /// it did not (decoding elsewhere, or the body did not decode).
+    fn undecoded(&mut self, ctx: &MsgCtx<'_>, raw: &[u8]) -> io::Result<Option<Command>> {
         let _ = (ctx, raw);
-        Ok(())
+        Ok(None)
     }
 }
 
@@ -957,8 +959,8 @@ fn message<C: Consumer>(
     let raw = unwrapped.as_deref().unwrap_or(body);
     // A deferring consumer decodes on its own; this side decodes only what its decisions
     // below need: the roles and MSync detection (until a message of the connection decodes),
-    // and LZ4 negotiation (PROVISIONs).
-    let decoded = if !out.defer || !info.msync || decode::may_be_provision(raw) {
+    // and LZ4 negotiation (PROVISIONs, found after the consumer has had the body).
+    let decoded = if !out.defer || !info.msync {
         Some(decode::decode_metas(raw, dir, &out.decode, out.meta_bodies))
     } else {
         None
@@ -990,7 +992,19 @@ fn message<C: Consumer>(
     info.messages += 1;
     let ctx = msg_ctx(info, out, pkt, dir, offset, wire_len, transport, lz4_info);
     if out.defer {
-        return out.consumer.undecoded(&ctx, raw);
+        let command = out.consumer.undecoded(&ctx, raw)?;
+        // A login negotiates LZ4 for the frames after it, so the consumer may see this one
+        // first. Until MSync was detected the body was decoded above.
+        if decoded.is_none()
+            && command.map_or_else(|| decode::may_be_provision(raw), |c| c == Command::Provision)
+        {
+            if let Ok(msg) = decode::decode_metas(raw, dir, &out.decode, out.meta_bodies) {
+                if let Body::Provision(p) = &msg.body {
+                    info.lz4.on_provision(dir, p);
+                }
+            }
+        }
+        return Ok(());
     }
     match &decoded {
         Some(Ok(msg)) => {

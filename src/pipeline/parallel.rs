@@ -34,7 +34,7 @@ use super::{
     RunOutcome, Totals, Transport, TransportNote,
 };
 use crate::capture::{CaptureError, PacketSource, Timestamp};
-use crate::msync::decode::{self, DecodeError, DecodeLimits};
+use crate::msync::decode::{self, Command, DecodeError, DecodeLimits};
 use crate::net::hash::FxHashMap;
 use crate::net::{CloseReason, ConnId, ConnMeta, Dir, PktCtx, TcpNote};
 
@@ -213,7 +213,7 @@ impl Consumer for Forwarder {
                 Owned::MsyncDetected { pkt, conn: conn.clone(), transport }
             }
             // Not sent while decoding is deferred; handed on the same way if it were.
-            Event::Message { ctx, raw, .. } => return self.undecoded(ctx, raw),
+            Event::Message { ctx, raw, .. } => return self.undecoded(ctx, raw).map(drop),
             Event::DecodeError { ctx, raw, error } => {
                 self.conn(ctx.conn);
                 let raw = self.batch.bytes(raw);
@@ -240,11 +240,11 @@ impl Consumer for Forwarder {
         self.push(owned)
     }
 
-    fn undecoded(&mut self, ctx: &MsgCtx<'_>, raw: &[u8]) -> io::Result<()> {
+    fn undecoded(&mut self, ctx: &MsgCtx<'_>, raw: &[u8]) -> io::Result<Option<Command>> {
         self.conn(ctx.conn);
         let raw = self.batch.bytes(raw);
         self.batch.items.push(Item::Message { ctx: Ctx::of(ctx), raw });
-        self.full()
+        self.full().map(|()| None)
     }
 
     fn finish(&mut self, _totals: &Totals) -> io::Result<()> {
