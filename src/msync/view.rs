@@ -236,12 +236,25 @@ impl<'a> Meta<'a> {
             }
             1 => {
                 let mut r#type = None;
-                let ok = walk(bytes, field_easemob_pb_messagebody, |k, v| {
-                    if k == 0x08 {
-                        r#type = Some(int(v) as i32);
-                    }
-                });
-                (ok, MetaBody::Chat { r#type, bytes })
+                let mut contents = Contents::default();
+                let ok = walk(
+                    bytes,
+                    |k, buf, pos, budget| match k {
+                        // Each content is validated and its type read in one walk.
+                        0x22 => {
+                            budget != 0
+                                && delimited(buf, pos)
+                                    .is_some_and(|c| contents.checked(c, budget - 1))
+                        }
+                        _ => field_easemob_pb_messagebody(k, buf, pos, budget),
+                    },
+                    |k, v| {
+                        if k == 0x08 {
+                            r#type = Some(int(v) as i32);
+                        }
+                    },
+                );
+                (ok, MetaBody::Chat { r#type, bytes, contents })
             }
             2 => {
                 let mut st = None;
@@ -287,10 +300,11 @@ pub enum MetaBody<'a> {
         operation: Option<i32>,
         reason: Option<&'a str>,
     },
-    /// `MessageBody`: its type, and its bytes for [`MetaBody::content_types`].
+    /// `MessageBody`: its type, and its contents' types for [`MetaBody::content_types`].
     Chat {
         r#type: Option<i32>,
         bytes: &'a [u8],
+        contents: Contents,
     },
     Muc(Option<Status<'a>>),
     Roster(Option<Status<'a>>),
@@ -303,20 +317,60 @@ pub enum MetaBody<'a> {
 impl<'a> MetaBody<'a> {
     /// `Content.type` of each of a chat body's contents, in order (`None`: absent).
     pub fn content_types(&self) -> impl Iterator<Item = Option<i32>> + 'a {
-        let bytes: &'a [u8] = match *self {
-            MetaBody::Chat { bytes, .. } => bytes,
-            _ => &[],
+        // Held types, or (past the limit) none held and the body read again.
+        let (held, again): (Contents, &'a [u8]) = match *self {
+            MetaBody::Chat { contents, .. } if contents.all_held() => (contents, &[]),
+            MetaBody::Chat { bytes, .. } => (Contents::default(), bytes),
+            _ => (Contents::default(), &[]),
         };
-        repeated(bytes, 4).map(|c| {
-            let mut t = None;
-            for (n, v) in Fields::new(c) {
-                if let (1, Val::Int(x)) = (n, v) {
-                    t = Some(x as i32);
-                }
-            }
-            t
-        })
+        (0..usize::from(held.n))
+            .map(move |i| held.types.get(i).copied().flatten())
+            .chain(repeated(again, 4).map(content_type))
     }
+}
+
+/// The type of each content of a chat body, as read while validating it: the first
+/// [`HELD_CONTENTS`] (a real message has one); with more, [`MetaBody::content_types`] reads
+/// them all again from the body.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Contents {
+    types: [Option<i32>; HELD_CONTENTS],
+    /// Contents seen, up to `HELD_CONTENTS + 1`.
+    n: u8,
+}
+
+const HELD_CONTENTS: usize = 4;
+
+impl Contents {
+    /// Validates `c` as a `MessageBody.Content` whose fields sit at recursion `budget` and
+    /// keeps its type.
+    fn checked(&mut self, c: &[u8], budget: u32) -> bool {
+        let mut t = None;
+        let ok = walk_at(c, budget, field_easemob_pb_messagebody_content, |k, v| {
+            if k == 0x08 {
+                t = Some(int(v) as i32);
+            }
+        });
+        if let Some(slot) = self.types.get_mut(usize::from(self.n)) {
+            *slot = t;
+        }
+        self.n = self.n.saturating_add(1).min(HELD_CONTENTS as u8 + 1);
+        ok
+    }
+    fn all_held(&self) -> bool {
+        usize::from(self.n) <= HELD_CONTENTS
+    }
+}
+
+/// `Content.type` of validated content bytes.
+fn content_type(c: &[u8]) -> Option<i32> {
+    let mut t = None;
+    for (n, v) in Fields::new(c) {
+        if let (1, Val::Int(x)) = (n, v) {
+            t = Some(x as i32);
+        }
+    }
+    t
 }
 
 /// Merges occurrence `b` of `Status` field `number` of `parent` into `st`, for readers that
@@ -606,6 +660,17 @@ fn body<'a: 'm, 'm>(
 #[inline(always)]
 fn walk<'a>(
     buf: &'a [u8],
+    field: impl FnMut(u64, &'a [u8], &mut usize, u32) -> bool,
+    read: impl FnMut(u64, &'a [u8]),
+) -> bool {
+    walk_at(buf, RECURSION_LIMIT, field, read)
+}
+
+/// [`walk`] of a message whose fields sit at recursion `budget`.
+#[inline(always)]
+fn walk_at<'a>(
+    buf: &'a [u8],
+    budget: u32,
     mut field: impl FnMut(u64, &'a [u8], &mut usize, u32) -> bool,
     mut read: impl FnMut(u64, &'a [u8]),
 ) -> bool {
@@ -613,7 +678,7 @@ fn walk<'a>(
     while pos < buf.len() {
         let Some(k) = varint(buf, &mut pos) else { return false };
         let start = pos;
-        if !field(k, buf, &mut pos, RECURSION_LIMIT) {
+        if !field(k, buf, &mut pos, budget) {
             return false;
         }
         read(k, buf.get(start..pos).unwrap_or_default());

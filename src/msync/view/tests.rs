@@ -509,3 +509,26 @@ fn a_recycled_pool_keeps_its_buffer() {
     assert!(back.is_empty());
     assert_eq!(back.capacity(), 64);
 }
+
+#[test]
+fn content_types_past_the_held_ones_are_read_again() {
+    for n in 0..=HELD_CONTENTS + 3 {
+        let contents = (0..n)
+            .map(|i| pb::message_body::Content {
+                r#type: (i % 3 != 1).then_some(i as i32 % 8),
+                text: Some(format!("t{i}")),
+                ..Default::default()
+            })
+            .collect();
+        let chat = pb::MessageBody { r#type: Some(1), contents, ..Default::default() };
+        let meta =
+            pb::Meta { ns: Some(1), payload: Some(chat.encode_to_vec()), ..Default::default() };
+        let dl = pb::CommSyncDl { metas: vec![meta], ..Default::default() };
+        // The digest lists the content types, held or read again, against prost's.
+        agree(&env(0, dl.encode_to_vec()), Dir::S2C);
+        let want: Vec<_> = chat.contents.iter().map(|c| c.r#type).collect();
+        let payload = chat.encode_to_vec();
+        let m = Meta { ns: Some(1), payload: Some(&payload), ..Meta::default() };
+        assert_eq!(m.body().content_types().collect::<Vec<_>>(), want, "{n} contents");
+    }
+}
