@@ -295,13 +295,30 @@ fn fmix(mut k: u64) -> u64 {
 /// The identity of a JID: its parts (an absent part as an empty one, as the SDK prints them),
 /// each length-prefixed so that no two part lists run together alike.
 fn jid_hash(j: &view::Jid<'_>, with_resource: bool) -> u64 {
-    let mut h = FxHasher::default();
     let res = if with_resource { j.client_resource } else { None };
-    for p in [j.app_key, j.name, j.domain, res] {
+    last_part(bare_parts(j), res)
+}
+
+/// [`jid_hash`] with and without the resource, the bare parts hashed once.
+fn jid_hashes(j: &view::Jid<'_>) -> (u64, u64) {
+    let h = bare_parts(j);
+    (last_part(h, j.client_resource), last_part(h, None))
+}
+
+fn bare_parts(j: &view::Jid<'_>) -> FxHasher {
+    let mut h = FxHasher::default();
+    for p in [j.app_key, j.name, j.domain] {
         let s = p.unwrap_or_default();
         h.write_usize(s.len());
         h.write(s);
     }
+    h
+}
+
+fn last_part(mut h: FxHasher, res: Option<&[u8]>) -> u64 {
+    let s = res.unwrap_or_default();
+    h.write_usize(s.len());
+    h.write(s);
     fmix(h.finish())
 }
 
@@ -1489,10 +1506,10 @@ impl Analyzer {
                 status_error(c, u.status.as_ref(), Command::Unread, at);
             }
             (Body::Notice { queue: Some(j) }, Dir::S2C) => {
-                let h = jid_hash(j, true);
+                let (h, bare) = jid_hashes(j);
                 queue_acc(tables, c, id, h, j).notices += 1;
                 let mut new_request = false;
-                if let Some(s) = c.live(h, jid_hash(j, false), at) {
+                if let Some(s) = c.live(h, bare, at) {
                     // Several NOTICEs before a pull are one request for that pull.
                     if s.notice_pending.is_none() {
                         s.notice_pending = Some((ts, ctx.frame));
@@ -1646,7 +1663,7 @@ fn infer_user(c: &mut ConnState, from: &view::Jid<'_>) {
 /// A client SYNC pulling queue `j`: the reaction to a pending NOTICE of that queue (or of one
 /// with the same bare JID), a pull awaiting its answer, the start of a drain.
 fn pull_request(t: &mut Tables, c: &mut ConnState, j: &view::Jid<'_>, at: Where, slow: i64) {
-    let (h, bare) = (jid_hash(j, true), jid_hash(j, false));
+    let (h, bare) = jid_hashes(j);
     let notice_q = if c.live.get(&h).is_some_and(|s| s.notice_pending.is_some()) {
         Some(h)
     } else {
@@ -1772,7 +1789,7 @@ fn pull_answer(
     at: Where,
     slow: i64,
 ) {
-    let (jh, bare) = (jid_hash(j, true), jid_hash(j, false));
+    let (jh, bare) = jid_hashes(j);
     let q = if c.live.get(&jh).is_some_and(|l| !l.pulls_pending.is_empty()) {
         jh
     } else {

@@ -1242,3 +1242,26 @@ fn opened_connections_round_trip() {
     assert_eq!(o.iter().collect::<Vec<_>>(), want);
     assert!(o.bytes.len() < 20);
 }
+
+#[test]
+fn both_jid_hashes_at_once_are_the_two_hashes() {
+    let parts: [Option<&[u8]>; 4] =
+        [None, Some(b""), Some(b"user0001"), Some(b"easemob-demo#chatdemoui")];
+    for (a, n, d, r) in (0..64).map(|i| (i & 3, i >> 2 & 3, i >> 4 & 3, (i + 1) & 3)) {
+        let j = view::Jid {
+            app_key: parts[a],
+            name: parts[n],
+            domain: parts[d],
+            client_resource: parts[r],
+        };
+        assert_eq!(jid_hashes(&j), (jid_hash(&j, true), jid_hash(&j, false)));
+    }
+    // The resource counts in the first only.
+    let j = |r: Option<&'static [u8]>| view::Jid {
+        name: Some(b"u"),
+        client_resource: r,
+        ..Default::default()
+    };
+    assert_ne!(jid_hash(&j(Some(b"r")), true), jid_hash(&j(Some(b"r")), false));
+    assert_eq!(jid_hash(&j(Some(b"r")), false), jid_hash(&j(None), false));
+}
