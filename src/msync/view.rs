@@ -194,13 +194,8 @@ impl<'a> Meta<'a> {
         while pos < b.len() {
             let Some(k) = varint(b, &mut pos) else { return false };
             let ok = match k {
-                0x12 | 0x1a => {
-                    let jid = if k == 0x12 { &mut self.from } else { &mut self.to };
-                    budget != 0
-                        && delimited(b, &mut pos).is_some_and(|s| {
-                            jid.get_or_insert_default().merge_checked(s, budget - 1)
-                        })
-                }
+                0x12 => jid_checked(&mut self.from, b, &mut pos, budget),
+                0x1a => jid_checked(&mut self.to, b, &mut pos, budget),
                 _ => {
                     let start = pos;
                     let ok = field_easemob_pb_meta(k, b, &mut pos, budget);
@@ -371,6 +366,15 @@ fn content_type(c: &[u8]) -> Option<i32> {
         }
     }
     t
+}
+
+/// A `JID` field's value at `pos` (its key read), validated at recursion `budget` and merged
+/// into `jid` in one walk, as a generated field validator would check it.
+#[inline]
+fn jid_checked<'a>(jid: &mut Option<Jid<'a>>, buf: &'a [u8], pos: &mut usize, budget: u32) -> bool {
+    budget != 0
+        && delimited(buf, pos)
+            .is_some_and(|b| jid.get_or_insert_default().merge_checked(b, budget - 1))
 }
 
 /// Merges occurrence `b` of `Status` field `number` of `parent` into `st`, for readers that
@@ -572,11 +576,14 @@ fn body<'a: 'm, 'm>(
         }
         (Command::Notice, _) => {
             let mut queue: Option<Jid<'_>> = None;
-            let ok = walk(bytes, field_easemob_pb_commnotice, |k, v| {
-                if k == 0x0a {
-                    queue.get_or_insert_default().merge(len(v));
-                }
-            });
+            let ok = walk(
+                bytes,
+                |k, buf, pos, budget| match k {
+                    0x0a => jid_checked(&mut queue, buf, pos, budget),
+                    _ => field_easemob_pb_commnotice(k, buf, pos, budget),
+                },
+                |_, _| {},
+            );
             (ok, Body::Notice { queue })
         }
         (Command::Sync, Dir::C2S) => {
@@ -590,20 +597,17 @@ fn body<'a: 'm, 'm>(
                                 meta.get_or_insert_default().merge_checked(b, budget - 1)
                             })
                     }
+                    0x1a => jid_checked(&mut queue, buf, pos, budget),
                     _ => field_easemob_pb_commsyncul(k, buf, pos, budget),
                 },
-                |k, v| {
-                    if k == 0x1a {
-                        queue.get_or_insert_default().merge(len(v));
-                    }
-                },
+                |_, _| {},
             );
             (ok, Body::SyncUl(SyncUl { meta, queue }))
         }
         (Command::Sync, Dir::S2C) => {
             metas.clear();
-            let mut s = SyncDl { bytes, rest: bytes.len(), ..Default::default() };
-            let mut rest = bytes.len();
+            let mut s = SyncDl { bytes, ..Default::default() };
+            let (mut rest, mut queue) = (bytes.len(), None);
             let ok = walk(
                 bytes,
                 |k, buf, pos, budget| match k {
@@ -619,6 +623,7 @@ fn body<'a: 'm, 'm>(
                                 ok
                             })
                     }
+                    0x32 => jid_checked(&mut queue, buf, pos, budget),
                     _ => field_easemob_pb_commsyncdl(k, buf, pos, budget),
                 },
                 |k, v| match k {
@@ -626,13 +631,13 @@ fn body<'a: 'm, 'm>(
                     0x10 => s.meta_id = Some(int(v)),
                     0x22 => s.meta_count += 1,
                     0x28 => s.next_key = Some(int(v)),
-                    0x32 => s.queue.get_or_insert_default().merge(len(v)),
                     0x38 => s.is_last = Some(int(v) != 0),
                     _ => {}
                 },
             );
             let mut s: SyncDl<'m> = s;
             s.rest = rest;
+            s.queue = queue;
             s.held = metas;
             (ok, Body::SyncDl(s))
         }
