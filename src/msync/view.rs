@@ -505,15 +505,21 @@ pub fn decode<'a: 'm, 'm>(
     let (mut command, mut compress, mut encrypted) = (0i32, 0u32, false);
     let mut payload: &[u8] = &[];
     let mut guid: Option<Jid<'a>> = None;
-    let ok = walk(frame, field_easemob_pb_msync, |k, v| match k {
-        0x12 => guid.get_or_insert_default().merge(len(v)),
-        0x20 => compress = int(v) as u32,
-        0x40 => command = int(v) as i32,
-        0x4a => payload = len(v),
-        0x58 => encrypted |= int(v) as i32 != 0,
-        0x5a => encrypted |= packed_varints(len(v)).any(|x| x as i32 != 0),
-        _ => {}
-    });
+    let ok = walk(
+        frame,
+        |k, buf, pos, budget| match k {
+            0x12 => jid_checked(&mut guid, buf, pos, budget),
+            _ => field_easemob_pb_msync(k, buf, pos, budget),
+        },
+        |k, v| match k {
+            0x20 => compress = int(v) as u32,
+            0x40 => command = int(v) as i32,
+            0x4a => payload = len(v),
+            0x58 => encrypted |= int(v) as i32 != 0,
+            0x5a => encrypted |= packed_varints(len(v)).any(|x| x as i32 != 0),
+            _ => {}
+        },
+    );
     if !ok {
         return Err(ViewError::Envelope);
     }
