@@ -236,11 +236,7 @@ impl<'a> Meta<'a> {
                     bytes,
                     |k, buf, pos, budget| match k {
                         // Each content is validated and its type read in one walk.
-                        0x22 => {
-                            budget != 0
-                                && delimited(buf, pos)
-                                    .is_some_and(|c| contents.checked(c, budget - 1))
-                        }
+                        0x22 => nested(buf, pos, budget, |c, n| contents.checked(c, n)),
                         _ => field_easemob_pb_messagebody(k, buf, pos, budget),
                     },
                     |k, v| {
@@ -252,30 +248,15 @@ impl<'a> Meta<'a> {
                 (ok, MetaBody::Chat { r#type, bytes, contents })
             }
             2 => {
-                let mut st = None;
-                let ok = walk(bytes, field_easemob_pb_mucbody, |k, v| {
-                    if k == 0x42 {
-                        status_merge(&mut st, bytes, 8, len(v));
-                    }
-                });
+                let (ok, st) = status_body(bytes, field_easemob_pb_mucbody, 8);
                 (ok, MetaBody::Muc(st))
             }
             3 => {
-                let mut st = None;
-                let ok = walk(bytes, field_easemob_pb_rosterbody, |k, v| {
-                    if k == 0x12 {
-                        status_merge(&mut st, bytes, 2, len(v));
-                    }
-                });
+                let (ok, st) = status_body(bytes, field_easemob_pb_rosterbody, 2);
                 (ok, MetaBody::Roster(st))
             }
             4 => {
-                let mut st = None;
-                let ok = walk(bytes, field_easemob_pb_conferencebody, |k, v| {
-                    if k == 0x62 {
-                        status_merge(&mut st, bytes, 12, len(v));
-                    }
-                });
+                let (ok, st) = status_body(bytes, field_easemob_pb_conferencebody, 12);
                 (ok, MetaBody::Conference(st))
             }
             _ => return MetaBody::Raw,
@@ -368,13 +349,41 @@ fn content_type(c: &[u8]) -> Option<i32> {
     t
 }
 
-/// A `JID` field's value at `pos` (its key read), validated at recursion `budget` and merged
-/// into `jid` in one walk, as a generated field validator would check it.
+/// A body of which the report reads only the `Status` in field `number`, validated with the
+/// one-field validator `field` and read in the same walk.
+#[inline(always)]
+fn status_body<'a>(
+    bytes: &'a [u8],
+    field: impl FnMut(u64, &'a [u8], &mut usize, u32) -> bool,
+    number: u32,
+) -> (bool, Option<Status<'a>>) {
+    let key = u64::from(number) << 3 | 2;
+    let mut st = None;
+    let ok = walk(bytes, field, |k, v| {
+        if k == key {
+            status_merge(&mut st, bytes, number, len(v));
+        }
+    });
+    (ok, st)
+}
+
+/// An embedded message's value at `pos` (its key read, its parent's fields at recursion
+/// `budget`), handed to `check` with the budget of its own fields, as a generated field
+/// validator hands it to the message's validator.
+#[inline(always)]
+fn nested<'a>(
+    buf: &'a [u8],
+    pos: &mut usize,
+    budget: u32,
+    check: impl FnOnce(&'a [u8], u32) -> bool,
+) -> bool {
+    budget != 0 && delimited(buf, pos).is_some_and(|b| check(b, budget - 1))
+}
+
+/// A `JID` field's value at `pos`, validated and merged into `jid` in one walk.
 #[inline]
 fn jid_checked<'a>(jid: &mut Option<Jid<'a>>, buf: &'a [u8], pos: &mut usize, budget: u32) -> bool {
-    budget != 0
-        && delimited(buf, pos)
-            .is_some_and(|b| jid.get_or_insert_default().merge_checked(b, budget - 1))
+    nested(buf, pos, budget, |b, n| jid.get_or_insert_default().merge_checked(b, n))
 }
 
 /// Merges occurrence `b` of `Status` field `number` of `parent` into `st`, for readers that
@@ -597,12 +606,9 @@ fn body<'a: 'm, 'm>(
             let ok = walk(
                 bytes,
                 |k, buf, pos, budget| match k {
-                    0x0a => {
-                        budget != 0
-                            && delimited(buf, pos).is_some_and(|b| {
-                                meta.get_or_insert_default().merge_checked(b, budget - 1)
-                            })
-                    }
+                    0x0a => nested(buf, pos, budget, |b, n| {
+                        meta.get_or_insert_default().merge_checked(b, n)
+                    }),
                     0x1a => jid_checked(&mut queue, buf, pos, budget),
                     _ => field_easemob_pb_commsyncul(k, buf, pos, budget),
                 },
@@ -618,16 +624,13 @@ fn body<'a: 'm, 'm>(
                 bytes,
                 |k, buf, pos, budget| match k {
                     0x22 => {
-                        budget != 0
-                            && delimited(buf, pos).is_some_and(|b| {
-                                let mut m = Meta::default();
-                                let ok = m.merge_checked(b, budget - 1);
-                                if metas.len() < MAX_HELD_METAS {
-                                    metas.push(m);
-                                    rest = *pos;
-                                }
-                                ok
-                            })
+                        let mut m = Meta::default();
+                        let ok = nested(buf, pos, budget, |b, n| m.merge_checked(b, n));
+                        if metas.len() < MAX_HELD_METAS {
+                            metas.push(m);
+                            rest = *pos;
+                        }
+                        ok
                     }
                     0x32 => jid_checked(&mut queue, buf, pos, budget),
                     _ => field_easemob_pb_commsyncdl(k, buf, pos, budget),
