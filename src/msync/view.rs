@@ -4,8 +4,8 @@
 //!
 //! Why a second decoder: prost's owned types copy every string and allocate a vector per
 //! repeated field, which costs more than the rest of the pipeline together on a busy capture.
-//! The report reads a handful of fields per message, so it validates with the schema table and
-//! then reads what it needs in place.
+//! The report reads a handful of fields per message, so it validates each message by the
+//! schema and reads what it needs in place, in the same walk.
 //!
 //! Invariants:
 //! - acceptance is prost's, rule for rule (varints of at most ten bytes whose tenth is 0 or 1,
@@ -16,7 +16,8 @@
 //! - singular fields that occur more than once read as prost reads them: the last scalar wins,
 //!   embedded messages merge field by field;
 //! - nothing panics and nothing allocates, except inflating a zlib payload into the scratch
-//!   buffer (bounded by [`DecodeLimits::max_inflated`]).
+//!   buffer (bounded by [`DecodeLimits::max_inflated`]) and keeping a SYNC answer's metas in
+//!   the caller's pool (bounded by `MAX_HELD_METAS`); both are reused from frame to frame.
 
 use super::decode::{Command, DecodeLimits};
 use super::schema::{self, Kind, MessageDesc, MESSAGES};
@@ -46,33 +47,6 @@ pub struct Jid<'a> {
 }
 
 impl<'a> Jid<'a> {
-    fn merge(&mut self, b: &'a [u8]) {
-        // JIDs are read once or twice per message: their four strings under 128 bytes with
-        // one-byte keys are taken straight; anything else goes through the general reader.
-        let mut pos = 0;
-        while let Some(&[k, n]) = b.get(pos..pos + 2) {
-            let end = pos + 2 + usize::from(n);
-            let (Some(s), true) = (b.get(pos + 2..end), n < 0x80) else { break };
-            match k {
-                10 => self.app_key = Some(s),
-                18 => self.name = Some(s),
-                26 => self.domain = Some(s),
-                34 => self.client_resource = Some(s),
-                _ => break,
-            }
-            pos = end;
-        }
-        let rest = b.get(pos..).unwrap_or_default();
-        for (n, v) in Fields::new(rest) {
-            match (n, v) {
-                (1, Val::Len(s)) => self.app_key = Some(s),
-                (2, Val::Len(s)) => self.name = Some(s),
-                (3, Val::Len(s)) => self.domain = Some(s),
-                (4, Val::Len(s)) => self.client_resource = Some(s),
-                _ => {}
-            }
-        }
-    }
     /// Validates `b` as a `JID` whose fields sit at recursion `budget` (what its parent's
     /// generated validator does) and merges it in, in one walk instead of a check and a read.
     /// On false, `self` holds a partial merge that the caller discards with the message.
@@ -169,21 +143,12 @@ pub struct Meta<'a> {
 }
 
 impl<'a> Meta<'a> {
-    fn merge(&mut self, b: &'a [u8]) {
-        for (n, v) in Fields::new(b) {
-            match (n, v) {
-                (1, Val::Int(x)) => self.id = Some(x),
-                (2, Val::Len(s)) => self.from.get_or_insert_default().merge(s),
-                (3, Val::Len(s)) => self.to.get_or_insert_default().merge(s),
-                (5, Val::Int(x)) => self.ns = Some(x as i32),
-                (6, Val::Len(s)) => self.payload = Some(s),
-                _ => {}
-            }
-        }
-    }
+    /// A meta whose bytes passed validation with their message, read again.
     fn parse(b: &'a [u8]) -> Self {
         let mut m = Meta::default();
-        m.merge(b);
+        // Checked at the top level's budget, at least what they passed with: cannot fail.
+        let valid = m.merge_checked(b, RECURSION_LIMIT);
+        debug_assert!(valid, "a validated meta read again");
         m
     }
     /// Validates `b` as a `Meta` whose fields sit at recursion `budget` and merges what
@@ -392,11 +357,13 @@ fn status_merge<'a>(st: &mut Option<Status<'a>>, parent: &'a [u8], number: u32, 
     st.get_or_insert(Status { parent, field: number, ..Status::default() }).merge(b);
 }
 
-/// The merged JID in field `number` of `bytes`, if any occurrence.
+/// The merged JID in field `number` of `bytes`, validated bytes, if any occurrence.
 fn jid_field(bytes: &[u8], number: u32) -> Option<Jid<'_>> {
     let mut j: Option<Jid<'_>> = None;
     for b in repeated(bytes, number) {
-        j.get_or_insert_default().merge(b);
+        // Checked at the top level's budget, at least what they passed with: cannot fail.
+        let valid = j.get_or_insert_default().merge_checked(b, RECURSION_LIMIT);
+        debug_assert!(valid, "a validated JID read again");
     }
     j
 }
@@ -503,7 +470,7 @@ const COMPRESS_ZLIB: u32 = 1;
 
 /// Decodes `frame` as [`super::decode::decode`] would, reading only what [`Msg`] holds. A zlib
 /// payload is inflated into `scratch` (cleared first), and the metas of a SYNC answer are kept
-/// in `metas` (cleared first, at most [`MAX_HELD_METAS`]); the result borrows both.
+/// in `metas` (cleared first, at most `MAX_HELD_METAS`); the result borrows both.
 pub fn decode<'a: 'm, 'm>(
     frame: &'a [u8],
     dir: Dir,
@@ -626,7 +593,7 @@ fn body<'a: 'm, 'm>(
                     0x22 => {
                         let mut m = Meta::default();
                         let ok = nested(buf, pos, budget, |b, n| m.merge_checked(b, n));
-                        if metas.len() < MAX_HELD_METAS {
+                        if ok && metas.len() < MAX_HELD_METAS {
                             metas.push(m);
                             rest = *pos;
                         }

@@ -389,7 +389,8 @@ proptest! {
 }
 
 /// A JID's wire bytes: string fields 1–4 (and unknown 5) of any length, in any order and
-/// repeated, so both the short-field shortcut of [`Jid::merge`] and its fallback are taken.
+/// repeated, so both the short-field shortcut of [`Jid::merge_checked`] and its fallback are
+/// taken.
 fn jid_bytes() -> impl Strategy<Value = Vec<u8>> {
     prop::collection::vec((1u64..6, prop::collection::vec(b'a'..=b'z', 0..200)), 0..7).prop_map(
         |fs| {
@@ -411,7 +412,7 @@ proptest! {
     fn jids_merge_as_prost_merges_them(b in jid_bytes()) {
         let want = pb::Jid::decode(&b[..]).map_err(|e| TestCaseError::fail(e.to_string()))?;
         let mut got = Jid::default();
-        got.merge(&b);
+        prop_assert!(got.merge_checked(&b, RECURSION_LIMIT));
         let owned = |s: Option<&[u8]>| s.map(|s| String::from_utf8_lossy(s).into_owned());
         prop_assert_eq!(owned(got.app_key), want.app_key);
         prop_assert_eq!(owned(got.name), want.name);
