@@ -659,6 +659,9 @@ struct ConnState {
     recent_ids: VecDeque<u64>,
     /// Queues in use, by the hash of their JID (resource included).
     live: FxHashMap<u64, LiveQueue>,
+    /// The pending-pull buffer of the last queue forgotten, for the next one made: queues
+    /// come and go with every drain, and a fresh buffer would be allocated and grown each time.
+    spare_pulls: VecDeque<(Timestamp, u64)>,
     /// (queue hash, last next_key), most recently answered last.
     next_keys: VecDeque<(u64, u64)>,
     zones: Zones,
@@ -713,6 +716,7 @@ impl ConnState {
             logout_pending: None,
             recent_ids: VecDeque::new(),
             live: FxHashMap::default(),
+            spare_pulls: VecDeque::new(),
             next_keys: VecDeque::new(),
             zones: Zones::default(),
             counts: None,
@@ -754,7 +758,7 @@ impl ConnState {
         Some(self.live.entry(h).or_insert_with(|| LiveQueue {
             bare,
             notice_pending: None,
-            pulls_pending: VecDeque::new(),
+            pulls_pending: std::mem::take(&mut self.spare_pulls),
             drain: None,
         }))
     }
@@ -762,7 +766,9 @@ impl ConnState {
     /// Forgets queue `h` once nothing about it awaits an answer.
     fn prune(&mut self, h: u64) {
         if self.live.get(&h).is_some_and(LiveQueue::idle) {
-            self.live.remove(&h);
+            if let Some(q) = self.live.remove(&h) {
+                self.spare_pulls = q.pulls_pending;
+            }
         }
     }
 
