@@ -112,7 +112,7 @@ fn view_checks(fds: &FileDescriptorSet) -> Result<String, Box<dyn std::error::Er
                 | Type::Sint32
                 | Type::Sint64
                 | Type::Enum => {
-                    writeln!(s, "        {} => varint(buf, pos).is_some(),", key(0))?;
+                    writeln!(s, "        {} => varint_ok(buf, pos),", key(0))?;
                     if repeated {
                         writeln!(s, "        {} => packed_varints_ok(buf, pos),", key(2))?;
                     }

@@ -161,12 +161,13 @@ impl<'a> Meta<'a> {
             let ok = match k {
                 0x12 => jid_checked(&mut self.from, b, &mut pos, budget),
                 0x1a => jid_checked(&mut self.to, b, &mut pos, budget),
+                // The id is read as it is validated: one decode of a long varint, not two.
+                0x08 => varint(b, &mut pos).map(|v| self.id = Some(v)).is_some(),
                 _ => {
                     let start = pos;
                     let ok = field_easemob_pb_meta(k, b, &mut pos, budget);
                     let v = b.get(start..pos).unwrap_or_default();
                     match k {
-                        0x08 if ok => self.id = Some(int(v)),
                         0x28 if ok => self.ns = Some(int(v) as i32),
                         0x32 if ok => self.payload = Some(len(v)),
                         _ => {}
@@ -676,7 +677,9 @@ fn int(v: &[u8]) -> u64 {
 /// The bytes of a validated length-delimited value.
 #[inline(always)]
 fn len(v: &[u8]) -> &[u8] {
-    delimited(v, &mut 0).unwrap_or_default()
+    // Validated, `v` is its length's varint and then exactly that many bytes: what follows
+    // the varint's last byte is the value, without decoding the length again.
+    v.iter().position(|&b| b < 0x80).and_then(|i| v.get(i + 1..)).unwrap_or_default()
 }
 
 /// Text of a string field that [`check`] has validated as UTF-8.
@@ -692,6 +695,13 @@ fn varint(buf: &[u8], pos: &mut usize) -> Option<u64> {
         *pos += 1;
         return Some(u64::from(first));
     }
+    // Lengths of 128 B to 16 KiB (every meta of a SYNC answer has one): two bytes, in line.
+    if let Some(&second) = buf.get(*pos + 1) {
+        if second < 0x80 {
+            *pos += 2;
+            return Some(u64::from(first & 0x7f) | u64::from(second) << 7);
+        }
+    }
     let (v, n) = varint_long(buf.get(*pos..)?)?;
     *pos += n;
     Some(v)
@@ -699,12 +709,6 @@ fn varint(buf: &[u8], pos: &mut usize) -> Option<u64> {
 
 #[inline(never)]
 fn varint_long(rest: &[u8]) -> Option<(u64, usize)> {
-    // Lengths of 128 B to 16 KiB: two bytes.
-    if let [a, b, ..] = *rest {
-        if a >= 0x80 && b < 0x80 {
-            return Some((u64::from(a & 0x7f) | u64::from(b) << 7, 2));
-        }
-    }
     // Ids and timestamps are 5–10 byte varints: with eight bytes at hand, find the end in one
     // word and gather the 7-bit groups without a loop per byte.
     if let Some(w) = rest.get(..8).and_then(|b| <[u8; 8]>::try_from(b).ok()) {
@@ -740,6 +744,44 @@ fn varint_long(rest: &[u8]) -> Option<(u64, usize)> {
         }
     }
     None
+}
+
+/// Steps `pos` over a varint that [`varint`] would accept, without gathering its value: the
+/// validators only need to know where an unread varint ends.
+#[inline(always)]
+fn varint_ok(buf: &[u8], pos: &mut usize) -> bool {
+    match buf.get(*pos) {
+        Some(&b) if b < 0x80 => {
+            *pos += 1;
+            true
+        }
+        Some(_) => match varint_len(buf.get(*pos..).unwrap_or_default()) {
+            Some(n) => {
+                *pos += n;
+                true
+            }
+            None => false,
+        },
+        None => false,
+    }
+}
+
+/// Length of the varint `rest` starts with, by [`varint_long`]'s rules.
+#[inline(never)]
+fn varint_len(rest: &[u8]) -> Option<usize> {
+    if let Some(w) = rest.first_chunk::<8>() {
+        let ends = !u64::from_le_bytes(*w) & 0x8080_8080_8080_8080;
+        if ends != 0 {
+            return Some((ends.trailing_zeros() / 8 + 1) as usize);
+        }
+        return match *rest.get(8..)? {
+            [b8, ..] if b8 < 0x80 => Some(9),
+            [_, b9, ..] if b9 <= 1 => Some(10),
+            _ => None,
+        };
+    }
+    // Fewer than eight bytes: no room for a ninth, so the first byte below 0x80 ends it.
+    rest.iter().position(|&b| b < 0x80).map(|i| i + 1)
 }
 
 /// Advances `pos` by `n` bytes if they are there.
@@ -855,7 +897,7 @@ fn packed_varints_ok(buf: &[u8], pos: &mut usize) -> bool {
     let Some(packed) = delimited(buf, pos) else { return false };
     let mut p = 0;
     while p < packed.len() {
-        if varint(packed, &mut p).is_none() {
+        if !varint_ok(packed, &mut p) {
             return false;
         }
     }
@@ -881,7 +923,7 @@ fn check_field(
         Kind::String => wire == 2 && delimited(buf, pos).is_some_and(utf8),
         Kind::Bytes => wire == 2 && delimited(buf, pos).is_some(),
         k if schema::is_varint_kind(k) => match wire {
-            0 => varint(buf, pos).is_some(),
+            0 => varint_ok(buf, pos),
             2 if repeated => packed_varints_ok(buf, pos),
             _ => false,
         },
@@ -901,7 +943,7 @@ fn skip(wire: u8, number: u32, buf: &[u8], pos: &mut usize, budget: u32) -> bool
         return false;
     }
     match wire {
-        0 => varint(buf, pos).is_some(),
+        0 => varint_ok(buf, pos),
         1 => advance(buf, pos, 8),
         2 => delimited(buf, pos).is_some(),
         5 => advance(buf, pos, 4),

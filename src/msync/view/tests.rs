@@ -386,6 +386,51 @@ proptest! {
         let got = varint(&b, &mut pos).map(|v| (v, pos));
         prop_assert_eq!(got, prost_varint(&b));
     }
+
+    /// Runs of continuation bytes as long as a varint can be and longer, at any offset, so
+    /// the eight-byte step, its ninth/tenth-byte ends and the short-buffer loop are all taken.
+    #[test]
+    fn varints_are_stepped_over_where_prost_ends_them(
+        lead in prop::collection::vec(any::<u8>(), 0..3),
+        high in prop::collection::vec(0x80u8..=0xff, 0..12),
+        last in any::<u8>(),
+        tail in prop::collection::vec(any::<u8>(), 0..10),
+    ) {
+        let mut b = lead.clone();
+        b.extend_from_slice(&high);
+        b.push(last);
+        b.extend_from_slice(&tail);
+        for start in 0..=b.len() {
+            let mut pos = start;
+            let ok = varint_ok(&b, &mut pos);
+            let want = prost_varint(&b[start..]);
+            prop_assert_eq!(ok, want.is_some(), "at {}", start);
+            if let Some((_, n)) = want {
+                prop_assert_eq!(pos, start + n);
+            }
+        }
+    }
+
+    #[test]
+    fn a_validated_length_delimited_value_is_what_follows_its_length(
+        body in prop::collection::vec(any::<u8>(), 0..300),
+        pad in 0usize..3,
+    ) {
+        // Padded lengths (0x80 continuation bytes before a final 0x00) are valid to prost too.
+        let mut v = Vec::new();
+        prost::encoding::encode_varint(body.len() as u64, &mut v);
+        if pad > 0 {
+            if let Some(last) = v.last_mut() {
+                *last |= 0x80;
+            }
+            v.extend(std::iter::repeat_n(0x80, pad - 1));
+            v.push(0);
+        }
+        v.extend_from_slice(&body);
+        let mut pos = 0;
+        prop_assert_eq!(delimited(&v, &mut pos), Some(&body[..]));
+        prop_assert_eq!(len(&v), &body[..]);
+    }
 }
 
 /// A JID's wire bytes: string fields 1–4 (and unknown 5) of any length, in any order and
