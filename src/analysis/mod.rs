@@ -1553,9 +1553,7 @@ impl Analyzer {
                 if let Some(j) = &s.queue {
                     pull_answer(tables, c, j, s, at, slow);
                 }
-                for m in s.metas() {
-                    count_meta(tables, c, id, &m, Dir::S2C, at);
-                }
+                s.for_each_meta(|m| count_meta(tables, c, id, m, Dir::S2C, at));
                 status_error(c, s.status.as_ref(), Command::Sync, at);
             }
             (Body::Logout { .. }, Dir::C2S) => {

@@ -426,9 +426,14 @@ pub struct SyncDl<'a> {
 }
 
 impl<'a> SyncDl<'a> {
-    pub fn metas(&self) -> impl Iterator<Item = Meta<'a>> + 'a {
+    /// Hands each of `metas` to `f`, in order: the held ones where they lie (a meta is too
+    /// big to copy out for each look), then any past them read again.
+    pub fn for_each_meta(&self, mut f: impl FnMut(&Meta<'a>)) {
+        self.held.iter().for_each(&mut f);
         let rest = self.bytes.get(self.rest..).unwrap_or_default();
-        self.held.iter().copied().chain(repeated(rest, 4).map(Meta::parse))
+        for b in repeated(rest, 4) {
+            f(&Meta::parse(b));
+        }
     }
 }
 

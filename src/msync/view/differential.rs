@@ -188,7 +188,11 @@ pub fn digest_view(frame: &[u8], dir: Dir) -> String {
             jid_view(&s.queue),
             s.is_last,
             s.meta_count,
-            s.metas().map(|x| meta_view(&x)).collect::<Vec<_>>()
+            {
+                let mut v = Vec::new();
+                s.for_each_meta(|x| v.push(meta_view(x)));
+                v
+            }
         ),
         Body::Logout { status } => format!("logout {}", status_view(status)),
         Body::Encrypted => "encrypted".into(),
