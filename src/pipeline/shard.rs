@@ -114,13 +114,13 @@ pub fn shard_of(link: LinkType, data: &[u8], orig_len: u32, jobs: usize) -> usiz
 
 /// Shard 0 runs on the thread that also reads, parses and hands out every packet (and merges
 /// at the end), so it is given fewer connections than a worker: relative shares. With two
-/// jobs, 570 : 1000 balanced the instructions of the two threads (callgrind, `report`) to
-/// 180.5 M / 177.1 M on 19 MB of 400 sessions and 263.1 M / 267.3 M on 26 MB of 1000, against
-/// 318.3 M and 472.2 M for one pipeline; at 580 the first capture's reader thread ran 182.6 M.
+/// jobs, 550 : 1000 balanced the instructions of the two threads (callgrind, `report`) to
+/// 170.9 M / 167.1 M on 19 MB of 400 sessions and 252.0 M / 252.0 M on 26 MB of 1000, against
+/// 298.8 M and 445.1 M for one pipeline; at 570 the first capture's reader thread ran 172.6 M.
 /// Which connections hash where moves the split by a few percent either way. The share falls
 /// as the per-message and per-packet work gets cheaper, since the reading, which only the
 /// reader thread does, does not.
-const READER_SHARE: u64 = 570;
+const READER_SHARE: u64 = 550;
 const WORKER_SHARE: u64 = 1000;
 
 /// The TCP endpoints of a packet, as [`parse::parse`] reads them. Every packet passes here on
