@@ -55,6 +55,8 @@ use hist::Histogram;
 
 /// Requests awaiting an answer, per connection and kind, before new ones are dropped.
 pub const PENDING_CAP: usize = 4096;
+/// Largest pending-pull buffer kept for reuse once its queue is forgotten, in entries.
+const SPARE_CAP: usize = 16;
 /// Sent meta ids remembered per connection for duplicate detection: clients resend a message
 /// within seconds, a few dozen sends later at most.
 const RECENT_IDS_CAP: usize = 128;
@@ -766,7 +768,10 @@ impl ConnState {
     /// Forgets queue `h` once nothing about it awaits an answer.
     fn prune(&mut self, h: u64) {
         if self.live.get(&h).is_some_and(LiveQueue::idle) {
-            if let Some(q) = self.live.remove(&h) {
+            // A buffer that a burst grew is let go: a spare must not keep what the burst held.
+            if let Some(q) =
+                self.live.remove(&h).filter(|q| q.pulls_pending.capacity() <= SPARE_CAP)
+            {
                 self.spare_pulls = q.pulls_pending;
             }
         }
