@@ -1271,7 +1271,7 @@ fn a_forgotten_queue_leaves_its_pull_buffer_to_the_next_unless_a_burst_grew_it()
     let mut c = ConnState::new(None);
     let at = Where { conn: 0, frame: 1, ts: Timestamp(0) };
     let with_pending = |c: &mut ConnState, h: u64, n: u64| {
-        let q = c.live(h, h, at).expect("room for a queue");
+        let Some(q) = c.live(h, h, at) else { panic!("no room for a queue") };
         q.pulls_pending.extend((0..n).map(|i| (Timestamp(0), i)));
         q.pulls_pending.clear();
         c.prune(h);
@@ -1280,7 +1280,7 @@ fn a_forgotten_queue_leaves_its_pull_buffer_to_the_next_unless_a_burst_grew_it()
     assert!(!c.live.contains_key(&1), "an idle queue is forgotten");
     let kept = c.spare_pulls.capacity();
     assert!(kept >= 3);
-    let q = c.live(2, 2, at).expect("room for a queue");
+    let Some(q) = c.live(2, 2, at) else { panic!("no room for a queue") };
     assert_eq!(q.pulls_pending.capacity(), kept, "the next queue takes the buffer");
     assert_eq!(c.spare_pulls.capacity(), 0);
     c.prune(2);
