@@ -317,7 +317,10 @@ fn content_type(c: &[u8]) -> Option<i32> {
 
 /// A body of which the report reads only the `Status` in field `number`, validated with the
 /// one-field validator `field` and read in the same walk.
-#[inline(always)]
+// Out of line, one copy per body type: the chat path that most metas take stays compact
+// enough for the instruction cache (cachegrind: 6.7% fewer I1 misses for 0.1% more
+// instructions).
+#[inline(never)]
 fn status_body<'a>(
     bytes: &'a [u8],
     field: impl FnMut(u64, &'a [u8], &mut usize, u32) -> bool,
