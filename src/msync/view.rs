@@ -716,41 +716,29 @@ fn varint(buf: &[u8], pos: &mut usize) -> Option<u64> {
 
 #[inline(never)]
 fn varint_long(rest: &[u8]) -> Option<(u64, usize)> {
-    // Ids and timestamps are 5–10 byte varints: with eight bytes at hand, find the end in one
-    // word and gather the 7-bit groups without a loop per byte.
-    if let Some(w) = rest.get(..8).and_then(|b| <[u8; 8]>::try_from(b).ok()) {
-        let x = u64::from_le_bytes(w);
-        let ends = !x & 0x8080_8080_8080_8080;
-        let n = (ends.trailing_zeros() / 8 + 1) as usize;
-        let x = if n >= 8 { x } else { x & ((1u64 << (8 * n)) - 1) };
-        // Pairwise: 7-bit groups into 14 bits per 16, 28 per 32, then 56.
-        let x = x & 0x7f7f_7f7f_7f7f_7f7f;
-        let x = ((x & 0x7f00_7f00_7f00_7f00) >> 1) | (x & 0x007f_007f_007f_007f);
-        let x = ((x & 0x3fff_0000_3fff_0000) >> 2) | (x & 0x0000_3fff_0000_3fff);
-        let v = ((x & 0x0fff_ffff_0000_0000) >> 4) | (x & 0x0000_0000_0fff_ffff);
-        if n <= 8 {
-            return Some((v, n));
-        }
-        // Bytes nine and ten: 56 bits are in, the tenth byte may hold only the top bit.
-        return match *rest.get(8..)? {
-            [b8, ..] if b8 < 0x80 => Some((v | u64::from(b8) << 56, 9)),
-            [b8, b9, ..] if b9 <= 1 => {
-                Some((v | u64::from(b8 & 0x7f) << 56 | u64::from(b9) << 63, 10))
-            }
-            _ => None,
-        };
-    }
-    let mut v = 0u64;
-    for (i, &b) in rest.iter().take(10).enumerate() {
-        if i == 9 && b > 1 {
-            return None;
-        }
-        v |= u64::from(b & 0x7f) << (7 * i);
-        if b < 0x80 {
-            return Some((v, i + 1));
-        }
-    }
-    None
+    // Where it ends, and whether it is valid at all, by the one rule [`varint_end`] holds.
+    let n = varint_end(rest)?;
+    let Some(w) = rest.first_chunk::<8>() else {
+        // Fewer than eight bytes at hand: n < 8, gathered a byte at a time.
+        let v = rest.iter().take(n).enumerate();
+        return Some((v.fold(0, |v, (i, &b)| v | u64::from(b & 0x7f) << (7 * i)), n));
+    };
+    // Ids and timestamps are 5–10 byte varints: with eight bytes at hand, gather the 7-bit
+    // groups without a loop per byte.
+    let x = u64::from_le_bytes(*w);
+    let x = if n >= 8 { x } else { x & ((1u64 << (8 * n)) - 1) };
+    // Pairwise: 7-bit groups into 14 bits per 16, 28 per 32, then 56.
+    let x = x & 0x7f7f_7f7f_7f7f_7f7f;
+    let x = ((x & 0x7f00_7f00_7f00_7f00) >> 1) | (x & 0x007f_007f_007f_007f);
+    let x = ((x & 0x3fff_0000_3fff_0000) >> 2) | (x & 0x0000_3fff_0000_3fff);
+    let v = ((x & 0x0fff_ffff_0000_0000) >> 4) | (x & 0x0000_0000_0fff_ffff);
+    // Bytes nine and ten: 56 bits are in, the tenth byte (checked) holds only the top bit.
+    let v = match *rest.get(8..n).unwrap_or_default() {
+        [b8] => v | u64::from(b8) << 56,
+        [b8, b9] => v | u64::from(b8 & 0x7f) << 56 | u64::from(b9) << 63,
+        _ => v,
+    };
+    Some((v, n))
 }
 
 /// Steps `pos` over a varint that [`varint`] would accept, without gathering its value: the
@@ -773,9 +761,10 @@ fn varint_ok(buf: &[u8], pos: &mut usize) -> bool {
     }
 }
 
-/// Length of the varint `rest` starts with, by [`varint_long`]'s rules.
-#[inline(never)]
-fn varint_len(rest: &[u8]) -> Option<usize> {
+/// Length of the varint `rest` starts with, if prost accepts it: at most ten bytes, the tenth
+/// 0 or 1.
+#[inline(always)]
+fn varint_end(rest: &[u8]) -> Option<usize> {
     if let Some(w) = rest.first_chunk::<8>() {
         let ends = !u64::from_le_bytes(*w) & 0x8080_8080_8080_8080;
         if ends != 0 {
@@ -789,6 +778,12 @@ fn varint_len(rest: &[u8]) -> Option<usize> {
     }
     // Fewer than eight bytes: no room for a ninth, so the first byte below 0x80 ends it.
     rest.iter().position(|&b| b < 0x80).map(|i| i + 1)
+}
+
+/// [`varint_end`] out of line, for the validators' many call sites.
+#[inline(never)]
+fn varint_len(rest: &[u8]) -> Option<usize> {
+    varint_end(rest)
 }
 
 /// Advances `pos` by `n` bytes if they are there.

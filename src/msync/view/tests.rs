@@ -388,7 +388,8 @@ proptest! {
     }
 
     /// Runs of continuation bytes as long as a varint can be and longer, at any offset, so
-    /// the eight-byte step, its ninth/tenth-byte ends and the short-buffer loop are all taken.
+    /// the eight-byte step, its ninth/tenth-byte ends and the short-buffer loop are all taken,
+    /// both stepping over and decoding.
     #[test]
     fn varints_are_stepped_over_where_prost_ends_them(
         lead in prop::collection::vec(any::<u8>(), 0..3),
@@ -408,6 +409,10 @@ proptest! {
             if let Some((_, n)) = want {
                 prop_assert_eq!(pos, start + n);
             }
+            // Decoding takes the same runs: the value and length prost gives, or nothing.
+            let mut at = start;
+            let got = varint(&b, &mut at).map(|v| (v, at - start));
+            prop_assert_eq!(got, want, "decoded at {}", start);
         }
     }
 
