@@ -6,10 +6,13 @@
 #   summary  `msyncdump dissect`         (summary lines to /dev/null)
 #   json     `msyncdump dissect --json`  (NDJSON to /dev/null)
 #   report   `msyncdump report`, and `report -j 2` when the build has it
-# and prints MB/s, packets/s, the ratio to the raw pass, and peak RSS.
+# and prints MB/s, packets/s, the ratio to the raw pass, and peak RSS. With PGO=1 it also builds
+# the profile-guided binary (benches/pgo.sh) and times the same commands with it, rows marked
+# "(pgo)", on the same capture in the same run.
 #
 # Usage: benches/throughput.sh [SIZE_MB] [CLIENTS]
-# Environment: BENCH_DIR (default target/bench), RUNS (default 1), KEEP=1 keeps the capture.
+# Environment: BENCH_DIR (default target/bench), RUNS (default 1), KEEP=1 keeps the capture,
+# PGO=1 adds the profile-guided binary.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 size_mb=${1:-600}
@@ -21,6 +24,10 @@ cap="$dir/bench-${size_mb}mb-${clients}c.pcap"
 
 cargo build --release --quiet
 bin=target/release/msyncdump
+pgo_bin=
+if [ "${PGO:-0}" = 1 ]; then
+    pgo_bin=$(bash benches/pgo.sh)
+fi
 want=$(( size_mb * 1000000 ))
 
 if [ ! -s "$cap" ] || [ "$(stat -c %s "$cap")" -lt "$want" ]; then
@@ -59,7 +66,7 @@ run() { # name, command...
     awk -v n="$name" -v s="$best_s" -v b="$bytes" -v p="$packets" -v r="$best_rss" -v raw="${raw_secs:-0}" 'BEGIN {
         if (s <= 0) s = 0.01
         ratio = (raw > 0) ? sprintf("%.1fx raw time", s / raw) : "-"
-        printf "%-10s %8.2f s  %9.1f MB/s  %12.0f packets/s  peak RSS %7.1f MB  %s\n", n, s, b / 1e6 / s, p / s, r / 1024, ratio
+        printf "%-16s %8.2f s  %9.1f MB/s  %12.0f packets/s  peak RSS %7.1f MB  %s\n", n, s, b / 1e6 / s, p / s, r / 1024, ratio
     }'
     last_secs=$best_s
 }
@@ -67,14 +74,18 @@ run() { # name, command...
 raw_secs=
 run raw "$bin" info "$cap"
 raw_secs=$last_secs
-run summary "$bin" dissect "$cap"
-run json "$bin" dissect --json "$cap"
-if "$bin" report --help >/dev/null 2>&1; then
-    run report "$bin" report "$cap"
-    if "$bin" report --help | grep -q -- '-j, '; then
-        run report-j2 "$bin" report -j 2 "$cap"
+for b in "$bin" $pgo_bin; do
+    tag=
+    [ "$b" = "$bin" ] || tag=" (pgo)"
+    run "summary$tag" "$b" dissect "$cap"
+    run "json$tag" "$b" dissect --json "$cap"
+    if "$b" report --help >/dev/null 2>&1; then
+        run "report$tag" "$b" report "$cap"
+        if "$b" report --help | grep -q -- '-j, '; then
+            run "report-j2$tag" "$b" report -j 2 "$cap"
+        fi
     fi
-fi
+done
 if [ "${KEEP:-0}" != 1 ]; then
     rm -f "$cap"
 fi
