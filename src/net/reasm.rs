@@ -160,7 +160,10 @@ impl Half {
         let mut end = off + data.len() as u64;
         let mut full_end = end + u64::from(missing);
         if let Some(f) = self.fin_off {
-            if full_end > f {
+            // The FIN takes the sequence number after the last byte, so a segment without bytes
+            // (the ACKs of a side that closed first while the other still sends) sits at f + 1.
+            let impossible = if full_end == off { off > f.saturating_add(1) } else { full_end > f };
+            if impossible {
                 // Data past a FIN cannot be part of this stream.
                 out.note(TcpNote::BadSequence);
                 let keep = f.saturating_sub(off);

@@ -998,3 +998,31 @@ proptest! {
         prop_assert_eq!(quick, lax);
     }
 }
+
+#[test]
+fn acks_after_a_half_close_are_not_bad_sequences() {
+    let mut t = T::new(NetConfig::default());
+    t.seg(true, 0, 0, SYN, b"");
+    t.seg(false, 100, 1, SYN | ACK, b"");
+    t.seg(true, 1, 101, ACK, b"");
+    // The client sends its last bytes and closes its side; the server goes on sending.
+    t.seg(true, 1, 101, ACK | FIN, b"ab");
+    t.seg(false, 101, 4, ACK, b"xyz");
+    // The client's ACKs now carry the sequence number after its FIN.
+    t.seg(true, 4, 104, ACK, b"");
+    t.seg(false, 104, 4, ACK, b"more");
+    t.seg(true, 4, 108, ACK, b"");
+    t.finish();
+    assert_eq!(t.rec.bytes(0, Dir::C2S), b"ab");
+    assert_eq!(t.rec.bytes(0, Dir::S2C), b"xyzmore");
+    assert_eq!(t.rec.notes(0), vec![], "no TCP notes on a clean half-close");
+
+    // One past the FIN's own sequence number is as far as an empty segment can be.
+    let mut t = T::new(NetConfig::default());
+    t.seg(true, 0, 0, SYN, b"");
+    t.seg(true, 1, 0, ACK | FIN, b"ab");
+    t.seg(true, 4, 0, ACK, b"");
+    t.seg(true, 5, 0, ACK, b"");
+    t.finish();
+    assert_eq!(t.rec.notes(0), vec![TcpNote::BadSequence]);
+}
