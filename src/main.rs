@@ -59,6 +59,11 @@ struct LiveArgs {
     /// Bytes captured per packet.
     #[arg(short = 's', long = "snaplen", default_value_t = 262_144)]
     snaplen: i32,
+    /// The kernel's capture buffer in KiB, as tcpdump's -B: what a burst can fill while
+    /// msyncdump is busy before packets are dropped.
+    #[arg(short = 'B', long = "buffer-size", value_name = "KIB", default_value_t = 16_384,
+          value_parser = clap::value_parser!(u32).range(256..=4_194_304))]
+    buffer_size: u32,
     /// Put the interface in promiscuous mode.
     #[arg(long)]
     promisc: bool,
@@ -743,6 +748,7 @@ fn live(args: LiveArgs) -> io::Result<ExitCode> {
         interface,
         filter: args.filter.clone(),
         snaplen: args.snaplen,
+        buffer_kib: args.buffer_size,
         promisc: args.promisc,
         count: args.count,
         duration: args.duration.map(|ns| Duration::from_nanos(u64::try_from(ns).unwrap_or(0))),
