@@ -1,0 +1,348 @@
+//! The report on traffic that the kernel's TCP carried, not the synthesizer's: every session of
+//! a synthesized capture is replayed over real loopback sockets (the bytes each side sent, in
+//! the order they were sent; Nagle on for half the sessions; each side shuts its sending half
+//! down after its last bytes, so half-closes happen in both orders) while `msyncdump live`
+//! captures it. The kernel segments, coalesces and acknowledges as it likes, so the packets
+//! differ; the messages may not. `dissect` must find the same messages per connection and
+//! direction, `report` the same sessions, queues, exchanges, errors and messages, and none of
+//! the TCP-level findings (loss, retransmission, impossible sequence numbers…) that a clean
+//! loopback exchange does not have.
+//!
+//! Capturing needs root (or capture rights on the binary): without them the test says so on
+//! standard error and stops. `KERNEL_TCP_DUMP=DIR` writes the two compared reports there as
+//! `a.json` (synthesized) and `b.json` (replayed), for a diff when they differ.
+
+#![cfg(feature = "live")]
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)]
+
+use std::collections::BTreeMap;
+use std::io::{Read, Write};
+use std::net::{Shutdown, TcpListener, TcpStream};
+use std::path::Path;
+use std::process::{Command, Stdio};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::thread;
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+
+const SERVER_PORT: u16 = 6717;
+
+/// What each side of one connection sent, in capture order: (from the client, bytes).
+type Chunks = Vec<(bool, Vec<u8>)>;
+
+fn u32_le(b: &[u8], at: usize) -> u32 {
+    u32::from_le_bytes(b[at..at + 4].try_into().unwrap())
+}
+
+fn be16(b: &[u8], at: usize) -> u16 {
+    u16::from_be_bytes([b[at], b[at + 1]])
+}
+
+/// The TCP payloads of a clean synthesized capture (little-endian pcap, Ethernet, IPv4),
+/// grouped by connection in order of first packet.
+fn sessions(pcap: &[u8]) -> Vec<Chunks> {
+    assert!(matches!(u32_le(pcap, 0), 0xa1b2_c3d4 | 0xa1b2_3c4d), "a little-endian pcap");
+    assert_eq!(u32_le(pcap, 20), 1, "Ethernet");
+    let mut order: Vec<u16> = Vec::new();
+    let mut by_port: BTreeMap<u16, Chunks> = BTreeMap::new();
+    let mut at = 24;
+    while at + 16 <= pcap.len() {
+        let caplen = u32_le(pcap, at + 8) as usize;
+        let frame = &pcap[at + 16..at + 16 + caplen];
+        at += 16 + caplen;
+        assert_eq!(be16(frame, 12), 0x0800, "IPv4");
+        let ip = &frame[14..];
+        assert_eq!(ip[9], 6, "TCP");
+        let ihl = usize::from(ip[0] & 0x0f) * 4;
+        let total = usize::from(be16(ip, 2));
+        let tcp = &ip[ihl..total];
+        let (sport, dport) = (be16(tcp, 0), be16(tcp, 2));
+        let payload = &tcp[usize::from(tcp[12] >> 4) * 4..];
+        let up = dport == SERVER_PORT;
+        let client = if up { sport } else { dport };
+        let chunks = by_port.entry(client).or_insert_with(|| {
+            order.push(client);
+            Vec::new()
+        });
+        if !payload.is_empty() {
+            chunks.push((up, payload.to_vec()));
+        }
+    }
+    order.into_iter().map(|p| by_port.remove(&p).unwrap()).collect()
+}
+
+/// Reads `s` to its end, counting the bytes in `got` as they arrive.
+fn drain(mut s: TcpStream, got: Arc<AtomicUsize>) -> thread::JoinHandle<()> {
+    thread::spawn(move || {
+        let mut buf = [0u8; 16384];
+        while let Ok(k) = s.read(&mut buf) {
+            if k == 0 {
+                break;
+            }
+            got.fetch_add(k, Ordering::SeqCst);
+        }
+    })
+}
+
+/// Waits until `got` reaches `want`: a side answers only what it has received.
+fn wait_for(got: &AtomicUsize, want: usize) {
+    let start = Instant::now();
+    while got.load(Ordering::SeqCst) < want {
+        assert!(start.elapsed() < Duration::from_secs(10), "bytes never arrived");
+        thread::sleep(Duration::from_micros(200));
+    }
+}
+
+/// Replays each session over a fresh loopback connection to `listener`, one after another.
+fn replay(listener: &TcpListener, sessions: &[Chunks]) {
+    let addr = listener.local_addr().unwrap();
+    for (i, chunks) in sessions.iter().enumerate() {
+        let mut client = TcpStream::connect(addr).unwrap();
+        let (mut server, _) = listener.accept().unwrap();
+        let nodelay = i % 2 == 0;
+        client.set_nodelay(nodelay).unwrap();
+        server.set_nodelay(nodelay).unwrap();
+        // Bytes received by the client (sent down) and by the server (sent up).
+        let down = Arc::new(AtomicUsize::new(0));
+        let up = Arc::new(AtomicUsize::new(0));
+        let readers = [
+            drain(client.try_clone().unwrap(), down.clone()),
+            drain(server.try_clone().unwrap(), up.clone()),
+        ];
+        let last_up = chunks.iter().rposition(|c| c.0);
+        let last_down = chunks.iter().rposition(|c| !c.0);
+        let (mut sent_up, mut sent_down) = (0, 0);
+        for (k, (is_up, bytes)) in chunks.iter().enumerate() {
+            // What the other side sent before this chunk has arrived, as in the original
+            // exchange: a pull follows its NOTICE, an answer its request.
+            if *is_up {
+                wait_for(&down, sent_down);
+                client.write_all(bytes).unwrap();
+                sent_up += bytes.len();
+            } else {
+                wait_for(&up, sent_up);
+                server.write_all(bytes).unwrap();
+                sent_down += bytes.len();
+            }
+            if Some(k) == last_up {
+                client.shutdown(Shutdown::Write).unwrap();
+            }
+            if Some(k) == last_down {
+                server.shutdown(Shutdown::Write).unwrap();
+            }
+        }
+        // A side that sent nothing closes too.
+        let _ = client.shutdown(Shutdown::Write);
+        let _ = server.shutdown(Shutdown::Write);
+        for r in readers {
+            r.join().unwrap();
+        }
+        assert_eq!(
+            (down.load(Ordering::SeqCst), up.load(Ordering::SeqCst)),
+            (sent_down, sent_up),
+            "session {i} delivered whole"
+        );
+    }
+}
+
+fn run(bin: &str, args: &[&str], file: &Path) -> String {
+    let out = Command::new(bin).args(args).arg(file).output().unwrap();
+    assert!(out.status.success(), "{args:?}: {}", String::from_utf8_lossy(&out.stderr));
+    String::from_utf8(out.stdout).unwrap()
+}
+
+/// Per connection and direction, the decoded messages in order.
+fn messages(ndjson: &str) -> BTreeMap<(u64, String), Vec<Value>> {
+    let mut m: BTreeMap<(u64, String), Vec<Value>> = BTreeMap::new();
+    for line in ndjson.lines() {
+        let v: Value = serde_json::from_str(line).unwrap();
+        assert!(v.get("error").is_none(), "no decode errors: {line}");
+        let key = (v["conn"].as_u64().unwrap(), v["dir"].as_str().unwrap().to_string());
+        m.entry(key).or_default().push(v["msync"].clone());
+    }
+    m
+}
+
+/// The parts of a report that depend on the messages only, not on packets, ports or times.
+fn essence(report: &Value) -> Value {
+    let pick = |v: &Value, keys: &[&str]| -> Value {
+        Value::Object(keys.iter().map(|k| (k.to_string(), v[*k].clone())).collect())
+    };
+    let o = &report["overview"];
+    let sessions: Vec<Value> = report["sessions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| {
+            let mut v = pick(
+                s,
+                &[
+                    "conn",
+                    "user",
+                    "resource",
+                    "device_uuid",
+                    "device_name",
+                    "os",
+                    "sdk_version",
+                    "msgs_up",
+                    "msgs_down",
+                    "bytes_up",
+                    "bytes_down",
+                    "errors",
+                    "decode_errors",
+                    "logout",
+                ],
+            );
+            v["login"] = s["login"].get("status").cloned().unwrap_or(Value::Null);
+            v
+        })
+        .collect();
+    let queues: Vec<Value> = report["queues"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|q| {
+            let mut v = pick(
+                q,
+                &[
+                    "queue",
+                    "notices",
+                    "pulls",
+                    "metas",
+                    "unread_announced",
+                    "is_last_reached",
+                    "sessions",
+                ],
+            );
+            // Not `last_next_key`: the latest over all sessions, and the replay runs the
+            // sessions one after another where the original ran them side by side.
+            v["drains"] = pick(&q["drains"], &["completed", "metas", "pages", "stalls"]);
+            v
+        })
+        .collect();
+    let latency: Vec<Value> = report["latency"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|l| pick(l, &["kind", "count", "answered", "unanswered"]))
+        .collect();
+    let errors: Vec<Value> = report["errors"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| pick(e, &["code", "count", "commands", "reasons", "sessions", "users", "source"]))
+        .collect();
+    // Findings about the messages; the TCP-level ones are checked apart, and slow exchanges
+    // depend on the replay's timing.
+    let findings: Vec<Value> = report["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|f| !TCP_LEVEL.contains(&f["kind"].as_str().unwrap()))
+        .filter(|f| f["kind"] != "slow_exchange")
+        .map(|f| pick(f, &["kind", "count", "conns"]))
+        .collect();
+    serde_json::json!({
+        "overview": pick(o, &["messages", "per_command", "msync_connections", "sessions", "users", "decode_errors"]),
+        "sessions": sessions,
+        "queues": queues,
+        "latency": latency,
+        "errors": errors,
+        "messages": report["messages"],
+        "findings": findings,
+    })
+}
+
+/// Findings about the packets, which differ between the synthesizer's TCP and the kernel's.
+const TCP_LEVEL: &[&str] = &[
+    "lost_segment",
+    "retransmission",
+    "out_of_order",
+    "overlap",
+    "reassembly_buffer_limit",
+    "snaplen_cut",
+    "bad_sequence",
+    "rst",
+    "midstream",
+    "skipped_bytes",
+    "capture_drops",
+];
+
+#[test]
+fn the_kernels_tcp_carries_the_same_report() {
+    let bin = env!("CARGO_BIN_EXE_msyncdump");
+    let dir = std::env::temp_dir().join(format!("msyncdump-kernel-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let orig = dir.join("synth.pcap");
+    let st = Command::new(bin)
+        .args(["synth", "--no-truth", "--seed", "21", "--clients", "24", "--duration", "40"])
+        .args(["--zlib", "0.3", "--errors", "0.1", "--unanswered", "0.05", "-w"])
+        .arg(&orig)
+        .output()
+        .unwrap();
+    assert!(st.status.success(), "{}", String::from_utf8_lossy(&st.stderr));
+    let sessions = sessions(&std::fs::read(&orig).unwrap());
+    assert_eq!(sessions.len(), 24);
+
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let saved = dir.join("kernel.pcapng");
+    let child = Command::new(bin)
+        .args(["live", "-i", "lo", "-f", &format!("tcp port {port}"), "--duration", "6s", "-q"])
+        .args(["--server-port", &port.to_string(), "-w"])
+        .arg(&saved)
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    // Give libpcap time to open the device before the replay starts.
+    thread::sleep(Duration::from_millis(800));
+    replay(&listener, &sessions);
+    let out = child.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!stderr.contains("panicked"), "{stderr}");
+    if !out.status.success() {
+        assert!(
+            stderr.contains("permission") || stderr.contains("not permitted"),
+            "a refused capture must say why: {stderr}"
+        );
+        eprintln!("SKIPPED: cannot capture here (not root, no capture rights): {stderr}");
+        return;
+    }
+    assert!(stderr.contains(" 0 dropped by kernel"), "a complete capture: {stderr}");
+
+    let port_arg = port.to_string();
+    let a = messages(&run(bin, &["dissect", "--json"], &orig));
+    let b = messages(&run(bin, &["dissect", "--json", "--server-port", &port_arg], &saved));
+    assert_eq!(a.len(), b.len(), "directions with messages");
+    for (key, msgs) in &a {
+        assert_eq!(Some(msgs), b.get(key), "messages of connection {} {}", key.0, key.1);
+    }
+
+    let ra: Value = serde_json::from_str(&run(bin, &["report", "--json"], &orig)).unwrap();
+    let rb: Value =
+        serde_json::from_str(&run(bin, &["report", "--json", "--server-port", &port_arg], &saved))
+            .unwrap();
+    let (ea, eb) = (essence(&ra), essence(&rb));
+    if let Ok(d) = std::env::var("KERNEL_TCP_DUMP") {
+        std::fs::write(format!("{d}/a.json"), serde_json::to_string_pretty(&ea).unwrap()).unwrap();
+        std::fs::write(format!("{d}/b.json"), serde_json::to_string_pretty(&eb).unwrap()).unwrap();
+    }
+    for part in ["overview", "sessions", "queues", "latency", "errors", "messages", "findings"] {
+        assert_eq!(ea[part], eb[part], "report section {part}");
+    }
+    let tcp: Vec<&Value> = rb["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|f| TCP_LEVEL.contains(&f["kind"].as_str().unwrap()))
+        .collect();
+    assert!(tcp.is_empty(), "a clean loopback exchange has no TCP findings: {tcp:?}");
+    assert_eq!(rb["overview"]["gap_bytes"], 0);
+    let ends: Vec<&str> =
+        rb["sessions"].as_array().unwrap().iter().map(|s| s["close"].as_str().unwrap()).collect();
+    assert!(ends.iter().all(|e| *e == "FIN"), "every replayed session ends with FIN: {ends:?}");
+    std::fs::remove_dir_all(&dir).ok();
+}
