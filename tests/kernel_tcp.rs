@@ -307,9 +307,14 @@ impl Drop for Loss {
 }
 
 /// Synthesizes a capture with `synth` (clean: the replay needs every byte), replays its
-/// sessions on loopback under `live` (losing `loss` percent of the packets first, if given),
+/// sessions on loopback under `live -i iface` (losing `loss` percent of the packets first, if given),
 /// and checks that dissect and report agree. Returns the replay's TCP-level findings.
-fn replay_and_compare(name: &str, synth: &[&str], loss: Option<u32>) -> Option<Vec<String>> {
+fn replay_and_compare(
+    name: &str,
+    iface: &str,
+    synth: &[&str],
+    loss: Option<u32>,
+) -> Option<Vec<String>> {
     let bin = env!("CARGO_BIN_EXE_msyncdump");
     let dir = std::env::temp_dir().join(format!("msyncdump-kernel-{name}-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
@@ -328,7 +333,7 @@ fn replay_and_compare(name: &str, synth: &[&str], loss: Option<u32>) -> Option<V
     let port = listener.local_addr().unwrap().port();
     let saved = dir.join("kernel.pcapng");
     let mut child = Command::new(bin)
-        .args(["live", "-i", "lo", "-f", &format!("tcp port {port}"), "--duration", "120s", "-q"])
+        .args(["live", "-i", iface, "-f", &format!("tcp port {port}"), "--duration", "120s", "-q"])
         .args(["--server-port", &port.to_string(), "-w"])
         .arg(&saved)
         .stdout(Stdio::null())
@@ -359,6 +364,9 @@ fn replay_and_compare(name: &str, synth: &[&str], loss: Option<u32>) -> Option<V
     assert!(out.status.success(), "{stderr}");
     assert!(stderr.contains(" 0 dropped by kernel"), "a complete capture: {stderr}");
 
+    let info = run(bin, &["info"], &saved);
+    let link = if iface == "any" { "LINUX_SLL" } else { "EN10MB" };
+    assert!(info.contains(&format!("link type {link}")), "{info}");
     let port_arg = port.to_string();
     let a = messages(&run(bin, &["dissect", "--json"], &orig));
     let b = messages(&run(bin, &["dissect", "--json", "--server-port", &port_arg], &saved));
@@ -407,7 +415,7 @@ fn the_kernels_tcp_carries_the_same_report() {
     let synth = ["--seed", "21", "--clients", "24", "--duration", "40", "--zlib", "0.3"];
     let more = ["--errors", "0.1", "--unanswered", "0.05"];
     let args: Vec<&str> = synth.iter().chain(&more).copied().collect();
-    if let Some(tcp) = replay_and_compare("tcp", &args, None) {
+    if let Some(tcp) = replay_and_compare("tcp", "lo", &args, None) {
         assert!(tcp.is_empty(), "a clean loopback exchange has no TCP findings: {tcp:?}");
     }
 }
@@ -417,7 +425,7 @@ fn the_kernels_tcp_carries_web_sessions_with_deflate_and_lz4() {
     let args = ["--seed", "22", "--clients", "12", "--duration", "30", "--websocket"];
     let ws = ["--ws-deflate", "--ws-fragment", "0.2", "--ws-ping", "0.2", "--lz4", "bi"];
     let args: Vec<&str> = args.iter().chain(&ws).copied().collect();
-    if let Some(tcp) = replay_and_compare("ws", &args, None) {
+    if let Some(tcp) = replay_and_compare("ws", "lo", &args, None) {
         assert!(tcp.is_empty(), "a clean loopback exchange has no TCP findings: {tcp:?}");
     }
 }
@@ -425,7 +433,7 @@ fn the_kernels_tcp_carries_web_sessions_with_deflate_and_lz4() {
 #[test]
 fn the_kernels_retransmissions_fill_what_a_lossy_path_dropped() {
     let args = ["--seed", "23", "--clients", "12", "--duration", "30", "--zlib", "0.3"];
-    if let Some(tcp) = replay_and_compare("lossy", &args, Some(4)) {
+    if let Some(tcp) = replay_and_compare("lossy", "lo", &args, Some(4)) {
         // Loss before the capture point shows only as the retransmissions that repaired it.
         for kind in &tcp {
             assert!(
@@ -434,5 +442,14 @@ fn the_kernels_retransmissions_fill_what_a_lossy_path_dropped() {
             );
         }
         assert!(tcp.iter().any(|k| k == "retransmission"), "the loss happened: {tcp:?}");
+    }
+}
+
+#[test]
+fn a_cooked_capture_on_the_any_interface_carries_the_same_report() {
+    // Linux "any": link type LINUX_SLL2 (or SLL on older libpcap), not Ethernet.
+    let args = ["--seed", "24", "--clients", "8", "--duration", "30", "--zlib", "0.3"];
+    if let Some(tcp) = replay_and_compare("any", "any", &args, None) {
+        assert!(tcp.is_empty(), "a clean loopback exchange has no TCP findings: {tcp:?}");
     }
 }
