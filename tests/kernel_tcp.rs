@@ -329,7 +329,9 @@ fn replay_and_compare(
     assert!(st.status.success(), "{}", String::from_utf8_lossy(&st.stderr));
     let sessions = sessions(&std::fs::read(&orig).unwrap());
 
-    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    // The cooked capture also goes over IPv6.
+    let listener =
+        TcpListener::bind(if iface == "any" { "[::1]:0" } else { "127.0.0.1:0" }).unwrap();
     let port = listener.local_addr().unwrap().port();
     let saved = dir.join("kernel.pcapng");
     let mut child = Command::new(bin)
@@ -398,6 +400,10 @@ fn replay_and_compare(
         ends.iter().all(|e| e.ends_with("FIN")),
         "every replayed session ends with FIN: {ends:?}"
     );
+    let host = if iface == "any" { "[::1]:" } else { "127.0.0.1:" };
+    for s in rb["sessions"].as_array().unwrap() {
+        assert!(s["client"].as_str().unwrap().starts_with(host), "{}", s["client"]);
+    }
     std::fs::remove_dir_all(&dir).ok();
     Some(
         rb["findings"]
@@ -446,8 +452,8 @@ fn the_kernels_retransmissions_fill_what_a_lossy_path_dropped() {
 }
 
 #[test]
-fn a_cooked_capture_on_the_any_interface_carries_the_same_report() {
-    // Linux "any": link type LINUX_SLL2 (or SLL on older libpcap), not Ethernet.
+fn a_cooked_capture_on_the_any_interface_carries_the_same_report_over_ipv6() {
+    // Linux "any": link type LINUX_SLL2 (or SLL on older libpcap), not Ethernet; and ::1.
     let args = ["--seed", "24", "--clients", "8", "--duration", "30", "--zlib", "0.3"];
     if let Some(tcp) = replay_and_compare("any", "any", &args, None) {
         assert!(tcp.is_empty(), "a clean loopback exchange has no TCP findings: {tcp:?}");
