@@ -8,7 +8,9 @@
 //! the TCP-level findings (loss, retransmission, impossible sequence numbers…) that a clean
 //! loopback exchange does not have. The same for web sessions (deflate, fragments, pings,
 //! LZ4), and with 4 % of the packets dropped before the capture point (nftables), where only
-//! the kernel's retransmissions may show.
+//! the kernel's retransmissions may show; on Linux "any" (a cooked link type) over ::1; and
+//! with the capture started when every session is half-way through, where each direction's
+//! messages must be the tail of the original ones.
 //!
 //! Capturing needs root (or capture rights on the binary): without them the test says so on
 //! standard error and stops. `KERNEL_TCP_DUMP=DIR` writes the two compared reports there as
@@ -20,8 +22,8 @@
 use std::collections::BTreeMap;
 use std::io::{Read, Write};
 use std::net::{Shutdown, TcpListener, TcpStream};
-use std::path::Path;
-use std::process::{Command, Stdio};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::thread;
@@ -306,18 +308,8 @@ impl Drop for Loss {
     }
 }
 
-/// Synthesizes a capture with `synth` (clean: the replay needs every byte), replays its
-/// sessions on loopback under `live -i iface` (losing `loss` percent of the packets first, if given),
-/// and checks that dissect and report agree. Returns the replay's TCP-level findings.
-fn replay_and_compare(
-    name: &str,
-    iface: &str,
-    synth: &[&str],
-    loss: Option<u32>,
-) -> Option<Vec<String>> {
-    let bin = env!("CARGO_BIN_EXE_msyncdump");
-    let dir = std::env::temp_dir().join(format!("msyncdump-kernel-{name}-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
+/// Synthesizes a clean capture (the replay needs every byte) into `dir`; its path and sessions.
+fn synthesize(bin: &str, dir: &Path, synth: &[&str]) -> (PathBuf, Vec<Chunks>) {
     let orig = dir.join("synth.pcap");
     let st = Command::new(bin)
         .args(["synth", "--no-truth", "--server-port", &SERVER_PORT.to_string()])
@@ -328,16 +320,16 @@ fn replay_and_compare(
         .unwrap();
     assert!(st.status.success(), "{}", String::from_utf8_lossy(&st.stderr));
     let sessions = sessions(&std::fs::read(&orig).unwrap());
+    (orig, sessions)
+}
 
-    // The cooked capture also goes over IPv6.
-    let listener =
-        TcpListener::bind(if iface == "any" { "[::1]:0" } else { "127.0.0.1:0" }).unwrap();
-    let port = listener.local_addr().unwrap().port();
-    let saved = dir.join("kernel.pcapng");
+/// `msyncdump live` on `iface` for the test's port, saving to `saved`; None (said on standard
+/// error) where capturing is not allowed.
+fn start_live(bin: &str, iface: &str, port: u16, saved: &Path) -> Option<Child> {
     let mut child = Command::new(bin)
         .args(["live", "-i", iface, "-f", &format!("tcp port {port}"), "--duration", "120s", "-q"])
         .args(["--server-port", &port.to_string(), "-w"])
-        .arg(&saved)
+        .arg(saved)
         .stdout(Stdio::null())
         .stderr(Stdio::piped())
         .spawn()
@@ -355,9 +347,12 @@ fn replay_and_compare(
         eprintln!("SKIPPED: cannot capture here (not root, no capture rights): {err}");
         return None;
     }
-    let _loss = loss.map(|p| Loss::new(port, p));
-    replay(&listener, &sessions);
-    // The last packets reach the capture buffer, then a clean stop (as on Ctrl-C).
+    Some(child)
+}
+
+/// Lets the last packets reach the capture buffer, then stops `live` cleanly (as Ctrl-C does)
+/// and checks that it dropped nothing.
+fn stop_live(child: Child) {
     thread::sleep(Duration::from_millis(500));
     let st = Command::new("kill").args(["-TERM", &child.id().to_string()]).status().unwrap();
     assert!(st.success());
@@ -365,6 +360,30 @@ fn replay_and_compare(
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(out.status.success(), "{stderr}");
     assert!(stderr.contains(" 0 dropped by kernel"), "a complete capture: {stderr}");
+}
+
+/// Synthesizes a capture with `synth`, replays its sessions on loopback under `live -i iface`
+/// (losing `loss` percent of the packets first, if given), and checks that dissect and report
+/// agree. Returns the replay's TCP-level findings.
+fn replay_and_compare(
+    name: &str,
+    iface: &str,
+    synth: &[&str],
+    loss: Option<u32>,
+) -> Option<Vec<String>> {
+    let bin = env!("CARGO_BIN_EXE_msyncdump");
+    let dir = std::env::temp_dir().join(format!("msyncdump-kernel-{name}-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let (orig, sessions) = synthesize(bin, &dir, synth);
+    // The cooked capture also goes over IPv6.
+    let listener =
+        TcpListener::bind(if iface == "any" { "[::1]:0" } else { "127.0.0.1:0" }).unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let saved = dir.join("kernel.pcapng");
+    let child = start_live(bin, iface, port, &saved)?;
+    let _loss = loss.map(|p| Loss::new(port, p));
+    replay(&listener, &sessions);
+    stop_live(child);
 
     let info = run(bin, &["info"], &saved);
     let link = if iface == "any" { "LINUX_SLL" } else { "EN10MB" };
@@ -458,4 +477,139 @@ fn a_cooked_capture_on_the_any_interface_carries_the_same_report_over_ipv6() {
     if let Some(tcp) = replay_and_compare("any", "any", &args, None) {
         assert!(tcp.is_empty(), "a clean loopback exchange has no TCP findings: {tcp:?}");
     }
+}
+
+/// A session open between two parts of its replay. Writes come from one thread, each once
+/// the bytes the other side sent before it have arrived.
+struct Open {
+    client: TcpStream,
+    server: TcpStream,
+    /// Received by the client (sent down) and by the server (sent up).
+    down: Arc<AtomicUsize>,
+    up: Arc<AtomicUsize>,
+    readers: Vec<thread::JoinHandle<()>>,
+    sent_up: usize,
+    sent_down: usize,
+}
+
+impl Open {
+    fn new(listener: &TcpListener) -> Open {
+        let l = listener.try_clone().unwrap();
+        let accept = thread::spawn(move || l.accept().unwrap().0);
+        let client = TcpStream::connect(listener.local_addr().unwrap()).unwrap();
+        let server = accept.join().unwrap();
+        let (down, up) = (Arc::new(AtomicUsize::new(0)), Arc::new(AtomicUsize::new(0)));
+        let readers = vec![
+            drain(client.try_clone().unwrap(), down.clone()),
+            drain(server.try_clone().unwrap(), up.clone()),
+        ];
+        Open { client, server, down, up, readers, sent_up: 0, sent_down: 0 }
+    }
+
+    fn play(&mut self, chunks: &[(bool, Vec<u8>)]) {
+        for (is_up, bytes) in chunks {
+            if *is_up {
+                wait_for(&self.down, self.sent_down);
+                self.client.write_all(bytes).unwrap();
+                self.sent_up += bytes.len();
+            } else {
+                wait_for(&self.up, self.sent_up);
+                self.server.write_all(bytes).unwrap();
+                self.sent_down += bytes.len();
+            }
+        }
+    }
+
+    fn close(self) {
+        self.client.shutdown(Shutdown::Write).unwrap();
+        self.server.shutdown(Shutdown::Write).unwrap();
+        for r in self.readers {
+            r.join().unwrap();
+        }
+        assert_eq!(self.down.load(Ordering::SeqCst), self.sent_down);
+        assert_eq!(self.up.load(Ordering::SeqCst), self.sent_up);
+    }
+}
+
+#[test]
+fn sessions_picked_up_mid_stream_keep_the_messages_after_the_start() {
+    let bin = env!("CARGO_BIN_EXE_msyncdump");
+    let dir = std::env::temp_dir().join(format!("msyncdump-kernel-mid-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let args = ["--seed", "25", "--clients", "16", "--duration", "40", "--zlib", "0.3"];
+    let (orig, sessions) = synthesize(bin, &dir, &args);
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    // Every session is open and half-way through when the capture starts.
+    let mut open: Vec<Open> = sessions.iter().map(|_| Open::new(&listener)).collect();
+    for (o, chunks) in open.iter_mut().zip(&sessions) {
+        o.play(&chunks[..chunks.len() / 2]);
+    }
+    let clients: Vec<u16> = open.iter().map(|o| o.client.local_addr().unwrap().port()).collect();
+    let saved = dir.join("mid.pcapng");
+    let Some(child) = start_live(bin, "lo", port, &saved) else { return };
+    for (mut o, chunks) in open.into_iter().zip(&sessions) {
+        o.play(&chunks[chunks.len() / 2..]);
+        o.close();
+    }
+    stop_live(child);
+
+    // Per session and direction, the messages found are the tail of the original ones.
+    let port_arg = port.to_string();
+    let by_session = |ndjson: &str, session_of: &dyn Fn(&Value) -> usize| {
+        let mut m: BTreeMap<(usize, String), Vec<Value>> = BTreeMap::new();
+        for line in ndjson.lines() {
+            let v: Value = serde_json::from_str(line).unwrap();
+            assert!(v.get("error").is_none(), "no decode errors: {line}");
+            // Bytes skipped before the first whole message are said on lines of their own.
+            if v.get("msync").is_none() {
+                assert!(v.get("skipped").is_some(), "{line}");
+                continue;
+            }
+            let key = (session_of(&v), v["dir"].as_str().unwrap().to_string());
+            m.entry(key).or_default().push(v["msync"].clone());
+        }
+        m
+    };
+    let a = by_session(&run(bin, &["dissect", "--json"], &orig), &|v| {
+        usize::try_from(v["conn"].as_u64().unwrap()).unwrap()
+    });
+    let b =
+        by_session(&run(bin, &["dissect", "--json", "--server-port", &port_arg], &saved), &|v| {
+            let client = v["client"].as_str().unwrap();
+            let p: u16 = client.rsplit(':').next().unwrap().parse().unwrap();
+            clients.iter().position(|&c| c == p).unwrap()
+        });
+    let mut found = 0;
+    for (key, tail) in &b {
+        let all = &a[key];
+        assert!(
+            all.ends_with(tail),
+            "session {} {}: {} messages, not the last of its {}",
+            key.0,
+            key.1,
+            tail.len(),
+            all.len()
+        );
+        found += tail.len();
+    }
+    let total: usize = a.values().map(Vec::len).sum();
+    eprintln!("mid-stream: {found} of {total} messages after the start");
+    assert!(found * 5 >= total * 2, "the second halves decoded: {found} of {total}");
+
+    let r: Value =
+        serde_json::from_str(&run(bin, &["report", "--json", "--server-port", &port_arg], &saved))
+            .unwrap();
+    let rows = r["sessions"].as_array().unwrap();
+    assert_eq!(rows.len(), sessions.len());
+    assert!(rows.iter().all(|s| s["midstream"] == true), "every session picked up mid-stream");
+    assert_eq!(r["overview"]["decode_errors"], 0);
+    assert_eq!(r["overview"]["gap_bytes"], 0);
+    let kinds: Vec<&str> =
+        r["findings"].as_array().unwrap().iter().map(|f| f["kind"].as_str().unwrap()).collect();
+    assert!(kinds.contains(&"midstream"), "{kinds:?}");
+    for bad in ["lost_segment", "retransmission", "out_of_order", "bad_sequence", "rst"] {
+        assert!(!kinds.contains(&bad), "{bad} in {kinds:?}");
+    }
+    std::fs::remove_dir_all(&dir).ok();
 }
