@@ -22,6 +22,7 @@
 use std::collections::BTreeMap;
 use std::io::{Read, Write};
 use std::net::{Shutdown, TcpListener, TcpStream};
+use std::os::fd::AsRawFd;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -101,11 +102,22 @@ fn wait_for(got: &AtomicUsize, want: usize) {
     }
 }
 
+/// How one side ends its session.
+#[derive(Clone, Copy, PartialEq)]
+enum End {
+    /// Shuts its sending half down and reads until the other side does too.
+    Fin,
+    /// Once it has received `.0` bytes, resets the connection (SO_LINGER 0, as an application
+    /// killed or timing out would).
+    Rst(usize),
+    /// Shuts down like `Fin`, but the other side may reset the connection first.
+    FinOrReset,
+}
+
 /// One side of a session: writes its chunks, each once the bytes the other side sent before
 /// it have arrived (as in the original exchange: a pull follows its NOTICE, an answer its
-/// request), then shuts its sending half down and reads until the other side does too.
-/// Returns (bytes sent, bytes received).
-fn side(mut s: TcpStream, nodelay: bool, mine: Vec<(usize, Vec<u8>)>) -> (usize, usize) {
+/// request), then ends as `end` says. Returns (bytes sent, bytes received).
+fn side(mut s: TcpStream, nodelay: bool, mine: Vec<(usize, Vec<u8>)>, end: End) -> (usize, usize) {
     s.set_nodelay(nodelay).unwrap();
     let got = Arc::new(AtomicUsize::new(0));
     let reader = drain(s.try_clone().unwrap(), got.clone());
@@ -115,14 +127,40 @@ fn side(mut s: TcpStream, nodelay: bool, mine: Vec<(usize, Vec<u8>)>) -> (usize,
         s.write_all(&bytes).unwrap();
         sent += bytes.len();
     }
-    s.shutdown(Shutdown::Write).unwrap();
+    match end {
+        End::Fin => s.shutdown(Shutdown::Write).unwrap(),
+        End::FinOrReset => {
+            if let Err(e) = s.shutdown(Shutdown::Write) {
+                assert_eq!(e.kind(), std::io::ErrorKind::NotConnected, "{e}");
+            }
+        }
+        End::Rst(all) => {
+            wait_for(&got, all);
+            let linger = libc::linger { l_onoff: 1, l_linger: 0 };
+            // SAFETY: a valid socket and a correctly sized option value.
+            let rc = unsafe {
+                libc::setsockopt(
+                    s.as_raw_fd(),
+                    libc::SOL_SOCKET,
+                    libc::SO_LINGER,
+                    (&linger as *const libc::linger).cast(),
+                    std::mem::size_of::<libc::linger>() as libc::socklen_t,
+                )
+            };
+            assert_eq!(rc, 0);
+            // The reader's clone keeps the socket open: shutting down both halves makes it
+            // return, and the last close then sends the reset.
+            s.shutdown(Shutdown::Read).unwrap();
+        }
+    }
     reader.join().unwrap();
     (sent, got.load(Ordering::SeqCst))
 }
 
 /// Replays each session over a fresh loopback connection to `listener`, one after another;
-/// the two sides run in threads of their own.
-fn replay(listener: &TcpListener, sessions: &[Chunks]) {
+/// the two sides run in threads of their own. The client resets every session whose index
+/// `reset` says, once it has everything.
+fn replay(listener: &TcpListener, sessions: &[Chunks], reset: &dyn Fn(usize) -> bool) {
     let addr = listener.local_addr().unwrap();
     for (i, chunks) in sessions.iter().enumerate() {
         // Each side's chunks, with what the other side had sent before each.
@@ -138,11 +176,13 @@ fn replay(listener: &TcpListener, sessions: &[Chunks]) {
             }
         }
         let nodelay = i % 2 == 0;
+        let (client_end, server_end) =
+            if reset(i) { (End::Rst(sent_down), End::FinOrReset) } else { (End::Fin, End::Fin) };
         // Accepted in its own thread: a handshake whose last ACK was lost completes only when
         // the client's first bytes arrive.
         let l = listener.try_clone().unwrap();
-        let server = thread::spawn(move || side(l.accept().unwrap().0, nodelay, down));
-        let client = side(TcpStream::connect(addr).unwrap(), nodelay, up);
+        let server = thread::spawn(move || side(l.accept().unwrap().0, nodelay, down, server_end));
+        let client = side(TcpStream::connect(addr).unwrap(), nodelay, up, client_end);
         let server = server.join().unwrap();
         assert_eq!(client, (sent_up, sent_down), "session {i}: client sent and received");
         assert_eq!(server, (sent_down, sent_up), "session {i}: server sent and received");
@@ -363,13 +403,15 @@ fn stop_live(child: Child) {
 }
 
 /// Synthesizes a capture with `synth`, replays its sessions on loopback under `live -i iface`
-/// (losing `loss` percent of the packets first, if given), and checks that dissect and report
-/// agree. Returns the replay's TCP-level findings.
+/// (losing `loss` percent of the packets first, if given; the client resetting the sessions
+/// that `reset` picks), and checks that dissect and report agree and how each session ended.
+/// Returns the replay's TCP-level findings.
 fn replay_and_compare(
     name: &str,
     iface: &str,
     synth: &[&str],
     loss: Option<u32>,
+    reset: &dyn Fn(usize) -> bool,
 ) -> Option<Vec<String>> {
     let bin = env!("CARGO_BIN_EXE_msyncdump");
     let dir = std::env::temp_dir().join(format!("msyncdump-kernel-{name}-{}", std::process::id()));
@@ -382,7 +424,7 @@ fn replay_and_compare(
     let saved = dir.join("kernel.pcapng");
     let child = start_live(bin, iface, port, &saved)?;
     let _loss = loss.map(|p| Loss::new(port, p));
-    replay(&listener, &sessions);
+    replay(&listener, &sessions, reset);
     stop_live(child);
 
     let info = run(bin, &["info"], &saved);
@@ -413,12 +455,11 @@ fn replay_and_compare(
     }
     // Every byte was delivered, so every byte was captured at least once.
     assert_eq!(rb["overview"]["gap_bytes"], 0);
-    let ends: Vec<&str> =
-        rb["sessions"].as_array().unwrap().iter().map(|s| s["close"].as_str().unwrap()).collect();
-    assert!(
-        ends.iter().all(|e| e.ends_with("FIN")),
-        "every replayed session ends with FIN: {ends:?}"
-    );
+    for (i, row) in rb["sessions"].as_array().unwrap().iter().enumerate() {
+        let end = row["close"].as_str().unwrap();
+        let want = if reset(i) { "RST" } else { "FIN" };
+        assert!(end.ends_with(want), "session {i} ends with {want}: {end}");
+    }
     let host = if iface == "any" { "[::1]:" } else { "127.0.0.1:" };
     for s in rb["sessions"].as_array().unwrap() {
         assert!(s["client"].as_str().unwrap().starts_with(host), "{}", s["client"]);
@@ -440,8 +481,9 @@ fn the_kernels_tcp_carries_the_same_report() {
     let synth = ["--seed", "21", "--clients", "24", "--duration", "40", "--zlib", "0.3"];
     let more = ["--errors", "0.1", "--unanswered", "0.05"];
     let args: Vec<&str> = synth.iter().chain(&more).copied().collect();
-    if let Some(tcp) = replay_and_compare("tcp", "lo", &args, None) {
-        assert!(tcp.is_empty(), "a clean loopback exchange has no TCP findings: {tcp:?}");
+    // Every fourth client resets its connection once it has everything.
+    if let Some(tcp) = replay_and_compare("tcp", "lo", &args, None, &|i| i % 4 == 3) {
+        assert_eq!(tcp, vec!["rst"], "a clean loopback exchange has only the resets");
     }
 }
 
@@ -450,7 +492,7 @@ fn the_kernels_tcp_carries_web_sessions_with_deflate_and_lz4() {
     let args = ["--seed", "22", "--clients", "12", "--duration", "30", "--websocket"];
     let ws = ["--ws-deflate", "--ws-fragment", "0.2", "--ws-ping", "0.2", "--lz4", "bi"];
     let args: Vec<&str> = args.iter().chain(&ws).copied().collect();
-    if let Some(tcp) = replay_and_compare("ws", "lo", &args, None) {
+    if let Some(tcp) = replay_and_compare("ws", "lo", &args, None, &|_| false) {
         assert!(tcp.is_empty(), "a clean loopback exchange has no TCP findings: {tcp:?}");
     }
 }
@@ -458,7 +500,7 @@ fn the_kernels_tcp_carries_web_sessions_with_deflate_and_lz4() {
 #[test]
 fn the_kernels_retransmissions_fill_what_a_lossy_path_dropped() {
     let args = ["--seed", "23", "--clients", "12", "--duration", "30", "--zlib", "0.3"];
-    if let Some(tcp) = replay_and_compare("lossy", "lo", &args, Some(4)) {
+    if let Some(tcp) = replay_and_compare("lossy", "lo", &args, Some(4), &|_| false) {
         // Loss before the capture point shows only as the retransmissions that repaired it.
         for kind in &tcp {
             assert!(
@@ -474,7 +516,7 @@ fn the_kernels_retransmissions_fill_what_a_lossy_path_dropped() {
 fn a_cooked_capture_on_the_any_interface_carries_the_same_report_over_ipv6() {
     // Linux "any": link type LINUX_SLL2 (or SLL on older libpcap), not Ethernet; and ::1.
     let args = ["--seed", "24", "--clients", "8", "--duration", "30", "--zlib", "0.3"];
-    if let Some(tcp) = replay_and_compare("any", "any", &args, None) {
+    if let Some(tcp) = replay_and_compare("any", "any", &args, None, &|_| false) {
         assert!(tcp.is_empty(), "a clean loopback exchange has no TCP findings: {tcp:?}");
     }
 }
