@@ -207,87 +207,73 @@ fn messages(ndjson: &str) -> BTreeMap<(u64, String), Vec<Value>> {
     m
 }
 
+/// The fields `keys` of `v`.
+fn pick(v: &Value, keys: &[&str]) -> Value {
+    Value::Object(keys.iter().map(|k| (k.to_string(), v[*k].clone())).collect())
+}
+
+/// The rows of the report's table `name` that `keep` keeps, as `row` sees them.
+fn rows(
+    report: &Value,
+    name: &str,
+    keep: &dyn Fn(&Value) -> bool,
+    row: &dyn Fn(&Value) -> Value,
+) -> Vec<Value> {
+    report[name].as_array().unwrap().iter().filter(|r| keep(r)).map(row).collect()
+}
+
+const SESSION_KEYS: &[&str] = &[
+    "conn",
+    "user",
+    "resource",
+    "device_uuid",
+    "device_name",
+    "os",
+    "sdk_version",
+    "msgs_up",
+    "msgs_down",
+    "bytes_up",
+    "bytes_down",
+    "errors",
+    "decode_errors",
+    "logout",
+];
+
+// Not `last_next_key`: the latest over all sessions, and the replay runs the sessions one
+// after another where the original ran them side by side.
+const QUEUE_KEYS: &[&str] =
+    &["queue", "notices", "pulls", "metas", "unread_announced", "is_last_reached", "sessions"];
+
 /// The parts of a report that depend on the messages only, not on packets, ports or times.
 fn essence(report: &Value) -> Value {
-    let pick = |v: &Value, keys: &[&str]| -> Value {
-        Value::Object(keys.iter().map(|k| (k.to_string(), v[*k].clone())).collect())
-    };
-    let o = &report["overview"];
-    let sessions: Vec<Value> = report["sessions"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|s| {
-            let mut v = pick(
-                s,
-                &[
-                    "conn",
-                    "user",
-                    "resource",
-                    "device_uuid",
-                    "device_name",
-                    "os",
-                    "sdk_version",
-                    "msgs_up",
-                    "msgs_down",
-                    "bytes_up",
-                    "bytes_down",
-                    "errors",
-                    "decode_errors",
-                    "logout",
-                ],
-            );
-            v["login"] = s["login"].get("status").cloned().unwrap_or(Value::Null);
-            v
-        })
-        .collect();
-    let queues: Vec<Value> = report["queues"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|q| {
-            let mut v = pick(
-                q,
-                &[
-                    "queue",
-                    "notices",
-                    "pulls",
-                    "metas",
-                    "unread_announced",
-                    "is_last_reached",
-                    "sessions",
-                ],
-            );
-            // Not `last_next_key`: the latest over all sessions, and the replay runs the
-            // sessions one after another where the original ran them side by side.
-            v["drains"] = pick(&q["drains"], &["completed", "metas", "pages", "stalls"]);
-            v
-        })
-        .collect();
-    let latency: Vec<Value> = report["latency"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|l| pick(l, &["kind", "count", "answered", "unanswered"]))
-        .collect();
-    let errors: Vec<Value> = report["errors"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|e| pick(e, &["code", "count", "commands", "reasons", "sessions", "users", "source"]))
-        .collect();
+    let all = |_: &Value| true;
+    let sessions = rows(report, "sessions", &all, &|s| {
+        let mut v = pick(s, SESSION_KEYS);
+        v["login"] = s["login"].get("status").cloned().unwrap_or(Value::Null);
+        v
+    });
+    let queues = rows(report, "queues", &all, &|q| {
+        let mut v = pick(q, QUEUE_KEYS);
+        v["drains"] = pick(&q["drains"], &["completed", "metas", "pages", "stalls"]);
+        v
+    });
+    let latency =
+        rows(report, "latency", &all, &|l| pick(l, &["kind", "count", "answered", "unanswered"]));
+    let errors = rows(report, "errors", &all, &|e| {
+        pick(e, &["code", "count", "commands", "reasons", "sessions", "users", "source"])
+    });
     // Findings about the messages; the TCP-level ones are checked apart, and slow exchanges
     // depend on the replay's timing.
-    let findings: Vec<Value> = report["findings"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .filter(|f| !TCP_LEVEL.contains(&f["kind"].as_str().unwrap()))
-        .filter(|f| f["kind"] != "slow_exchange")
-        .map(|f| pick(f, &["kind", "count", "conns"]))
-        .collect();
+    let about_messages = |f: &Value| {
+        let kind = f["kind"].as_str().unwrap();
+        !TCP_LEVEL.contains(&kind) && kind != "slow_exchange"
+    };
+    let findings =
+        rows(report, "findings", &about_messages, &|f| pick(f, &["kind", "count", "conns"]));
+    let overview =
+        ["messages", "per_command", "msync_connections", "sessions", "users", "decode_errors"];
     serde_json::json!({
-        "overview": pick(o, &["messages", "per_command", "msync_connections", "sessions", "users", "decode_errors"]),
+        "overview": pick(&report["overview"], &overview),
         "sessions": sessions,
         "queues": queues,
         "latency": latency,
