@@ -81,7 +81,14 @@ pub struct LiveSource {
     tap: Option<Tap>,
     tap_error: Option<std::io::Error>,
     buf: Vec<u8>,
+    /// Set when a stop was asked for (signal or `--duration`): packets the kernel still holds
+    /// are read until then.
+    drain_until: Option<Instant>,
 }
+
+/// How long a stop keeps reading: a block is handed over within the read timeout of 100 ms,
+/// so what arrived before the stop is read, and at most this much after it.
+const DRAIN: Duration = Duration::from_millis(250);
 
 fn live_error(iface: &str, msg: String) -> CaptureError {
     CaptureError { file: iface.to_string(), offset: 0, kind: CaptureErrorKind::Corrupt(msg) }
@@ -129,6 +136,7 @@ impl LiveSource {
             tap: None,
             tap_error: None,
             buf: Vec::with_capacity(65_536),
+            drain_until: None,
         })
     }
 
@@ -159,11 +167,18 @@ impl LiveSource {
         }
     }
 
-    fn should_stop(&self) -> bool {
-        STOP.load(Ordering::SeqCst)
-            || self.remaining == Some(0)
-            || self.deadline.is_some_and(|d| Instant::now() >= d)
-            || self.tap_error.is_some()
+    /// Whether to stop now. A packet count or a failed tap stops at once; a signal or the
+    /// duration first lets [`DRAIN`] pass, so that packets in a block the kernel has not handed
+    /// over yet are not lost.
+    fn should_stop(&mut self) -> bool {
+        if self.remaining == Some(0) || self.tap_error.is_some() {
+            return true;
+        }
+        let now = Instant::now();
+        if STOP.load(Ordering::SeqCst) || self.deadline.is_some_and(|d| now >= d) {
+            return now >= *self.drain_until.get_or_insert(now + DRAIN);
+        }
+        false
     }
 }
 
