@@ -213,6 +213,11 @@ fn live_stops_after_count_and_rejects_bad_filters_and_interfaces() {
         return;
     }
     assert!(err.contains("invalid capture filter \"tcp port port\""), "{err}");
+    let tiny =
+        Command::new(bin).args(["live", "-i", "lo", "-B", "100", "-c", "1"]).output().unwrap();
+    assert_eq!(tiny.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&tiny.stderr);
+    assert!(err.contains("--buffer-size") && err.contains("256"), "{err}");
     let none = Command::new(bin).args(["live", "-i", "no-such-if0", "-c", "1"]).output().unwrap();
     assert_eq!(none.status.code(), Some(2));
     let err = String::from_utf8_lossy(&none.stderr);
