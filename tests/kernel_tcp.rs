@@ -427,6 +427,14 @@ fn replay_and_compare(
     let rb: Value =
         serde_json::from_str(&run(bin, &["report", "--json", "--server-port", &port_arg], &saved))
             .unwrap();
+    // Sharding the kernel's connections over two threads changes nothing.
+    let rb2: Value = serde_json::from_str(&run(
+        bin,
+        &["report", "--json", "-j", "2", "--server-port", &port_arg],
+        &saved,
+    ))
+    .unwrap();
+    assert!(rb == rb2, "report -j 2 differs from report");
     let (ea, eb) = (essence(&ra), essence(&rb));
     if let Ok(d) = std::env::var("KERNEL_TCP_DUMP") {
         let write = |n: &str, v: &Value| {
