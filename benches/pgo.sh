@@ -2,9 +2,9 @@
 # A profile-guided build of msyncdump: builds an instrumented binary, runs it over a training
 # set (synthesized TCP, WebSocket and pcapng captures plus the committed samples, through
 # `report`, `report --json`, `report -j 2` and `dissect` in its formats), merges the profile
-# and builds again with it. The layout and inlining that the profile buys are worth ~18 %
-# fewer instructions on `report` and ~20 % on `dissect` (benches/RESULTS.md); the output is
-# the same, which `--check` verifies byte for byte against the plain release build.
+# and builds again with it. The layout and inlining that the profile buys are worth ~18–20 %
+# fewer instructions on `report` and `dissect` (benches/RESULTS.md); the output is the same,
+# which `--check` verifies byte for byte against the plain release build.
 #
 # Usage: benches/pgo.sh [--check]
 #   prints the path of the optimized binary (target/pgo/release/msyncdump) on stdout.
@@ -100,8 +100,8 @@ if ! "$profdata" merge -o "$dir/msyncdump.profdata" "$raw"/*.profraw; then
 fi
 
 echo "== optimized build ($dir/release)" >&2
-# Without the mismatch warning off, every function the profile does not cover (a build
-# script, code changed since) would print a line.
+# A function changed since the profile was taken is built without it; LLVM would otherwise
+# print a warning for each one.
 RUSTFLAGS="-Cprofile-use=$dir/msyncdump.profdata -Cllvm-args=-no-pgo-warn-mismatch" \
     cargo build --release --quiet --target-dir "$dir"
 bin="$dir/release/msyncdump"

@@ -24,9 +24,9 @@ cap="$dir/bench-${size_mb}mb-${clients}c.pcap"
 
 cargo build --release --quiet
 bin=target/release/msyncdump
-pgo_bin=
+bins=("$bin")
 if [ "${PGO:-0}" = 1 ]; then
-    pgo_bin=$(bash benches/pgo.sh)
+    bins+=("$(bash benches/pgo.sh)")
 fi
 want=$(( size_mb * 1000000 ))
 
@@ -74,7 +74,7 @@ run() { # name, command...
 raw_secs=
 run raw "$bin" info "$cap"
 raw_secs=$last_secs
-for b in "$bin" $pgo_bin; do
+for b in "${bins[@]}"; do
     tag=
     [ "$b" = "$bin" ] || tag=" (pgo)"
     run "summary$tag" "$b" dissect "$cap"
