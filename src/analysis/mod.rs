@@ -2461,10 +2461,10 @@ fn build_report(a: &Analyzer) -> Report {
             if *id != FOLDED {
                 row.sessions.push(*id);
             }
+            // Deduplicated once, after the sort below: a `contains` here made this loop
+            // quadratic in the sessions that share an error code.
             if let Some(u) = &c.user_bare {
-                if !row.users.contains(u) {
-                    row.users.push(u.clone());
-                }
+                row.users.push(u.clone());
             }
             let ca = cmd_acc.entry(code.clone()).or_default();
             for (cmd, n) in &e.commands {
@@ -2485,7 +2485,8 @@ fn build_report(a: &Analyzer) -> Report {
             if let Some(ra) = reason_acc.remove(&r.code) {
                 r.reasons = top_n(ra.into_iter().collect(), 3);
             }
-            r.users.sort();
+            r.users.sort_unstable();
+            r.users.dedup();
             r
         })
         .collect();

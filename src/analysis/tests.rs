@@ -974,6 +974,30 @@ fn redirect_and_unknown_codes() {
 }
 
 #[test]
+fn error_rows_list_each_user_once_in_order() {
+    // 240 sessions of 80 users (each user on three connections, opened out of name order),
+    // all refused with the same code: one row, every session, each user once, sorted.
+    let mut s = Sim::new(&ReportOptions::default());
+    for conn in 0..240u32 {
+        let user = format!("u{:03}", (conn * 37) % 80);
+        let t = f64::from(conn) * 10.0;
+        s.open(conn, t, false);
+        s.up(conn, t + 1.0, m::provision_req(&user, "r"));
+        s.down(conn, t + 2.0, m::provision_resp(6, Some("token expired")));
+        s.close(conn, t + 3.0, CloseReason::Fin);
+    }
+    s.finish(5000.0);
+    let r = s.a.report();
+    assert_eq!(r.errors.len(), 1);
+    let e = &r.errors[0];
+    assert_eq!(e.count, 240);
+    assert_eq!(e.sessions, (0..240).collect::<Vec<u32>>());
+    let want: Vec<String> =
+        (0..80).map(|i| format!("easemob-demo#chatdemoui_u{i:03}@easemob.com")).collect();
+    assert_eq!(e.users, want);
+}
+
+#[test]
 fn empty_analyzer_reports_nothing() {
     let a = Analyzer::new(&ReportOptions::default());
     let r = a.report();
