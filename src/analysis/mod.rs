@@ -355,6 +355,10 @@ struct QueueAcc {
     name: String,
     /// Connections that used the queue (the lowest [`QUEUE_SESSIONS_CAP`] numbers).
     sessions: Vec<u32>,
+    /// The connection of the last [`QueueAcc::used_by`]: a repeat changes nothing, and is
+    /// told without reading `sessions` (a cache miss per NOTICE and pull, with thousands of
+    /// queues).
+    last_use: Option<u32>,
     notices: u64,
     pulls: u64,
     metas: u64,
@@ -398,7 +402,9 @@ impl QueueAcc {
     /// kept: shards number their connections in the order one pipeline does, so they keep the
     /// same ones whatever the split.
     fn used_by(&mut self, conn: u32) {
-        if self.sessions.last() == Some(&conn) || self.sessions.contains(&conn) {
+        // A repeat of the last call is a no-op whatever that call did: it kept `conn`, or
+        // `conn` was past the cap's largest kept number, which only ever decreases.
+        if self.last_use.replace(conn) == Some(conn) || self.sessions.contains(&conn) {
             return;
         }
         if self.sessions.len() < QUEUE_SESSIONS_CAP {

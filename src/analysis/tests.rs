@@ -1256,6 +1256,53 @@ fn queue_sessions_past_the_cap_are_the_lowest() {
     assert_eq!(m, s);
 }
 
+proptest::proptest! {
+    /// `used_by` keeps what a plain scan of `sessions` on every call keeps: the shortcut for
+    /// a repeat of the last connection changes nothing, below the cap or past it, and merges
+    /// go through it too.
+    #[test]
+    fn used_by_shortcut_keeps_what_a_full_scan_keeps(
+        calls in proptest::collection::vec(0u32..(QUEUE_SESSIONS_CAP as u32 * 2), 0..400),
+        split in 0usize..400,
+    ) {
+        fn model(kept: &mut Vec<u32>, conn: u32) {
+            if kept.contains(&conn) {
+                return;
+            }
+            if kept.len() < QUEUE_SESSIONS_CAP {
+                kept.push(conn);
+            } else if let Some(max) = kept.iter_mut().max() {
+                if conn < *max {
+                    *max = conn;
+                }
+            }
+        }
+        let mut want = Vec::new();
+        let mut q = QueueAcc::default();
+        for &c in &calls {
+            model(&mut want, c);
+            q.used_by(c);
+            proptest::prop_assert_eq!(&q.sessions, &want);
+        }
+        let (left, right) = calls.split_at(split.min(calls.len()));
+        let (mut a, mut b) = (QueueAcc::default(), QueueAcc::default());
+        let (mut wa, mut wb) = (Vec::new(), Vec::new());
+        for &c in left {
+            a.used_by(c);
+            model(&mut wa, c);
+        }
+        for &c in right {
+            b.used_by(c);
+            model(&mut wb, c);
+        }
+        a.merge(&b);
+        for &c in &wb {
+            model(&mut wa, c);
+        }
+        proptest::prop_assert_eq!(a.sessions, wa);
+    }
+}
+
 #[test]
 fn opened_connections_round_trip() {
     let mut o = Opened::default();
