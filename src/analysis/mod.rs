@@ -1319,6 +1319,8 @@ impl Analyzer {
             for s in &mut q.sessions {
                 *s = new(*s);
             }
+            // It names a connection by its number before this renumbering.
+            q.last_use = None;
             self.tables.queues.insert(renum_key(k), q);
         }
         let peers = std::mem::take(&mut self.tables.peers);
