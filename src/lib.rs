@@ -11,6 +11,7 @@
 pub mod analysis;
 pub mod capture;
 pub mod frame;
+pub mod hint;
 pub mod msync;
 pub mod net;
 pub mod pipeline;

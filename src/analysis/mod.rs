@@ -2007,6 +2007,15 @@ fn count_meta(
 }
 
 impl Consumer for Analyzer {
+    fn warm(&mut self, conn: u32) {
+        if let Some(c) = self.conns.get(&conn) {
+            crate::hint::prefetch(&**c);
+            if let Some(k) = &c.counts {
+                crate::hint::prefetch(&**k);
+            }
+        }
+    }
+
     fn event(&mut self, ev: &Event<'_>) -> io::Result<()> {
         match ev {
             Event::ConnOpen { pkt, conn } => {

@@ -244,6 +244,12 @@ pub trait Consumer {
         let _ = (ctx, raw);
         Ok(None)
     }
+    /// Bytes of connection `conn` arrived and may complete a message: a consumer that keeps
+    /// per-connection state can start loading it (see [`crate::hint`]), while the splitting
+    /// and decoding in between hide the latency. A hint: it must not change any result.
+    fn warm(&mut self, conn: u32) {
+        let _ = conn;
+    }
 }
 
 pub mod parallel;
@@ -477,6 +483,7 @@ impl<C: Consumer> Inner<C> {
                     held.events.push((pkt, dir, offset, HeldKind::Data(data.to_vec())));
                     return self.try_detect(conn, false);
                 }
+                self.out.consumer.warm(conn.0);
                 feed(&mut c.info, &mut c.framing, &mut self.out, pkt, dir, offset, data)?;
             }
             StreamEvent::Gap { conn, dir, offset, len } => {

@@ -713,6 +713,10 @@ impl<A: Consumer, B: Consumer> Consumer for Tee<A, B> {
     fn meta_bodies_wanted(&self) -> usize {
         self.a.meta_bodies_wanted().max(self.b.meta_bodies_wanted())
     }
+    fn warm(&mut self, conn: u32) {
+        self.a.warm(conn);
+        self.b.warm(conn);
+    }
 }
 
 #[cfg(test)]
