@@ -401,6 +401,14 @@ impl Net {
         }
     }
 
+    /// The capture's last packet, where [`Net::finish`] closes what is still open, when it is
+    /// later than the last one this table saw.
+    pub fn capture_ended_at(&mut self, end: PktCtx) {
+        if end.index >= self.last_ctx.index {
+            self.last_ctx = end;
+        }
+    }
+
     pub fn finish<S: StreamSink + ?Sized>(&mut self, sink: &mut S) {
         let ctx = self.last_ctx;
         let mut open: Vec<(ConnId, FlowKey)> =

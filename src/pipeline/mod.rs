@@ -428,6 +428,13 @@ impl<C: Consumer> Pipeline<C> {
     }
 
     /// End of input: flushes reassembly, closes every connection, finishes the consumer.
+    /// The capture's last packet was `end`, which this pipeline may not have seen (a shard sees
+    /// its own connections' packets): connections still open at the end are closed there, as
+    /// one pipeline over the whole capture closes them.
+    pub fn capture_ended_at(&mut self, end: PktCtx) {
+        self.net.capture_ended_at(end);
+    }
+
     pub fn finish(mut self) -> io::Result<(C, Totals)> {
         self.net.finish(&mut self.inner);
         if let Some(e) = self.inner.out.failed.take() {

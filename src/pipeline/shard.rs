@@ -27,6 +27,7 @@ use std::sync::mpsc::{self, Receiver, SyncSender};
 use super::{Consumer, Pipeline, RunOutcome, Totals};
 use crate::capture::{CaptureError, LinkType, Packet, PacketSource, Timestamp};
 use crate::net::parse::{self, Endpoint, Parsed};
+use crate::net::PktCtx;
 
 /// Bytes of packet data per batch handed to a worker.
 pub const BATCH_BYTES: usize = 256 << 10;
@@ -61,6 +62,9 @@ struct Batch {
     headers: Vec<Header>,
     /// Time of the capture's first packet, for the worker's pipeline to be made with.
     capture_start: Timestamp,
+    /// In the last batch: the capture's last packet, which ends every shard's connections as
+    /// it ends them in one pipeline (see [`Pipeline::capture_ended_at`]).
+    end: Option<PktCtx>,
 }
 
 impl Batch {
@@ -81,10 +85,11 @@ impl Batch {
     fn clear(&mut self) {
         self.data.clear();
         self.headers.clear();
+        self.end = None;
     }
 
     fn is_empty(&self) -> bool {
-        self.headers.is_empty()
+        self.headers.is_empty() && self.end.is_none()
     }
 }
 
@@ -249,9 +254,11 @@ where
             });
         }
         let mut capture_start = None;
+        let mut last = None;
         let mut inline: Option<Pipeline<C>> = None;
         let read = read_all(sources, report, progress, &mut |p| {
             let start = *capture_start.get_or_insert(p.ts);
+            last = Some(PktCtx { index: p.index, ts: p.ts });
             let i = shard_of(p.link, p.data, p.orig_len, jobs);
             if i == 0 {
                 return inline.get_or_insert_with(|| make(start)).packet(p);
@@ -264,15 +271,21 @@ where
             }
             Ok(())
         });
+        let start = capture_start.unwrap_or_default();
         for lane in &mut lanes {
+            lane.filling.capture_start = start;
+            lane.filling.end = last;
             lane.flush();
         }
         // Closing the channels ends the workers; shard 0 finishes meanwhile.
         drop(lanes);
         let mut results = Vec::with_capacity(jobs);
         let mut first_error = None;
-        let start = capture_start.unwrap_or_default();
-        match inline.unwrap_or_else(|| make(start)).finish() {
+        let mut shard0 = inline.unwrap_or_else(|| make(start));
+        if let Some(end) = last {
+            shard0.capture_ended_at(end);
+        }
+        match shard0.finish() {
             Ok(r) => results.push(r),
             Err(e) => first_error = Some(e),
         }
@@ -315,6 +328,9 @@ fn work<C: Consumer>(
                 file_offset: h.file_offset,
             };
             pipeline.packet(&pkt)?;
+        }
+        if let Some(end) = batch.end {
+            pipeline.capture_ended_at(end);
         }
         batch.clear();
         // The reader may be done and gone: then the buffer is simply dropped.
