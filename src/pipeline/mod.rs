@@ -427,7 +427,6 @@ impl<C: Consumer> Pipeline<C> {
         &mut self.inner.out.consumer
     }
 
-    /// End of input: flushes reassembly, closes every connection, finishes the consumer.
     /// The capture's last packet was `end`, which this pipeline may not have seen (a shard sees
     /// its own connections' packets): connections still open at the end are closed there, as
     /// one pipeline over the whole capture closes them.
@@ -435,6 +434,7 @@ impl<C: Consumer> Pipeline<C> {
         self.net.capture_ended_at(end);
     }
 
+    /// End of input: flushes reassembly, closes every connection, finishes the consumer.
     pub fn finish(mut self) -> io::Result<(C, Totals)> {
         self.net.finish(&mut self.inner);
         if let Some(e) = self.inner.out.failed.take() {

@@ -14,6 +14,8 @@
 //!   for reuse, and the channels are bounded: memory stays at a few batches per worker,
 //!   whatever the capture size.
 //! - With one job no thread is started: the pipeline runs on the calling thread.
+//! - Every shard closes the connections still open at the end at the capture's last packet,
+//!   whichever shard that packet went to, as one pipeline closes them.
 //!
 //! What can still differ from a single pipeline: per-pipeline limits and clocks. Idle
 //! time-outs are swept when a worker's own packets arrive, flow-table eviction and the global
