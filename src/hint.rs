@@ -16,12 +16,19 @@ pub fn prefetch<T>(value: &T) {
 /// The most lines one call asks for: more would crowd out what the current packet needs.
 pub const MAX_LINES: usize = 24;
 
+/// Offsets of the cache lines `prefetch` asks for in a value of `len` bytes: one per 64-byte
+/// line from the start, at most [`MAX_LINES`].
+#[inline]
+fn line_offsets(len: usize) -> impl Iterator<Item = usize> {
+    (0..len.min(MAX_LINES * 64)).step_by(64)
+}
+
 #[inline]
 fn prefetch_bytes(start: *const u8, len: usize) {
     #[cfg(target_arch = "x86_64")]
     {
         use std::arch::x86_64::{_mm_prefetch, _MM_HINT_T0};
-        for off in (0..len.min(MAX_LINES * 64)).step_by(64) {
+        for off in line_offsets(len) {
             // SAFETY: a prefetch never faults and reads nothing architecturally, so any address
             // is sound; these all lie within the borrowed value anyway. SSE, which it needs, is
             // part of every x86-64 CPU.
@@ -41,14 +48,28 @@ mod tests {
     use super::*;
 
     #[test]
-    fn prefetch_of_any_size_is_harmless() {
+    fn lines_asked_for_cover_the_value_up_to_the_cap() {
+        let lines = |len| line_offsets(len).collect::<Vec<_>>();
+        assert_eq!(lines(0), Vec::<usize>::new());
+        assert_eq!(lines(1), vec![0]);
+        assert_eq!(lines(64), vec![0]);
+        assert_eq!(lines(65), vec![0, 64]);
+        // Every offset lies inside the value, one per line it spans, never past the cap.
+        for len in [100, 1256, MAX_LINES * 64, MAX_LINES * 64 + 1, 1 << 20] {
+            let l = lines(len);
+            assert_eq!(l.len(), len.div_ceil(64).min(MAX_LINES), "len {len}");
+            assert!(l.iter().all(|&o| o < len && o % 64 == 0), "len {len}");
+        }
+    }
+
+    #[test]
+    fn prefetch_of_any_size_leaves_the_value_alone() {
         let small = 7u8;
         prefetch(&small);
-        let big = vec![0u64; 10_000];
-        prefetch(big.as_slice().first_chunk::<1000>().unwrap_or(&[0; 1000]));
-        let zst = ();
-        prefetch(&zst);
+        let big = [3u64; 10_000];
+        prefetch(&big);
+        prefetch(&());
         assert_eq!(small, 7);
-        assert_eq!(big.len(), 10_000);
+        assert!(big.iter().all(|&v| v == 3));
     }
 }
