@@ -7,10 +7,10 @@
 //! direction, `report` the same sessions, queues, exchanges, errors and messages, and none of
 //! the TCP-level findings (loss, retransmission, impossible sequence numbers…) that a clean
 //! loopback exchange does not have. The same for web sessions (deflate, fragments, pings,
-//! LZ4), and with 4 % of the packets dropped before the capture point (nftables), where only
-//! the kernel's retransmissions may show; on Linux "any" (a cooked link type) over ::1; and
-//! with the capture started when every session is half-way through, where each direction's
-//! messages must be the tail of the original ones.
+//! LZ4); with packets dropped (nftables) before the capture point, where only the kernel's
+//! retransmissions may show, and after it, where the segments captured twice must show; on
+//! Linux "any" (a cooked link type) over ::1; and with the capture started when every session
+//! is half-way through, where each direction's messages must be the tail of the original ones.
 //!
 //! Capturing needs root (or capture rights on the binary): without them the test says so on
 //! standard error and stops. `KERNEL_TCP_DUMP=DIR` writes the two compared reports there as
@@ -298,11 +298,25 @@ const TCP_LEVEL: &[&str] = &[
     "capture_drops",
 ];
 
-/// Random loss of the test port's packets before the capture point (netfilter's output hook
-/// comes before the device, where libpcap sees packets): the capture holds the kernel's real
-/// retransmissions and never the lost originals. Removed when dropped, also on a failure.
+/// Loss of the test port's packets on both sides of the capture point, each rule counting what
+/// it dropped. Before it (netfilter's output hook comes before the device, where libpcap sees
+/// packets), a random `percent`: the capture holds the kernel's retransmissions and never the
+/// lost originals, so a lost segment whose retransmission looks like a first transmission
+/// shows nowhere (most do, and a run with no visible retransmission at all happens). After it
+/// (the input hook of loopback's receive path), every 20th segment with PSH set, from the first
+/// one: the capture holds the original and its retransmission, so each such loss must show.
+/// Removed when dropped, also on a failure.
 struct Loss {
     table: String,
+}
+
+/// What the rules of a [`Loss`] dropped.
+#[derive(Debug)]
+struct Dropped {
+    /// Packets dropped before the capture point.
+    before: u64,
+    /// Segments with PSH (so with data) dropped after it.
+    after: u64,
 }
 
 impl Loss {
@@ -310,10 +324,14 @@ impl Loss {
     /// is as root, where `.ci/run` installs nftables.
     fn new(port: u16, percent: u32) -> Loss {
         let table = format!("msyncdump_test_{}_{port}", std::process::id());
+        let random = format!("numgen random mod 100 < {percent} counter drop");
+        let every = "tcp flags & psh == psh numgen inc mod 20 == 0 counter drop";
         let rules = format!(
-            "table inet {table} {{\n chain out {{\n type filter hook output priority 0;\n \
-             tcp dport {port} numgen random mod 100 < {percent} drop\n \
-             tcp sport {port} numgen random mod 100 < {percent} drop\n }}\n}}\n"
+            "table inet {table} {{\n\
+             chain out {{\n type filter hook output priority 0;\n\
+             tcp dport {port} {random}\n tcp sport {port} {random}\n}}\n\
+             chain in {{\n type filter hook input priority 0;\n\
+             tcp dport {port} {every}\n tcp sport {port} {every}\n}}\n}}\n"
         );
         let mut nft = Command::new("nft")
             .args(["-f", "-"])
@@ -325,6 +343,26 @@ impl Loss {
         let out = nft.wait_with_output().unwrap();
         assert!(out.status.success(), "nft: {}", String::from_utf8_lossy(&out.stderr));
         Loss { table }
+    }
+
+    /// What the rules dropped so far, read from their counters.
+    fn dropped(&self) -> Dropped {
+        let out =
+            Command::new("nft").args(["list", "table", "inet", &self.table]).output().unwrap();
+        assert!(out.status.success(), "nft: {}", String::from_utf8_lossy(&out.stderr));
+        let text = String::from_utf8_lossy(&out.stdout);
+        let chain = |name: &str| -> u64 {
+            let body = text.split(&format!("chain {name} {{")).nth(1).expect(name);
+            let body = body.split('}').next().unwrap();
+            let counts: Vec<u64> = body
+                .split("counter packets ")
+                .skip(1)
+                .map(|rest| rest.split(' ').next().unwrap().parse().unwrap())
+                .collect();
+            assert_eq!(counts.len(), 2, "two counted rules in chain {name}: {text}");
+            counts.iter().sum()
+        };
+        Dropped { before: chain("out"), after: chain("in") }
     }
 }
 
@@ -387,17 +425,25 @@ fn stop_live(child: Child) {
     assert!(stderr.contains(" 0 dropped by kernel"), "a complete capture: {stderr}");
 }
 
+/// What a replay showed beyond the agreement of the reports.
+struct Replayed {
+    /// The kinds of the replay's TCP-level findings.
+    tcp: Vec<String>,
+    /// What the loss rules dropped, if there were any.
+    dropped: Option<Dropped>,
+}
+
 /// Synthesizes a capture with `synth`, replays its sessions on loopback under `live -i iface`
 /// (losing `loss` percent of the packets first, if given; the client resetting the sessions
 /// that `reset` picks), and checks that dissect and report agree and how each session ended.
-/// Returns the replay's TCP-level findings.
+/// None where capturing is not allowed.
 fn replay_and_compare(
     name: &str,
     iface: &str,
     synth: &[&str],
     loss: Option<u32>,
     reset: &dyn Fn(usize) -> bool,
-) -> Option<Vec<String>> {
+) -> Option<Replayed> {
     let bin = env!("CARGO_BIN_EXE_msyncdump");
     let dir = std::env::temp_dir().join(format!("msyncdump-kernel-{name}-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
@@ -408,9 +454,11 @@ fn replay_and_compare(
     let port = listener.local_addr().unwrap().port();
     let saved = dir.join("kernel.pcapng");
     let child = start_live(bin, iface, port, &saved)?;
-    let _loss = loss.map(|p| Loss::new(port, p));
+    let loss = loss.map(|p| Loss::new(port, p));
     replay(&listener, &sessions, reset);
     stop_live(child);
+    let dropped = loss.as_ref().map(Loss::dropped);
+    drop(loss);
 
     let info = run(bin, &["info"], &saved);
     let link = if iface == "any" { "LINUX_SLL" } else { "EN10MB" };
@@ -462,15 +510,14 @@ fn replay_and_compare(
         assert!(s["client"].as_str().unwrap().starts_with(host), "{}", s["client"]);
     }
     std::fs::remove_dir_all(&dir).ok();
-    Some(
-        rb["findings"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|f| f["kind"].as_str().unwrap().to_string())
-            .filter(|k| TCP_LEVEL.contains(&k.as_str()))
-            .collect(),
-    )
+    let tcp = rb["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| f["kind"].as_str().unwrap().to_string())
+        .filter(|k| TCP_LEVEL.contains(&k.as_str()))
+        .collect();
+    Some(Replayed { tcp, dropped })
 }
 
 #[test]
@@ -479,8 +526,8 @@ fn the_kernels_tcp_carries_the_same_report() {
     let more = ["--errors", "0.1", "--unanswered", "0.05"];
     let args: Vec<&str> = synth.iter().chain(&more).copied().collect();
     // Every fourth client resets its connection once it has everything.
-    if let Some(tcp) = replay_and_compare("tcp", "lo", &args, None, &|i| i % 4 == 3) {
-        assert_eq!(tcp, vec!["rst"], "a clean loopback exchange has only the resets");
+    if let Some(r) = replay_and_compare("tcp", "lo", &args, None, &|i| i % 4 == 3) {
+        assert_eq!(r.tcp, vec!["rst"], "a clean loopback exchange has only the resets");
     }
 }
 
@@ -489,23 +536,32 @@ fn the_kernels_tcp_carries_web_sessions_with_deflate_and_lz4() {
     let args = ["--seed", "22", "--clients", "12", "--duration", "30", "--websocket"];
     let ws = ["--ws-deflate", "--ws-fragment", "0.2", "--ws-ping", "0.2", "--lz4", "bi"];
     let args: Vec<&str> = args.iter().chain(&ws).copied().collect();
-    if let Some(tcp) = replay_and_compare("ws", "lo", &args, None, &|_| false) {
-        assert!(tcp.is_empty(), "a clean loopback exchange has no TCP findings: {tcp:?}");
+    if let Some(r) = replay_and_compare("ws", "lo", &args, None, &|_| false) {
+        assert!(r.tcp.is_empty(), "a clean loopback exchange has no TCP findings: {:?}", r.tcp);
     }
 }
 
 #[test]
 fn the_kernels_retransmissions_fill_what_a_lossy_path_dropped() {
     let args = ["--seed", "23", "--clients", "12", "--duration", "30", "--zlib", "0.3"];
-    if let Some(tcp) = replay_and_compare("lossy", "lo", &args, Some(4), &|_| false) {
-        // Loss before the capture point shows only as the retransmissions that repaired it.
+    if let Some(Replayed { tcp, dropped }) =
+        replay_and_compare("lossy", "lo", &args, Some(4), &|_| false)
+    {
+        let dropped = dropped.unwrap();
+        // The random rules meet hundreds of packets: none dropped is a one-in-a-million run.
+        assert!(dropped.before > 0 && dropped.after > 0, "the loss happened: {dropped:?}");
+        // Loss shows only as the retransmissions that repaired it; a segment lost after the
+        // capture point was captured twice.
         for kind in &tcp {
             assert!(
                 matches!(kind.as_str(), "retransmission" | "out_of_order" | "overlap"),
                 "only repaired loss: {tcp:?}"
             );
         }
-        assert!(tcp.iter().any(|k| k == "retransmission"), "the loss happened: {tcp:?}");
+        assert!(
+            tcp.iter().any(|k| k == "retransmission" || k == "overlap"),
+            "{dropped:?}, yet no segment captured twice: {tcp:?}"
+        );
     }
 }
 
@@ -513,8 +569,8 @@ fn the_kernels_retransmissions_fill_what_a_lossy_path_dropped() {
 fn a_cooked_capture_on_the_any_interface_carries_the_same_report_over_ipv6() {
     // Linux "any": link type LINUX_SLL2 (or SLL on older libpcap), not Ethernet; and ::1.
     let args = ["--seed", "24", "--clients", "8", "--duration", "30", "--zlib", "0.3"];
-    if let Some(tcp) = replay_and_compare("any", "any", &args, None, &|_| false) {
-        assert!(tcp.is_empty(), "a clean loopback exchange has no TCP findings: {tcp:?}");
+    if let Some(r) = replay_and_compare("any", "any", &args, None, &|_| false) {
+        assert!(r.tcp.is_empty(), "a clean loopback exchange has no TCP findings: {:?}", r.tcp);
     }
 }
 
