@@ -25,12 +25,20 @@
 //!   `Ok(None)`: a caller looping until `None` always terminates.
 //! - A read error is held back until the bytes already buffered are used up, so the packets
 //!   before a damaged region (a gzip stream cut short, a failing disk) are still returned.
+//! - A regular, uncompressed file is memory-mapped instead of read: `buf` is then the whole
+//!   file, `eof` is set from the start and nothing is copied. The pages behind the records
+//!   already returned are handed back to the kernel every [`RELEASE_STEP`] bytes, so the
+//!   resident set does not grow with the file. The file is read as it was when opened: bytes
+//!   appended later are not seen, and a file truncated while it is read ends the process
+//!   (SIGBUS), as for any program that maps its input; read it from standard input (`-`) where
+//!   that can happen.
 
 use std::fs::File;
 use std::io::{self, BufReader, Cursor, Read};
 use std::path::Path;
 
 use flate2::bufread::MultiGzDecoder;
+use memmap2::Mmap;
 
 use super::{
     CaptureError, CaptureErrorKind, CaptureStats, LinkType, Packet, PacketSource, Timestamp,
@@ -46,6 +54,9 @@ const INITIAL_BUF: usize = 1024 * 1024;
 /// A reader starts this small and doubles up to [`INITIAL_BUF`] once the input proves longer,
 /// so opening many small inputs does not zero a megabyte each time.
 const FIRST_BUF: usize = 64 * 1024;
+
+/// How far a mapped file is read past the pages last handed back before the next are.
+const RELEASE_STEP: usize = 8 * 1024 * 1024;
 
 /// Interfaces one pcapng section may declare; a real capture has a handful.
 const MAX_INTERFACES: usize = 65_536;
@@ -214,11 +225,61 @@ enum Step {
     End,
 }
 
+/// The bytes a reader holds: read from its input into a buffer of its own, or the whole
+/// file mapped.
+enum Buf {
+    Owned(Vec<u8>),
+    Mapped {
+        map: Mmap,
+        /// Where the pages not yet handed back start.
+        released: usize,
+    },
+}
+
+impl std::ops::Deref for Buf {
+    type Target = [u8];
+
+    #[inline]
+    fn deref(&self) -> &[u8] {
+        match self {
+            Buf::Owned(v) => v,
+            Buf::Mapped { map, .. } => map,
+        }
+    }
+}
+
+impl Buf {
+    /// Hands the pages of a mapping below `pos` back to the kernel once they add up to a
+    /// step. They are not lost: touched again, they are read again from the page cache.
+    #[inline]
+    fn release_below(&mut self, pos: usize) {
+        if let Buf::Mapped { map, released } = self {
+            if pos.saturating_sub(*released) >= RELEASE_STEP {
+                let upto = pos - pos % RELEASE_STEP;
+                hand_back(map, *released, upto - *released);
+                *released = upto;
+            }
+        }
+    }
+}
+
+/// Drops this process's pages of `len` bytes of `map` from `from`. Advice: where it is
+/// refused (or unknown to the system), the pages only stay resident.
+fn hand_back(map: &Mmap, from: usize, len: usize) {
+    #[cfg(unix)]
+    // SAFETY: MADV_DONTNEED on a read-only file mapping only drops page table entries; a later
+    // access faults the same file bytes back in, so no reference into the mapping sees a
+    // change.
+    let _ = unsafe { map.unchecked_advise_range(memmap2::UncheckedAdvice::DontNeed, from, len) };
+    #[cfg(not(unix))]
+    let _ = (map, from, len);
+}
+
 /// Reads packets from a pcap or pcapng stream, see the module documentation.
 pub struct FileReader {
     name: String,
     input: Box<dyn Read + Send>,
-    buf: Vec<u8>,
+    buf: Buf,
     pos: usize,
     end: usize,
     base: u64,
@@ -239,9 +300,21 @@ impl FileReader {
             return FileReader::from_reader("<stdin>".to_string(), Box::new(io::stdin()));
         }
         let name = path.display().to_string();
-        match File::open(path) {
-            Ok(f) => FileReader::from_reader(name, Box::new(f)),
-            Err(e) => Err(CaptureError { file: name, offset: 0, kind: CaptureErrorKind::Io(e) }),
+        let file = match File::open(path) {
+            Ok(f) => f,
+            Err(e) => {
+                return Err(CaptureError { file: name, offset: 0, kind: CaptureErrorKind::Io(e) })
+            }
+        };
+        match map(&file) {
+            Some(map) if !map.starts_with(&GZIP_MAGIC) => {
+                let end = map.len();
+                let buf = Buf::Mapped { map, released: 0 };
+                FileReader::new(name, Box::new(io::empty()), buf, end)
+            }
+            // Compressed, or not a file that can be mapped (a pipe, a device, an empty file):
+            // read it. Mapping does not move the file position.
+            _ => FileReader::from_reader(name, Box::new(file)),
         }
     }
 
@@ -250,14 +323,26 @@ impl FileReader {
         name: String,
         input: Box<dyn Read + Send>,
     ) -> Result<FileReader, CaptureError> {
+        FileReader::new(name, input, Buf::Owned(vec![0; FIRST_BUF]), 0)
+    }
+
+    /// A reader over `input`, holding `end` bytes of it in `buf` already (all of it when
+    /// mapped).
+    fn new(
+        name: String,
+        input: Box<dyn Read + Send>,
+        buf: Buf,
+        end: usize,
+    ) -> Result<FileReader, CaptureError> {
+        let mapped = matches!(buf, Buf::Mapped { .. });
         let mut rd = FileReader {
             name,
             input,
-            buf: vec![0; FIRST_BUF],
+            buf,
             pos: 0,
-            end: 0,
+            end,
             base: 0,
-            eof: false,
+            eof: mapped,
             read_error: None,
             done: false,
             format: Format::PcapNg { endian: Endian::Little },
@@ -265,7 +350,7 @@ impl FileReader {
             next_index: 1,
             stats: CaptureStats::default(),
         };
-        if rd.fill(GZIP_MAGIC.len()) && array::<2>(&rd.buf, 0) == Some(GZIP_MAGIC) {
+        if !mapped && rd.fill(GZIP_MAGIC.len()) && array::<2>(&rd.buf, 0) == Some(GZIP_MAGIC) {
             rd.start_gunzip();
         }
         rd.read_header()?;
@@ -353,29 +438,31 @@ impl FileReader {
 
     #[cold]
     fn refill(&mut self, need: usize) -> bool {
+        // A mapped file is whole from the start (and `eof` is set).
+        let Buf::Owned(buf) = &mut self.buf else { return false };
         if self.eof {
             return false;
         }
         // What is left is less than one record, so moving it to the front is cheap and leaves
         // the whole buffer for one big read.
         if self.pos > 0 {
-            self.buf.copy_within(self.pos..self.end, 0);
+            buf.copy_within(self.pos..self.end, 0);
             self.base = self.base.saturating_add(self.pos as u64);
             self.end -= self.pos;
             self.pos = 0;
         }
-        if self.base > 0 && self.buf.len() < INITIAL_BUF {
-            let grown = self.buf.len().saturating_mul(2).min(INITIAL_BUF);
-            self.buf.resize(grown, 0);
+        if self.base > 0 && buf.len() < INITIAL_BUF {
+            let grown = buf.len().saturating_mul(2).min(INITIAL_BUF);
+            buf.resize(grown, 0);
         }
         while self.end - self.pos < need {
-            if self.end == self.buf.len() {
+            if self.end == buf.len() {
                 // Only reached with pos == 0 and need > buf.len(); grows once the current size
                 // is full of real data, so a lying length cannot make us allocate.
-                let grown = self.buf.len().saturating_mul(2).min(need).max(self.end + 1);
-                self.buf.resize(grown, 0);
+                let grown = buf.len().saturating_mul(2).min(need).max(self.end + 1);
+                buf.resize(grown, 0);
             }
-            let Some(room) = self.buf.get_mut(self.end..) else {
+            let Some(room) = buf.get_mut(self.end..) else {
                 return false;
             };
             match self.input.read(room) {
@@ -383,7 +470,7 @@ impl FileReader {
                     self.eof = true;
                     return false;
                 }
-                Ok(n) => self.end = (self.end + n).min(self.buf.len()),
+                Ok(n) => self.end = (self.end + n).min(buf.len()),
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
                 Err(e) => {
                     self.read_error = Some(e);
@@ -746,6 +833,22 @@ fn parse_interface(block: &[u8], endian: Endian) -> Interface {
     }
 }
 
+/// The whole of `file` mapped, read-only, if it is a regular file that is not empty (and the
+/// system maps files at all); None otherwise, and the file is read instead.
+fn map(file: &File) -> Option<Mmap> {
+    let meta = file.metadata().ok()?;
+    if !meta.is_file() || meta.len() == 0 {
+        return None;
+    }
+    // SAFETY: the mapping is only read. Its bytes are those of the file, which this program
+    // never writes; the module documentation says what another writer can do.
+    let map = unsafe { Mmap::map(file) }.ok()?;
+    // Advice again: more read-ahead where it is taken.
+    #[cfg(unix)]
+    let _ = map.advise(memmap2::Advice::Sequential);
+    Some(map)
+}
+
 impl std::fmt::Debug for FileReader {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("FileReader")
@@ -761,6 +864,8 @@ impl std::fmt::Debug for FileReader {
 
 impl PacketSource for FileReader {
     fn next_packet(&mut self) -> Result<Option<Packet<'_>>, CaptureError> {
+        // The packet the previous call returned is no longer borrowed.
+        self.buf.release_below(self.pos);
         let rec = loop {
             match self.step()? {
                 Step::Packet(rec) => break rec,
@@ -975,7 +1080,10 @@ mod tests {
         (got, err)
     }
 
-    fn read_all(bytes: &[u8]) -> (Vec<Pkt>, Option<CaptureError>, CaptureStats) {
+    /// Every packet of a capture, the error that ended it, and the reader's totals.
+    type ReadOut = (Vec<Pkt>, Option<CaptureError>, CaptureStats);
+
+    fn read_all(bytes: &[u8]) -> ReadOut {
         match reader(bytes) {
             Ok(mut rd) => {
                 let (p, e) = drain(&mut rd);
@@ -1157,10 +1265,37 @@ mod tests {
 
     /// Cutting a capture anywhere yields the packets wholly before the cut, then `Truncated`
     /// at the first incomplete record (nothing at a clean cut), then `None`.
+    /// What [`read_all`] gives, from a file of `bytes` opened (so mapped when not empty).
+    fn read_file(bytes: &[u8]) -> ReadOut {
+        static NEXT: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+        let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let path =
+            std::env::temp_dir().join(format!("msyncdump-read-{}-{n}.pcap", std::process::id()));
+        std::fs::write(&path, bytes).unwrap_or_else(|e| panic!("{e}"));
+        let rd = FileReader::open(&path);
+        let _ = std::fs::remove_file(&path);
+        match rd {
+            Ok(mut rd) => {
+                assert_eq!(matches!(rd.buf, Buf::Mapped { .. }), !bytes.is_empty());
+                let (p, e) = drain(&mut rd);
+                (p, e, rd.stats())
+            }
+            Err(e) => {
+                assert!(e.to_string().contains(&*path.display().to_string()), "{e}");
+                (Vec::new(), Some(e), CaptureStats::default())
+            }
+        }
+    }
+
     fn check_every_prefix(c: &Cap) {
+        check_every_prefix_with(c, read_all);
+        check_every_prefix_with(c, read_file);
+    }
+
+    fn check_every_prefix_with(c: &Cap, read: fn(&[u8]) -> ReadOut) {
         let all = expected(c);
         for cut in 0..=c.bytes.len() {
-            let (got, err, _) = read_all(&c.bytes[..cut]);
+            let (got, err, _) = read(&c.bytes[..cut]);
             let whole: Vec<Pkt> =
                 c.packets.iter().filter(|(_, end)| *end <= cut).map(|(p, _)| p.clone()).collect();
             assert_eq!(got, whole, "cut at {cut}");
@@ -1197,6 +1332,34 @@ mod tests {
     #[test]
     fn every_prefix_of_pcapng() {
         check_every_prefix(&pcapng_sample());
+    }
+
+    /// A mapped file longer than a few release steps: the same packets, offsets and totals as
+    /// reading it, with the pages behind them handed back on the way.
+    #[test]
+    fn a_mapped_file_gives_what_reading_it_gives_and_hands_pages_back() {
+        let mut c = Cap::pcap_header(Endian::Little, PCAP_MAGIC_US, 1, 65_535);
+        let mut i = 0u32;
+        while c.bytes.len() < 3 * RELEASE_STEP + 12_345 {
+            // Records of many sizes, so that some straddle the release boundaries.
+            let data = vec![i as u8; 1 + (i as usize * 7919) % 3000];
+            c.pcap_record(false, i, 0, &data, data.len() as u32);
+            i += 1;
+        }
+        let (want, err, stats) = read_all(&c.bytes);
+        assert!(err.is_none(), "{err:?}");
+        assert_eq!(stats.records, u64::from(i));
+        let path = std::env::temp_dir().join(format!("msyncdump-map-{}.pcap", std::process::id()));
+        std::fs::write(&path, &c.bytes).unwrap_or_else(|e| panic!("{e}"));
+        let rd = FileReader::open(&path);
+        let _ = std::fs::remove_file(&path);
+        let mut rd = rd.unwrap_or_else(|e| panic!("{e}"));
+        let (got, err) = drain(&mut rd);
+        assert!(err.is_none(), "{err:?}");
+        assert!(got == want, "the mapped file's packets differ from the read ones");
+        assert_eq!(rd.stats(), stats);
+        let Buf::Mapped { released, .. } = rd.buf else { panic!("not mapped") };
+        assert_eq!(released, 3 * RELEASE_STEP);
     }
 
     #[test]
