@@ -29,9 +29,10 @@
 //!   file, `eof` is set from the start and nothing is copied. The pages behind the records
 //!   already returned are handed back to the kernel every [`RELEASE_STEP`] bytes, so the
 //!   resident set does not grow with the file. The file is read as it was when opened: bytes
-//!   appended later are not seen, and a file truncated while it is read ends the process
-//!   (SIGBUS), as for any program that maps its input; read it from standard input (`-`) where
-//!   that can happen.
+//!   appended later are not seen. At each step the reader also looks at the file's length: a
+//!   file another program truncated ends there in an error, not in a read of pages that are
+//!   gone. A truncation inside the step being read still ends the process (SIGBUS), as for
+//!   any program that maps its input; read from standard input (`-`) where that can happen.
 
 use std::fs::File;
 use std::io::{self, BufReader, Cursor, Read};
@@ -233,6 +234,8 @@ enum Buf {
         map: Mmap,
         /// Where the pages not yet handed back start.
         released: usize,
+        /// The file mapped, to see whether it shrank.
+        file: File,
     },
 }
 
@@ -250,16 +253,20 @@ impl std::ops::Deref for Buf {
 
 impl Buf {
     /// Hands the pages of a mapping below `pos` back to the kernel once they add up to a
-    /// step. They are not lost: touched again, they are read again from the page cache.
+    /// step. They are not lost: touched again, they are read again from the page cache. At
+    /// each step it also looks at the file's length: the new length if the file shrank since
+    /// it was mapped (reading on would touch pages that are gone).
     #[inline]
-    fn release_below(&mut self, pos: usize) {
-        if let Buf::Mapped { map, released } = self {
-            if pos.saturating_sub(*released) >= RELEASE_STEP {
-                let upto = pos - pos % RELEASE_STEP;
-                hand_back(map, *released, upto - *released);
-                *released = upto;
-            }
+    fn release_below(&mut self, pos: usize) -> Option<u64> {
+        let Buf::Mapped { map, released, file } = self else { return None };
+        if pos.saturating_sub(*released) < RELEASE_STEP {
+            return None;
         }
+        let upto = pos - pos % RELEASE_STEP;
+        hand_back(map, *released, upto - *released);
+        *released = upto;
+        let now = file.metadata().ok()?.len();
+        (now < map.len() as u64).then_some(now)
     }
 }
 
@@ -309,7 +316,7 @@ impl FileReader {
         match map(&file) {
             Some(map) if !map.starts_with(&GZIP_MAGIC) => {
                 let end = map.len();
-                let buf = Buf::Mapped { map, released: 0 };
+                let buf = Buf::Mapped { map, released: 0, file };
                 FileReader::new(name, Box::new(io::empty()), buf, end)
             }
             // Compressed, or not a file that can be mapped (a pipe, a device, an empty file):
@@ -480,6 +487,17 @@ impl FileReader {
             }
         }
         true
+    }
+
+    /// A mapped file is now `now` bytes long, shorter than when it was mapped: nothing past
+    /// that is read (its pages are gone), and the stream ends there with an error that says
+    /// so once the bytes before it are used up.
+    #[cold]
+    fn shrank(&mut self, now: u64) {
+        let now = usize::try_from(now).unwrap_or(usize::MAX);
+        self.end = self.end.min(now.max(self.pos));
+        self.read_error =
+            Some(io::Error::other(format!("the file shrank to {now} bytes while it was read")));
     }
 
     fn fail(&mut self, offset: u64, kind: CaptureErrorKind) -> CaptureError {
@@ -865,7 +883,9 @@ impl std::fmt::Debug for FileReader {
 impl PacketSource for FileReader {
     fn next_packet(&mut self) -> Result<Option<Packet<'_>>, CaptureError> {
         // The packet the previous call returned is no longer borrowed.
-        self.buf.release_below(self.pos);
+        if let Some(now) = self.buf.release_below(self.pos) {
+            self.shrank(now);
+        }
         let rec = loop {
             match self.step()? {
                 Step::Packet(rec) => break rec,
@@ -1334,23 +1354,32 @@ mod tests {
         check_every_prefix(&pcapng_sample());
     }
 
-    /// A mapped file longer than a few release steps: the same packets, offsets and totals as
-    /// reading it, with the pages behind them handed back on the way.
-    #[test]
-    fn a_mapped_file_gives_what_reading_it_gives_and_hands_pages_back() {
+    /// A pcap file a little over three release steps long, of records of many sizes (so that
+    /// some straddle the steps' boundaries), and the path it is written to.
+    fn long_file(name: &str) -> (Cap, std::path::PathBuf) {
         let mut c = Cap::pcap_header(Endian::Little, PCAP_MAGIC_US, 1, 65_535);
         let mut i = 0u32;
         while c.bytes.len() < 3 * RELEASE_STEP + 12_345 {
-            // Records of many sizes, so that some straddle the release boundaries.
             let data = vec![i as u8; 1 + (i as usize * 7919) % 3000];
+            let start = c.bytes.len();
             c.pcap_record(false, i, 0, &data, data.len() as u32);
+            c.expect(i64::from(i) * NS, 1, data.len() as u32, &data, start);
             i += 1;
         }
+        let path =
+            std::env::temp_dir().join(format!("msyncdump-{name}-{}.pcap", std::process::id()));
+        std::fs::write(&path, &c.bytes).unwrap_or_else(|e| panic!("{e}"));
+        (c, path)
+    }
+
+    /// The same packets, offsets and totals as reading the file, with the pages behind them
+    /// handed back on the way.
+    #[test]
+    fn a_mapped_file_gives_what_reading_it_gives_and_hands_pages_back() {
+        let (c, path) = long_file("map");
         let (want, err, stats) = read_all(&c.bytes);
         assert!(err.is_none(), "{err:?}");
-        assert_eq!(stats.records, u64::from(i));
-        let path = std::env::temp_dir().join(format!("msyncdump-map-{}.pcap", std::process::id()));
-        std::fs::write(&path, &c.bytes).unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(want, expected(&c));
         let rd = FileReader::open(&path);
         let _ = std::fs::remove_file(&path);
         let mut rd = rd.unwrap_or_else(|e| panic!("{e}"));
@@ -1360,6 +1389,35 @@ mod tests {
         assert_eq!(rd.stats(), stats);
         let Buf::Mapped { released, .. } = rd.buf else { panic!("not mapped") };
         assert_eq!(released, 3 * RELEASE_STEP);
+    }
+
+    /// A file cut short by another program while it is read: the records before the cut, then
+    /// an error at the record it cuts, never a read past it.
+    #[test]
+    fn a_mapped_file_that_shrinks_ends_in_an_error_where_it_now_ends() {
+        let (c, path) = long_file("shrink");
+        let rd = FileReader::open(&path);
+        let mut rd = rd.unwrap_or_else(|e| panic!("{e}"));
+        let mut got = Vec::new();
+        while rd.offset() < RELEASE_STEP as u64 + 1000 {
+            match rd.next_packet() {
+                Ok(Some(p)) => got.push(owned(&p)),
+                other => panic!("{other:?}"),
+            }
+        }
+        let cut = 2 * RELEASE_STEP + RELEASE_STEP / 2;
+        let file = std::fs::OpenOptions::new().write(true).open(&path);
+        file.and_then(|f| f.set_len(cut as u64)).unwrap_or_else(|e| panic!("{e}"));
+        let _ = std::fs::remove_file(&path);
+        let (rest, err) = drain(&mut rd);
+        got.extend(rest);
+        let whole: Vec<Pkt> =
+            c.packets.iter().filter(|(_, end)| *end <= cut).map(|(p, _)| p.clone()).collect();
+        assert!(got == whole, "{} packets, not the {} before the cut", got.len(), whole.len());
+        let e = err.unwrap_or_else(|| panic!("no error"));
+        let next = c.packets.iter().find(|(_, end)| *end > cut).map(|(p, _)| p.offset);
+        assert_eq!(Some(e.offset), next);
+        assert!(e.to_string().contains(&format!("the file shrank to {cut} bytes")), "{e}");
     }
 
     #[test]
