@@ -520,3 +520,26 @@ fn sharded_output_is_identical_on_committed_captures() {
     }
     assert!(n >= 8, "only {n} captures found");
 }
+
+/// The official web SDK's own bytes: its three chat sends, the two chats it received, and the
+/// empty content (`{}`, no type) that it puts in each READ_ACK and DELIVER_ACK body. Those are
+/// counted apart, not as TEXT, which protobuf would read an absent type as.
+#[test]
+fn the_web_sdks_acks_carry_empty_contents_that_are_not_text() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("captures");
+    for name in ["websdk-plain", "websdk-lz4-bi", "websdk-lz4-deflate"] {
+        let doc = report_json(&root.join(format!("{name}.pcap")), &[]);
+        let m = &doc["messages"];
+        let row = |table: &str, n: &str| {
+            let rows = m[table].as_array().unwrap();
+            let r = rows.iter().find(|r| r["name"] == n);
+            r.map_or((0, 0), |r| (u(&r["up"]), u(&r["down"])))
+        };
+        assert_eq!(row("body_types", "CHAT"), (3, 2), "{name}");
+        assert_eq!(row("body_types", "READ_ACK"), (1, 0), "{name}");
+        assert_eq!(row("body_types", "DELIVER_ACK"), (2, 0), "{name}");
+        assert_eq!(row("content_types", "TEXT"), (3, 2), "{name}");
+        assert_eq!(row("content_types", "(empty)"), (3, 0), "{name}");
+        assert_eq!(m["content_types"].as_array().unwrap().len(), 2, "{name}");
+    }
+}

@@ -612,8 +612,8 @@ struct MsgCounts {
     ns: [[u64; 8]; 2],
     /// By `MessageBody.type` 0..=8, then unknown.
     body: [[u64; 10]; 2],
-    /// By `Content.type` 0..=8, then unknown.
-    content: [[u64; 10]; 2],
+    /// By `Content.type` 0..=8, then unknown, then empty contents.
+    content: [[u64; 11]; 2],
 }
 
 /// Queues whose last `next_key` one connection remembers (for "next_key moved backwards"
@@ -1956,13 +1956,9 @@ fn count_meta(
                 *x += 1;
             }
             for ct in body.content_types() {
-                if let Some(x) = c
-                    .counts
-                    .get_or_insert_default()
-                    .content
-                    .get_mut(d)
-                    .and_then(|r| r.get_mut(bounded_index(ct, 9)))
-                {
+                if let Some(x) = c.counts.get_or_insert_default().content.get_mut(d).and_then(|r| {
+                    r.get_mut(ct.map_or(EMPTY_CONTENT, |t| bounded_index(Some(t), 9)))
+                }) {
                     *x += 1;
                 }
             }
@@ -2209,8 +2205,13 @@ const BODY_NAMES: [&str; 9] = [
     "CHANNEL_ACK",
     "EDIT",
 ];
-const CONTENT_NAMES: [&str; 9] =
-    ["TEXT", "IMAGE", "VIDEO", "LOCATION", "VOICE", "FILE", "COMMAND", "CUSTOM", "COMBINE"];
+/// `Content.type` names, then the rows of unknown types and of empty contents.
+const CONTENT_NAMES: [&str; 11] = [
+    "TEXT", "IMAGE", "VIDEO", "LOCATION", "VOICE", "FILE", "COMMAND", "CUSTOM", "COMBINE",
+    "unknown", "(empty)",
+];
+/// The row of empty contents (of no type; acks carry one) in the content counts.
+const EMPTY_CONTENT: usize = 10;
 
 fn count_rows<const N: usize>(names: &[&str], m: &[[u64; N]; 2]) -> Vec<CountRow> {
     let mut rows = Vec::new();
@@ -2513,7 +2514,7 @@ fn build_report(a: &Analyzer) -> Report {
     // Messages.
     let mut ns = [[0u64; 8]; 2];
     let mut body = [[0u64; 10]; 2];
-    let mut content = [[0u64; 10]; 2];
+    let mut content = [[0u64; 11]; 2];
     let mut senders: HashMap<String, u64> = HashMap::new();
     let mut receivers: HashMap<String, u64> = HashMap::new();
     for (_, c) in &conns {

@@ -560,6 +560,7 @@ struct Known {
     sync_dl: Option<usize>,
     logout: Option<usize>,
     message_body: Option<usize>,
+    content: Option<usize>,
     muc_body: Option<usize>,
     roster_body: Option<usize>,
     statistics_body: Option<usize>,
@@ -581,6 +582,7 @@ fn known() -> &'static Known {
             sync_dl: m("CommSyncDL"),
             logout: m("Logout"),
             message_body: m("MessageBody"),
+            content: m("MessageBody.Content"),
             muc_body: m("MUCBody"),
             roster_body: m("RosterBody"),
             statistics_body: m("StatisticsBody"),
@@ -617,6 +619,11 @@ pub fn meta_payload_type(ns: i32) -> Option<&'static MessageDesc> {
         _ => None,
     }?;
     MESSAGES.get(i)
+}
+
+/// The `easemob.pb.MessageBody.Content` descriptor.
+pub fn content_desc() -> Option<&'static MessageDesc> {
+    known().content.and_then(|i| MESSAGES.get(i))
 }
 
 /// The `easemob.pb.MSync` descriptor.

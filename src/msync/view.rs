@@ -257,7 +257,9 @@ pub enum MetaBody<'a> {
 }
 
 impl<'a> MetaBody<'a> {
-    /// `Content.type` of each of a chat body's contents, in order (`None`: absent).
+    /// The type of each of a chat body's contents, in order: `Content.type`, TEXT (its
+    /// default) where a content with other fields leaves it out, and `None` for an empty
+    /// content (the placeholder that the SDKs' acks carry), which is of no type.
     pub fn content_types(&self) -> impl Iterator<Item = Option<i32>> + 'a {
         // Held types, or (past the limit) none held and the body read again.
         let (held, again): (Contents, &'a [u8]) = match *self {
@@ -294,7 +296,7 @@ impl Contents {
             }
         });
         if let Some(slot) = self.types.get_mut(usize::from(self.n)) {
-            *slot = t;
+            *slot = typed(c, t);
         }
         self.n = self.n.saturating_add(1).min(HELD_CONTENTS as u8 + 1);
         ok
@@ -304,7 +306,7 @@ impl Contents {
     }
 }
 
-/// `Content.type` of validated content bytes.
+/// The type of validated content bytes, as [`MetaBody::content_types`] gives it.
 fn content_type(c: &[u8]) -> Option<i32> {
     let mut t = None;
     for (n, v) in Fields::new(c) {
@@ -312,7 +314,20 @@ fn content_type(c: &[u8]) -> Option<i32> {
             t = Some(x as i32);
         }
     }
-    t
+    typed(c, t)
+}
+
+/// A content's type from its bytes `c` and its `Content.type` field `t`: None only when the
+/// content has no field the schema knows (so prost reads it as the default content).
+fn typed(c: &[u8], t: Option<i32>) -> Option<i32> {
+    match t {
+        Some(t) => Some(t),
+        // Rare (acks), so the schema is looked at only here.
+        None => {
+            let known = |n| schema::content_desc().is_none_or(|d| d.field(n).is_some());
+            Fields::new(c).any(|(n, _)| known(n)).then_some(0)
+        }
+    }
 }
 
 /// A body of which the report reads only the `Status` in field `number`, validated with the

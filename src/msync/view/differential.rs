@@ -38,12 +38,18 @@ fn status_view(s: &Option<Status<'_>>) -> String {
     format!("{:?}", s.as_ref().map(|s| (s.error_code, s.reason, s.redirects().collect::<Vec<_>>())))
 }
 
+/// What [`MetaBody::content_types`] says of a content prost decoded: its type, TEXT where
+/// left out, None for the default (empty) content.
+pub fn content_type_of(c: &pb::message_body::Content) -> Option<i32> {
+    (*c != pb::message_body::Content::default()).then(|| c.r#type.unwrap_or(0))
+}
+
 fn meta_body_pb(b: &PbMetaBody) -> String {
     match b {
         PbMetaBody::Chat(m) => format!(
             "chat {:?} {:?}",
             m.r#type,
-            m.contents.iter().map(|c| c.r#type).collect::<Vec<_>>()
+            m.contents.iter().map(content_type_of).collect::<Vec<_>>()
         ),
         PbMetaBody::Muc(m) => {
             format!("muc {:?}", m.status.as_ref().map(|s| (s.error_code, s.description.as_deref())))

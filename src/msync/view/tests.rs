@@ -579,9 +579,37 @@ fn content_types_past_the_held_ones_are_read_again() {
         let dl = pb::CommSyncDl { metas: vec![meta], ..Default::default() };
         // The digest lists the content types, held or read again, against prost's.
         agree(&env(0, dl.encode_to_vec()), Dir::S2C);
-        let want: Vec<_> = chat.contents.iter().map(|c| c.r#type).collect();
+        let want: Vec<_> = chat.contents.iter().map(differential::content_type_of).collect();
         let payload = chat.encode_to_vec();
         let m = Meta { ns: Some(1), payload: Some(&payload), ..Meta::default() };
         assert_eq!(m.body().content_types().collect::<Vec<_>>(), want, "{n} contents");
+    }
+}
+
+/// A content without a type is TEXT, as protobuf reads it, unless it has no field the schema
+/// knows (the empty placeholder of the SDKs' acks, or only unknown fields): that one is of no
+/// type. The same held and read again, and the same as prost's reading.
+#[test]
+fn contents_without_a_type_are_text_unless_empty() {
+    let kinds: [(&[u8], Option<i32>); 4] = [
+        (&[], None),
+        // Field 99 only: unknown to the schema, dropped by prost.
+        (&[0x98, 0x06, 0x01], None),
+        (&[0x12, 0x01, b'a'], Some(0)),
+        (&[0x08, 0x01], Some(1)),
+    ];
+    for n in [4, 9] {
+        let mut body = vec![0x08, 0x01];
+        let mut want = Vec::new();
+        for (bytes, t) in kinds.iter().cycle().take(n) {
+            body.extend([0x22, bytes.len() as u8]);
+            body.extend_from_slice(bytes);
+            want.push(*t);
+        }
+        let m = Meta { ns: Some(1), payload: Some(&body), ..Meta::default() };
+        assert_eq!(m.body().content_types().collect::<Vec<_>>(), want, "{n} contents");
+        let meta = pb::Meta { ns: Some(1), payload: Some(body.clone()), ..Default::default() };
+        let dl = pb::CommSyncDl { metas: vec![meta], ..Default::default() };
+        agree(&env(0, dl.encode_to_vec()), Dir::S2C);
     }
 }
