@@ -465,8 +465,13 @@ fn write_chat(out: &mut String, mb: &pb::MessageBody) {
 }
 
 /// One content: its type, then whichever of its descriptive fields are present. File URLs and
-/// secret keys are left out (the first is noise here, the second a secret).
+/// secret keys are left out (the first is noise here, the second a secret). An empty content
+/// (the SDKs put one in their acks) shows nothing: it has no type, though TEXT is what its
+/// absent type would read as.
 fn write_content(out: &mut String, c: &pb::message_body::Content) {
+    if *c == pb::message_body::Content::default() {
+        return;
+    }
     out.push(' ');
     let t = c.r#type.unwrap_or(0);
     match enum_name!(pb::message_body::content::Type, t) {
@@ -1260,6 +1265,21 @@ mod tests {
         assert_eq!(send(&voice), "SYNC ↑ send meta=1 CHAT VOICE 3s");
         assert_eq!(send(&custom), r#"SYNC ↑ send meta=1 EDIT edit=77 CUSTOM event="gift" +1 more"#);
         assert!(!send(&group).contains("SK"));
+        // The web SDK's acks carry one empty content: no type to show. A content with fields
+        // and no type is TEXT.
+        let sdk_ack = pb::MessageBody {
+            contents: vec![pb::message_body::Content::default()],
+            ..ack(pb::message_body::Type::DeliverAck)
+        };
+        assert_eq!(send(&sdk_ack), "SYNC ↑ send meta=1 DELIVER_ACK ack=392677053607969272");
+        let untyped = pb::MessageBody {
+            contents: vec![pb::message_body::Content {
+                text: Some("hi".into()),
+                ..Default::default()
+            }],
+            ..ack(pb::message_body::Type::Chat)
+        };
+        assert_eq!(send(&untyped), r#"SYNC ↑ send meta=1 CHAT ack=392677053607969272 TEXT "hi""#);
     }
 
     #[test]
