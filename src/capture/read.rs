@@ -1,5 +1,5 @@
-//! Streaming reader for capture files: classic pcap (both byte orders, µs and ns, and the
-//! modified/Kuznetzov variant) and pcapng (several sections, several interfaces), optionally
+//! Streaming reader for capture files: classic pcap (both byte orders, µs and ns, the
+//! modified/Kuznetzov variant, and the Red Hat 6.1, SuSE 6.3 and Nokia record headers) and pcapng (several sections, several interfaces), optionally
 //! gzip-compressed (recognised by its magic, not by the file name).
 //!
 //! Invariants:
@@ -68,6 +68,13 @@ const PCAP_MAGIC_US: u32 = 0xA1B2_C3D4;
 const PCAP_MAGIC_NS: u32 = 0xA1B2_3C4D;
 /// Alexey Kuznetzov's patched libpcap: µs timestamps, 8 more bytes per record header.
 const PCAP_MAGIC_MODIFIED: u32 = 0xA1B2_CD34;
+/// Record header lengths under the usual µs magic: the standard one, then Red Hat 6.1's
+/// patched libpcap (interface index, protocol and packet type: 8 more bytes) and Nokia IPSO's
+/// (4 more).
+const PCAP_RECORD_HEADERS: [usize; 3] = [16, 24, 20];
+/// Under the modified magic: the patched libpcap of late 1999 (24), then SuSE 6.3's (28,
+/// with two CPU bytes and padding more).
+const MODIFIED_RECORD_HEADERS: [usize; 2] = [24, 28];
 const PCAP_FILE_HEADER_LEN: usize = 24;
 /// libpcap's LT_LINKTYPE(): the upper bits of the field carry FCS information.
 const PCAP_LINKTYPE_MASK: u32 = 0x03FF_FFFF;
@@ -411,14 +418,68 @@ impl FileReader {
         }
         let h: [u8; PCAP_FILE_HEADER_LEN] = array(&self.buf, self.pos).unwrap_or([0; 24]);
         let link = LinkType(endian.u32_at(&h, 20) & PCAP_LINKTYPE_MASK);
-        let (frac_ns, record_header) = match variant {
-            PCAP_MAGIC_NS => (1, 16),
-            PCAP_MAGIC_MODIFIED => (1000, 24),
-            _ => (1000, 16),
+        let (frac_ns, headers): (i64, &[usize]) = match variant {
+            PCAP_MAGIC_NS => (1, &[16]),
+            PCAP_MAGIC_MODIFIED => (1000, &MODIFIED_RECORD_HEADERS),
+            _ => (1000, &PCAP_RECORD_HEADERS),
         };
-        self.format = Format::Pcap { endian, frac_ns, record_header, link };
         self.consume(PCAP_FILE_HEADER_LEN);
+        let record_header = self.pcap_record_header(endian, frac_ns, headers);
+        self.format = Format::Pcap { endian, frac_ns, record_header, link };
         Ok(())
+    }
+
+    /// Which of the record header lengths `headers` (the usual one first) the records at the
+    /// current offset have. Old patched libpcaps wrote longer headers under the same magic
+    /// numbers, which Wireshark tells apart the same way: the usual length unless the first two
+    /// records do not read as records under it and do under another. A wrong length reads the
+    /// second header at the wrong place, where its bytes must still pass as a header: a length
+    /// within [`MAX_BLOCK_LEN`] and a fraction of a second below one, and for another length a
+    /// time within a day of the first record's (a header read 4 bytes late has the real
+    /// lengths where the fraction and the length are read, but not the seconds). Another
+    /// length is taken only on a second record seen whole, never on a stream that ends first.
+    fn pcap_record_header(&mut self, endian: Endian, frac_ns: i64, headers: &[usize]) -> usize {
+        enum Probe {
+            Header { secs: i64, next: usize },
+            End,
+            Bad,
+        }
+        const DAY: i64 = 86_400;
+        let units = NANOS_PER_SEC as i64 / frac_ns;
+        // The header of length `h` at `at` bytes from here, checked against the seconds of
+        // the record before it when given.
+        let probe = |rd: &mut FileReader, at: usize, h: usize, before: Option<i64>| {
+            if !rd.fill(at.saturating_add(h)) {
+                return Probe::End;
+            }
+            let Some(hdr) = array::<16>(&rd.buf, rd.pos + at) else { return Probe::End };
+            let secs = i64::from(endian.u32_at(&hdr, 0));
+            let caplen = endian.u32_at(&hdr, 8) as usize;
+            if caplen <= MAX_BLOCK_LEN
+                && i64::from(endian.u32_at(&hdr, 4)) < units
+                && before.is_none_or(|b| (secs - b).abs() <= DAY)
+            {
+                Probe::Header { secs, next: at + h + caplen }
+            } else {
+                Probe::Bad
+            }
+        };
+        let usual = headers.first().copied().unwrap_or(16);
+        let usual_fits = match probe(self, 0, usual, None) {
+            Probe::Header { next, .. } => !matches!(probe(self, next, usual, None), Probe::Bad),
+            Probe::End => true,
+            Probe::Bad => false,
+        };
+        if usual_fits {
+            return usual;
+        }
+        let other_fits = |rd: &mut FileReader, h: usize| match probe(rd, 0, h, None) {
+            Probe::Header { secs, next } => {
+                matches!(probe(rd, next, h, Some(secs)), Probe::Header { .. })
+            }
+            Probe::End | Probe::Bad => false,
+        };
+        headers.iter().skip(1).copied().find(|&h| other_fits(self, h)).unwrap_or(usual)
     }
 
     /// Stream offset of the next unconsumed byte.
@@ -1352,6 +1413,44 @@ mod tests {
     #[test]
     fn every_prefix_of_pcapng() {
         check_every_prefix(&pcapng_sample());
+    }
+
+    /// The record headers of old patched libpcaps (Red Hat 6.1: 8 bytes more under the usual
+    /// magic; Nokia IPSO: 4 more; SuSE 6.3: 12 more under the modified magic, where 8 more is
+    /// the usual) are told apart from the usual ones by their first two records, as tshark's
+    /// `editcap -F rh6_1pcap / nokiapcap / suse6_3pcap / modpcap` writes them.
+    #[test]
+    fn patched_libpcap_record_headers_are_told_apart() {
+        let variants = [
+            (PCAP_MAGIC_US, 0),
+            (PCAP_MAGIC_US, 8),
+            (PCAP_MAGIC_US, 4),
+            (PCAP_MAGIC_MODIFIED, 8),
+            (PCAP_MAGIC_MODIFIED, 12),
+        ];
+        for e in [Endian::Little, Endian::Big] {
+            for (magic, extra) in variants {
+                let mut c = Cap::pcap_header(e, magic, 1, 65_535);
+                for (i, len) in [58usize, 74, 1514, 60, 9].into_iter().enumerate() {
+                    let data: Vec<u8> = (0..len).map(|b| (b * 31 + i) as u8).collect();
+                    let (secs, usec) = (1_509_019_200 + i as u32, 123_456 * i as u32);
+                    let start = c.bytes.len();
+                    c.u32(secs).u32(usec).u32(len as u32).u32(len as u32);
+                    // What the patches added: interface index, protocol, packet type, padding.
+                    c.raw(&[0xEE; 12][..extra]).raw(&data);
+                    c.bound();
+                    let ts = i64::from(secs) * NS + i64::from(usec) * 1000;
+                    c.expect(ts, 1, len as u32, &data, start);
+                }
+                let (got, err, _) = read_all(&c.bytes);
+                assert!(err.is_none(), "{e:?} {magic:x} +{extra}: {err:?}");
+                assert_eq!(got, expected(&c), "{e:?} {magic:x} +{extra}");
+                // One record cannot tell: the usual header is taken.
+                let one = c.packets.first().map_or(0, |(_, end)| *end);
+                let (got, _, _) = read_all(&c.bytes[..one]);
+                assert_eq!(got.len(), 1, "{e:?} {magic:x} +{extra}: one record");
+            }
+        }
     }
 
     /// A pcap file a little over three release steps long, of records of many sizes (so that
