@@ -465,6 +465,10 @@ impl FileReader {
             }
         };
         let usual = headers.first().copied().unwrap_or(16);
+        // Nothing to tell apart: read nothing ahead (a pipe would wait for a second record).
+        if headers.len() < 2 {
+            return usual;
+        }
         let usual_fits = match probe(self, 0, usual, None) {
             Probe::Header { next, .. } => !matches!(probe(self, next, usual, None), Probe::Bad),
             Probe::End => true,
