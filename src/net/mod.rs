@@ -132,7 +132,7 @@ impl CloseReason {
 pub enum TcpNote {
     /// A segment whose data was entirely seen before.
     Retransmission,
-    /// A segment that arrived before data preceding it.
+    /// A segment that arrived after data following it (it fills a hole, or part of one).
     OutOfOrder,
     /// A segment partly overlapping data already seen (first data wins).
     Overlap,

@@ -182,6 +182,9 @@ impl Half {
             } else if off <= self.next {
                 if off < self.next {
                     out.note(TcpNote::Overlap);
+                } else if !self.ooo.is_empty() {
+                    // Expected next, but later data came first: this one is late.
+                    out.note(TcpNote::OutOfOrder);
                 }
                 self.in_order(off, data, out);
             } else {
@@ -280,7 +283,14 @@ impl Half {
             out.note(TcpNote::Retransmission);
             return;
         }
-        out.note(if overlapped { TcpNote::Overlap } else { TcpNote::OutOfOrder });
+        // A segment past a hole is not out of order by itself (Wireshark: "previous segment
+        // not captured"): the hole is reported if it is given up, and the segment that fills it
+        // is the late one. Only a segment arriving after data beyond it is.
+        if overlapped {
+            out.note(TcpNote::Overlap);
+        } else if self.ooo.range(end..).next().is_some() {
+            out.note(TcpNote::OutOfOrder);
+        }
         for (a, b) in pieces {
             if let Some(bytes) = data.get((a - off) as usize..(b - off) as usize) {
                 self.ooo.insert(a, bytes.to_vec());

@@ -331,9 +331,14 @@ fn retransmission_overlap_out_of_order() {
     t.seg(true, 121, 0, ACK, b"xxxxxxxxxx"); // retransmitted out-of-order copy: first wins
     t.seg(true, 101, 0, ACK, b"AAAAAAAAAA"); // retransmission
     t.seg(true, 106, 0, ACK, b"aaaaaBBBBBBBBBBccccc"); // overlaps both sides of the hole
+                                                       // Ahead of a hole is not out of order (nothing so far was late)...
+    assert!(!t.rec.notes(0).contains(&TcpNote::OutOfOrder));
+    t.seg(true, 133, 0, ACK, b"EE");
+    assert!(!t.rec.notes(0).contains(&TcpNote::OutOfOrder));
+    // ...the segment that fills it after the data beyond it is.
     t.seg(true, 131, 0, ACK, b"DD");
     t.finish();
-    assert_eq!(t.rec.bytes(0, Dir::C2S), b"AAAAAAAAAABBBBBBBBBBCCCCCCCCCCDD");
+    assert_eq!(t.rec.bytes(0, Dir::C2S), b"AAAAAAAAAABBBBBBBBBBCCCCCCCCCCDDEE");
     let notes = t.rec.notes(0);
     assert!(notes.contains(&TcpNote::OutOfOrder));
     assert!(notes.contains(&TcpNote::Retransmission));
@@ -1025,4 +1030,34 @@ fn acks_after_a_half_close_are_not_bad_sequences() {
     t.seg(true, 5, 0, ACK, b"");
     t.finish();
     assert_eq!(t.rec.notes(0), vec![TcpNote::BadSequence]);
+}
+
+/// As Wireshark counts them: a segment past a hole is not out of order (the hole is a gap if
+/// it is never filled); a segment that arrives after data beyond it is, whether it fills the
+/// hole from its start or lands inside it.
+#[test]
+fn out_of_order_is_the_late_segment_not_the_one_past_a_hole() {
+    let ooo = |t: &T| t.rec.notes(0).iter().filter(|n| **n == TcpNote::OutOfOrder).count();
+    // Loss only: no out-of-order segment, a gap.
+    let mut t = T::new(NetConfig::default());
+    t.seg(true, 100, 0, SYN, b"");
+    t.seg(true, 101, 0, ACK, b"AAAAAAAAAA");
+    t.seg(true, 121, 0, ACK, b"CCCCCCCCCC");
+    t.seg(true, 131, 0, ACK, b"DDDDDDDDDD");
+    t.finish();
+    assert_eq!(ooo(&t), 0);
+    assert_eq!(t.rec.gaps(0, Dir::C2S).iter().map(|g| g.1).sum::<u64>(), 10);
+    // Reordering: the late ones are, inside the hole and at its start.
+    let mut t = T::new(NetConfig::default());
+    t.seg(true, 100, 0, SYN, b"");
+    t.seg(true, 101, 0, ACK, b"AAAAAAAAAA");
+    t.seg(true, 131, 0, ACK, b"DDDDDDDDDD");
+    assert_eq!(ooo(&t), 0);
+    t.seg(true, 121, 0, ACK, b"CCCCCCCCCC");
+    assert_eq!(ooo(&t), 1);
+    t.seg(true, 111, 0, ACK, b"BBBBBBBBBB");
+    assert_eq!(ooo(&t), 2);
+    t.finish();
+    assert_eq!(t.rec.bytes(0, Dir::C2S), b"AAAAAAAAAABBBBBBBBBBCCCCCCCCCCDDDDDDDDDD");
+    assert!(t.rec.gaps(0, Dir::C2S).is_empty());
 }
