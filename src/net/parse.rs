@@ -1,9 +1,16 @@
 //! Link and network layer parsing down to a TCP segment view.
 //!
-//! Link headers (Ethernet with any number of 802.1Q/802.1ad tags up to [`MAX_VLAN_TAGS`], Linux
-//! cooked v1/v2, BSD NULL/LOOP, raw IP) are a few fixed offsets and are read by hand; IP and TCP
-//! go through etherparse's borrowed slice types (`LaxIpSlice`, `TcpSlice`), which accept IPv4
-//! options and IPv6 extension headers.
+//! Link headers (Ethernet with any number of 802.1Q/802.1ad tags up to [`MAX_VLAN_TAGS`], MPLS
+//! labels and PPPoE sessions on Ethernet, Linux cooked v1/v2, BSD NULL/LOOP, raw IP, PPP, Cisco
+//! HDLC, Apple's PKTAP) are a few fixed offsets and are read by hand; IP and TCP go through
+//! etherparse's borrowed slice types (`LaxIpSlice`, `TcpSlice`), which accept IPv4 options and
+//! IPv6 extension headers.
+//!
+//! Tunnels are opened, as Wireshark opens them by default, so that a capture taken on a cloud
+//! host's underlay or delivered by traffic mirroring shows the MSync connections inside: IP in
+//! IP (IPv4 or IPv6 in either), GRE (IP, transparent Ethernet bridging, ERSPAN types I–III),
+//! VXLAN (UDP 4789 and Linux's 8472) and Geneve (UDP 6081). The connection is the innermost
+//! TCP 4-tuple. At most [`MAX_ENCAP`] encapsulations are opened in one packet.
 //!
 //! Invariant: every function here is total over arbitrary bytes: it returns a [`Parsed`]
 //! classification, never panics, and the returned slices borrow the input.
@@ -15,8 +22,25 @@ use crate::capture::LinkType;
 /// Deeper VLAN stacks than this are treated as malformed (crafted input, not real networks).
 pub(crate) const MAX_VLAN_TAGS: usize = 8;
 
+/// Encapsulations opened in one packet (a tunnel in a tunnel in …): real networks nest two
+/// or three; a crafted packet could nest them without end.
+pub(crate) const MAX_ENCAP: u32 = 4;
+
 const ETH_IPV4: u16 = 0x0800;
 const ETH_IPV6: u16 = 0x86dd;
+/// Transparent Ethernet bridging: an Ethernet frame (GRE, Geneve).
+const ETH_BRIDGED: u16 = 0x6558;
+const ETH_ERSPAN_2: u16 = 0x88be;
+const ETH_ERSPAN_3: u16 = 0x22eb;
+const ETH_MPLS: u16 = 0x8847;
+const ETH_MPLS_MULTICAST: u16 = 0x8848;
+const ETH_PPPOE_SESSION: u16 = 0x8864;
+/// PPP's protocol numbers for IPv4 and IPv6.
+const PPP_IPV4: u16 = 0x0021;
+const PPP_IPV6: u16 = 0x0057;
+/// UDP ports of the UDP tunnels: VXLAN's (IANA's, and the Linux kernel's default), Geneve's.
+const VXLAN_PORTS: [u16; 2] = [4789, 8472];
+const GENEVE_PORT: u16 = 6081;
 
 /// An address in a connection key: IPv4 is stored in the first 4 bytes with `v6 == false`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -88,7 +112,7 @@ pub(crate) enum Parsed<'a> {
 }
 
 pub(crate) fn link_supported(link: LinkType) -> bool {
-    matches!(link.0, 0 | 1 | 12 | 14 | 101 | 108 | 113 | 228 | 229 | 276)
+    matches!(link.0, 0 | 1 | 9 | 12 | 14 | 50 | 101 | 104 | 108 | 113 | 228 | 229 | 258 | 276)
 }
 
 #[inline]
@@ -101,11 +125,49 @@ fn be16(d: &[u8], at: usize) -> Option<u16> {
 pub(crate) fn parse(link: LinkType, data: &[u8], orig_len: u32) -> Parsed<'_> {
     // Bytes the snaplen cut from the end of the record; they belong to the innermost layer.
     let cut = (orig_len as usize).saturating_sub(data.len());
+    parse_link(link, data, cut, 0)
+}
+
+fn parse_link(link: LinkType, data: &[u8], cut: usize, depth: u32) -> Parsed<'_> {
     let ip = match link.0 {
         1 => match ethernet(data) {
             Ok(ip) => ip,
             Err(p) => return p,
         },
+        // PPP, with or without the HDLC-like address and control bytes (RFC 1662), and Cisco
+        // HDLC (address, control, then an Ethernet type).
+        9 | 50 => {
+            let at = if data.starts_with(&[0xff, 0x03]) { 2 } else { 0 };
+            match ppp_ip(be16(data, at), data.get(at + 2..)) {
+                Ok(ip) => ip,
+                Err(p) => return p,
+            }
+        }
+        104 => match ethertype_ip(be16(data, 2).unwrap_or(0), data.get(4..)) {
+            Ok(ip) => ip,
+            Err(p) => return p,
+        },
+        // Apple's PKTAP (rvictl, `tcpdump -k`): a header of its own length (host order, which is
+        // little-endian on every Apple machine), the kind of record (1: a packet) and the link
+        // type of the packet after it.
+        258 => {
+            let (Some(len), Some(kind), Some(dlt)) = (le32(data, 0), le32(data, 4), le32(data, 8))
+            else {
+                return Parsed::Malformed;
+            };
+            let Some(inner) =
+                usize::try_from(len).ok().filter(|&l| l >= 12).and_then(|l| data.get(l..))
+            else {
+                return Parsed::Malformed;
+            };
+            if kind != 1 {
+                return Parsed::NonIp;
+            }
+            if dlt == 258 || depth >= MAX_ENCAP {
+                return Parsed::Malformed;
+            }
+            return parse_link(LinkType(dlt), inner, cut, depth + 1);
+        }
         113 => {
             let Some(proto) = be16(data, 14) else {
                 return Parsed::Malformed;
@@ -144,9 +206,26 @@ pub(crate) fn parse(link: LinkType, data: &[u8], orig_len: u32) -> Parsed<'_> {
         12 | 14 | 101 | 228 | 229 => data,
         _ => return Parsed::Unsupported,
     };
-    parse_ip(ip, cut)
+    parse_ip_at(ip, cut, depth)
 }
 
+#[inline]
+fn le32(d: &[u8], at: usize) -> Option<u32> {
+    let b = d.get(at..)?.first_chunk::<4>()?;
+    Some(u32::from_le_bytes(*b))
+}
+
+fn ppp_ip(proto: Option<u16>, rest: Option<&[u8]>) -> Result<&[u8], Parsed<'_>> {
+    match (proto, rest) {
+        (Some(PPP_IPV4 | PPP_IPV6), Some(r)) => Ok(r),
+        (None, _) | (Some(PPP_IPV4 | PPP_IPV6), None) => Err(Parsed::Malformed),
+        _ => Err(Parsed::NonIp),
+    }
+}
+
+// Always in line: every Ethernet packet passes here, and the tunnels' calls would otherwise
+// keep the usual one out of line.
+#[inline(always)]
 fn ethernet(data: &[u8]) -> Result<&[u8], Parsed<'_>> {
     let Some(mut ethertype) = be16(data, 12) else {
         return Err(Parsed::Malformed);
@@ -165,7 +244,36 @@ fn ethernet(data: &[u8]) -> Result<&[u8], Parsed<'_>> {
         ethertype = next;
         at += 4;
     }
-    ethertype_ip(ethertype, data.get(at..))
+    match ethertype {
+        ETH_MPLS | ETH_MPLS_MULTICAST => mpls(data.get(at..).unwrap_or_default()),
+        ETH_PPPOE_SESSION => {
+            // Version and type 0x11, code 0 (session data), session id, length; then PPP.
+            if data.get(at) != Some(&0x11) {
+                return Err(Parsed::Malformed);
+            }
+            ppp_ip(be16(data, at + 6), data.get(at + 8..))
+        }
+        _ => ethertype_ip(ethertype, data.get(at..)),
+    }
+}
+
+/// The IP packet under an MPLS label stack: labels until the bottom-of-stack bit, then IPv4 or
+/// IPv6 by the version nibble (a pseudowire's Ethernet is not guessed at).
+fn mpls(mut d: &[u8]) -> Result<&[u8], Parsed<'_>> {
+    for _ in 0..MAX_VLAN_TAGS {
+        let Some((label, rest)) = d.split_first_chunk::<4>() else {
+            return Err(Parsed::Malformed);
+        };
+        d = rest;
+        if label[2] & 1 == 1 {
+            return match d.first().map(|b| b >> 4) {
+                Some(4 | 6) => Ok(d),
+                Some(_) => Err(Parsed::NonIp),
+                None => Err(Parsed::Malformed),
+            };
+        }
+    }
+    Err(Parsed::Malformed)
 }
 
 fn ethertype_ip(ethertype: u16, rest: Option<&[u8]>) -> Result<&[u8], Parsed<'_>> {
@@ -177,11 +285,108 @@ fn ethertype_ip(ethertype: u16, rest: Option<&[u8]>) -> Result<&[u8], Parsed<'_>
 }
 
 /// Parses an IP packet; `cut` is how many bytes of the record the snaplen removed.
+#[cfg(test)]
 pub(crate) fn parse_ip(ip: &[u8], cut: usize) -> Parsed<'_> {
+    parse_ip_at(ip, cut, 0)
+}
+
+/// [`parse_ip`] of a packet inside `depth` encapsulations.
+fn parse_ip_at(ip: &[u8], cut: usize, depth: u32) -> Parsed<'_> {
     if let Some(p) = plain_ipv4(ip) {
         return p;
     }
-    parse_ip_lax(ip, cut)
+    parse_ip_lax(ip, cut, depth)
+}
+
+/// What an IP payload of protocol `proto` carries, when it is not TCP: a tunnel's packet, opened
+/// (see the module's documentation), or nothing for us. `cut` is what the snaplen removed from
+/// its end.
+pub(crate) fn ip_payload(proto: u8, payload: &[u8], cut: usize, depth: u32) -> Parsed<'_> {
+    if depth >= MAX_ENCAP {
+        return Parsed::NonTcp;
+    }
+    let depth = depth + 1;
+    match proto {
+        // IPv4 or IPv6 in IP: the version nibble tells which.
+        4 | 41 => parse_ip_at(payload, cut, depth),
+        47 => gre(payload, cut, depth),
+        17 => udp_tunnel(payload, cut, depth),
+        _ => Parsed::NonTcp,
+    }
+}
+
+/// A GRE packet (RFC 2784, with RFC 2890's key and sequence number; version 0 only, so not
+/// PPTP's).
+fn gre(d: &[u8], cut: usize, depth: u32) -> Parsed<'_> {
+    let (Some(flags), Some(proto)) = (be16(d, 0), be16(d, 2)) else {
+        return Parsed::Malformed;
+    };
+    // Source routing (RFC 1701's R bit) and other versions are not followed.
+    if flags & 0x4000 != 0 || flags & 0x0007 != 0 {
+        return Parsed::NonTcp;
+    }
+    let (checksum, key, seq) = (flags & 0x8000 != 0, flags & 0x2000 != 0, flags & 0x1000 != 0);
+    let at = 4 + 4 * (usize::from(checksum) + usize::from(key) + usize::from(seq));
+    let Some(rest) = d.get(at..) else { return Parsed::Malformed };
+    match proto {
+        ETH_IPV4 | ETH_IPV6 => parse_ip_at(rest, cut, depth),
+        ETH_BRIDGED => bridged(rest, cut, depth),
+        // ERSPAN type II has an 8-byte header and a sequence number; type I has neither.
+        ETH_ERSPAN_2 => match rest.get(if seq { 8 } else { 0 }..) {
+            Some(frame) => bridged(frame, cut, depth),
+            None => Parsed::Malformed,
+        },
+        // Type III: 12 bytes, and an 8-byte platform subheader when its O bit is set.
+        ETH_ERSPAN_3 => {
+            let Some(&last) = rest.get(11) else { return Parsed::Malformed };
+            match rest.get(if last & 1 == 1 { 20 } else { 12 }..) {
+                Some(frame) => bridged(frame, cut, depth),
+                None => Parsed::Malformed,
+            }
+        }
+        _ => Parsed::NonTcp,
+    }
+}
+
+/// An Ethernet frame inside a tunnel.
+fn bridged(frame: &[u8], cut: usize, depth: u32) -> Parsed<'_> {
+    match ethernet(frame) {
+        Ok(ip) => parse_ip_at(ip, cut, depth),
+        Err(p) => p,
+    }
+}
+
+/// A UDP datagram to a tunnel's port: VXLAN or Geneve carrying Ethernet (or, for Geneve, IP).
+fn udp_tunnel(d: &[u8], cut: usize, depth: u32) -> Parsed<'_> {
+    let (Some(dst), Some(body)) = (be16(d, 2), d.get(8..)) else {
+        return Parsed::Malformed;
+    };
+    if VXLAN_PORTS.contains(&dst) {
+        // Flags with the I bit (a valid network identifier), 3 reserved bytes, VNI, 1 reserved.
+        return match (body.first(), body.get(8..)) {
+            (Some(f), Some(frame)) if f & 0x08 != 0 => bridged(frame, cut, depth),
+            (Some(_), Some(_)) => Parsed::NonTcp,
+            _ => Parsed::Malformed,
+        };
+    }
+    if dst == GENEVE_PORT {
+        // Version (2 bits, 0) and options length in 4-byte words, flags, protocol type, VNI.
+        let (Some(&first), Some(proto)) = (body.first(), be16(body, 2)) else {
+            return Parsed::Malformed;
+        };
+        if first >> 6 != 0 {
+            return Parsed::NonTcp;
+        }
+        let Some(inner) = body.get(8 + 4 * usize::from(first & 0x3f)..) else {
+            return Parsed::Malformed;
+        };
+        return match proto {
+            ETH_BRIDGED => bridged(inner, cut, depth),
+            ETH_IPV4 | ETH_IPV6 => parse_ip_at(inner, cut, depth),
+            _ => Parsed::NonTcp,
+        };
+    }
+    Parsed::NonTcp
 }
 
 /// The common packet without etherparse: IPv4 with no options, not a fragment, carrying TCP,
@@ -201,7 +406,7 @@ fn plain_ipv4(ip: &[u8]) -> Option<Parsed<'_>> {
     Some(parse_tcp_v4(l4, src, dst, 0))
 }
 
-pub(crate) fn parse_ip_lax(ip: &[u8], cut: usize) -> Parsed<'_> {
+pub(crate) fn parse_ip_lax(ip: &[u8], cut: usize, depth: u32) -> Parsed<'_> {
     let Ok((slice, ext_err)) = LaxIpSlice::from_slice(ip) else {
         return Parsed::Malformed;
     };
@@ -238,7 +443,7 @@ pub(crate) fn parse_ip_lax(ip: &[u8], cut: usize) -> Parsed<'_> {
                 });
             }
             if pl.ip_number != IpNumber::TCP {
-                return Parsed::NonTcp;
+                return ip_payload(pl.ip_number.0, pl.payload, missing, depth);
             }
             parse_tcp_v4(pl.payload, h.source(), h.destination(), missing)
         }
@@ -247,7 +452,7 @@ pub(crate) fn parse_ip_lax(ip: &[u8], cut: usize) -> Parsed<'_> {
                 return Parsed::Ipv6Fragment;
             }
             if pl.ip_number != IpNumber::TCP {
-                return Parsed::NonTcp;
+                return ip_payload(pl.ip_number.0, pl.payload, missing, depth);
             }
             let h = v6.header();
             parse_tcp(pl.payload, h.source(), h.destination(), true, missing)

@@ -141,22 +141,44 @@ impl Net {
         }
         match parse::parse(pkt.link, pkt.data, pkt.orig_len) {
             Parsed::Tcp(seg) => self.tcp(&seg, ctx, sink),
-            Parsed::Ipv4Fragment(f) => {
-                self.stats.ipv4_fragments += 1;
-                let res = self.defrag.add(&f, self.now, self.cfg.max_fragment_buffer);
-                self.stats.ipv4_fragments_dropped = self.defrag.dropped;
-                if let FragResult::Complete { proto, src, dst, payload } = res {
-                    self.stats.ipv4_reassembled += 1;
-                    if proto != 6 {
-                        self.stats.non_tcp += 1;
-                        return;
-                    }
-                    match parse::parse_tcp_v4(&payload, src, dst, 0) {
-                        Parsed::Tcp(seg) => self.tcp(&seg, ctx, sink),
-                        _ => self.stats.malformed += 1,
-                    }
-                }
+            Parsed::Ipv4Fragment(f) => self.fragment(&f, ctx, sink, 0),
+            other => self.count_other(&other),
+        }
+    }
+
+    /// An IPv4 fragment: held until its datagram is whole, which is then TCP or a tunnel's
+    /// packet (whose inner fragments are reassembled in turn, `depth` levels down).
+    fn fragment<S: StreamSink + ?Sized>(
+        &mut self,
+        f: &parse::Fragment<'_>,
+        ctx: PktCtx,
+        sink: &mut S,
+        depth: u32,
+    ) {
+        self.stats.ipv4_fragments += 1;
+        let res = self.defrag.add(f, self.now, self.cfg.max_fragment_buffer);
+        self.stats.ipv4_fragments_dropped = self.defrag.dropped;
+        let FragResult::Complete { proto, src, dst, payload } = res else { return };
+        self.stats.ipv4_reassembled += 1;
+        let inner = if proto == 6 {
+            parse::parse_tcp_v4(&payload, src, dst, 0)
+        } else {
+            parse::ip_payload(proto, &payload, 0, depth)
+        };
+        match inner {
+            Parsed::Tcp(seg) => self.tcp(&seg, ctx, sink),
+            Parsed::Ipv4Fragment(g) if depth < parse::MAX_ENCAP => {
+                self.fragment(&g, ctx, sink, depth + 1);
             }
+            Parsed::Ipv4Fragment(_) => self.stats.malformed += 1,
+            other => self.count_other(&other),
+        }
+    }
+
+    /// Counts a packet that carries no TCP segment by why it does not.
+    fn count_other(&mut self, p: &Parsed<'_>) {
+        match p {
+            Parsed::Tcp(_) | Parsed::Ipv4Fragment(_) => {}
             Parsed::Ipv6Fragment => self.stats.ipv6_fragments += 1,
             Parsed::NonIp => self.stats.non_ip += 1,
             Parsed::NonTcp => self.stats.non_tcp += 1,
