@@ -339,3 +339,32 @@ fn other_writers_pcap_variants_dissect_as_the_original() {
         assert!(!String::from_utf8_lossy(&out.stderr).contains("warning"), "{v}");
     }
 }
+
+/// The same two connections inside tunnels and other link layers (`captures/tunnels`): VXLAN
+/// made by the kernel, and what it cannot make re-encapsulated from those frames. Each must
+/// dissect exactly as its source capture, whose dissection is committed.
+#[test]
+fn msync_inside_tunnels_and_other_link_layers_dissects_as_outside() {
+    let dir = captures().join("tunnels");
+    for (source, variants) in [
+        (
+            "vxlan",
+            &[
+                "vxlan", "ipip", "ip4in6", "gre", "gretap", "erspan2", "erspan3", "geneve", "mpls",
+                "pppoe", "ppp", "chdlc", "pktap",
+            ][..],
+        ),
+        ("vxlan6", &["vxlan6", "sit", "ip6in6"][..]),
+    ] {
+        let want = std::fs::read_to_string(dir.join(format!("{source}.pcap.summary.txt"))).unwrap();
+        assert_eq!(want.lines().count(), 7, "{source}: the seed's 7 messages");
+        for v in variants {
+            let cap = dir.join(format!("{v}.pcap"));
+            let out = run(&["dissect", cap.to_str().unwrap()]);
+            let err = String::from_utf8_lossy(&out.stderr);
+            assert!(out.status.success(), "{v}: {err}");
+            assert!(out.stdout == want.as_bytes(), "{v}: not {source}'s dissection");
+            assert!(err.contains("2 TCP connections (2 MSync, 0 other), 7 messages"), "{v}: {err}");
+        }
+    }
+}
