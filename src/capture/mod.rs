@@ -41,11 +41,15 @@ pub struct LinkType(pub u32);
 impl LinkType {
     pub const NULL: LinkType = LinkType(0);
     pub const ETHERNET: LinkType = LinkType(1);
+    pub const PPP: LinkType = LinkType(9);
+    pub const PPP_HDLC: LinkType = LinkType(50);
     pub const RAW: LinkType = LinkType(101);
+    pub const C_HDLC: LinkType = LinkType(104);
     pub const LOOP: LinkType = LinkType(108);
     pub const LINUX_SLL: LinkType = LinkType(113);
     pub const IPV4: LinkType = LinkType(228);
     pub const IPV6: LinkType = LinkType(229);
+    pub const PKTAP: LinkType = LinkType(258);
     pub const LINUX_SLL2: LinkType = LinkType(276);
 }
 
@@ -54,6 +58,10 @@ impl fmt::Display for LinkType {
         let name = match *self {
             LinkType::NULL => "NULL",
             LinkType::ETHERNET => "EN10MB",
+            LinkType::PPP => "PPP",
+            LinkType::PPP_HDLC => "PPP_HDLC",
+            LinkType::C_HDLC => "C_HDLC",
+            LinkType::PKTAP => "PKTAP",
             LinkType::RAW => "RAW",
             LinkType::LOOP => "LOOP",
             LinkType::LINUX_SLL => "LINUX_SLL",
