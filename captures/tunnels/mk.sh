@@ -7,6 +7,8 @@
 # Usage: mk.sh NAME UNDERLAY INNER PORT SOURCE_PCAP
 #   UNDERLAY, INNER: 4 or 6 (IP version of the underlay and of the tunnelled traffic)
 #   PORT: the VXLAN UDP port (4789 is IANA's, 8472 the kernel's default)
+# Environment: UNDERLAY_MTU, set on the underlay after the tunnel took its MTU from it, makes
+# the kernel fragment the underlay's packets.
 # vxlan.pcap:  mk.sh vxlan 4 4 4789 ../seed.pcap
 # vxlan6.pcap: mk.sh vxlan6 6 6 8472 ../seed.pcap
 set -euo pipefail
@@ -33,8 +35,12 @@ ip -n ta addr add $I1/$IP dev vx0 nodad 2>/dev/null || ip -n ta addr add $I1/$IP
 ip -n tb addr add $I2/$IP dev vx0 nodad 2>/dev/null || ip -n tb addr add $I2/$IP dev vx0
 ip -n ta link set vx0 up
 ip -n tb link set vx0 up
+if [ -n "${UNDERLAY_MTU:-}" ]; then
+    ip -n ta link set va mtu "$UNDERLAY_MTU"
+    ip -n tb link set vb mtu "$UNDERLAY_MTU"
+fi
 sleep 1
-ip netns exec tb tcpdump -U -s 0 -i vb -w "$name.pcap" "udp port $port" 2>/dev/null &
+ip netns exec tb tcpdump -U -s 0 -i vb -w "$name.pcap" 2>/dev/null &
 td=$!
 sleep 1
 ip netns exec tb python3 replay.py server "$src" $I2 6717 &

@@ -1,4 +1,4 @@
-//! IPv4 fragment reassembly.
+//! IPv4 and IPv6 fragment reassembly.
 //!
 //! Invariants: the bytes held over all datagrams never exceed the configured budget (the oldest
 //! datagrams are dropped first to make room); a datagram never grows past 65535 bytes; a fragment
@@ -17,9 +17,10 @@ const MAX_DATAGRAM: u32 = 65535;
 
 #[derive(Clone, Copy, PartialEq, Eq, Hash, Debug)]
 struct Key {
-    src: [u8; 4],
-    dst: [u8; 4],
-    id: u16,
+    src: [u8; 16],
+    dst: [u8; 16],
+    v6: bool,
+    id: u32,
     proto: u8,
 }
 
@@ -38,8 +39,8 @@ struct Datagram {
 pub(crate) enum FragResult {
     /// Kept; the datagram is still incomplete.
     Pending,
-    /// The datagram is complete: its protocol and payload.
-    Complete { proto: u8, src: [u8; 4], dst: [u8; 4], payload: Vec<u8> },
+    /// The datagram is complete: its protocol, addresses and payload.
+    Complete { proto: u8, src: [u8; 16], dst: [u8; 16], v6: bool, payload: Vec<u8> },
     /// The fragment (and possibly its datagram) was dropped as bogus or over budget.
     Dropped,
 }
@@ -51,23 +52,23 @@ pub(crate) struct Defrag {
     order: VecDeque<(Key, u64, i64)>,
     bytes: usize,
     serial: u64,
-    /// Fragments or datagrams dropped (overlap, bogus, over budget, timed out).
-    pub dropped: u64,
+    /// Fragments or datagrams dropped (overlap, bogus, over budget, timed out): IPv4, IPv6.
+    pub dropped: [u64; 2],
 }
 
 impl Defrag {
     pub fn add(&mut self, f: &Fragment<'_>, now: i64, budget: usize) -> FragResult {
         let len = f.data.len() as u32;
         let Some(end) = f.offset.checked_add(len) else {
-            self.dropped += 1;
+            self.drop_one(f.v6);
             return FragResult::Dropped;
         };
         // A middle fragment's payload must be a multiple of 8 bytes; a datagram ends at 64 KiB.
         if f.truncated || end > MAX_DATAGRAM || (f.more && len % 8 != 0) || len == 0 {
-            self.dropped += 1;
+            self.drop_one(f.v6);
             return FragResult::Dropped;
         }
-        let key = Key { src: f.src, dst: f.dst, id: f.id, proto: f.proto };
+        let key = Key { src: f.src, dst: f.dst, v6: f.v6, id: f.id, proto: f.proto };
         if !self.table.contains_key(&key) {
             self.serial += 1;
             self.table.insert(
@@ -107,7 +108,7 @@ impl Defrag {
             }
         }
         if conflict {
-            self.dropped += 1;
+            self.drop_one(key.v6);
             self.remove(&key);
             return FragResult::Dropped;
         }
@@ -135,6 +136,7 @@ impl Defrag {
                     proto: key.proto,
                     src: key.src,
                     dst: key.dst,
+                    v6: key.v6,
                     payload: dg.buf,
                 };
             }
@@ -145,7 +147,7 @@ impl Defrag {
                 break;
             };
             if self.table.get(&k).is_some_and(|d| d.serial == serial) {
-                self.dropped += 1;
+                self.drop_one(k.v6);
                 self.remove(&k);
             }
         }
@@ -153,6 +155,12 @@ impl Defrag {
             FragResult::Pending
         } else {
             FragResult::Dropped
+        }
+    }
+
+    fn drop_one(&mut self, v6: bool) {
+        if let Some(n) = self.dropped.get_mut(usize::from(v6)) {
+            *n += 1;
         }
     }
 
@@ -170,7 +178,7 @@ impl Defrag {
             }
             self.order.pop_front();
             if self.table.get(&k).is_some_and(|d| d.serial == serial) {
-                self.dropped += 1;
+                self.drop_one(k.v6);
                 self.remove(&k);
             }
         }

@@ -198,7 +198,8 @@ pub struct NetConfig {
     pub idle_timeout_ns: i64,
     /// Connections tracked at once; past it the idlest is evicted.
     pub max_flows: usize,
-    /// IPv4 fragments buffered at once (bytes) before the oldest datagrams are dropped.
+    /// IP fragments (IPv4 and IPv6 together) buffered at once (bytes) before the oldest
+    /// datagrams are dropped.
     pub max_fragment_buffer: usize,
 }
 
@@ -245,8 +246,10 @@ pub struct NetStats {
     /// IPv4 fragments or datagrams dropped: overlapping with different bytes, inconsistent
     /// lengths, truncated, over the buffer budget, or timed out incomplete.
     pub ipv4_fragments_dropped: u64,
-    /// IPv6 fragments (not reassembled).
     pub ipv6_fragments: u64,
+    pub ipv6_reassembled: u64,
+    /// IPv6 fragments or datagrams dropped, as for IPv4.
+    pub ipv6_fragments_dropped: u64,
     /// TCP packets for a closed connection (late ACKs, retransmissions) or lone RSTs: counted,
     /// not emitted.
     pub late_packets: u64,

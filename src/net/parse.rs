@@ -85,12 +85,15 @@ pub(crate) struct Segment<'a> {
     pub missing: u32,
 }
 
-/// An IPv4 fragment, to be reassembled before its TCP header can be read.
+/// An IPv4 or IPv6 fragment, to be reassembled before its TCP header can be read. An IPv4
+/// address is in the first 4 bytes of `src`/`dst`, as in an [`Endpoint`].
 #[derive(Clone, Copy, Debug)]
 pub(crate) struct Fragment<'a> {
-    pub src: [u8; 4],
-    pub dst: [u8; 4],
-    pub id: u16,
+    pub src: [u8; 16],
+    pub dst: [u8; 16],
+    pub v6: bool,
+    pub id: u32,
+    /// The protocol of the reassembled payload (IPv6: the fragment header's next header).
     pub proto: u8,
     /// Byte offset of `data` in the datagram's payload.
     pub offset: u32,
@@ -103,8 +106,7 @@ pub(crate) struct Fragment<'a> {
 #[derive(Debug)]
 pub(crate) enum Parsed<'a> {
     Tcp(Segment<'a>),
-    Ipv4Fragment(Fragment<'a>),
-    Ipv6Fragment,
+    Fragment(Fragment<'a>),
     NonIp,
     NonTcp,
     Malformed,
@@ -431,10 +433,11 @@ pub(crate) fn parse_ip_lax(ip: &[u8], cut: usize, depth: u32) -> Parsed<'_> {
         LaxIpSlice::Ipv4(v4) => {
             let h = v4.header();
             if pl.fragmented {
-                return Parsed::Ipv4Fragment(Fragment {
-                    src: h.source(),
-                    dst: h.destination(),
-                    id: h.identification(),
+                return Parsed::Fragment(Fragment {
+                    src: v4_in_16(h.source()),
+                    dst: v4_in_16(h.destination()),
+                    v6: false,
+                    id: u32::from(h.identification()),
                     proto: pl.ip_number.0,
                     offset: u32::from(h.fragments_offset().value()) * 8,
                     more: h.more_fragments(),
@@ -449,7 +452,9 @@ pub(crate) fn parse_ip_lax(ip: &[u8], cut: usize, depth: u32) -> Parsed<'_> {
         }
         LaxIpSlice::Ipv6(v6) => {
             if pl.fragmented {
-                return Parsed::Ipv6Fragment;
+                let h = v6.header();
+                let end = claimed_end.min(ip.len());
+                return ipv6_fragment(ip, end, h.source(), h.destination(), missing > 0);
             }
             if pl.ip_number != IpNumber::TCP {
                 return ip_payload(pl.ip_number.0, pl.payload, missing, depth);
@@ -460,13 +465,65 @@ pub(crate) fn parse_ip_lax(ip: &[u8], cut: usize, depth: u32) -> Parsed<'_> {
     }
 }
 
+/// Extension headers walked to an IPv6 fragment header; more are taken as crafted.
+const MAX_IPV6_EXTENSIONS: usize = 8;
+
+/// The fragment of IPv6 packet `ip` (whose payload ends at `end`), found by walking its
+/// extension headers to the fragment header; what precedes that header is not part of the
+/// reassembled payload.
+fn ipv6_fragment(
+    ip: &[u8],
+    end: usize,
+    src: [u8; 16],
+    dst: [u8; 16],
+    truncated: bool,
+) -> Parsed<'_> {
+    let Some(&first) = ip.get(6) else { return Parsed::Malformed };
+    let (mut next, mut at) = (first, 40usize);
+    for _ in 0..MAX_IPV6_EXTENSIONS {
+        let Some(&[nh, len]) = ip.get(at..at + 2) else { return Parsed::Malformed };
+        match next {
+            // Hop-by-hop, routing, destination options: 8-byte units after the first 8.
+            0 | 43 | 60 => at += (usize::from(len) + 1) * 8,
+            // Authentication header: 4-byte units, less 2.
+            51 => at += (usize::from(len) + 2) * 4,
+            44 => {
+                let id = ip.get(at + 4..).and_then(|b| b.first_chunk::<4>());
+                let (Some(off_m), Some(&id)) = (be16(ip, at + 2), id) else {
+                    return Parsed::Malformed;
+                };
+                let id = u32::from_be_bytes(id);
+                let Some(data) = ip.get(at + 8..end.max(at + 8)) else {
+                    return Parsed::Malformed;
+                };
+                return Parsed::Fragment(Fragment {
+                    src,
+                    dst,
+                    v6: true,
+                    id,
+                    proto: nh,
+                    offset: u32::from(off_m & 0xfff8),
+                    more: off_m & 1 == 1,
+                    data,
+                    truncated,
+                });
+            }
+            _ => return Parsed::Malformed,
+        }
+        next = nh;
+    }
+    Parsed::Malformed
+}
+
+fn v4_in_16(a: [u8; 4]) -> [u8; 16] {
+    let mut x = [0u8; 16];
+    x[..4].copy_from_slice(&a);
+    x
+}
+
 /// [`parse_tcp`] for IPv4 addresses, which an [`Endpoint`] keeps in its first four bytes.
 pub(crate) fn parse_tcp_v4(l4: &[u8], src: [u8; 4], dst: [u8; 4], missing: usize) -> Parsed<'_> {
-    let mut s = [0u8; 16];
-    s[..4].copy_from_slice(&src);
-    let mut d = [0u8; 16];
-    d[..4].copy_from_slice(&dst);
-    parse_tcp(l4, s, d, false, missing)
+    parse_tcp(l4, v4_in_16(src), v4_in_16(dst), false, missing)
 }
 
 /// Parses a TCP header and payload (from a packet or a reassembled datagram).

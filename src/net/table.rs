@@ -141,12 +141,12 @@ impl Net {
         }
         match parse::parse(pkt.link, pkt.data, pkt.orig_len) {
             Parsed::Tcp(seg) => self.tcp(&seg, ctx, sink),
-            Parsed::Ipv4Fragment(f) => self.fragment(&f, ctx, sink, 0),
+            Parsed::Fragment(f) => self.fragment(&f, ctx, sink, 0),
             other => self.count_other(&other),
         }
     }
 
-    /// An IPv4 fragment: held until its datagram is whole, which is then TCP or a tunnel's
+    /// An IP fragment: held until its datagram is whole, which is then TCP or a tunnel's
     /// packet (whose inner fragments are reassembled in turn, `depth` levels down).
     fn fragment<S: StreamSink + ?Sized>(
         &mut self,
@@ -155,31 +155,44 @@ impl Net {
         sink: &mut S,
         depth: u32,
     ) {
-        self.stats.ipv4_fragments += 1;
+        if f.v6 {
+            self.stats.ipv6_fragments += 1;
+        } else {
+            self.stats.ipv4_fragments += 1;
+        }
         let res = self.defrag.add(f, self.now, self.cfg.max_fragment_buffer);
-        self.stats.ipv4_fragments_dropped = self.defrag.dropped;
-        let FragResult::Complete { proto, src, dst, payload } = res else { return };
-        self.stats.ipv4_reassembled += 1;
+        self.note_fragment_drops();
+        let FragResult::Complete { proto, src, dst, v6, payload } = res else { return };
+        if v6 {
+            self.stats.ipv6_reassembled += 1;
+        } else {
+            self.stats.ipv4_reassembled += 1;
+        }
         let inner = if proto == 6 {
-            parse::parse_tcp_v4(&payload, src, dst, 0)
+            parse::parse_tcp(&payload, src, dst, v6, 0)
         } else {
             parse::ip_payload(proto, &payload, 0, depth)
         };
         match inner {
             Parsed::Tcp(seg) => self.tcp(&seg, ctx, sink),
-            Parsed::Ipv4Fragment(g) if depth < parse::MAX_ENCAP => {
+            Parsed::Fragment(g) if depth < parse::MAX_ENCAP => {
                 self.fragment(&g, ctx, sink, depth + 1);
             }
-            Parsed::Ipv4Fragment(_) => self.stats.malformed += 1,
+            Parsed::Fragment(_) => self.stats.malformed += 1,
             other => self.count_other(&other),
         }
+    }
+
+    fn note_fragment_drops(&mut self) {
+        let [v4, v6] = self.defrag.dropped;
+        self.stats.ipv4_fragments_dropped = v4;
+        self.stats.ipv6_fragments_dropped = v6;
     }
 
     /// Counts a packet that carries no TCP segment by why it does not.
     fn count_other(&mut self, p: &Parsed<'_>) {
         match p {
-            Parsed::Tcp(_) | Parsed::Ipv4Fragment(_) => {}
-            Parsed::Ipv6Fragment => self.stats.ipv6_fragments += 1,
+            Parsed::Tcp(_) | Parsed::Fragment(_) => {}
             Parsed::NonIp => self.stats.non_ip += 1,
             Parsed::NonTcp => self.stats.non_tcp += 1,
             Parsed::Malformed => self.stats.malformed += 1,
@@ -391,7 +404,7 @@ impl Net {
     /// Closes connections idle for longer than the timeout and drops stale fragments.
     fn sweep<S: StreamSink + ?Sized>(&mut self, ctx: PktCtx, sink: &mut S) {
         self.defrag.expire(self.now);
-        self.stats.ipv4_fragments_dropped = self.defrag.dropped;
+        self.note_fragment_drops();
         let idle = self.cfg.idle_timeout_ns;
         while let Some(&(ts, key, id)) = self.idle_queue.front() {
             if self.now.saturating_sub(ts) < idle {

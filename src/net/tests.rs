@@ -594,6 +594,80 @@ fn ipv4_fragments_in_order_reversed_overlapping_timeout() {
     t.finish();
 }
 
+/// An IPv6 packet from `C` to `S` (as IPv6 addresses) with extension headers `ext` (each
+/// naming the next) before `payload`, whose protocol the last names.
+fn ipv6_pkt(first: u8, ext: &[u8], payload: &[u8]) -> Vec<u8> {
+    let mut p = vec![0x60, 0, 0, 0];
+    p.extend_from_slice(&((ext.len() + payload.len()) as u16).to_be_bytes());
+    p.extend_from_slice(&[first, 64]);
+    p.extend_from_slice(&[0xfd; 16]);
+    p.extend_from_slice(&[0xfe; 16]);
+    p.extend_from_slice(ext);
+    p.extend_from_slice(payload);
+    p
+}
+
+/// IPv6 fragments of `l4` (protocol `proto`) in pieces of `size` bytes, each behind a
+/// hop-by-hop options header and the fragment header.
+fn fragments6(l4: &[u8], proto: u8, size: usize, id: u32) -> Vec<Vec<u8>> {
+    let mut out = Vec::new();
+    let mut off = 0;
+    while off < l4.len() {
+        let end = (off + size).min(l4.len());
+        let more = u16::from(end < l4.len());
+        let mut ext = vec![44, 0, 1, 4, 0, 0, 0, 0];
+        ext.extend_from_slice(&[proto, 0]);
+        ext.extend_from_slice(&((off as u16) | more).to_be_bytes());
+        ext.extend_from_slice(&id.to_be_bytes());
+        out.push(ipv6_pkt(0, &ext, &l4[off..end]));
+        off = end;
+    }
+    out
+}
+
+/// IPv6 datagrams are reassembled as IPv4 ones are: in any order, duplicates harmless,
+/// conflicting overlaps dropping the datagram; a tunnel inside one is opened.
+#[test]
+fn ipv6_fragments_are_reassembled() {
+    let payload: Vec<u8> = (0..150u8).collect();
+    let v6 = |b: u8| {
+        let mut a = [b; 16];
+        a[15] = b;
+        a
+    };
+    let tcp6 = |seq: u32| tcp_hdr(C.1, S.1, seq, 0, ACK, &payload);
+    let mut t = T::new(NetConfig::default());
+    let mut fr = fragments6(&tcp6(1), 6, 64, 1);
+    fr.reverse();
+    let dup = fr[0].clone();
+    fr.push(dup);
+    for f in &fr {
+        t.raw(229, f, f.len() as u32);
+    }
+    assert_eq!(t.rec.bytes(0, Dir::C2S), payload);
+    let o = &t.rec.opens()[0];
+    assert_eq!(o.client, std::net::SocketAddr::from((v6(0xfd), C.1)));
+    assert_eq!(o.server, std::net::SocketAddr::from((v6(0xfe), S.1)));
+    // Overlap with other bytes: the datagram is dropped.
+    let fc = fragments6(&tcp6(151), 6, 64, 2);
+    let mut evil = fc[1].clone();
+    let n = evil.len();
+    evil[n - 1] ^= 0xff;
+    for f in [&fc[0], &fc[1], &evil, &fc[2]] {
+        t.raw(229, f, f.len() as u32);
+    }
+    // A GRE tunnel carrying IPv4, fragmented on an IPv6 underlay.
+    let inner = pkt4(C, S, 151, 0, ACK, &payload);
+    for f in fragments6(&gre_hdr(0, 0x0800, 0, &inner), 47, 80, 3) {
+        t.raw(229, &f, f.len() as u32);
+    }
+    let s = *t.net.stats();
+    assert_eq!((s.ipv6_fragments, s.ipv6_reassembled, s.ipv6_fragments_dropped), (11, 2, 1));
+    assert_eq!(s.ipv4_fragments + s.ipv4_fragments_dropped, 0);
+    assert_eq!(t.rec.bytes(1, Dir::C2S), payload);
+    t.finish();
+}
+
 #[test]
 fn fragment_budget() {
     let mut t = T::new(NetConfig { max_fragment_buffer: 200, ..NetConfig::default() });
@@ -1180,7 +1254,7 @@ fn odd_inputs_are_counted() {
     let l4 = tcp_hdr(C.1, S.1, 1, 0, ACK, &[1u8; 64]);
     let f = &fragments(&l4, 48, 9)[0];
     t.raw(228, &f[..f.len() - 4], f.len() as u32);
-    // IPv6 fragment header (44): counted, not reassembled.
+    // The first IPv6 fragment (header 44) of a datagram whose rest never comes.
     let mut v6 = vec![0x60, 0, 0, 0, 0, 16, 44, 64];
     v6.extend_from_slice(&[1; 16]);
     v6.extend_from_slice(&[2; 16]);

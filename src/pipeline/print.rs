@@ -564,6 +564,9 @@ pub fn tally(t: &Totals) -> String {
     if n.ipv4_fragments_dropped > 0 {
         let _ = write!(s, ", {} IPv4 fragments dropped", n.ipv4_fragments_dropped);
     }
+    if n.ipv6_fragments_dropped > 0 {
+        let _ = write!(s, ", {} IPv6 fragments dropped", n.ipv6_fragments_dropped);
+    }
     let bad = n.malformed + n.unsupported_link;
     if bad > 0 {
         let _ = write!(
