@@ -1,6 +1,7 @@
 //! Link, network and transport layers: parsing of captured packets (Ethernet with VLAN tags,
-//! Linux cooked v1/v2, BSD loopback, raw IP; IPv4 with options and fragments, IPv6 with extension
-//! headers), the TCP connection table and per-direction reassembly into byte streams.
+//! MPLS and PPPoE, Linux cooked v1/v2, BSD loopback, raw IP, PPP, Cisco HDLC, PKTAP; IPv4 with
+//! options, IPv6 with extension headers, fragments of both reassembled; tunnels opened, see
+//! [`parse`]), the TCP connection table and per-direction reassembly into byte streams.
 //!
 //! Output is a stream of [`StreamEvent`]s handed to a [`StreamSink`]: connection opened, in-order
 //! data, gaps (bytes that will never come), TCP notes (retransmission, out-of-order, …) and
