@@ -543,3 +543,60 @@ fn the_web_sdks_acks_carry_empty_contents_that_are_not_text() {
         assert_eq!(m["content_types"].as_array().unwrap().len(), 2, "{name}");
     }
 }
+
+/// Packets that reach no connection are counted in the overview by why, in text and JSON,
+/// the same with one worker or two: the tunnel's own ARP and neighbour discovery (not IP, not
+/// TCP), and records appended to `seed.pcap` whose IPv4 header is cut short or that hold a
+/// lone IPv4 fragment.
+#[test]
+fn packets_that_reach_no_connection_are_counted_by_why() {
+    let vx = Path::new(env!("CARGO_MANIFEST_DIR")).join("captures/tunnels/vxlan.pcap");
+    let doc = report_json(&vx, &[]);
+    let na = &doc["overview"]["packets_not_analysed"];
+    assert_eq!((u(&na["non_ip"]), u(&na["non_tcp"]), u(&na["malformed"])), (2, 6, 0));
+    assert_eq!(u(&doc["overview"]["connections_evicted"]), 0);
+
+    let dir = TempDir::new("not-analysed");
+    let mut cap =
+        fs::read(Path::new(env!("CARGO_MANIFEST_DIR")).join("captures/seed.pcap")).unwrap();
+    let record = |cap: &mut Vec<u8>, frame: &[u8]| {
+        // 2017-10-26, after the seed's last packet.
+        for v in [1_509_000_000u32, 0, frame.len() as u32, frame.len() as u32] {
+            cap.extend_from_slice(&v.to_le_bytes());
+        }
+        cap.extend_from_slice(frame);
+    };
+    let mut eth = vec![0u8; 12];
+    eth.extend_from_slice(&[0x08, 0x00]);
+    let mut cut = eth.clone();
+    cut.extend_from_slice(&[0x45, 0, 0, 40, 0, 0]);
+    record(&mut cap, &cut);
+    // The first fragment of a datagram whose rest never comes (given up at the end).
+    let mut frag = eth.clone();
+    frag.extend_from_slice(&[0x45, 0, 0, 36, 0, 9, 0x20, 0, 64, 6, 0, 0, 10, 0, 0, 1, 10, 0, 0, 2]);
+    frag.extend_from_slice(&[0; 16]);
+    record(&mut cap, &frag);
+    let path = dir.path("odd.pcap");
+    fs::write(&path, &cap).unwrap();
+    for jobs in ["1", "2"] {
+        let doc = report_json(&path, &["-j", jobs]);
+        let na = &doc["overview"]["packets_not_analysed"];
+        assert_eq!(u(&na["malformed"]), 1, "-j {jobs}");
+        assert_eq!(u(&na["fragments_dropped"]), 1, "-j {jobs}");
+        assert_eq!(u(&na["non_ip"]) + u(&na["non_tcp"]) + u(&na["unsupported_link"]), 0);
+        assert_eq!(u(&doc["overview"]["messages"]), 7, "-j {jobs}: the seed's messages still");
+    }
+    let text = String::from_utf8(run(&[
+        "report",
+        "--section",
+        "overview",
+        "--no-color",
+        path.to_str().unwrap(),
+    ]))
+    .unwrap();
+    assert!(
+        text.contains("1 packets not parsed (1 malformed, 0 of an unsupported link type)"),
+        "{text}"
+    );
+    assert!(text.contains("1 IP fragments dropped"), "{text}");
+}

@@ -48,8 +48,8 @@ use crate::net::hash::{FxHashMap, FxHasher};
 use crate::net::{CloseReason, ConnMeta, Dir, PktCtx, TcpNote};
 use crate::pipeline::{Consumer, Event, FrameProblem, MsgCtx, Totals, Transport, TransportNote};
 use crate::report::{
-    CountRow, ErrorRow, FindingRow, Heartbeats, LatencyRow, LoginInfo, MessageStats, Overview,
-    QueueRow, Report, ReportOptions, SessionRow, Severity, Spread, Where,
+    CountRow, ErrorRow, FindingRow, Heartbeats, LatencyRow, LoginInfo, MessageStats, NotAnalysed,
+    Overview, QueueRow, Report, ReportOptions, SessionRow, Severity, Spread, Where,
 };
 use hist::Histogram;
 
@@ -1774,6 +1774,7 @@ fn merge_totals(mut a: Totals, b: &Totals) -> Totals {
     a.ws_pings += b.ws_pings;
     a.ws_pongs += b.ws_pongs;
     a.ws_closes += b.ws_closes;
+    a.net.merge(&b.net);
     a
 }
 
@@ -2664,6 +2665,14 @@ fn build_report(a: &Analyzer) -> Report {
         decode_errors,
         gap_bytes: gap,
         worst: rep.findings.iter().take(3).cloned().collect(),
+        not_analysed: NotAnalysed {
+            malformed: t.net.malformed,
+            unsupported_link: t.net.unsupported_link,
+            non_ip: t.net.non_ip,
+            non_tcp: t.net.non_tcp,
+            fragments_dropped: t.net.ipv4_fragments_dropped + t.net.ipv6_fragments_dropped,
+        },
+        connections_evicted: t.net.evicted,
     };
     rep
 }

@@ -189,6 +189,16 @@ impl Defrag {
         }
     }
 
+    /// Drops every incomplete datagram (the input ended), counting each.
+    pub fn abandon_all(&mut self) {
+        let keys: Vec<Key> = self.table.keys().copied().collect();
+        for k in keys {
+            self.drop_one(k.v6);
+            self.remove(&k);
+        }
+        self.order.clear();
+    }
+
     #[cfg(test)]
     pub fn pending(&self) -> usize {
         self.table.len()

@@ -258,3 +258,60 @@ pub struct NetStats {
     /// `Close{Evicted}`, not counted in `evicted`).
     pub reused_tuples: u64,
 }
+
+impl NetStats {
+    /// Adds the counts of `o` (another pipeline's, over other packets).
+    pub fn merge(&mut self, o: &NetStats) {
+        // Destructured so that a counter added later cannot be left out here.
+        let NetStats {
+            packets,
+            unsupported_link,
+            malformed,
+            non_tcp,
+            non_ip,
+            ipv4_fragments,
+            ipv4_reassembled,
+            tcp_packets,
+            tcp_connections,
+            midstream_connections,
+            retransmissions,
+            out_of_order,
+            overlaps,
+            buffer_limits,
+            gap_bytes,
+            rst,
+            evicted,
+            idle_closed,
+            ipv4_fragments_dropped,
+            ipv6_fragments,
+            ipv6_reassembled,
+            ipv6_fragments_dropped,
+            late_packets,
+            reused_tuples,
+        } = *o;
+        self.packets += packets;
+        self.unsupported_link += unsupported_link;
+        self.malformed += malformed;
+        self.non_tcp += non_tcp;
+        self.non_ip += non_ip;
+        self.ipv4_fragments += ipv4_fragments;
+        self.ipv4_reassembled += ipv4_reassembled;
+        self.tcp_packets += tcp_packets;
+        self.tcp_connections += tcp_connections;
+        self.midstream_connections += midstream_connections;
+        self.retransmissions += retransmissions;
+        self.out_of_order += out_of_order;
+        self.overlaps += overlaps;
+        self.buffer_limits += buffer_limits;
+        self.gap_bytes += gap_bytes;
+        self.rst += rst;
+        self.evicted += evicted;
+        self.idle_closed += idle_closed;
+        self.ipv4_fragments_dropped += ipv4_fragments_dropped;
+        self.ipv6_fragments += ipv6_fragments;
+        self.ipv6_reassembled += ipv6_reassembled;
+        self.ipv6_fragments_dropped += ipv6_fragments_dropped;
+        self.late_packets += late_packets;
+        self.reused_tuples += reused_tuples;
+    }
+}

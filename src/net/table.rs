@@ -455,6 +455,9 @@ impl Net {
         self.conns.clear();
         self.idle_queue.clear();
         self.total_buffered = 0;
+        // Datagrams still missing fragments will never be whole: given up, and counted.
+        self.defrag.abandon_all();
+        self.note_fragment_drops();
     }
 }
 

@@ -87,6 +87,14 @@ fn overview(r: &Report) -> Value {
         "decode_errors": o.decode_errors,
         "gap_bytes": o.gap_bytes,
         "worst_findings": o.worst.iter().map(|f| finding(f, r)).collect::<Vec<_>>(),
+        "packets_not_analysed": {
+            "malformed": o.not_analysed.malformed,
+            "unsupported_link": o.not_analysed.unsupported_link,
+            "non_ip": o.not_analysed.non_ip,
+            "non_tcp": o.not_analysed.non_tcp,
+            "fragments_dropped": o.not_analysed.fragments_dropped,
+        },
+        "connections_evicted": o.connections_evicted,
     })
 }
 

@@ -258,6 +258,32 @@ pub struct Overview {
     pub gap_bytes: u64,
     /// The three most severe findings (most severe, then most frequent, first).
     pub worst: Vec<FindingRow>,
+    /// Packets that carried nothing to analyse, by why (capture-wide).
+    pub not_analysed: NotAnalysed,
+    /// Connections dropped from a full flow table before they ended (capture-wide).
+    pub connections_evicted: u64,
+}
+
+/// Packets that reached no connection, by why.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct NotAnalysed {
+    /// Headers cut short or contradictory.
+    pub malformed: u64,
+    /// Of a link type that is not read.
+    pub unsupported_link: u64,
+    /// Not IP (ARP, LLDP, …).
+    pub non_ip: u64,
+    /// IP, but not TCP (UDP, ICMP, …), and in no tunnel that is opened.
+    pub non_tcp: u64,
+    /// IPv4 and IPv6 fragments (or whole datagrams) given up: conflicting overlaps, over the
+    /// buffer, or never completed.
+    pub fragments_dropped: u64,
+}
+
+impl NotAnalysed {
+    pub fn is_empty(&self) -> bool {
+        *self == NotAnalysed::default()
+    }
 }
 
 #[derive(Clone, Debug, PartialEq)]

@@ -306,6 +306,27 @@ fn overview(c: &Ctx<'_>, out: &mut dyn Write) -> io::Result<()> {
             s
         }),
     ]);
+    let na = &o.not_analysed;
+    if !na.is_empty() || o.connections_evicted > 0 {
+        let mut parts = Vec::new();
+        let bad = na.malformed + na.unsupported_link;
+        if bad > 0 {
+            parts.push(format!(
+                "{bad} packets not parsed ({} malformed, {} of an unsupported link type)",
+                na.malformed, na.unsupported_link
+            ));
+        }
+        if na.non_ip + na.non_tcp > 0 {
+            parts.push(format!("{} not IP, {} IP but not TCP", na.non_ip, na.non_tcp));
+        }
+        if na.fragments_dropped > 0 {
+            parts.push(format!("{} IP fragments dropped", na.fragments_dropped));
+        }
+        if o.connections_evicted > 0 {
+            parts.push(format!("{} connections evicted (flow table full)", o.connections_evicted));
+        }
+        t.add_row(vec![Cell::new("Not analysed"), Cell::new(parts.join("; "))]);
+    }
     if r.filtered {
         t.add_row(vec![Cell::new("Filtered"), Cell::new(format!("{} sessions shown", o.sessions))]);
     }
