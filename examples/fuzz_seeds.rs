@@ -1,6 +1,6 @@
 //! Writes seed corpora for the fuzz targets into `DIR/<target>/` (default `fuzz/corpus`): small
-//! synthetic captures (pcap, pcapng, gzip, impaired) and `captures/` for the file-level targets,
-//! and single MSync messages for the decoder. Run by `fuzz/seed.sh`; the output is not
+//! synthetic captures (pcap, pcapng, gzip, impaired) and committed ones (zstd and LZ4 among
+//! them) for the file-level targets, and single MSync messages for the decoder. Run by `fuzz/seed.sh`; the output is not
 //! committed.
 
 use std::fs;
@@ -68,6 +68,15 @@ fn main() -> std::io::Result<()> {
     let seed = fs::read(Path::new(env!("CARGO_MANIFEST_DIR")).join("captures/seed.pcap"))?;
     for target in ["capture_reader", "pipeline"] {
         write(&root.join(target), "seed.pcap", &seed)?;
+    }
+    // The zstd and LZ4 streams of the committed variants (the tools' own bytes).
+    let variants_dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("captures/variants");
+    for entry in fs::read_dir(variants_dir)? {
+        let path = entry?.path();
+        let name = path.file_name().and_then(|n| n.to_str()).unwrap_or_default().to_string();
+        if name.ends_with(".zst") || name.ends_with(".lz4") {
+            write(&root.join("capture_reader"), &name, &fs::read(&path)?)?;
+        }
     }
     eprintln!("wrote {} captures and {msgs} messages", variants.len() + 1);
     Ok(())

@@ -32,7 +32,7 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
-    /// Print every MSync message of pcap/pcapng captures (optionally gzip-compressed).
+    /// Print every MSync message of pcap/pcapng captures (optionally gzip-, zstd- or LZ4-compressed).
     Dissect(DissectArgs),
     /// Sessions, queues, latencies, error codes and findings of captures, for incident review.
     Report(ReportArgs),
@@ -132,7 +132,7 @@ enum FormatArg {
 
 #[derive(Args)]
 struct InputArgs {
-    /// Capture files: pcap or pcapng, optionally gzip-compressed; "-" reads standard input.
+    /// Capture files: pcap or pcapng, optionally gzip-, zstd- or LZ4-compressed; "-" reads standard input.
     #[arg(required = true)]
     files: Vec<PathBuf>,
     /// A port whose owner is the server, whatever the handshake says (repeatable).

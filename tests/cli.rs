@@ -326,12 +326,24 @@ fn report_shows_websocket_sessions_and_other_connections() {
 
 /// `seed.pcap` rewritten by Wireshark's `editcap -F` (4.0.17) in the pcap variants it writes:
 /// the modified libpcap, Red Hat 6.1's, SuSE 6.3's and Nokia's record headers (the last three
-/// under the usual magic numbers) and nanosecond pcap. Bytes of another writer, not ours; each
-/// must dissect exactly as the original does.
+/// under the usual magic numbers) and nanosecond pcap, and the capture compressed by the zstd,
+/// pzstd and lz4 tools (one frame, or several). Bytes of another writer, not ours; each must
+/// dissect exactly as the original does.
 #[test]
 fn other_writers_pcap_variants_dissect_as_the_original() {
     let want = std::fs::read_to_string(captures().join("seed.pcap.summary.txt")).unwrap();
-    for v in ["modpcap", "rh6_1pcap", "suse6_3pcap", "nokiapcap", "nsecpcap"] {
+    for v in [
+        "modpcap",
+        "rh6_1pcap",
+        "suse6_3pcap",
+        "nokiapcap",
+        "nsecpcap",
+        "pcap.zst",
+        "pzstd.pcap.zst",
+        "2frames.pcap.zst",
+        "pcap.lz4",
+        "2frames.pcap.lz4",
+    ] {
         let cap = captures().join("variants").join(format!("seed.{v}"));
         let out = run(&["dissect", cap.to_str().unwrap()]);
         assert!(out.status.success(), "{v}: {}", String::from_utf8_lossy(&out.stderr));

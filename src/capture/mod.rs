@@ -1,6 +1,6 @@
 //! Sources of timestamped link-layer packets: classic pcap (both byte orders, µs and ns),
 //! pcapng (several sections and interfaces, each with its own link type and timestamp
-//! resolution), both optionally gzip-compressed, read as a stream with bounded memory.
+//! resolution), both optionally gzip-, zstd- or LZ4-compressed, read as a stream with bounded memory.
 //!
 //! Invariant: a [`Packet`] borrows the reader's buffer and is valid until the next call to
 //! [`PacketSource::next_packet`]; `data.len()` is the captured length, never more than the

@@ -1,6 +1,6 @@
 //! Streaming reader for capture files: classic pcap (both byte orders, µs and ns, the
 //! modified/Kuznetzov variant, and the Red Hat 6.1, SuSE 6.3 and Nokia record headers) and pcapng (several sections, several interfaces), optionally
-//! gzip-compressed (recognised by its magic, not by the file name).
+//! gzip-, zstd- or LZ4-compressed (recognised by the magic, not by the file name).
 //!
 //! Invariants:
 //! - `buf[pos..end]` holds bytes read from the (decompressed) stream and not yet consumed;
@@ -35,7 +35,7 @@
 //!   any program that maps its input; read from standard input (`-`) where that can happen.
 
 use std::fs::File;
-use std::io::{self, BufReader, Cursor, Read};
+use std::io::{self, BufRead, BufReader, Cursor, Read};
 use std::path::Path;
 
 use flate2::bufread::MultiGzDecoder;
@@ -63,6 +63,211 @@ const RELEASE_STEP: usize = 8 * 1024 * 1024;
 const MAX_INTERFACES: usize = 65_536;
 
 const GZIP_MAGIC: [u8; 2] = [0x1f, 0x8b];
+/// zstd and LZ4 frames, which Wireshark also reads captures compressed with.
+const ZSTD_MAGIC: [u8; 4] = [0x28, 0xb5, 0x2f, 0xfd];
+const LZ4_MAGIC: [u8; 4] = [0x04, 0x22, 0x4d, 0x18];
+/// A skippable frame (zstd's and LZ4's alike): its magic's low nibble is free.
+const SKIPPABLE_FRAME: u32 = 0x184d_2a50;
+
+/// Bytes read ahead to tell how a capture is compressed when it starts with skippable frames.
+const SNIFF_LIMIT: usize = 64 << 10;
+
+/// How a capture file is compressed, by its first bytes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Compression {
+    Gzip,
+    Zstd,
+    Lz4,
+}
+
+fn compression(head: &[u8]) -> Option<Compression> {
+    if head.starts_with(&GZIP_MAGIC) {
+        Some(Compression::Gzip)
+    } else if head.starts_with(&ZSTD_MAGIC) || skippable_frame(head).is_some() {
+        Some(Compression::Zstd)
+    } else if head.starts_with(&LZ4_MAGIC) {
+        Some(Compression::Lz4)
+    } else {
+        None
+    }
+}
+
+/// The length of the skippable frame `head` starts with.
+fn skippable_frame(head: &[u8]) -> Option<u32> {
+    let magic = u32::from_le_bytes(*head.first_chunk::<4>()?);
+    let len = u32::from_le_bytes(*head.get(4..)?.first_chunk::<4>()?);
+    (magic & !0xf == SKIPPABLE_FRAME).then_some(len)
+}
+
+/// Passes over the skippable frame at the start of `src`, if there is one: true when it did.
+fn skip_skippable(src: &mut impl BufRead) -> io::Result<bool> {
+    let Some(len) = skippable_frame(src.fill_buf()?) else { return Ok(false) };
+    // Its 8-byte header, then `len` bytes of whatever.
+    let skip = 8 + u64::from(len);
+    if io::copy(&mut src.take(skip), &mut io::sink())? < skip {
+        return Err(io::ErrorKind::UnexpectedEof.into());
+    }
+    Ok(true)
+}
+
+/// An LZ4 frame stream of one or more frames (as `lz4` writes several files), with skippable
+/// frames passed over. The decoder takes the input's end between two blocks for the frame's
+/// end, so whether the frame really ended (its end mark, and the content checksum when its
+/// header announces one) is checked here on the last bytes it read: a stream cut short ends in
+/// an error, as a gzip or zstd one does.
+struct Lz4Frames<R: BufRead> {
+    dec: lz4_flex::frame::FrameDecoder<Tail<R>>,
+    /// Between frames: the next read starts one (or finds the end).
+    between: bool,
+    /// The frame being read ends with a content checksum after its end mark.
+    checksum: bool,
+}
+
+impl<R: BufRead> Lz4Frames<R> {
+    fn new(src: R) -> Self {
+        let tail = Tail { src, last: [0; 8] };
+        Lz4Frames { dec: lz4_flex::frame::FrameDecoder::new(tail), between: true, checksum: false }
+    }
+
+    /// Whether the bytes read last end the frame: its end mark (4 zero bytes), then the
+    /// content checksum if announced.
+    fn frame_ended(&self) -> bool {
+        let last = &self.dec.get_ref().last;
+        let mark = if self.checksum { last.first_chunk::<4>() } else { last.last_chunk::<4>() };
+        mark == Some(&[0; 4])
+    }
+}
+
+impl<R: BufRead> Read for Lz4Frames<R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        if buf.is_empty() {
+            return Ok(0);
+        }
+        loop {
+            if self.between {
+                let src = self.dec.get_mut();
+                let head = src.fill_buf()?;
+                if head.is_empty() {
+                    return Ok(0);
+                }
+                // The frame descriptor's FLG byte follows the magic; bit 2: content checksum.
+                self.checksum = head.get(4).is_some_and(|flg| flg & 0x04 != 0);
+                if skip_skippable(src)? {
+                    continue;
+                }
+                self.between = false;
+            }
+            // Each pass either returns bytes or consumes a frame (or fails): no endless loop.
+            let n = self.dec.read(buf)?;
+            if n > 0 {
+                return Ok(n);
+            }
+            if !self.frame_ended() {
+                return Err(io::Error::new(
+                    io::ErrorKind::UnexpectedEof,
+                    "lz4: the input ends inside a frame",
+                ));
+            }
+            self.between = true;
+        }
+    }
+}
+
+/// A reader that remembers the last 8 bytes read through it.
+struct Tail<R> {
+    src: R,
+    last: [u8; 8],
+}
+
+impl<R: BufRead> Read for Tail<R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let n = self.src.read(buf)?;
+        let got = buf.get(..n).unwrap_or_default();
+        let keep = got.len().min(8);
+        self.last.rotate_left(keep);
+        if let (Some(dst), Some(src)) = (self.last.get_mut(8 - keep..), got.get(got.len() - keep..))
+        {
+            dst.copy_from_slice(src);
+        }
+        Ok(n)
+    }
+}
+
+impl<R: BufRead> BufRead for Tail<R> {
+    fn fill_buf(&mut self) -> io::Result<&[u8]> {
+        self.src.fill_buf()
+    }
+    fn consume(&mut self, amt: usize) {
+        // Only skippable frames are consumed this way, between frames: nothing to remember.
+        self.src.consume(amt);
+    }
+}
+
+/// A zstd stream of one or more frames (as `zstd` writes several files, or `pzstd` one), with
+/// skippable frames passed over; the window a frame may ask for is bounded by the decoder
+/// (128 MiB, as libzstd's default).
+struct ZstdFrames<R: BufRead> {
+    src: R,
+    frame: Option<ruzstd::decoding::FrameDecoder>,
+}
+
+impl<R: BufRead> ZstdFrames<R> {
+    fn new(src: R) -> Self {
+        ZstdFrames { src, frame: None }
+    }
+}
+
+impl<R: BufRead> Read for ZstdFrames<R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        use ruzstd::decoding::{BlockDecodingStrategy, FrameDecoder};
+        if buf.is_empty() {
+            return Ok(0);
+        }
+        loop {
+            if let Some(f) = self.frame.as_mut() {
+                while f.can_collect() == 0 && !f.is_finished() {
+                    f.decode_blocks(&mut self.src, BlockDecodingStrategy::UptoBlocks(1))
+                        .map_err(|e| zstd_error(&e))?;
+                }
+                let n = f.read(buf)?;
+                if n > 0 {
+                    return Ok(n);
+                }
+                self.frame = None;
+            }
+            if self.src.fill_buf()?.is_empty() {
+                return Ok(0);
+            }
+            if skip_skippable(&mut self.src)? {
+                continue;
+            }
+            let mut f = FrameDecoder::new();
+            f.init(&mut self.src).map_err(|e| zstd_error(&e))?;
+            self.frame = Some(f);
+        }
+    }
+}
+
+/// A zstd decoding failure as an I/O error; one cut short reads as the end of the input.
+fn zstd_error(e: &ruzstd::decoding::errors::FrameDecoderError) -> io::Error {
+    use ruzstd::decoding::errors::{FrameDecoderError, ReadFrameHeaderError};
+    let mut cause: Option<&(dyn std::error::Error + 'static)> = Some(e);
+    let mut cut_short = false;
+    while let Some(c) = cause {
+        cut_short |= c
+            .downcast_ref::<io::Error>()
+            .is_some_and(|io| io.kind() == io::ErrorKind::UnexpectedEof);
+        cause = c.source();
+    }
+    let text = match e {
+        FrameDecoderError::ReadFrameHeaderError(ReadFrameHeaderError::BadMagicNumber(m)) => {
+            format!("zstd: what follows the last frame is not a zstd frame (magic {m:#010x})")
+        }
+        _ => format!("zstd: {e}"),
+    };
+    let kind = if cut_short { io::ErrorKind::UnexpectedEof } else { io::ErrorKind::InvalidData };
+    io::Error::new(kind, text)
+}
 
 const PCAP_MAGIC_US: u32 = 0xA1B2_C3D4;
 const PCAP_MAGIC_NS: u32 = 0xA1B2_3C4D;
@@ -321,7 +526,7 @@ impl FileReader {
             }
         };
         match map(&file) {
-            Some(map) if !map.starts_with(&GZIP_MAGIC) => {
+            Some(map) if compression(&map).is_none() => {
                 let end = map.len();
                 let buf = Buf::Mapped { map, released: 0, file };
                 FileReader::new(name, Box::new(io::empty()), buf, end)
@@ -364,8 +569,10 @@ impl FileReader {
             next_index: 1,
             stats: CaptureStats::default(),
         };
-        if !mapped && rd.fill(GZIP_MAGIC.len()) && array::<2>(&rd.buf, 0) == Some(GZIP_MAGIC) {
-            rd.start_gunzip();
+        if !mapped {
+            if let Some(kind) = rd.sniff_compression() {
+                rd.start_decompressing(kind);
+            }
         }
         rd.read_header()?;
         Ok(rd)
@@ -376,12 +583,35 @@ impl FileReader {
         self.next_index = n;
     }
 
-    /// Puts a gzip decoder in front of the input, feeding it the bytes already buffered first.
-    fn start_gunzip(&mut self) {
+    /// How the input is compressed, from its first bytes. Two tell gzip, four the others (a
+    /// shorter input is no capture); skippable frames, which zstd and LZ4 share, are looked
+    /// past, within the first [`SNIFF_LIMIT`] bytes, to the frame that tells which.
+    fn sniff_compression(&mut self) -> Option<Compression> {
+        self.fill(GZIP_MAGIC.len());
+        self.fill(ZSTD_MAGIC.len());
+        let mut at = 0usize;
+        loop {
+            let head = self.buf.get(self.pos + at..self.end)?;
+            let Some(len) = skippable_frame(head) else { return compression(head) };
+            let next = at.saturating_add(8).saturating_add(len as usize);
+            if next > SNIFF_LIMIT || !self.fill(next + ZSTD_MAGIC.len()) {
+                // Only skippable frames as far as can be seen: zstd's are the usual ones.
+                return Some(Compression::Zstd);
+            }
+            at = next;
+        }
+    }
+
+    /// Puts a decoder in front of the input, feeding it the bytes already buffered first.
+    fn start_decompressing(&mut self, kind: Compression) {
         let head = self.buf.get(self.pos..self.end).map(<[u8]>::to_vec).unwrap_or_default();
         let raw = std::mem::replace(&mut self.input, Box::new(io::empty()));
         let compressed = BufReader::with_capacity(256 * 1024, Cursor::new(head).chain(raw));
-        self.input = Box::new(MultiGzDecoder::new(compressed));
+        self.input = match kind {
+            Compression::Gzip => Box::new(MultiGzDecoder::new(compressed)),
+            Compression::Zstd => Box::new(ZstdFrames::new(compressed)),
+            Compression::Lz4 => Box::new(Lz4Frames::new(compressed)),
+        };
         self.pos = 0;
         self.end = 0;
         self.eof = false;
@@ -1293,6 +1523,74 @@ mod tests {
         let (got, err, _) = read_all(&two);
         assert!(err.is_none(), "{err:?}");
         assert_eq!(got, expected(&c));
+    }
+
+    fn zstd(bytes: &[u8]) -> Vec<u8> {
+        ruzstd::encoding::compress_to_vec(bytes, ruzstd::encoding::CompressionLevel::Fastest)
+    }
+
+    fn lz4(bytes: &[u8]) -> Vec<u8> {
+        let mut enc = lz4_flex::frame::FrameEncoder::new(Vec::new());
+        enc.write_all(bytes).unwrap_or_default();
+        enc.finish().unwrap_or_default()
+    }
+
+    /// A skippable frame (zstd's and LZ4's) holding `n` bytes.
+    fn skippable(n: u8) -> Vec<u8> {
+        let mut f = vec![0x53, 0x2a, 0x4d, 0x18, n, 0, 0, 0];
+        f.extend(std::iter::repeat_n(0xee, usize::from(n)));
+        f
+    }
+
+    /// zstd and LZ4 streams read as the capture inside them, frames concatenated and
+    /// skippable frames passed over wherever they stand, the first included.
+    #[test]
+    fn zstd_and_lz4_frames_are_read() {
+        for c in [pcapng_sample(), pcap_sample(Endian::Big, PCAP_MAGIC_NS)] {
+            let want = expected(&c);
+            let (a, b) = c.bytes.split_at(100);
+            for (name, one) in [("zstd", zstd as fn(&[u8]) -> Vec<u8>), ("lz4", lz4)] {
+                let (got, err, _) = read_all(&one(&c.bytes));
+                assert!(err.is_none(), "{name}: {err:?}");
+                assert_eq!(got, want, "{name}");
+                let mut frames = skippable(3);
+                frames.extend(one(a));
+                frames.extend(skippable(0));
+                frames.extend(one(b));
+                frames.extend(skippable(9));
+                let (got, err, _) = read_all(&frames);
+                assert!(err.is_none(), "{name} in frames: {err:?}");
+                assert_eq!(got, want, "{name} in frames");
+                // Bytes after the last frame that are not a frame: an error there.
+                let mut junk = one(&c.bytes);
+                junk.extend_from_slice(b"not a frame at all");
+                let (got, err, _) = read_all(&junk);
+                assert_eq!(got, want, "{name} + junk");
+                assert!(err.is_some(), "{name}: junk after the last frame went unnoticed");
+            }
+        }
+    }
+
+    #[test]
+    fn every_prefix_of_zstd_and_lz4() {
+        let c = pcapng_sample();
+        let all = expected(&c);
+        for (name, packed) in [("zstd", zstd(&c.bytes)), ("lz4", lz4(&c.bytes))] {
+            for cut in 0..packed.len() {
+                let (got, err, _) = read_all(&packed[..cut]);
+                assert_eq!(got[..], all[..got.len()], "{name} cut at {cut}");
+                let e = err.unwrap_or_else(|| panic!("{name} cut at {cut}: no error"));
+                assert!(
+                    matches!(
+                        e.kind,
+                        CaptureErrorKind::Truncated
+                            | CaptureErrorKind::NotACapture
+                            | CaptureErrorKind::Io(_)
+                    ),
+                    "{name} cut at {cut}: {e}"
+                );
+            }
+        }
     }
 
     #[test]
