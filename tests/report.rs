@@ -500,12 +500,17 @@ fn seed_report_snapshot() {
 
 /// The committed captures hold connections that never carry MSync (the web SDK's HTTP, a
 /// refused upgrade): shards keep no state for those, yet number connections as one pipeline.
+/// The tunnels' captures hold a datagram fragmented on the underlay, which must reach the
+/// worker of the connection inside it.
 #[test]
 fn sharded_output_is_identical_on_committed_captures() {
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("captures");
     let mut n = 0;
-    for entry in fs::read_dir(&root).unwrap() {
-        let path = entry.unwrap().path();
+    let files = [root.clone(), root.join("tunnels"), root.join("variants")]
+        .iter()
+        .flat_map(|d| fs::read_dir(d).unwrap().map(|e| e.unwrap().path()).collect::<Vec<_>>())
+        .collect::<Vec<_>>();
+    for path in files {
         let name = path.file_name().unwrap().to_string_lossy().into_owned();
         if !(name.ends_with(".pcap") || name.ends_with(".pcapng")) {
             continue;
@@ -518,7 +523,7 @@ fn sharded_output_is_identical_on_committed_captures() {
         }
         n += 1;
     }
-    assert!(n >= 8, "only {n} captures found");
+    assert!(n >= 25, "only {n} captures found");
 }
 
 /// The official web SDK's own bytes: its three chat sends, the two chats it received, and the
@@ -599,4 +604,82 @@ fn packets_that_reach_no_connection_are_counted_by_why() {
         "{text}"
     );
     assert!(text.contains("1 IP fragments dropped"), "{text}");
+}
+
+/// `capture` (pcap, Ethernet) with every IPv4 TCP packet of more than 200 bytes of payload cut
+/// into IPv4 fragments of `size` bytes, the fragments of every third datagram in reverse order
+/// and those of every fifth with its first fragment sent twice.
+fn fragmented(capture: &[u8], size: usize) -> Vec<u8> {
+    let mut out = capture[..24].to_vec();
+    let mut pos = 24;
+    let mut n = 0u16;
+    while pos + 16 <= capture.len() {
+        let hdr = &capture[pos..pos + 16];
+        let caplen = u32::from_le_bytes(hdr[8..12].try_into().unwrap()) as usize;
+        let frame = &capture[pos + 16..pos + 16 + caplen];
+        pos += 16 + caplen;
+        let mut record = |f: &[u8]| {
+            out.extend_from_slice(&hdr[..8]);
+            out.extend_from_slice(&(f.len() as u32).to_le_bytes());
+            out.extend_from_slice(&(f.len() as u32).to_le_bytes());
+            out.extend_from_slice(f);
+        };
+        let ip = &frame[14..];
+        let ihl = usize::from(ip[0] & 15) * 4;
+        let total = usize::from(u16::from_be_bytes([ip[2], ip[3]]));
+        if frame[12..14] != [8, 0] || ip[9] != 6 || total - ihl < 200 + 20 {
+            record(frame);
+            continue;
+        }
+        n = n.wrapping_add(1);
+        let payload = &ip[ihl..total];
+        let mut frags = Vec::new();
+        let mut off = 0;
+        while off < payload.len() {
+            let end = (off + size).min(payload.len());
+            let more = if end < payload.len() { 0x2000u16 } else { 0 };
+            let mut f = frame[..14 + ihl].to_vec();
+            f[14 + 2..14 + 4].copy_from_slice(&((ihl + end - off) as u16).to_be_bytes());
+            f[14 + 4..14 + 6].copy_from_slice(&n.to_be_bytes());
+            f[14 + 6..14 + 8].copy_from_slice(&(more | (off / 8) as u16).to_be_bytes());
+            f.extend_from_slice(&payload[off..end]);
+            frags.push(f);
+            off = end;
+        }
+        if n % 3 == 0 {
+            frags.reverse();
+        }
+        if n % 5 == 0 {
+            let first = frags[0].clone();
+            frags.insert(1, first);
+        }
+        for f in &frags {
+            record(f);
+        }
+    }
+    out
+}
+
+/// TCP in IPv4 fragments (reordered, duplicated) gives the same report with one worker or
+/// several, and the same MSync messages as without fragmentation.
+#[test]
+fn fragmented_connections_give_the_same_report_with_any_number_of_workers() {
+    let dir = TempDir::new("fragmented");
+    let cfg = SynthConfig { seed: 21, clients: 12, duration_secs: 40.0, ..SynthConfig::default() };
+    let (whole, _) = synthesize(&dir, "whole.pcap", &cfg);
+    let path = dir.path("fragmented.pcap");
+    fs::write(&path, fragmented(&fs::read(&whole).unwrap(), 96)).unwrap();
+    let p = path.to_str().unwrap();
+    let one = run(&["report", p, "--json", "-j", "1"]);
+    for j in ["2", "3"] {
+        let many = run(&["report", p, "--json", "-j", j]);
+        assert!(one == many, "-j {j} differs from -j 1 on fragmented TCP");
+    }
+    let frag: Value = serde_json::from_slice(&one).unwrap();
+    let plain = report_json(&whole, &[]);
+    assert!(u(&frag["overview"]["packets"]) > u(&plain["overview"]["packets"]) + 100);
+    assert_eq!(frag["overview"]["messages"], plain["overview"]["messages"]);
+    assert_eq!(frag["overview"]["per_command"], plain["overview"]["per_command"]);
+    assert_eq!(u(&frag["overview"]["gap_bytes"]), 0);
+    assert_eq!(u(&frag["overview"]["packets_not_analysed"]["fragments_dropped"]), 0);
 }

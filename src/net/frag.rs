@@ -189,6 +189,11 @@ impl Defrag {
         }
     }
 
+    /// Whether the datagram `f` belongs to is held, incomplete.
+    pub fn holds(&self, f: &Fragment<'_>) -> bool {
+        self.table.contains_key(&Key { src: f.src, dst: f.dst, v6: f.v6, id: f.id, proto: f.proto })
+    }
+
     /// Drops every incomplete datagram (the input ended), counting each.
     pub fn abandon_all(&mut self) {
         let keys: Vec<Key> = self.table.keys().copied().collect();

@@ -27,7 +27,7 @@ use std::net::SocketAddr;
 
 use crate::capture::{LinkType, Timestamp};
 
-mod frag;
+pub(crate) mod frag;
 pub(crate) mod hash;
 pub(crate) mod parse;
 mod reasm;

@@ -16,11 +16,13 @@
 //! - With one job no thread is started: the pipeline runs on the calling thread.
 //! - Every shard closes the connections still open at the end at the capture's last packet,
 //!   whichever shard that packet went to, as one pipeline closes them.
+//! - IP fragments are held on the reading thread until their datagram is whole, then all of
+//!   them go to the worker of the connection inside (TCP, or TCP in a tunnel), which
+//!   reassembles them as one pipeline does; fragments of datagrams given up go to worker 0.
 //!
 //! What can still differ from a single pipeline: per-pipeline limits and clocks. Idle
-//! time-outs are swept when a worker's own packets arrive, flow-table eviction and the global
-//! out-of-order buffer cap count per worker, and TCP carried in IPv4 fragments is reassembled
-//! on worker 0 while the connection's whole packets may hash elsewhere.
+//! time-outs are swept when a worker's own packets arrive, and flow-table eviction and the
+//! global out-of-order buffer cap count per worker.
 
 use std::hash::{Hash, Hasher};
 use std::io;
@@ -28,6 +30,8 @@ use std::sync::mpsc::{self, Receiver, SyncSender};
 
 use super::{Consumer, Pipeline, RunOutcome, Totals};
 use crate::capture::{CaptureError, LinkType, Packet, PacketSource, Timestamp};
+use crate::net::frag::{Defrag, FragResult};
+use crate::net::hash::FxHashMap;
 use crate::net::parse::{self, Endpoint, Parsed};
 use crate::net::PktCtx;
 
@@ -97,10 +101,20 @@ impl Batch {
 
 /// The worker a packet belongs to: a hash of its TCP endpoints, smaller one first.
 pub fn shard_of(link: LinkType, data: &[u8], orig_len: u32, jobs: usize) -> usize {
+    tcp_shard(link, data, orig_len, jobs).unwrap_or(0)
+}
+
+/// [`shard_of`] a packet that is TCP as it stands; `None` for anything else (fragments among
+/// it), which worker 0 gets.
+fn tcp_shard(link: LinkType, data: &[u8], orig_len: u32, jobs: usize) -> Option<usize> {
     if jobs <= 1 {
-        return 0;
+        return Some(0);
     }
-    let Some((src, dst)) = endpoints(link, data, orig_len) else { return 0 };
+    endpoints(link, data, orig_len).map(|(src, dst)| shard_for(src, dst, jobs))
+}
+
+/// The worker of the connection between `src` and `dst`.
+fn shard_for(src: Endpoint, dst: Endpoint, jobs: usize) -> usize {
     let (a, b) = if src <= dst { (src, dst) } else { (dst, src) };
     // A fixed hash: the same capture shards the same way on every run. FxHash mixes its last
     // word poorly, hence the multiply-shift at the end.
@@ -181,6 +195,147 @@ fn ethernet_tcp(data: &[u8]) -> Option<(Endpoint, Endpoint)> {
     Some((Endpoint { ip: s, v6, port: port(0)? }, Endpoint { ip: d, v6, port: port(2)? }))
 }
 
+/// A packet copied to be handed on later.
+struct Held {
+    index: u64,
+    ts: Timestamp,
+    link: LinkType,
+    orig_len: u32,
+    file_offset: u64,
+    data: Vec<u8>,
+}
+
+impl Held {
+    fn of(p: &Packet<'_>) -> Held {
+        Held {
+            index: p.index,
+            ts: p.ts,
+            link: p.link,
+            orig_len: p.orig_len,
+            file_offset: p.file_offset,
+            data: p.data.to_vec(),
+        }
+    }
+    fn packet(&self) -> Packet<'_> {
+        Packet {
+            index: self.index,
+            ts: self.ts,
+            link: self.link,
+            orig_len: self.orig_len,
+            data: &self.data,
+            file_offset: self.file_offset,
+        }
+    }
+}
+
+/// A datagram's identity: addresses, family, IP identification, protocol.
+type FragId = ([u8; 16], [u8; 16], bool, u32, u8);
+
+/// IP fragments, held on the reading thread until their datagram is whole: the connection a
+/// datagram carries (TCP, or TCP inside a tunnel) is known only then, and every fragment of it
+/// must reach that connection's worker, which reassembles them again, so that `-j N` reads a
+/// fragmented connection as one pipeline does. A datagram given up (a conflicting overlap, the
+/// buffer full, the time-out, the end of the input) sends what was held to worker 0, which
+/// counts it as one pipeline would. Held bytes are bounded as the pipelines' own are.
+struct Fragments {
+    defrag: Defrag,
+    budget: usize,
+    held: FxHashMap<FragId, Vec<Held>>,
+    /// The defragmenter's drop counts when last looked at: a change means datagrams went.
+    dropped: [u64; 2],
+    /// Latest capture time seen, and when incomplete datagrams are next timed out.
+    now: i64,
+    next_expiry: i64,
+}
+
+impl Fragments {
+    fn new() -> Fragments {
+        Fragments {
+            defrag: Defrag::default(),
+            budget: crate::net::NetConfig::default().max_fragment_buffer,
+            held: FxHashMap::default(),
+            dropped: [0; 2],
+            now: i64::MIN,
+            next_expiry: i64::MIN,
+        }
+    }
+
+    /// Takes packet `p` if it is an IP fragment, and puts in `out` the held packets that can go
+    /// now, with their worker (`p` among them, or held). `false`: not a fragment.
+    fn take(&mut self, p: &Packet<'_>, jobs: usize, out: &mut Vec<(usize, Held)>) -> bool {
+        self.now = self.now.max(p.ts.0);
+        if self.now >= self.next_expiry {
+            self.defrag.expire(self.now);
+            self.next_expiry = self.now.saturating_add(1_000_000_000);
+            self.release_given_up(out);
+        }
+        let Parsed::Fragment(f) = parse::parse(p.link, p.data, p.orig_len) else { return false };
+        let id: FragId = (f.src, f.dst, f.v6, f.id, f.proto);
+        let res = self.defrag.add(&f, self.now, self.budget);
+        let mine = self.held.remove(&id).unwrap_or_default();
+        let worker = match res {
+            FragResult::Complete { proto, src, dst, v6, payload } => {
+                let inner = if proto == 6 {
+                    parse::parse_tcp(&payload, src, dst, v6, 0)
+                } else {
+                    parse::ip_payload(proto, &payload, 0, 0)
+                };
+                match inner {
+                    Parsed::Tcp(seg) => Some(shard_for(seg.src, seg.dst, jobs)),
+                    _ => Some(0),
+                }
+            }
+            _ if self.defrag.holds(&f) => None,
+            _ => Some(0),
+        };
+        match worker {
+            Some(w) => {
+                out.extend(mine.into_iter().map(|h| (w, h)));
+                out.push((w, Held::of(p)));
+            }
+            None => {
+                let mut mine = mine;
+                mine.push(Held::of(p));
+                self.held.insert(id, mine);
+            }
+        }
+        self.release_given_up(out);
+        true
+    }
+
+    /// Sends to worker 0 what was held of datagrams the defragmenter has given up.
+    fn release_given_up(&mut self, out: &mut Vec<(usize, Held)>) {
+        if self.defrag.dropped == self.dropped {
+            return;
+        }
+        self.dropped = self.defrag.dropped;
+        let defrag = &self.defrag;
+        let gone: Vec<FragId> = self
+            .held
+            .iter()
+            .filter(|(_, packets)| {
+                packets.first().is_some_and(|h| match parse::parse(h.link, &h.data, h.orig_len) {
+                    Parsed::Fragment(f) => !defrag.holds(&f),
+                    _ => true,
+                })
+            })
+            .map(|(id, _)| *id)
+            .collect();
+        let mut released: Vec<Held> =
+            gone.iter().filter_map(|id| self.held.remove(id)).flatten().collect();
+        // In capture order, as one pipeline would have seen them.
+        released.sort_by_key(|h| h.index);
+        out.extend(released.into_iter().map(|h| (0, h)));
+    }
+
+    /// The input ended: whatever is held goes to worker 0, in capture order.
+    fn release_all(&mut self, out: &mut Vec<(usize, Held)>) {
+        let mut released: Vec<Held> = self.held.drain().flat_map(|(_, v)| v).collect();
+        released.sort_by_key(|h| h.index);
+        out.extend(released.into_iter().map(|h| (0, h)));
+    }
+}
+
 /// A worker as the reader sees it: where to send full batches and where empty ones return.
 struct Lane {
     to: SyncSender<Batch>,
@@ -258,10 +413,10 @@ where
         let mut capture_start = None;
         let mut last = None;
         let mut inline: Option<Pipeline<C>> = None;
-        let read = read_all(sources, report, progress, &mut |p| {
-            let start = *capture_start.get_or_insert(p.ts);
-            last = Some(PktCtx { index: p.index, ts: p.ts });
-            let i = shard_of(p.link, p.data, p.orig_len, jobs);
+        let mut fragments = Fragments::new();
+        let mut ready: Vec<(usize, Held)> = Vec::new();
+        // Hands packet `p` to worker `i`.
+        let mut send = |i: usize, p: &Packet<'_>, start: Timestamp| -> io::Result<()> {
             if i == 0 {
                 return inline.get_or_insert_with(|| make(start)).packet(p);
             }
@@ -272,8 +427,27 @@ where
                 return Err(io::Error::other("a worker stopped"));
             }
             Ok(())
+        };
+        let read = read_all(sources, report, progress, &mut |p| {
+            let start = *capture_start.get_or_insert(p.ts);
+            last = Some(PktCtx { index: p.index, ts: p.ts });
+            // Whole TCP packets are routed at once; only what is not (fragments among it) is
+            // looked at further.
+            match tcp_shard(p.link, p.data, p.orig_len, jobs) {
+                Some(i) => send(i, p, start)?,
+                None if fragments.take(p, jobs, &mut ready) => {}
+                None => send(0, p, start)?,
+            }
+            for (w, h) in ready.drain(..) {
+                send(w, &h.packet(), start)?;
+            }
+            Ok(())
         });
         let start = capture_start.unwrap_or_default();
+        fragments.release_all(&mut ready);
+        for (w, h) in ready.drain(..) {
+            send(w, &h.packet(), start)?;
+        }
         for lane in &mut lanes {
             lane.filling.capture_start = start;
             lane.filling.end = last;
