@@ -606,29 +606,35 @@ fn packets_that_reach_no_connection_are_counted_by_why() {
     assert!(text.contains("1 IP fragments dropped"), "{text}");
 }
 
-/// `capture` (pcap, Ethernet) with every IPv4 TCP packet of more than 200 bytes of payload cut
-/// into IPv4 fragments of `size` bytes, the fragments of every third datagram in reverse order
-/// and those of every fifth with its first fragment sent twice.
+/// `capture` (pcap, Ethernet) with every IPv4 TCP packet of more than `size` bytes of IP
+/// payload cut into IPv4 fragments of `size` bytes, the fragments of every third datagram in
+/// reverse order, those of every fifth with its first fragment sent twice, and the last
+/// fragment of every seventh (the capture's first among them) after the next packet.
 fn fragmented(capture: &[u8], size: usize) -> Vec<u8> {
+    fn record(out: &mut Vec<u8>, hdr: &[u8], f: &[u8]) {
+        out.extend_from_slice(&hdr[..8]);
+        out.extend_from_slice(&(f.len() as u32).to_le_bytes());
+        out.extend_from_slice(&(f.len() as u32).to_le_bytes());
+        out.extend_from_slice(f);
+    }
     let mut out = capture[..24].to_vec();
     let mut pos = 24;
     let mut n = 0u16;
+    let mut delayed: Option<(Vec<u8>, Vec<u8>)> = None;
     while pos + 16 <= capture.len() {
         let hdr = &capture[pos..pos + 16];
         let caplen = u32::from_le_bytes(hdr[8..12].try_into().unwrap()) as usize;
         let frame = &capture[pos + 16..pos + 16 + caplen];
         pos += 16 + caplen;
-        let mut record = |f: &[u8]| {
-            out.extend_from_slice(&hdr[..8]);
-            out.extend_from_slice(&(f.len() as u32).to_le_bytes());
-            out.extend_from_slice(&(f.len() as u32).to_le_bytes());
-            out.extend_from_slice(f);
-        };
+        let late = delayed.take();
         let ip = &frame[14..];
         let ihl = usize::from(ip[0] & 15) * 4;
         let total = usize::from(u16::from_be_bytes([ip[2], ip[3]]));
-        if frame[12..14] != [8, 0] || ip[9] != 6 || total - ihl < 200 + 20 {
-            record(frame);
+        if frame[12..14] != [8, 0] || ip[9] != 6 || total - ihl <= size {
+            record(&mut out, hdr, frame);
+            if let Some((h, f)) = late {
+                record(&mut out, &h, &f);
+            }
             continue;
         }
         n = n.wrapping_add(1);
@@ -653,9 +659,17 @@ fn fragmented(capture: &[u8], size: usize) -> Vec<u8> {
             let first = frags[0].clone();
             frags.insert(1, first);
         }
+        let tail = if n % 7 == 1 { frags.pop() } else { None };
         for f in &frags {
-            record(f);
+            record(&mut out, hdr, f);
         }
+        if let Some((h, f)) = late {
+            record(&mut out, &h, &f);
+        }
+        delayed = tail.map(|f| (hdr.to_vec(), f));
+    }
+    if let Some((h, f)) = delayed {
+        record(&mut out, &h, &f);
     }
     out
 }
@@ -667,19 +681,26 @@ fn fragmented_connections_give_the_same_report_with_any_number_of_workers() {
     let dir = TempDir::new("fragmented");
     let cfg = SynthConfig { seed: 21, clients: 12, duration_secs: 40.0, ..SynthConfig::default() };
     let (whole, _) = synthesize(&dir, "whole.pcap", &cfg);
-    let path = dir.path("fragmented.pcap");
-    fs::write(&path, fragmented(&fs::read(&whole).unwrap(), 96)).unwrap();
-    let p = path.to_str().unwrap();
-    let one = run(&["report", p, "--json", "-j", "1"]);
-    for j in ["2", "3"] {
-        let many = run(&["report", p, "--json", "-j", j]);
-        assert!(one == many, "-j {j} differs from -j 1 on fragmented TCP");
-    }
-    let frag: Value = serde_json::from_slice(&one).unwrap();
     let plain = report_json(&whole, &[]);
-    assert!(u(&frag["overview"]["packets"]) > u(&plain["overview"]["packets"]) + 100);
-    assert_eq!(frag["overview"]["messages"], plain["overview"]["messages"]);
-    assert_eq!(frag["overview"]["per_command"], plain["overview"]["per_command"]);
-    assert_eq!(u(&frag["overview"]["gap_bytes"]), 0);
-    assert_eq!(u(&frag["overview"]["packets_not_analysed"]["fragments_dropped"]), 0);
+    // 96: the larger segments; 16: every packet, the capture's first (a SYN) among them.
+    for size in [96, 16] {
+        let path = dir.path(&format!("fragmented-{size}.pcap"));
+        fs::write(&path, fragmented(&fs::read(&whole).unwrap(), size)).unwrap();
+        let p = path.to_str().unwrap();
+        for extra in [&["--json"][..], &["--no-color", "--width", "120"]] {
+            let one = run(&[&["report", p, "-j", "1"][..], extra].concat());
+            for j in ["2", "3"] {
+                let many = run(&[&["report", p, "-j", j][..], extra].concat());
+                assert!(one == many, "{size}: -j {j} {extra:?} differs from -j 1");
+            }
+        }
+        let frag = report_json(&path, &[]);
+        assert!(u(&frag["overview"]["packets"]) > u(&plain["overview"]["packets"]) + 100);
+        for key in ["capture_start", "messages", "per_command", "users"] {
+            assert_eq!(frag["overview"][key], plain["overview"][key], "{size}: {key}");
+        }
+        assert_eq!(frag["latency"], plain["latency"], "{size}");
+        assert_eq!(u(&frag["overview"]["gap_bytes"]), 0);
+        assert_eq!(u(&frag["overview"]["packets_not_analysed"]["fragments_dropped"]), 0);
+    }
 }

@@ -2278,11 +2278,11 @@ fn build_report(a: &Analyzer) -> Report {
     }
 
     let mut rep = Report {
+        // The capture's first packet as the reader saw it: a shard's own first packet may be a
+        // later one, and a fragment held for its datagram reaches its shard late.
         capture_start: a
-            .totals
-            .as_ref()
-            .and_then(|t| t.first_ts)
-            .or(a.capture_start)
+            .capture_start
+            .or(a.totals.as_ref().and_then(|t| t.first_ts))
             .or(a.first_seen),
         capture_end: a
             .totals

@@ -1,9 +1,10 @@
 //! IPv4 and IPv6 fragment reassembly.
 //!
-//! Invariants: the bytes held over all datagrams never exceed the configured budget (the oldest
-//! datagrams are dropped first to make room); a datagram never grows past 65535 bytes; a fragment
-//! that overlaps already received bytes with different content, or contradicts the known total
-//! length, drops its whole datagram (overlap attacks must not choose which bytes we see).
+//! Invariants: the bytes held over all datagrams, and a fixed cost per datagram, never exceed
+//! the configured budget (the oldest datagrams are dropped first to make room); a datagram never
+//! grows past 65535 bytes; a fragment that overlaps already received bytes with different
+//! content, or contradicts the known total length, drops its whole datagram (overlap attacks
+//! must not choose which bytes we see).
 //! Incomplete datagrams are dropped after [`FRAG_TIMEOUT_NS`] of capture time.
 
 use std::collections::VecDeque;
@@ -14,6 +15,17 @@ use super::parse::Fragment;
 /// Capture time after which an incomplete datagram is abandoned (Linux default: 30 s).
 pub(crate) const FRAG_TIMEOUT_NS: i64 = 30_000_000_000;
 const MAX_DATAGRAM: u32 = 65535;
+/// What a held datagram costs beyond its bytes (its entry, its ranges), counted against the
+/// budget: a flood of one-fragment datagrams of 8 bytes each must not hold millions of them.
+const DATAGRAM_COST: usize = 128;
+
+/// A datagram's identity: source, destination, IPv6, identification, protocol.
+pub(crate) type DatagramId = ([u8; 16], [u8; 16], bool, u32, u8);
+
+/// The datagram fragment `f` belongs to.
+pub(crate) fn datagram_of(f: &Fragment<'_>) -> DatagramId {
+    (f.src, f.dst, f.v6, f.id, f.proto)
+}
 
 #[derive(Clone, Copy, PartialEq, Eq, Hash, Debug)]
 struct Key {
@@ -76,6 +88,7 @@ impl Defrag {
                 Datagram { buf: Vec::new(), ranges: Vec::new(), total: None, serial: self.serial },
             );
             self.order.push_back((key, self.serial, now));
+            self.bytes += DATAGRAM_COST;
         }
         let Some(dg) = self.table.get_mut(&key) else {
             return FragResult::Dropped;
@@ -131,7 +144,7 @@ impl Defrag {
         let complete = dg.total.is_some_and(|t| dg.ranges.first() == Some(&(0, t)));
         if complete {
             if let Some(dg) = self.table.remove(&key) {
-                self.bytes = self.bytes.saturating_sub(dg.buf.len());
+                self.bytes = self.bytes.saturating_sub(dg.buf.len() + DATAGRAM_COST);
                 return FragResult::Complete {
                     proto: key.proto,
                     src: key.src,
@@ -166,7 +179,7 @@ impl Defrag {
 
     fn remove(&mut self, key: &Key) {
         if let Some(dg) = self.table.remove(key) {
-            self.bytes = self.bytes.saturating_sub(dg.buf.len());
+            self.bytes = self.bytes.saturating_sub(dg.buf.len() + DATAGRAM_COST);
         }
     }
 
@@ -189,9 +202,10 @@ impl Defrag {
         }
     }
 
-    /// Whether the datagram `f` belongs to is held, incomplete.
-    pub fn holds(&self, f: &Fragment<'_>) -> bool {
-        self.table.contains_key(&Key { src: f.src, dst: f.dst, v6: f.v6, id: f.id, proto: f.proto })
+    /// Whether datagram `d` is held, incomplete.
+    pub fn holds(&self, d: &DatagramId) -> bool {
+        let &(src, dst, v6, id, proto) = d;
+        self.table.contains_key(&Key { src, dst, v6, id, proto })
     }
 
     /// Drops every incomplete datagram (the input ended), counting each.

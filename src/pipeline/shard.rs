@@ -24,13 +24,14 @@
 //! time-outs are swept when a worker's own packets arrive, and flow-table eviction and the
 //! global out-of-order buffer cap count per worker.
 
+use std::collections::VecDeque;
 use std::hash::{Hash, Hasher};
 use std::io;
 use std::sync::mpsc::{self, Receiver, SyncSender};
 
 use super::{Consumer, Pipeline, RunOutcome, Totals};
 use crate::capture::{CaptureError, LinkType, Packet, PacketSource, Timestamp};
-use crate::net::frag::{Defrag, FragResult};
+use crate::net::frag::{datagram_of, DatagramId, Defrag, FragResult};
 use crate::net::hash::FxHashMap;
 use crate::net::parse::{self, Endpoint, Parsed};
 use crate::net::PktCtx;
@@ -228,9 +229,6 @@ impl Held {
     }
 }
 
-/// A datagram's identity: addresses, family, IP identification, protocol.
-type FragId = ([u8; 16], [u8; 16], bool, u32, u8);
-
 /// IP fragments, held on the reading thread until their datagram is whole: the connection a
 /// datagram carries (TCP, or TCP inside a tunnel) is known only then, and every fragment of it
 /// must reach that connection's worker, which reassembles them again, so that `-j N` reads a
@@ -240,7 +238,13 @@ type FragId = ([u8; 16], [u8; 16], bool, u32, u8);
 struct Fragments {
     defrag: Defrag,
     budget: usize,
-    held: FxHashMap<FragId, Vec<Held>>,
+    /// What is held of each datagram, under the number it was first held with.
+    held: FxHashMap<DatagramId, (u64, Vec<Held>)>,
+    /// Datagrams in the order they were first held, which is the order the defragmenter gives
+    /// them up in when it needs room or times them out (entries of datagrams gone otherwise
+    /// are skipped by their number).
+    order: VecDeque<(DatagramId, u64)>,
+    serial: u64,
     /// The defragmenter's drop counts when last looked at: a change means datagrams went.
     dropped: [u64; 2],
     /// Latest capture time seen, and when incomplete datagrams are next timed out.
@@ -254,6 +258,8 @@ impl Fragments {
             defrag: Defrag::default(),
             budget: crate::net::NetConfig::default().max_fragment_buffer,
             held: FxHashMap::default(),
+            order: VecDeque::new(),
+            serial: 0,
             dropped: [0; 2],
             now: i64::MIN,
             next_expiry: i64::MIN,
@@ -270,9 +276,15 @@ impl Fragments {
             self.release_given_up(out);
         }
         let Parsed::Fragment(f) = parse::parse(p.link, p.data, p.orig_len) else { return false };
-        let id: FragId = (f.src, f.dst, f.v6, f.id, f.proto);
+        let id = datagram_of(&f);
         let res = self.defrag.add(&f, self.now, self.budget);
-        let mine = self.held.remove(&id).unwrap_or_default();
+        let (serial, mine) = match self.held.remove(&id) {
+            Some(h) => h,
+            None => {
+                self.serial += 1;
+                (self.serial, Vec::new())
+            }
+        };
         let worker = match res {
             FragResult::Complete { proto, src, dst, v6, payload } => {
                 let inner = if proto == 6 {
@@ -285,7 +297,7 @@ impl Fragments {
                     _ => Some(0),
                 }
             }
-            _ if self.defrag.holds(&f) => None,
+            _ if self.defrag.holds(&id) => None,
             _ => Some(0),
         };
         match worker {
@@ -294,35 +306,41 @@ impl Fragments {
                 out.push((w, Held::of(p)));
             }
             None => {
+                if mine.is_empty() {
+                    self.order.push_back((id, serial));
+                }
                 let mut mine = mine;
                 mine.push(Held::of(p));
-                self.held.insert(id, mine);
+                self.held.insert(id, (serial, mine));
             }
         }
         self.release_given_up(out);
         true
     }
 
-    /// Sends to worker 0 what was held of datagrams the defragmenter has given up.
+    /// Sends to worker 0 what was held of datagrams the defragmenter has given up: the oldest
+    /// held, up to the first it still holds.
     fn release_given_up(&mut self, out: &mut Vec<(usize, Held)>) {
         if self.defrag.dropped == self.dropped {
             return;
         }
         self.dropped = self.defrag.dropped;
-        let defrag = &self.defrag;
-        let gone: Vec<FragId> = self
-            .held
-            .iter()
-            .filter(|(_, packets)| {
-                packets.first().is_some_and(|h| match parse::parse(h.link, &h.data, h.orig_len) {
-                    Parsed::Fragment(f) => !defrag.holds(&f),
-                    _ => true,
-                })
-            })
-            .map(|(id, _)| *id)
-            .collect();
-        let mut released: Vec<Held> =
-            gone.iter().filter_map(|id| self.held.remove(id)).flatten().collect();
+        let mut released = Vec::new();
+        while let Some(&(id, serial)) = self.order.front() {
+            match self.held.get(&id) {
+                Some(&(s, _)) if s == serial => {
+                    if self.defrag.holds(&id) {
+                        break;
+                    }
+                    if let Some((_, packets)) = self.held.remove(&id) {
+                        released.extend(packets);
+                    }
+                }
+                // Completed or given up already, and perhaps held again since.
+                _ => {}
+            }
+            self.order.pop_front();
+        }
         // In capture order, as one pipeline would have seen them.
         released.sort_by_key(|h| h.index);
         out.extend(released.into_iter().map(|h| (0, h)));
@@ -330,7 +348,8 @@ impl Fragments {
 
     /// The input ended: whatever is held goes to worker 0, in capture order.
     fn release_all(&mut self, out: &mut Vec<(usize, Held)>) {
-        let mut released: Vec<Held> = self.held.drain().flat_map(|(_, v)| v).collect();
+        self.order.clear();
+        let mut released: Vec<Held> = self.held.drain().flat_map(|(_, (_, v))| v).collect();
         released.sort_by_key(|h| h.index);
         out.extend(released.into_iter().map(|h| (0, h)));
     }
