@@ -19,7 +19,7 @@ use std::io::{self, Cursor};
 use std::time::Duration;
 
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
-use msyncdump::capture::{FileReader, LinkType, Packet, PacketSource, Timestamp};
+use msyncdump::capture::{FileReader, OwnedPacket, PacketSource};
 use msyncdump::frame::{LengthPrefixSplitter, MsyncCheck, SplitEvent};
 use msyncdump::msync::decode::{decode, decode_metas, DecodeLimits, Decoded};
 use msyncdump::msync::render::{json, summary, RenderOpts};
@@ -28,28 +28,6 @@ use msyncdump::pipeline::{Consumer, Event, Pipeline, PipelineConfig, Totals};
 use msyncdump::synth::{self, SynthConfig};
 
 const MAX_FRAME: usize = 16 << 20;
-
-/// One captured record, owned.
-struct Record {
-    index: u64,
-    ts: Timestamp,
-    link: LinkType,
-    orig_len: u32,
-    data: Vec<u8>,
-}
-
-impl Record {
-    fn packet(&self) -> Packet<'_> {
-        Packet {
-            index: self.index,
-            ts: self.ts,
-            link: self.link,
-            orig_len: self.orig_len,
-            data: &self.data,
-            file_offset: 0,
-        }
-    }
-}
 
 /// In-order stream data as reassembly hands it over: (connection, direction, offset, bytes).
 type Chunk = (u32, Dir, u64, Vec<u8>);
@@ -77,18 +55,12 @@ fn reader(bytes: &'static [u8]) -> FileReader {
     }
 }
 
-fn records(bytes: &'static [u8]) -> Vec<Record> {
+fn records(bytes: &'static [u8]) -> Vec<OwnedPacket> {
     let mut rd = reader(bytes);
     let mut out = Vec::new();
     loop {
         match rd.next_packet() {
-            Ok(Some(p)) => out.push(Record {
-                index: p.index,
-                ts: p.ts,
-                link: p.link,
-                orig_len: p.orig_len,
-                data: p.data.to_vec(),
-            }),
+            Ok(Some(p)) => out.push(OwnedPacket::of(&p)),
             Ok(None) => break,
             Err(e) => panic!("{e}"),
         }
@@ -114,7 +86,7 @@ impl StreamSink for Collect {
     }
 }
 
-fn reassemble(recs: &[Record], sink: &mut dyn StreamSink) {
+fn reassemble(recs: &[OwnedPacket], sink: &mut dyn StreamSink) {
     let mut net = Net::new(NetConfig::default());
     for r in recs {
         net.packet(&r.packet(), sink);

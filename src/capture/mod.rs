@@ -89,6 +89,41 @@ pub struct Packet<'a> {
     pub file_offset: u64,
 }
 
+/// A capture record copied out of the reader's buffer, to be handed on later.
+#[derive(Clone, Debug)]
+pub struct OwnedPacket {
+    pub index: u64,
+    pub ts: Timestamp,
+    pub link: LinkType,
+    pub orig_len: u32,
+    pub data: Vec<u8>,
+    pub file_offset: u64,
+}
+
+impl OwnedPacket {
+    pub fn of(p: &Packet<'_>) -> OwnedPacket {
+        OwnedPacket {
+            index: p.index,
+            ts: p.ts,
+            link: p.link,
+            orig_len: p.orig_len,
+            data: p.data.to_vec(),
+            file_offset: p.file_offset,
+        }
+    }
+
+    pub fn packet(&self) -> Packet<'_> {
+        Packet {
+            index: self.index,
+            ts: self.ts,
+            link: self.link,
+            orig_len: self.orig_len,
+            data: &self.data,
+            file_offset: self.file_offset,
+        }
+    }
+}
+
 #[derive(Debug, thiserror::Error)]
 pub enum CaptureErrorKind {
     #[error("{0}")]

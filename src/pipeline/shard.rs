@@ -30,7 +30,7 @@ use std::io;
 use std::sync::mpsc::{self, Receiver, SyncSender};
 
 use super::{Consumer, Pipeline, RunOutcome, Totals};
-use crate::capture::{CaptureError, LinkType, Packet, PacketSource, Timestamp};
+use crate::capture::{CaptureError, LinkType, OwnedPacket, Packet, PacketSource, Timestamp};
 use crate::net::frag::{datagram_of, DatagramId, Defrag, FragResult};
 use crate::net::hash::FxHashMap;
 use crate::net::parse::{self, Endpoint, Parsed};
@@ -196,39 +196,6 @@ fn ethernet_tcp(data: &[u8]) -> Option<(Endpoint, Endpoint)> {
     Some((Endpoint { ip: s, v6, port: port(0)? }, Endpoint { ip: d, v6, port: port(2)? }))
 }
 
-/// A packet copied to be handed on later.
-struct Held {
-    index: u64,
-    ts: Timestamp,
-    link: LinkType,
-    orig_len: u32,
-    file_offset: u64,
-    data: Vec<u8>,
-}
-
-impl Held {
-    fn of(p: &Packet<'_>) -> Held {
-        Held {
-            index: p.index,
-            ts: p.ts,
-            link: p.link,
-            orig_len: p.orig_len,
-            file_offset: p.file_offset,
-            data: p.data.to_vec(),
-        }
-    }
-    fn packet(&self) -> Packet<'_> {
-        Packet {
-            index: self.index,
-            ts: self.ts,
-            link: self.link,
-            orig_len: self.orig_len,
-            data: &self.data,
-            file_offset: self.file_offset,
-        }
-    }
-}
-
 /// IP fragments, held on the reading thread until their datagram is whole: the connection a
 /// datagram carries (TCP, or TCP inside a tunnel) is known only then, and every fragment of it
 /// must reach that connection's worker, which reassembles them again, so that `-j N` reads a
@@ -239,7 +206,7 @@ struct Fragments {
     defrag: Defrag,
     budget: usize,
     /// What is held of each datagram, under the number it was first held with.
-    held: FxHashMap<DatagramId, (u64, Vec<Held>)>,
+    held: FxHashMap<DatagramId, (u64, Vec<OwnedPacket>)>,
     /// Datagrams in the order they were first held, which is the order the defragmenter gives
     /// them up in when it needs room or times them out (entries of datagrams gone otherwise
     /// are skipped by their number).
@@ -268,7 +235,7 @@ impl Fragments {
 
     /// Takes packet `p` if it is an IP fragment, and puts in `out` the held packets that can go
     /// now, with their worker (`p` among them, or held). `false`: not a fragment.
-    fn take(&mut self, p: &Packet<'_>, jobs: usize, out: &mut Vec<(usize, Held)>) -> bool {
+    fn take(&mut self, p: &Packet<'_>, jobs: usize, out: &mut Vec<(usize, OwnedPacket)>) -> bool {
         self.now = self.now.max(p.ts.0);
         if self.now >= self.next_expiry {
             self.defrag.expire(self.now);
@@ -303,14 +270,14 @@ impl Fragments {
         match worker {
             Some(w) => {
                 out.extend(mine.into_iter().map(|h| (w, h)));
-                out.push((w, Held::of(p)));
+                out.push((w, OwnedPacket::of(p)));
             }
             None => {
                 if mine.is_empty() {
                     self.order.push_back((id, serial));
                 }
                 let mut mine = mine;
-                mine.push(Held::of(p));
+                mine.push(OwnedPacket::of(p));
                 self.held.insert(id, (serial, mine));
             }
         }
@@ -320,7 +287,7 @@ impl Fragments {
 
     /// Sends to worker 0 what was held of datagrams the defragmenter has given up: the oldest
     /// held, up to the first it still holds.
-    fn release_given_up(&mut self, out: &mut Vec<(usize, Held)>) {
+    fn release_given_up(&mut self, out: &mut Vec<(usize, OwnedPacket)>) {
         if self.defrag.dropped == self.dropped {
             return;
         }
@@ -347,9 +314,9 @@ impl Fragments {
     }
 
     /// The input ended: whatever is held goes to worker 0, in capture order.
-    fn release_all(&mut self, out: &mut Vec<(usize, Held)>) {
+    fn release_all(&mut self, out: &mut Vec<(usize, OwnedPacket)>) {
         self.order.clear();
-        let mut released: Vec<Held> = self.held.drain().flat_map(|(_, (_, v))| v).collect();
+        let mut released: Vec<OwnedPacket> = self.held.drain().flat_map(|(_, (_, v))| v).collect();
         released.sort_by_key(|h| h.index);
         out.extend(released.into_iter().map(|h| (0, h)));
     }
@@ -433,7 +400,7 @@ where
         let mut last = None;
         let mut inline: Option<Pipeline<C>> = None;
         let mut fragments = Fragments::new();
-        let mut ready: Vec<(usize, Held)> = Vec::new();
+        let mut ready: Vec<(usize, OwnedPacket)> = Vec::new();
         // Hands packet `p` to worker `i`.
         let mut send = |i: usize, p: &Packet<'_>, start: Timestamp| -> io::Result<()> {
             if i == 0 {
