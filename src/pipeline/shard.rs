@@ -282,7 +282,21 @@ impl Fragments {
             }
         }
         self.release_given_up(out);
+        // Completed datagrams leave their entries behind: gone from the front as they reach
+        // it, and all at once when they outnumber what is held.
+        while self.order.front().is_some_and(|e| !self.is_held(e)) {
+            self.order.pop_front();
+        }
+        if self.order.len() > 2 * self.held.len() + 1024 {
+            let held = &self.held;
+            self.order.retain(|(id, n)| held.get(id).is_some_and(|(s, _)| s == n));
+        }
         true
+    }
+
+    /// Whether `entry` of the order is what is held under its datagram now.
+    fn is_held(&self, &(id, serial): &(DatagramId, u64)) -> bool {
+        self.held.get(&id).is_some_and(|&(s, _)| s == serial)
     }
 
     /// Sends to worker 0 what was held of datagrams the defragmenter has given up: the oldest
@@ -293,18 +307,16 @@ impl Fragments {
         }
         self.dropped = self.defrag.dropped;
         let mut released = Vec::new();
-        while let Some(&(id, serial)) = self.order.front() {
-            match self.held.get(&id) {
-                Some(&(s, _)) if s == serial => {
-                    if self.defrag.holds(&id) {
-                        break;
-                    }
-                    if let Some((_, packets)) = self.held.remove(&id) {
-                        released.extend(packets);
-                    }
+        while let Some(&entry) = self.order.front() {
+            // Entries of datagrams completed or given up already (and perhaps held again since)
+            // are passed over.
+            if self.is_held(&entry) {
+                if self.defrag.holds(&entry.0) {
+                    break;
                 }
-                // Completed or given up already, and perhaps held again since.
-                _ => {}
+                if let Some((_, packets)) = self.held.remove(&entry.0) {
+                    released.extend(packets);
+                }
             }
             self.order.pop_front();
         }
@@ -703,5 +715,63 @@ mod tests {
         }
         let arp = [0u8; 42];
         assert_eq!(shard_of(LinkType::ETHERNET, &arp, 42, 3), 0);
+    }
+
+    /// An IPv4 fragment (Ethernet) of datagram `id` from 10.1.`host`: `data` at `offset`.
+    fn fragment(host: [u8; 2], id: u16, offset: u16, more: bool, data: &[u8]) -> Vec<u8> {
+        let flags = (if more { 0x2000 } else { 0 }) | (offset / 8);
+        let mut p = vec![0u8; 12];
+        p.extend_from_slice(&[0x08, 0x00, 0x45, 0]);
+        p.extend_from_slice(&(20 + data.len() as u16).to_be_bytes());
+        p.extend_from_slice(&id.to_be_bytes());
+        p.extend_from_slice(&flags.to_be_bytes());
+        p.extend_from_slice(&[64, 6, 0, 0, 10, 1, host[0], host[1], 10, 0, 0, 1]);
+        p.extend_from_slice(data);
+        p
+    }
+
+    fn pkt(index: u64, data: &[u8]) -> Packet<'_> {
+        let ts = Timestamp(1_000_000_000_000 + index as i64 * 1000);
+        let orig_len = data.len() as u32;
+        Packet { index, ts, link: LinkType::ETHERNET, orig_len, data, file_offset: 0 }
+    }
+
+    /// A datagram's fragments are held until it is whole and then all go to its connection's
+    /// worker; one never completed goes to worker 0 at the end; and what completed datagrams
+    /// leave behind does not pile up behind an old incomplete one.
+    #[test]
+    fn fragments_go_to_the_worker_of_their_connection() {
+        let jobs = 3;
+        let mut f = Fragments::new();
+        let mut out = Vec::new();
+        // Datagram 1 never completes.
+        let lone = fragment([255, 255], 1, 0, true, &[0u8; 16]);
+        assert!(f.take(&pkt(1, &lone), jobs, &mut out));
+        assert!(out.is_empty());
+        let mut index = 1;
+        for n in 0..3000u16 {
+            let host = n.to_be_bytes();
+            let mut tcp = vec![0u8; 20];
+            tcp[0..2].copy_from_slice(&40000u16.to_be_bytes());
+            tcp[2..4].copy_from_slice(&6717u16.to_be_bytes());
+            tcp[12] = 5 << 4;
+            tcp.extend_from_slice(&[7u8; 20]);
+            let (a, b) = tcp.split_at(24);
+            let first = fragment(host, 2, 0, true, a);
+            let last = fragment(host, 2, 24, false, b);
+            index += 1;
+            assert!(f.take(&pkt(index, &first), jobs, &mut out));
+            assert!(out.is_empty(), "{n}: sent before it was whole");
+            index += 1;
+            assert!(f.take(&pkt(index, &last), jobs, &mut out));
+            let whole = tcp_packet(([10, 1, host[0], host[1]], 40000), ([10, 0, 0, 1], 6717));
+            let want = shard_of(LinkType::ETHERNET, &whole, whole.len() as u32, jobs);
+            let got: Vec<(usize, u64)> = out.drain(..).map(|(w, p)| (w, p.index)).collect();
+            assert_eq!(got, vec![(want, index - 1), (want, index)], "{n}");
+            assert!(f.order.len() <= 2 * f.held.len() + 1025, "{n}: {} entries", f.order.len());
+        }
+        f.release_all(&mut out);
+        let got: Vec<(usize, u64)> = out.drain(..).map(|(w, p)| (w, p.index)).collect();
+        assert_eq!(got, vec![(0, 1)]);
     }
 }
