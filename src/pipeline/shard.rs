@@ -212,6 +212,9 @@ struct Fragments {
     /// are skipped by their number).
     order: VecDeque<(DatagramId, u64)>,
     serial: u64,
+    /// Bytes of the packets held, with a fixed cost each: bounded by `budget` too, since a
+    /// datagram cut into 8-byte fragments holds many packets for few bytes of its own.
+    held_bytes: usize,
     /// The defragmenter's drop counts when last looked at: a change means datagrams went.
     dropped: [u64; 2],
     /// Latest capture time seen, and when incomplete datagrams are next timed out.
@@ -227,6 +230,7 @@ impl Fragments {
             held: FxHashMap::default(),
             order: VecDeque::new(),
             serial: 0,
+            held_bytes: 0,
             dropped: [0; 2],
             now: i64::MIN,
             next_expiry: i64::MIN,
@@ -269,6 +273,7 @@ impl Fragments {
         };
         match worker {
             Some(w) => {
+                self.held_bytes = self.held_bytes.saturating_sub(held_cost(&mine));
                 out.extend(mine.into_iter().map(|h| (w, h)));
                 out.push((w, OwnedPacket::of(p)));
             }
@@ -277,11 +282,27 @@ impl Fragments {
                     self.order.push_back((id, serial));
                 }
                 let mut mine = mine;
-                mine.push(OwnedPacket::of(p));
+                let packet = OwnedPacket::of(p);
+                self.held_bytes += held_cost(std::slice::from_ref(&packet));
+                mine.push(packet);
                 self.held.insert(id, (serial, mine));
             }
         }
         self.release_given_up(out);
+        // Over the budget (tiny fragments): the oldest held go to worker 0 as they are; only a
+        // crafted flood gets here, and it is counted there as one pipeline would count it.
+        let mut released = Vec::new();
+        while self.held_bytes > self.budget {
+            let Some(entry) = self.order.pop_front() else { break };
+            if self.is_held(&entry) {
+                if let Some((_, packets)) = self.held.remove(&entry.0) {
+                    self.held_bytes = self.held_bytes.saturating_sub(held_cost(&packets));
+                    released.extend(packets);
+                }
+            }
+        }
+        released.sort_by_key(|h| h.index);
+        out.extend(released.into_iter().map(|h| (0, h)));
         // Completed datagrams leave their entries behind: gone from the front as they reach
         // it, and all at once when they outnumber what is held.
         while self.order.front().is_some_and(|e| !self.is_held(e)) {
@@ -315,6 +336,7 @@ impl Fragments {
                     break;
                 }
                 if let Some((_, packets)) = self.held.remove(&entry.0) {
+                    self.held_bytes = self.held_bytes.saturating_sub(held_cost(&packets));
                     released.extend(packets);
                 }
             }
@@ -328,10 +350,16 @@ impl Fragments {
     /// The input ended: whatever is held goes to worker 0, in capture order.
     fn release_all(&mut self, out: &mut Vec<(usize, OwnedPacket)>) {
         self.order.clear();
+        self.held_bytes = 0;
         let mut released: Vec<OwnedPacket> = self.held.drain().flat_map(|(_, (_, v))| v).collect();
         released.sort_by_key(|h| h.index);
         out.extend(released.into_iter().map(|h| (0, h)));
     }
+}
+
+/// What held packets cost against the budget: their bytes and a fixed cost each.
+fn held_cost(packets: &[OwnedPacket]) -> usize {
+    packets.iter().map(|p| p.data.len() + 96).sum()
 }
 
 /// A worker as the reader sees it: where to send full batches and where empty ones return.
@@ -769,6 +797,7 @@ mod tests {
             let got: Vec<(usize, u64)> = out.drain(..).map(|(w, p)| (w, p.index)).collect();
             assert_eq!(got, vec![(want, index - 1), (want, index)], "{n}");
             assert!(f.order.len() <= 2 * f.held.len() + 1025, "{n}: {} entries", f.order.len());
+            assert_eq!(f.held_bytes, f.held.values().map(|(_, v)| held_cost(v)).sum::<usize>());
         }
         f.release_all(&mut out);
         let got: Vec<(usize, u64)> = out.drain(..).map(|(w, p)| (w, p.index)).collect();
