@@ -613,3 +613,30 @@ fn contents_without_a_type_are_text_unless_empty() {
         agree(&env(0, dl.encode_to_vec()), Dir::S2C);
     }
 }
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(4000))]
+    /// The string check agrees with std's on text that mixes ASCII, multi-byte characters
+    /// and stray bytes (cut sequences, surrogates, overlongs), short and past the SIMD width.
+    #[test]
+    fn string_check_agrees_with_std(
+        parts in proptest::collection::vec(
+            prop_oneof![
+                "[a-z0-9#@._-]{0,40}".prop_map(String::into_bytes),
+                "\\PC{0,40}".prop_map(String::into_bytes),
+                proptest::collection::vec(any::<u8>(), 0..4),
+                Just(vec![0xED, 0xA0, 0x80]),
+                Just(vec![0xC0, 0xAF]),
+                Just(vec![0xF4, 0x90, 0x80, 0x80]),
+            ],
+            0..12,
+        )
+    ) {
+        let s: Vec<u8> = parts.concat();
+        prop_assert_eq!(utf8(&s), std::str::from_utf8(&s).is_ok());
+        if let Some(cut) = s.len().checked_sub(1) {
+            let t = s.get(..cut).unwrap_or_default();
+            prop_assert_eq!(utf8(t), std::str::from_utf8(t).is_ok());
+        }
+    }
+}
