@@ -9,11 +9,6 @@
 //! one at most a few hundred entries whatever the number of samples: memory grows with the
 //! spread of values, never with their count.
 //!
-//! The buckets hit sit in a small open-addressing table rather than a sorted list: most
-//! histograms are per queue, cold in cache when a sample arrives, and a binary search walked
-//! several cache lines one dependent load after another (and shifted the tail on every new
-//! bucket), where a hashed slot is one line. Reading back sorts the few entries once.
-//!
 //! Invariants: the samples are kept exactly while `count <= EXACT`, and as buckets once it
 //! is past (whose counts then sum to `count`, short of a bucket saturating at 2^51 samples);
 //! `min <= max` once `count > 0`. What a histogram reads back depends only on the samples
@@ -28,22 +23,12 @@ pub const EXACT: usize = 8;
 const COUNT_BITS: u32 = 51;
 const COUNT_MASK: u64 = (1 << COUNT_BITS) - 1;
 
-/// Slots of a table when the samples spill into it (a power of two).
-const FIRST_SLOTS: usize = 16;
-/// A new bucket that would sit further than this from its home slot grows the table instead.
-const MAX_PROBE: usize = 8;
-/// More than twice the buckets there are (`bucket_of(u64::MAX)` is 7423), so a table this size
-/// is never full and is never grown past: 128 KiB at most, whatever the values.
-const MAX_SLOTS: usize = 16384;
-
 /// 64 bytes, whatever it holds: tables of tens of thousands of queues hold three each.
-#[derive(Clone, Debug, Default)]
+#[derive(Clone, Debug, Default, PartialEq)]
 pub struct Histogram {
-    /// While `count <= EXACT`: the samples (in recording order). Past that: a table of
-    /// [`FIRST_SLOTS`] or more slots (a power of two), linear probing from the slot that
-    /// [`home`] gives a bucket; a slot is 0 when empty, else `bucket << COUNT_BITS | samples`
-    /// (never 0: a bucket holds a sample). One vector for both keeps the struct small; 8-byte
-    /// entries keep a busy histogram small.
+    /// While `count <= EXACT`: the samples (in recording order). Past that: one entry per
+    /// bucket hit, `bucket << COUNT_BITS | samples`, sorted (so by bucket). One vector for both
+    /// keeps the struct small; 8-byte entries keep a busy histogram small.
     data: Vec<u64>,
     count: u64,
     min: i64,
@@ -81,17 +66,6 @@ fn bucket_range(b: u16) -> (u64, u64) {
 
 fn entry_bucket(e: u64) -> u16 {
     (e >> COUNT_BITS) as u16
-}
-
-/// The first slot to try for bucket `b` in a table of `slots` slots (a power of two).
-/// Fibonacci hashing: neighbouring buckets (the usual spread of one latency) land apart, so
-/// runs of them do not pile into one long probe sequence.
-fn home(b: u16, slots: usize) -> usize {
-    let bits = slots.trailing_zeros();
-    if bits == 0 {
-        return 0;
-    }
-    (u64::from(b).wrapping_mul(0x9E37_79B9_7F4A_7C15) >> (64 - bits)) as usize
 }
 
 impl Histogram {
@@ -137,7 +111,7 @@ impl Histogram {
     /// passes [`EXACT`].
     fn spill(&mut self) {
         if self.is_exact() {
-            let samples = std::mem::replace(&mut self.data, vec![0; FIRST_SLOTS]);
+            let samples = std::mem::take(&mut self.data);
             for v in samples {
                 self.add_bucket(bucket_of(v), 1);
             }
@@ -145,48 +119,16 @@ impl Histogram {
     }
 
     fn add_bucket(&mut self, b: u16, n: u64) {
-        loop {
-            let slots = self.data.len();
-            let mask = slots.wrapping_sub(1);
-            // A table of the largest size is probed through: it has room for every bucket.
-            let probes = if slots >= MAX_SLOTS { slots } else { slots.min(MAX_PROBE + 1) };
-            let mut i = home(b, slots);
-            for _ in 0..probes {
-                let Some(e) = self.data.get_mut(i) else { break };
-                if *e == 0 {
-                    *e = u64::from(b) << COUNT_BITS | n.clamp(1, COUNT_MASK);
-                    return;
-                }
-                if entry_bucket(*e) == b {
+        match self.data.binary_search_by_key(&b, |&e| entry_bucket(e)) {
+            Ok(i) => {
+                if let Some(e) = self.data.get_mut(i) {
                     // Saturates past 2^51 samples in one bucket: a year at 70 million a second.
                     let c = ((*e & COUNT_MASK) + n).min(COUNT_MASK);
                     *e = (*e & !COUNT_MASK) | c;
-                    return;
                 }
-                i = (i + 1) & mask;
             }
-            if slots >= MAX_SLOTS {
-                return;
-            }
-            self.grow();
+            Err(i) => self.data.insert(i, u64::from(b) << COUNT_BITS | n.min(COUNT_MASK)),
         }
-    }
-
-    /// Doubles the table (at least [`FIRST_SLOTS`]) and puts every entry back.
-    fn grow(&mut self) {
-        let slots = (self.data.len() * 2).clamp(FIRST_SLOTS, MAX_SLOTS);
-        let old = std::mem::replace(&mut self.data, vec![0; slots]);
-        for e in old.into_iter().filter(|&e| e != 0) {
-            self.add_bucket(entry_bucket(e), e & COUNT_MASK);
-        }
-    }
-
-    /// The buckets' entries in bucket order (sorting the entries sorts by bucket, the high
-    /// bits). Only meaningful once the samples spilled.
-    fn sorted_entries(&self) -> Vec<u64> {
-        let mut v: Vec<u64> = self.data.iter().copied().filter(|&e| e != 0).collect();
-        v.sort_unstable();
-        v
     }
 
     /// Buckets in use (0 while the samples are kept exactly).
@@ -195,7 +137,7 @@ impl Histogram {
         if self.is_exact() {
             0
         } else {
-            self.data.iter().filter(|&&e| e != 0).count()
+            self.data.len()
         }
     }
 
@@ -235,7 +177,7 @@ impl Histogram {
             return Some(i64::try_from(x).unwrap_or(i64::MAX));
         }
         let mut seen = 0u64;
-        for e in self.sorted_entries() {
+        for &e in &self.data {
             seen += e & COUNT_MASK;
             if seen >= rank {
                 let (lo, hi) = bucket_range(entry_bucket(e));
@@ -261,7 +203,7 @@ impl Histogram {
                     self.add_bucket(bucket_of(v), 1);
                 }
             } else {
-                for &e in other.data.iter().filter(|&&e| e != 0) {
+                for &e in &other.data {
                     self.add_bucket(entry_bucket(e), e & COUNT_MASK);
                 }
             }
@@ -405,27 +347,6 @@ mod tests {
         assert_eq!(many.count(), 23);
         assert_eq!(many.mean(), Some(i64::MAX as f64));
         assert_eq!(many.quantile(0.5), Some(i64::MAX));
-    }
-
-    /// Every bucket there is, hit in an order that clusters them in the table: all are kept,
-    /// each once, the table stays within its bound, and ranks read back in bucket order.
-    #[test]
-    fn every_bucket_fits_and_reads_back_in_order() {
-        let last = bucket_of(i64::MAX as u64);
-        let mut h = Histogram::new();
-        for b in (0..=last).rev().step_by(2).chain((0..=last).rev().skip(1).step_by(2)) {
-            h.record(i64::try_from(bucket_range(b).0).unwrap_or(i64::MAX));
-        }
-        let n = usize::from(last) + 1;
-        assert_eq!(h.count(), n as u64);
-        assert_eq!(h.bucket_count(), n);
-        assert!(h.data.len() <= MAX_SLOTS);
-        for b in [200u16, 1000, 5000] {
-            let q = (f64::from(b) + 0.5) / n as f64;
-            let (lo, hi) = bucket_range(b);
-            let got = h.quantile(q).and_then(|v| u64::try_from(v).ok()).unwrap_or(0);
-            assert!(lo <= got && got <= hi, "bucket {b}: {got} not in {lo}..={hi}");
-        }
     }
 
     #[test]
