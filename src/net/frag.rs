@@ -20,20 +20,18 @@ const MAX_DATAGRAM: u32 = 65535;
 const DATAGRAM_COST: usize = 128;
 
 /// A datagram's identity: source, destination, IPv6, identification, protocol.
-pub(crate) type DatagramId = ([u8; 16], [u8; 16], bool, u32, u8);
-
-/// The datagram fragment `f` belongs to.
-pub(crate) fn datagram_of(f: &Fragment<'_>) -> DatagramId {
-    (f.src, f.dst, f.v6, f.id, f.proto)
-}
-
 #[derive(Clone, Copy, PartialEq, Eq, Hash, Debug)]
-struct Key {
+pub(crate) struct DatagramId {
     src: [u8; 16],
     dst: [u8; 16],
     v6: bool,
     id: u32,
     proto: u8,
+}
+
+/// The datagram fragment `f` belongs to.
+pub(crate) fn datagram_of(f: &Fragment<'_>) -> DatagramId {
+    DatagramId { src: f.src, dst: f.dst, v6: f.v6, id: f.id, proto: f.proto }
 }
 
 struct Datagram {
@@ -59,9 +57,9 @@ pub(crate) enum FragResult {
 
 #[derive(Default)]
 pub(crate) struct Defrag {
-    table: FxHashMap<Key, Datagram>,
+    table: FxHashMap<DatagramId, Datagram>,
     /// Datagrams in arrival order, for timeouts and dropping the oldest.
-    order: VecDeque<(Key, u64, i64)>,
+    order: VecDeque<(DatagramId, u64, i64)>,
     bytes: usize,
     serial: u64,
     /// Fragments or datagrams dropped (overlap, bogus, over budget, timed out): IPv4, IPv6.
@@ -80,7 +78,7 @@ impl Defrag {
             self.drop_one(f.v6);
             return FragResult::Dropped;
         }
-        let key = Key { src: f.src, dst: f.dst, v6: f.v6, id: f.id, proto: f.proto };
+        let key = datagram_of(f);
         if !self.table.contains_key(&key) {
             self.serial += 1;
             self.table.insert(
@@ -177,7 +175,7 @@ impl Defrag {
         }
     }
 
-    fn remove(&mut self, key: &Key) {
+    fn remove(&mut self, key: &DatagramId) {
         if let Some(dg) = self.table.remove(key) {
             self.bytes = self.bytes.saturating_sub(dg.buf.len() + DATAGRAM_COST);
         }
@@ -204,13 +202,12 @@ impl Defrag {
 
     /// Whether datagram `d` is held, incomplete.
     pub fn holds(&self, d: &DatagramId) -> bool {
-        let &(src, dst, v6, id, proto) = d;
-        self.table.contains_key(&Key { src, dst, v6, id, proto })
+        self.table.contains_key(d)
     }
 
     /// Drops every incomplete datagram (the input ended), counting each.
     pub fn abandon_all(&mut self) {
-        let keys: Vec<Key> = self.table.keys().copied().collect();
+        let keys: Vec<DatagramId> = self.table.keys().copied().collect();
         for k in keys {
             self.drop_one(k.v6);
             self.remove(&k);

@@ -102,16 +102,41 @@ impl Batch {
 
 /// The worker a packet belongs to: a hash of its TCP endpoints, smaller one first.
 pub fn shard_of(link: LinkType, data: &[u8], orig_len: u32, jobs: usize) -> usize {
-    tcp_shard(link, data, orig_len, jobs).unwrap_or(0)
+    match route(link, data, orig_len, jobs) {
+        Route::Worker(i) => i,
+        Route::Fragment(_) | Route::Other => 0,
+    }
 }
 
-/// [`shard_of`] a packet that is TCP as it stands; `None` for anything else (fragments among
-/// it), which worker 0 gets.
-fn tcp_shard(link: LinkType, data: &[u8], orig_len: u32, jobs: usize) -> Option<usize> {
+/// Where the reading thread sends a packet, from one parse of it.
+enum Route<'a> {
+    /// A TCP packet as it stands: to its connection's worker.
+    Worker(usize),
+    /// An IP fragment: to the hold, until its datagram tells the connection.
+    Fragment(parse::Fragment<'a>),
+    /// Anything else: to worker 0, which counts it as one pipeline would.
+    Other,
+}
+
+/// The TCP endpoints of a packet decide its worker, as [`parse::parse`] reads them. Every
+/// packet passes here on the reading thread, so plain Ethernet + IPv4 (unfragmented) or IPv6
+/// (no extension header) + TCP is read directly; anything else goes through the full parser,
+/// once. A packet read directly that the full parser would reject (a TCP header cut short,
+/// say) is only counted by whichever shard gets it, as it would be by shard 0.
+fn route(link: LinkType, data: &[u8], orig_len: u32, jobs: usize) -> Route<'_> {
     if jobs <= 1 {
-        return Some(0);
+        return Route::Worker(0);
     }
-    endpoints(link, data, orig_len).map(|(src, dst)| shard_for(src, dst, jobs))
+    if link == LinkType::ETHERNET {
+        if let Some((src, dst)) = ethernet_tcp(data) {
+            return Route::Worker(shard_for(src, dst, jobs));
+        }
+    }
+    match parse::parse(link, data, orig_len) {
+        Parsed::Tcp(seg) => Route::Worker(shard_for(seg.src, seg.dst, jobs)),
+        Parsed::Fragment(f) => Route::Fragment(f),
+        _ => Route::Other,
+    }
 }
 
 /// The worker of the connection between `src` and `dst`.
@@ -144,23 +169,6 @@ fn shard_for(src: Endpoint, dst: Endpoint, jobs: usize) -> usize {
 /// reader thread does, does not.
 const READER_SHARE: u64 = 550;
 const WORKER_SHARE: u64 = 1000;
-
-/// The TCP endpoints of a packet, as [`parse::parse`] reads them. Every packet passes here on
-/// the reading thread, so plain Ethernet + IPv4 (unfragmented) or IPv6 (no extension header) +
-/// TCP is read directly; anything else goes through the full parser. A packet read directly
-/// that the full parser would reject (a TCP header cut short, say) is only counted by
-/// whichever shard gets it, as it would be by shard 0.
-fn endpoints(link: LinkType, data: &[u8], orig_len: u32) -> Option<(Endpoint, Endpoint)> {
-    if link == LinkType::ETHERNET {
-        if let Some(e) = ethernet_tcp(data) {
-            return Some(e);
-        }
-    }
-    match parse::parse(link, data, orig_len) {
-        Parsed::Tcp(seg) => Some((seg.src, seg.dst)),
-        _ => None,
-    }
-}
 
 fn ethernet_tcp(data: &[u8]) -> Option<(Endpoint, Endpoint)> {
     let ethertype = u16::from_be_bytes(*data.get(12..)?.first_chunk::<2>()?);
@@ -237,18 +245,30 @@ impl Fragments {
         }
     }
 
-    /// Takes packet `p` if it is an IP fragment, and puts in `out` the held packets that can go
-    /// now, with their worker (`p` among them, or held). `false`: not a fragment.
-    fn take(&mut self, p: &Packet<'_>, jobs: usize, out: &mut Vec<(usize, OwnedPacket)>) -> bool {
-        self.now = self.now.max(p.ts.0);
+    /// The capture's clock reached `ts`: datagrams held too long are given up, their packets
+    /// put in `out` for worker 0. Every packet that is not whole TCP passes here, fragment or
+    /// not, so that time-outs follow the capture's clock.
+    fn tick(&mut self, ts: Timestamp, out: &mut Vec<(usize, OwnedPacket)>) {
+        self.now = self.now.max(ts.0);
         if self.now >= self.next_expiry {
             self.defrag.expire(self.now);
             self.next_expiry = self.now.saturating_add(1_000_000_000);
             self.release_given_up(out);
         }
-        let Parsed::Fragment(f) = parse::parse(p.link, p.data, p.orig_len) else { return false };
-        let id = datagram_of(&f);
-        let res = self.defrag.add(&f, self.now, self.budget);
+    }
+
+    /// Takes packet `p`, the IP fragment `f` (as [`route`] parsed it), and puts in `out` the
+    /// held packets that can go now, with their worker (`p` among them, or held).
+    fn hold(
+        &mut self,
+        p: &Packet<'_>,
+        f: &parse::Fragment<'_>,
+        jobs: usize,
+        out: &mut Vec<(usize, OwnedPacket)>,
+    ) {
+        self.tick(p.ts, out);
+        let id = datagram_of(f);
+        let res = self.defrag.add(f, self.now, self.budget);
         let (serial, mine) = match self.held.remove(&id) {
             Some(h) => h,
             None => {
@@ -312,7 +332,6 @@ impl Fragments {
             let held = &self.held;
             self.order.retain(|(id, n)| held.get(id).is_some_and(|(s, _)| s == n));
         }
-        true
     }
 
     /// Whether `entry` of the order is what is held under its datagram now.
@@ -459,10 +478,13 @@ where
             last = Some(PktCtx { index: p.index, ts: p.ts });
             // Whole TCP packets are routed at once; only what is not (fragments among it) is
             // looked at further.
-            match tcp_shard(p.link, p.data, p.orig_len, jobs) {
-                Some(i) => send(i, p, start)?,
-                None if fragments.take(p, jobs, &mut ready) => {}
-                None => send(0, p, start)?,
+            match route(p.link, p.data, p.orig_len, jobs) {
+                Route::Worker(i) => send(i, p, start)?,
+                Route::Fragment(f) => fragments.hold(p, &f, jobs, &mut ready),
+                Route::Other => {
+                    fragments.tick(p.ts, &mut ready);
+                    send(0, p, start)?;
+                }
             }
             for (w, h) in ready.drain(..) {
                 send(w, &h.packet(), start)?;
@@ -689,7 +711,7 @@ mod tests {
                 }
             }
             proptest::prop_assert_eq!(
-                endpoints(LinkType::ETHERNET, &p, len).is_some(),
+                matches!(route(LinkType::ETHERNET, &p, len, 2), Route::Worker(_)),
                 ethernet_tcp(&p).is_some() || matches!(parse::parse(LinkType::ETHERNET, &p, len), Parsed::Tcp(_))
             );
         }
@@ -758,6 +780,22 @@ mod tests {
         p
     }
 
+    /// What the reader does with packet `p` that is a fragment; `false` if it is not.
+    fn take(
+        f: &mut Fragments,
+        p: &Packet<'_>,
+        jobs: usize,
+        out: &mut Vec<(usize, OwnedPacket)>,
+    ) -> bool {
+        match route(p.link, p.data, p.orig_len, jobs) {
+            Route::Fragment(g) => {
+                f.hold(p, &g, jobs, out);
+                true
+            }
+            _ => false,
+        }
+    }
+
     fn pkt(index: u64, data: &[u8]) -> Packet<'_> {
         let ts = Timestamp(1_000_000_000_000 + index as i64 * 1000);
         let orig_len = data.len() as u32;
@@ -774,7 +812,7 @@ mod tests {
         let mut out = Vec::new();
         // Datagram 1 never completes.
         let lone = fragment([255, 255], 1, 0, true, &[0u8; 16]);
-        assert!(f.take(&pkt(1, &lone), jobs, &mut out));
+        assert!(take(&mut f, &pkt(1, &lone), jobs, &mut out));
         assert!(out.is_empty());
         let mut index = 1;
         for n in 0..3000u16 {
@@ -788,10 +826,10 @@ mod tests {
             let first = fragment(host, 2, 0, true, a);
             let last = fragment(host, 2, 24, false, b);
             index += 1;
-            assert!(f.take(&pkt(index, &first), jobs, &mut out));
+            assert!(take(&mut f, &pkt(index, &first), jobs, &mut out));
             assert!(out.is_empty(), "{n}: sent before it was whole");
             index += 1;
-            assert!(f.take(&pkt(index, &last), jobs, &mut out));
+            assert!(take(&mut f, &pkt(index, &last), jobs, &mut out));
             let whole = tcp_packet(([10, 1, host[0], host[1]], 40000), ([10, 0, 0, 1], 6717));
             let want = shard_of(LinkType::ETHERNET, &whole, whole.len() as u32, jobs);
             let got: Vec<(usize, u64)> = out.drain(..).map(|(w, p)| (w, p.index)).collect();
