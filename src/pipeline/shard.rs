@@ -376,9 +376,13 @@ impl Fragments {
     }
 }
 
+/// What a held packet costs against the budget beyond its bytes (its record, its place in the
+/// hold), as `frag::DATAGRAM_COST` is a datagram's in the defragmenter.
+const HELD_PACKET_COST: usize = 96;
+
 /// What held packets cost against the budget: their bytes and a fixed cost each.
 fn held_cost(packets: &[OwnedPacket]) -> usize {
-    packets.iter().map(|p| p.data.len() + 96).sum()
+    packets.iter().map(|p| p.data.len() + HELD_PACKET_COST).sum()
 }
 
 /// A worker as the reader sees it: where to send full batches and where empty ones return.
@@ -840,5 +844,56 @@ mod tests {
         f.release_all(&mut out);
         let got: Vec<(usize, u64)> = out.drain(..).map(|(w, p)| (w, p.index)).collect();
         assert_eq!(got, vec![(0, 1)]);
+    }
+
+    /// Packets held past the budget (datagrams cut into many tiny fragments, never whole): the
+    /// oldest datagram's go to worker 0, in capture order, before the hold outgrows the budget;
+    /// the defragmenter, with far less to hold for the same fragments, keeps them all.
+    #[test]
+    fn held_packets_past_the_budget_go_to_worker_0_oldest_first() {
+        let jobs = 2;
+        let mut f = Fragments::new();
+        f.budget = 2000;
+        let mut out = Vec::new();
+        let mut index = 0;
+        let mut send = |f: &mut Fragments, out: &mut Vec<_>, id: u16, k: u16| {
+            index += 1;
+            let p = fragment([0, 1], id, k * 8, true, &[k as u8; 8]);
+            assert!(take(f, &pkt(index, &p), jobs, out));
+            assert!(f.held_bytes <= f.budget, "{index}: {} held", f.held_bytes);
+            assert_eq!(f.held_bytes, f.held.values().map(|(_, v)| held_cost(v)).sum::<usize>());
+            index
+        };
+        // Datagram 1: ten fragments, 42 bytes each, 1380 counted against 2000.
+        for k in 0..10 {
+            send(&mut f, &mut out, 1, k);
+        }
+        assert!(out.is_empty());
+        let mut released_at = None;
+        for k in 0..10 {
+            let i = send(&mut f, &mut out, 2, k);
+            if !out.is_empty() && released_at.is_none() {
+                released_at = Some(i);
+                let got: Vec<(usize, u64)> = out.drain(..).map(|(w, p)| (w, p.index)).collect();
+                assert_eq!(got, (1..=10).map(|i| (0, i)).collect::<Vec<_>>());
+            }
+        }
+        // The fifteenth packet (2070 bytes counted) was the first over the budget.
+        assert_eq!(released_at, Some(15));
+        assert!(out.is_empty(), "only datagram 1 went");
+        assert_eq!(f.held.len(), 1);
+        assert!(f.defrag.holds(&fragment_datagram(2)), "the defragmenter still has datagram 2");
+        f.release_all(&mut out);
+        let got: Vec<(usize, u64)> = out.drain(..).map(|(w, p)| (w, p.index)).collect();
+        assert_eq!(got, (11..=20).map(|i| (0, i)).collect::<Vec<_>>());
+    }
+
+    /// The datagram of [`fragment`]`([0, 1], id, ..)`.
+    fn fragment_datagram(id: u16) -> DatagramId {
+        let p = fragment([0, 1], id, 0, true, &[0; 8]);
+        match parse::parse(LinkType::ETHERNET, &p, p.len() as u32) {
+            Parsed::Fragment(g) => datagram_of(&g),
+            _ => panic!("not a fragment"),
+        }
     }
 }
