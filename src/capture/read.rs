@@ -206,14 +206,29 @@ impl<R: BufRead> BufRead for Tail<R> {
 /// A zstd stream of one or more frames (as `zstd` writes several files, or `pzstd` one), with
 /// skippable frames passed over; the window a frame may ask for is bounded by the decoder
 /// (128 MiB, as libzstd's default).
+///
+/// A frame that fails (cut short, as when the compressor of `tcpdump -w - | zstd` is killed,
+/// or damaged) still gives every byte decoded before the failure, then the error. The decoder
+/// holds the last window of its output back until the frame ends (later blocks may copy from
+/// it), and on a small capture the window is the whole content: without [`SEAL`] a cut file
+/// would give nothing at all.
 struct ZstdFrames<R: BufRead> {
     src: R,
     frame: Option<ruzstd::decoding::FrameDecoder>,
+    /// Why the current frame was sealed: returned once what it held is read.
+    failed: Option<io::Error>,
 }
+
+/// An empty raw block marked last (block header 0x000001, little-endian), then a content
+/// checksum in case the frame announces one: what ends a frame where it failed. A block is
+/// read in full before any of it is decoded (and a raw block lands only once all of it is
+/// read), so a cut releases exactly the output of the whole blocks before it; damage found
+/// while a block decodes also releases what that block gave before it.
+const SEAL: [u8; 7] = [1, 0, 0, 0, 0, 0, 0];
 
 impl<R: BufRead> ZstdFrames<R> {
     fn new(src: R) -> Self {
-        ZstdFrames { src, frame: None }
+        ZstdFrames { src, frame: None, failed: None }
     }
 }
 
@@ -226,14 +241,23 @@ impl<R: BufRead> Read for ZstdFrames<R> {
         loop {
             if let Some(f) = self.frame.as_mut() {
                 while f.can_collect() == 0 && !f.is_finished() {
-                    f.decode_blocks(&mut self.src, BlockDecodingStrategy::UptoBlocks(1))
+                    let Err(e) =
+                        f.decode_blocks(&mut self.src, BlockDecodingStrategy::UptoBlocks(1))
+                    else {
+                        continue;
+                    };
+                    f.decode_blocks(&SEAL[..], BlockDecodingStrategy::UptoBlocks(1))
                         .map_err(|e| zstd_error(&e))?;
+                    self.failed = Some(zstd_error(&e));
                 }
                 let n = f.read(buf)?;
                 if n > 0 {
                     return Ok(n);
                 }
                 self.frame = None;
+                if let Some(e) = self.failed.take() {
+                    return Err(e);
+                }
             }
             if self.src.fill_buf()?.is_empty() {
                 return Ok(0);
@@ -1594,6 +1618,72 @@ mod tests {
                     "{name} cut at {cut}: {e}"
                 );
             }
+        }
+    }
+
+    /// A zstd frame of raw blocks of `block` bytes: 8 MiB window, content checksum announced
+    /// (its value is not checked) when `checksum`. What a cut of it can give is exact: the
+    /// blocks wholly before the cut.
+    fn zstd_raw_blocks(bytes: &[u8], block: usize, checksum: bool) -> (Vec<u8>, Vec<usize>) {
+        // Frame header descriptor: no dictionary, no content size, window descriptor present;
+        // window 2^(10 + 13) bytes.
+        let mut z = vec![0x28, 0xb5, 0x2f, 0xfd, if checksum { 0x04 } else { 0x00 }, 13 << 3];
+        // Where each block's content ends in `z`, and how much of `bytes` precedes that.
+        let mut ends = Vec::new();
+        let chunks: Vec<&[u8]> = bytes.chunks(block).collect();
+        for (i, c) in chunks.iter().enumerate() {
+            let last = u32::from(i + 1 == chunks.len());
+            let h = last | (c.len() as u32) << 3;
+            z.extend_from_slice(&h.to_le_bytes()[..3]);
+            z.extend_from_slice(c);
+            ends.push(z.len());
+        }
+        if checksum {
+            z.extend_from_slice(&[0x5a; 4]);
+        }
+        (z, ends)
+    }
+
+    /// A zstd capture cut short (or damaged) gives every packet of the blocks before the
+    /// failure, then an error: the decoder holds its last window back until the frame ends,
+    /// and here the window is larger than the whole capture, so nothing came out before.
+    #[test]
+    fn a_zstd_frame_that_fails_gives_what_was_decoded_before() {
+        let mut c = Cap::pcap_header(Endian::Little, PCAP_MAGIC_US, 1, 65535);
+        for i in 0..400u32 {
+            let off = c.bytes.len();
+            let data: Vec<u8> = (0..150 + i % 7).map(|j| (i * 31 + j * 7) as u8).collect();
+            c.pcap_record(false, 1_700_000_000 + i, 0, &data, data.len() as u32);
+            c.expect(i64::from(1_700_000_000 + i) * NS, 1, data.len() as u32, &data, off);
+        }
+        let all = expected(&c);
+        const BLOCK: usize = 4096;
+        for checksum in [false, true] {
+            let (z, ends) = zstd_raw_blocks(&c.bytes, BLOCK, checksum);
+            let (got, err, _) = read_all(&z);
+            assert!(err.is_none(), "whole frame: {err:?}");
+            assert_eq!(got, all);
+            for cut in (6..z.len()).step_by(997).chain([z.len() - 1]) {
+                // The capture bytes in the blocks that end at or before the cut.
+                let whole = ends.iter().filter(|&&e| e <= cut).count();
+                let decodable = (whole * BLOCK).min(c.bytes.len());
+                let want = c.packets.iter().filter(|(_, end)| *end <= decodable).count();
+                let (got, err, _) = read_all(&z[..cut]);
+                assert_eq!(got.len(), want, "cut at {cut} (checksum {checksum})");
+                assert_eq!(got[..], all[..want], "cut at {cut} (checksum {checksum})");
+                let e = err.unwrap_or_else(|| panic!("cut at {cut}: no error"));
+                assert!(matches!(e.kind, CaptureErrorKind::Truncated), "cut at {cut}: {e}");
+            }
+            // Damage: a reserved block type in the header after the first `k` blocks.
+            let k = ends.len() / 2;
+            let mut bad = z.clone();
+            bad[ends[k - 1]] |= 0b110;
+            let want = c.packets.iter().filter(|(_, end)| *end <= k * BLOCK).count();
+            assert!(want > 100);
+            let (got, err, _) = read_all(&bad);
+            assert_eq!(got.len(), want, "damaged (checksum {checksum})");
+            assert_eq!(got[..], all[..want], "damaged (checksum {checksum})");
+            assert!(matches!(err.map(|e| e.kind), Some(CaptureErrorKind::Io(_))));
         }
     }
 
