@@ -535,7 +535,7 @@ fn report(args: ReportArgs) -> io::Result<ExitCode> {
     if args.json {
         report.write_json(&mut out)?;
     } else {
-        report.write_text(&mut out, &opts)?;
+        report.write_text_threads(&mut out, &opts, jobs)?;
     }
     out.flush()?;
     Ok(if outcome.errors > 0 { ExitCode::from(2) } else { ExitCode::SUCCESS })

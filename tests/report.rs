@@ -467,6 +467,23 @@ fn sharded_output_is_identical() {
     }
 }
 
+/// Tables longer than one chunk of rows (the sessions and queues of 700 clients) are laid
+/// out on two threads under `-j 2`: the text is that of `-j 1`, in columns groups or not.
+#[test]
+fn long_tables_on_two_threads_read_as_on_one() {
+    let dir = TempDir::new("long-tables");
+    let cfg = SynthConfig { seed: 5, clients: 700, duration_secs: 2.0, ..SynthConfig::default() };
+    let (path, _) = synthesize(&dir, "long.pcap", &cfg);
+    let p = path.to_str().unwrap();
+    for width in ["80", "400"] {
+        let one = run(&["report", p, "-j", "1", "--width", width]);
+        let text = String::from_utf8_lossy(&one);
+        assert!(text.contains("Sessions (700 ") && text.lines().count() > 1400, "{width}");
+        let two = run(&["report", p, "-j", "2", "--width", width]);
+        assert!(one == two, "--width {width}: -j 2 differs from -j 1");
+    }
+}
+
 #[test]
 fn seed_report_snapshot() {
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));

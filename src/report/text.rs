@@ -22,6 +22,8 @@ struct Ctx<'a> {
     r: &'a Report,
     o: &'a ReportOptions,
     width: u16,
+    /// Threads that may lay out a long table (see [`Ctx::emit_chunked`]).
+    threads: usize,
 }
 
 impl Ctx<'_> {
@@ -66,6 +68,28 @@ impl Ctx<'_> {
         self.o.top.unwrap_or(usize::MAX)
     }
 
+    /// Adds to `t` a row per item of `items` (as many as are allowed), in order: the later
+    /// half made on a second thread when [`Ctx::threads`] allows and the table is longer than
+    /// one chunk.
+    fn add_rows<T: Sync>(&self, t: &mut Table, items: &[T], row: impl Fn(&T) -> Vec<Cell> + Sync) {
+        let items = items.get(..self.limit()).unwrap_or(items);
+        if self.threads < 2 || items.len() <= ROWS_PER_CHUNK {
+            for item in items {
+                t.add_row(row(item));
+            }
+            return;
+        }
+        let (first, later) = items.split_at(items.len() / 2);
+        let later_rows = std::thread::scope(|scope| {
+            let side = scope.spawn(|| later.iter().map(&row).collect::<Vec<_>>());
+            for item in first {
+                t.add_row(row(item));
+            }
+            side.join().unwrap_or_else(|p| std::panic::resume_unwind(p))
+        });
+        t.add_rows(later_rows);
+    }
+
     fn emit(&self, out: &mut dyn Write, t: &Table, total: usize) -> io::Result<()> {
         self.emit_chunked(out, t, ROWS_PER_CHUNK)?;
         let shown = total.min(self.limit());
@@ -90,8 +114,8 @@ impl Ctx<'_> {
                 write_lines(out, &part.to_string(), 0, 0)?;
                 continue;
             }
-            let mut start = 0;
-            while start < rows {
+            // The lines of the chunk of rows from `start`, written to `out`.
+            let chunk_at = |out: &mut dyn Write, start: usize| -> io::Result<()> {
                 let end = (start + chunk).min(rows);
                 let mut part = self.part(t, &g, start..end, start == 0);
                 for (col, &i) in part.column_iter_mut().zip(&g) {
@@ -102,9 +126,29 @@ impl Ctx<'_> {
                 // would be: both are left out.
                 let skip_first = usize::from(start > 0);
                 let skip_last = usize::from(end < rows);
-                write_lines(out, &part.to_string(), skip_first, skip_last)?;
-                start = end;
+                write_lines(out, &part.to_string(), skip_first, skip_last)
+            };
+            let starts: Vec<usize> = (0..rows).step_by(chunk.max(1)).collect();
+            if self.threads < 2 || starts.len() < 2 {
+                for &start in &starts {
+                    chunk_at(out, start)?;
+                }
+                continue;
             }
+            // Laying out the chunks is most of the time the text report takes: a second
+            // thread lays out the later half into memory (text, a fraction of the size of the
+            // table's cells) while this one writes the first.
+            let (first, later) = starts.split_at(starts.len() / 2);
+            let later_text = std::thread::scope(|scope| {
+                let side = scope.spawn(|| {
+                    let mut buf = Vec::new();
+                    later.iter().try_for_each(|&start| chunk_at(&mut buf, start)).map(|()| buf)
+                });
+                let done = first.iter().try_for_each(|&start| chunk_at(&mut *out, start));
+                let later = side.join().unwrap_or_else(|p| std::panic::resume_unwind(p));
+                done.and(later)
+            })?;
+            out.write_all(&later_text)?;
         }
         Ok(())
     }
@@ -248,7 +292,19 @@ fn opt(s: &Option<String>) -> &str {
 impl Report {
     /// Writes the sections the options select, as tables.
     pub fn write_text(&self, out: &mut dyn Write, opts: &ReportOptions) -> io::Result<()> {
-        let c = Ctx { r: self, o: opts, width: opts.width.unwrap_or(DEFAULT_WIDTH).max(20) };
+        self.write_text_threads(out, opts, 1)
+    }
+
+    /// [`Report::write_text`], the same text, with long tables laid out on up to two threads
+    /// when `threads` allows.
+    pub fn write_text_threads(
+        &self,
+        out: &mut dyn Write,
+        opts: &ReportOptions,
+        threads: usize,
+    ) -> io::Result<()> {
+        let width = opts.width.unwrap_or(DEFAULT_WIDTH).max(20);
+        let c = Ctx { r: self, o: opts, width, threads };
         for s in Section::ALL {
             if !opts.shows(s) {
                 continue;
@@ -401,7 +457,7 @@ fn sessions(c: &Ctx<'_>, out: &mut dyn Write) -> io::Result<()> {
         "Msgs ↑/↓",
         "Err",
     ]);
-    for s in rows.iter().take(c.limit()) {
+    c.add_rows(&mut t, rows, |s| {
         let login = match &s.login {
             None => "no PROVISION".to_string(),
             Some(l) => {
@@ -432,7 +488,7 @@ fn sessions(c: &Ctx<'_>, out: &mut dyn Write) -> io::Result<()> {
                 }
             },
         );
-        t.add_row(vec![
+        vec![
             Cell::new(conn),
             Cell::new(if server.is_some() {
                 s.client.clone()
@@ -446,8 +502,8 @@ fn sessions(c: &Ctx<'_>, out: &mut dyn Write) -> io::Result<()> {
             Cell::new(s.ended()),
             Cell::new(format!("{}/{}", s.msgs_up, s.msgs_down)),
             num(s.errors + s.decode_errors),
-        ]);
-    }
+        ]
+    });
     c.emit(out, &t, rows.len())?;
     if rows.is_empty() {
         return Ok(());
@@ -462,7 +518,7 @@ fn sessions(c: &Ctx<'_>, out: &mut dyn Write) -> io::Result<()> {
         "Bytes ↑/↓",
         "Heartbeats (RTT p50 / max)",
     ]);
-    for s in rows.iter().take(c.limit()) {
+    c.add_rows(&mut t, rows, |s| {
         let hb = &s.heartbeats;
         let every = hb.interval_ns.map(|i| format!(" every {}", fmt_dur(i))).unwrap_or_default();
         let hbs = if hb.count == 0 {
@@ -470,7 +526,7 @@ fn sessions(c: &Ctx<'_>, out: &mut dyn Write) -> io::Result<()> {
         } else {
             format!("{}{every}, {} / {}", hb.count, opt_dur(hb.rtt_p50_ns), opt_dur(hb.rtt_max_ns))
         };
-        t.add_row(vec![
+        vec![
             Cell::new(s.conn),
             Cell::new(opt(&s.resource)),
             Cell::new(device(s)),
@@ -478,8 +534,8 @@ fn sessions(c: &Ctx<'_>, out: &mut dyn Write) -> io::Result<()> {
             Cell::new(transport(s)),
             Cell::new(format!("{}/{}", s.bytes_up, s.bytes_down)),
             Cell::new(hbs),
-        ]);
-    }
+        ]
+    });
     c.emit(out, &t, rows.len())
 }
 
@@ -503,8 +559,8 @@ fn queues(c: &Ctx<'_>, out: &mut dyn Write) -> io::Result<()> {
         "Drain time",
         "Stalls",
     ]);
-    for q in rows.iter().take(c.limit()) {
-        t.add_row(vec![
+    c.add_rows(&mut t, rows, |q| {
+        vec![
             Cell::new(c.r.short_jid(&q.queue)),
             num(q.notices),
             num(q.pulls),
@@ -521,8 +577,8 @@ fn queues(c: &Ctx<'_>, out: &mut dyn Write) -> io::Result<()> {
             Cell::new(format!("{} ({} / {})", q.drains, q.drain_pages, q.drain_metas)),
             Cell::new(spread(&q.drain_time)),
             num(q.stalls),
-        ]);
-    }
+        ]
+    });
     c.emit(out, &t, rows.len())
 }
 
@@ -692,29 +748,32 @@ mod tests {
         t
     }
 
-    fn render(t: &Table, width: u16, chunk: usize) -> String {
+    fn render(t: &Table, width: u16, chunk: usize, threads: usize) -> String {
         let (r, o) = (Report::default(), ReportOptions::default());
-        let c = Ctx { r: &r, o: &o, width };
+        let c = Ctx { r: &r, o: &o, width, threads };
         let mut out = Vec::new();
         c.emit_chunked(&mut out, t, chunk).unwrap();
         String::from_utf8(out).unwrap()
     }
 
     /// Chunks join into exactly the lines of one rendering: narrow and wide terminals (column
-    /// groups or not), chunk edges on and off row counts, a group too wide to fit (wrapped).
+    /// groups or not), chunk edges on and off row counts, a group too wide to fit (wrapped),
+    /// chunks laid out on one thread or two.
     #[test]
     fn chunked_tables_read_as_one() {
         for (rows, cols) in [(1, 3), (7, 2), (100, 4), (333, 9), (64, 12)] {
             let t = table(rows, cols);
             for width in [40u16, 80, 120, 400] {
-                let whole = render(&t, width, usize::MAX);
+                let whole = render(&t, width, usize::MAX, 1);
                 assert!(whole.lines().count() > rows, "{rows}x{cols} at {width}");
                 for chunk in [1, 2, 7, 64, rows] {
-                    assert_eq!(
-                        render(&t, width, chunk),
-                        whole,
-                        "{rows}x{cols} at {width} by {chunk}"
-                    );
+                    for threads in [1, 2] {
+                        assert_eq!(
+                            render(&t, width, chunk, threads),
+                            whole,
+                            "{rows}x{cols} at {width} by {chunk} on {threads} threads"
+                        );
+                    }
                 }
             }
         }
