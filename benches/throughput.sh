@@ -30,20 +30,23 @@ if [ "${PGO:-0}" = 1 ]; then
 fi
 want=$(( size_mb * 1000000 ))
 
-if [ ! -s "$cap" ] || [ "$(stat -c %s "$cap")" -lt "$want" ]; then
+if [ ! -s "$cap" ] || [ "$(stat -L -c %s "$cap")" -lt "$want" ]; then
     # At the synthesizer's default rates a session writes ~0.32 KB per second after a login
     # of ~6.5 KB (MSS 300); the estimate is checked below and the duration scaled if short.
     secs=$(( (want / 1000 - clients * 13 / 2) / (clients * 32 / 100) + 10 ))
     for attempt in 1 2 3; do
         echo "synthesizing $cap ($clients clients, ${secs}s, MSS 300)…"
         "$bin" synth -w "$cap" --seed 7 --clients "$clients" --duration "$secs" --mss 300 --no-truth
-        got=$(stat -c %s "$cap")
+        got=$(stat -L -c %s "$cap")
         [ "$got" -ge "$want" ] && break
-        secs=$(awk -v s="$secs" -v w="$want" -v g="$got" 'BEGIN { printf "%d", s * w / g * 1.05 + 1 }')
+        # At most doubled per attempt: a capture that stays small for another reason must not
+        # turn into a synthesis that fills the disk.
+        secs=$(awk -v s="$secs" -v w="$want" -v g="$got" \
+            'BEGIN { x = s * w / (g > 0 ? g : 1) * 1.05 + 1; if (x > 2 * s) x = 2 * s; printf "%d", x }')
     done
-    [ "$(stat -c %s "$cap")" -ge "$want" ] || { echo "could not reach ${size_mb} MB" >&2; exit 1; }
+    [ "$(stat -L -c %s "$cap")" -ge "$want" ] || { echo "could not reach ${size_mb} MB" >&2; exit 1; }
 fi
-bytes=$(stat -c %s "$cap")
+bytes=$(stat -L -c %s "$cap")
 mb=$(awk -v b="$bytes" 'BEGIN { printf "%.1f", b / 1e6 }')
 packets=$("$bin" info "$cap" | awk '/^packets:/ { print $2 }')
 tally=$("$bin" dissect -q "$cap" 2>&1 >/dev/null | tail -n 1)
