@@ -254,9 +254,23 @@ impl<R: BufRead> Read for ZstdFrames<R> {
                 if n > 0 {
                     return Ok(n);
                 }
-                self.frame = None;
                 if let Some(e) = self.failed.take() {
+                    self.frame = None;
                     return Err(e);
+                }
+                // Every byte of the frame has been read (the hash covers what was read).
+                let sums = (f.get_checksum_from_data(), f.get_calculated_checksum());
+                self.frame = None;
+                if let (Some(want), Some(got)) = sums {
+                    if want != got {
+                        return Err(io::Error::new(
+                            io::ErrorKind::InvalidData,
+                            format!(
+                                "zstd: content checksum mismatch (the frame says {want:#010x}, \
+                                 its content gives {got:#010x})"
+                            ),
+                        ));
+                    }
                 }
             }
             if self.src.fill_buf()?.is_empty() {
@@ -1621,8 +1635,8 @@ mod tests {
         }
     }
 
-    /// A zstd frame of raw blocks of `block` bytes: 8 MiB window, content checksum announced
-    /// (its value is not checked) when `checksum`. What a cut of it can give is exact: the
+    /// A zstd frame of raw blocks of `block` bytes: 8 MiB window, content checksum (the low 32
+    /// bits of the content's XXH64) when `checksum`. What a cut of it can give is exact: the
     /// blocks wholly before the cut.
     fn zstd_raw_blocks(bytes: &[u8], block: usize, checksum: bool) -> (Vec<u8>, Vec<usize>) {
         // Frame header descriptor: no dictionary, no content size, window descriptor present;
@@ -1639,7 +1653,8 @@ mod tests {
             ends.push(z.len());
         }
         if checksum {
-            z.extend_from_slice(&[0x5a; 4]);
+            let sum = twox_hash::XxHash64::oneshot(0, bytes) as u32;
+            z.extend_from_slice(&sum.to_le_bytes());
         }
         (z, ends)
     }
@@ -1685,6 +1700,14 @@ mod tests {
             assert_eq!(got[..], all[..want], "damaged (checksum {checksum})");
             assert!(matches!(err.map(|e| e.kind), Some(CaptureErrorKind::Io(_))));
         }
+        // A content checksum that does not match: every packet, then an error that says so.
+        let (mut z, _) = zstd_raw_blocks(&c.bytes, BLOCK, true);
+        let n = z.len();
+        z[n - 1] ^= 0x80;
+        let (got, err, _) = read_all(&z);
+        assert_eq!(got, all);
+        let e = err.unwrap_or_else(|| panic!("a wrong checksum went unnoticed"));
+        assert!(e.to_string().contains("zstd: content checksum mismatch"), "{e}");
     }
 
     #[test]
