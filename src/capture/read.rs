@@ -1642,7 +1642,7 @@ mod tests {
         // Frame header descriptor: no dictionary, no content size, window descriptor present;
         // window 2^(10 + 13) bytes.
         let mut z = vec![0x28, 0xb5, 0x2f, 0xfd, if checksum { 0x04 } else { 0x00 }, 13 << 3];
-        // Where each block's content ends in `z`, and how much of `bytes` precedes that.
+        // Where each block ends in `z`.
         let mut ends = Vec::new();
         let chunks: Vec<&[u8]> = bytes.chunks(block).collect();
         for (i, c) in chunks.iter().enumerate() {
@@ -1660,8 +1660,9 @@ mod tests {
     }
 
     /// A zstd capture cut short (or damaged) gives every packet of the blocks before the
-    /// failure, then an error: the decoder holds its last window back until the frame ends,
-    /// and here the window is larger than the whole capture, so nothing came out before.
+    /// failure, then an error. The decoder holds its last window back until the frame ends,
+    /// and here the window is larger than the whole capture: unless the frame is sealed where
+    /// it failed, nothing comes out.
     #[test]
     fn a_zstd_frame_that_fails_gives_what_was_decoded_before() {
         let mut c = Cap::pcap_header(Endian::Little, PCAP_MAGIC_US, 1, 65535);
