@@ -2448,9 +2448,9 @@ fn build_report(a: &Analyzer) -> Report {
             }
         })
         .collect();
-    queues.sort_by(|a, b| {
-        (b.notices + b.pulls).cmp(&(a.notices + a.pulls)).then_with(|| a.queue.cmp(&b.queue))
-    });
+    // Keys sorted, rows then moved once: a row is a few hundred bytes, and a sort that moves
+    // rows moved each of them about log2(n) times.
+    queues.sort_by_cached_key(|q| (std::cmp::Reverse(q.notices + q.pulls), q.queue.clone()));
     rep.queues = queues;
 
     // Errors.
