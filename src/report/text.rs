@@ -22,8 +22,18 @@ struct Ctx<'a> {
     r: &'a Report,
     o: &'a ReportOptions,
     width: u16,
-    /// Threads that may lay out a long table (see [`Ctx::emit_chunked`]).
+    /// Threads that may make and lay out a long table (see [`Ctx::add_rows`] and
+    /// [`Ctx::emit_chunked`]).
     threads: usize,
+}
+
+/// `first()` on this thread while `later()` runs on a second one; both results.
+fn alongside<A, B: Send>(first: impl FnOnce() -> A, later: impl FnOnce() -> B + Send) -> (A, B) {
+    std::thread::scope(|scope| {
+        let side = scope.spawn(later);
+        let a = first();
+        (a, side.join().unwrap_or_else(|p| std::panic::resume_unwind(p)))
+    })
 }
 
 impl Ctx<'_> {
@@ -80,13 +90,14 @@ impl Ctx<'_> {
             return;
         }
         let (first, later) = items.split_at(items.len() / 2);
-        let later_rows = std::thread::scope(|scope| {
-            let side = scope.spawn(|| later.iter().map(&row).collect::<Vec<_>>());
-            for item in first {
-                t.add_row(row(item));
-            }
-            side.join().unwrap_or_else(|p| std::panic::resume_unwind(p))
-        });
+        let ((), later_rows) = alongside(
+            || {
+                for item in first {
+                    t.add_row(row(item));
+                }
+            },
+            || later.iter().map(&row).collect::<Vec<_>>(),
+        );
         t.add_rows(later_rows);
     }
 
@@ -139,16 +150,15 @@ impl Ctx<'_> {
             // thread lays out the later half into memory (text, a fraction of the size of the
             // table's cells) while this one writes the first.
             let (first, later) = starts.split_at(starts.len() / 2);
-            let later_text = std::thread::scope(|scope| {
-                let side = scope.spawn(|| {
+            let (done, later_text) = alongside(
+                || first.iter().try_for_each(|&start| chunk_at(&mut *out, start)),
+                || {
                     let mut buf = Vec::new();
                     later.iter().try_for_each(|&start| chunk_at(&mut buf, start)).map(|()| buf)
-                });
-                let done = first.iter().try_for_each(|&start| chunk_at(&mut *out, start));
-                let later = side.join().unwrap_or_else(|p| std::panic::resume_unwind(p));
-                done.and(later)
-            })?;
-            out.write_all(&later_text)?;
+                },
+            );
+            done?;
+            out.write_all(&later_text?)?;
         }
         Ok(())
     }
