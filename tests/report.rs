@@ -468,7 +468,7 @@ fn sharded_output_is_identical() {
 }
 
 /// Tables longer than one chunk of rows (the sessions and queues of 700 clients) are laid
-/// out on two threads under `-j 2`: the text is that of `-j 1`, in columns groups or not.
+/// out on two threads under `-j 2`: the text is that of `-j 1`, in column groups or not.
 #[test]
 fn long_tables_on_two_threads_read_as_on_one() {
     let dir = TempDir::new("long-tables");
