@@ -343,6 +343,9 @@ fn other_writers_pcap_variants_dissect_as_the_original() {
         "2frames.pcap.zst",
         "pcap.lz4",
         "2frames.pcap.lz4",
+        "legacy.pcap.lz4",
+        "linked.pcap.lz4",
+        "bx.pcap.lz4",
     ] {
         let cap = captures().join("variants").join(format!("seed.{v}"));
         let out = run(&["dissect", cap.to_str().unwrap()]);
@@ -350,6 +353,27 @@ fn other_writers_pcap_variants_dissect_as_the_original() {
         assert!(out.stdout == want.as_bytes(), "{v}: not the original's dissection");
         assert!(!String::from_utf8_lossy(&out.stderr).contains("warning"), "{v}");
     }
+}
+
+/// `lz4 seed.pcap` cut short: the whole capture is one block, and the cut falls inside it.
+/// The packets the bytes before the cut hold are dissected, then the cut is reported.
+#[test]
+fn an_lz4_capture_cut_inside_its_block_gives_the_packets_before_the_cut() {
+    let whole = std::fs::read(captures().join("variants").join("seed.pcap.lz4")).unwrap();
+    let want = std::fs::read_to_string(captures().join("seed.pcap.summary.txt")).unwrap();
+    let cut = tempdir("lz4cut").join("cut.pcap.lz4");
+    // The end mark and content checksum (8 bytes) and a third of the block.
+    std::fs::write(&cut, &whole[..(whole.len() - 8) * 2 / 3]).unwrap();
+    let out = run(&["dissect", cut.to_str().unwrap()]);
+    let got = String::from_utf8_lossy(&out.stdout);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("warning") && err.contains("truncated"), "{err}");
+    let n = got.lines().count();
+    assert!(n >= 3, "{n} lines: {got}{err}");
+    // The messages decoded are the original's; the last line may tell of a message cut short.
+    let first: Vec<_> = got.lines().take(n - 1).collect();
+    let orig: Vec<_> = want.lines().take(n - 1).collect();
+    assert_eq!(first, orig);
 }
 
 /// The same two connections inside tunnels and other link layers (`captures/tunnels`): VXLAN

@@ -41,6 +41,7 @@ use std::path::Path;
 use flate2::bufread::MultiGzDecoder;
 use memmap2::Mmap;
 
+use super::lz4frame::Lz4Frames;
 use super::{
     CaptureError, CaptureErrorKind, CaptureStats, LinkType, Packet, PacketSource, Timestamp,
 };
@@ -66,6 +67,8 @@ const GZIP_MAGIC: [u8; 2] = [0x1f, 0x8b];
 /// zstd and LZ4 frames, which Wireshark also reads captures compressed with.
 const ZSTD_MAGIC: [u8; 4] = [0x28, 0xb5, 0x2f, 0xfd];
 const LZ4_MAGIC: [u8; 4] = [0x04, 0x22, 0x4d, 0x18];
+/// `lz4 -l`: the format before frames had headers.
+const LZ4_LEGACY_MAGIC: [u8; 4] = [0x02, 0x21, 0x4c, 0x18];
 /// A skippable frame (zstd's and LZ4's alike): its magic's low nibble is free.
 const SKIPPABLE_FRAME: u32 = 0x184d_2a50;
 
@@ -85,7 +88,7 @@ fn compression(head: &[u8]) -> Option<Compression> {
         Some(Compression::Gzip)
     } else if head.starts_with(&ZSTD_MAGIC) || skippable_frame(head).is_some() {
         Some(Compression::Zstd)
-    } else if head.starts_with(&LZ4_MAGIC) {
+    } else if head.starts_with(&LZ4_MAGIC) || head.starts_with(&LZ4_LEGACY_MAGIC) {
         Some(Compression::Lz4)
     } else {
         None
@@ -108,99 +111,6 @@ fn skip_skippable(src: &mut impl BufRead) -> io::Result<bool> {
         return Err(io::ErrorKind::UnexpectedEof.into());
     }
     Ok(true)
-}
-
-/// An LZ4 frame stream of one or more frames (as `lz4` writes several files), with skippable
-/// frames passed over. The decoder takes the input's end between two blocks for the frame's
-/// end, so whether the frame really ended (its end mark, and the content checksum when its
-/// header announces one) is checked here on the last bytes it read: a stream cut short ends in
-/// an error, as a gzip or zstd one does.
-struct Lz4Frames<R: BufRead> {
-    dec: lz4_flex::frame::FrameDecoder<Tail<R>>,
-    /// Between frames: the next read starts one (or finds the end).
-    between: bool,
-    /// The frame being read ends with a content checksum after its end mark.
-    checksum: bool,
-}
-
-impl<R: BufRead> Lz4Frames<R> {
-    fn new(src: R) -> Self {
-        let tail = Tail { src, last: [0; 8] };
-        Lz4Frames { dec: lz4_flex::frame::FrameDecoder::new(tail), between: true, checksum: false }
-    }
-
-    /// Whether the bytes read last end the frame: its end mark (4 zero bytes), then the
-    /// content checksum if announced.
-    fn frame_ended(&self) -> bool {
-        let last = &self.dec.get_ref().last;
-        let mark = if self.checksum { last.first_chunk::<4>() } else { last.last_chunk::<4>() };
-        mark == Some(&[0; 4])
-    }
-}
-
-impl<R: BufRead> Read for Lz4Frames<R> {
-    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        if buf.is_empty() {
-            return Ok(0);
-        }
-        loop {
-            if self.between {
-                let src = self.dec.get_mut();
-                let head = src.fill_buf()?;
-                if head.is_empty() {
-                    return Ok(0);
-                }
-                // The frame descriptor's FLG byte follows the magic; bit 2: content checksum.
-                self.checksum = head.get(4).is_some_and(|flg| flg & 0x04 != 0);
-                if skip_skippable(src)? {
-                    continue;
-                }
-                self.between = false;
-            }
-            // Each pass either returns bytes or consumes a frame (or fails): no endless loop.
-            let n = self.dec.read(buf)?;
-            if n > 0 {
-                return Ok(n);
-            }
-            if !self.frame_ended() {
-                return Err(io::Error::new(
-                    io::ErrorKind::UnexpectedEof,
-                    "lz4: the input ends inside a frame",
-                ));
-            }
-            self.between = true;
-        }
-    }
-}
-
-/// A reader that remembers the last 8 bytes read through it.
-struct Tail<R> {
-    src: R,
-    last: [u8; 8],
-}
-
-impl<R: BufRead> Read for Tail<R> {
-    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        let n = self.src.read(buf)?;
-        let got = buf.get(..n).unwrap_or_default();
-        let keep = got.len().min(8);
-        self.last.rotate_left(keep);
-        if let (Some(dst), Some(src)) = (self.last.get_mut(8 - keep..), got.get(got.len() - keep..))
-        {
-            dst.copy_from_slice(src);
-        }
-        Ok(n)
-    }
-}
-
-impl<R: BufRead> BufRead for Tail<R> {
-    fn fill_buf(&mut self) -> io::Result<&[u8]> {
-        self.src.fill_buf()
-    }
-    fn consume(&mut self, amt: usize) {
-        // Only skippable frames are consumed this way, between frames: nothing to remember.
-        self.src.consume(amt);
-    }
 }
 
 /// A zstd stream of one or more frames (as `zstd` writes several files, or `pzstd` one), with
@@ -1568,9 +1478,7 @@ mod tests {
     }
 
     fn lz4(bytes: &[u8]) -> Vec<u8> {
-        let mut enc = lz4_flex::frame::FrameEncoder::new(Vec::new());
-        enc.write_all(bytes).unwrap_or_default();
-        enc.finish().unwrap_or_default()
+        crate::capture::lz4frame::encode::frame(bytes, crate::capture::lz4frame::encode::PLAIN)
     }
 
     /// A skippable frame (zstd's and LZ4's) holding `n` bytes.
@@ -1632,6 +1540,40 @@ mod tests {
                     "{name} cut at {cut}: {e}"
                 );
             }
+        }
+    }
+
+    /// An LZ4 capture in one 4 MiB block (what `lz4` makes of a capture under 4 MiB) cut
+    /// anywhere gives the packets the bytes before the cut hold, then an error: not nothing.
+    #[test]
+    fn an_lz4_capture_cut_short_gives_the_packets_before_the_cut() {
+        use crate::capture::lz4frame::encode::{frame, Opts, PLAIN};
+        let mut c = Cap::pcap_header(Endian::Little, PCAP_MAGIC_US, 1, 65535);
+        for i in 0..400u32 {
+            let off = c.bytes.len();
+            let data: Vec<u8> = (0..150 + i % 7).map(|j| (i * 31 + j * 7) as u8).collect();
+            c.pcap_record(false, 1_700_000_000 + i, 0, &data, data.len() as u32);
+            c.expect(i64::from(1_700_000_000 + i) * NS, 1, data.len() as u32, &data, off);
+        }
+        let all = expected(&c);
+        for linked in [false, true] {
+            let f = frame(&c.bytes, Opts { code: 7, linked, ..PLAIN });
+            let (got, err, _) = read_all(&f);
+            assert!(err.is_none(), "{err:?}");
+            assert_eq!(got, all);
+            let mut last = 0;
+            for cut in (7..f.len()).step_by(997).chain([f.len() - 5]) {
+                let (got, err, _) = read_all(&f[..cut]);
+                assert_eq!(got[..], all[..got.len()], "cut at {cut}");
+                assert!(got.len() >= last, "cut at {cut}: fewer than a shorter cut");
+                last = got.len();
+                let e = err.unwrap_or_else(|| panic!("cut at {cut}: no error"));
+                assert!(matches!(e.kind, CaptureErrorKind::Truncated), "cut at {cut}: {e}");
+            }
+            // Before the end mark: every packet.
+            assert_eq!(last, all.len());
+            let (got, _, _) = read_all(&f[..f.len() / 2]);
+            assert!(got.len() > all.len() * 2 / 5, "half the file: {} packets", got.len());
         }
     }
 
