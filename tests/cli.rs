@@ -410,4 +410,11 @@ fn msync_inside_tunnels_and_other_link_layers_dissects_as_outside() {
     assert!(out.stdout == want.as_bytes(), "vxlan-fragmented: not its committed dissection");
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("52 messages, 0 decode errors, 0 gap bytes"), "{err}");
+    // IPv6 fragments the kernel wrote, of the same sessions: the same 52 messages.
+    let cap = dir.join("vxlan6-fragmented.pcap");
+    let out = run(&["dissect", cap.to_str().unwrap()]);
+    let want = std::fs::read_to_string(dir.join("vxlan6-fragmented.pcap.summary.txt")).unwrap();
+    assert!(out.stdout == want.as_bytes(), "vxlan6-fragmented: not its committed dissection");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("52 messages, 0 decode errors, 0 gap bytes"), "{err}");
 }
