@@ -6,6 +6,7 @@
 //! [`PacketSource::next_packet`]; `data.len()` is the captured length, never more than the
 //! record said, and `orig_len` may be larger (snaplen truncation).
 
+mod ahead;
 mod lz4frame;
 mod read;
 pub mod write;

@@ -41,6 +41,7 @@ use std::path::Path;
 use flate2::bufread::MultiGzDecoder;
 use memmap2::Mmap;
 
+use super::ahead::ReadAhead;
 use super::lz4frame::Lz4Frames;
 use super::{
     CaptureError, CaptureErrorKind, CaptureStats, LinkType, Packet, PacketSource, Timestamp,
@@ -555,11 +556,13 @@ impl FileReader {
         let head = self.buf.get(self.pos..self.end).map(<[u8]>::to_vec).unwrap_or_default();
         let raw = std::mem::replace(&mut self.input, Box::new(io::empty()));
         let compressed = BufReader::with_capacity(256 * 1024, Cursor::new(head).chain(raw));
-        self.input = match kind {
+        let decoder: Box<dyn Read + Send> = match kind {
             Compression::Gzip => Box::new(MultiGzDecoder::new(compressed)),
             Compression::Zstd => Box::new(ZstdFrames::new(compressed)),
             Compression::Lz4 => Box::new(Lz4Frames::new(compressed)),
         };
+        self.input =
+            if ReadAhead::worth_it() { Box::new(ReadAhead::spawn(decoder)) } else { decoder };
         self.pos = 0;
         self.end = 0;
         self.eof = false;
