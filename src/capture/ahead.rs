@@ -17,6 +17,7 @@ use std::sync::mpsc::{sync_channel, Receiver, SyncSender};
 use std::thread;
 
 const CHUNK: usize = 1 << 20;
+const FIRST_CHUNK: usize = 16 << 10;
 const DEPTH: usize = 4;
 
 enum Msg {
@@ -46,11 +47,13 @@ impl ReadAhead {
         let (tx, rx) = sync_channel(DEPTH);
         let (spare, spares) = sync_channel::<Vec<u8>>(DEPTH + 2);
         let started = thread::Builder::new().name("decompress".to_string()).spawn(move || {
+            // The first chunks are small, so that a small capture costs no megabyte of zeroes
+            // and the reader starts sooner; they double up to [`CHUNK`].
+            let mut size = FIRST_CHUNK;
             loop {
                 let mut buf = spares.try_recv().unwrap_or_default();
-                // Zero-filled once per buffer: a recycled one is still full length but for
-                // the short last chunk of a stream.
-                buf.resize(CHUNK, 0);
+                // Zero-filled once per buffer: a recycled one keeps its capacity.
+                buf.resize(size, 0);
                 let (n, failed) = fill(&mut src, &mut buf);
                 buf.truncate(n);
                 // A send fails only once the reader is gone: nothing left to do then.
@@ -61,10 +64,11 @@ impl ReadAhead {
                     let _ = tx.send(Msg::Failed(e));
                     return;
                 }
-                if n < CHUNK {
+                if n < size {
                     let _ = tx.send(Msg::End);
                     return;
                 }
+                size = (size * 2).min(CHUNK);
             }
         });
         let rx = match started {
@@ -173,7 +177,8 @@ mod tests {
 
     #[test]
     fn bytes_then_the_end_or_the_error_in_order() {
-        for len in [0, 1, CHUNK - 1, CHUNK, CHUNK + 1, 5 * CHUNK + 12_345] {
+        let doubled = FIRST_CHUNK * 3; // the first two chunks exactly
+        for len in [0, 1, FIRST_CHUNK, doubled, CHUNK - 1, CHUNK, CHUNK + 1, 5 * CHUNK + 12_345] {
             let data: Vec<u8> = (0..len).map(|i| (i * 7 + i / 251) as u8).collect();
             for fail in [None, Some(io::ErrorKind::UnexpectedEof)] {
                 for step in [1000, 3 * CHUNK] {
