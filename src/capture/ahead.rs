@@ -1,6 +1,7 @@
 //! Decompressing on a thread of its own. A compressed capture's decoder (zstd, gzip, LZ4) is
 //! as slow as the dissection, or slower: run in line, the two add up; here they overlap, the
-//! decoder filling a few chunks ahead of the reader.
+//! decoder filling a few chunks ahead of the reader. The first few MiB are decoded in line, so
+//! a small capture starts no thread.
 //!
 //! Invariants:
 //! - The bytes, and the error that ends them, reach the reader in the order the decoder gave
@@ -26,13 +27,26 @@ enum Msg {
     End,
 }
 
+/// Decompressed bytes given in line before the thread starts: a small capture never pays for
+/// one (nor does a fuzzer's input).
+const IN_LINE: u64 = 4 << 20;
+
 pub(super) struct ReadAhead {
-    rx: Receiver<Msg>,
-    /// Chunks read, handed back to be filled again.
-    spare: SyncSender<Vec<u8>>,
+    /// The decoder, until the thread takes it.
+    in_line: Option<Box<dyn Read + Send>>,
+    given: u64,
+    start_after: u64,
+    chunks: Option<Chunks>,
     cur: Vec<u8>,
     pos: usize,
     ended: bool,
+}
+
+/// The thread's side of the hand-over.
+struct Chunks {
+    rx: Receiver<Msg>,
+    /// Chunks read, handed back to be filled again.
+    spare: SyncSender<Vec<u8>>,
 }
 
 impl ReadAhead {
@@ -41,50 +55,67 @@ impl ReadAhead {
         thread::available_parallelism().is_ok_and(|n| n.get() > 1)
     }
 
-    /// Starts decoding `src` on a new thread. If the thread cannot be started, reading gives
-    /// that error.
-    pub(super) fn spawn(mut src: Box<dyn Read + Send>) -> ReadAhead {
-        let (tx, rx) = sync_channel(DEPTH);
-        let (spare, spares) = sync_channel::<Vec<u8>>(DEPTH + 2);
-        let started = thread::Builder::new().name("decompress".to_string()).spawn(move || {
-            // The first chunks are small, so that a small capture costs no megabyte of zeroes
-            // and the reader starts sooner; they double up to [`CHUNK`].
-            let mut size = FIRST_CHUNK;
-            loop {
-                let mut buf = spares.try_recv().unwrap_or_default();
-                // Zero-filled once per buffer: a recycled one keeps its capacity.
-                buf.resize(size, 0);
-                let (n, failed) = fill(&mut src, &mut buf);
-                buf.truncate(n);
-                // A send fails only once the reader is gone: nothing left to do then.
-                if n > 0 && tx.send(Msg::Data(buf)).is_err() {
-                    return;
-                }
-                if let Some(e) = failed {
-                    let _ = tx.send(Msg::Failed(e));
-                    return;
-                }
-                if n < size {
-                    let _ = tx.send(Msg::End);
-                    return;
-                }
-                size = (size * 2).min(CHUNK);
-            }
-        });
-        let rx = match started {
-            Ok(_) => rx,
-            Err(e) => {
-                // Nothing will come on `rx`: the error is the whole stream.
-                let (tx, rx) = sync_channel(1);
-                let _ = tx.send(Msg::Failed(io::Error::new(
-                    e.kind(),
-                    format!("cannot start a thread to decompress the capture: {e}"),
-                )));
-                rx
-            }
-        };
-        ReadAhead { rx, spare, cur: Vec::new(), pos: 0, ended: false }
+    /// Reads `src` in line for its first [`IN_LINE`] bytes, then on a thread of its own.
+    pub(super) fn new(src: Box<dyn Read + Send>) -> ReadAhead {
+        ReadAhead::starting_after(src, IN_LINE)
     }
+
+    fn starting_after(src: Box<dyn Read + Send>, start_after: u64) -> ReadAhead {
+        ReadAhead {
+            in_line: Some(src),
+            given: 0,
+            start_after,
+            chunks: None,
+            cur: Vec::new(),
+            pos: 0,
+            ended: false,
+        }
+    }
+}
+
+/// Starts decoding `src` on a new thread. If the thread cannot be started, reading gives that
+/// error.
+fn start(mut src: Box<dyn Read + Send>) -> Chunks {
+    let (tx, rx) = sync_channel(DEPTH);
+    let (spare, spares) = sync_channel::<Vec<u8>>(DEPTH + 2);
+    let started = thread::Builder::new().name("decompress".to_string()).spawn(move || {
+        // The first chunks are small, so that the reader waits less for the first; they
+        // double up to [`CHUNK`].
+        let mut size = FIRST_CHUNK;
+        loop {
+            let mut buf = spares.try_recv().unwrap_or_default();
+            // Zero-filled once per buffer: a recycled one keeps its capacity.
+            buf.resize(size, 0);
+            let (n, failed) = fill(&mut src, &mut buf);
+            buf.truncate(n);
+            // A send fails only once the reader is gone: nothing left to do then.
+            if n > 0 && tx.send(Msg::Data(buf)).is_err() {
+                return;
+            }
+            if let Some(e) = failed {
+                let _ = tx.send(Msg::Failed(e));
+                return;
+            }
+            if n < size {
+                let _ = tx.send(Msg::End);
+                return;
+            }
+            size = (size * 2).min(CHUNK);
+        }
+    });
+    let rx = match started {
+        Ok(_) => rx,
+        Err(e) => {
+            // Nothing will come on `rx`: the error is the rest of the stream.
+            let (tx, rx) = sync_channel(1);
+            let _ = tx.send(Msg::Failed(io::Error::new(
+                e.kind(),
+                format!("cannot start a thread to decompress the capture: {e}"),
+            )));
+            rx
+        }
+    };
+    Chunks { rx, spare }
 }
 
 /// Reads until `buf` is full, the input ends or a read fails.
@@ -103,6 +134,26 @@ fn fill(src: &mut impl Read, buf: &mut [u8]) -> (usize, Option<io::Error>) {
 
 impl Read for ReadAhead {
     fn read(&mut self, out: &mut [u8]) -> io::Result<usize> {
+        if let Some(src) = self.in_line.as_mut() {
+            if self.given < self.start_after {
+                // As on the thread: the end, or the error that ends it, comes once.
+                let got = src.read(out);
+                let end = match &got {
+                    Ok(n) => *n == 0 && !out.is_empty(),
+                    Err(e) => e.kind() != io::ErrorKind::Interrupted,
+                };
+                if end {
+                    self.in_line = None;
+                }
+                let n = got?;
+                self.given += n as u64;
+                return Ok(n);
+            }
+        }
+        if let Some(src) = self.in_line.take() {
+            self.chunks = Some(start(src));
+        }
+        let Some(chunks) = self.chunks.as_ref() else { return Ok(0) };
         loop {
             if let Some(ready) = self.cur.get(self.pos..).filter(|r| !r.is_empty()) {
                 let n = ready.len().min(out.len());
@@ -119,9 +170,9 @@ impl Read for ReadAhead {
             self.pos = 0;
             if used.capacity() > 0 {
                 // When the spares are full the buffer is freed instead: no matter.
-                let _ = self.spare.try_send(used);
+                let _ = chunks.spare.try_send(used);
             }
-            match self.rx.recv() {
+            match chunks.rx.recv() {
                 Ok(Msg::Data(buf)) => self.cur = buf,
                 Ok(Msg::Failed(e)) => {
                     self.ended = true;
@@ -181,12 +232,13 @@ mod tests {
         for len in [0, 1, FIRST_CHUNK, doubled, CHUNK - 1, CHUNK, CHUNK + 1, 5 * CHUNK + 12_345] {
             let data: Vec<u8> = (0..len).map(|i| (i * 7 + i / 251) as u8).collect();
             for fail in [None, Some(io::ErrorKind::UnexpectedEof)] {
-                for step in [1000, 3 * CHUNK] {
+                for (step, after) in [(1000, 0), (3 * CHUNK, 0), (1000, 5000), (4096, IN_LINE)] {
                     let src = Source { data: data.clone(), at: 0, fail };
-                    let mut r = ReadAhead::spawn(Box::new(src));
+                    let mut r = ReadAhead::starting_after(Box::new(src), after);
                     let (got, err) = drain(&mut r, step);
-                    assert!(got == data, "len {len} fail {fail:?} step {step}");
-                    assert_eq!(err.map(|e| e.kind()), fail, "len {len} step {step}");
+                    let case = format!("len {len} fail {fail:?} step {step} after {after}");
+                    assert!(got == data, "{case}");
+                    assert_eq!(err.map(|e| e.kind()), fail, "{case}");
                     // After the end, the end again: never more bytes.
                     assert_eq!(r.read(&mut [0u8; 10]).ok(), Some(0));
                 }
@@ -202,7 +254,7 @@ mod tests {
                 panic!("decoder bug");
             }
         }
-        let mut r = ReadAhead::spawn(Box::new(Panics));
+        let mut r = ReadAhead::starting_after(Box::new(Panics), 0);
         let (got, err) = drain(&mut r, 100);
         assert!(got.is_empty());
         assert!(err.is_some_and(|e| e.to_string().contains("stopped unexpectedly")));
@@ -222,7 +274,7 @@ mod tests {
             }
         }
         let read = Arc::new(AtomicUsize::new(0));
-        let mut r = ReadAhead::spawn(Box::new(Counted(Arc::clone(&read))));
+        let mut r = ReadAhead::starting_after(Box::new(Counted(Arc::clone(&read))), 0);
         assert_eq!(r.read(&mut [0u8; 10]).ok(), Some(10));
         drop(r);
         let mut last = usize::MAX;

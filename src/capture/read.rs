@@ -562,7 +562,7 @@ impl FileReader {
             Compression::Lz4 => Box::new(Lz4Frames::new(compressed)),
         };
         self.input =
-            if ReadAhead::worth_it() { Box::new(ReadAhead::spawn(decoder)) } else { decoder };
+            if ReadAhead::worth_it() { Box::new(ReadAhead::new(decoder)) } else { decoder };
         self.pos = 0;
         self.end = 0;
         self.eof = false;
