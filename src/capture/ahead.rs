@@ -17,6 +17,8 @@ use std::mem;
 use std::sync::mpsc::{sync_channel, Receiver, SyncSender};
 use std::thread;
 
+use super::fill;
+
 const CHUNK: usize = 1 << 20;
 const FIRST_CHUNK: usize = 16 << 10;
 const DEPTH: usize = 4;
@@ -116,20 +118,6 @@ fn start(mut src: Box<dyn Read + Send>) -> Chunks {
         }
     };
     Chunks { rx, spare }
-}
-
-/// Reads until `buf` is full, the input ends or a read fails.
-fn fill(src: &mut impl Read, buf: &mut [u8]) -> (usize, Option<io::Error>) {
-    let mut n = 0;
-    while let Some(room) = buf.get_mut(n..).filter(|r| !r.is_empty()) {
-        match src.read(room) {
-            Ok(0) => break,
-            Ok(k) => n += k,
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-            Err(e) => return (n, Some(e)),
-        }
-    }
-    (n, None)
 }
 
 impl Read for ReadAhead {

@@ -70,24 +70,9 @@ fn invalid(text: String) -> io::Error {
     io::Error::new(io::ErrorKind::InvalidData, format!("lz4: {text}"))
 }
 
-/// Reads until `buf` is full, the input ends or a read fails: how many bytes it got, and the
-/// failure.
-fn fill_partial(src: &mut impl Read, buf: &mut [u8]) -> (usize, Option<io::Error>) {
-    let mut got = 0;
-    while let Some(rest) = buf.get_mut(got..).filter(|r| !r.is_empty()) {
-        match src.read(rest) {
-            Ok(0) => break,
-            Ok(n) => got += n,
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-            Err(e) => return (got, Some(e)),
-        }
-    }
-    (got, None)
-}
-
 /// Reads until `buf` is full or the input ends: how many bytes it got.
-fn fill(src: &mut impl Read, buf: &mut [u8]) -> io::Result<usize> {
-    match fill_partial(src, buf) {
+fn fill_all(src: &mut impl Read, buf: &mut [u8]) -> io::Result<usize> {
+    match super::fill(src, buf) {
         (_, Some(e)) => Err(e),
         (got, None) => Ok(got),
     }
@@ -97,7 +82,7 @@ fn fill(src: &mut impl Read, buf: &mut [u8]) -> io::Result<usize> {
 /// ended right there, before any of them.
 fn read_u32(src: &mut impl Read, what: &str) -> io::Result<Option<u32>> {
     let mut b = [0u8; 4];
-    match fill(src, &mut b)? {
+    match fill_all(src, &mut b)? {
         0 => Ok(None),
         4 => Ok(Some(u32::from_le_bytes(b))),
         _ => Err(eof(what)),
@@ -162,7 +147,7 @@ impl<R: Read> Lz4Frames<R> {
     fn descriptor(&mut self, frame: &mut Frame) -> io::Result<()> {
         // FLG, BD, the optional content size (8) and dictionary id (4), the checksum byte.
         let mut desc = [0u8; 15];
-        if fill(&mut self.src, desc.get_mut(..2).unwrap_or_default())? < 2 {
+        if fill_all(&mut self.src, desc.get_mut(..2).unwrap_or_default())? < 2 {
             return Err(eof("a frame header"));
         }
         let [flg, bd] = [desc[0], desc[1]];
@@ -183,7 +168,7 @@ impl<R: Read> Lz4Frames<R> {
         // The optional fields, then the header checksum byte.
         let n = 2 + 8 * usize::from(has_size) + 4 * usize::from(has_dict);
         let rest = desc.get_mut(2..=n).unwrap_or_default();
-        if fill(&mut self.src, rest)? < rest.len() {
+        if fill_all(&mut self.src, rest)? < rest.len() {
             return Err(eof("a frame header"));
         }
         let fields = desc.get(..n).unwrap_or_default();
@@ -246,7 +231,7 @@ impl<R: Read> Lz4Frames<R> {
         self.packed.resize(len, 0);
         // What stops the block's bytes or its checksum short (the input's end, a read error)
         // is told after the bytes decoded from what came before it.
-        let (got, mut stop) = fill_partial(&mut self.src, &mut self.packed);
+        let (got, mut stop) = super::fill(&mut self.src, &mut self.packed);
         let whole = got == len;
         if !whole && stop.is_none() {
             stop = Some(eof("a block"));

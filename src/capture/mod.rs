@@ -14,6 +14,7 @@ pub mod write;
 pub use read::{FileReader, MAX_BLOCK_LEN};
 
 use std::fmt;
+use std::io::{self, Read};
 
 /// Capture time in nanoseconds since the Unix epoch (UTC).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -179,3 +180,18 @@ pub trait PacketSource {
 }
 #[cfg(feature = "live")]
 pub mod live;
+
+/// Reads until `buf` is full, the input ends or a read fails: how many bytes it got, and the
+/// failure (after those bytes, which are still good).
+fn fill(src: &mut impl Read, buf: &mut [u8]) -> (usize, Option<io::Error>) {
+    let mut n = 0;
+    while let Some(room) = buf.get_mut(n..).filter(|r| !r.is_empty()) {
+        match src.read(room) {
+            Ok(0) => break,
+            Ok(k) => n += k,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => return (n, Some(e)),
+        }
+    }
+    (n, None)
+}

@@ -1546,11 +1546,9 @@ mod tests {
         }
     }
 
-    /// An LZ4 capture in one 4 MiB block (what `lz4` makes of a capture under 4 MiB) cut
-    /// anywhere gives the packets the bytes before the cut hold, then an error: not nothing.
-    #[test]
-    fn an_lz4_capture_cut_short_gives_the_packets_before_the_cut() {
-        use crate::capture::lz4frame::encode::{frame, Opts, PLAIN};
+    /// A pcap of 400 records of 150 to 156 bytes (about 70 KB): big enough for many
+    /// compressed blocks, small enough to cut everywhere.
+    fn four_hundred_records() -> Cap {
         let mut c = Cap::pcap_header(Endian::Little, PCAP_MAGIC_US, 1, 65535);
         for i in 0..400u32 {
             let off = c.bytes.len();
@@ -1558,6 +1556,15 @@ mod tests {
             c.pcap_record(false, 1_700_000_000 + i, 0, &data, data.len() as u32);
             c.expect(i64::from(1_700_000_000 + i) * NS, 1, data.len() as u32, &data, off);
         }
+        c
+    }
+
+    /// An LZ4 capture in one 4 MiB block (what `lz4` makes of a capture under 4 MiB) cut
+    /// anywhere gives the packets the bytes before the cut hold, then an error: not nothing.
+    #[test]
+    fn an_lz4_capture_cut_short_gives_the_packets_before_the_cut() {
+        use crate::capture::lz4frame::encode::{frame, Opts, PLAIN};
+        let c = four_hundred_records();
         let all = expected(&c);
         for linked in [false, true] {
             let f = frame(&c.bytes, Opts { code: 7, linked, ..PLAIN });
@@ -1610,13 +1617,7 @@ mod tests {
     /// it failed, nothing comes out.
     #[test]
     fn a_zstd_frame_that_fails_gives_what_was_decoded_before() {
-        let mut c = Cap::pcap_header(Endian::Little, PCAP_MAGIC_US, 1, 65535);
-        for i in 0..400u32 {
-            let off = c.bytes.len();
-            let data: Vec<u8> = (0..150 + i % 7).map(|j| (i * 31 + j * 7) as u8).collect();
-            c.pcap_record(false, 1_700_000_000 + i, 0, &data, data.len() as u32);
-            c.expect(i64::from(1_700_000_000 + i) * NS, 1, data.len() as u32, &data, off);
-        }
+        let c = four_hundred_records();
         let all = expected(&c);
         const BLOCK: usize = 4096;
         for checksum in [false, true] {
