@@ -659,11 +659,20 @@ fn info(args: InfoArgs) -> io::Result<ExitCode> {
         };
         let (mut packets, mut bytes, mut first, mut last) = (0u64, 0u64, None, None);
         let mut links: Vec<(msyncdump::capture::LinkType, u64)> = Vec::new();
+        // Records cut by the snaplen; records earlier than the one before (and the first).
+        let (mut cut, mut back, mut first_back) = (0u64, 0u64, None);
+        let mut prev: Option<msyncdump::capture::Timestamp> = None;
         loop {
             match reader.next_packet() {
                 Ok(Some(p)) => {
                     packets += 1;
                     bytes += p.data.len() as u64;
+                    cut += u64::from(p.orig_len as usize > p.data.len());
+                    if prev.is_some_and(|t| p.ts < t) {
+                        back += 1;
+                        first_back = first_back.or(Some(p.index));
+                    }
+                    prev = Some(p.ts);
                     first = first.or(Some(p.ts));
                     last = Some(last.map_or(p.ts, |l: msyncdump::capture::Timestamp| l.max(p.ts)));
                     match links.iter_mut().find(|(l, _)| *l == p.link) {
@@ -684,8 +693,14 @@ fn info(args: InfoArgs) -> io::Result<ExitCode> {
         }
         let stats = reader.stats();
         writeln!(out, "file: {}", file.display())?;
+        writeln!(out, "format: {}", reader.format_description())?;
+        writeln!(out, "compression: {}", reader.compression().unwrap_or("none"))?;
+        if let Some(size) = std::fs::metadata(file).ok().filter(|m| m.is_file()).map(|m| m.len()) {
+            writeln!(out, "file size: {size} bytes")?;
+        }
         writeln!(out, "packets: {packets}")?;
         writeln!(out, "captured bytes: {bytes}")?;
+        writeln!(out, "packets cut by the snaplen: {cut}")?;
         if let (Some(f), Some(l)) = (first, last) {
             let (mut a, mut b) = (String::new(), String::new());
             msyncdump::time::write_human(&mut a, f, None);
@@ -696,10 +711,19 @@ fn info(args: InfoArgs) -> io::Result<ExitCode> {
                 l.since(f) as f64 / 1e9
             )?;
         }
+        match first_back {
+            None => writeln!(out, "time order: strict")?,
+            Some(n) => writeln!(
+                out,
+                "time order: not strict: {back} packet{} earlier than the one before, the first #{n}",
+                if back == 1 { "" } else { "s" }
+            )?,
+        }
         for (l, n) in &links {
             writeln!(out, "link type {l}: {n} packets")?;
         }
         writeln!(out, "blocks skipped: {}", stats.skipped_blocks)?;
+        writeln!(out, "records skipped (naming an undeclared interface): {}", stats.bad_records)?;
     }
     Ok(if failed { ExitCode::from(2) } else { ExitCode::SUCCESS })
 }

@@ -355,6 +355,49 @@ fn other_writers_pcap_variants_dissect_as_the_original() {
     }
 }
 
+/// `info` says what capinfos would: the format and its variant, the compression, the file
+/// size, records cut by the snaplen and whether time goes only forward.
+#[test]
+fn info_tells_the_format_compression_snaplen_cuts_and_time_order() {
+    let info = |path: &std::path::Path| {
+        let out = run(&["info", path.to_str().unwrap()]);
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        String::from_utf8(out.stdout).unwrap()
+    };
+    let v = captures().join("variants");
+    let zst = info(&v.join("seed.pcap.zst"));
+    assert!(zst.contains("format: pcap, little-endian, microsecond timestamps, 16-byte record headers\ncompression: zstd\nfile size: 930 bytes\n"), "{zst}");
+    assert!(zst.contains("time order: strict\n"), "{zst}");
+    let ns = info(&v.join("seed.nsecpcap"));
+    assert!(ns.contains("nanosecond timestamps") && ns.contains("compression: none"), "{ns}");
+    let suse = info(&v.join("seed.suse6_3pcap"));
+    assert!(suse.contains("pcap (modified libpcap), little-endian, microsecond timestamps, 28-byte record headers"), "{suse}");
+    let ng = info(&captures().join("sample.pcapng"));
+    assert!(ng.contains("format: pcapng, little-endian\n"), "{ng}");
+    // seed.pcap with its second and third records swapped, and the fourth cut by a snaplen.
+    let mut b = std::fs::read(captures().join("seed.pcap")).unwrap();
+    let mut at = vec![24usize];
+    while let Some(&o) = at.last().filter(|&&o| o + 16 <= b.len()) {
+        let incl = u32::from_le_bytes(b[o + 8..o + 12].try_into().unwrap()) as usize;
+        at.push(o + 16 + incl);
+    }
+    let (r2, r3, r4) = (at[1]..at[2], at[2]..at[3], at[3]);
+    let swapped: Vec<u8> = [&b[..r2.start], &b[r3.clone()], &b[r2.clone()], &b[r3.end..]].concat();
+    b = swapped;
+    let orig = u32::from_le_bytes(b[r4 + 12..r4 + 16].try_into().unwrap());
+    b[r4 + 12..r4 + 16].copy_from_slice(&(orig + 100).to_le_bytes());
+    let path = tempdir("info").join("odd.pcap");
+    std::fs::write(&path, &b).unwrap();
+    let odd = info(&path);
+    assert!(odd.contains("packets cut by the snaplen: 1\n"), "{odd}");
+    assert!(
+        odd.contains(
+            "time order: not strict: 1 packet earlier than the one before, the first #3\n"
+        ),
+        "{odd}"
+    );
+}
+
 /// `lz4 seed.pcap` cut short: the whole capture is one block, and the cut falls inside it.
 /// The packets the bytes before the cut hold are dissected, then the cut is reported.
 #[test]

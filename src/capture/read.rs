@@ -459,6 +459,10 @@ pub struct FileReader {
     interfaces: Vec<Interface>,
     next_index: u64,
     stats: CaptureStats,
+    /// How the file is compressed, when it is.
+    compression: Option<Compression>,
+    /// The pcap magic number the file has (pcapng: none).
+    pcap_magic: Option<u32>,
 }
 
 impl FileReader {
@@ -517,6 +521,8 @@ impl FileReader {
             interfaces: Vec::new(),
             next_index: 1,
             stats: CaptureStats::default(),
+            compression: None,
+            pcap_magic: None,
         };
         if !mapped {
             if let Some(kind) = rd.sniff_compression() {
@@ -525,6 +531,38 @@ impl FileReader {
         }
         rd.read_header()?;
         Ok(rd)
+    }
+
+    /// The file's format as capinfos would name it: container, byte order (of the last
+    /// section read, for pcapng), timestamp unit and record header length for pcap.
+    pub fn format_description(&self) -> String {
+        let order = |e: Endian| match e {
+            Endian::Little => "little-endian",
+            Endian::Big => "big-endian",
+        };
+        match self.format {
+            Format::Pcap { endian, frac_ns, record_header, .. } => {
+                let kind = match self.pcap_magic {
+                    Some(PCAP_MAGIC_MODIFIED) => "pcap (modified libpcap)",
+                    _ => "pcap",
+                };
+                let unit = if frac_ns == 1 { "nanosecond" } else { "microsecond" };
+                format!(
+                    "{kind}, {}, {unit} timestamps, {record_header}-byte record headers",
+                    order(endian)
+                )
+            }
+            Format::PcapNg { endian } => format!("pcapng, {}", order(endian)),
+        }
+    }
+
+    /// The compression the file was read through, if any.
+    pub fn compression(&self) -> Option<&'static str> {
+        self.compression.map(|c| match c {
+            Compression::Gzip => "gzip",
+            Compression::Zstd => "zstd",
+            Compression::Lz4 => "LZ4",
+        })
     }
 
     /// Index given to the next packet (default 1), so numbering can continue across files.
@@ -553,6 +591,7 @@ impl FileReader {
 
     /// Puts a decoder in front of the input, feeding it the bytes already buffered first.
     fn start_decompressing(&mut self, kind: Compression) {
+        self.compression = Some(kind);
         let head = self.buf.get(self.pos..self.end).map(<[u8]>::to_vec).unwrap_or_default();
         let raw = std::mem::replace(&mut self.input, Box::new(io::empty()));
         let compressed = BufReader::with_capacity(256 * 1024, Cursor::new(head).chain(raw));
@@ -607,6 +646,7 @@ impl FileReader {
         self.consume(PCAP_FILE_HEADER_LEN);
         let record_header = self.pcap_record_header(endian, frac_ns, headers);
         self.format = Format::Pcap { endian, frac_ns, record_header, link };
+        self.pcap_magic = Some(variant);
         Ok(())
     }
 
