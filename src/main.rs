@@ -698,6 +698,7 @@ fn info(args: InfoArgs) -> io::Result<ExitCode> {
         if let Some(size) = std::fs::metadata(file).ok().filter(|m| m.is_file()).map(|m| m.len()) {
             writeln!(out, "file size: {size} bytes")?;
         }
+        write_capture_meta(&mut out, reader.meta())?;
         writeln!(out, "packets: {packets}")?;
         writeln!(out, "captured bytes: {bytes}")?;
         writeln!(out, "packets cut by the snaplen: {cut}")?;
@@ -726,6 +727,45 @@ fn info(args: InfoArgs) -> io::Result<ExitCode> {
         writeln!(out, "records skipped (naming an undeclared interface): {}", stats.bad_records)?;
     }
     Ok(if failed { ExitCode::from(2) } else { ExitCode::SUCCESS })
+}
+
+/// Where the capture was taken, as far as the file says: pcapng's sections, the capturing
+/// hardware, OS and application, and each interface (for pcap, its one link type and snaplen).
+fn write_capture_meta(out: &mut impl Write, m: &msyncdump::capture::CaptureMeta) -> io::Result<()> {
+    if m.sections > 0 {
+        writeln!(out, "sections: {}", m.sections)?;
+    }
+    for (what, v) in [("hardware", &m.hardware), ("OS", &m.os), ("application", &m.application)] {
+        if let Some(v) = v {
+            writeln!(out, "capture {what}: {v}")?;
+        }
+    }
+    for (i, ifc) in m.interfaces.iter().enumerate() {
+        write!(out, "interface {i}:")?;
+        if let Some(name) = &ifc.name {
+            write!(out, " {name}")?;
+        }
+        if let Some(d) = &ifc.description {
+            write!(out, " ({d})")?;
+        }
+        write!(out, " {}", ifc.link)?;
+        match ifc.snaplen {
+            0 => write!(out, ", no snaplen")?,
+            n => write!(out, ", snaplen {n}")?,
+        }
+        if let Some(f) = &ifc.filter {
+            write!(out, ", filter \"{f}\"")?;
+        }
+        if let Some(os) = &ifc.os {
+            write!(out, ", OS {os}")?;
+        }
+        writeln!(out)?;
+    }
+    let more = m.interfaces_total.saturating_sub(m.interfaces.len() as u64);
+    if more > 0 {
+        writeln!(out, "interfaces not listed: {more}")?;
+    }
+    Ok(())
 }
 
 #[cfg(not(feature = "live"))]

@@ -62,6 +62,7 @@ const SAMPLES: &[&str] = &[
     "websdk-deflate.pcap",
     "websdk-lz4-deflate.pcap",
     "ws-sample.pcap",
+    "dumpcap-lo.pcapng",
 ];
 
 #[test]
@@ -374,6 +375,19 @@ fn info_tells_the_format_compression_snaplen_cuts_and_time_order() {
     assert!(suse.contains("pcap (modified libpcap), little-endian, microsecond timestamps, 28-byte record headers"), "{suse}");
     let ng = info(&captures().join("sample.pcapng"));
     assert!(ng.contains("format: pcapng, little-endian\n"), "{ng}");
+    // Where dumpcap says the capture was taken: its section's and its interface's options.
+    let dc = info(&captures().join("dumpcap-lo.pcapng"));
+    for line in [
+        "sections: 1",
+        "capture hardware: Intel(R) Xeon(R) Processor (with SSE4.2)",
+        "capture OS: Linux 6.18.44-fc-v1272",
+        "capture application: Dumpcap (Wireshark) 4.0.17 (Git v4.0.17 packaged as 4.0.17-0+deb12u3)",
+        "interface 0: lo (Loopback) EN10MB (1), snaplen 262144, filter \"tcp port 6717\", OS Linux 6.18.44-fc-v1272",
+        "packets: 23",
+    ] {
+        assert!(dc.lines().any(|l| l == line), "{line} not in:\n{dc}");
+    }
+    assert!(zst.contains("interface 0: EN10MB (1), snaplen 262144\n"), "{zst}");
     // seed.pcap with its second and third records swapped, and the fourth cut by a snaplen.
     let mut b = std::fs::read(captures().join("seed.pcap")).unwrap();
     let mut at = vec![24usize];

@@ -38,7 +38,7 @@ impl Timestamp {
 }
 
 /// A pcap/pcapng link-layer header type (LINKTYPE_* value). Unknown values are kept.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
 pub struct LinkType(pub u32);
 
 impl LinkType {
@@ -167,6 +167,35 @@ pub struct CaptureStats {
     /// Packet records that were skipped because they cannot be placed (a pcapng packet block
     /// naming an interface its section never declared).
     pub bad_records: u64,
+}
+
+/// What a capture file says about where it was taken (pcapng's section and interface
+/// options; a pcap's one link type and snaplen), for `info`. Text is shown as it can be:
+/// truncated, control characters escaped.
+#[derive(Clone, Debug, Default)]
+pub struct CaptureMeta {
+    /// pcapng sections (0 for pcap).
+    pub sections: u64,
+    /// `shb_hardware`, `shb_os`, `shb_userappl` of the first section that has each.
+    pub hardware: Option<String>,
+    pub os: Option<String>,
+    pub application: Option<String>,
+    /// Interfaces in the order declared over all sections, the first 64 of them.
+    pub interfaces: Vec<InterfaceMeta>,
+    /// Interfaces declared, kept or not.
+    pub interfaces_total: u64,
+}
+
+#[derive(Clone, Debug, Default)]
+pub struct InterfaceMeta {
+    pub link: LinkType,
+    /// 0: no limit.
+    pub snaplen: u32,
+    pub name: Option<String>,
+    pub description: Option<String>,
+    /// The capture filter, when given as a libpcap filter string.
+    pub filter: Option<String>,
+    pub os: Option<String>,
 }
 
 /// Anything that yields packets: a capture file, a live interface.

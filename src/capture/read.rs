@@ -44,7 +44,8 @@ use memmap2::Mmap;
 use super::ahead::ReadAhead;
 use super::lz4frame::Lz4Frames;
 use super::{
-    CaptureError, CaptureErrorKind, CaptureStats, LinkType, Packet, PacketSource, Timestamp,
+    CaptureError, CaptureErrorKind, CaptureMeta, CaptureStats, InterfaceMeta, LinkType, Packet,
+    PacketSource, Timestamp,
 };
 
 /// Largest record or block accepted. Real packets are at most a few hundred KiB (the largest
@@ -255,6 +256,17 @@ const NG_IDB_MIN: usize = 20;
 const OPT_END: u16 = 0;
 const OPT_IF_TSRESOL: u16 = 9;
 const OPT_IF_TSOFFSET: u16 = 14;
+const OPT_IF_NAME: u16 = 2;
+const OPT_IF_DESCRIPTION: u16 = 3;
+const OPT_IF_FILTER: u16 = 11;
+const OPT_IF_OS: u16 = 12;
+const OPT_SHB_HARDWARE: u16 = 2;
+const OPT_SHB_OS: u16 = 3;
+const OPT_SHB_USERAPPL: u16 = 4;
+/// Interfaces whose description [`CaptureMeta`] keeps; the rest are only counted.
+const META_INTERFACES_MAX: usize = 64;
+/// Characters kept of a text option.
+const META_TEXT_MAX: usize = 200;
 
 const NANOS_PER_SEC: u64 = 1_000_000_000;
 
@@ -463,6 +475,7 @@ pub struct FileReader {
     compression: Option<Compression>,
     /// The pcap magic number the file has (pcapng: none).
     pcap_magic: Option<u32>,
+    meta: CaptureMeta,
 }
 
 impl FileReader {
@@ -523,6 +536,7 @@ impl FileReader {
             stats: CaptureStats::default(),
             compression: None,
             pcap_magic: None,
+            meta: CaptureMeta::default(),
         };
         if !mapped {
             if let Some(kind) = rd.sniff_compression() {
@@ -554,6 +568,11 @@ impl FileReader {
             }
             Format::PcapNg { endian } => format!("pcapng, {}", order(endian)),
         }
+    }
+
+    /// What the file says about where it was taken, as far as it has been read.
+    pub fn meta(&self) -> &CaptureMeta {
+        &self.meta
     }
 
     /// The compression the file was read through, if any.
@@ -647,6 +666,8 @@ impl FileReader {
         let record_header = self.pcap_record_header(endian, frac_ns, headers);
         self.format = Format::Pcap { endian, frac_ns, record_header, link };
         self.pcap_magic = Some(variant);
+        let snaplen = endian.u32_at(&h, 16);
+        self.meta.add_interface(InterfaceMeta { link, snaplen, ..InterfaceMeta::default() });
         Ok(())
     }
 
@@ -923,6 +944,19 @@ impl FileReader {
         if major != 1 {
             return Err(self.corrupt(offset, format!("unsupported pcapng version {major}.{minor}")));
         }
+        let block = self.buf.get(self.pos..self.pos.saturating_add(len)).unwrap_or_default();
+        let opts = block.get(NG_SHB_MIN - 4..len.saturating_sub(4)).unwrap_or_default();
+        self.meta.sections += 1;
+        for (code, value) in options(opts, endian) {
+            let slot = match code {
+                OPT_SHB_HARDWARE => &mut self.meta.hardware,
+                OPT_SHB_OS => &mut self.meta.os,
+                OPT_SHB_USERAPPL => &mut self.meta.application,
+                _ => continue,
+            };
+            // The first section that says is the one shown.
+            slot.get_or_insert_with(|| text_option(value));
+        }
         self.consume(len);
         self.format = Format::PcapNg { endian };
         self.interfaces.clear();
@@ -985,7 +1019,11 @@ impl FileReader {
         let parsed = match block_type {
             NG_EPB | NG_OPB => parse_packet_block(block, endian, block_type, &self.interfaces),
             NG_SPB => parse_simple_packet_block(block, endian, &self.interfaces),
-            NG_IDB => Parsed::Interface(parse_interface(block, endian)),
+            NG_IDB => {
+                let (ifc, meta) = parse_interface(block, endian);
+                self.meta.add_interface(meta);
+                Parsed::Interface(ifc)
+            }
             _ => Parsed::Skipped,
         };
         self.consume(len);
@@ -1098,22 +1136,43 @@ fn parse_simple_packet_block(block: &[u8], endian: Endian, interfaces: &[Interfa
     }
 }
 
+impl CaptureMeta {
+    fn add_interface(&mut self, m: InterfaceMeta) {
+        self.interfaces_total += 1;
+        if self.interfaces.len() < META_INTERFACES_MAX {
+            self.interfaces.push(m);
+        }
+    }
+}
+
+/// The options of a pcapng block: `opts` is what follows the block's fixed fields, without
+/// the trailing length. A malformed option ends the list rather than the capture.
+fn options(mut opts: &[u8], endian: Endian) -> impl Iterator<Item = (u16, &[u8])> {
+    std::iter::from_fn(move || {
+        let oh = array::<4>(opts, 0)?;
+        let code = endian.u16(array(&oh, 0).unwrap_or_default());
+        let len = usize::from(endian.u16(array(&oh, 2).unwrap_or_default()));
+        let value = opts.get(4..4 + len)?;
+        if code == OPT_END {
+            return None;
+        }
+        let padded = (len + 3) & !3;
+        opts = opts.get(4 + padded..).unwrap_or_default();
+        Some((code, value))
+    })
+}
+
 /// An interface description block; `block` is whole and at least `NG_IDB_MIN` long. Malformed
 /// options end the option list rather than the capture: the interface is still usable.
-fn parse_interface(block: &[u8], endian: Endian) -> Interface {
+fn parse_interface(block: &[u8], endian: Endian) -> (Interface, InterfaceMeta) {
     let link = LinkType(u32::from(endian.u16(array(block, 8).unwrap_or_default())));
     let snaplen = endian.u32(array(block, 12).unwrap_or_default());
     let mut tsresol = 6u8;
     let mut tsoffset = 0i64;
-    let mut opts = block.get(16..block.len().saturating_sub(4)).unwrap_or_default();
-    while let Some(oh) = array::<4>(opts, 0) {
-        let code = endian.u16(array(&oh, 0).unwrap_or_default());
-        let len = usize::from(endian.u16(array(&oh, 2).unwrap_or_default()));
-        let Some(value) = opts.get(4..4 + len) else {
-            break;
-        };
+    let mut meta = InterfaceMeta { link, snaplen, ..InterfaceMeta::default() };
+    let opts = block.get(16..block.len().saturating_sub(4)).unwrap_or_default();
+    for (code, value) in options(opts, endian) {
         match code {
-            OPT_END => break,
             OPT_IF_TSRESOL => {
                 if let Some(&v) = value.first() {
                     tsresol = v;
@@ -1124,17 +1183,43 @@ fn parse_interface(block: &[u8], endian: Endian) -> Interface {
                     tsoffset = endian.i64(v);
                 }
             }
+            OPT_IF_NAME => meta.name = Some(text_option(value)),
+            OPT_IF_DESCRIPTION => meta.description = Some(text_option(value)),
+            // A filter's first byte says its kind: 0 is a libpcap filter string.
+            OPT_IF_FILTER if value.first() == Some(&0) => {
+                meta.filter = Some(text_option(value.get(1..).unwrap_or_default()));
+            }
+            OPT_IF_OS => meta.os = Some(text_option(value)),
             _ => {}
         }
-        let padded = (len + 3) & !3;
-        opts = opts.get(4 + padded..).unwrap_or_default();
     }
-    Interface {
+    let ifc = Interface {
         link,
         snaplen,
         conv: TsConv::from_tsresol(tsresol),
         offset_ns: i128::from(tsoffset).saturating_mul(i128::from(NANOS_PER_SEC)),
+    };
+    (ifc, meta)
+}
+
+/// A text option as it can be shown: valid UTF-8 or not, at most [`META_TEXT_MAX`]
+/// characters, control characters escaped (a crafted file must not drive the terminal).
+fn text_option(value: &[u8]) -> String {
+    let text = String::from_utf8_lossy(value);
+    let text = text.trim_end_matches('\0');
+    let mut out = String::new();
+    for (i, c) in text.chars().enumerate() {
+        if i == META_TEXT_MAX {
+            out.push('…');
+            break;
+        }
+        if c.is_control() {
+            out.extend(c.escape_default());
+        } else {
+            out.push(c);
+        }
     }
+    out
 }
 
 /// The whole of `file` mapped, read-only, if it is a regular file that is not empty (and the
@@ -1597,6 +1682,40 @@ mod tests {
             c.expect(i64::from(1_700_000_000 + i) * NS, 1, data.len() as u32, &data, off);
         }
         c
+    }
+
+    /// Text options are shown as they can be: a crafted file's escape sequences escaped, its
+    /// long strings cut, invalid UTF-8 replaced; a malformed option list just ends.
+    #[test]
+    fn text_options_are_tamed_and_bad_option_lists_end() {
+        assert_eq!(text_option(b"eth0\0\0"), "eth0");
+        assert_eq!(text_option(b"a\x1b[31mred\nb"), "a\\u{1b}[31mred\\nb");
+        assert_eq!(text_option(b"\xff!"), "\u{fffd}!");
+        let long = text_option(&[b'x'; 1000]);
+        assert_eq!(long.chars().count(), META_TEXT_MAX + 1);
+        assert!(long.ends_with('…'));
+        // code 2 "ab" (padded), code 3 claiming 200 bytes it does not have.
+        let mut opts = vec![2, 0, 2, 0, b'a', b'b', 0, 0];
+        opts.extend([3, 0, 200, 0, b'c']);
+        let got: Vec<_> = options(&opts, Endian::Little).collect();
+        assert_eq!(got, vec![(2u16, &b"ab"[..])]);
+    }
+
+    /// Interfaces past the first 64 are counted, not kept: a file declaring thousands costs
+    /// no more to describe.
+    #[test]
+    fn interface_descriptions_are_bounded() {
+        let mut c = Cap::new(Endian::Big);
+        c.shb();
+        for _ in 0..70 {
+            c.idb(1, 96, None, None);
+        }
+        let mut rd = reader(&c.bytes).unwrap_or_else(|e| panic!("{e}"));
+        let _ = drain(&mut rd);
+        let m = rd.meta();
+        assert_eq!((m.sections, m.interfaces.len(), m.interfaces_total), (1, 64, 70));
+        assert_eq!(m.interfaces[63].snaplen, 96);
+        assert!(rd.format_description().starts_with("pcapng, big-endian"));
     }
 
     /// An LZ4 capture in one 4 MiB block (what `lz4` makes of a capture under 4 MiB) cut
