@@ -740,8 +740,11 @@ fn write_capture_meta(out: &mut impl Write, m: &msyncdump::capture::CaptureMeta)
             writeln!(out, "capture {what}: {v}")?;
         }
     }
-    for (i, ifc) in m.interfaces.iter().enumerate() {
-        write!(out, "interface {i}:")?;
+    for ifc in &m.interfaces {
+        match m.sections {
+            0 | 1 => write!(out, "interface {}:", ifc.id)?,
+            _ => write!(out, "interface {} of section {}:", ifc.id, ifc.section)?,
+        }
         if let Some(name) = &ifc.name {
             write!(out, " {name}")?;
         }

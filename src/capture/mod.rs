@@ -188,6 +188,10 @@ pub struct CaptureMeta {
 
 #[derive(Clone, Debug, Default)]
 pub struct InterfaceMeta {
+    /// The pcapng section declaring it (1 for the first; 0 for pcap) and its id there:
+    /// interface ids start again in each section.
+    pub section: u64,
+    pub id: usize,
     pub link: LinkType,
     /// 0: no limit.
     pub snaplen: u32,

@@ -1021,7 +1021,8 @@ impl FileReader {
             NG_SPB => parse_simple_packet_block(block, endian, &self.interfaces),
             NG_IDB => {
                 let (ifc, meta) = parse_interface(block, endian);
-                self.meta.add_interface(meta);
+                let (section, id) = (self.meta.sections, self.interfaces.len());
+                self.meta.add_interface(InterfaceMeta { section, id, ..meta });
                 Parsed::Interface(ifc)
             }
             _ => Parsed::Skipped,
@@ -1707,14 +1708,19 @@ mod tests {
     fn interface_descriptions_are_bounded() {
         let mut c = Cap::new(Endian::Big);
         c.shb();
-        for _ in 0..70 {
-            c.idb(1, 96, None, None);
+        c.idb(1, 96, None, None);
+        c.idb(1, 96, None, None);
+        // Interface ids start again in a new section.
+        c.shb();
+        for _ in 0..68 {
+            c.idb(101, 200, None, None);
         }
         let mut rd = reader(&c.bytes).unwrap_or_else(|e| panic!("{e}"));
         let _ = drain(&mut rd);
         let m = rd.meta();
-        assert_eq!((m.sections, m.interfaces.len(), m.interfaces_total), (1, 64, 70));
-        assert_eq!(m.interfaces[63].snaplen, 96);
+        assert_eq!((m.sections, m.interfaces.len(), m.interfaces_total), (2, 64, 70));
+        let at = |i: usize| (m.interfaces[i].section, m.interfaces[i].id, m.interfaces[i].snaplen);
+        assert_eq!([at(1), at(2), at(63)], [(1, 1, 96), (2, 0, 200), (2, 61, 200)]);
         assert!(rd.format_description().starts_with("pcapng, big-endian"));
     }
 
