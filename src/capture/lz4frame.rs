@@ -23,10 +23,9 @@ use std::io::{self, Read};
 
 use twox_hash::XxHash32;
 
-const MAGIC: u32 = 0x184D_2204;
-const LEGACY_MAGIC: u32 = 0x184C_2102;
-/// Skippable frames (zstd's and LZ4's alike): the magic's low nibble is free.
-const SKIPPABLE: u32 = 0x184D_2A50;
+pub(super) const MAGIC: u32 = 0x184D_2204;
+/// `lz4 -l`: the format before frames had headers.
+pub(super) const LEGACY_MAGIC: u32 = 0x184C_2102;
 
 /// How far back a match may reach: what a linked block keeps of the blocks before it.
 const WINDOW: usize = 64 << 10;
@@ -113,7 +112,7 @@ impl<R: Read> Lz4Frames<R> {
                 None => return Ok(false),
             },
         };
-        if magic & !0xf == SKIPPABLE {
+        if super::skippable(magic) {
             let len = read_u32(&mut self.src, "a skippable frame")?
                 .ok_or_else(|| eof("a skippable frame"))?;
             let len = u64::from(len);
@@ -209,7 +208,7 @@ impl<R: Read> Lz4Frames<R> {
             return Err(eof("a frame (no end mark)"));
         };
         if frame.legacy {
-            if head == LEGACY_MAGIC || head == MAGIC || head & !0xf == SKIPPABLE {
+            if head == LEGACY_MAGIC || head == MAGIC || super::skippable(head) {
                 self.magic = Some(head);
                 self.frame = None;
                 return Ok(());

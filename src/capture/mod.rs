@@ -228,3 +228,8 @@ fn fill(src: &mut impl Read, buf: &mut [u8]) -> (usize, Option<io::Error>) {
     }
     (n, None)
 }
+
+/// A skippable frame's magic (zstd's and LZ4's alike: its low nibble is free).
+fn skippable(magic: u32) -> bool {
+    magic & !0xf == 0x184D_2A50
+}

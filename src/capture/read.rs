@@ -42,7 +42,7 @@ use flate2::bufread::MultiGzDecoder;
 use memmap2::Mmap;
 
 use super::ahead::ReadAhead;
-use super::lz4frame::Lz4Frames;
+use super::lz4frame::{self, Lz4Frames};
 use super::{
     CaptureError, CaptureErrorKind, CaptureMeta, CaptureStats, InterfaceMeta, LinkType, Packet,
     PacketSource, Timestamp,
@@ -66,14 +66,9 @@ const RELEASE_STEP: usize = 8 * 1024 * 1024;
 const MAX_INTERFACES: usize = 65_536;
 
 const GZIP_MAGIC: [u8; 2] = [0x1f, 0x8b];
-/// zstd and LZ4 frames, which Wireshark also reads captures compressed with.
+/// zstd frames, which Wireshark also reads captures compressed with (LZ4's magic numbers are
+/// the frame reader's, `lz4frame`).
 const ZSTD_MAGIC: [u8; 4] = [0x28, 0xb5, 0x2f, 0xfd];
-const LZ4_MAGIC: [u8; 4] = [0x04, 0x22, 0x4d, 0x18];
-/// `lz4 -l`: the format before frames had headers.
-const LZ4_LEGACY_MAGIC: [u8; 4] = [0x02, 0x21, 0x4c, 0x18];
-/// A skippable frame (zstd's and LZ4's alike): its magic's low nibble is free.
-const SKIPPABLE_FRAME: u32 = 0x184d_2a50;
-
 /// Bytes read ahead to tell how a capture is compressed when it starts with skippable frames.
 const SNIFF_LIMIT: usize = 64 << 10;
 
@@ -86,11 +81,12 @@ enum Compression {
 }
 
 fn compression(head: &[u8]) -> Option<Compression> {
+    let magic = head.first_chunk::<4>().map(|b| u32::from_le_bytes(*b));
     if head.starts_with(&GZIP_MAGIC) {
         Some(Compression::Gzip)
     } else if head.starts_with(&ZSTD_MAGIC) || skippable_frame(head).is_some() {
         Some(Compression::Zstd)
-    } else if head.starts_with(&LZ4_MAGIC) || head.starts_with(&LZ4_LEGACY_MAGIC) {
+    } else if matches!(magic, Some(lz4frame::MAGIC | lz4frame::LEGACY_MAGIC)) {
         Some(Compression::Lz4)
     } else {
         None
@@ -101,7 +97,7 @@ fn compression(head: &[u8]) -> Option<Compression> {
 fn skippable_frame(head: &[u8]) -> Option<u32> {
     let magic = u32::from_le_bytes(*head.first_chunk::<4>()?);
     let len = u32::from_le_bytes(*head.get(4..)?.first_chunk::<4>()?);
-    (magic & !0xf == SKIPPABLE_FRAME).then_some(len)
+    super::skippable(magic).then_some(len)
 }
 
 /// Passes over the skippable frame at the start of `src`, if there is one: true when it did.
