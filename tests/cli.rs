@@ -61,6 +61,8 @@ const SAMPLES: &[&str] = &[
     "websdk-lz4-bi.pcap",
     "websdk-deflate.pcap",
     "websdk-lz4-deflate.pcap",
+    "websdk-chromium-plain.pcap",
+    "websdk-chromium-lz4-deflate.pcap",
     "ws-sample.pcap",
     "dumpcap-lo.pcapng",
 ];

@@ -1,7 +1,7 @@
 //! Real traffic of the official web SDK (easemob-websdk 4.21.1) against a test server,
-//! captured on the wire (see captures/websdk-README.md): WebSocket with masked frames, with and
-//! without permessage-deflate, with and without LZ4 protocol compression in one or both
-//! directions. Every MSync message the server logged (`*.expected.jsonl`, protobuf bytes after
+//! captured on the wire (see captures/websdk-README.md), run in Node and in headless Chromium:
+//! WebSocket with masked frames, with and without permessage-deflate, with and without LZ4
+//! protocol compression in one or both directions. Every MSync message the server logged (`*.expected.jsonl`, protobuf bytes after
 //! all compression is removed) must come out of the dissector byte for byte, in order.
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)]
@@ -113,4 +113,16 @@ fn permessage_deflate() {
 #[test]
 fn lz4_and_permessage_deflate() {
     check("websdk-lz4-deflate", true);
+}
+
+// The same session run by headless Chromium: the browser's own WebSocket (handshake with Origin
+// and User-Agent, its masking, its permessage-deflate) and XMLHttpRequest (CORS preflight).
+#[test]
+fn chromium_plain() {
+    check("websdk-chromium-plain", false);
+}
+
+#[test]
+fn chromium_lz4_and_permessage_deflate() {
+    check("websdk-chromium-lz4-deflate", true);
 }

@@ -1,8 +1,12 @@
 #!/bin/sh
-# Capture sessions of the official web SDK (easemob-websdk, run in Node) against the mock
-# server, on the loopback interface. Needs tcpdump, node, and `npm ci` done in this folder.
+# Capture sessions of the official web SDK (easemob-websdk) against the mock server, on the
+# loopback interface: run in Node (client.js), or in a real browser, headless Chromium
+# (browser-client.js on the page of page-server.js). Needs tcpdump, node, `npm ci` done in this
+# folder, and for the chromium-* scenarios Chromium (`apt-get install chromium`; CHROMIUM names
+# another binary).
 #
-#   ./capture.sh [scenario...]     scenarios: plain lz4 lz4-bi deflate lz4-deflate (default: all)
+#   ./capture.sh [scenario...]     scenarios: plain lz4 lz4-bi deflate lz4-deflate
+#                                  chromium-plain chromium-lz4-deflate (default: all)
 #
 # Writes ../../captures/websdk-<scenario>.pcap and websdk-<scenario>.expected.jsonl.
 set -eu
@@ -37,7 +41,46 @@ run() {
   ls -l "$pcap" "$jsonl"
 }
 
-[ $# -gt 0 ] || set -- plain lz4 lz4-bi deflate lz4-deflate
+# The same session driven by Chromium: its own WebSocket (handshake headers, masking,
+# permessage-deflate) and XMLHttpRequest (with a CORS preflight: the page is served from
+# another port, so that the SDK's 600 KB script stays out of the capture).
+run_browser() {
+  name=$1 lz4=$2 deflate=$3
+  pcap="$out/websdk-$name.pcap"
+  jsonl="$out/websdk-$name.expected.jsonl"
+  page_port=$((port + 1))
+  profile=$(mktemp -d)
+  echo "== $name (Chromium, lz4=$lz4 deflate=$deflate)"
+  rm -f "$pcap" "$jsonl"
+  timeout 40 tcpdump -i lo -U -s 0 -w "$pcap" "tcp port $port and host 127.0.0.1" 2>/dev/null &
+  tcpdump_pid=$!
+  sleep 1.5
+  PORT=$port LZ4=$lz4 DEFLATE=$deflate LOG="$jsonl" LIFETIME=30 timeout 35 node server.js &
+  server_pid=$!
+  PAGE_PORT=$page_port timeout 35 node page-server.js &
+  page_pid=$!
+  sleep 1
+  timeout 30 "${CHROMIUM:-chromium}" --headless=new --no-sandbox --disable-gpu --no-first-run \
+    --disable-background-networking --disable-component-update --disable-sync \
+    --user-data-dir="$profile" --enable-logging=stderr --v=0 \
+    "http://127.0.0.1:$page_port/?api=http://127.0.0.1:$port" 2>"$profile/chrome.log" &
+  chrome_pid=$!
+  # The server exits shortly after the SDK's WebSocket closes.
+  wait "$server_pid" || echo "server exited with $?"
+  grep -o '"\[browser\][^"]*' "$profile/chrome.log" || true
+  grep -q '\[browser\] closed' "$profile/chrome.log" || echo "the page did not finish its session" >&2
+  kill "$chrome_pid" "$page_pid" 2>/dev/null || true
+  wait "$chrome_pid" "$page_pid" 2>/dev/null || true
+  sleep 1
+  kill -INT "$tcpdump_pid" 2>/dev/null || true
+  wait "$tcpdump_pid" 2>/dev/null || true
+  rm -rf "$profile"
+  chown "$(id -u):$(id -g)" "$pcap" 2>/dev/null || true
+  node verify.js "$pcap" "$jsonl"
+  ls -l "$pcap" "$jsonl"
+}
+
+[ $# -gt 0 ] || set -- plain lz4 lz4-bi deflate lz4-deflate chromium-plain chromium-lz4-deflate
 for s in "$@"; do
   case $s in
     plain) run plain none 0 ;;
@@ -45,6 +88,8 @@ for s in "$@"; do
     lz4-bi) run lz4-bi bi 0 ;;
     deflate) run deflate none 1 ;;
     lz4-deflate) run lz4-deflate bi 1 ;;
+    chromium-plain) run_browser chromium-plain none 0 ;;
+    chromium-lz4-deflate) run_browser chromium-lz4-deflate bi 1 ;;
     *) echo "unknown scenario $s" >&2; exit 2 ;;
   esac
 done

@@ -164,6 +164,16 @@ const server = http.createServer((req, res) => {
       res.writeHead(code, { 'Content-Type': 'application/json', 'Access-Control-Allow-Origin': '*' });
       res.end(s);
     };
+    // A browser on another origin (page-server.js) asks first before its JSON POST.
+    if (req.method === 'OPTIONS') {
+      res.writeHead(204, {
+        'Access-Control-Allow-Origin': '*',
+        'Access-Control-Allow-Methods': 'GET, POST, PUT, DELETE, OPTIONS',
+        'Access-Control-Allow-Headers': req.headers['access-control-request-headers'] || '*',
+        'Access-Control-Max-Age': '600',
+      });
+      return res.end();
+    }
     if (req.method === 'POST' && /^\/[^/]+\/[^/]+\/token$/.test(req.url)) {
       return send(200, { access_token: TOKEN, expires_in: 5184000, user: { uuid: 'a1b2c3d4-0000-4000-8000-000000000001', type: 'user', username: parsed && parsed.username, activated: true } });
     }

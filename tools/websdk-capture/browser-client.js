@@ -1,0 +1,52 @@
+// The scenario of client.js, run by a real browser on the page that page-server.js serves: the
+// official SDK's web build over the browser's own WebSocket and XMLHttpRequest. Progress goes
+// to the console, which capture.sh reads from Chromium's log.
+'use strict';
+(function () {
+  const q = new URLSearchParams(location.search);
+  const API = q.get('api') || 'http://127.0.0.1:18080';
+  const say = (...a) => console.log('[browser]', ...a);
+  const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+  const websdk = self.websdk;
+  try { websdk.logger.setLevel(5); } catch (e) { /* ignore */ }
+  const conn = new websdk.connection({
+    appKey: 'easemob-demo#capture',
+    isHttpDNS: false,
+    url: API.replace(/^http/, 'ws') + '/ws',
+    apiUrl: API,
+    https: false,
+    delivery: true,
+    heartBeatWait: 60000,
+    autoReconnectNumMax: 1,
+  });
+  let gotFromBob = null;
+  conn.addEventHandler('capture', {
+    onConnected: () => say('connected'),
+    onDisconnected: () => say('disconnected'),
+    onTextMessage: (m) => { say('text message', m.from, '->', m.to, JSON.stringify(m.msg)); if (m.from === 'bob') gotFromBob = m; },
+    onError: (e) => say('error', JSON.stringify(e && { type: e.type, message: e.message })),
+  });
+  async function main() {
+    await conn.open({ user: 'alice', pwd: 'alice-password' });
+    say('opened');
+    await sleep(500);
+    for (const t of ['hello bob', 'second message', 'third message, with unicode: 你好']) {
+      const msg = websdk.message.create({ type: 'txt', chatType: 'singleChat', to: 'bob', msg: t });
+      const r = await conn.send(msg);
+      say('sent', JSON.stringify(t), 'serverMsgId', r && r.serverMsgId);
+      await sleep(150);
+    }
+    for (let i = 0; i < 40 && !gotFromBob; i++) await sleep(100);
+    if (gotFromBob) {
+      const ack = websdk.message.create({ type: 'read', chatType: 'singleChat', to: 'bob', id: gotFromBob.id });
+      await conn.send(ack);
+      say('read ack sent');
+    } else {
+      say('no message from bob');
+    }
+    await sleep(500);
+    conn.close();
+    say('closed');
+  }
+  main().catch((e) => say('failed', e && (e.message || JSON.stringify(e))));
+})();
