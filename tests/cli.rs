@@ -63,6 +63,7 @@ const SAMPLES: &[&str] = &[
     "websdk-lz4-deflate.pcap",
     "websdk-chromium-plain.pcap",
     "websdk-chromium-lz4-deflate.pcap",
+    "websdk-chromium-heartbeat.pcap",
     "ws-sample.pcap",
     "dumpcap-lo.pcapng",
 ];
@@ -325,6 +326,43 @@ fn report_shows_websocket_sessions_and_other_connections() {
         v["latency"].as_array().unwrap().iter().filter(|l| l["kind"] == "send").collect();
     assert_eq!(lat[0]["unanswered"], 0);
     assert!(lat[0]["answered"].as_u64().unwrap() >= 3);
+}
+
+/// The web SDK in Chromium, logged in for ~77 s: its own heartbeats (an UNREAD with nothing
+/// pending, sent once 30 s have passed) as the mock server logged them, against the report.
+#[test]
+fn report_counts_the_browser_sdks_own_heartbeats() {
+    let log = std::fs::read_to_string(captures().join("websdk-chromium-heartbeat.expected.jsonl"))
+        .unwrap();
+    let unread: Vec<serde_json::Value> = log
+        .lines()
+        .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap())
+        .filter(|v| v["command"] == "UNREAD")
+        .collect();
+    // Requests, then the answers that announced nothing: those requests were heartbeats.
+    let asked: Vec<f64> =
+        unread.iter().filter(|v| v["dir"] == "c2s").map(|v| v["t_ms"].as_f64().unwrap()).collect();
+    let empty = unread
+        .iter()
+        .filter(|v| v["dir"] == "s2c" && v["payload"]["unread"].as_array().is_none_or(Vec::is_empty))
+        .count();
+    assert_eq!((asked.len(), empty), (3, 2), "the session has a login UNREAD and two heartbeats");
+    let interval = asked[2] - asked[1];
+
+    let cap = captures().join("websdk-chromium-heartbeat.pcap");
+    let v: serde_json::Value =
+        serde_json::from_str(&stdout(&["report", "--json", cap.to_str().unwrap()])).unwrap();
+    let hb = &v["sessions"][0]["heartbeats"];
+    assert_eq!(hb["count"], 2);
+    // The server's clock is in whole milliseconds, the capture's in microseconds.
+    let got = hb["interval_ms"].as_f64().unwrap();
+    assert!((got - interval).abs() < 5.0, "interval {got} ms, the server saw {interval} ms");
+    let rtt = hb["rtt_max_ms"].as_f64().unwrap();
+    assert!(rtt > 0.0 && rtt < 50.0, "loopback round-trip {rtt} ms");
+    let lat: Vec<_> =
+        v["latency"].as_array().unwrap().iter().filter(|l| l["kind"] == "unread").collect();
+    assert_eq!((lat[0]["count"].as_u64(), lat[0]["answered"].as_u64()), (Some(3), Some(3)));
+    assert_eq!(v["sessions"][0]["login"]["status"], "OK");
 }
 
 /// `seed.pcap` rewritten by Wireshark's `editcap -F` (4.0.17) in the pcap variants it writes:

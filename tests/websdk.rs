@@ -52,7 +52,7 @@ fn hex(s: &str) -> Vec<u8> {
     (0..s.len() / 2).map(|i| u8::from_str_radix(&s[2 * i..2 * i + 2], 16).unwrap()).collect()
 }
 
-fn check(name: &str, want_lz4: bool) {
+fn check(name: &str, want_lz4: bool, messages: usize) {
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("captures");
     let reader = FileReader::open(&dir.join(format!("{name}.pcap"))).unwrap();
     let mut sources = vec![Ok(Box::new(reader) as Box<dyn PacketSource>)].into_iter();
@@ -76,8 +76,8 @@ fn check(name: &str, want_lz4: bool) {
     }
     assert_eq!(
         want.values().map(Vec::len).sum::<usize>(),
-        29,
-        "{name}: the session has 29 messages"
+        messages,
+        "{name}: the session has {messages} messages"
     );
     for d in ["c2s", "s2c"] {
         let (w, g) = (&want[d], &got.msgs[d]);
@@ -92,37 +92,44 @@ fn check(name: &str, want_lz4: bool) {
 
 #[test]
 fn plain() {
-    check("websdk-plain", false);
+    check("websdk-plain", false, 29);
 }
 
 #[test]
 fn lz4_uplink() {
-    check("websdk-lz4", true);
+    check("websdk-lz4", true, 29);
 }
 
 #[test]
 fn lz4_both_directions() {
-    check("websdk-lz4-bi", true);
+    check("websdk-lz4-bi", true, 29);
 }
 
 #[test]
 fn permessage_deflate() {
-    check("websdk-deflate", false);
+    check("websdk-deflate", false, 29);
 }
 
 #[test]
 fn lz4_and_permessage_deflate() {
-    check("websdk-lz4-deflate", true);
+    check("websdk-lz4-deflate", true, 29);
 }
 
 // The same session run by headless Chromium: the browser's own WebSocket (handshake with Origin
 // and User-Agent, its masking, its permessage-deflate) and XMLHttpRequest (CORS preflight).
 #[test]
 fn chromium_plain() {
-    check("websdk-chromium-plain", false);
+    check("websdk-chromium-plain", false, 29);
 }
 
 #[test]
 fn chromium_lz4_and_permessage_deflate() {
-    check("websdk-chromium-lz4-deflate", true);
+    check("websdk-chromium-lz4-deflate", true, 29);
+}
+
+// Logged in for ~77 s: the SDK's own heartbeats (an UNREAD once 30 s have passed), each with the
+// STATISTIC metas the SDK sends beside it.
+#[test]
+fn chromium_heartbeats() {
+    check("websdk-chromium-heartbeat", false, 41);
 }

@@ -5,6 +5,10 @@
 (function () {
   const q = new URLSearchParams(location.search);
   const API = q.get('api') || 'http://127.0.0.1:18080';
+  // hb: the SDK's heartbeat timer (ms; it sends a heartbeat once 30 s have passed since the
+  // last); stay: how long to stay logged in, idle, before logging out (ms).
+  const HB = Number(q.get('hb') || 60000);
+  const STAY = Number(q.get('stay') || 500);
   const say = (...a) => console.log('[browser]', ...a);
   const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
   const websdk = self.websdk;
@@ -16,7 +20,7 @@
     apiUrl: API,
     https: false,
     delivery: true,
-    heartBeatWait: 60000,
+    heartBeatWait: HB,
     autoReconnectNumMax: 1,
   });
   let gotFromBob = null;
@@ -44,7 +48,7 @@
     } else {
       say('no message from bob');
     }
-    await sleep(500);
+    await sleep(STAY);
     conn.close();
     say('closed');
   }

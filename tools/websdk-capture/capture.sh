@@ -6,7 +6,8 @@
 # another binary).
 #
 #   ./capture.sh [scenario...]     scenarios: plain lz4 lz4-bi deflate lz4-deflate
-#                                  chromium-plain chromium-lz4-deflate (default: all)
+#                                  chromium-plain chromium-lz4-deflate chromium-heartbeat
+#                                  (default: all)
 #
 # Writes ../../captures/websdk-<scenario>.pcap and websdk-<scenario>.expected.jsonl.
 set -eu
@@ -45,25 +46,25 @@ run() {
 # permessage-deflate) and XMLHttpRequest (with a CORS preflight: the page is served from
 # another port, so that the SDK's 600 KB script stays out of the capture).
 run_browser() {
-  name=$1 lz4=$2 deflate=$3
+  name=$1 lz4=$2 deflate=$3 query=${4:-} secs=${5:-30}
   pcap="$out/websdk-$name.pcap"
   jsonl="$out/websdk-$name.expected.jsonl"
   page_port=$((port + 1))
   profile=$(mktemp -d)
   echo "== $name (Chromium, lz4=$lz4 deflate=$deflate)"
   rm -f "$pcap" "$jsonl"
-  timeout 40 tcpdump -i lo -U -s 0 -w "$pcap" "tcp port $port and host 127.0.0.1" 2>/dev/null &
+  timeout $((secs + 10)) tcpdump -i lo -U -s 0 -w "$pcap" "tcp port $port and host 127.0.0.1" 2>/dev/null &
   tcpdump_pid=$!
   sleep 1.5
-  PORT=$port LZ4=$lz4 DEFLATE=$deflate LOG="$jsonl" LIFETIME=30 timeout 35 node server.js &
+  PORT=$port LZ4=$lz4 DEFLATE=$deflate LOG="$jsonl" LIFETIME=$secs timeout $((secs + 5)) node server.js &
   server_pid=$!
-  PAGE_PORT=$page_port timeout 35 node page-server.js &
+  PAGE_PORT=$page_port timeout $((secs + 5)) node page-server.js &
   page_pid=$!
   sleep 1
-  timeout 30 "${CHROMIUM:-chromium}" --headless=new --no-sandbox --disable-gpu --no-first-run \
+  timeout "$secs" "${CHROMIUM:-chromium}" --headless=new --no-sandbox --disable-gpu --no-first-run \
     --disable-background-networking --disable-component-update --disable-sync \
     --user-data-dir="$profile" --enable-logging=stderr --v=0 \
-    "http://127.0.0.1:$page_port/?api=http://127.0.0.1:$port" 2>"$profile/chrome.log" &
+    "http://127.0.0.1:$page_port/?api=http://127.0.0.1:$port$query" 2>"$profile/chrome.log" &
   chrome_pid=$!
   # The server exits shortly after the SDK's WebSocket closes.
   wait "$server_pid" || echo "server exited with $?"
@@ -80,7 +81,8 @@ run_browser() {
   ls -l "$pcap" "$jsonl"
 }
 
-[ $# -gt 0 ] || set -- plain lz4 lz4-bi deflate lz4-deflate chromium-plain chromium-lz4-deflate
+[ $# -gt 0 ] || set -- plain lz4 lz4-bi deflate lz4-deflate chromium-plain chromium-lz4-deflate \
+  chromium-heartbeat
 for s in "$@"; do
   case $s in
     plain) run plain none 0 ;;
@@ -90,6 +92,8 @@ for s in "$@"; do
     lz4-deflate) run lz4-deflate bi 1 ;;
     chromium-plain) run_browser chromium-plain none 0 ;;
     chromium-lz4-deflate) run_browser chromium-lz4-deflate bi 1 ;;
+    # Logged in for ~77 s: two of the SDK's own heartbeats (an UNREAD once 30 s have passed).
+    chromium-heartbeat) run_browser chromium-heartbeat none 0 "&hb=5000&stay=76000" 110 ;;
     *) echo "unknown scenario $s" >&2; exit 2 ;;
   esac
 done
