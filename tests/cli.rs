@@ -64,6 +64,7 @@ const SAMPLES: &[&str] = &[
     "websdk-chromium-plain.pcap",
     "websdk-chromium-lz4-deflate.pcap",
     "websdk-chromium-heartbeat.pcap",
+    "websdk-chromium-kicked.pcap",
     "ws-sample.pcap",
     "dumpcap-lo.pcapng",
 ];
@@ -326,6 +327,14 @@ fn report_shows_websocket_sessions_and_other_connections() {
         v["latency"].as_array().unwrap().iter().filter(|l| l["kind"] == "send").collect();
     assert_eq!(lat[0]["unanswered"], 0);
     assert!(lat[0]["answered"].as_u64().unwrap() >= 3);
+    // The SDK's close frame is empty: no status code.
+    let want = serde_json::json!({"by": "client", "code": null, "reason": ""});
+    assert_eq!(s["websocket"]["close"], want);
+    assert_eq!(
+        (s["close"].as_str(), s["tcp_close"].as_str()),
+        (Some("ws close, FIN"), Some("FIN"))
+    );
+    assert!(s["websocket"]["refused"].is_null());
 }
 
 /// The web SDK in Chromium, logged in for ~77 s: its own heartbeats (an UNREAD with nothing
@@ -344,7 +353,9 @@ fn report_counts_the_browser_sdks_own_heartbeats() {
         unread.iter().filter(|v| v["dir"] == "c2s").map(|v| v["t_ms"].as_f64().unwrap()).collect();
     let empty = unread
         .iter()
-        .filter(|v| v["dir"] == "s2c" && v["payload"]["unread"].as_array().is_none_or(Vec::is_empty))
+        .filter(|v| {
+            v["dir"] == "s2c" && v["payload"]["unread"].as_array().is_none_or(Vec::is_empty)
+        })
         .count();
     assert_eq!((asked.len(), empty), (3, 2), "the session has a login UNREAD and two heartbeats");
     let interval = asked[2] - asked[1];
@@ -363,6 +374,45 @@ fn report_counts_the_browser_sdks_own_heartbeats() {
         v["latency"].as_array().unwrap().iter().filter(|l| l["kind"] == "unread").collect();
     assert_eq!((lat[0]["count"].as_u64(), lat[0]["answered"].as_u64()), (Some(3), Some(3)));
     assert_eq!(v["sessions"][0]["login"]["status"], "OK");
+}
+
+/// The web SDK in Chromium, kicked: the server's log says which pull answer carried the
+/// STATISTIC meta (and its reason); the report must name it, where, whom, and how it ended.
+#[test]
+fn report_tells_that_the_browser_session_was_kicked() {
+    let log =
+        std::fs::read_to_string(captures().join("websdk-chromium-kicked.expected.jsonl")).unwrap();
+    let kicks: Vec<serde_json::Value> = log
+        .lines()
+        .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap())
+        .filter(|v| v["dir"] == "s2c")
+        .flat_map(|v| v["payload"]["metas"].as_array().cloned().unwrap_or_default())
+        .filter(|m| m["ns"] == "STATISTIC")
+        .collect();
+    assert_eq!(kicks.len(), 1);
+    assert_eq!(kicks[0]["payload"]["operation"], "USER_LOGIN_ANOTHER_DEVICE");
+    let reason = kicks[0]["payload"]["reason"].as_str().unwrap();
+
+    let cap = captures().join("websdk-chromium-kicked.pcap");
+    let v: serde_json::Value =
+        serde_json::from_str(&stdout(&["report", "--json", cap.to_str().unwrap()])).unwrap();
+    let e = &v["errors"][0];
+    assert_eq!(e["code"], "STATISTIC.USER_LOGIN_ANOTHER_DEVICE");
+    assert_eq!((e["count"].as_u64(), e["sessions"][0].as_u64()), (Some(1), Some(1)));
+    assert_eq!(e["reasons"][0]["reason"], reason);
+    assert_eq!(e["users"][0], "easemob-demo#capture_alice@easemob.com");
+    let kicked: Vec<_> =
+        v["findings"].as_array().unwrap().iter().filter(|f| f["kind"] == "kicked").collect();
+    assert_eq!(kicked.len(), 1);
+    assert_eq!(kicked[0]["severity"], "error");
+    assert_eq!(kicked[0]["where"][0]["frame"], e["first"]["frame"]);
+    let s = &v["sessions"][0];
+    assert_eq!(s["login"]["status"], "OK");
+    assert_eq!(s["logout"], false, "no LOGOUT: the server ended the session");
+    assert_eq!(s["close"], "ws close 1000, FIN");
+    assert_eq!(s["tcp_close"], "FIN");
+    assert_eq!(s["websocket"]["close"]["code"], 1000);
+    assert_eq!(s["websocket"]["close"]["by"], "server");
 }
 
 /// `seed.pcap` rewritten by Wireshark's `editcap -F` (4.0.17) in the pcap variants it writes:

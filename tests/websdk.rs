@@ -133,3 +133,10 @@ fn chromium_lz4_and_permessage_deflate() {
 fn chromium_heartbeats() {
     check("websdk-chromium-heartbeat", false, 41);
 }
+
+// Another device logs in as the user: the server's STATISTIC meta USER_LOGIN_ANOTHER_DEVICE in
+// a pull answer, the SDK's reaction, and the server closing the WebSocket.
+#[test]
+fn chromium_kicked() {
+    check("websdk-chromium-kicked", false, 32);
+}

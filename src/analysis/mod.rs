@@ -49,7 +49,7 @@ use crate::net::{CloseReason, ConnMeta, Dir, PktCtx, TcpNote};
 use crate::pipeline::{Consumer, Event, FrameProblem, MsgCtx, Totals, Transport, TransportNote};
 use crate::report::{
     CountRow, ErrorRow, FindingRow, Heartbeats, LatencyRow, LoginInfo, MessageStats, NotAnalysed,
-    Overview, QueueRow, Report, ReportOptions, SessionRow, Severity, Spread, Where,
+    Overview, QueueRow, Report, ReportOptions, SessionRow, Severity, Spread, Where, WsEnd,
 };
 use hist::Histogram;
 
@@ -629,7 +629,7 @@ struct ConnState {
     /// The WebSocket upgrade: path and the extensions in force.
     ws: Option<(Option<String>, Option<String>)>,
     /// How the WebSocket ended: a close frame or a refused upgrade.
-    ws_end: Option<String>,
+    ws_end: Option<WsEnd>,
     msync: bool,
     user: Option<String>,
     user_bare: Option<String>,
@@ -2079,7 +2079,7 @@ impl Consumer for Analyzer {
                 };
                 self.note_finding(conn.0, kind, *pkt, 0);
             }
-            Event::Transport { pkt, conn, note, .. } => {
+            Event::Transport { pkt, conn, note, dir } => {
                 self.seen(pkt.ts);
                 let finding = match note {
                     TransportNote::Lz4Crc { .. } => Some(FindingKind::Lz4Crc),
@@ -2098,13 +2098,14 @@ impl Consumer for Analyzer {
                             c.ws = Some((path.clone(), extensions.clone()));
                         }
                         TransportNote::WsRejected { status, reason } => {
-                            c.ws_end = Some(format!("upgrade refused {status} {reason}"));
+                            c.ws_end =
+                                Some(WsEnd::Refused { status: *status, reason: reason.clone() });
                         }
                         TransportNote::WsClose { code, reason } if c.ws_end.is_none() => {
-                            c.ws_end = Some(match code {
-                                Some(code) if reason.is_empty() => format!("ws close {code}"),
-                                Some(code) => format!("ws close {code} {reason:?}"),
-                                None => "ws close".to_string(),
+                            c.ws_end = Some(WsEnd::Close {
+                                by_client: *dir == Dir::C2S,
+                                code: *code,
+                                reason: reason.clone(),
                             });
                         }
                         _ => {}
@@ -2358,11 +2359,8 @@ fn build_report(a: &Analyzer) -> Report {
             start,
             end,
             duration_ns: end.since(start),
-            close: match (&c.ws_end, c.close) {
-                (Some(ws), Some((r, _))) => format!("{ws}, {}", r.as_str()),
-                (Some(ws), None) => ws.clone(),
-                (None, close) => close.map_or("open".to_string(), |(r, _)| r.as_str().to_string()),
-            },
+            close: c.close.map_or("open".to_string(), |(r, _)| r.as_str().to_string()),
+            ws_end: c.ws_end.clone(),
             logout: c.logout,
             msgs_up: c.msgs[0],
             msgs_down: c.msgs[1],

@@ -7,7 +7,7 @@ use std::io;
 
 use serde_json::{json, Map, Value};
 
-use super::{ns_to_ms, CountRow, FindingRow, Report, Spread, Where};
+use super::{ns_to_ms, CountRow, FindingRow, Report, Spread, Where, WsEnd};
 use crate::capture::Timestamp;
 
 fn ms(v: Option<i64>) -> Value {
@@ -122,10 +122,25 @@ fn session(s: &super::SessionRow, r: &Report) -> Value {
         "client": s.client,
         "server": s.server,
         "transport": s.transport,
-        "websocket": s.ws_path.as_ref().or(s.ws_extensions.as_ref()).map(|_| json!({
-            "path": s.ws_path,
-            "extensions": s.ws_extensions,
-        })),
+        "websocket": (s.ws_path.is_some() || s.ws_extensions.is_some() || s.ws_end.is_some())
+            .then(|| json!({
+                "path": s.ws_path,
+                "extensions": s.ws_extensions,
+                "close": match &s.ws_end {
+                    Some(WsEnd::Close { by_client, code, reason }) => json!({
+                        "by": if *by_client { "client" } else { "server" },
+                        "code": code,
+                        "reason": reason,
+                    }),
+                    _ => Value::Null,
+                },
+                "refused": match &s.ws_end {
+                    Some(WsEnd::Refused { status, reason }) => {
+                        json!({ "status": status, "reason": reason })
+                    }
+                    _ => Value::Null,
+                },
+            })),
         "midstream": s.midstream,
         "user": s.user,
         "user_inferred": s.user_inferred,
@@ -144,7 +159,8 @@ fn session(s: &super::SessionRow, r: &Report) -> Value {
         "start": time(s.start, r),
         "end": time(s.end, r),
         "duration_ms": ns_to_ms(s.duration_ns),
-        "close": s.close,
+        "close": s.closed(),
+        "tcp_close": s.close,
         "logout": s.logout,
         "msgs_up": s.msgs_up,
         "msgs_down": s.msgs_down,

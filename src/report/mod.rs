@@ -10,6 +10,8 @@ pub mod json;
 pub mod progress;
 pub mod text;
 
+use std::fmt;
+
 use crate::capture::Timestamp;
 
 /// The report's sections, in display order.
@@ -330,8 +332,11 @@ pub struct SessionRow {
     pub start: Timestamp,
     pub end: Timestamp,
     pub duration_ns: i64,
-    /// FIN, RST, idle, evicted, capture end, open (no close seen yet).
+    /// FIN, RST, idle, evicted, capture end, open (no close seen yet): the TCP connection's.
     pub close: String,
+    /// How the WebSocket ended, when it did before the TCP connection: its first close frame,
+    /// or the refused upgrade.
+    pub ws_end: Option<WsEnd>,
     /// The client logged out (LOGOUT sent) before the connection ended.
     pub logout: bool,
     pub msgs_up: u64,
@@ -344,13 +349,47 @@ pub struct SessionRow {
     pub decode_errors: u64,
 }
 
+/// How a session's WebSocket ended.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum WsEnd {
+    /// The first close frame: who sent it, its status code (none in an empty frame), reason.
+    Close { by_client: bool, code: Option<u16>, reason: String },
+    /// The server answered the upgrade request with another status than 101.
+    Refused { status: u16, reason: String },
+}
+
+impl fmt::Display for WsEnd {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            WsEnd::Close { code: Some(code), reason, .. } if reason.is_empty() => {
+                write!(f, "ws close {code}")
+            }
+            WsEnd::Close { code: Some(code), reason, .. } => {
+                write!(f, "ws close {code} {reason:?}")
+            }
+            WsEnd::Close { code: None, .. } => f.write_str("ws close"),
+            WsEnd::Refused { status, reason } => write!(f, "upgrade refused {status} {reason}"),
+        }
+    }
+}
+
 impl SessionRow {
+    /// How the connection ended: the WebSocket's end, then the TCP connection's (which is left
+    /// out while the connection is still open).
+    pub fn closed(&self) -> String {
+        match (&self.ws_end, self.close.as_str()) {
+            (Some(ws), "open") => ws.to_string(),
+            (Some(ws), tcp) => format!("{ws}, {tcp}"),
+            (None, tcp) => tcp.to_string(),
+        }
+    }
+
     /// How the session ended, LOGOUT first when the client logged out.
     pub fn ended(&self) -> String {
         if self.logout {
-            format!("LOGOUT, {}", self.close)
+            format!("LOGOUT, {}", self.closed())
         } else {
-            self.close.clone()
+            self.closed()
         }
     }
 }
@@ -617,6 +656,20 @@ pub fn ns_to_ms(ns: i64) -> f64 {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn websocket_ends() {
+        let close =
+            |code, reason: &str| WsEnd::Close { by_client: true, code, reason: reason.into() };
+        assert_eq!(close(None, "").to_string(), "ws close");
+        assert_eq!(close(Some(1000), "").to_string(), "ws close 1000");
+        assert_eq!(
+            close(Some(1001), "going \"away\"").to_string(),
+            "ws close 1001 \"going \\\"away\\\"\""
+        );
+        let refused = WsEnd::Refused { status: 403, reason: "Forbidden".into() };
+        assert_eq!(refused.to_string(), "upgrade refused 403 Forbidden");
+    }
 
     #[test]
     fn durations() {

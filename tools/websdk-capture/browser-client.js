@@ -9,6 +9,10 @@
   // last); stay: how long to stay logged in, idle, before logging out (ms).
   const HB = Number(q.get('hb') || 60000);
   const STAY = Number(q.get('stay') || 500);
+  // kick: the server will end the session (another device logged in): wait for that instead
+  // of logging out.
+  const KICK = q.get('kick') === '1';
+  let disconnected = false;
   const say = (...a) => console.log('[browser]', ...a);
   const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
   const websdk = self.websdk;
@@ -26,9 +30,9 @@
   let gotFromBob = null;
   conn.addEventHandler('capture', {
     onConnected: () => say('connected'),
-    onDisconnected: () => say('disconnected'),
+    onDisconnected: () => { disconnected = true; say('disconnected'); },
     onTextMessage: (m) => { say('text message', m.from, '->', m.to, JSON.stringify(m.msg)); if (m.from === 'bob') gotFromBob = m; },
-    onError: (e) => say('error', JSON.stringify(e && { type: e.type, message: e.message })),
+    onError: (e) => say('error', JSON.stringify(e && { type: e.type, message: e.message, data: e.data })),
   });
   async function main() {
     await conn.open({ user: 'alice', pwd: 'alice-password' });
@@ -48,9 +52,14 @@
     } else {
       say('no message from bob');
     }
+    if (KICK) {
+      for (let i = 0; i < 50 && !disconnected; i++) await sleep(100);
+      say(disconnected ? 'done: disconnected by the server' : 'failed: still connected');
+      return;
+    }
     await sleep(STAY);
     conn.close();
-    say('closed');
+    say('done');
   }
   main().catch((e) => say('failed', e && (e.message || JSON.stringify(e))));
 })();

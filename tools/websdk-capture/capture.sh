@@ -7,7 +7,7 @@
 #
 #   ./capture.sh [scenario...]     scenarios: plain lz4 lz4-bi deflate lz4-deflate
 #                                  chromium-plain chromium-lz4-deflate chromium-heartbeat
-#                                  (default: all)
+#                                  chromium-kicked (default: all)
 #
 # Writes ../../captures/websdk-<scenario>.pcap and websdk-<scenario>.expected.jsonl.
 set -eu
@@ -46,7 +46,7 @@ run() {
 # permessage-deflate) and XMLHttpRequest (with a CORS preflight: the page is served from
 # another port, so that the SDK's 600 KB script stays out of the capture).
 run_browser() {
-  name=$1 lz4=$2 deflate=$3 query=${4:-} secs=${5:-30}
+  name=$1 lz4=$2 deflate=$3 query=${4:-} secs=${5:-30} scenario=${6:-}
   pcap="$out/websdk-$name.pcap"
   jsonl="$out/websdk-$name.expected.jsonl"
   page_port=$((port + 1))
@@ -56,7 +56,7 @@ run_browser() {
   timeout $((secs + 10)) tcpdump -i lo -U -s 0 -w "$pcap" "tcp port $port and host 127.0.0.1" 2>/dev/null &
   tcpdump_pid=$!
   sleep 1.5
-  PORT=$port LZ4=$lz4 DEFLATE=$deflate LOG="$jsonl" LIFETIME=$secs timeout $((secs + 5)) node server.js &
+  PORT=$port LZ4=$lz4 DEFLATE=$deflate SCENARIO=$scenario LOG="$jsonl" LIFETIME=$secs timeout $((secs + 5)) node server.js &
   server_pid=$!
   PAGE_PORT=$page_port timeout $((secs + 5)) node page-server.js &
   page_pid=$!
@@ -69,7 +69,7 @@ run_browser() {
   # The server exits shortly after the SDK's WebSocket closes.
   wait "$server_pid" || echo "server exited with $?"
   grep -o '"\[browser\][^"]*' "$profile/chrome.log" || true
-  grep -q '\[browser\] closed' "$profile/chrome.log" || echo "the page did not finish its session" >&2
+  grep -q '\[browser\] done' "$profile/chrome.log" || echo "the page did not finish its session" >&2
   kill "$chrome_pid" "$page_pid" 2>/dev/null || true
   wait "$chrome_pid" "$page_pid" 2>/dev/null || true
   sleep 1
@@ -94,6 +94,8 @@ for s in "$@"; do
     chromium-lz4-deflate) run_browser chromium-lz4-deflate bi 1 ;;
     # Logged in for ~77 s: two of the SDK's own heartbeats (an UNREAD once 30 s have passed).
     chromium-heartbeat) run_browser chromium-heartbeat none 0 "&hb=5000&stay=76000" 110 ;;
+    # Another device logs in as the user: the server's STATISTIC meta, and the SDK's reaction.
+    chromium-kicked) run_browser chromium-kicked none 0 "&kick=1" 30 kick ;;
     *) echo "unknown scenario $s" >&2; exit 2 ;;
   esac
 done

@@ -9,6 +9,9 @@
 //             messages after the PROVISION answer too)
 //   DEFLATE   "1": accept permessage-deflate if the client offers it; otherwise refuse it
 //   LOG       path of the JSON-lines log of every MSync message received/sent
+//   SCENARIO  "kick": once the client has sent a READ_ACK, a NOTICE of the user's own queue,
+//             whose pull answer is a STATISTIC meta USER_LOGIN_ANOTHER_DEVICE (another device
+//             logged in as this user), then the server closes the WebSocket
 //   LIFETIME  seconds before the server exits on its own (default 20); it also exits 0.3 s
 //             after the first WebSocket connection closes unless KEEP_RUNNING=1
 'use strict';
@@ -26,6 +29,7 @@ const LZ4 = process.env.LZ4 || 'none';
 const DEFLATE = process.env.DEFLATE === '1';
 const LOG = process.env.LOG || '';
 const LIFETIME = Number(process.env.LIFETIME || 20);
+const SCENARIO = process.env.SCENARIO || '';
 
 const APPKEY = 'easemob-demo#capture';
 const DOMAIN = 'easemob.com';
@@ -149,6 +153,15 @@ function chatMeta(from, to, text) {
   return { id: newId(), from: jid(from, 'webim_1a2b3c'), to: jid(to), timestamp: Long.fromNumber(Date.now(), true), ns: NS.CHAT, payload: body };
 }
 
+// What the server sends a user whose account another device just logged in to.
+function kickMeta(user) {
+  const body = StatisticsBody.encode(StatisticsBody.fromObject({
+    operation: 'USER_LOGIN_ANOTHER_DEVICE',
+    reason: JSON.stringify({ device: 'mock-android-device', resource: 'android_5f6e7d' }),
+  })).finish();
+  return { id: newId(), from: { app_key: APPKEY, domain: DOMAIN }, to: jid(user), timestamp: Long.fromNumber(Date.now(), true), ns: NS.STATISTIC, payload: body };
+}
+
 // ---------- HTTP ----------
 const server = http.createServer((req, res) => {
   let body = '';
@@ -264,6 +277,13 @@ wss.on('connection', (ws) => {
           st.noticeSent = true;
           setTimeout(() => pushNotice('bob', 'hi alice, bob here'), 200);
         }
+        if (SCENARIO === 'kick' && b.type === MessageBody.Type.READ_ACK && !st.kicked) {
+          st.kicked = true;
+          setTimeout(() => {
+            st.queues.set(st.user, [kickMeta(st.user)]);
+            send(Command.NOTICE, CommNotice, { queue: jid(st.user) });
+          }, 300);
+        }
       }
       return;
     }
@@ -274,6 +294,8 @@ wss.on('connection', (ws) => {
       const ans = { status: OK, metas, queue: s.queue, is_last: true, timestamp: Long.fromNumber(Date.now(), true) };
       if (metas.length) ans.next_key = metas[metas.length - 1].id;
       send(Command.SYNC, CommSyncDL, ans);
+      // The kicked session is over: the server closes it (normal closure).
+      if (metas.some((m) => m.ns === NS.STATISTIC)) setTimeout(() => ws.close(1000), 300);
       return;
     }
     send(Command.SYNC, CommSyncDL, { status: OK, timestamp: Long.fromNumber(Date.now(), true) }, 'empty SYNC');
