@@ -65,6 +65,7 @@ const SAMPLES: &[&str] = &[
     "websdk-chromium-lz4-deflate.pcap",
     "websdk-chromium-heartbeat.pcap",
     "websdk-chromium-kicked.pcap",
+    "websdk-chromium-reconnect.pcap",
     "ws-sample.pcap",
     "dumpcap-lo.pcapng",
 ];
@@ -413,6 +414,40 @@ fn report_tells_that_the_browser_session_was_kicked() {
     assert_eq!(s["tcp_close"], "FIN");
     assert_eq!(s["websocket"]["close"]["code"], 1000);
     assert_eq!(s["websocket"]["close"]["by"], "server");
+}
+
+/// The web SDK in Chromium, its connection reset by the server mid-session: the server's log
+/// says when it reset and how many logins it answered; the report must show two sessions of
+/// the same user, the first ended by the RST without LOGOUT, the second logged out.
+#[test]
+fn report_shows_the_browser_sdks_reconnection() {
+    let log = std::fs::read_to_string(captures().join("websdk-chromium-reconnect.expected.jsonl"))
+        .unwrap();
+    let recs: Vec<serde_json::Value> =
+        log.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    let count = |f: &dyn Fn(&serde_json::Value) -> bool| recs.iter().filter(|v| f(v)).count();
+    assert_eq!(count(&|v| v["dir"] == "tcp-reset"), 1);
+    assert_eq!(count(&|v| v["dir"] == "ws-open"), 2);
+    assert_eq!(count(&|v| v["dir"] == "c2s" && v["command"] == "PROVISION"), 2);
+    assert_eq!(count(&|v| v["dir"] == "c2s" && v["command"] == "LOGOUT"), 1);
+
+    let cap = captures().join("websdk-chromium-reconnect.pcap");
+    let v: serde_json::Value =
+        serde_json::from_str(&stdout(&["report", "--json", cap.to_str().unwrap()])).unwrap();
+    let s = v["sessions"].as_array().unwrap();
+    assert_eq!(s.len(), 2);
+    for x in s {
+        assert!(x["user"].as_str().unwrap().starts_with("easemob-demo#capture_alice@easemob.com"));
+        assert_eq!(x["login"]["status"], "OK");
+    }
+    assert_eq!((s[0]["tcp_close"].as_str(), s[0]["logout"].as_bool()), (Some("RST"), Some(false)));
+    assert!(s[0]["websocket"]["close"].is_null(), "no close frame before the reset");
+    assert_eq!((s[1]["tcp_close"].as_str(), s[1]["logout"].as_bool()), (Some("FIN"), Some(true)));
+    let rst: Vec<_> =
+        v["findings"].as_array().unwrap().iter().filter(|f| f["kind"] == "rst").collect();
+    assert_eq!((rst.len(), rst[0]["conns"][0].as_u64()), (1, s[0]["conn"].as_u64()));
+    let login = v["latency"].as_array().unwrap().iter().find(|l| l["kind"] == "login").unwrap();
+    assert_eq!((login["count"].as_u64(), login["answered"].as_u64()), (Some(2), Some(2)));
 }
 
 /// `seed.pcap` rewritten by Wireshark's `editcap -F` (4.0.17) in the pcap variants it writes:

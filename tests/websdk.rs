@@ -60,8 +60,9 @@ fn check(name: &str, want_lz4: bool, messages: usize) {
     run_sources(&mut sources, &mut p, &mut |l| panic!("{l}")).unwrap();
     let (got, totals) = p.finish().unwrap();
     assert!(got.other.is_empty(), "{name}: {:?}", got.other);
-    assert_eq!(totals.websocket_connections, 1);
     let log = std::fs::read_to_string(dir.join(format!("{name}.expected.jsonl"))).unwrap();
+    let opened = log.lines().filter(|l| l.contains(r#""dir":"ws-open""#)).count();
+    assert_eq!(totals.websocket_connections, opened as u64, "{name}: WebSocket connections");
     let mut want: BTreeMap<&str, Vec<(String, Vec<u8>)>> = BTreeMap::new();
     for line in log.lines() {
         let v: serde_json::Value = serde_json::from_str(line).unwrap();
@@ -139,4 +140,11 @@ fn chromium_heartbeats() {
 #[test]
 fn chromium_kicked() {
     check("websdk-chromium-kicked", false, 32);
+}
+
+// The server resets the TCP connection after the third text message: the SDK reconnects on a
+// new connection, logs in again, sends one more message and logs out.
+#[test]
+fn chromium_reconnect() {
+    check("websdk-chromium-reconnect", false, 34);
 }

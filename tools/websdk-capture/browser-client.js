@@ -12,7 +12,11 @@
   // kick: the server will end the session (another device logged in): wait for that instead
   // of logging out.
   const KICK = q.get('kick') === '1';
+  // drop: the server will reset the connection after the third message: wait for the SDK to
+  // reconnect, send one more message, and log out.
+  const DROP = q.get('drop') === '1';
   let disconnected = false;
+  let connects = 0;
   const say = (...a) => console.log('[browser]', ...a);
   const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
   const websdk = self.websdk;
@@ -29,7 +33,7 @@
   });
   let gotFromBob = null;
   conn.addEventHandler('capture', {
-    onConnected: () => say('connected'),
+    onConnected: () => { connects++; say('connected'); },
     onDisconnected: () => { disconnected = true; say('disconnected'); },
     onTextMessage: (m) => { say('text message', m.from, '->', m.to, JSON.stringify(m.msg)); if (m.from === 'bob') gotFromBob = m; },
     onError: (e) => say('error', JSON.stringify(e && { type: e.type, message: e.message, data: e.data })),
@@ -43,6 +47,19 @@
       const r = await conn.send(msg);
       say('sent', JSON.stringify(t), 'serverMsgId', r && r.serverMsgId);
       await sleep(150);
+    }
+    if (DROP) {
+      for (let i = 0; i < 300 && connects < 2; i++) await sleep(100);
+      if (connects < 2) { say('failed: no reconnection'); return; }
+      say('reconnected');
+      await sleep(500);
+      const msg = websdk.message.create({ type: 'txt', chatType: 'singleChat', to: 'bob', msg: 'back again' });
+      const r = await conn.send(msg);
+      say('sent after reconnecting, serverMsgId', r && r.serverMsgId);
+      await sleep(300);
+      conn.close();
+      say('done');
+      return;
     }
     for (let i = 0; i < 40 && !gotFromBob; i++) await sleep(100);
     if (gotFromBob) {

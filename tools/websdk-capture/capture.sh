@@ -7,7 +7,7 @@
 #
 #   ./capture.sh [scenario...]     scenarios: plain lz4 lz4-bi deflate lz4-deflate
 #                                  chromium-plain chromium-lz4-deflate chromium-heartbeat
-#                                  chromium-kicked (default: all)
+#                                  chromium-kicked chromium-reconnect (default: all)
 #
 # Writes ../../captures/websdk-<scenario>.pcap and websdk-<scenario>.expected.jsonl.
 set -eu
@@ -82,7 +82,7 @@ run_browser() {
 }
 
 [ $# -gt 0 ] || set -- plain lz4 lz4-bi deflate lz4-deflate chromium-plain chromium-lz4-deflate \
-  chromium-heartbeat
+  chromium-heartbeat chromium-kicked chromium-reconnect
 for s in "$@"; do
   case $s in
     plain) run plain none 0 ;;
@@ -96,6 +96,8 @@ for s in "$@"; do
     chromium-heartbeat) run_browser chromium-heartbeat none 0 "&hb=5000&stay=76000" 110 ;;
     # Another device logs in as the user: the server's STATISTIC meta, and the SDK's reaction.
     chromium-kicked) run_browser chromium-kicked none 0 "&kick=1" 30 kick ;;
+    # The server resets the connection mid-session: the SDK reconnects and logs in again.
+    chromium-reconnect) run_browser chromium-reconnect none 0 "&drop=1" 60 drop ;;
     *) echo "unknown scenario $s" >&2; exit 2 ;;
   esac
 done

@@ -12,6 +12,9 @@
 //   SCENARIO  "kick": once the client has sent a READ_ACK, a NOTICE of the user's own queue,
 //             whose pull answer is a STATISTIC meta USER_LOGIN_ANOTHER_DEVICE (another device
 //             logged in as this user), then the server closes the WebSocket
+//             "drop": 0.3 s after acknowledging the third text message the server resets the
+//             TCP connection (no close frame); the SDK reconnects and logs in again; the server
+//             exits after that second connection closes
 //   LIFETIME  seconds before the server exits on its own (default 20); it also exits 0.3 s
 //             after the first WebSocket connection closes unless KEEP_RUNNING=1
 'use strict';
@@ -206,7 +209,9 @@ server.on('upgrade', (req, socket, head) => {
   wss.handleUpgrade(req, socket, head, (ws) => wss.emit('connection', ws, req));
 });
 
+let connections = 0;
 wss.on('connection', (ws) => {
+  const nth = ++connections;
   log({ dir: 'ws-open', extensions: ws.extensions || '' });
   const st = {
     up: null, // lz4 Stream for client->server once enabled
@@ -273,7 +278,9 @@ wss.on('connection', (ws) => {
         const b = MessageBody.decode(s.meta.payload);
         const isText = b.contents && b.contents.length && (b.contents[0].type || 0) === 0 && b.type === 1;
         if (isText) st.textCount++;
-        if (isText && st.textCount === 3 && !st.noticeSent) {
+        if (SCENARIO === 'drop' && isText && st.textCount === 3 && nth === 1) {
+          setTimeout(() => { log({ dir: 'tcp-reset' }); ws._socket.resetAndDestroy(); }, 300);
+        } else if (isText && st.textCount === 3 && !st.noticeSent) {
           st.noticeSent = true;
           setTimeout(() => pushNotice('bob', 'hi alice, bob here'), 200);
         }
@@ -336,7 +343,7 @@ wss.on('connection', (ws) => {
   ws.on('close', (code, reason) => {
     log({ dir: 'ws-close', code, reason: reason.toString() });
     // one session per run: exit shortly after the client has gone
-    if (process.env.KEEP_RUNNING !== '1') setTimeout(shutdown, 300);
+    if (process.env.KEEP_RUNNING !== '1' && !(SCENARIO === 'drop' && nth === 1)) setTimeout(shutdown, 300);
   });
   ws.on('error', (e) => log({ dir: 'ws-error', error: e.message }));
 });

@@ -1,4 +1,4 @@
-// Check a capture against its log: parse the pcap, reassemble the WebSocket connection, decode
+// Check a capture against its log: parse the pcap, reassemble each WebSocket connection, decode
 // the frames (unmasking, permessage-deflate with context takeover, the MSync LZ4 wrapper) and
 // compare every binary message with the protobuf bytes the mock server logged (pb_hex).
 //
@@ -112,40 +112,48 @@ async function main() {
   const st = streams(segs);
   let failures = 0;
   const fail = (m) => { failures++; console.log('FAIL', m); };
-  // find the WebSocket connection: the client->server stream starting with GET .../ws
-  const wsKey = [...st.keys()].find((k) => /^GET \S*\/ws[ ?]/.test(st.get(k).subarray(0, 64).toString('latin1')));
-  if (!wsKey) throw new Error('no WebSocket upgrade in capture');
-  const [cport, sport] = wsKey.split('>');
-  const c2s = wsFrames(st.get(wsKey));
-  const s2c = wsFrames(st.get(`${sport}>${cport}`));
-  const deflate = /sec-websocket-extensions:\s*permessage-deflate/i.test(s2c.head);
-  console.log(`${pcapFile}: ${segs.length} TCP segments, ${st.size / 2} connections; WebSocket ${cport} -> ${sport}; permessage-deflate ${deflate ? 'negotiated' : 'not negotiated'}`);
-  for (const [dir, side] of [['c2s', c2s], ['s2c', s2c]]) {
-    const inflate = inflater();
-    const lz4 = new Stream();
+  // the WebSocket connections (a reconnecting SDK makes several), in the order they began:
+  // each client->server stream starting with GET .../ws
+  const wsKeys = [...st.keys()].filter((k) => /^GET \S*\/ws[ ?]/.test(st.get(k).subarray(0, 64).toString('latin1')));
+  if (!wsKeys.length) throw new Error('no WebSocket upgrade in capture');
+  const conns = wsKeys.map((k) => {
+    const [cport, sport] = k.split('>');
+    const c2s = wsFrames(st.get(k));
+    const s2c = wsFrames(st.get(`${sport}>${cport}`) || Buffer.from('\r\n\r\n'));
+    const deflate = /sec-websocket-extensions:\s*permessage-deflate/i.test(s2c.head);
+    console.log(`${pcapFile}: WebSocket ${cport} -> ${sport}; permessage-deflate ${deflate ? 'negotiated' : 'not negotiated'}`);
+    return { c2s, s2c };
+  });
+  console.log(`${pcapFile}: ${segs.length} TCP segments, ${st.size / 2} connections, ${conns.length} WebSocket`);
+  for (const dir of ['c2s', 's2c']) {
     const exp = expected.filter((r) => r.dir === dir && r.pb_hex);
     let i = 0;
     const ops = {};
-    let masked = 0, compressed = 0, lz4n = 0;
-    for (const f of side.frames) {
-      ops[f.opcode] = (ops[f.opcode] || 0) + 1;
-      if (f.masked) masked++;
-      if (f.opcode !== 2) continue;
-      if (!f.fin) fail(`${dir}: fragmented message (not handled)`);
-      let data = f.payload;
-      if (f.rsv1) { compressed++; data = await inflate(data); }
-      const e = exp[i++];
-      if (!e) { fail(`${dir}: unexpected extra message`); continue; }
-      if (e.wire_len !== data.length) fail(`${dir} #${i}: wire_len ${data.length} != ${e.wire_len}`);
-      let pb = data;
-      if (e.lz4) { pb = lz4.unwrap(data).orig; lz4n++; }
-      if (pb.toString('hex') !== e.pb_hex) fail(`${dir} #${i} (${e.command}): bytes differ from log`);
+    let total = 0, masked = 0, compressed = 0, lz4n = 0;
+    for (const conn of conns) {
+      // compression contexts are per connection
+      const inflate = inflater();
+      const lz4 = new Stream();
+      for (const f of conn[dir].frames) {
+        total++;
+        ops[f.opcode] = (ops[f.opcode] || 0) + 1;
+        if (f.masked) masked++;
+        if (f.opcode !== 2) continue;
+        if (!f.fin) fail(`${dir}: fragmented message (not handled)`);
+        let data = f.payload;
+        if (f.rsv1) { compressed++; data = await inflate(data); }
+        const e = exp[i++];
+        if (!e) { fail(`${dir}: unexpected extra message`); continue; }
+        if (e.wire_len !== data.length) fail(`${dir} #${i}: wire_len ${data.length} != ${e.wire_len}`);
+        let pb = data;
+        if (e.lz4) { pb = lz4.unwrap(data).orig; lz4n++; }
+        if (pb.toString('hex') !== e.pb_hex) fail(`${dir} #${i} (${e.command}): bytes differ from log`);
+      }
     }
     if (i !== exp.length) fail(`${dir}: ${exp.length - i} logged messages missing from capture`);
-    const total = side.frames.length;
     console.log(`  ${dir}: ${total} frames (opcodes ${JSON.stringify(ops)}), ${masked} masked, ${compressed} deflated, ${lz4n} LZ4-wrapped; ${i} binary messages match the log`);
   }
-  const close = c2s.frames.find((f) => f.opcode === 8);
+  const close = conns[conns.length - 1].c2s.frames.find((f) => f.opcode === 8);
   if (close) console.log(`  client close frame payload: ${close.payload.length} bytes`);
   console.log(failures ? `${failures} failure(s)` : 'OK');
   process.exit(failures ? 1 : 0);
