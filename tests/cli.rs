@@ -66,6 +66,7 @@ const SAMPLES: &[&str] = &[
     "websdk-chromium-heartbeat.pcap",
     "websdk-chromium-kicked.pcap",
     "websdk-chromium-reconnect.pcap",
+    "websdk-chromium-login-refused.pcap",
     "ws-sample.pcap",
     "dumpcap-lo.pcapng",
 ];
@@ -448,6 +449,39 @@ fn report_shows_the_browser_sdks_reconnection() {
     assert_eq!((rst.len(), rst[0]["conns"][0].as_u64()), (1, s[0]["conn"].as_u64()));
     let login = v["latency"].as_array().unwrap().iter().find(|l| l["kind"] == "login").unwrap();
     assert_eq!((login["count"].as_u64(), login["answered"].as_u64()), (Some(2), Some(2)));
+}
+
+/// The web SDK in Chromium, its login refused: the status and reason the server logged must be
+/// the session's login result, an error row and a failed-login finding.
+#[test]
+fn report_shows_the_browser_sdks_refused_login() {
+    let log =
+        std::fs::read_to_string(captures().join("websdk-chromium-login-refused.expected.jsonl"))
+            .unwrap();
+    let answer = log
+        .lines()
+        .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap())
+        .find(|v| v["dir"] == "s2c" && v["command"] == "PROVISION")
+        .unwrap();
+    let status = &answer["payload"]["status"];
+    let (code, reason) = (status["error_code"].as_str().unwrap(), status["reason"].as_str());
+
+    let cap = captures().join("websdk-chromium-login-refused.pcap");
+    let v: serde_json::Value =
+        serde_json::from_str(&stdout(&["report", "--json", cap.to_str().unwrap()])).unwrap();
+    let s = &v["sessions"][0];
+    assert_eq!(
+        (s["login"]["status"].as_str(), s["login"]["reason"].as_str()),
+        (Some(code), reason)
+    );
+    assert!(s["login"]["latency_ms"].as_f64().unwrap() > 0.0);
+    assert_eq!(s["websocket"]["close"]["by"], "server");
+    let e = &v["errors"][0];
+    assert_eq!((e["code"].as_str(), e["count"].as_u64()), (Some(code), Some(1)));
+    assert_eq!(e["commands"][0]["command"], "PROVISION");
+    let failed: Vec<_> =
+        v["findings"].as_array().unwrap().iter().filter(|f| f["kind"] == "login_failed").collect();
+    assert_eq!((failed.len(), failed[0]["count"].as_u64()), (1, Some(1)));
 }
 
 /// `seed.pcap` rewritten by Wireshark's `editcap -F` (4.0.17) in the pcap variants it writes:

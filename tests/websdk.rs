@@ -148,3 +148,9 @@ fn chromium_kicked() {
 fn chromium_reconnect() {
     check("websdk-chromium-reconnect", false, 34);
 }
+
+// The server refuses the login (PROVISION answered UNAUTHORIZED): two messages, then the close.
+#[test]
+fn chromium_login_refused() {
+    check("websdk-chromium-login-refused", false, 2);
+}

@@ -15,6 +15,8 @@
   // drop: the server will reset the connection after the third message: wait for the SDK to
   // reconnect, send one more message, and log out.
   const DROP = q.get('drop') === '1';
+  // deny: the server will refuse the login (PROVISION status UNAUTHORIZED).
+  const DENY = q.get('deny') === '1';
   let disconnected = false;
   let connects = 0;
   const say = (...a) => console.log('[browser]', ...a);
@@ -39,6 +41,16 @@
     onError: (e) => say('error', JSON.stringify(e && { type: e.type, message: e.message, data: e.data })),
   });
   async function main() {
+    if (DENY) {
+      try {
+        await conn.open({ user: 'alice', pwd: 'alice-password' });
+        say('failed: logged in');
+      } catch (e) {
+        await sleep(500);
+        say('done: login refused:', e && (e.message || JSON.stringify(e)));
+      }
+      return;
+    }
     await conn.open({ user: 'alice', pwd: 'alice-password' });
     say('opened');
     await sleep(500);

@@ -7,7 +7,8 @@
 #
 #   ./capture.sh [scenario...]     scenarios: plain lz4 lz4-bi deflate lz4-deflate
 #                                  chromium-plain chromium-lz4-deflate chromium-heartbeat
-#                                  chromium-kicked chromium-reconnect (default: all)
+#                                  chromium-kicked chromium-reconnect chromium-login-refused
+#                                  (default: all)
 #
 # Writes ../../captures/websdk-<scenario>.pcap and websdk-<scenario>.expected.jsonl.
 set -eu
@@ -82,7 +83,7 @@ run_browser() {
 }
 
 [ $# -gt 0 ] || set -- plain lz4 lz4-bi deflate lz4-deflate chromium-plain chromium-lz4-deflate \
-  chromium-heartbeat chromium-kicked chromium-reconnect
+  chromium-heartbeat chromium-kicked chromium-reconnect chromium-login-refused
 for s in "$@"; do
   case $s in
     plain) run plain none 0 ;;
@@ -98,6 +99,8 @@ for s in "$@"; do
     chromium-kicked) run_browser chromium-kicked none 0 "&kick=1" 30 kick ;;
     # The server resets the connection mid-session: the SDK reconnects and logs in again.
     chromium-reconnect) run_browser chromium-reconnect none 0 "&drop=1" 60 drop ;;
+    # The server refuses the login (PROVISION answered UNAUTHORIZED): the SDK gives up.
+    chromium-login-refused) run_browser chromium-login-refused none 0 "&deny=1" 30 deny ;;
     *) echo "unknown scenario $s" >&2; exit 2 ;;
   esac
 done

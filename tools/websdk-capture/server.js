@@ -12,6 +12,8 @@
 //   SCENARIO  "kick": once the client has sent a READ_ACK, a NOTICE of the user's own queue,
 //             whose pull answer is a STATISTIC meta USER_LOGIN_ANOTHER_DEVICE (another device
 //             logged in as this user), then the server closes the WebSocket
+//             "deny": the PROVISION is answered with status UNAUTHORIZED ("token invalid"), and
+//             the WebSocket closed (1008) a second later
 //             "drop": 0.3 s after acknowledging the third text message the server resets the
 //             TCP connection (no close frame); the SDK reconnects and logs in again; the server
 //             exits after that second connection closes
@@ -249,6 +251,12 @@ wss.on('connection', (ws) => {
   function answerProvision(env) {
     const p = Provision.decode(env.payload || Buffer.alloc(0));
     st.user = env.guid && env.guid.name;
+    if (SCENARIO === 'deny') {
+      send(Command.PROVISION, Provision, { status: { error_code: 2, reason: 'token invalid' } });
+      // The SDK keeps the socket open after a refused login; the server does not.
+      setTimeout(() => ws.close(1008, 'unauthorized'), 1000);
+      return;
+    }
     const ans = { status: OK, resource: p.resource || 'webim_mock', compress_type: ['COMPRESS_NONE'] };
     if (LZ4 === 'up' || LZ4 === 'bi') ans.protocol_compress_type = ['COMPRESS_LZ4'];
     if (LZ4 === 'bi') ans.protocol_compress_direction = 'BI';
