@@ -67,6 +67,7 @@ const SAMPLES: &[&str] = &[
     "websdk-chromium-kicked.pcap",
     "websdk-chromium-reconnect.pcap",
     "websdk-chromium-login-refused.pcap",
+    "websdk-chromium-lossy.pcap",
     "ws-sample.pcap",
     "dumpcap-lo.pcapng",
 ];
@@ -482,6 +483,29 @@ fn report_shows_the_browser_sdks_refused_login() {
     let failed: Vec<_> =
         v["findings"].as_array().unwrap().iter().filter(|f| f["kind"] == "login_failed").collect();
     assert_eq!((failed.len(), failed[0]["count"].as_u64()), (1, Some(1)));
+}
+
+/// The web SDK in Chromium over a lossy path: the retransmissions are the packets TShark 4.0
+/// flags (`tcp.analysis.retransmission`: 5, 8, 33, 51, 57 and 73) but for 73, the client's FIN
+/// sent again after both FINs were seen, which closed the connection here (a late packet).
+#[test]
+fn report_counts_the_kernels_retransmissions_as_tshark_does() {
+    let cap = captures().join("websdk-chromium-lossy.pcap");
+    let v: serde_json::Value =
+        serde_json::from_str(&stdout(&["report", "--json", cap.to_str().unwrap()])).unwrap();
+    let f: Vec<_> = v["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|f| f["kind"] == "retransmission")
+        .collect();
+    assert_eq!(f[0]["count"], 5);
+    let frames: Vec<u64> =
+        f[0]["where"].as_array().unwrap().iter().map(|w| w["frame"].as_u64().unwrap()).collect();
+    assert_eq!(frames, [5, 8, 33, 51, 57]);
+    assert_eq!(v["overview"]["gap_bytes"], 0);
+    assert_eq!(v["sessions"][0]["msgs_up"], 14);
+    assert_eq!(v["sessions"][0]["msgs_down"], 15);
 }
 
 /// `seed.pcap` rewritten by Wireshark's `editcap -F` (4.0.17) in the pcap variants it writes:

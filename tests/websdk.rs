@@ -154,3 +154,11 @@ fn chromium_reconnect() {
 fn chromium_login_refused() {
     check("websdk-chromium-login-refused", false, 2);
 }
+
+// LZ4 inside permessage-deflate over a lossy path: packets dropped before the capture point
+// and after it (nftables), so the capture holds the kernel's retransmissions; every message
+// must still come out whole, deflate and LZ4 contexts intact.
+#[test]
+fn chromium_lossy() {
+    check("websdk-chromium-lossy", true, 29);
+}

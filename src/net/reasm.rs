@@ -173,8 +173,14 @@ impl Half {
                 full_end = end + u64::from(missing);
             }
         }
-        if fin && self.fin_off.is_none() {
-            self.fin_off = Some(full_end);
+        if fin {
+            match self.fin_off {
+                None => self.fin_off = Some(full_end),
+                // The same FIN again, alone: sent again (a copy with data is counted below, as
+                // data).
+                Some(f) if f == full_end && full_len == 0 => out.note(TcpNote::Retransmission),
+                Some(_) => {}
+            }
         }
         if !data.is_empty() {
             if end <= self.next {

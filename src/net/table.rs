@@ -22,7 +22,7 @@ use super::reasm::{Half, Limits, Out};
 use super::seq::SeqNumber;
 use super::{
     CloseReason, ConnId, ConnMeta, Dir, NetConfig, NetStats, PktCtx, RoleSource, StreamEvent,
-    StreamSink,
+    StreamSink, TcpNote,
 };
 use crate::capture::{Packet, Timestamp};
 
@@ -496,9 +496,14 @@ fn segment_in<S: StreamSink + ?Sized>(
         Dir::S2C => (s2c, c2s),
     };
     let seq = SeqNumber(seg.seq);
+    let mut syn_again = false;
     if seg.flags.syn {
         if !h.started {
             h.start(seq.plus(1));
+        } else {
+            // The SYN takes the sequence number before the stream's first byte: another SYN
+            // there was sent again (as Wireshark counts it). Data it carries is judged below.
+            syn_again = h.offset_of(seq) == -1 && seg.payload.is_empty() && seg.missing == 0;
         }
         if seg.flags.ack && !other.started {
             other.start(SeqNumber(seg.ack));
@@ -509,6 +514,9 @@ fn segment_in<S: StreamSink + ?Sized>(
         return Some(CloseReason::Rst);
     }
     let mut out = Out { sink: &mut *sink, pkt: ctx, conn, dir, stats, total };
+    if syn_again {
+        out.note(TcpNote::Retransmission);
+    }
     if !h.started {
         h.start(seq);
     }

@@ -253,7 +253,52 @@ fn synack_first_decides_roles() {
     let m = &t.rec.opens()[0];
     assert_eq!((m.client, m.server, m.role), (sock(cli), sock(srv), RoleSource::Syn));
     assert!(!m.midstream);
-    assert_eq!(t.rec.evs[1], Ev::Data(0, Dir::C2S, 0, b"abc".to_vec()));
+    assert_eq!(t.rec.evs[1], Ev::Note(0, Dir::C2S, TcpNote::Retransmission));
+    assert_eq!(t.rec.evs[2], Ev::Data(0, Dir::C2S, 0, b"abc".to_vec()));
+}
+
+/// As Wireshark counts them: a SYN, SYN+ACK or FIN sent again (same sequence number, no data)
+/// is a retransmission; the first of each is not, nor is a new SYN on a reused 4-tuple.
+#[test]
+fn syn_and_fin_sent_again_are_retransmissions() {
+    let rtx =
+        |t: &T, conn| t.rec.notes(conn).iter().filter(|n| **n == TcpNote::Retransmission).count();
+    let srv = ([10, 0, 0, 2], 6717);
+    let cli = ([10, 0, 0, 1], 40000);
+    let mut t = T::new(NetConfig::default());
+    t.ip(&pkt4(cli, srv, 100, 0, SYN, b""));
+    t.ip(&pkt4(cli, srv, 100, 0, SYN, b"")); // no answer yet: sent again
+    t.ip(&pkt4(srv, cli, 900, 101, SYN | ACK, b""));
+    t.ip(&pkt4(srv, cli, 900, 101, SYN | ACK, b"")); // its ACK was lost
+    assert_eq!(rtx(&t, 0), 2);
+    t.ip(&pkt4(cli, srv, 101, 901, ACK, b"abc"));
+    t.ip(&pkt4(cli, srv, 104, 901, ACK | FIN, b""));
+    t.ip(&pkt4(cli, srv, 104, 901, ACK | FIN, b"")); // the FIN again, before the server's
+    assert_eq!(rtx(&t, 0), 3);
+    t.ip(&pkt4(srv, cli, 901, 105, ACK | FIN, b""));
+    t.finish();
+    assert_eq!(rtx(&t, 0), 3);
+    assert_eq!(t.net.stats().retransmissions, 3);
+    assert_eq!(t.rec.bytes(0, Dir::C2S), b"abc");
+    assert_eq!(t.rec.closes(), vec![(0, CloseReason::Fin)]);
+
+    // A FIN that first came with data, then again alone, is one retransmission, as is the copy
+    // with its data.
+    let mut t = T::new(NetConfig::default());
+    t.ip(&pkt4(cli, srv, 100, 0, SYN, b""));
+    t.ip(&pkt4(cli, srv, 101, 0, ACK | FIN, b"xy"));
+    assert_eq!(rtx(&t, 0), 0);
+    t.ip(&pkt4(cli, srv, 101, 0, ACK | FIN, b"xy"));
+    t.ip(&pkt4(cli, srv, 103, 0, ACK | FIN, b""));
+    assert_eq!(rtx(&t, 0), 2);
+
+    // A new SYN (another ISN) on the tuple is a new connection, not a retransmission.
+    let mut t = T::new(NetConfig::default());
+    t.ip(&pkt4(cli, srv, 100, 0, SYN, b""));
+    t.ip(&pkt4(cli, srv, 5000, 0, SYN, b""));
+    t.finish();
+    assert_eq!((rtx(&t, 0), rtx(&t, 1)), (0, 0));
+    assert_eq!(t.net.stats().tcp_connections, 2);
 }
 
 #[test]

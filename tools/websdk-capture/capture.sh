@@ -8,7 +8,7 @@
 #   ./capture.sh [scenario...]     scenarios: plain lz4 lz4-bi deflate lz4-deflate
 #                                  chromium-plain chromium-lz4-deflate chromium-heartbeat
 #                                  chromium-kicked chromium-reconnect chromium-login-refused
-#                                  (default: all)
+#                                  chromium-lossy (default: all; chromium-lossy needs root and nft)
 #
 # Writes ../../captures/websdk-<scenario>.pcap and websdk-<scenario>.expected.jsonl.
 set -eu
@@ -57,7 +57,8 @@ run_browser() {
   timeout $((secs + 10)) tcpdump -i lo -U -s 0 -w "$pcap" "tcp port $port and host 127.0.0.1" 2>/dev/null &
   tcpdump_pid=$!
   sleep 1.5
-  PORT=$port LZ4=$lz4 DEFLATE=$deflate SCENARIO=$scenario LOG="$jsonl" LIFETIME=$secs timeout $((secs + 5)) node server.js &
+  PORT=$port LZ4=$lz4 DEFLATE=$deflate SCENARIO=$scenario LOG="$jsonl" LIFETIME=$secs \
+    timeout $((secs + 5)) node server.js &
   server_pid=$!
   PAGE_PORT=$page_port timeout $((secs + 5)) node page-server.js &
   page_pid=$!
@@ -82,8 +83,36 @@ run_browser() {
   ls -l "$pcap" "$jsonl"
 }
 
+# run_browser's session over a lossy path (nftables, on loopback): packets dropped before the
+# capture point (6 % at random in the output hook: the capture misses them and sees the
+# kernel's retransmissions arrive after later segments), and after it (every 15th packet
+# with PSH in the input hook: the capture sees it, the peer does not, so the capture holds a
+# retransmitted copy). Needs root and nft (Debian: nftables); DROP sets the random share.
+run_lossy() {
+  table=msd_websdk_capture
+  nft delete table inet $table 2>/dev/null || true
+  nft -f - <<EOF
+table inet $table {
+  chain out {
+    type filter hook output priority 0;
+    tcp dport $port numgen random mod 100 < ${DROP:-6} counter drop
+    tcp sport $port numgen random mod 100 < ${DROP:-6} counter drop
+  }
+  chain in {
+    type filter hook input priority 0;
+    tcp dport $port tcp flags & psh == psh numgen inc mod 15 == 0 counter drop
+    tcp sport $port tcp flags & psh == psh numgen inc mod 15 == 0 counter drop
+  }
+}
+EOF
+  run_browser "$@" || true
+  nft list table inet $table | grep -o 'counter packets [0-9]*' |
+    awk '{ n += $3 } END { print "dropped by nftables: " n " packets" }'
+  nft delete table inet $table
+}
+
 [ $# -gt 0 ] || set -- plain lz4 lz4-bi deflate lz4-deflate chromium-plain chromium-lz4-deflate \
-  chromium-heartbeat chromium-kicked chromium-reconnect chromium-login-refused
+  chromium-heartbeat chromium-kicked chromium-reconnect chromium-login-refused chromium-lossy
 for s in "$@"; do
   case $s in
     plain) run plain none 0 ;;
@@ -101,6 +130,8 @@ for s in "$@"; do
     chromium-reconnect) run_browser chromium-reconnect none 0 "&drop=1" 60 drop ;;
     # The server refuses the login (PROVISION answered UNAUTHORIZED): the SDK gives up.
     chromium-login-refused) run_browser chromium-login-refused none 0 "&deny=1" 30 deny ;;
+    # LZ4 and deflate over a lossy path: the kernel's retransmissions, out of order.
+    chromium-lossy) run_lossy chromium-lossy bi 1 "" 60 ;;
     *) echo "unknown scenario $s" >&2; exit 2 ;;
   esac
 done
