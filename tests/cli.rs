@@ -68,6 +68,8 @@ const SAMPLES: &[&str] = &[
     "websdk-chromium-reconnect.pcap",
     "websdk-chromium-login-refused.pcap",
     "websdk-chromium-lossy.pcap",
+    "websdk-v4.8-sockjs.pcap",
+    "websdk-v4.17-lz4-unoffered.pcap",
     "ws-sample.pcap",
     "dumpcap-lo.pcapng",
 ];
@@ -506,6 +508,26 @@ fn report_counts_the_kernels_retransmissions_as_tshark_does() {
     assert_eq!(v["overview"]["gap_bytes"], 0);
     assert_eq!(v["sessions"][0]["msgs_up"], 14);
     assert_eq!(v["sessions"][0]["msgs_down"], 15);
+}
+
+/// SockJS (web SDK 4.8.1): the login's token travels base64-encoded inside a text frame; once
+/// decoded as MSync it is redacted like any other, and no SockJS frame with messages is left
+/// shown as text.
+#[test]
+fn sockjs_messages_are_decoded_and_their_secrets_redacted() {
+    let cap = captures().join("websdk-v4.8-sockjs.pcap");
+    let cap = cap.to_str().unwrap();
+    for args in
+        [vec!["dissect", "-V", cap], vec!["dissect", "--json", cap], vec!["report", "--json", cap]]
+    {
+        let out = stdout(&args);
+        assert!(!out.contains("YWMtcaptureTOKEN"), "{args:?} shows the token");
+    }
+    let summary = stdout(&["dissect", cap]);
+    let texts: Vec<&str> =
+        summary.lines().filter(|l| l.contains("websocket text message")).collect();
+    assert_eq!(texts, [r#"    17                1 [s2c websocket text message (1 bytes): "o"]"#]);
+    assert!(stdout(&["dissect", "-V", "--show-secrets", cap]).contains("YWMtcaptureTOKEN"));
 }
 
 /// `seed.pcap` rewritten by Wireshark's `editcap -F` (4.0.17) in the pcap variants it writes:

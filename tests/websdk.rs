@@ -162,3 +162,18 @@ fn chromium_login_refused() {
 fn chromium_lossy() {
     check("websdk-chromium-lossy", true, 29);
 }
+
+// easemob-websdk 4.8.1 reaches its server through SockJS: WebSocket text frames, each MSync
+// message a base64 string in SockJS's JSON frames. No LOGOUT: that release only closes.
+#[test]
+fn sockjs_of_release_4_8() {
+    check("websdk-v4.8-sockjs", false, 27);
+}
+
+// easemob-websdk 4.17.0 offers no LZ4; this server selects it for both directions anyway. The
+// client keeps sending plain messages, the server wraps its own (which that release cannot
+// read: the session stops there).
+#[test]
+fn lz4_selected_but_not_offered() {
+    check("websdk-v4.17-lz4-unoffered", true, 6);
+}

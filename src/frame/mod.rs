@@ -15,6 +15,7 @@ use crate::msync::decode::plausible_envelope;
 use crate::msync::schema::varint;
 
 pub mod detect;
+pub mod sockjs;
 pub mod websocket;
 
 /// Tells whether bytes look like one message of the protocol being split.

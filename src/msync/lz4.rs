@@ -269,8 +269,8 @@ impl Lz4Encoder {
 /// Follows one connection's protocol-compression negotiation and unwraps its messages.
 #[derive(Clone, Debug)]
 pub struct CompressionTracker {
-    /// The client's PROVISION offered LZ4.
-    offered: bool,
+    /// Whether the client's PROVISION offered LZ4; `None` until one is seen.
+    offer: Option<bool>,
     /// Per direction (`Dir::index`): later messages are wrapped.
     enabled: [bool; 2],
     streams: [Lz4Stream; 2],
@@ -282,7 +282,7 @@ impl CompressionTracker {
     /// `cap`: largest original message.
     pub fn new(cap: usize) -> Self {
         CompressionTracker {
-            offered: false,
+            offer: None,
             enabled: [false; 2],
             streams: [Lz4Stream::new(), Lz4Stream::new()],
             lost_reported: false,
@@ -292,16 +292,19 @@ impl CompressionTracker {
 
     /// Whether the client offered LZ4 in its PROVISION.
     pub fn offered(&self) -> bool {
-        self.offered
+        self.offer == Some(true)
     }
 
     /// A decoded PROVISION of `dir`. The client's is the offer; the server's answer enables
     /// LZ4 for the directions it names (an absent direction means uplink only) for every
-    /// later message, or disables it when it does not list LZ4.
+    /// later message, or disables it when it does not list LZ4. A client whose login did not
+    /// offer LZ4 cannot wrap its own messages, whatever the server selects (SDKs before LZ4
+    /// support keep sending plain ones); a server that selects it anyway may still wrap its
+    /// own.
     pub fn on_provision(&mut self, dir: Dir, p: &Provision) {
         let lz4 = p.protocol_compress_type.contains(&COMPRESS_LZ4);
         match dir {
-            Dir::C2S => self.offered = lz4,
+            Dir::C2S => self.offer = Some(lz4),
             Dir::S2C => {
                 let (up, down) = match p.protocol_compress_direction.unwrap_or(0) {
                     0 => (true, false),
@@ -310,7 +313,8 @@ impl CompressionTracker {
                     // tells whether that was right.
                     _ => (true, true),
                 };
-                self.enabled = [lz4 && up, lz4 && down];
+                let client_can = self.offer != Some(false);
+                self.enabled = [lz4 && up && client_can, lz4 && down];
                 self.streams = [Lz4Stream::new(), Lz4Stream::new()];
             }
         }
@@ -589,6 +593,13 @@ mod tests {
         }
         t.on_provision(Dir::S2C, &ans(Some(2), vec![]));
         assert!(!t.wrapped(Dir::C2S) && !t.wrapped(Dir::S2C));
+        // A client that did not offer LZ4 sends plain messages even when the server selects it
+        // for both directions; the server's own may be wrapped.
+        let mut u = CompressionTracker::new(100);
+        u.on_provision(Dir::C2S, &ans(None, vec![0]));
+        u.on_provision(Dir::S2C, &ans(Some(2), vec![2]));
+        assert!(!u.offered());
+        assert_eq!([u.wrapped(Dir::C2S), u.wrapped(Dir::S2C)], [false, true]);
         t.on_provision(Dir::S2C, &ans(Some(2), vec![1]));
         assert!(!t.wrapped(Dir::C2S));
         // Picked up after login: assumed wrapped, history unknown.

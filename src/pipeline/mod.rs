@@ -260,6 +260,7 @@ use crate::net::hash::FxHashMap;
 
 use crate::capture::Packet;
 use crate::frame::detect::{self, Detection};
+use crate::frame::sockjs;
 use crate::frame::websocket::{Control, WebSocket, WsConfig, WsEvent};
 use crate::frame::{FrameCheck, LengthPrefixSplitter, MsyncCheck, SplitEvent};
 use crate::msync::decode::{self, Body, DecodeLimits};
@@ -855,6 +856,15 @@ fn on_ws<C: Consumer>(
             message(info, out, pkt, m.dir, m.offset, m.wire_len, m.data, Transport::WebSocket)
         }
         WsEvent::Message(m) => {
+            if let Some(msgs) = sockjs_messages(info, out, m.dir, m.data) {
+                // The frame's wire bytes are counted once, with its first message.
+                let mut wire_len = m.wire_len;
+                for raw in msgs {
+                    let len = std::mem::take(&mut wire_len);
+                    message(info, out, pkt, m.dir, m.offset, len, &raw, Transport::WebSocket)?;
+                }
+                return Ok(());
+            }
             let text =
                 String::from_utf8_lossy(m.data.get(..m.data.len().min(200)).unwrap_or(m.data))
                     .into_owned();
@@ -911,6 +921,22 @@ fn msg_ctx<'a, C: Consumer>(
         transport,
         lz4,
     }
+}
+
+/// The MSync messages a WebSocket text message carries as a SockJS frame (base64 strings), if
+/// it is one whose every string is base64 and, until the connection is known to be MSync,
+/// decodes as MSync; otherwise the text stays text.
+fn sockjs_messages<C: Consumer>(
+    info: &Info,
+    out: &Out<C>,
+    net_dir: Dir,
+    text: &[u8],
+) -> Option<Vec<Vec<u8>>> {
+    let Some(sockjs::Frame::Messages(list)) = sockjs::parse(text) else { return None };
+    let msgs: Vec<Vec<u8>> = list.iter().map(|s| sockjs::base64(s)).collect::<Option<_>>()?;
+    let dir = info.role(net_dir);
+    let is_msync = |b: &[u8]| decode::decode_metas(b, dir, &out.decode, out.meta_bodies).is_ok();
+    (!msgs.is_empty() && (info.msync || msgs.iter().all(|b| is_msync(b)))).then_some(msgs)
 }
 
 /// One message body (a length-prefixed frame's or a WebSocket message's): LZ4-unwrapped when

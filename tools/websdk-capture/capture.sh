@@ -6,6 +6,7 @@
 # another binary).
 #
 #   ./capture.sh [scenario...]     scenarios: plain lz4 lz4-bi deflate lz4-deflate
+#                                  v4.17-lz4-unoffered v4.8-sockjs
 #                                  chromium-plain chromium-lz4-deflate chromium-heartbeat
 #                                  chromium-kicked chromium-reconnect chromium-login-refused
 #                                  chromium-lossy (default: all; chromium-lossy needs root and nft)
@@ -21,19 +22,22 @@ cd "$here"
 
 [ -d node_modules ] || npm ci --no-audit --no-fund
 
+# name, LZ4 mode, deflate, and optionally the SDK package (package.json) and 1 for SockJS.
 run() {
-  name=$1 lz4=$2 deflate=$3
+  name=$1 lz4=$2 deflate=$3 sdk=${4:-easemob-websdk} sockjs=${5:-0}
   pcap="$out/websdk-$name.pcap"
   jsonl="$out/websdk-$name.expected.jsonl"
-  echo "== $name (lz4=$lz4 deflate=$deflate)"
+  echo "== $name ($sdk, lz4=$lz4 deflate=$deflate sockjs=$sockjs)"
   rm -f "$pcap" "$jsonl"
   timeout 30 tcpdump -i lo -U -s 0 -w "$pcap" "tcp port $port and host 127.0.0.1" 2>/dev/null &
   tcpdump_pid=$!
   sleep 1.5
-  PORT=$port LZ4=$lz4 DEFLATE=$deflate LOG="$jsonl" LIFETIME=20 timeout 25 node server.js &
+  PORT=$port LZ4=$lz4 DEFLATE=$deflate SOCKJS=$sockjs LOG="$jsonl" LIFETIME=20 timeout 25 \
+    node server.js &
   server_pid=$!
   sleep 1
-  PORT=$port TIMEOUT=15 timeout 20 node client.js || echo "client exited with $?"
+  PORT=$port SDK=$sdk SOCKJS=$sockjs TIMEOUT=15 timeout 20 node client.js ||
+    echo "client exited with $?"
   wait "$server_pid" || echo "server exited with $?"
   sleep 1
   kill -INT "$tcpdump_pid" 2>/dev/null || true
@@ -111,7 +115,8 @@ EOF
   nft delete table inet $table
 }
 
-[ $# -gt 0 ] || set -- plain lz4 lz4-bi deflate lz4-deflate chromium-plain chromium-lz4-deflate \
+[ $# -gt 0 ] || set -- plain lz4 lz4-bi deflate lz4-deflate v4.17-lz4-unoffered v4.8-sockjs \
+  chromium-plain chromium-lz4-deflate \
   chromium-heartbeat chromium-kicked chromium-reconnect chromium-login-refused chromium-lossy
 for s in "$@"; do
   case $s in
@@ -120,6 +125,10 @@ for s in "$@"; do
     lz4-bi) run lz4-bi bi 0 ;;
     deflate) run deflate none 1 ;;
     lz4-deflate) run lz4-deflate bi 1 ;;
+    # Older releases: 4.17.0 offers no LZ4, which this server selects anyway; 4.8.1 speaks
+    # SockJS.
+    v4.17-lz4-unoffered) run v4.17-lz4-unoffered bi 1 easemob-websdk-4.17 ;;
+    v4.8-sockjs) run v4.8-sockjs none 0 easemob-websdk-4.8 1 ;;
     chromium-plain) run_browser chromium-plain none 0 ;;
     chromium-lz4-deflate) run_browser chromium-lz4-deflate bi 1 ;;
     # Logged in for ~77 s: two of the SDK's own heartbeats (an UNREAD once 30 s have passed).

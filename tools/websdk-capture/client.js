@@ -2,11 +2,16 @@
 // log in with user/password, send three text messages to bob, receive bob's message
 // (NOTICE + pull), send a read ack for it, log out.
 //
-// Environment: PORT (default 18080), TIMEOUT seconds (default 15), SDK_DEBUG=1 for SDK logs.
+// Environment: PORT (default 18080), TIMEOUT seconds (default 15), SDK_DEBUG=1 for SDK logs,
+// SDK: the package to drive (default easemob-websdk; easemob-websdk-4.17 and easemob-websdk-4.8
+// are older releases, see package.json), SOCKJS=1: give the SDK an http:// address (the
+// releases up to 4.8 reach the server through SockJS).
 'use strict';
 
 require('./browser-shim');
-const websdk = require('easemob-websdk');
+// Older releases export the SDK as `default`.
+const sdkModule = require(process.env.SDK || 'easemob-websdk');
+const websdk = sdkModule.connection ? sdkModule : sdkModule.default;
 
 const PORT = Number(process.env.PORT || 18080);
 const TIMEOUT = Number(process.env.TIMEOUT || 15);
@@ -21,7 +26,7 @@ if (!process.env.SDK_DEBUG) {
 const conn = new websdk.connection({
   appKey: 'easemob-demo#capture',
   isHttpDNS: false,
-  url: `ws://127.0.0.1:${PORT}/ws`,
+  url: `${process.env.SOCKJS === '1' ? 'http' : 'ws'}://127.0.0.1:${PORT}/ws`,
   apiUrl: `http://127.0.0.1:${PORT}`,
   https: false,
   delivery: true,
@@ -31,10 +36,11 @@ const conn = new websdk.connection({
 
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 let gotFromBob = null;
+let connected = false;
 const received = [];
 
 conn.addEventHandler('capture', {
-  onConnected: () => say('connected'),
+  onConnected: () => { connected = true; say('connected'); },
   onDisconnected: () => say('disconnected'),
   onTextMessage: (m) => {
     say('text message', m.from, '->', m.to, JSON.stringify(m.msg), 'id', m.id);
@@ -50,6 +56,8 @@ async function main() {
   say('open');
   await conn.open({ user: 'alice', pwd: 'alice-password' });
   say('opened');
+  // open() resolves once the token is there; older releases connect after that.
+  for (let i = 0; i < 50 && !connected; i++) await sleep(100);
   await sleep(500);
   const texts = ['hello bob', 'second message', 'third message, with unicode: 你好'];
   for (const t of texts) {

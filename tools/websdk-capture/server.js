@@ -8,6 +8,9 @@
 //             protocol_compress_direction = BI: the server compresses its own
 //             messages after the PROVISION answer too)
 //   DEFLATE   "1": accept permessage-deflate if the client offers it; otherwise refuse it
+//   SOCKJS    "1": serve MSync through SockJS under /ws, as the SDK releases up to 4.8 expect
+//             (each message one base64 string in SockJS's JSON frames, over its websocket
+//             transport), instead of binary WebSocket messages
 //   LOG       path of the JSON-lines log of every MSync message received/sent
 //   SCENARIO  "kick": once the client has sent a READ_ACK, a NOTICE of the user's own queue,
 //             whose pull answer is a STATISTIC meta USER_LOGIN_ANOTHER_DEVICE (another device
@@ -26,6 +29,7 @@ const fs = require('fs');
 const path = require('path');
 const protobuf = require('protobufjs');
 const Long = require('long');
+const { EventEmitter } = require('events');
 const { WebSocketServer } = require('ws');
 const { Stream } = require('./lz4');
 
@@ -205,13 +209,34 @@ const wss = new WebSocketServer({
   perMessageDeflate: DEFLATE ? { threshold: 0 } : false,
 });
 
-server.on('upgrade', (req, socket, head) => {
+if (process.env.SOCKJS !== '1') server.on('upgrade', (req, socket, head) => {
   if (!req.url.split('?')[0].endsWith('/ws')) { socket.destroy(); return; }
   log({ dir: 'ws-upgrade', url: req.url, extensions_offered: req.headers['sec-websocket-extensions'] || null, protocol_offered: req.headers['sec-websocket-protocol'] || null });
   wss.handleUpgrade(req, socket, head, (ws) => wss.emit('connection', ws, req));
 });
 
 let connections = 0;
+// A SockJS connection dressed as a `ws` one: the session below sends and receives the same
+// protobuf bytes, carried as base64 text.
+function sockjsSession(conn) {
+  const ee = new EventEmitter();
+  conn.on('data', (d) => ee.emit('message', Buffer.from(d, 'base64'), true));
+  conn.on('close', () => ee.emit('close', 1000, Buffer.alloc(0)));
+  return Object.assign(ee, {
+    extensions: '',
+    send: (buf) => conn.write(Buffer.from(buf).toString('base64')),
+    close: (code, reason) => conn.close(code, reason || ''),
+  });
+}
+if (process.env.SOCKJS === '1') {
+  const sjs = require('sockjs').createServer({ log: () => {} });
+  sjs.on('connection', (conn) => {
+    log({ dir: 'ws-upgrade', url: conn.url, transport: `sockjs ${conn.protocol}` });
+    wss.emit('connection', sockjsSession(conn));
+  });
+  sjs.installHandlers(server, { prefix: '/ws' });
+}
+
 wss.on('connection', (ws) => {
   const nth = ++connections;
   log({ dir: 'ws-open', extensions: ws.extensions || '' });

@@ -114,7 +114,7 @@ async function main() {
   const fail = (m) => { failures++; console.log('FAIL', m); };
   // the WebSocket connections (a reconnecting SDK makes several), in the order they began:
   // each client->server stream starting with GET .../ws
-  const wsKeys = [...st.keys()].filter((k) => /^GET \S*\/ws[ ?]/.test(st.get(k).subarray(0, 64).toString('latin1')));
+  const wsKeys = [...st.keys()].filter((k) => /^GET \S*\/ws(\/\S+\/websocket)?[ ?]/.test(st.get(k).subarray(0, 96).toString('latin1')));
   if (!wsKeys.length) throw new Error('no WebSocket upgrade in capture');
   const conns = wsKeys.map((k) => {
     const [cport, sport] = k.split('>');
@@ -129,7 +129,7 @@ async function main() {
     const exp = expected.filter((r) => r.dir === dir && r.pb_hex);
     let i = 0;
     const ops = {};
-    let total = 0, masked = 0, compressed = 0, lz4n = 0;
+    let total = 0, masked = 0, compressed = 0, lz4n = 0, sockjs = 0;
     for (const conn of conns) {
       // compression contexts are per connection
       const inflate = inflater();
@@ -138,20 +138,31 @@ async function main() {
         total++;
         ops[f.opcode] = (ops[f.opcode] || 0) + 1;
         if (f.masked) masked++;
-        if (f.opcode !== 2) continue;
+        if (f.opcode !== 2 && f.opcode !== 1) continue;
         if (!f.fin) fail(`${dir}: fragmented message (not handled)`);
         let data = f.payload;
         if (f.rsv1) { compressed++; data = await inflate(data); }
-        const e = exp[i++];
-        if (!e) { fail(`${dir}: unexpected extra message`); continue; }
-        if (e.wire_len !== data.length) fail(`${dir} #${i}: wire_len ${data.length} != ${e.wire_len}`);
-        let pb = data;
-        if (e.lz4) { pb = lz4.unwrap(data).orig; lz4n++; }
-        if (pb.toString('hex') !== e.pb_hex) fail(`${dir} #${i} (${e.command}): bytes differ from log`);
+        // SockJS (releases up to 4.8): a text frame, `a[...]` from the server, `[...]` from
+        // the client, each MSync message one base64 string; `o` and `h` carry none.
+        let messages = [data];
+        if (f.opcode === 1) {
+          const text = data.toString('utf8');
+          if (text === 'o' || text === 'h') continue;
+          messages = JSON.parse(text.startsWith('a') ? text.slice(1) : text).map((b) => Buffer.from(b, 'base64'));
+          sockjs += messages.length;
+        }
+        for (const data of messages) {
+          const e = exp[i++];
+          if (!e) { fail(`${dir}: unexpected extra message`); continue; }
+          if (e.wire_len !== data.length) fail(`${dir} #${i}: wire_len ${data.length} != ${e.wire_len}`);
+          let pb = data;
+          if (e.lz4) { pb = lz4.unwrap(data).orig; lz4n++; }
+          if (pb.toString('hex') !== e.pb_hex) fail(`${dir} #${i} (${e.command}): bytes differ from log`);
+        }
       }
     }
     if (i !== exp.length) fail(`${dir}: ${exp.length - i} logged messages missing from capture`);
-    console.log(`  ${dir}: ${total} frames (opcodes ${JSON.stringify(ops)}), ${masked} masked, ${compressed} deflated, ${lz4n} LZ4-wrapped; ${i} binary messages match the log`);
+    console.log(`  ${dir}: ${total} frames (opcodes ${JSON.stringify(ops)}), ${masked} masked, ${compressed} deflated, ${lz4n} LZ4-wrapped, ${sockjs} in SockJS frames; ${i} messages match the log`);
   }
   const close = conns[conns.length - 1].c2s.frames.find((f) => f.opcode === 8);
   if (close) console.log(`  client close frame payload: ${close.payload.length} bytes`);
