@@ -68,6 +68,8 @@ pub(crate) struct Limits {
 pub(crate) struct Half {
     /// A sequence number base is known (SYN, SYN+ACK's ack, or first segment seen).
     pub started: bool,
+    /// A SYN of this direction was seen (a later one at the same place was sent again).
+    pub syn_seen: bool,
     next_seq: SeqNumber,
     pub next: u64,
     /// Stream offset of the FIN (end of the data in this direction), once seen.

@@ -501,10 +501,13 @@ fn segment_in<S: StreamSink + ?Sized>(
         if !h.started {
             h.start(seq.plus(1));
         } else {
-            // The SYN takes the sequence number before the stream's first byte: another SYN
-            // there was sent again (as Wireshark counts it). Data it carries is judged below.
-            syn_again = h.offset_of(seq) == -1 && seg.payload.is_empty() && seg.missing == 0;
+            // The SYN takes the sequence number before the stream's first byte: a second SYN
+            // there was sent again (as Wireshark counts it; the first one seen is not, even
+            // after the peer's SYN+ACK). Data it carries is judged below.
+            syn_again =
+                h.syn_seen && h.offset_of(seq) == -1 && seg.payload.is_empty() && seg.missing == 0;
         }
+        h.syn_seen = true;
         if seg.flags.ack && !other.started {
             other.start(SeqNumber(seg.ack));
         }
