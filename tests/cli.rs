@@ -510,6 +510,23 @@ fn report_counts_the_kernels_retransmissions_as_tshark_does() {
     assert_eq!(v["sessions"][0]["msgs_down"], 15);
 }
 
+/// The kernel's own SYN retransmissions (captures/variants/README.md): the packets TShark flags.
+#[test]
+fn report_counts_syns_sent_again_as_tshark_does() {
+    let cap = captures().join("variants/syn-retransmitted.pcap");
+    let v: serde_json::Value =
+        serde_json::from_str(&stdout(&["report", "--json", cap.to_str().unwrap()])).unwrap();
+    let f: Vec<_> = v["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|f| f["kind"] == "retransmission")
+        .collect();
+    let frames: Vec<u64> =
+        f[0]["where"].as_array().unwrap().iter().map(|w| w["frame"].as_u64().unwrap()).collect();
+    assert_eq!((f[0]["count"].as_u64(), frames), (Some(3), vec![2, 3, 4]));
+}
+
 /// SockJS (web SDK 4.8.1): the login's token travels base64-encoded inside a text frame; once
 /// decoded as MSync it is redacted like any other, and no SockJS frame with messages is left
 /// shown as text.
