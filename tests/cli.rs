@@ -310,6 +310,20 @@ fn no_msync_is_success_and_said() {
     assert!(String::from_utf8(out.stderr).unwrap().contains("no MSync traffic found"));
 }
 
+/// `report --json` of a committed capture (a path under `captures/`).
+fn report_json(capture: &str) -> serde_json::Value {
+    let cap = captures().join(capture);
+    serde_json::from_str(&stdout(&["report", "--json", cap.to_str().unwrap()])).unwrap()
+}
+
+/// The report's retransmission finding: its count and the packets it names.
+fn retransmissions(v: &serde_json::Value) -> (u64, Vec<u64>) {
+    let f = v["findings"].as_array().unwrap().iter().find(|f| f["kind"] == "retransmission");
+    let f = f.expect("a retransmission finding");
+    let frames = f["where"].as_array().unwrap().iter().map(|w| w["frame"].as_u64().unwrap());
+    (f["count"].as_u64().unwrap(), frames.collect())
+}
+
 fn tempdir(tag: &str) -> PathBuf {
     let d = std::env::temp_dir().join(format!("msyncdump-cli-{tag}-{}", std::process::id()));
     std::fs::create_dir_all(&d).unwrap();
@@ -365,9 +379,7 @@ fn report_counts_the_browser_sdks_own_heartbeats() {
     assert_eq!((asked.len(), empty), (3, 2), "the session has a login UNREAD and two heartbeats");
     let interval = asked[2] - asked[1];
 
-    let cap = captures().join("websdk-chromium-heartbeat.pcap");
-    let v: serde_json::Value =
-        serde_json::from_str(&stdout(&["report", "--json", cap.to_str().unwrap()])).unwrap();
+    let v = report_json("websdk-chromium-heartbeat.pcap");
     let hb = &v["sessions"][0]["heartbeats"];
     assert_eq!(hb["count"], 2);
     // The server's clock is in whole milliseconds, the capture's in microseconds.
@@ -398,9 +410,7 @@ fn report_tells_that_the_browser_session_was_kicked() {
     assert_eq!(kicks[0]["payload"]["operation"], "USER_LOGIN_ANOTHER_DEVICE");
     let reason = kicks[0]["payload"]["reason"].as_str().unwrap();
 
-    let cap = captures().join("websdk-chromium-kicked.pcap");
-    let v: serde_json::Value =
-        serde_json::from_str(&stdout(&["report", "--json", cap.to_str().unwrap()])).unwrap();
+    let v = report_json("websdk-chromium-kicked.pcap");
     let e = &v["errors"][0];
     assert_eq!(e["code"], "STATISTIC.USER_LOGIN_ANOTHER_DEVICE");
     assert_eq!((e["count"].as_u64(), e["sessions"][0].as_u64()), (Some(1), Some(1)));
@@ -435,9 +445,7 @@ fn report_shows_the_browser_sdks_reconnection() {
     assert_eq!(count(&|v| v["dir"] == "c2s" && v["command"] == "PROVISION"), 2);
     assert_eq!(count(&|v| v["dir"] == "c2s" && v["command"] == "LOGOUT"), 1);
 
-    let cap = captures().join("websdk-chromium-reconnect.pcap");
-    let v: serde_json::Value =
-        serde_json::from_str(&stdout(&["report", "--json", cap.to_str().unwrap()])).unwrap();
+    let v = report_json("websdk-chromium-reconnect.pcap");
     let s = v["sessions"].as_array().unwrap();
     assert_eq!(s.len(), 2);
     for x in s {
@@ -469,9 +477,7 @@ fn report_shows_the_browser_sdks_refused_login() {
     let status = &answer["payload"]["status"];
     let (code, reason) = (status["error_code"].as_str().unwrap(), status["reason"].as_str());
 
-    let cap = captures().join("websdk-chromium-login-refused.pcap");
-    let v: serde_json::Value =
-        serde_json::from_str(&stdout(&["report", "--json", cap.to_str().unwrap()])).unwrap();
+    let v = report_json("websdk-chromium-login-refused.pcap");
     let s = &v["sessions"][0];
     assert_eq!(
         (s["login"]["status"].as_str(), s["login"]["reason"].as_str()),
@@ -492,19 +498,8 @@ fn report_shows_the_browser_sdks_refused_login() {
 /// sent again after both FINs were seen, which closed the connection here (a late packet).
 #[test]
 fn report_counts_the_kernels_retransmissions_as_tshark_does() {
-    let cap = captures().join("websdk-chromium-lossy.pcap");
-    let v: serde_json::Value =
-        serde_json::from_str(&stdout(&["report", "--json", cap.to_str().unwrap()])).unwrap();
-    let f: Vec<_> = v["findings"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .filter(|f| f["kind"] == "retransmission")
-        .collect();
-    assert_eq!(f[0]["count"], 5);
-    let frames: Vec<u64> =
-        f[0]["where"].as_array().unwrap().iter().map(|w| w["frame"].as_u64().unwrap()).collect();
-    assert_eq!(frames, [5, 8, 33, 51, 57]);
+    let v = report_json("websdk-chromium-lossy.pcap");
+    assert_eq!(retransmissions(&v), (5, vec![5, 8, 33, 51, 57]));
     assert_eq!(v["overview"]["gap_bytes"], 0);
     assert_eq!(v["sessions"][0]["msgs_up"], 14);
     assert_eq!(v["sessions"][0]["msgs_down"], 15);
@@ -513,18 +508,8 @@ fn report_counts_the_kernels_retransmissions_as_tshark_does() {
 /// The kernel's own SYN retransmissions (captures/variants/README.md): the packets TShark flags.
 #[test]
 fn report_counts_syns_sent_again_as_tshark_does() {
-    let cap = captures().join("variants/syn-retransmitted.pcap");
-    let v: serde_json::Value =
-        serde_json::from_str(&stdout(&["report", "--json", cap.to_str().unwrap()])).unwrap();
-    let f: Vec<_> = v["findings"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .filter(|f| f["kind"] == "retransmission")
-        .collect();
-    let frames: Vec<u64> =
-        f[0]["where"].as_array().unwrap().iter().map(|w| w["frame"].as_u64().unwrap()).collect();
-    assert_eq!((f[0]["count"].as_u64(), frames), (Some(3), vec![2, 3, 4]));
+    let v = report_json("variants/syn-retransmitted.pcap");
+    assert_eq!(retransmissions(&v), (3, vec![2, 3, 4]));
 }
 
 /// SockJS (web SDK 4.8.1): the login's token travels base64-encoded inside a text frame; once
