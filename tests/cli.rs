@@ -512,6 +512,34 @@ fn report_counts_syns_sent_again_as_tshark_does() {
     assert_eq!(retransmissions(&v), (3, vec![2, 3, 4]));
 }
 
+/// A TLS connection (the web SDK's `wss://`, captured without keys) on a port of its own:
+/// recognised from its first bytes, its ClientHello's server name and ALPN shown, and counted
+/// among the other connections; the report says there was nothing to analyse.
+#[test]
+fn tls_is_recognised_and_said_not_decodable() {
+    let cap = captures().join("variants/tls-sni.pcap");
+    let cap = cap.to_str().unwrap();
+    let summary = stdout(&["dissect", cap]);
+    assert_eq!(
+        summary,
+        "     4                0 [c2s TLS: not decodable sni=im-api-wechat.easemob.com alpn=http/1.1]\n"
+    );
+    let text = stdout(&["report", "--section", "overview", "--section", "sessions", cap]);
+    assert!(
+        text.contains("16 packets, 1 TCP connections, 0 MSync, 1 other (1 TLS, not decodable)"),
+        "{text}"
+    );
+    let row = |name: &str| {
+        let line = text.lines().find(|l| l.contains(name)).unwrap_or_default();
+        line.split('┆').nth(1).unwrap_or_default().trim().trim_end_matches('│').trim().to_string()
+    };
+    assert_eq!(row("│ Messages"), "0");
+    assert!(text.contains("Sessions (0)\nnone\n"), "{text}");
+    let v = report_json("variants/tls-sni.pcap");
+    assert_eq!(v["overview"]["tls_connections"], 1);
+    assert_eq!(v["sessions"].as_array().map(Vec::len), Some(0));
+}
+
 /// SockJS (web SDK 4.8.1): the login's token travels base64-encoded inside a text frame; once
 /// decoded as MSync it is redacted like any other, and no SockJS frame with messages is left
 /// shown as text.

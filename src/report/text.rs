@@ -363,11 +363,13 @@ fn overview(c: &Ctx<'_>, out: &mut dyn Write) -> io::Result<()> {
             if o.websocket_connections > 0 {
                 s.push_str(&format!(" ({} over WebSocket)", o.websocket_connections));
             }
-            if o.tls_connections > 0 {
-                s.push_str(&format!(", {} TLS (not decodable)", o.tls_connections));
-            }
-            if o.other_connections > 0 {
-                s.push_str(&format!(", {} other", o.other_connections));
+            // TLS connections are among the other ones: said inside their count, so the parts
+            // add up to the total.
+            if o.other_connections > 0 || o.tls_connections > 0 {
+                s.push_str(&format!(", {} other", o.other_connections.max(o.tls_connections)));
+                if o.tls_connections > 0 {
+                    s.push_str(&format!(" ({} TLS, not decodable)", o.tls_connections));
+                }
             }
             s
         }),
@@ -411,7 +413,9 @@ fn overview(c: &Ctx<'_>, out: &mut dyn Write) -> io::Result<()> {
         .map(|(n, u, d)| format!("{n} {u}↑ {d}↓"))
         .collect::<Vec<_>>()
         .join(", ");
-    t.add_row(vec![Cell::new("Messages"), Cell::new(format!("{} ({cmds})", o.messages))]);
+    let msgs =
+        if cmds.is_empty() { o.messages.to_string() } else { format!("{} ({cmds})", o.messages) };
+    t.add_row(vec![Cell::new("Messages"), Cell::new(msgs)]);
     let mut names: Vec<String> = o.users.iter().map(|u| r.short_jid(u)).collect();
     names.sort();
     names.truncate(5);
@@ -456,6 +460,9 @@ fn sessions(c: &Ctx<'_>, out: &mut dyn Write) -> io::Result<()> {
         rows.first().map(|s| s.server.as_str()).filter(|f| rows.iter().all(|s| s.server == *f));
     let to = server.map(|s| format!(" with server {s}")).unwrap_or_default();
     c.heading(out, &format!("Sessions ({}{to}{legend})", rows.len()))?;
+    if rows.is_empty() {
+        return none(out);
+    }
     let mut t = c.table(&[
         "#",
         if server.is_some() { "Client" } else { "Client → Server" },
