@@ -283,8 +283,9 @@ enum Run {
     LostAt(usize),
 }
 
-/// Buffer capacity kept between messages.
-const SHRINK_ABOVE: usize = 1 << 20;
+/// Buffer capacity kept between messages: enough for the usual message, so that thousands of
+/// connections do not each pin what their largest message once needed.
+const SHRINK_ABOVE: usize = 16 << 10;
 /// Payload bytes examined before a long candidate's payload is complete.
 const START_CHECK: usize = 256;
 /// Longest RSV1 payload a resynchronising direction will wait for to test by inflating it.
@@ -750,7 +751,11 @@ fn inflate_into(
         if out.len() > cap {
             return Err(Problem::InflateTooLarge { limit: cap });
         }
-        let room = cap.saturating_add(1).saturating_sub(out.len()).min(64 << 10);
+        // Room for what this input will likely give (a few times its size), doubling as it
+        // gives more: a fixed 64 KiB per message was kept by every direction of every
+        // connection between messages.
+        let want = out.len().max(rest_len(input, consumed).saturating_mul(4)).clamp(256, 64 << 10);
+        let room = cap.saturating_add(1).saturating_sub(out.len()).min(want);
         out.reserve(room);
         let (in0, out0) = (z.total_in(), out.len());
         let rest = input.get(consumed..).unwrap_or_default();
@@ -776,6 +781,10 @@ fn inflate_into(
             return Err(Problem::Inflate("inflate made no progress".into()));
         }
     }
+}
+
+fn rest_len(input: &[u8], consumed: usize) -> usize {
+    input.len().saturating_sub(consumed)
 }
 
 /// XORs `buf` with the masking key, `buf[0]` being byte `phase` (mod 4) of the payload.
@@ -1822,6 +1831,31 @@ mod tests {
                 .count(),
             1
         );
+    }
+
+    /// Thousands of connections each keep their buffers between messages: what a small
+    /// message needs, not a fixed 64 KiB; after a large message (inflated over several rounds of
+    /// room) the buffer is let go.
+    #[test]
+    fn buffers_kept_between_messages_fit_the_messages() {
+        let small = body(300, 3);
+        let large: Vec<u8> = (0..200_000u32).map(|i| (i % 251) as u8 ^ (i / 1000) as u8).collect();
+        let mut z = flate2::Compress::new(flate2::Compression::default(), false);
+        let mut s = response("permessage-deflate").into_bytes();
+        s.extend(sframe(0xc2, &deflate(&mut z, &small)));
+        let mut ws = WebSocket::new(cfg(), TestCheck);
+        let evs = run(&mut ws, &[(0, REQUEST.as_bytes())], &[(0, &s)]);
+        assert_eq!(msgs(&evs), [(Dir::S2C, small.clone())]);
+        assert!(ws.s2c.out.capacity() <= 4096, "{} bytes kept", ws.s2c.out.capacity());
+
+        let mut s = response("permessage-deflate").into_bytes();
+        let mut z = flate2::Compress::new(flate2::Compression::default(), false);
+        s.extend(sframe(0xc2, &deflate(&mut z, &large)));
+        s.extend(sframe(0xc2, &deflate(&mut z, &small)));
+        let mut ws = WebSocket::new(WsConfig { max_inflated: 1 << 20, ..cfg() }, TestCheck);
+        let evs = run(&mut ws, &[(0, REQUEST.as_bytes())], &[(0, &s)]);
+        assert_eq!(msgs(&evs), [(Dir::S2C, large), (Dir::S2C, small)]);
+        assert!(ws.s2c.out.capacity() <= 16 << 10, "{} bytes kept", ws.s2c.out.capacity());
     }
 
     #[test]
