@@ -162,9 +162,12 @@ impl History {
         self.push(&fill, false);
     }
 
-    /// Nothing is known of the recent bytes, not even how many there were.
+    /// Nothing is known of the recent bytes, not even how many there were. The buffer is
+    /// reused: a lossy connection loses its history at every gap.
     fn lose(&mut self) {
-        *self = History::lost();
+        self.buf.clear();
+        self.buf.resize(HISTORY, 0);
+        self.valid = 0;
     }
 }
 
@@ -338,8 +341,13 @@ impl CompressionTracker {
         self.enabled.get(dir.index()).copied().unwrap_or(false)
     }
 
-    /// Bytes of `dir` were lost: its history is gone.
+    /// Bytes of `dir` were lost: its history is gone. A direction that is not wrapped has no
+    /// history to lose (it starts a fresh or a lost one when it becomes wrapped), and holds no
+    /// 64 KiB of zero fill for it: a lossy capture of thousands of plain connections did.
     pub fn gap(&mut self, dir: Dir) {
+        if !self.wrapped(dir) {
+            return;
+        }
         if let Some(s) = self.streams.get_mut(dir.index()) {
             s.lose_history();
         }
@@ -572,6 +580,30 @@ mod tests {
         assert!(lost > 0);
         // Phase 3 referenced phase 2 only, so the history was whole again.
         assert!(t.streams[0].history_complete());
+    }
+
+    /// A gap costs a plain direction nothing, and a wrapped one its history in a buffer that
+    /// is reused at the next gap.
+    #[test]
+    fn gaps_hold_history_only_where_messages_are_wrapped() {
+        let mut t = CompressionTracker::new(1 << 20);
+        for _ in 0..3 {
+            t.gap(Dir::C2S);
+            t.gap(Dir::S2C);
+        }
+        assert_eq!(t.streams.iter().map(|s| s.hist.buf.capacity()).sum::<usize>(), 0);
+        let offer = Provision { protocol_compress_type: vec![2], ..Default::default() };
+        t.on_provision(Dir::C2S, &offer);
+        t.on_provision(Dir::S2C, &offer);
+        t.gap(Dir::S2C);
+        assert_eq!(t.streams[1].hist.buf.capacity(), 0, "the server's messages are not wrapped");
+        t.gap(Dir::C2S);
+        let h = &t.streams[0].hist;
+        assert!(!h.complete() && h.buf.len() == HISTORY);
+        let at = h.buf.as_ptr();
+        t.gap(Dir::C2S);
+        assert_eq!(t.streams[0].hist.buf.as_ptr(), at);
+        assert!(!t.streams[0].history_complete());
     }
 
     #[test]
