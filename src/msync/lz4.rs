@@ -116,10 +116,16 @@ pub fn plausible_envelope_start(head: &[u8], wire_len: usize, cap: usize) -> boo
     len <= cap && block <= len + len / 255 + 16 && len <= block.saturating_mul(255)
 }
 
+/// Bytes a history holds beyond [`HISTORY`] before its oldest are let go: trimming moves 64 KiB
+/// once per this many bytes of new output, and thousands of connections each hold this much
+/// more than the window.
+const SLACK: usize = 32 << 10;
+
 /// The last [`HISTORY`] original bytes of one direction.
 #[derive(Clone, Debug)]
 struct History {
-    /// Holds up to 2 × HISTORY bytes, so trimming happens once per 64 KiB, not per message.
+    /// The window, and up to [`SLACK`] older bytes (plus, while one is unwrapped, room for the
+    /// message, which is decoded in place after the window it refers to).
     buf: Vec<u8>,
     /// Trailing bytes of `buf` that are genuine (the rest is zero fill after a loss).
     valid: usize,
@@ -131,7 +137,9 @@ impl History {
     }
 
     fn lost() -> Self {
-        History { buf: vec![0; HISTORY], valid: 0 }
+        let mut h = History::whole();
+        h.lose();
+        h
     }
 
     fn dict(&self) -> &[u8] {
@@ -143,14 +151,35 @@ impl History {
         self.valid >= self.dict().len()
     }
 
-    fn push(&mut self, data: &[u8], genuine: bool) {
-        let data = data.get(data.len().saturating_sub(HISTORY)..).unwrap_or_default();
-        if self.buf.len() + data.len() > 2 * HISTORY {
-            let keep = HISTORY.saturating_sub(data.len());
-            let cut = self.buf.len().saturating_sub(keep);
+    /// Makes room for `n` more bytes: the oldest beyond the window are let go when the buffer
+    /// would pass the window and its slack, and the capacity doubles only up to the window and
+    /// its slack (a plain doubling would hold up to twice the window per direction).
+    fn room_for(&mut self, n: usize) {
+        if self.buf.len() + n > HISTORY + SLACK {
+            let cut = self.buf.len().saturating_sub(HISTORY);
             self.buf.drain(..cut);
             self.valid = self.valid.min(self.buf.len());
         }
+        let want = self.buf.len() + n;
+        if want > self.buf.capacity() {
+            let grown = want.max(self.buf.capacity().saturating_mul(2).min(HISTORY + SLACK));
+            self.buf.reserve_exact(grown - self.buf.len());
+        }
+    }
+
+    /// After an outsized message, the buffer goes back to the usual size.
+    fn settle(&mut self) {
+        if self.buf.capacity() > 2 * (HISTORY + SLACK) {
+            let cut = self.buf.len().saturating_sub(HISTORY);
+            self.buf.drain(..cut);
+            self.valid = self.valid.min(self.buf.len());
+            self.buf.shrink_to(HISTORY + SLACK);
+        }
+    }
+
+    fn push(&mut self, data: &[u8], genuine: bool) {
+        let data = data.get(data.len().saturating_sub(HISTORY)..).unwrap_or_default();
+        self.room_for(data.len());
         self.buf.extend_from_slice(data);
         self.valid = if genuine { self.valid + data.len() } else { 0 };
     }
@@ -158,14 +187,16 @@ impl History {
     /// `n` original bytes are missing: zero fill keeps later offsets aligned.
     fn skip(&mut self, n: usize) {
         let n = n.min(HISTORY);
-        let fill = vec![0u8; n];
-        self.push(&fill, false);
+        self.room_for(n);
+        self.buf.resize(self.buf.len() + n, 0);
+        self.valid = 0;
     }
 
     /// Nothing is known of the recent bytes, not even how many there were. The buffer is
     /// reused: a lossy connection loses its history at every gap.
     fn lose(&mut self) {
         self.buf.clear();
+        self.room_for(HISTORY);
         self.buf.resize(HISTORY, 0);
         self.valid = 0;
     }
@@ -175,19 +206,18 @@ impl History {
 #[derive(Clone, Debug)]
 pub struct Lz4Stream {
     hist: History,
-    out: Vec<u8>,
 }
 
 impl Lz4Stream {
     /// A direction whose first wrapped message is seen (the stream starts with an empty
     /// dictionary).
     pub fn new() -> Self {
-        Lz4Stream { hist: History::whole(), out: Vec::new() }
+        Lz4Stream { hist: History::whole() }
     }
 
     /// A direction whose earlier messages were not seen.
     pub fn new_lost() -> Self {
-        Lz4Stream { hist: History::lost(), out: Vec::new() }
+        Lz4Stream { hist: History::lost() }
     }
 
     /// Whether the history is whole (every byte a block could reference is known).
@@ -200,7 +230,9 @@ impl Lz4Stream {
         self.hist.lose();
     }
 
-    /// Unwraps the next envelope of this direction. The output is at most `cap` bytes.
+    /// Unwraps the next envelope of this direction. The output is at most `cap` bytes. It is
+    /// decoded into the history buffer itself, right after the window it refers to: no copy
+    /// from an output buffer into the history.
     pub fn unwrap(&mut self, wire: &[u8], cap: usize) -> Result<Unwrapped<'_>, Lz4Error> {
         let (len, crc_expected, block) = split(wire)?;
         let complete = self.hist.complete();
@@ -211,26 +243,33 @@ impl Lz4Stream {
                 return Err(Lz4Error::TooLarge { len, cap });
             }
         };
-        self.out.clear();
-        self.out.resize(len, 0);
-        let res =
-            lz4_flex::block::decompress_into_with_dict(block, &mut self.out, self.hist.dict());
+        self.hist.settle();
+        self.hist.room_for(len);
+        let at = self.hist.buf.len();
+        self.hist.buf.resize(at + len, 0);
+        let (before, out) = self.hist.buf.split_at_mut(at);
+        let dict = before.get(at.saturating_sub(HISTORY)..).unwrap_or_default();
+        let res = lz4_flex::block::decompress_into_with_dict(block, out, dict);
         let err = match res {
             Ok(n) if n == len => None,
             Ok(n) => Some(Lz4Error::LengthMismatch { want: len, got: n }),
             Err(e) => Some(Lz4Error::Corrupt(e.to_string())),
         };
         if let Some(e) = err {
+            self.hist.buf.truncate(at);
             self.hist.skip(len);
             return Err(if complete { e } else { Lz4Error::HistoryLost { report: false } });
         }
-        let crc_actual = crc32(&self.out);
+        let crc_actual = crc32(out);
         if crc_actual != crc_expected && !complete {
+            self.hist.buf.truncate(at);
             self.hist.skip(len);
             return Err(Lz4Error::HistoryLost { report: false });
         }
-        self.hist.push(&self.out, crc_actual == crc_expected);
-        Ok(Unwrapped { data: &self.out, wire_len: wire.len(), crc_expected, crc_actual })
+        let h = &mut self.hist;
+        h.valid = if crc_actual == crc_expected { h.valid + len } else { 0 };
+        let data = h.buf.get(at..).unwrap_or_default();
+        Ok(Unwrapped { data, wire_len: wire.len(), crc_expected, crc_actual })
     }
 }
 
@@ -444,7 +483,12 @@ mod tests {
             assert_eq!(u.data, &m[..]);
             assert!(u.crc_ok());
             assert_eq!(u.wire_len, w.len());
+            // The window slides over 200 KiB: the buffer holds it and its slack, no more (a
+            // plain doubling of the old two-window buffer held up to 128 KiB and more).
+            assert!(dec.hist.buf.capacity() <= HISTORY + SLACK, "{}", dec.hist.buf.capacity());
+            assert!(enc.hist.buf.capacity() <= HISTORY + SLACK, "{}", enc.hist.buf.capacity());
         }
+        assert!(dec.hist.buf.len() >= HISTORY);
         // Only references to earlier messages make this data compress.
         assert!(wire * 2 < raw, "{wire} of {raw}");
         // Without the dictionary the later blocks do not decode.
@@ -457,6 +501,22 @@ mod tests {
             }
         }
         assert!(failures > msgs.len() / 2);
+    }
+
+    /// One outsized message grows the buffer; the next one shrinks it back, and still refers
+    /// to the outsized one's last bytes.
+    #[test]
+    fn an_outsized_message_does_not_pin_its_buffer() {
+        let big: Vec<u8> = (0..300_000u32).map(|i| (i % 251) as u8 ^ (i / 997) as u8).collect();
+        let small: Vec<u8> = big[big.len() - 500..].to_vec();
+        let mut enc = Lz4Encoder::new();
+        let mut dec = Lz4Stream::new();
+        for m in [&big, &small] {
+            let w = enc.wrap(m);
+            assert_eq!(dec.unwrap(&w, 1 << 20).unwrap().data, &m[..]);
+        }
+        assert!(dec.hist.buf.capacity() <= HISTORY + SLACK, "{}", dec.hist.buf.capacity());
+        assert!(dec.history_complete());
     }
 
     #[test]
