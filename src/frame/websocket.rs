@@ -754,7 +754,8 @@ fn inflate_into(
         // Room for what this input will likely give (a few times its size), doubling as it
         // gives more: a fixed 64 KiB per message was kept by every direction of every
         // connection between messages.
-        let want = out.len().max(rest_len(input, consumed).saturating_mul(4)).clamp(256, 64 << 10);
+        let left = input.len().saturating_sub(consumed);
+        let want = out.len().max(left.saturating_mul(4)).clamp(256, 64 << 10);
         let room = cap.saturating_add(1).saturating_sub(out.len()).min(want);
         out.reserve(room);
         let (in0, out0) = (z.total_in(), out.len());
@@ -781,10 +782,6 @@ fn inflate_into(
             return Err(Problem::Inflate("inflate made no progress".into()));
         }
     }
-}
-
-fn rest_len(input: &[u8], consumed: usize) -> usize {
-    input.len().saturating_sub(consumed)
 }
 
 /// XORs `buf` with the masking key, `buf[0]` being byte `phase` (mod 4) of the payload.
