@@ -470,6 +470,74 @@ fn websocket_frame_claiming_2_pow_63_bytes() {
     assert!(r.stderr.contains("no MSync traffic found"), "{}", r.stderr);
 }
 
+/// A web session that negotiates LZ4, then sends 200 000 tiny envelopes (18 bytes each) that
+/// each declare the 16 MiB cap as their original length. No block of 6 bytes can give that:
+/// each is an undecodable message at once, never a buffer of the cap allocated and zeroed
+/// (which made this 4 MB capture take minutes).
+#[test]
+fn lz4_envelopes_declaring_the_cap() {
+    use msyncdump::msync::pb::Provision;
+    use prost::Message;
+    let provision = |dir: Option<i32>| {
+        let p = Provision {
+            protocol_compress_type: vec![2],
+            protocol_compress_direction: dir,
+            ..Default::default()
+        };
+        envelope(3, false, &p.encode_to_vec())
+    };
+    // One server frame (FIN, binary, unmasked) of `body`.
+    let frame = |body: &[u8]| {
+        let mut f = vec![0x82];
+        if body.len() < 126 {
+            f.push(body.len() as u8);
+        } else {
+            f.push(126);
+            f.extend_from_slice(&(body.len() as u16).to_be_bytes());
+        }
+        f.extend_from_slice(body);
+        f
+    };
+    // A client frame: masked, with a zero key (so the payload reads as it is).
+    let cframe = |body: &[u8]| {
+        let mut f = frame(body);
+        f[1] |= 0x80;
+        let at = if body.len() < 126 { 2 } else { 4 };
+        f.splice(at..at, [0u8; 4]);
+        f
+    };
+    let mut pcap = Pcap::new();
+    let mut flow = Flow::new(5);
+    flow.server.1 = 80;
+    flow.handshake(&mut pcap);
+    flow.send(&mut pcap, Dir::C2S, b"GET /ws HTTP/1.1\r\nUpgrade: websocket\r\n\r\n");
+    flow.send(
+        &mut pcap,
+        Dir::S2C,
+        b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\n\r\n",
+    );
+    flow.send(&mut pcap, Dir::C2S, &cframe(&provision(None)));
+    flow.send(&mut pcap, Dir::S2C, &frame(&provision(Some(2))));
+    let mut liar = vec![0x80, 0x80, 0x80, 0x08]; // varint 16 MiB
+    liar.extend_from_slice(&[0, 0, 0, 0, 0x50, b'a', b'b', b'c', b'd', b'e']);
+    let n = 200_000u64;
+    let mut burst = Vec::new();
+    for _ in 0..n {
+        burst.extend_from_slice(&frame(&liar));
+    }
+    flow.send(&mut pcap, Dir::S2C, &burst);
+    let path = write_file("lz4-liars.pcap", &pcap.buf);
+    let r = dissect(&path, &["-q"]);
+    assert_eq!(r.status, 0, "{}", r.stderr);
+    assert_eq!(r.tally("messages"), 2);
+    // The first is a decode error; it leaves the history unknown, so the rest are counted as
+    // not unwrapped.
+    assert_eq!(r.tally("decode errors"), 1, "{}", r.stderr);
+    assert_eq!(r.tally("LZ4-wrapped messages not unwrapped"), n, "{}", r.stderr);
+    let r = report(&path, &["--json"]);
+    assert_eq!(r.status, 0, "{}", r.stderr);
+}
+
 #[test]
 fn syn_flood_of_200_000() {
     let mut pcap = Pcap::new();

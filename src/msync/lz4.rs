@@ -243,6 +243,17 @@ impl Lz4Stream {
                 return Err(Lz4Error::TooLarge { len, cap });
             }
         };
+        // A block cannot give more than 255 bytes per byte of its own: a declared length past
+        // that is not believed, and nothing is allocated for it (thousands of tiny envelopes
+        // each declaring the cap would otherwise each cost a buffer of the cap, zeroed).
+        if len > block.len().saturating_mul(255).saturating_add(16) {
+            self.hist.skip(len);
+            let e = Lz4Error::Corrupt(format!(
+                "declares {len} original bytes, more than a block of {} bytes can give",
+                block.len()
+            ));
+            return Err(if complete { e } else { Lz4Error::HistoryLost { report: false } });
+        }
         self.hist.settle();
         self.hist.room_for(len);
         let at = self.hist.buf.len();
@@ -392,6 +403,14 @@ impl CompressionTracker {
         }
     }
 
+    /// Lets go of what an outsized message of `dir` grew its buffer to, once the message was
+    /// used: a connection that goes quiet after one must not hold it.
+    pub fn settle(&mut self, dir: Dir) {
+        if let Some(s) = self.streams.get_mut(dir.index()) {
+            s.hist.settle();
+        }
+    }
+
     /// Unwraps a message of a wrapped direction. [`Lz4Error::HistoryLost`] carries
     /// `report: true` only the first time on this connection.
     pub fn unwrap(&mut self, dir: Dir, wire: &[u8]) -> Result<Unwrapped<'_>, Lz4Error> {
@@ -517,6 +536,39 @@ mod tests {
         }
         assert!(dec.hist.buf.capacity() <= HISTORY + SLACK, "{}", dec.hist.buf.capacity());
         assert!(dec.history_complete());
+    }
+
+    /// An envelope declaring more than its block can give is refused before anything is
+    /// allocated for it, and the history stays aligned (zero fill) for the messages after it.
+    #[test]
+    fn a_declared_length_past_what_the_block_can_give_is_refused() {
+        let mut enc = Lz4Encoder::new();
+        let first = enc.wrap(b"0123456789abcdef0123456789abcdef");
+        let mut dec = Lz4Stream::new();
+        dec.unwrap(&first, 1 << 24).unwrap();
+        // 16 MiB declared, five bytes of block.
+        let mut liar = Vec::new();
+        put_varint(&mut liar, 16 << 20);
+        liar.extend_from_slice(&[0, 0, 0, 0, 0x50, b'a', b'b', b'c', b'd', b'e']);
+        let cap_before = dec.hist.buf.capacity();
+        match dec.unwrap(&liar, 1 << 24) {
+            Err(Lz4Error::Corrupt(why)) => assert!(why.contains("more than a block"), "{why}"),
+            other => panic!("{other:?}"),
+        }
+        assert!(dec.hist.buf.capacity() <= cap_before.max(HISTORY + SLACK));
+        // The largest a block of 6 bytes can give is still accepted as a claim (and fails or
+        // succeeds on its bytes).
+        let mut t = CompressionTracker::new(1 << 24);
+        let offer = Provision { protocol_compress_type: vec![2], ..Default::default() };
+        t.on_provision(Dir::C2S, &offer);
+        t.on_provision(Dir::S2C, &offer);
+        let big: Vec<u8> = vec![7; 1 << 20];
+        let w = Lz4Encoder::new().wrap(&big);
+        assert_eq!(t.unwrap(Dir::C2S, &w).unwrap().data, &big[..]);
+        assert!(t.streams[0].hist.buf.capacity() > 2 * (HISTORY + SLACK));
+        t.settle(Dir::C2S);
+        assert!(t.streams[0].hist.buf.capacity() <= HISTORY + SLACK);
+        assert!(t.streams[0].history_complete());
     }
 
     #[test]

@@ -967,6 +967,7 @@ fn message<C: Consumer>(
                     crc_ok,
                 });
                 let data = u.data.to_vec();
+                info.lz4.settle(dir);
                 if !crc_ok {
                     let note = TransportNote::Lz4Crc { offset, expected, actual };
                     out.consumer.event(&Event::Transport { pkt, conn, dir, note: &note })?;
