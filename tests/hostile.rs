@@ -450,10 +450,10 @@ fn deeply_nested_protobuf_groups() {
     }
 }
 
-#[test]
-fn websocket_frame_claiming_2_pow_63_bytes() {
+/// Connection `n` to port 80, from its handshake through a WebSocket upgrade.
+fn websocket_flow(n: u32) -> (Pcap, Flow) {
     let mut pcap = Pcap::new();
-    let mut flow = Flow::new(3);
+    let mut flow = Flow::new(n);
     flow.server.1 = 80;
     flow.handshake(&mut pcap);
     flow.send(&mut pcap, Dir::C2S, b"GET /ws HTTP/1.1\r\nUpgrade: websocket\r\n\r\n");
@@ -462,6 +462,12 @@ fn websocket_frame_claiming_2_pow_63_bytes() {
         Dir::S2C,
         b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\n\r\n",
     );
+    (pcap, flow)
+}
+
+#[test]
+fn websocket_frame_claiming_2_pow_63_bytes() {
+    let (mut pcap, mut flow) = websocket_flow(3);
     let mut ws = vec![0x82, 0x7f, 0x80, 0, 0, 0, 0, 0, 0, 0];
     ws.extend_from_slice(&noise(5000, 3));
     flow.send(&mut pcap, Dir::S2C, &ws);
@@ -506,16 +512,7 @@ fn lz4_envelopes_declaring_the_cap() {
         f.splice(at..at, [0u8; 4]);
         f
     };
-    let mut pcap = Pcap::new();
-    let mut flow = Flow::new(5);
-    flow.server.1 = 80;
-    flow.handshake(&mut pcap);
-    flow.send(&mut pcap, Dir::C2S, b"GET /ws HTTP/1.1\r\nUpgrade: websocket\r\n\r\n");
-    flow.send(
-        &mut pcap,
-        Dir::S2C,
-        b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\n\r\n",
-    );
+    let (mut pcap, mut flow) = websocket_flow(5);
     flow.send(&mut pcap, Dir::C2S, &cframe(&provision(None)));
     flow.send(&mut pcap, Dir::S2C, &frame(&provision(Some(2))));
     let mut liar = vec![0x80, 0x80, 0x80, 0x08]; // varint 16 MiB

@@ -556,8 +556,8 @@ mod tests {
             other => panic!("{other:?}"),
         }
         assert!(dec.hist.buf.capacity() <= cap_before.max(HISTORY + SLACK));
-        // The largest a block of 6 bytes can give is still accepted as a claim (and fails or
-        // succeeds on its bytes).
+        // A real message close to the bound (1 MiB of one byte value, a block of about 4 KiB)
+        // is decoded, and the buffer it grew is let go once it was used.
         let mut t = CompressionTracker::new(1 << 24);
         let offer = Provision { protocol_compress_type: vec![2], ..Default::default() };
         t.on_provision(Dir::C2S, &offer);
