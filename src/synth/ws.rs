@@ -63,23 +63,12 @@ pub(crate) fn sha1(data: &[u8]) -> [u8; 20] {
     out
 }
 
-/// Standard base64 with padding (RFC 4648 section 4).
+/// Standard base64 with padding (RFC 4648 section 4): the JSON renderer's.
 pub(crate) fn base64(data: &[u8]) -> String {
-    const A: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-    let mut out = String::with_capacity(data.len().div_ceil(3) * 4);
-    for c in data.chunks(3) {
-        let n = (u32::from(c[0]) << 16)
-            | (u32::from(c.get(1).copied().unwrap_or(0)) << 8)
-            | u32::from(c.get(2).copied().unwrap_or(0));
-        for i in 0..4 {
-            if i <= c.len() {
-                out.push(char::from(A[((n >> (18 - 6 * i)) & 63) as usize]));
-            } else {
-                out.push('=');
-            }
-        }
-    }
-    out
+    let mut out = Vec::with_capacity(data.len().div_ceil(3) * 4);
+    crate::msync::render::json::push_base64(&mut out, data);
+    // The encoder writes only ASCII.
+    String::from_utf8_lossy(&out).into_owned()
 }
 
 /// `Sec-WebSocket-Accept` for a `Sec-WebSocket-Key`.
