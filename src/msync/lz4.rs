@@ -129,11 +129,14 @@ struct History {
     buf: Vec<u8>,
     /// Trailing bytes of `buf` that are genuine (the rest is zero fill after a loss).
     valid: usize,
+    /// `buf` is the window of zeros a loss leaves and nothing since: losing it again changes
+    /// nothing (a run of losses costs one fill, not 64 KiB each).
+    blank: bool,
 }
 
 impl History {
     fn whole() -> Self {
-        History { buf: Vec::new(), valid: 0 }
+        History { buf: Vec::new(), valid: 0, blank: false }
     }
 
     fn lost() -> Self {
@@ -178,6 +181,7 @@ impl History {
     }
 
     fn push(&mut self, data: &[u8], genuine: bool) {
+        self.blank = false;
         let data = data.get(data.len().saturating_sub(HISTORY)..).unwrap_or_default();
         self.room_for(data.len());
         self.buf.extend_from_slice(data);
@@ -186,6 +190,7 @@ impl History {
 
     /// `n` original bytes are missing: zero fill keeps later offsets aligned.
     fn skip(&mut self, n: usize) {
+        self.blank = false;
         let n = n.min(HISTORY);
         self.room_for(n);
         self.buf.resize(self.buf.len() + n, 0);
@@ -195,10 +200,14 @@ impl History {
     /// Nothing is known of the recent bytes, not even how many there were. The buffer is
     /// reused: a lossy connection loses its history at every gap.
     fn lose(&mut self) {
+        if self.blank {
+            return;
+        }
         self.buf.clear();
         self.room_for(HISTORY);
         self.buf.resize(HISTORY, 0);
         self.valid = 0;
+        self.blank = true;
     }
 }
 
@@ -247,7 +256,8 @@ impl Lz4Stream {
         // that is not believed, and nothing is allocated for it (thousands of tiny envelopes
         // each declaring the cap would otherwise each cost a buffer of the cap, zeroed).
         if len > block.len().saturating_mul(255).saturating_add(16) {
-            self.hist.skip(len);
+            // How much the sender's history moved is not known either.
+            self.hist.lose();
             let e = Lz4Error::Corrupt(format!(
                 "declares {len} original bytes, more than a block of {} bytes can give",
                 block.len()
@@ -256,6 +266,7 @@ impl Lz4Stream {
         }
         self.hist.settle();
         self.hist.room_for(len);
+        self.hist.blank = false;
         let at = self.hist.buf.len();
         self.hist.buf.resize(at + len, 0);
         let (before, out) = self.hist.buf.split_at_mut(at);
