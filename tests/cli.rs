@@ -295,6 +295,30 @@ fn a_closed_pipe_ends_quietly() {
     assert_eq!(out.status.code(), Some(0));
 }
 
+/// The reader gone before the first write (`msyncdump report --json … | head -c0`): every
+/// command's first write fails with a broken pipe, which is no failure of ours.
+#[test]
+fn a_reader_gone_before_any_output_is_no_failure() {
+    let cap = captures().join("sample.pcapng");
+    let cap = cap.to_str().unwrap();
+    for args in [
+        &["report", cap][..],
+        &["report", "--json", cap],
+        &["report", "--json", "-j", "2", cap],
+        &["dissect", "--json", "-j", "1", cap],
+        &["dissect", "-j", "2", cap],
+        &["info", cap],
+    ] {
+        let mut child =
+            bin().args(args).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap();
+        drop(child.stdout.take());
+        let out = child.wait_with_output().unwrap();
+        let err = String::from_utf8(out.stderr).unwrap();
+        assert!(!err.contains("panicked") && !err.contains("Broken pipe"), "{args:?}: {err}");
+        assert_eq!(out.status.code(), Some(0), "{args:?}: {err}");
+    }
+}
+
 #[test]
 fn no_msync_is_success_and_said() {
     let dir = tempdir("empty");
