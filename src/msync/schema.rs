@@ -506,14 +506,12 @@ pub enum InflateError {
 
 /// Inflates a zlib stream, refusing to produce more than `max` bytes.
 pub fn inflate(data: &[u8], max: usize) -> Result<Vec<u8>, InflateError> {
-    use std::io::Read;
     let mut out = Vec::new();
-    let limit = (max as u64).saturating_add(1);
-    let mut dec = flate2::read::ZlibDecoder::new(data).take(limit);
-    dec.read_to_end(&mut out).map_err(|e| InflateError::Corrupt(e.to_string()))?;
-    if out.len() > max {
-        return Err(InflateError::TooLarge(max));
-    }
+    super::decode::inflate_into(data, max, &mut out).map_err(|e| match e {
+        super::decode::DecodeError::InflateTooLarge(_) => InflateError::TooLarge(max),
+        super::decode::DecodeError::Inflate(m) => InflateError::Corrupt(m),
+        e => InflateError::Corrupt(e.to_string()),
+    })?;
     Ok(out)
 }
 
