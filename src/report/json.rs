@@ -280,8 +280,7 @@ impl serde::Serialize for Doc<'_> {
 impl Report {
     /// Writes the whole report as one pretty-printed JSON document and a newline.
     pub fn write_json(&self, out: &mut dyn io::Write) -> io::Result<()> {
-        // `From` hands back a write's own error (a broken pipe stays one, and ends quietly);
-        // `io::Error::other` would have wrapped it into a failure.
+        // `From` hands back a write's own error: a broken pipe stays one, which ends quietly.
         serde_json::to_writer_pretty(&mut *out, &Doc(self)).map_err(io::Error::from)?;
         out.write_all(b"\n")
     }
