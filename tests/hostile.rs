@@ -533,6 +533,13 @@ fn lz4_envelopes_declaring_the_cap() {
     assert_eq!(r.tally("LZ4-wrapped messages not unwrapped"), n, "{}", r.stderr);
     let r = report(&path, &["--json"]);
     assert_eq!(r.status, 0, "{}", r.stderr);
+    let v: serde_json::Value = serde_json::from_str(&r.stdout).unwrap();
+    // The report counts undecodable frames among the messages (src/report/JSON.md).
+    assert_eq!(v["overview"]["messages"], 3, "{}", r.stdout);
+    assert_eq!(v["overview"]["decode_errors"], 1, "{}", r.stdout);
+    let kinds: Vec<&str> =
+        v["findings"].as_array().unwrap().iter().filter_map(|f| f["kind"].as_str()).collect();
+    assert!(kinds.contains(&"lz4_history_lost"), "{kinds:?}");
 }
 
 #[test]
