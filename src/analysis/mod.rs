@@ -662,6 +662,10 @@ struct ConnState {
     lat: [LatStat; 6],
     unread_pending: VecDeque<(Timestamp, u64)>,
     sends_pending: FxHashMap<u64, (Timestamp, u64)>,
+    /// Later copies of a meta id sent again while its first copy awaited its ack (id, time,
+    /// packet), in the order sent: each copy is a request of its own, and clients do send
+    /// copies (the web SDK sends some metas twice in one millisecond, and both are acked).
+    sends_dup: Vec<(u64, Timestamp, u64)>,
     logout_pending: Option<(Timestamp, u64)>,
     /// The last [`RECENT_IDS_CAP`] meta ids sent, oldest first.
     recent_ids: VecDeque<u64>,
@@ -721,6 +725,7 @@ impl ConnState {
             lat: Default::default(),
             unread_pending: VecDeque::new(),
             sends_pending: FxHashMap::default(),
+            sends_dup: Vec::new(),
             logout_pending: None,
             recent_ids: VecDeque::new(),
             live: FxHashMap::default(),
@@ -846,6 +851,7 @@ impl ConnState {
         }
         places.extend(self.unread_pending.drain(..).map(|(ts, frame)| Where { conn, frame, ts }));
         let mut sends: Vec<(Timestamp, u64)> = self.sends_pending.drain().map(|(_, v)| v).collect();
+        sends.extend(self.sends_dup.drain(..).map(|(_, ts, frame)| (ts, frame)));
         sends.sort_unstable_by_key(|&(ts, f)| (f, ts));
         places.extend(sends.into_iter().map(|(ts, frame)| Where { conn, frame, ts }));
         if let Some((ts, frame)) = self.logout_pending.take() {
@@ -877,6 +883,7 @@ impl ConnState {
         // Nothing more can be matched on a closed connection: give the memory back.
         self.recent_ids = VecDeque::new();
         self.sends_pending = FxHashMap::default();
+        self.sends_dup = Vec::new();
         self.unread_pending = VecDeque::new();
         self.next_keys = VecDeque::new();
         places.sort_unstable_by_key(|w| w.frame);
@@ -1270,14 +1277,9 @@ impl Analyzer {
             a.renumber(&map);
             out.merge(a);
         }
-        // A shard ended its open connections at its own last packet; the capture ends later.
-        if let Some(end) = out.totals.as_ref().and_then(|t| t.last_ts) {
-            for c in out.conns.values_mut() {
-                if let Some((CloseReason::CaptureEnd, ts)) = c.close.as_mut() {
-                    *ts = end;
-                }
-            }
-        }
+        // Connections still open at the end were closed by every shard at the capture's last
+        // record (`Pipeline::capture_ended_at`), as one pipeline closes them: not at the latest
+        // time, which is another record when times run backwards.
         out.opts = opts.clone();
         out
     }
@@ -1558,10 +1560,7 @@ impl Analyzer {
             (Body::SyncDl(s), Dir::S2C) => {
                 let is_pull_answer = s.queue.is_some();
                 if let Some(mid) = s.meta_id.filter(|_| s.meta_count == 0 || !is_pull_answer) {
-                    match c.sends_pending.remove(&mid) {
-                        Some((t, _)) => c.answered(tables, Exchange::Send, ts.since(t), at, slow),
-                        None => c.find(FindingKind::UnknownAck, at, 0),
-                    }
+                    acked_meta(tables, c, mid, ts, at, slow);
                 }
                 if let Some(j) = &s.queue {
                     pull_answer(tables, c, j, s, at, slow);
@@ -1781,7 +1780,8 @@ fn merge_totals(mut a: Totals, b: &Totals) -> Totals {
 /// Records a client send of meta `mid`: duplicate check and pending ack.
 fn sent_meta(c: &mut ConnState, mid: u64, at: Where) {
     c.requested(Exchange::Send);
-    if c.recent_ids.contains(&mid) || c.sends_pending.contains_key(&mid) {
+    let pending = c.sends_pending.contains_key(&mid);
+    if pending || c.recent_ids.contains(&mid) {
         c.find(FindingKind::DuplicateMetaId, at, 0);
     } else {
         if c.recent_ids.len() >= RECENT_IDS_CAP {
@@ -1789,11 +1789,28 @@ fn sent_meta(c: &mut ConnState, mid: u64, at: Where) {
         }
         c.recent_ids.push_back(mid);
     }
-    if c.sends_pending.len() < PENDING_CAP || c.sends_pending.contains_key(&mid) {
-        // A duplicate restarts the clock: its ack answers the latest copy.
-        c.sends_pending.insert(mid, (at.ts, at.frame));
-    } else {
+    let room =
+        if pending { c.sends_dup.len() < PENDING_CAP } else { c.sends_pending.len() < PENDING_CAP };
+    if !room {
         c.find(FindingKind::PendingOverflow, at, 0);
+    } else if pending {
+        c.sends_dup.push((mid, at.ts, at.frame));
+    } else {
+        c.sends_pending.insert(mid, (at.ts, at.frame));
+    }
+}
+
+/// The ack of meta `mid`: it answers the oldest copy still waiting, and the next copy (if
+/// the id was sent again meanwhile) waits in its place.
+fn acked_meta(t: &mut Tables, c: &mut ConnState, mid: u64, now: Timestamp, at: Where, slow: i64) {
+    let Some((sent, _)) = c.sends_pending.remove(&mid) else {
+        c.find(FindingKind::UnknownAck, at, 0);
+        return;
+    };
+    c.answered(t, Exchange::Send, now.since(sent), at, slow);
+    if let Some(i) = c.sends_dup.iter().position(|d| d.0 == mid) {
+        let (_, ts, frame) = c.sends_dup.remove(i);
+        c.sends_pending.insert(mid, (ts, frame));
     }
 }
 
@@ -2112,7 +2129,7 @@ impl Consumer for Analyzer {
                     }
                 }
             }
-            Event::ConnClose { pkt, conn, reason, .. } => {
+            Event::ConnClose { pkt, conn, reason, last, .. } => {
                 self.seen(pkt.ts);
                 let id = conn.id.0;
                 if !self.wanted_conn(id) {
@@ -2125,7 +2142,13 @@ impl Consumer for Analyzer {
                     return Ok(());
                 }
                 let c = conn_entry(&mut self.conns, id, Some(conn));
-                c.close = Some((*reason, pkt.ts));
+                // An idle or evicted connection ended with its last packet, not with the later
+                // packet that found it idle (which may belong to traffic hours later).
+                let at = match reason {
+                    CloseReason::Idle | CloseReason::Evicted => (*last).min(pkt.ts),
+                    _ => pkt.ts,
+                };
+                c.close = Some((*reason, at));
                 c.settle(id, &mut self.tables);
                 if !c.msync && !self.tables.split {
                     // Never a session: only its findings count, so it need not be kept. A SYN

@@ -362,10 +362,15 @@ impl Sim {
         }
     }
     fn close(&mut self, conn: u32, t: f64, reason: CloseReason) {
+        self.close_after(conn, t, t, reason);
+    }
+    /// A close found at `t` of a connection whose last packet came at `last`.
+    fn close_after(&mut self, conn: u32, last: f64, t: f64, reason: CloseReason) {
         let p = self.pkt(t);
+        let last = ts(last);
         let Some(meta) = self.metas.get(&conn) else { return };
         if self.keeps(conn) {
-            self.a.event(&Event::ConnClose { pkt: p, conn: meta, reason, msync: true }).ok();
+            self.a.event(&Event::ConnClose { pkt: p, conn: meta, reason, msync: true, last }).ok();
         }
     }
     fn finish(&mut self, end_ms: f64) {
@@ -1093,6 +1098,52 @@ fn state_stays_bounded_with_many_messages() {
     assert_eq!(lat(&r, "send").answered, 10_000);
     assert_eq!(r.queues[0].drains, 10_000);
     assert_eq!(fcount(&r, "duplicate_meta_id"), 0);
+}
+
+#[test]
+fn a_meta_id_sent_again_before_its_ack_is_a_request_of_its_own() {
+    let mut s = Sim::new(&ReportOptions::default());
+    s.open(0, 0.0, false);
+    // Two copies, both acked (as the web SDK's STATISTIC metas are): 10 ms and 12 ms.
+    s.up(0, 10.0, m::send(7, "peer"));
+    s.up(0, 10.0, m::send(7, "peer"));
+    s.down(0, 20.0, m::ack(7, 0, None));
+    s.down(0, 22.0, m::ack(7, 0, None));
+    // Three copies, one ack: it answers the first, the two later ones stay unanswered.
+    s.up(0, 30.0, m::send(8, "peer"));
+    s.up(0, 31.0, m::send(8, "peer"));
+    s.up(0, 32.0, m::send(8, "peer"));
+    s.down(0, 40.0, m::ack(8, 0, None));
+    s.close(0, 50.0, CloseReason::Fin);
+    s.finish(60.0);
+    let r = s.a.report();
+    let send = lat(&r, "send");
+    assert_eq!((send.count, send.answered, send.unanswered), (5, 3, 2));
+    approx(send.min_ns, 10.0);
+    approx(send.max_ns, 12.0);
+    assert_eq!(fcount(&r, "ack_unknown_meta_id"), 0);
+    assert_eq!(fcount(&r, "duplicate_meta_id"), 3);
+    let un = finding(&r, "unanswered_request").unwrap_or_else(|| panic!());
+    assert_eq!(un.count, 2);
+    assert_eq!(un.places.iter().map(|w| w.ts).collect::<Vec<_>>(), vec![ts(31.0), ts(32.0)]);
+}
+
+#[test]
+fn an_idle_session_ends_with_its_last_packet() {
+    let mut s = Sim::new(&ReportOptions::default());
+    s.open(0, 0.0, false);
+    s.up(0, 10.0, m::provision_req("z13", "android_abc"));
+    s.down(0, 20.0, m::provision_resp(0, None));
+    // Found idle an hour later, by another connection's packet; or evicted likewise.
+    s.close_after(0, 20.0, 3_600_000.0, CloseReason::Idle);
+    s.open(1, 0.0, false);
+    s.up(1, 30.0, m::provision_req("z14", "android_abd"));
+    s.close_after(1, 30.0, 3_600_000.0, CloseReason::Evicted);
+    s.finish(3_600_000.0);
+    let r = s.a.report();
+    let end = |i: usize| r.sessions.get(i).map(|x| (x.end, x.duration_ns, x.close.clone()));
+    assert_eq!(end(0), Some((ts(20.0), 20 * MS, "idle".to_string())));
+    assert_eq!(end(1), Some((ts(30.0), 30 * MS, "evicted".to_string())));
 }
 
 #[test]

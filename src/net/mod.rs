@@ -179,6 +179,9 @@ pub enum StreamEvent<'a> {
     Close {
         conn: ConnId,
         reason: CloseReason,
+        /// Time of the connection's last packet: where an idle or evicted connection ended,
+        /// whichever later packet (of another connection) found it so.
+        last: Timestamp,
     },
 }
 

@@ -372,7 +372,7 @@ impl Net {
         if reason == CloseReason::Idle {
             self.stats.idle_closed += 1;
         }
-        sink.event(ctx, StreamEvent::Close { conn: c.meta.id, reason });
+        sink.event(ctx, StreamEvent::Close { conn: c.meta.id, reason, last: Timestamp(c.last_ts) });
     }
 
     fn remove(&mut self, key: &FlowKey) {

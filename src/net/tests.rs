@@ -38,7 +38,7 @@ impl StreamSink for Rec {
             }
             StreamEvent::Gap { conn, dir, offset, len } => Ev::Gap(conn.0, dir, offset, len),
             StreamEvent::Note { conn, dir, note } => Ev::Note(conn.0, dir, note),
-            StreamEvent::Close { conn, reason } => Ev::Close(conn.0, reason),
+            StreamEvent::Close { conn, reason, .. } => Ev::Close(conn.0, reason),
         });
     }
 }

@@ -119,6 +119,8 @@ pub enum Event<'a> {
         conn: &'a ConnMeta,
         reason: CloseReason,
         msync: bool,
+        /// Time of the connection's own last packet (see [`StreamEvent::Close`]).
+        last: Timestamp,
     },
     /// What the transport layer saw: the connection's protocol, the WebSocket handshake and
     /// control frames, LZ4 problems.
@@ -517,7 +519,7 @@ impl<C: Consumer> Inner<C> {
                 let dir = c.info.role(dir);
                 self.out.consumer.event(&Event::Tcp { pkt, conn, dir, note })?;
             }
-            StreamEvent::Close { conn, reason } => {
+            StreamEvent::Close { conn, reason, last } => {
                 if matches!(
                     self.conns.get(&conn.0).map(|c| &c.framing),
                     Some(Framing::Detecting(_))
@@ -535,6 +537,7 @@ impl<C: Consumer> Inner<C> {
                     conn: &c.info.meta,
                     reason,
                     msync,
+                    last,
                 })?;
             }
         }

@@ -117,7 +117,7 @@ enum Owned {
     Frame { pkt: PktCtx, conn: ConnId, dir: Dir, offset: u64, problem: FrameProblem },
     Gap { pkt: PktCtx, conn: ConnId, dir: Dir, offset: u64, len: u64 },
     Tcp { pkt: PktCtx, conn: ConnId, dir: Dir, note: TcpNote },
-    ConnClose { pkt: PktCtx, conn: ConnMeta, reason: CloseReason, msync: bool },
+    ConnClose { pkt: PktCtx, conn: ConnMeta, reason: CloseReason, msync: bool, last: Timestamp },
     Transport { pkt: PktCtx, conn: ConnId, dir: Dir, note: TransportNote },
 }
 
@@ -226,12 +226,12 @@ impl Consumer for Forwarder {
                 Owned::Gap { pkt, conn, dir, offset, len }
             }
             Event::Tcp { pkt, conn, dir, note } => Owned::Tcp { pkt, conn, dir, note },
-            Event::ConnClose { pkt, conn, reason, msync } => {
+            Event::ConnClose { pkt, conn, reason, msync, last } => {
                 self.sent.remove(&conn.id.0);
                 for closed in &mut self.closed {
                     closed.push(conn.id);
                 }
-                Owned::ConnClose { pkt, conn: conn.clone(), reason, msync }
+                Owned::ConnClose { pkt, conn: conn.clone(), reason, msync, last }
             }
             Event::Transport { pkt, conn, dir, note } => {
                 Owned::Transport { pkt, conn, dir, note: note.clone() }
@@ -338,9 +338,9 @@ fn work(
                     &Owned::Tcp { pkt, conn, dir, note } => {
                         printer.event(&Event::Tcp { pkt, conn, dir, note })?;
                     }
-                    Owned::ConnClose { pkt, conn, reason, msync } => {
-                        let (pkt, reason, msync) = (*pkt, *reason, *msync);
-                        printer.event(&Event::ConnClose { pkt, conn, reason, msync })?;
+                    Owned::ConnClose { pkt, conn, reason, msync, last } => {
+                        let (pkt, reason, msync, last) = (*pkt, *reason, *msync, *last);
+                        printer.event(&Event::ConnClose { pkt, conn, reason, msync, last })?;
                         conns.remove(&conn.id.0);
                     }
                     Owned::Transport { pkt, conn, dir, note } => {
