@@ -213,7 +213,9 @@ struct ReportArgs {
     /// messages, findings.
     #[arg(long = "section", value_name = "NAME", value_parser = msyncdump::report::Section::parse)]
     sections: Vec<msyncdump::report::Section>,
-    /// Show at most N rows per table, then a "… N more" line.
+    /// Show at most N rows of each long table (sessions, queues, errors, findings, top senders
+    /// and receivers), then a "… N more" line. The fixed tables (overview, latency, and the
+    /// message counts by namespace, body and content type) are always whole.
     #[arg(long, value_name = "N")]
     top: Option<usize>,
     /// No colours (also when NO_COLOR is set or the output is not a terminal).
@@ -541,9 +543,26 @@ fn report(args: ReportArgs) -> io::Result<ExitCode> {
     Ok(if outcome.errors > 0 { ExitCode::from(2) } else { ExitCode::SUCCESS })
 }
 
-/// The terminal's width from `COLUMNS`, as shells export it.
+/// The width of the terminal on standard output, else `COLUMNS` (which shells set but most
+/// do not export).
 fn terminal_width() -> Option<u16> {
-    std::env::var("COLUMNS").ok()?.trim().parse().ok().filter(|&w| w >= 40)
+    tty_columns()
+        .or_else(|| std::env::var("COLUMNS").ok()?.trim().parse().ok())
+        .filter(|&w| w >= 40)
+}
+
+#[cfg(unix)]
+fn tty_columns() -> Option<u16> {
+    let mut ws = libc::winsize { ws_row: 0, ws_col: 0, ws_xpixel: 0, ws_ypixel: 0 };
+    // SAFETY: TIOCGWINSZ only writes a `winsize` into the struct it is given, which lives
+    // for the call; on a descriptor that is not a terminal it fails and writes nothing.
+    let rc = unsafe { libc::ioctl(libc::STDOUT_FILENO, libc::TIOCGWINSZ, &mut ws) };
+    (rc == 0 && ws.ws_col > 0).then_some(ws.ws_col)
+}
+
+#[cfg(not(unix))]
+fn tty_columns() -> Option<u16> {
+    None
 }
 
 fn synth(args: SynthArgs) -> io::Result<ExitCode> {

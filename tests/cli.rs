@@ -730,3 +730,47 @@ fn msync_inside_tunnels_and_other_link_layers_dissects_as_outside() {
         assert!(err.contains("52 messages, 0 decode errors, 0 gap bytes"), "{name}: {err}");
     }
 }
+
+/// On a terminal the report fits the terminal's own width, which the kernel knows; shells set
+/// `COLUMNS` but do not export it.
+#[cfg(target_os = "linux")]
+#[test]
+fn report_fits_the_terminal_it_writes_to() {
+    use std::fs::File;
+    use std::os::fd::FromRawFd;
+    let (mut master, mut slave) = (0, 0);
+    let ws = libc::winsize { ws_row: 50, ws_col: 90, ws_xpixel: 0, ws_ypixel: 0 };
+    // SAFETY: openpty writes two descriptors into the integers given; the name and termios
+    // arguments may be null, and the window size is only read.
+    let rc = unsafe {
+        libc::openpty(&mut master, &mut slave, std::ptr::null_mut(), std::ptr::null(), &ws)
+    };
+    assert_eq!(rc, 0, "openpty");
+    // SAFETY: both descriptors were just opened for us and are owned by these files alone.
+    let (mut master, slave) = unsafe { (File::from_raw_fd(master), File::from_raw_fd(slave)) };
+    let seed = captures().join("seed.pcap");
+    let mut child = bin()
+        .args(["report", "--no-color", seed.to_str().unwrap()])
+        .env_remove("COLUMNS")
+        .stdout(slave)
+        .spawn()
+        .unwrap();
+    // Read while it writes (the report is larger than the terminal's buffer); the read ends
+    // with EIO once the child, the slave's last holder, has gone.
+    let reader = std::thread::spawn(move || {
+        let mut out = Vec::new();
+        let mut buf = [0u8; 4096];
+        while let Ok(n) = master.read(&mut buf) {
+            if n == 0 {
+                break;
+            }
+            out.extend_from_slice(&buf[..n]);
+        }
+        out
+    });
+    assert!(child.wait().unwrap().success());
+    let text = String::from_utf8(reader.join().unwrap()).unwrap();
+    let widest = text.lines().map(|l| l.trim_end_matches('\r').chars().count()).max();
+    assert!(text.contains("Sessions"), "{text}");
+    assert_eq!(widest, Some(90));
+}
