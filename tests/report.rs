@@ -766,3 +766,40 @@ fn fragmented_connections_give_the_same_report_with_any_number_of_workers() {
         assert_eq!(u(&frag["overview"]["packets_not_analysed"]["fragments_dropped"]), 0);
     }
 }
+
+/// Every connection a finding names among its places is among its `conns`, sessions or not
+/// (the lossy capture's HTTP connection has retransmissions too); and the WebSocket count is of
+/// MSync connections, so a refused upgrade is not among them.
+#[test]
+fn findings_list_the_connections_of_their_places() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("captures");
+    let want = [
+        ("websdk-chromium-lossy.pcap", 1, 1, "retransmission", vec![0, 1]),
+        ("ws-sample.pcap", 4, 4, "websocket_rejected", vec![4]),
+    ];
+    for (name, msync, ws, kind, conns) in want {
+        let doc = report_json(&root.join(name), &[]);
+        let o = &doc["overview"];
+        assert_eq!(
+            (u(&o["msync_connections"]), u(&o["websocket_connections"])),
+            (msync, ws),
+            "{name}"
+        );
+        let mut seen = false;
+        for f in doc["findings"].as_array().unwrap() {
+            let listed: Vec<u64> = f["conns"].as_array().unwrap().iter().map(u).collect();
+            for w in f["where"].as_array().unwrap() {
+                assert!(
+                    listed.contains(&u(&w["conn"])),
+                    "{name} {}: {w} not in {listed:?}",
+                    f["kind"]
+                );
+            }
+            if f["kind"] == kind {
+                assert_eq!(listed, conns, "{name} {kind}");
+                seen = true;
+            }
+        }
+        assert!(seen, "{name}: no {kind}");
+    }
+}

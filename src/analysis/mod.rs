@@ -2596,10 +2596,14 @@ fn build_report(a: &Analyzer) -> Report {
             } else {
                 v.saturating_add(value)
             });
-            row.places.extend(places);
-            if *id != FOLDED {
+            if *id == FOLDED {
+                // Connections that were never sessions share one aggregate; its places still
+                // name them.
+                row.conns.extend(places.iter().map(|w| w.conn));
+            } else {
                 row.conns.push(*id);
             }
+            row.places.extend(places);
         }
     }
     if a.capture_drops > 0 {
@@ -2638,6 +2642,8 @@ fn build_report(a: &Analyzer) -> Report {
             // Two requests in one packet are one place to look at.
             r.places.dedup_by_key(|w| (w.frame, w.conn));
             r.places.truncate(PLACES_CAP);
+            r.conns.sort_unstable();
+            r.conns.dedup();
             r
         })
         .collect();

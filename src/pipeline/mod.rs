@@ -206,7 +206,7 @@ pub struct Totals {
     pub oversize_frames: u64,
     /// Connections recognised as TLS.
     pub tls_connections: u64,
-    /// Connections that carried WebSocket.
+    /// MSync connections over WebSocket.
     pub websocket_connections: u64,
     /// LZ4-wrapped messages that could not be unwrapped (history lost, corrupt).
     pub lz4_undecodable: u64,
@@ -609,9 +609,6 @@ impl<C: Consumer> Inner<C> {
             _ => return Ok(()),
         };
         c.info.transport = transport;
-        if transport == Transport::WebSocket {
-            self.out.totals.websocket_connections += 1;
-        }
         if let (Some(note), Some(pkt)) = (note, last_pkt) {
             self.out.consumer.event(&Event::Transport { pkt, conn, dir: Dir::C2S, note: &note })?;
         }
@@ -1030,6 +1027,11 @@ fn message<C: Consumer>(
         if !info.msync {
             info.msync = true;
             out.totals.msync_connections += 1;
+            // Counted with the MSync ones: a refused upgrade, or a WebSocket that never carried
+            // an MSync message, is among the other connections.
+            if transport == Transport::WebSocket {
+                out.totals.websocket_connections += 1;
+            }
             out.consumer.event(&Event::MsyncDetected { pkt, conn: &info.meta, transport })?;
         }
     }
