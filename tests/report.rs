@@ -293,6 +293,39 @@ fn check_messages(doc: &Value, t: &GroundTruth) {
     assert_eq!(notices, want.get("NOTICE").map_or(0, |[_, d]| *d), "notices over the queues");
 }
 
+/// Top senders and receivers: the metas of each user by name, one entry however its JID was
+/// written (clients write `{name}`, the server the whole JID).
+fn check_peers(doc: &Value, t: &GroundTruth) {
+    let mut want = [BTreeMap::<String, u64>::new(), BTreeMap::new()];
+    for m in t.messages.iter().filter(|m| !m.lost && m.command == 0) {
+        let env = pb::MSync::decode(m.bytes.as_slice()).unwrap();
+        assert_eq!(env.compress_algorimth.unwrap_or(0), 0, "uncompressed payloads");
+        let payload = env.payload.unwrap_or_default();
+        let metas = if m.dir.index() == 0 {
+            pb::CommSyncUl::decode(payload.as_slice()).unwrap().meta.into_iter().collect()
+        } else {
+            pb::CommSyncDl::decode(payload.as_slice()).unwrap().metas
+        };
+        for meta in metas {
+            for (i, j) in [meta.from, meta.to].into_iter().enumerate() {
+                let name = j.and_then(|j| j.name).expect("synthesized metas name both ends");
+                *want[i].entry(name).or_default() += 1;
+            }
+        }
+    }
+    for (i, key) in ["top_senders", "top_receivers"].into_iter().enumerate() {
+        let mut got = BTreeMap::new();
+        for e in doc["messages"][key].as_array().unwrap() {
+            let jid = e["jid"].as_str().unwrap();
+            let local = jid.split('@').next().unwrap();
+            let name = local.rsplit('_').next().unwrap().to_string();
+            assert!(got.insert(name, u(&e["count"])).is_none(), "{key}: {jid} listed twice");
+        }
+        assert!(want[i].len() < 50, "all of them listed");
+        assert_eq!(got, want[i], "{key}");
+    }
+}
+
 fn impaired() -> SynthConfig {
     SynthConfig {
         seed: 7,
@@ -319,6 +352,7 @@ fn numbers_match_the_ground_truth() {
         check_errors(&doc, &t);
         check_unanswered(&doc, &t);
         check_messages(&doc, &t);
+        check_peers(&doc, &t);
         assert!(t.impairments.retransmitted_segments > 0);
         assert!(finding_count(&doc, "retransmission") > 0, "retransmissions injected");
         assert_eq!(u(&doc["overview"]["gap_bytes"]), 0, "nothing lost");

@@ -637,6 +637,9 @@ struct ConnState {
     user_inferred: bool,
     /// Hash of the login JID without resource, for sends whose meta names no sender.
     user_hash: Option<u64>,
+    /// The app key and domain of the login JID, which clients leave out of the JIDs they
+    /// write (the web SDK's `from` is `{name}` alone), while the server writes them whole.
+    home: Option<Box<Home>>,
     resource: Option<String>,
     device_uuid: Option<String>,
     device_name: Option<String>,
@@ -701,6 +704,7 @@ impl ConnState {
             user_bare: None,
             user_inferred: false,
             user_hash: None,
+            home: None,
             resource: None,
             device_uuid: None,
             device_name: None,
@@ -1450,6 +1454,7 @@ impl Analyzer {
                     c.user_hash = Some(jid_hash(g, false));
                     c.user_bare = Some(jid_string(g, false));
                     c.user_inferred = false;
+                    c.home = Home::of(g);
                 }
                 set_opt(&mut c.resource, p.resource);
                 set_opt(&mut c.device_uuid, p.device_uuid);
@@ -1671,6 +1676,7 @@ fn infer_user(c: &mut ConnState, from: &view::Jid<'_>) {
     c.user_bare = Some(jid_string(from, false));
     c.user_hash = Some(jid_hash(from, false));
     c.user_inferred = true;
+    c.home = Home::of(from);
     if c.resource.is_none() {
         set_opt(&mut c.resource, from.parts().client_resource);
     }
@@ -1934,6 +1940,35 @@ fn body_status_name(prefix: &str, code: i32, name: Option<&str>) -> String {
     }
 }
 
+/// See [`ConnState::home`].
+#[derive(Clone, Debug)]
+struct Home {
+    app_key: Option<Box<[u8]>>,
+    domain: Option<Box<[u8]>>,
+}
+
+impl Home {
+    fn of(j: &view::Jid<'_>) -> Option<Box<Home>> {
+        let part = |p: Option<&[u8]>| p.filter(|s| !s.is_empty()).map(Box::from);
+        let h = Home { app_key: part(j.app_key), domain: part(j.domain) };
+        (h.app_key.is_some() || h.domain.is_some()).then(|| Box::new(h))
+    }
+}
+
+/// `j` with the parts it leaves out taken from the session's own JID, so that a user the
+/// client names `{name}` and the server names in full is one peer.
+fn filled<'j>(j: &view::Jid<'j>, home: Option<&'j Home>) -> view::Jid<'j> {
+    let absent = |p: Option<&[u8]>| p.is_none_or(<[u8]>::is_empty);
+    match home {
+        Some(h) if j.name.is_some() && (absent(j.app_key) || absent(j.domain)) => view::Jid {
+            app_key: if absent(j.app_key) { h.app_key.as_deref() } else { j.app_key },
+            domain: if absent(j.domain) { h.domain.as_deref() } else { j.domain },
+            ..*j
+        },
+        _ => *j,
+    }
+}
+
 fn count_meta(
     t: &mut Tables,
     c: &mut ConnState,
@@ -1947,8 +1982,10 @@ fn count_meta(
     if let Some(x) = counts.ns.get_mut(d).and_then(|r| r.get_mut(bounded_index(m.ns, 7))) {
         *x += 1;
     }
+    // Taken out while the peers are counted, which borrow the connection too.
+    let home = c.home.take();
     match (&m.from, dir) {
-        (Some(f), _) => peer_acc(t, c, conn, f).sent += 1,
+        (Some(f), _) => peer_acc(t, c, conn, &filled(f, home.as_deref())).sent += 1,
         // The client's own sends: the session user.
         (None, Dir::C2S) => {
             if let (Some(h), Some(name)) = (c.user_hash, c.user_bare.as_ref()) {
@@ -1959,8 +1996,9 @@ fn count_meta(
         (None, Dir::S2C) => {}
     }
     if let Some(to) = &m.to {
-        peer_acc(t, c, conn, to).received += 1;
+        peer_acc(t, c, conn, &filled(to, home.as_deref())).received += 1;
     }
+    c.home = home;
     let body = m.body();
     match body {
         MetaBody::Chat { r#type, .. } => {
