@@ -49,7 +49,8 @@ use crate::net::{CloseReason, ConnMeta, Dir, PktCtx, TcpNote};
 use crate::pipeline::{Consumer, Event, FrameProblem, MsgCtx, Totals, Transport, TransportNote};
 use crate::report::{
     CountRow, ErrorRow, FindingRow, Heartbeats, LatencyRow, LoginInfo, MessageStats, NotAnalysed,
-    Overview, QueueRow, Report, ReportOptions, SessionRow, Severity, Spread, Where, WsEnd,
+    Overview, QueueRow, Report, ReportOptions, SessionRow, Severity, Spread, TimeBound, Where,
+    WsEnd,
 };
 use hist::Histogram;
 
@@ -462,6 +463,9 @@ struct Tables {
     /// Latencies by [`Exchange`]. Run-wide rather than per connection: a histogram that every
     /// answer of the run records into stays in cache, one per connection would not.
     latency: FxHashMap<u32, Box<[Histogram; 6]>>,
+    /// What a message outside the `--since` / `--until` window would count for its queue,
+    /// thrown away (see [`ConnState::quiet`]).
+    scratch: QueueAcc,
 }
 
 impl Tables {
@@ -520,6 +524,10 @@ fn queue_acc<'t>(
     h: u64,
     j: &view::Jid<'_>,
 ) -> &'t mut QueueAcc {
+    if c.quiet {
+        t.scratch = QueueAcc::default();
+        return &mut t.scratch;
+    }
     let key = t.key(conn, h);
     let zones = &mut c.zones;
     let acc = slot(
@@ -690,6 +698,12 @@ struct ConnState {
     overflow_reported: u64,
     /// Pending requests were turned into findings (the connection closed).
     settled: bool,
+    /// The `--since` / `--until` window (ns, bounds included), as of the latest message.
+    window: (i64, i64),
+    /// The message being taken in falls outside the window: it moves the state along (who
+    /// logged in, what awaits an answer) but counts nothing, so that an exchange is matched
+    /// across the window's edges and counted by the time of its request.
+    quiet: bool,
 }
 
 impl ConnState {
@@ -742,10 +756,24 @@ impl ConnState {
             table_overflow: 0,
             overflow_reported: 0,
             settled: false,
+            window: (i64::MIN, i64::MAX),
+            quiet: false,
         }
     }
 
+    /// Whether something at `ts` counts: it falls in the window.
+    fn counts(&self, ts: Timestamp) -> bool {
+        (self.window.0..=self.window.1).contains(&ts.0)
+    }
+
+    /// A finding at `at`, counted when `at` falls in the window.
     fn find(&mut self, kind: FindingKind, at: Where, value: u64) {
+        if self.counts(at.ts) {
+            self.find_anyway(kind, at, value);
+        }
+    }
+
+    fn find_anyway(&mut self, kind: FindingKind, at: Where, value: u64) {
         let f = self.findings.entry(kind).or_default();
         f.count += 1;
         if kind == FindingKind::SlowExchange {
@@ -792,7 +820,12 @@ impl ConnState {
         }
     }
 
+    /// An exchange answered at `at`, `latency` after its request: counted when the request
+    /// falls in the window, wherever the answer does.
     fn answered(&mut self, t: &mut Tables, kind: Exchange, latency: i64, at: Where, slow_ns: i64) {
+        if !self.counts(Timestamp(at.ts.0.saturating_sub(latency))) {
+            return;
+        }
         if let Some(l) = self.lat.get_mut(kind.index()) {
             l.answered += 1;
         }
@@ -800,11 +833,14 @@ impl ConnState {
             h.record(latency);
         }
         if latency > slow_ns {
-            self.find(FindingKind::SlowExchange, at, latency.max(0) as u64);
+            self.find_anyway(FindingKind::SlowExchange, at, latency.max(0) as u64);
         }
     }
 
     fn requested(&mut self, kind: Exchange) {
+        if self.quiet {
+            return;
+        }
         if let Some(l) = self.lat.get_mut(kind.index()) {
             l.requests += 1;
         }
@@ -818,6 +854,9 @@ impl ConnState {
         reason: Option<&str>,
         at: Where,
     ) {
+        if !self.counts(at.ts) {
+            return;
+        }
         self.errors_total += 1;
         let e = self.errors.entry(code).or_insert_with(|| ErrStat {
             source,
@@ -873,7 +912,7 @@ impl ConnState {
             if let Some((ts, frame)) = q.notice_pending {
                 places.push(Where { conn, frame, ts });
             }
-            if let Some(d) = q.drain {
+            if let Some(d) = q.drain.filter(|d| self.counts(d.start)) {
                 // Counted once per drain: the finding may already stand for a stuck next_key.
                 let key = tables.key(conn, h);
                 if let Some(acc) = tables.queues.get_mut(&key) {
@@ -1342,6 +1381,15 @@ impl Analyzer {
             .unwrap_or_default()
     }
 
+    /// The `--since` / `--until` window as capture times (ns, bounds included).
+    fn window(&self) -> (i64, i64) {
+        let start = self.start();
+        let bound = |b: Option<TimeBound>, none: i64| {
+            b.map_or(none, |b| b.resolve(start, self.opts.utc_offset_secs).0)
+        };
+        (bound(self.opts.since, i64::MIN), bound(self.opts.until, i64::MAX))
+    }
+
     /// Whether an event at `ts` falls in the `--since` / `--until` window.
     fn in_window(&self, ts: Timestamp) -> bool {
         let start = self.start();
@@ -1424,26 +1472,33 @@ impl Analyzer {
             self.capture_start = Some(ctx.capture_start);
         }
         let id = ctx.conn.id.0;
-        if !self.wanted_conn(id) || !self.in_window(ctx.ts) {
+        if !self.wanted_conn(id) {
             return;
         }
+        let window = self.window();
         let slow = self.opts.slow_ns;
         let tables = &mut self.tables;
         let c = conn_entry(&mut self.conns, id, Some(ctx.conn));
         let ts = ctx.ts;
         let at = Where { conn: id, frame: ctx.frame, ts };
         let d = ctx.dir.index();
-        c.msync = true;
+        c.window = window;
+        c.quiet = !c.counts(ts);
         c.transport = Some(ctx.transport);
         c.touch(ts);
-        if let Some(m) = c.msgs.get_mut(d) {
-            *m += 1;
-        }
-        if let Some(b) = c.bytes.get_mut(d) {
-            *b = b.saturating_add(ctx.wire_len);
-        }
-        if let Some(n) = c.commands.get_mut(d).and_then(|r| r.get_mut(cmd_index(msg.command))) {
-            *n += 1;
+        if !c.quiet {
+            // A session is one with a message in the window.
+            c.msync = true;
+            if let Some(m) = c.msgs.get_mut(d) {
+                *m += 1;
+            }
+            if let Some(b) = c.bytes.get_mut(d) {
+                *b = b.saturating_add(ctx.wire_len);
+            }
+            let cmd = cmd_index(msg.command);
+            if let Some(n) = c.commands.get_mut(d).and_then(|r| r.get_mut(cmd)) {
+                *n += 1;
+            }
         }
         match (&msg.body, ctx.dir) {
             (Body::Provision(p), Dir::C2S) => {
@@ -1520,7 +1575,7 @@ impl Analyzer {
                 }
                 // A heartbeat is an UNREAD exchange that brought no pending data.
                 if !pending_data {
-                    if let Some((t, _)) = req {
+                    if let Some((t, _)) = req.filter(|&(t, _)| c.counts(t)) {
                         c.hb_count += 1;
                         c.hb_rtt.record(ts.since(t));
                         if c.hb_first.is_none() {
@@ -1557,7 +1612,9 @@ impl Analyzer {
                     if let Some(mid) = m.id {
                         sent_meta(c, mid, at);
                     }
-                    count_meta(tables, c, id, m, Dir::C2S, at);
+                    if !c.quiet {
+                        count_meta(tables, c, id, m, Dir::C2S, at);
+                    }
                 } else if let Some(j) = &s.queue {
                     pull_request(tables, c, j, at, slow);
                 }
@@ -1570,7 +1627,9 @@ impl Analyzer {
                 if let Some(j) = &s.queue {
                     pull_answer(tables, c, j, s, at, slow);
                 }
-                s.for_each_meta(|m| count_meta(tables, c, id, m, Dir::S2C, at));
+                if !c.quiet {
+                    s.for_each_meta(|m| count_meta(tables, c, id, m, Dir::S2C, at));
+                }
                 status_error(c, s.status.as_ref(), Command::Sync, at);
             }
             (Body::Logout { .. }, Dir::C2S) => {
@@ -1708,7 +1767,7 @@ fn pull_request(t: &mut Tables, c: &mut ConnState, j: &view::Jid<'_>, at: Where,
     let acc = queue_acc(t, c, at.conn, h, j);
     acc.pulls += 1;
     let reaction = notice.map(|(n, _)| at.ts.since(n));
-    if let Some(dl) = reaction {
+    if let Some(dl) = reaction.filter(|_| notice.is_some_and(|(n, _)| c.counts(n))) {
         acc.notice_to_pull.record(dl);
     }
     let mut overflow = false;
@@ -1842,11 +1901,13 @@ fn pull_answer(
     let is_last = s.is_last.unwrap_or(true);
     let mut abandoned = Vec::new();
     let mut rtt = None;
+    let mut pulled = None;
     let mut stalled_now = false;
     let mut finished = None;
     if let Some(l) = c.live(q, bare, at) {
         if let Some((t0, _)) = take_answered(&mut l.pulls_pending, &mut abandoned) {
             rtt = Some(at.ts.since(t0));
+            pulled = Some(t0);
         }
         // An answer with no pull or NOTICE captured (mid-stream): a drain from here.
         let d = l.drain.get_or_insert_with(|| new_drain(at.ts, at.frame));
@@ -1882,7 +1943,7 @@ fn pull_answer(
     if let Some(flag) = s.is_last {
         acc.is_last_reached = Some(flag || acc.is_last_reached == Some(true));
     }
-    if let Some(r) = rtt {
+    if let Some(r) = rtt.filter(|_| pulled.is_some_and(|p| c.counts(p))) {
         acc.pull_rtt.record(r);
     }
     acc.metas += n;
@@ -1893,7 +1954,9 @@ fn pull_answer(
         acc.drains += 1;
         acc.drain_pages += d.pages;
         acc.drain_metas += d.metas;
-        acc.drain_time.record(at.ts.since(d.start));
+        if c.counts(d.start) {
+            acc.drain_time.record(at.ts.since(d.start));
+        }
         if d.stalled {
             acc.stalls += 1;
         }

@@ -802,6 +802,43 @@ fn filters_narrow_every_section() {
     assert_eq!(r.errors.len(), 1);
 }
 
+/// A window narrows what is counted, not what is known: a login before it still names the
+/// session, and an exchange is matched across the window's edges and counted by its request.
+#[test]
+fn a_window_counts_exchanges_by_their_request() {
+    // From 110 ms: conn 0 logged in at 10 ms and sent 1001 at 100 ms (acked at 120 ms).
+    let since = parse_time_bound("+0.11s").ok();
+    let r = scenario(&ReportOptions { since, ..Default::default() }).a.report();
+    let s0 = r.sessions.iter().find(|s| s.conn == 0).unwrap_or_else(|| panic!());
+    assert_eq!(s0.user.as_deref(), Some("easemob-demo#chatdemoui_z13@easemob.com/android_abc"));
+    assert!(!s0.user_inferred);
+    assert_eq!(s0.login.as_ref().map(|l| l.status.as_str()), Some("OK"));
+    // Only the midstream connection lacks a PROVISION; only 9999 was never sent.
+    assert_eq!(fcount(&r, "no_provision"), 1);
+    assert_eq!(fcount(&r, "ack_unknown_meta_id"), 1);
+    // 1002, 1003, 1001 again and 1004; 1003 unanswered.
+    let send = lat(&r, "send");
+    assert_eq!((send.count, send.answered, send.unanswered), (4, 3, 1));
+    assert_eq!(lat(&r, "login").count, 1, "conn 1's, at 2.01 s");
+    // --user with the whole JID finds the session whose login came before the window.
+    let user = Some("easemob-demo#chatdemoui_z13@easemob.com".to_string());
+    let r = scenario(&ReportOptions { since, user, ..Default::default() }).a.report();
+    assert_eq!(r.sessions.iter().map(|s| s.conn).collect::<Vec<_>>(), vec![0]);
+
+    // Until 110 ms: the send of 1001 is answered after the window, but answered.
+    let until = parse_time_bound("+0.11s").ok();
+    let r = scenario(&ReportOptions { until, ..Default::default() }).a.report();
+    let send = lat(&r, "send");
+    assert_eq!((send.count, send.answered, send.unanswered), (1, 1, 0));
+    approx(send.max_ns, 20.0);
+    assert_eq!(fcount(&r, "unanswered_request"), 0);
+    let pull = lat(&r, "pull");
+    assert_eq!((pull.count, pull.answered), (2, 2));
+    // Nothing after the window is counted: one session, its messages up to 100 ms.
+    assert_eq!(r.sessions.len(), 1);
+    assert_eq!(r.overview.messages, 9);
+}
+
 #[test]
 fn json_core_keys_and_types() {
     let r = scenario(&ReportOptions::default()).a.report();
