@@ -533,6 +533,9 @@ fn report(args: ReportArgs) -> io::Result<ExitCode> {
         None => Analyzer::new(&opts),
     };
     let report = analyzer.report();
+    if let Some(why) = nothing_matched(&report, &args) {
+        eprintln!("msyncdump: warning: {why}");
+    }
     let mut out = io::BufWriter::new(stdout.lock());
     if args.json {
         report.write_json(&mut out)?;
@@ -541,6 +544,44 @@ fn report(args: ReportArgs) -> io::Result<ExitCode> {
     }
     out.flush()?;
     Ok(if outcome.errors > 0 { ExitCode::from(2) } else { ExitCode::SUCCESS })
+}
+
+/// Why a filtered report came out empty, to say so rather than print empty tables silently.
+fn nothing_matched(r: &msyncdump::report::Report, args: &ReportArgs) -> Option<String> {
+    if !r.filtered || !r.sessions.is_empty() || r.overview.messages > 0 || !r.findings.is_empty() {
+        return None;
+    }
+    let start = r.capture_start.unwrap_or_default();
+    let zone = r.utc_offset_secs;
+    let since = args.since.map(|b| b.resolve(start, zone));
+    let until = args.until.map(|b| b.resolve(start, zone));
+    if let (Some(s), Some(u)) = (since, until) {
+        if s > u {
+            return Some("--since is after --until: the window is empty".into());
+        }
+    }
+    let mut asked = Vec::new();
+    if let Some(c) = args.conn {
+        asked.push(format!("--conn {c}"));
+    }
+    if let Some(u) = &args.user {
+        asked.push(format!("--user {u}"));
+    }
+    if args.since.is_some() || args.until.is_some() {
+        asked.push("the time window".into());
+    }
+    let span = match (r.capture_start, r.capture_end) {
+        (Some(a), Some(b)) => {
+            let mut s = format!(" (the capture: {} TCP connections, ", r.overview.tcp_connections);
+            msyncdump::time::write_human(&mut s, a, zone);
+            s.push_str(" → ");
+            msyncdump::time::write_human(&mut s, b, zone);
+            s.push(')');
+            s
+        }
+        _ => String::new(),
+    };
+    Some(format!("nothing in the capture matches {}{span}", asked.join(" and ")))
 }
 
 /// The width of the terminal on standard output, else `COLUMNS` (which shells set but most

@@ -774,3 +774,25 @@ fn report_fits_the_terminal_it_writes_to() {
     assert!(text.contains("Sessions"), "{text}");
     assert_eq!(widest, Some(90));
 }
+
+/// A filter that matches nothing says so on standard error (the report itself is empty, and
+/// the run is not a failure); an empty window says why.
+#[test]
+fn filters_that_match_nothing_say_so() {
+    let seed = captures().join("seed.pcap");
+    let p = seed.to_str().unwrap();
+    for (args, want) in [
+        (&["--conn", "99"][..], "nothing in the capture matches --conn 99 (the capture: 2 TCP"),
+        (&["--user", "nobody"], "nothing in the capture matches --user nobody"),
+        (&["--since", "+1h"], "nothing in the capture matches the time window"),
+        (&["--since", "+30s", "--until", "+10s"], "--since is after --until"),
+    ] {
+        let out = run(&[&["report", p][..], args].concat());
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(out.status.success(), "{args:?}: {err}");
+        assert!(err.contains(want), "{args:?}: {err}");
+    }
+    let out = run(&["report", p, "--conn", "1"]);
+    assert!(out.status.success());
+    assert!(out.stderr.is_empty(), "{}", String::from_utf8_lossy(&out.stderr));
+}

@@ -494,7 +494,7 @@ pub struct FindingRow {
     pub conns: Vec<u32>,
 }
 
-/// Parses a duration: a number with a unit `ns`, `us`/`µs`, `ms`, `s`, `m`; a bare number is
+/// Parses a duration: a number with a unit `ns`, `us`/`µs`, `ms`, `s`, `m`, `h`; a bare number is
 /// milliseconds. Returns nanoseconds.
 pub fn parse_duration(s: &str) -> Result<i64, String> {
     let t = s.trim();
@@ -507,7 +507,8 @@ pub fn parse_duration(s: &str) -> Result<i64, String> {
         "" | "ms" => 1e6,
         "s" => 1e9,
         "m" | "min" => 60e9,
-        u => return Err(format!("bad duration unit {u:?} in {s:?} (ns, us, ms, s, m)")),
+        "h" => 3600e9,
+        u => return Err(format!("bad duration unit {u:?} in {s:?} (ns, us, ms, s, m, h)")),
     };
     let ns = v * mult;
     if !ns.is_finite() || ns < 0.0 || ns > i64::MAX as f64 {
@@ -525,16 +526,22 @@ pub fn parse_time_bound(s: &str) -> Result<TimeBound, String> {
         return parse_datetime(t).map(|(ns, zoned)| TimeBound::Absolute { ns, zoned });
     }
     let body = t.strip_prefix('+').unwrap_or(t);
+    let bad = || {
+        format!(
+            "bad time {s:?}: give a date and time (2017-10-26T12:29:00Z, 2017-10-26 12:29:00, \
+             optionally with +08:00) or an offset from the capture's start (+30s, 90, 1.5m, 2h)"
+        )
+    };
     if body.is_empty() {
-        return Err(format!("bad time {s:?}"));
+        return Err(bad());
     }
     let ns = if body.bytes().all(|b| b.is_ascii_digit() || b == b'.') {
         // A bare number is seconds, as for tcpdump/editcap offsets.
-        parse_duration(&format!("{body}s"))?
+        parse_duration(&format!("{body}s"))
     } else {
-        parse_duration(body)?
+        parse_duration(body)
     };
-    Ok(TimeBound::Offset(ns))
+    Ok(TimeBound::Offset(ns.map_err(|_| bad())?))
 }
 
 fn parse_datetime(t: &str) -> Result<(i64, bool), String> {
@@ -713,6 +720,10 @@ mod tests {
         assert_eq!(parse_time_bound("90"), Ok(TimeBound::Offset(90_000_000_000)));
         assert_eq!(parse_time_bound("1.5"), Ok(TimeBound::Offset(1_500_000_000)));
         assert_eq!(parse_time_bound("+500ms"), Ok(TimeBound::Offset(500_000_000)));
+        assert_eq!(parse_time_bound("+2h"), Ok(TimeBound::Offset(7_200_000_000_000)));
+        // A time of day alone is neither form: the error names both.
+        let e = parse_time_bound("12:00:21").err().unwrap_or_default();
+        assert!(e.contains("2017-10-26T12:29:00Z") && e.contains("+30s"), "{e}");
         assert!(parse_time_bound("2017-13-01").is_err());
         assert!(parse_time_bound("2017-10-26T25:00:00").is_err());
         assert!(parse_time_bound("2017-10-26T12:29:00Q").is_err());
