@@ -766,3 +766,75 @@ fn fragmented_connections_give_the_same_report_with_any_number_of_workers() {
         assert_eq!(u(&frag["overview"]["packets_not_analysed"]["fragments_dropped"]), 0);
     }
 }
+
+/// `capture` (pcap, Ethernet, IPv4) with a keep-alive after every TCP segment that carries
+/// data: the same header at the sequence number of its last byte, with `byte` as its payload
+/// (Windows and BSD send one byte) or none (Linux). Returns the capture and the probes added.
+fn with_keep_alives(capture: &[u8], byte: Option<u8>) -> (Vec<u8>, u64) {
+    let mut out = capture[..24].to_vec();
+    let mut pos = 24;
+    let mut n = 0;
+    while pos + 16 <= capture.len() {
+        let hdr = &capture[pos..pos + 16];
+        let caplen = u32::from_le_bytes(hdr[8..12].try_into().unwrap()) as usize;
+        let frame = &capture[pos + 16..pos + 16 + caplen];
+        pos += 16 + caplen;
+        out.extend_from_slice(hdr);
+        out.extend_from_slice(frame);
+        let ip = &frame[14..];
+        if frame[12..14] != [8, 0] || ip[9] != 6 {
+            continue;
+        }
+        let ihl = usize::from(ip[0] & 15) * 4;
+        let total = usize::from(u16::from_be_bytes([ip[2], ip[3]]));
+        let tcp = &ip[ihl..total];
+        let thl = usize::from(tcp[12] >> 4) * 4;
+        let len = tcp.len() - thl;
+        // SYN, FIN or RST: never a keep-alive's template.
+        if len == 0 || tcp[13] & 7 != 0 {
+            continue;
+        }
+        let seq = u32::from_be_bytes(tcp[4..8].try_into().unwrap());
+        let mut probe = frame[..14 + ihl + thl].to_vec();
+        probe.extend(byte);
+        let ip_len = (probe.len() - 14) as u16;
+        probe[14 + 2..14 + 4].copy_from_slice(&ip_len.to_be_bytes());
+        let at = 14 + ihl + 4;
+        probe[at..at + 4].copy_from_slice(&seq.wrapping_add(len as u32 - 1).to_be_bytes());
+        out.extend_from_slice(&hdr[..8]);
+        out.extend_from_slice(&(probe.len() as u32).to_le_bytes());
+        out.extend_from_slice(&(probe.len() as u32).to_le_bytes());
+        out.extend_from_slice(&probe);
+        n += 1;
+    }
+    (out, n)
+}
+
+/// Keep-alives of one byte (already acknowledged) or none, at the sequence number before the
+/// next one: counted as a `keep_alive` note, not as retransmissions, and the messages are
+/// those of the capture without them, with one worker or two.
+#[test]
+fn keep_alives_are_a_note_not_retransmissions() {
+    let dir = TempDir::new("keepalive");
+    let cfg = SynthConfig { seed: 5, clients: 3, duration_secs: 30.0, ..SynthConfig::default() };
+    let (plain_path, _) = synthesize(&dir, "plain.pcap", &cfg);
+    let plain = report_json(&plain_path, &[]);
+    assert_eq!(finding_count(&plain, "retransmission"), 0);
+    for (name, byte) in [("one-byte.pcap", Some(0u8)), ("empty.pcap", None)] {
+        let (cap, n) = with_keep_alives(&fs::read(&plain_path).unwrap(), byte);
+        assert!(n > 50, "{name}: {n} probes");
+        let path = dir.path(name);
+        fs::write(&path, cap).unwrap();
+        let doc = report_json(&path, &[]);
+        assert_eq!(finding_count(&doc, "retransmission"), 0, "{name}");
+        assert_eq!(finding_count(&doc, "keep_alive"), n, "{name}");
+        let f = doc["findings"].as_array().unwrap().iter().find(|f| f["kind"] == "keep_alive");
+        assert_eq!(f.unwrap()["severity"], "note", "{name}");
+        assert_eq!(u(&doc["overview"]["gap_bytes"]), 0, "{name}");
+        for key in ["messages", "per_command", "users"] {
+            assert_eq!(doc["overview"][key], plain["overview"][key], "{name}: {key}");
+        }
+        assert_eq!(doc["latency"], plain["latency"], "{name}");
+        assert_eq!(report_json(&path, &["-j", "2"]), doc, "{name}: -j 2");
+    }
+}

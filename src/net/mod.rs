@@ -143,6 +143,10 @@ pub enum TcpNote {
     Snaplen,
     /// Data after the SYN's sequence space was closed, or otherwise impossible sequence numbers.
     BadSequence,
+    /// A keep-alive, as Wireshark tells one: no SYN, FIN or RST, at most one byte, at the
+    /// sequence number before the next expected one. Its byte (garbage, or one already seen) is
+    /// not stream data, and the probe is not a retransmission.
+    KeepAlive,
 }
 
 /// Packet context for events: which record caused them.
@@ -244,6 +248,8 @@ pub struct NetStats {
     /// gap early).
     pub buffer_limits: u64,
     pub gap_bytes: u64,
+    /// Keep-alive probes (see [`TcpNote::KeepAlive`]).
+    pub keep_alives: u64,
     pub rst: u64,
     pub evicted: u64,
     pub idle_closed: u64,
@@ -282,6 +288,7 @@ impl NetStats {
             overlaps,
             buffer_limits,
             gap_bytes,
+            keep_alives,
             rst,
             evicted,
             idle_closed,
@@ -307,6 +314,7 @@ impl NetStats {
         self.overlaps += overlaps;
         self.buffer_limits += buffer_limits;
         self.gap_bytes += gap_bytes;
+        self.keep_alives += keep_alives;
         self.rst += rst;
         self.evicted += evicted;
         self.idle_closed += idle_closed;

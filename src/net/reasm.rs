@@ -51,6 +51,7 @@ impl<S: StreamSink + ?Sized> Out<'_, S> {
             TcpNote::OutOfOrder => self.stats.out_of_order += 1,
             TcpNote::Overlap => self.stats.overlaps += 1,
             TcpNote::BufferLimit => self.stats.buffer_limits += 1,
+            TcpNote::KeepAlive => self.stats.keep_alives += 1,
             _ => {}
         }
         self.sink.event(self.pkt, StreamEvent::Note { conn: self.conn, dir: self.dir, note });
@@ -119,6 +120,18 @@ impl Half {
     /// data does not make later segments look impossibly far ahead.
     fn horizon(&self) -> u64 {
         self.acked_hole.map_or(self.next, |(l, _)| l.max(self.next))
+    }
+
+    /// Whether a segment of `len` bytes (without SYN, FIN or RST) at stream offset `off` is a
+    /// keep-alive: Wireshark's test, the sequence number before the end of the data seen so far.
+    /// That byte was emitted, declared lost or is buffered, so taking a probe for a keep-alive
+    /// never drops data the stream is still waiting for.
+    pub fn is_keep_alive(&self, off: i128, len: u64) -> bool {
+        if len > 1 {
+            return false;
+        }
+        let seen_end = self.ooo.last_key_value().map_or(self.next, |(&k, v)| k + v.len() as u64);
+        off == i128::from(seen_end.max(self.next)) - 1
     }
 
     /// All data seen up to the FIN was emitted (or gapped).

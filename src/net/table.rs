@@ -525,7 +525,14 @@ fn segment_in<S: StreamSink + ?Sized>(
     }
     let data_seq = if seg.flags.syn { seq.plus(1) } else { seq };
     let off = h.offset_of(data_seq);
-    h.segment(off, seg.payload, seg.missing, seg.flags.fin, lim, &mut out);
+    let len = seg.payload.len() as u64 + u64::from(seg.missing);
+    if !seg.flags.syn && !seg.flags.fin && h.is_keep_alive(off, len) {
+        // Windows and BSD stacks probe with one byte already acknowledged: counted as what it
+        // is, not as a retransmission, and its byte kept out of the stream. Its ACK still counts.
+        out.note(TcpNote::KeepAlive);
+    } else {
+        h.segment(off, seg.payload, seg.missing, seg.flags.fin, lim, &mut out);
+    }
     if seg.flags.ack {
         out.dir = dir.reverse();
         other.ack(SeqNumber(seg.ack));

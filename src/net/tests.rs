@@ -393,6 +393,49 @@ fn retransmission_overlap_out_of_order() {
     assert_eq!(t.net.buffered_bytes(), 0);
 }
 
+/// Wireshark's keep-alive: no SYN/FIN/RST, zero or one byte, one before the next expected
+/// sequence number. Neither a retransmission nor stream data; its ACK still counts.
+#[test]
+fn keep_alives_are_not_retransmissions_or_data() {
+    let count = |t: &T, n: TcpNote| t.rec.notes(0).iter().filter(|x| **x == n).count();
+    let mut t = T::new(NetConfig::default());
+    t.seg(true, 100, 0, SYN, b"");
+    t.seg(false, 500, 101, SYN | ACK, b"");
+    t.seg(true, 101, 501, ACK, b"hello");
+    t.seg(false, 501, 106, ACK, b"world");
+    // Windows/BSD: one garbage byte at snd.nxt - 1; Linux: no byte there.
+    t.seg(true, 105, 506, ACK, b"\0");
+    t.seg(true, 105, 506, ACK, b"");
+    t.seg(false, 505, 106, ACK, b"\0");
+    assert_eq!(count(&t, TcpNote::KeepAlive), 3);
+    assert_eq!(t.net.stats().keep_alives, 3);
+    // One byte at the next expected sequence number is data, not a probe.
+    t.seg(true, 106, 506, ACK, b"!");
+    // A FIN (with or without a byte) is never a keep-alive: this one resends '!' with the FIN.
+    t.seg(true, 106, 506, ACK | FIN, b"!");
+    assert_eq!(count(&t, TcpNote::KeepAlive), 3);
+    assert_eq!(count(&t, TcpNote::Retransmission), 1);
+    t.finish();
+    assert_eq!(t.rec.bytes(0, Dir::C2S), b"hello!");
+    assert_eq!(t.rec.bytes(0, Dir::S2C), b"world");
+    assert_eq!(t.net.stats().retransmissions, 1);
+    assert!(t.rec.gaps(0, Dir::C2S).is_empty() && t.rec.gaps(0, Dir::S2C).is_empty());
+
+    // With a hole, the next expected sequence number is after the buffered data: a byte there
+    // is a probe (the buffered byte stands), the byte filling the hole is data.
+    let mut t = T::new(NetConfig::default());
+    t.seg(true, 100, 0, SYN, b"");
+    t.seg(true, 101, 0, ACK, b"ab");
+    t.seg(true, 104, 0, ACK, b"de");
+    t.seg(true, 105, 0, ACK, b"X");
+    assert_eq!(count(&t, TcpNote::KeepAlive), 1);
+    t.seg(true, 103, 0, ACK, b"c");
+    t.finish();
+    assert_eq!(t.rec.bytes(0, Dir::C2S), b"abcde");
+    assert_eq!(count(&t, TcpNote::Retransmission), 0);
+    assert_eq!(t.net.stats().keep_alives, 1);
+}
+
 #[test]
 fn ack_beyond_hole_is_gap() {
     let mut t = T::new(NetConfig::default());
