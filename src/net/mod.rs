@@ -198,9 +198,11 @@ pub trait StreamSink {
 pub struct NetConfig {
     /// Ports whose owner is the server, whatever the handshake says.
     pub server_ports: Vec<u16>,
-    /// Out-of-order bytes buffered per direction before the missing range becomes a gap.
+    /// Memory held by out-of-order segments per direction before the missing range becomes a
+    /// gap: each segment is charged its bytes and what holding it costs (`reasm::held_cost`:
+    /// about 80 bytes and a quarter more), so many small segments cannot hold more than this.
     pub max_flow_buffer: usize,
-    /// Out-of-order bytes buffered over all flows.
+    /// Memory held by out-of-order segments over all flows, charged the same way.
     pub max_total_buffer: usize,
     /// Connections with no packet for this long (capture time, ns) are closed as idle.
     pub idle_timeout_ns: i64,

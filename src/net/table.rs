@@ -108,7 +108,8 @@ impl Net {
         &self.stats
     }
 
-    /// Out-of-order bytes buffered over all connections.
+    /// Memory charged to out-of-order segments over all connections (their bytes and what
+    /// holding each costs), as the total cap counts it.
     pub fn buffered_bytes(&self) -> usize {
         self.total_buffered
     }

@@ -4,6 +4,7 @@ use std::collections::HashMap;
 
 use proptest::prelude::*;
 
+use super::reasm::held_cost;
 use super::*;
 use crate::capture::{LinkType, Packet, Timestamp};
 
@@ -461,7 +462,9 @@ fn ack_beyond_hole_is_gap() {
 
 #[test]
 fn buffer_limit_gap() {
-    let mut t = T::new(NetConfig { max_flow_buffer: 25, ..NetConfig::default() });
+    // Room for two held segments of 10 bytes, not three.
+    let cap = 2 * held_cost(10) + 5;
+    let mut t = T::new(NetConfig { max_flow_buffer: cap, ..NetConfig::default() });
     t.seg(true, 0, 0, SYN, b"");
     t.seg(true, 1, 0, ACK, b"0123456789");
     for i in 0..3u32 {
@@ -475,17 +478,56 @@ fn buffer_limit_gap() {
 
 #[test]
 fn total_buffer_limit_gap() {
-    let mut t = T::new(NetConfig { max_total_buffer: 15, ..NetConfig::default() });
+    let mut t = T::new(NetConfig { max_total_buffer: held_cost(10) + 5, ..NetConfig::default() });
     t.seg(true, 0, 0, SYN, b"");
     t.seg(true, 11, 0, ACK, b"0123456789");
     assert!(t.rec.gaps(0, Dir::C2S).is_empty());
     t.seg(true, 31, 0, ACK, b"0123456789");
     // Only the first hole is given up: that brings the total under the cap.
     assert_eq!(t.rec.gaps(0, Dir::C2S), vec![(0, 10)]);
-    assert_eq!(t.net.buffered_bytes(), 10);
+    assert_eq!(t.net.buffered_bytes(), held_cost(10));
     t.finish();
     assert_eq!(t.rec.gaps(0, Dir::C2S), vec![(0, 10), (20, 10)]);
     assert_eq!(t.net.buffered_bytes(), 0);
+}
+
+/// The caps bound what held segments cost, not only their bytes: a flood of one-byte segments
+/// past a hole holds as many as the cap pays for, the rest given up as gaps.
+#[test]
+fn buffer_caps_charge_each_segment_its_cost() {
+    // 8100 bytes: what 100 one-byte segments cost (81 bytes each, see `held_cost`).
+    let mut t = T::new(NetConfig { max_flow_buffer: 8100, ..NetConfig::default() });
+    t.seg(true, 0, 0, SYN, b"");
+    // Every other byte from offset 1: offset 0 never comes, nothing is ever contiguous.
+    for i in 0..1000u32 {
+        t.seg(true, 2 + 2 * i, 0, ACK, b"x");
+        assert!(t.net.buffered_bytes() <= 8100);
+    }
+    assert_eq!(t.net.stats().buffer_limits, 900);
+    assert_eq!(t.net.buffered_bytes(), 8100);
+    // Each overflow gave up the first hole and released the byte after it.
+    assert_eq!(t.net.stats().gap_bytes, 900);
+    assert_eq!(t.rec.bytes(0, Dir::C2S).len(), 900);
+    t.finish();
+    assert_eq!(t.net.buffered_bytes(), 0);
+    assert_eq!(t.rec.bytes(0, Dir::C2S).len(), 1000);
+
+    // Over all flows: four flows of 50 one-byte segments under a total cap of 120 segments.
+    let mut t = T::new(NetConfig { max_total_buffer: 120 * 81, ..NetConfig::default() });
+    for f in 0..4u8 {
+        t.ip(&pkt4(([10, 0, 1, f], 40000), S, 0, 0, SYN, b""));
+    }
+    for i in 0..50u32 {
+        for f in 0..4u8 {
+            t.ip(&pkt4(([10, 0, 1, f], 40000), S, 2 + 2 * i, 0, ACK, b"x"));
+            assert!(t.net.buffered_bytes() <= 120 * 81);
+        }
+    }
+    assert_eq!(t.net.stats().buffer_limits, 80);
+    assert_eq!(t.net.buffered_bytes(), 120 * 81);
+    t.finish();
+    // A full-size segment: its bytes, a quarter for the allocator's rounding, 80 of map.
+    assert_eq!((held_cost(1), held_cost(1448)), (81, 1890));
 }
 
 #[test]
@@ -1302,8 +1344,9 @@ proptest! {
     ) {
         let mut t = T::new(NetConfig {
             max_flows: 2,
-            max_flow_buffer: 30,
-            max_total_buffer: 50,
+            // Room for a few held segments per flow, fewer than all flows want.
+            max_flow_buffer: 3 * held_cost(10),
+            max_total_buffer: 5 * held_cost(10),
             idle_timeout_ns: 5_000_000_000,
             ..NetConfig::default()
         });
