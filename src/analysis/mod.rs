@@ -2699,6 +2699,8 @@ fn build_report(a: &Analyzer) -> Report {
             non_ip: t.net.non_ip,
             non_tcp: t.net.non_tcp,
             fragments_dropped: t.net.ipv4_fragments_dropped + t.net.ipv6_fragments_dropped,
+            after_close: t.net.late_data_packets,
+            after_close_bytes: t.net.late_data_bytes,
         },
         connections_evicted: t.net.evicted,
     };

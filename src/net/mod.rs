@@ -17,6 +17,11 @@
 //!   declared lost. `Close{Rst}` on the first RST. A SYN with a new ISN on an open 4-tuple closes
 //!   the old connection as `Close{Evicted}` (counted in [`NetStats::reused_tuples`], not in
 //!   `evicted`). `finish()` closes the rest with `CaptureEnd` in connection-id order.
+//! - After `Close{Fin}` or `Close{Rst}`, a segment with bytes on the 4-tuple belongs to the
+//!   closed connection when it starts within its stream, at or before its end: it is counted
+//!   ([`NetStats::late_data_packets`] and `late_data_bytes` for bytes past the end, else
+//!   `late_packets`), not emitted. Starting anywhere else, it is a new connection on the same
+//!   4-tuple, picked up mid-stream.
 //! - A hole is declared lost (`Gap`) when the peer acknowledges past it, when buffering exceeds
 //!   a cap (`Note{BufferLimit}` first), when the snaplen cut the bytes (`Note{Snaplen}`), or at
 //!   close. An ACK seen before the data it acknowledges (capture reordering) therefore turns that
@@ -262,9 +267,14 @@ pub struct NetStats {
     pub ipv6_reassembled: u64,
     /// IPv6 fragments or datagrams dropped, as for IPv4.
     pub ipv6_fragments_dropped: u64,
-    /// TCP packets for a closed connection (late ACKs, retransmissions) or lone RSTs: counted,
-    /// not emitted.
+    /// TCP packets for a closed connection that carry nothing new (late ACKs, FINs and RSTs,
+    /// retransmissions of what it carried) or lone RSTs: counted, not emitted.
     pub late_packets: u64,
+    /// Segments with bytes past the end of their closed connection's stream, in its sequence
+    /// space (data in flight when an RST came, or captured after it): counted, with those
+    /// bytes, and not emitted (nothing follows a connection's `Close`).
+    pub late_data_packets: u64,
+    pub late_data_bytes: u64,
     /// Connections closed because a SYN with a new ISN reused their 4-tuple (reported as
     /// `Close{Evicted}`, not counted in `evicted`).
     pub reused_tuples: u64,
@@ -299,6 +309,8 @@ impl NetStats {
             ipv6_reassembled,
             ipv6_fragments_dropped,
             late_packets,
+            late_data_packets,
+            late_data_bytes,
             reused_tuples,
         } = *o;
         self.packets += packets;
@@ -325,6 +337,8 @@ impl NetStats {
         self.ipv6_reassembled += ipv6_reassembled;
         self.ipv6_fragments_dropped += ipv6_fragments_dropped;
         self.late_packets += late_packets;
+        self.late_data_packets += late_data_packets;
+        self.late_data_bytes += late_data_bytes;
         self.reused_tuples += reused_tuples;
     }
 }

@@ -148,6 +148,26 @@ impl Half {
         off == i128::from(seen_end.max(self.next)) - 1
     }
 
+    /// A segment of `len` bytes at offset `off` after the connection closed. It belongs to the
+    /// closed connection when it starts within the stream, at or before its end (a
+    /// retransmission, or data that was in flight when it closed): the end moves past it and
+    /// the bytes past the old end are returned. `None`: the sequence number is elsewhere, so
+    /// this is another connection on the same 4-tuple (a new ISN lands in the old stream's few
+    /// bytes of the 2^32 only by rare chance).
+    pub fn after_close(&mut self, off: i128, len: u64) -> Option<u64> {
+        // A FIN at the end takes the sequence number after the last byte: data sent after it
+        // starts one further.
+        let end_seq = self.next + u64::from(self.fin_off == Some(self.next));
+        if !self.started || off < 0 || off > i128::from(end_seq) {
+            return None;
+        }
+        let off = off as u64;
+        let end = off.saturating_add(len);
+        let past = end.saturating_sub(off.max(self.next));
+        self.advance(end);
+        Some(past)
+    }
+
     /// All data seen up to the FIN was emitted (or gapped).
     pub fn fin_done(&self) -> bool {
         self.fin_off.is_some_and(|f| self.next >= f)

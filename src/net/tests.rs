@@ -623,6 +623,63 @@ fn reused_tuple_new_syn() {
     assert_eq!(t.net.stats().reused_tuples, 1);
 }
 
+/// After FIN or RST, a segment with bytes that starts within the closed connection's stream
+/// is its own, late: counted, bytes past the end apart. Bytes elsewhere are a new connection on
+/// the 4-tuple whose handshake was not captured, with the old connection's roles.
+#[test]
+fn segments_after_close_are_late_or_a_new_connection() {
+    // Neither port well-known, the client's the lower: only the old SYN told the roles.
+    let cli = ([10, 0, 0, 1], 1500);
+    let srv = ([10, 0, 0, 2], 30000);
+    let mut t = T::new(NetConfig::default());
+    t.ip(&pkt4(cli, srv, 100, 0, SYN, b""));
+    t.ip(&pkt4(srv, cli, 500, 101, SYN | ACK, b""));
+    t.ip(&pkt4(cli, srv, 101, 501, ACK, b"ask"));
+    t.ip(&pkt4(srv, cli, 501, 104, ACK, b"answer"));
+    t.ip(&pkt4(cli, srv, 104, 507, RST | ACK, b""));
+    assert_eq!(t.rec.closes(), vec![(0, CloseReason::Rst)]);
+    // The server's data in flight when the client reset: two segments past the end.
+    t.ip(&pkt4(srv, cli, 507, 104, ACK, b"more"));
+    t.ip(&pkt4(srv, cli, 511, 104, ACK, b"tail"));
+    // A retransmission of what the connection carried, and bare ACKs: nothing new.
+    t.ip(&pkt4(srv, cli, 501, 104, ACK, b"answer"));
+    t.ip(&pkt4(srv, cli, 515, 104, ACK, b""));
+    t.ip(&pkt4(cli, srv, 104, 515, ACK, b""));
+    let st = *t.net.stats();
+    assert_eq!((st.late_data_packets, st.late_data_bytes, st.late_packets), (2, 8, 3));
+    assert_eq!(t.rec.opens().len(), 1);
+    // The client again from the same port, its handshake not captured: another ISN.
+    t.ip(&pkt4(cli, srv, 90_000, 7_000_000, ACK, b"new"));
+    t.ip(&pkt4(srv, cli, 7_000_000, 90_003, ACK, b"reply"));
+    t.finish();
+    let o = t.rec.opens();
+    assert_eq!(o.len(), 2);
+    assert_eq!((o[1].client, o[1].server), (sock(cli), sock(srv)));
+    assert_eq!((o[1].role, o[1].midstream), (RoleSource::Guess, true));
+    assert_eq!(t.rec.bytes(0, Dir::S2C), b"answer");
+    assert_eq!(t.rec.bytes(1, Dir::C2S), b"new");
+    assert_eq!(t.rec.bytes(1, Dir::S2C), b"reply");
+    assert_eq!(t.rec.closes(), vec![(0, CloseReason::Rst), (1, CloseReason::CaptureEnd)]);
+    assert_eq!(t.net.stats().late_data_packets, 2);
+    assert_eq!(t.net.stats().midstream_connections, 1);
+
+    // After both FINs: data where the old stream ended is late; past it, a new connection.
+    let mut t = T::new(NetConfig::default());
+    t.seg(true, 100, 0, SYN, b"");
+    t.seg(false, 500, 101, SYN | ACK, b"");
+    t.seg(true, 101, 501, ACK | FIN, b"bye");
+    t.seg(false, 501, 105, ACK | FIN, b"");
+    t.seg(true, 105, 502, ACK, b"");
+    assert_eq!(t.rec.closes(), vec![(0, CloseReason::Fin)]);
+    t.seg(false, 502, 105, ACK, b"late");
+    t.seg(false, 900_000, 105, ACK, b"fresh");
+    t.finish();
+    let st = *t.net.stats();
+    assert_eq!((st.late_data_packets, st.late_data_bytes, st.late_packets), (1, 4, 1));
+    assert_eq!(t.rec.opens().len(), 2);
+    assert_eq!(t.rec.bytes(1, Dir::S2C), b"fresh");
+}
+
 #[test]
 fn idle_timeout_closes() {
     let mut t = T::new(NetConfig { idle_timeout_ns: 10_000_000_000, ..NetConfig::default() });
