@@ -144,10 +144,11 @@ struct InputArgs {
     /// Largest inflated size of a compressed payload, in bytes.
     #[arg(long, value_name = "BYTES", default_value_t = 16 << 20)]
     max_inflate: usize,
-    /// Out-of-order bytes buffered per TCP direction before the hole is declared lost.
+    /// Memory held by out-of-order segments per TCP direction before the hole is declared lost
+    /// (each segment counts its bytes, a quarter more and 80 bytes: what holding it costs).
     #[arg(long, value_name = "BYTES", default_value_t = 4 << 20)]
     max_flow_buffer: usize,
-    /// Out-of-order bytes buffered over all connections.
+    /// Memory held by out-of-order segments over all connections, counted the same way.
     #[arg(long, value_name = "BYTES", default_value_t = 256 << 20)]
     max_total_buffer: usize,
     /// Connections tracked at once; past it the idlest is evicted (counted).

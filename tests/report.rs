@@ -837,3 +837,197 @@ fn findings_list_the_connections_of_their_places() {
         assert!(seen, "{name}: no {kind}");
     }
 }
+
+/// `capture` (pcap, Ethernet, IPv4) with a keep-alive after every TCP segment that carries
+/// data: the same header at the sequence number of its last byte, with `byte` as its payload
+/// (Windows and BSD send one byte) or none (Linux). Returns the capture and the probes added.
+fn with_keep_alives(capture: &[u8], byte: Option<u8>) -> (Vec<u8>, u64) {
+    let mut out = capture[..24].to_vec();
+    let mut pos = 24;
+    let mut n = 0;
+    while pos + 16 <= capture.len() {
+        let hdr = &capture[pos..pos + 16];
+        let caplen = u32::from_le_bytes(hdr[8..12].try_into().unwrap()) as usize;
+        let frame = &capture[pos + 16..pos + 16 + caplen];
+        pos += 16 + caplen;
+        out.extend_from_slice(hdr);
+        out.extend_from_slice(frame);
+        let ip = &frame[14..];
+        if frame[12..14] != [8, 0] || ip[9] != 6 {
+            continue;
+        }
+        let ihl = usize::from(ip[0] & 15) * 4;
+        let total = usize::from(u16::from_be_bytes([ip[2], ip[3]]));
+        let tcp = &ip[ihl..total];
+        let thl = usize::from(tcp[12] >> 4) * 4;
+        let len = tcp.len() - thl;
+        // SYN, FIN or RST: never a keep-alive's template.
+        if len == 0 || tcp[13] & 7 != 0 {
+            continue;
+        }
+        let seq = u32::from_be_bytes(tcp[4..8].try_into().unwrap());
+        let mut probe = frame[..14 + ihl + thl].to_vec();
+        probe.extend(byte);
+        let ip_len = (probe.len() - 14) as u16;
+        probe[14 + 2..14 + 4].copy_from_slice(&ip_len.to_be_bytes());
+        let at = 14 + ihl + 4;
+        probe[at..at + 4].copy_from_slice(&seq.wrapping_add(len as u32 - 1).to_be_bytes());
+        out.extend_from_slice(&hdr[..8]);
+        out.extend_from_slice(&(probe.len() as u32).to_le_bytes());
+        out.extend_from_slice(&(probe.len() as u32).to_le_bytes());
+        out.extend_from_slice(&probe);
+        n += 1;
+    }
+    (out, n)
+}
+
+/// Keep-alives of one byte (already acknowledged) or none, at the sequence number before the
+/// next one: counted as a `keep_alive` note, not as retransmissions, and the messages are
+/// those of the capture without them, with one worker or two.
+#[test]
+fn keep_alives_are_a_note_not_retransmissions() {
+    let dir = TempDir::new("keepalive");
+    let cfg = SynthConfig { seed: 5, clients: 3, duration_secs: 30.0, ..SynthConfig::default() };
+    let (plain_path, _) = synthesize(&dir, "plain.pcap", &cfg);
+    let plain = report_json(&plain_path, &[]);
+    assert_eq!(finding_count(&plain, "retransmission"), 0);
+    for (name, byte) in [("one-byte.pcap", Some(0u8)), ("empty.pcap", None)] {
+        let (cap, n) = with_keep_alives(&fs::read(&plain_path).unwrap(), byte);
+        assert!(n > 50, "{name}: {n} probes");
+        let path = dir.path(name);
+        fs::write(&path, cap).unwrap();
+        let doc = report_json(&path, &[]);
+        assert_eq!(finding_count(&doc, "retransmission"), 0, "{name}");
+        assert_eq!(finding_count(&doc, "keep_alive"), n, "{name}");
+        let f = doc["findings"].as_array().unwrap().iter().find(|f| f["kind"] == "keep_alive");
+        assert_eq!(f.unwrap()["severity"], "note", "{name}");
+        assert_eq!(u(&doc["overview"]["gap_bytes"]), 0, "{name}");
+        for key in ["messages", "per_command", "users"] {
+            assert_eq!(doc["overview"][key], plain["overview"][key], "{name}: {key}");
+        }
+        assert_eq!(doc["latency"], plain["latency"], "{name}");
+        assert_eq!(report_json(&path, &["-j", "2"]), doc, "{name}: -j 2");
+    }
+}
+
+/// The records of a little-endian pcap of Ethernet/IPv4/TCP packets: (record header, frame).
+fn records(cap: &[u8]) -> Vec<(Vec<u8>, Vec<u8>)> {
+    let mut out = Vec::new();
+    let mut pos = 24;
+    while pos + 16 <= cap.len() {
+        let caplen = u32::from_le_bytes(cap[pos + 8..pos + 12].try_into().unwrap()) as usize;
+        out.push((cap[pos..pos + 16].to_vec(), cap[pos + 16..pos + 16 + caplen].to_vec()));
+        pos += 16 + caplen;
+    }
+    out
+}
+
+fn pcap_of(head: &[u8], recs: &[(Vec<u8>, Vec<u8>)]) -> Vec<u8> {
+    let mut out = head[..24].to_vec();
+    for (h, f) in recs {
+        out.extend_from_slice(&h[..8]);
+        out.extend_from_slice(&(f.len() as u32).to_le_bytes());
+        out.extend_from_slice(&(f.len() as u32).to_le_bytes());
+        out.extend_from_slice(f);
+    }
+    out
+}
+
+/// Offset of the TCP header in an Ethernet/IPv4 frame, and its payload length.
+fn tcp_at(frame: &[u8]) -> (usize, usize) {
+    let ihl = usize::from(frame[14] & 15) * 4;
+    let total = usize::from(u16::from_be_bytes([frame[16], frame[17]]));
+    let t = 14 + ihl;
+    (t, total - ihl - usize::from(frame[t + 12] >> 4) * 4)
+}
+
+fn be32(b: &[u8], at: usize) -> u32 {
+    u32::from_be_bytes(b[at..at + 4].try_into().unwrap())
+}
+
+/// What comes on a 4-tuple after its connection closed: a new connection whose handshake was
+/// not captured is decoded, picked up mid-stream; the last data segment captured after its
+/// sender's RST is counted and shown, in the overview and the tally.
+#[test]
+fn segments_after_close_are_a_new_connection_or_counted() {
+    let dir = TempDir::new("after-close");
+    let cfg = SynthConfig { seed: 3, clients: 1, duration_secs: 20.0, ..SynthConfig::default() };
+    let (plain_path, _) = synthesize(&dir, "plain.pcap", &cfg);
+    let plain_bytes = fs::read(&plain_path).unwrap();
+    let plain = report_json(&plain_path, &[]);
+    assert_eq!(plain["sessions"][0]["tcp_close"], "FIN");
+    let msgs = u(&plain["overview"]["messages"]);
+    let recs = records(&plain_bytes);
+    let server_port = 6717u16;
+    let from_server = |f: &[u8]| {
+        let (t, _) = tcp_at(f);
+        u16::from_be_bytes([f[t], f[t + 1]]) == server_port
+    };
+
+    // The same conversation again 100 s later from the same port, with other ISNs and
+    // without its SYN and SYN+ACK.
+    let mut again = recs.clone();
+    for (h, f) in &recs {
+        let (t, _) = tcp_at(f);
+        if f[t + 13] & 2 != 0 {
+            continue;
+        }
+        let (mut h, mut f) = (h.clone(), f.clone());
+        let secs = u32::from_le_bytes(h[0..4].try_into().unwrap()) + 100;
+        h[0..4].copy_from_slice(&secs.to_le_bytes());
+        let (own, peer) =
+            if from_server(&f) { (50_000_000u32, 1_000_000u32) } else { (1_000_000, 50_000_000) };
+        let seq = be32(&f, t + 4).wrapping_add(own);
+        let ack = be32(&f, t + 8).wrapping_add(peer);
+        f[t + 4..t + 8].copy_from_slice(&seq.to_be_bytes());
+        f[t + 8..t + 12].copy_from_slice(&ack.to_be_bytes());
+        again.push((h, f));
+    }
+    let path = dir.path("again.pcap");
+    fs::write(&path, pcap_of(&plain_bytes, &again)).unwrap();
+    let doc = report_json(&path, &[]);
+    assert_eq!(u(&doc["overview"]["messages"]), 2 * msgs);
+    assert_eq!(u(&doc["overview"]["tcp_connections"]), 2);
+    assert_eq!(doc["sessions"].as_array().unwrap().len(), 2);
+    assert_eq!(doc["sessions"][1]["client"], plain["sessions"][0]["client"]);
+    assert_eq!(finding_count(&doc, "midstream"), 1);
+    assert_eq!(u(&doc["overview"]["packets_not_analysed"]["after_close"]), 0);
+    assert_eq!(report_json(&path, &["-j", "2"]), doc, "-j 2");
+
+    // The server's RST captured before its last data segment, nothing after that segment.
+    let last = recs.iter().rposition(|(_, f)| from_server(f) && tcp_at(f).1 > 0).unwrap();
+    let (h, f) = &recs[last];
+    let (t, len) = tcp_at(f);
+    let mut rst = f[..t + 20].to_vec();
+    rst[t + 12] = 5 << 4;
+    rst[t + 13] = 0x14; // RST, ACK
+    rst[t + 4..t + 8].copy_from_slice(&be32(f, t + 4).wrapping_add(len as u32).to_be_bytes());
+    let ip_len = (rst.len() - 14) as u16;
+    rst[16..18].copy_from_slice(&ip_len.to_be_bytes());
+    let mut reset = recs[..last].to_vec();
+    reset.push((h.clone(), rst));
+    reset.push((h.clone(), f.clone()));
+    let path = dir.path("reset.pcap");
+    fs::write(&path, pcap_of(&plain_bytes, &reset)).unwrap();
+    let doc = report_json(&path, &[]);
+    let na = &doc["overview"]["packets_not_analysed"];
+    assert_eq!((u(&na["after_close"]), u(&na["after_close_bytes"])), (1, len as u64));
+    assert!(u(&doc["overview"]["messages"]) < msgs);
+    assert_eq!(doc["sessions"][0]["tcp_close"], "RST");
+    let out = Command::new(BIN).args(["dissect", "-q", path.to_str().unwrap()]).output().unwrap();
+    let tally = String::from_utf8(out.stderr).unwrap();
+    let want = format!("1 TCP segments after their connection closed ({len} bytes not analysed)");
+    assert!(tally.contains(&want), "{tally}");
+    let text = String::from_utf8(run(&[
+        "report",
+        "--section",
+        "overview",
+        "--no-color",
+        "--width",
+        "200",
+        path.to_str().unwrap(),
+    ]))
+    .unwrap();
+    let want = format!("1 TCP segments after their connection closed ({len} bytes)");
+    assert!(text.contains(&want), "{text}");
+}

@@ -152,6 +152,8 @@ pub enum FindingKind {
     WsProblem,
     /// A WebSocket upgrade the server refused.
     WsRejected,
+    /// TCP keep-alive probes: idle connections kept open, not a problem.
+    KeepAlive,
 }
 
 impl FindingKind {
@@ -187,6 +189,7 @@ impl FindingKind {
             FindingKind::Lz4HistoryLost => "lz4_history_lost",
             FindingKind::WsProblem => "websocket_problem",
             FindingKind::WsRejected => "websocket_rejected",
+            FindingKind::KeepAlive => "keep_alive",
         }
     }
     pub fn severity(self) -> Severity {
@@ -200,6 +203,8 @@ impl FindingKind {
             | SlowExchange | PendingOverflow | TableOverflow | ErrorStatus => Severity::Warning,
             // Expected of a capture started after the login; the user may still be inferred.
             Midstream | NoProvision => Severity::Note,
+            // A stack probing an idle connection: a fact about it, nothing went wrong.
+            KeepAlive => Severity::Note,
         }
     }
     fn summary(self, value: u64) -> String {
@@ -245,6 +250,7 @@ impl FindingKind {
             }
             FindingKind::WsProblem => "WebSocket protocol problems".into(),
             FindingKind::WsRejected => "WebSocket upgrades refused by the server".into(),
+            FindingKind::KeepAlive => "TCP keep-alive probes".into(),
             FindingKind::CaptureDrops => {
                 "packets dropped by the capture (kernel or interface): streams have gaps it could not see"
                     .into()
@@ -2194,6 +2200,7 @@ impl Consumer for Analyzer {
                     TcpNote::BufferLimit => FindingKind::BufferLimit,
                     TcpNote::Snaplen => FindingKind::Snaplen,
                     TcpNote::BadSequence => FindingKind::BadSequence,
+                    TcpNote::KeepAlive => FindingKind::KeepAlive,
                 };
                 self.note_finding(conn.0, kind, *pkt, 0);
             }
@@ -2799,6 +2806,8 @@ fn build_report(a: &Analyzer) -> Report {
             non_ip: t.net.non_ip,
             non_tcp: t.net.non_tcp,
             fragments_dropped: t.net.ipv4_fragments_dropped + t.net.ipv6_fragments_dropped,
+            after_close: t.net.late_data_packets,
+            after_close_bytes: t.net.late_data_bytes,
         },
         connections_evicted: t.net.evicted,
     };

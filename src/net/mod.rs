@@ -17,6 +17,11 @@
 //!   declared lost. `Close{Rst}` on the first RST. A SYN with a new ISN on an open 4-tuple closes
 //!   the old connection as `Close{Evicted}` (counted in [`NetStats::reused_tuples`], not in
 //!   `evicted`). `finish()` closes the rest with `CaptureEnd` in connection-id order.
+//! - After `Close{Fin}` or `Close{Rst}`, a segment with bytes on the 4-tuple belongs to the
+//!   closed connection when it starts within its stream, at or before its end: it is counted
+//!   ([`NetStats::late_data_packets`] and `late_data_bytes` for bytes past the end, else
+//!   `late_packets`), not emitted. Starting anywhere else, it is a new connection on the same
+//!   4-tuple, picked up mid-stream.
 //! - A hole is declared lost (`Gap`) when the peer acknowledges past it, when buffering exceeds
 //!   a cap (`Note{BufferLimit}` first), when the snaplen cut the bytes (`Note{Snaplen}`), or at
 //!   close. An ACK seen before the data it acknowledges (capture reordering) therefore turns that
@@ -143,6 +148,10 @@ pub enum TcpNote {
     Snaplen,
     /// Data after the SYN's sequence space was closed, or otherwise impossible sequence numbers.
     BadSequence,
+    /// A keep-alive, as Wireshark tells one: no SYN, FIN or RST, at most one byte, at the
+    /// sequence number before the next expected one. Its byte (garbage, or one already seen) is
+    /// not stream data, and the probe is not a retransmission.
+    KeepAlive,
 }
 
 /// Packet context for events: which record caused them.
@@ -194,9 +203,11 @@ pub trait StreamSink {
 pub struct NetConfig {
     /// Ports whose owner is the server, whatever the handshake says.
     pub server_ports: Vec<u16>,
-    /// Out-of-order bytes buffered per direction before the missing range becomes a gap.
+    /// Memory held by out-of-order segments per direction before the missing range becomes a
+    /// gap: each segment is charged its bytes and what holding it costs (`reasm::held_cost`:
+    /// about 80 bytes and a quarter more), so many small segments cannot hold more than this.
     pub max_flow_buffer: usize,
-    /// Out-of-order bytes buffered over all flows.
+    /// Memory held by out-of-order segments over all flows, charged the same way.
     pub max_total_buffer: usize,
     /// Connections with no packet for this long (capture time, ns) are closed as idle.
     pub idle_timeout_ns: i64,
@@ -244,6 +255,8 @@ pub struct NetStats {
     /// gap early).
     pub buffer_limits: u64,
     pub gap_bytes: u64,
+    /// Keep-alive probes (see [`TcpNote::KeepAlive`]).
+    pub keep_alives: u64,
     pub rst: u64,
     pub evicted: u64,
     pub idle_closed: u64,
@@ -254,9 +267,14 @@ pub struct NetStats {
     pub ipv6_reassembled: u64,
     /// IPv6 fragments or datagrams dropped, as for IPv4.
     pub ipv6_fragments_dropped: u64,
-    /// TCP packets for a closed connection (late ACKs, retransmissions) or lone RSTs: counted,
-    /// not emitted.
+    /// TCP packets for a closed connection that carry nothing new (late ACKs, FINs and RSTs,
+    /// retransmissions of what it carried) or lone RSTs: counted, not emitted.
     pub late_packets: u64,
+    /// Segments with bytes past the end of their closed connection's stream, in its sequence
+    /// space (data in flight when an RST came, or captured after it): counted, with those
+    /// bytes, and not emitted (nothing follows a connection's `Close`).
+    pub late_data_packets: u64,
+    pub late_data_bytes: u64,
     /// Connections closed because a SYN with a new ISN reused their 4-tuple (reported as
     /// `Close{Evicted}`, not counted in `evicted`).
     pub reused_tuples: u64,
@@ -282,6 +300,7 @@ impl NetStats {
             overlaps,
             buffer_limits,
             gap_bytes,
+            keep_alives,
             rst,
             evicted,
             idle_closed,
@@ -290,6 +309,8 @@ impl NetStats {
             ipv6_reassembled,
             ipv6_fragments_dropped,
             late_packets,
+            late_data_packets,
+            late_data_bytes,
             reused_tuples,
         } = *o;
         self.packets += packets;
@@ -307,6 +328,7 @@ impl NetStats {
         self.overlaps += overlaps;
         self.buffer_limits += buffer_limits;
         self.gap_bytes += gap_bytes;
+        self.keep_alives += keep_alives;
         self.rst += rst;
         self.evicted += evicted;
         self.idle_closed += idle_closed;
@@ -315,6 +337,8 @@ impl NetStats {
         self.ipv6_reassembled += ipv6_reassembled;
         self.ipv6_fragments_dropped += ipv6_fragments_dropped;
         self.late_packets += late_packets;
+        self.late_data_packets += late_data_packets;
+        self.late_data_bytes += late_data_bytes;
         self.reused_tuples += reused_tuples;
     }
 }

@@ -6,7 +6,7 @@
 //! - `next_seq` is the sequence number of the byte at `next`; offsets of other sequence numbers
 //!   are derived by signed wrapping distance from it, so streams past 4 GiB keep counting.
 //! - The out-of-order buffer holds disjoint ranges, all starting above `next`; `buffered` is the
-//!   sum of their lengths and is also counted in the table-wide total.
+//!   sum of their [`held_cost`]s and is also counted in the table-wide total.
 //! - First data wins: bytes already emitted or buffered are never replaced by a later copy.
 
 use std::collections::BTreeMap;
@@ -17,6 +17,20 @@ use super::{ConnId, Dir, NetStats, PktCtx, StreamEvent, StreamSink, TcpNote};
 /// Segments (or ACKs) further ahead than this are impossible for real TCP (the largest window
 /// is 2^30) and are rejected rather than turned into huge gaps.
 pub(crate) const MAX_AHEAD: u64 = 1 << 30;
+
+/// What an out-of-order segment of `len` bytes is charged against the buffer caps: its memory,
+/// not only its bytes (counting bytes alone let a flood of one-byte segments hold some 75 times
+/// the cap). Measured with the binary's allocator (mimalloc): an entry of the map takes about
+/// 68 bytes of B-tree nodes (32-byte entries in nodes between half and fully used), and the
+/// allocator rounds the bytes up to its size classes, by up to about a quarter.
+pub(crate) fn held_cost(len: usize) -> usize {
+    len + len / 4 + SEGMENT_OVERHEAD
+}
+
+const SEGMENT_OVERHEAD: usize = 80;
+
+// The overhead was measured for entries of this size; a larger entry needs it measured again.
+const _: () = assert!(2 * std::mem::size_of::<(u64, Vec<u8>)>() <= SEGMENT_OVERHEAD);
 
 /// Where events of one direction go, with the counters they update.
 pub(crate) struct Out<'s, S: StreamSink + ?Sized> {
@@ -51,6 +65,7 @@ impl<S: StreamSink + ?Sized> Out<'_, S> {
             TcpNote::OutOfOrder => self.stats.out_of_order += 1,
             TcpNote::Overlap => self.stats.overlaps += 1,
             TcpNote::BufferLimit => self.stats.buffer_limits += 1,
+            TcpNote::KeepAlive => self.stats.keep_alives += 1,
             _ => {}
         }
         self.sink.event(self.pkt, StreamEvent::Note { conn: self.conn, dir: self.dir, note });
@@ -119,6 +134,38 @@ impl Half {
     /// data does not make later segments look impossibly far ahead.
     fn horizon(&self) -> u64 {
         self.acked_hole.map_or(self.next, |(l, _)| l.max(self.next))
+    }
+
+    /// Whether a segment of `len` bytes (without SYN, FIN or RST) at stream offset `off` is a
+    /// keep-alive: Wireshark's test, the sequence number before the end of the data seen so far.
+    /// That byte was emitted, declared lost or is buffered, so taking a probe for a keep-alive
+    /// never drops data the stream is still waiting for.
+    pub fn is_keep_alive(&self, off: i128, len: u64) -> bool {
+        if len > 1 {
+            return false;
+        }
+        let seen_end = self.ooo.last_key_value().map_or(self.next, |(&k, v)| k + v.len() as u64);
+        off == i128::from(seen_end.max(self.next)) - 1
+    }
+
+    /// A segment of `len` bytes at offset `off` after the connection closed. It belongs to the
+    /// closed connection when it starts within the stream, at or before its end (a
+    /// retransmission, or data that was in flight when it closed): the end moves past it and
+    /// the bytes past the old end are returned. `None`: the sequence number is elsewhere, so
+    /// this is another connection on the same 4-tuple (a new ISN lands in the old stream's few
+    /// bytes of the 2^32 only by rare chance).
+    pub fn after_close(&mut self, off: i128, len: u64) -> Option<u64> {
+        // A FIN at the end takes the sequence number after the last byte: data sent after it
+        // starts one further.
+        let end_seq = self.next + u64::from(self.fin_off == Some(self.next));
+        if !self.started || off < 0 || off > i128::from(end_seq) {
+            return None;
+        }
+        let off = off as u64;
+        let end = off.saturating_add(len);
+        let past = end.saturating_sub(off.max(self.next));
+        self.advance(end);
+        Some(past)
     }
 
     /// All data seen up to the FIN was emitted (or gapped).
@@ -239,8 +286,9 @@ impl Half {
         let Some((k, v)) = self.ooo.pop_first() else {
             return false;
         };
-        self.buffered = self.buffered.saturating_sub(v.len());
-        *out.total = out.total.saturating_sub(v.len());
+        let cost = held_cost(v.len());
+        self.buffered = self.buffered.saturating_sub(cost);
+        *out.total = out.total.saturating_sub(cost);
         let end = k + v.len() as u64;
         if end > self.next {
             let skip = (self.next - k) as usize;
@@ -302,8 +350,9 @@ impl Half {
         for (a, b) in pieces {
             if let Some(bytes) = data.get((a - off) as usize..(b - off) as usize) {
                 self.ooo.insert(a, bytes.to_vec());
-                self.buffered += bytes.len();
-                *out.total += bytes.len();
+                let cost = held_cost(bytes.len());
+                self.buffered += cost;
+                *out.total += cost;
             }
         }
         if self.buffered > lim.flow || *out.total > lim.total {

@@ -8,7 +8,8 @@
 //!   to its FIN was emitted (or declared lost); data arriving after a FIN's offset is dropped
 //!   with a `BadSequence` note.
 //! - Closed connections stay in the table (absorbing late ACKs and retransmissions) until they
-//!   idle out or are evicted; a new SYN on their 4-tuple starts a new connection.
+//!   idle out or are evicted; a new SYN on their 4-tuple starts a new connection, and so does a
+//!   segment with bytes outside their sequence space (see `Half::after_close`).
 //! - Idle/eviction bookkeeping is amortised O(1) per packet: a queue of (time, key, id) entries
 //!   pushed at most once per time bucket per connection; stale entries are skipped lazily and the
 //!   queue is compacted when it outgrows the table.
@@ -108,7 +109,8 @@ impl Net {
         &self.stats
     }
 
-    /// Out-of-order bytes buffered over all connections.
+    /// Memory charged to out-of-order segments over all connections (their bytes and what
+    /// holding each costs), as the total cap counts it.
     pub fn buffered_bytes(&self) -> usize {
         self.total_buffered
     }
@@ -217,14 +219,39 @@ impl Net {
                 }
                 None
             }
-            Some(c) if c.closed => {
-                if !seg.flags.syn {
-                    self.stats.late_packets += 1;
-                    c.last_ts = self.now;
-                    return;
+            Some(c) if c.closed && !seg.flags.syn => {
+                c.last_ts = self.now;
+                // Bytes in the closed connection's sequence space are its own, late: they
+                // cannot be emitted after its Close, so they are counted. Bytes elsewhere are a
+                // new connection whose handshake was not captured; waiting for a SYN would drop
+                // it whole, so it is decoded like any connection picked up mid-stream. Sequence
+                // numbers decide, not time: a connection reset by one side can have the other
+                // side's data in flight just after, and a new one can follow within a
+                // millisecond.
+                let len = seg.payload.len() as u64 + u64::from(seg.missing);
+                let late = if len == 0 || seg.flags.rst {
+                    Some(0)
+                } else {
+                    let dir = if seg.src == c.client { Dir::C2S } else { Dir::S2C };
+                    c.half.get_mut(dir.index()).and_then(|h| {
+                        let off = h.offset_of(SeqNumber(seg.seq));
+                        h.after_close(off, len)
+                    })
+                };
+                match late {
+                    Some(0) => {
+                        self.stats.late_packets += 1;
+                        return;
+                    }
+                    Some(past) => {
+                        self.stats.late_data_packets += 1;
+                        self.stats.late_data_bytes += past;
+                        return;
+                    }
+                    None => None,
                 }
-                None
             }
+            Some(c) if c.closed => None,
             Some(c) if syn_only && c.syn != Some((seg.src, SeqNumber(seg.seq))) => {
                 // A new incarnation of the 4-tuple: the old one ended unseen.
                 self.stats.reused_tuples += 1;
@@ -248,13 +275,14 @@ impl Net {
                 if self.conns.get(&key).is_some_and(|c| !c.closed) {
                     self.close(&key, CloseReason::Evicted, ctx, sink);
                 }
+                let prev_client = self.conns.get(&key).map(|c| c.client);
                 self.remove(&key);
                 while self.conns.len() >= self.cfg.max_flows.max(1) {
                     if !self.evict_one(ctx, sink) {
                         break;
                     }
                 }
-                self.create(key, seg, ctx, sink);
+                self.create(key, seg, ctx, sink, prev_client);
                 let mut q =
                     Queue { queue: &mut self.idle_queue, now: self.now, bucket: self.bucket };
                 let Some(c) = self.conns.get_mut(&key) else {
@@ -278,12 +306,15 @@ impl Net {
         }
     }
 
+    /// Opens a connection at `seg`; `prev_client` is the client of the connection the 4-tuple
+    /// carried before, if any.
     fn create<S: StreamSink + ?Sized>(
         &mut self,
         key: FlowKey,
         seg: &Segment<'_>,
         ctx: PktCtx,
         sink: &mut S,
+        prev_client: Option<Endpoint>,
     ) {
         let syn_only = seg.flags.syn && !seg.flags.ack;
         let syn_ack = seg.flags.syn && seg.flags.ack;
@@ -296,6 +327,10 @@ impl Net {
             (false, RoleSource::Syn)
         } else if syn_ack {
             (true, RoleSource::Syn)
+        } else if let Some(prev) = prev_client {
+            // The same 4-tuple again, without its handshake: most likely the same client
+            // reconnecting from the same port, whatever the ports would suggest.
+            (seg.dst == prev, RoleSource::Guess)
         } else if wk(seg.src.port) != wk(seg.dst.port) {
             (wk(seg.src.port), RoleSource::Guess)
         } else if seg.src.port != seg.dst.port {
@@ -525,7 +560,14 @@ fn segment_in<S: StreamSink + ?Sized>(
     }
     let data_seq = if seg.flags.syn { seq.plus(1) } else { seq };
     let off = h.offset_of(data_seq);
-    h.segment(off, seg.payload, seg.missing, seg.flags.fin, lim, &mut out);
+    let len = seg.payload.len() as u64 + u64::from(seg.missing);
+    if !seg.flags.syn && !seg.flags.fin && h.is_keep_alive(off, len) {
+        // Windows and BSD stacks probe with one byte already acknowledged: counted as what it
+        // is, not as a retransmission, and its byte kept out of the stream. Its ACK still counts.
+        out.note(TcpNote::KeepAlive);
+    } else {
+        h.segment(off, seg.payload, seg.missing, seg.flags.fin, lim, &mut out);
+    }
     if seg.flags.ack {
         out.dir = dir.reverse();
         other.ack(SeqNumber(seg.ack));

@@ -4,6 +4,7 @@ use std::collections::HashMap;
 
 use proptest::prelude::*;
 
+use super::reasm::held_cost;
 use super::*;
 use crate::capture::{LinkType, Packet, Timestamp};
 
@@ -393,6 +394,49 @@ fn retransmission_overlap_out_of_order() {
     assert_eq!(t.net.buffered_bytes(), 0);
 }
 
+/// Wireshark's keep-alive: no SYN/FIN/RST, zero or one byte, one before the next expected
+/// sequence number. Neither a retransmission nor stream data; its ACK still counts.
+#[test]
+fn keep_alives_are_not_retransmissions_or_data() {
+    let count = |t: &T, n: TcpNote| t.rec.notes(0).iter().filter(|x| **x == n).count();
+    let mut t = T::new(NetConfig::default());
+    t.seg(true, 100, 0, SYN, b"");
+    t.seg(false, 500, 101, SYN | ACK, b"");
+    t.seg(true, 101, 501, ACK, b"hello");
+    t.seg(false, 501, 106, ACK, b"world");
+    // Windows/BSD: one garbage byte at snd.nxt - 1; Linux: no byte there.
+    t.seg(true, 105, 506, ACK, b"\0");
+    t.seg(true, 105, 506, ACK, b"");
+    t.seg(false, 505, 106, ACK, b"\0");
+    assert_eq!(count(&t, TcpNote::KeepAlive), 3);
+    assert_eq!(t.net.stats().keep_alives, 3);
+    // One byte at the next expected sequence number is data, not a probe.
+    t.seg(true, 106, 506, ACK, b"!");
+    // A FIN (with or without a byte) is never a keep-alive: this one resends '!' with the FIN.
+    t.seg(true, 106, 506, ACK | FIN, b"!");
+    assert_eq!(count(&t, TcpNote::KeepAlive), 3);
+    assert_eq!(count(&t, TcpNote::Retransmission), 1);
+    t.finish();
+    assert_eq!(t.rec.bytes(0, Dir::C2S), b"hello!");
+    assert_eq!(t.rec.bytes(0, Dir::S2C), b"world");
+    assert_eq!(t.net.stats().retransmissions, 1);
+    assert!(t.rec.gaps(0, Dir::C2S).is_empty() && t.rec.gaps(0, Dir::S2C).is_empty());
+
+    // With a hole, the next expected sequence number is after the buffered data: a byte there
+    // is a probe (the buffered byte stands), the byte filling the hole is data.
+    let mut t = T::new(NetConfig::default());
+    t.seg(true, 100, 0, SYN, b"");
+    t.seg(true, 101, 0, ACK, b"ab");
+    t.seg(true, 104, 0, ACK, b"de");
+    t.seg(true, 105, 0, ACK, b"X");
+    assert_eq!(count(&t, TcpNote::KeepAlive), 1);
+    t.seg(true, 103, 0, ACK, b"c");
+    t.finish();
+    assert_eq!(t.rec.bytes(0, Dir::C2S), b"abcde");
+    assert_eq!(count(&t, TcpNote::Retransmission), 0);
+    assert_eq!(t.net.stats().keep_alives, 1);
+}
+
 #[test]
 fn ack_beyond_hole_is_gap() {
     let mut t = T::new(NetConfig::default());
@@ -418,7 +462,9 @@ fn ack_beyond_hole_is_gap() {
 
 #[test]
 fn buffer_limit_gap() {
-    let mut t = T::new(NetConfig { max_flow_buffer: 25, ..NetConfig::default() });
+    // Room for two held segments of 10 bytes, not three.
+    let cap = 2 * held_cost(10) + 5;
+    let mut t = T::new(NetConfig { max_flow_buffer: cap, ..NetConfig::default() });
     t.seg(true, 0, 0, SYN, b"");
     t.seg(true, 1, 0, ACK, b"0123456789");
     for i in 0..3u32 {
@@ -432,17 +478,56 @@ fn buffer_limit_gap() {
 
 #[test]
 fn total_buffer_limit_gap() {
-    let mut t = T::new(NetConfig { max_total_buffer: 15, ..NetConfig::default() });
+    let mut t = T::new(NetConfig { max_total_buffer: held_cost(10) + 5, ..NetConfig::default() });
     t.seg(true, 0, 0, SYN, b"");
     t.seg(true, 11, 0, ACK, b"0123456789");
     assert!(t.rec.gaps(0, Dir::C2S).is_empty());
     t.seg(true, 31, 0, ACK, b"0123456789");
     // Only the first hole is given up: that brings the total under the cap.
     assert_eq!(t.rec.gaps(0, Dir::C2S), vec![(0, 10)]);
-    assert_eq!(t.net.buffered_bytes(), 10);
+    assert_eq!(t.net.buffered_bytes(), held_cost(10));
     t.finish();
     assert_eq!(t.rec.gaps(0, Dir::C2S), vec![(0, 10), (20, 10)]);
     assert_eq!(t.net.buffered_bytes(), 0);
+}
+
+/// The caps bound what held segments cost, not only their bytes: a flood of one-byte segments
+/// past a hole holds as many as the cap pays for, the rest given up as gaps.
+#[test]
+fn buffer_caps_charge_each_segment_its_cost() {
+    // 8100 bytes: what 100 one-byte segments cost (81 bytes each, see `held_cost`).
+    let mut t = T::new(NetConfig { max_flow_buffer: 8100, ..NetConfig::default() });
+    t.seg(true, 0, 0, SYN, b"");
+    // Every other byte from offset 1: offset 0 never comes, nothing is ever contiguous.
+    for i in 0..1000u32 {
+        t.seg(true, 2 + 2 * i, 0, ACK, b"x");
+        assert!(t.net.buffered_bytes() <= 8100);
+    }
+    assert_eq!(t.net.stats().buffer_limits, 900);
+    assert_eq!(t.net.buffered_bytes(), 8100);
+    // Each overflow gave up the first hole and released the byte after it.
+    assert_eq!(t.net.stats().gap_bytes, 900);
+    assert_eq!(t.rec.bytes(0, Dir::C2S).len(), 900);
+    t.finish();
+    assert_eq!(t.net.buffered_bytes(), 0);
+    assert_eq!(t.rec.bytes(0, Dir::C2S).len(), 1000);
+
+    // Over all flows: four flows of 50 one-byte segments under a total cap of 120 segments.
+    let mut t = T::new(NetConfig { max_total_buffer: 120 * 81, ..NetConfig::default() });
+    for f in 0..4u8 {
+        t.ip(&pkt4(([10, 0, 1, f], 40000), S, 0, 0, SYN, b""));
+    }
+    for i in 0..50u32 {
+        for f in 0..4u8 {
+            t.ip(&pkt4(([10, 0, 1, f], 40000), S, 2 + 2 * i, 0, ACK, b"x"));
+            assert!(t.net.buffered_bytes() <= 120 * 81);
+        }
+    }
+    assert_eq!(t.net.stats().buffer_limits, 80);
+    assert_eq!(t.net.buffered_bytes(), 120 * 81);
+    t.finish();
+    // A full-size segment: its bytes, a quarter for the allocator's rounding, 80 of map.
+    assert_eq!((held_cost(1), held_cost(1448)), (81, 1890));
 }
 
 #[test]
@@ -536,6 +621,63 @@ fn reused_tuple_new_syn() {
     assert_eq!(t.rec.bytes(1, Dir::C2S), b"one");
     assert_eq!(t.rec.bytes(2, Dir::C2S), b"two");
     assert_eq!(t.net.stats().reused_tuples, 1);
+}
+
+/// After FIN or RST, a segment with bytes that starts within the closed connection's stream
+/// is its own, late: counted, bytes past the end apart. Bytes elsewhere are a new connection on
+/// the 4-tuple whose handshake was not captured, with the old connection's roles.
+#[test]
+fn segments_after_close_are_late_or_a_new_connection() {
+    // Neither port well-known, the client's the lower: only the old SYN told the roles.
+    let cli = ([10, 0, 0, 1], 1500);
+    let srv = ([10, 0, 0, 2], 30000);
+    let mut t = T::new(NetConfig::default());
+    t.ip(&pkt4(cli, srv, 100, 0, SYN, b""));
+    t.ip(&pkt4(srv, cli, 500, 101, SYN | ACK, b""));
+    t.ip(&pkt4(cli, srv, 101, 501, ACK, b"ask"));
+    t.ip(&pkt4(srv, cli, 501, 104, ACK, b"answer"));
+    t.ip(&pkt4(cli, srv, 104, 507, RST | ACK, b""));
+    assert_eq!(t.rec.closes(), vec![(0, CloseReason::Rst)]);
+    // The server's data in flight when the client reset: two segments past the end.
+    t.ip(&pkt4(srv, cli, 507, 104, ACK, b"more"));
+    t.ip(&pkt4(srv, cli, 511, 104, ACK, b"tail"));
+    // A retransmission of what the connection carried, and bare ACKs: nothing new.
+    t.ip(&pkt4(srv, cli, 501, 104, ACK, b"answer"));
+    t.ip(&pkt4(srv, cli, 515, 104, ACK, b""));
+    t.ip(&pkt4(cli, srv, 104, 515, ACK, b""));
+    let st = *t.net.stats();
+    assert_eq!((st.late_data_packets, st.late_data_bytes, st.late_packets), (2, 8, 3));
+    assert_eq!(t.rec.opens().len(), 1);
+    // The client again from the same port, its handshake not captured: another ISN.
+    t.ip(&pkt4(cli, srv, 90_000, 7_000_000, ACK, b"new"));
+    t.ip(&pkt4(srv, cli, 7_000_000, 90_003, ACK, b"reply"));
+    t.finish();
+    let o = t.rec.opens();
+    assert_eq!(o.len(), 2);
+    assert_eq!((o[1].client, o[1].server), (sock(cli), sock(srv)));
+    assert_eq!((o[1].role, o[1].midstream), (RoleSource::Guess, true));
+    assert_eq!(t.rec.bytes(0, Dir::S2C), b"answer");
+    assert_eq!(t.rec.bytes(1, Dir::C2S), b"new");
+    assert_eq!(t.rec.bytes(1, Dir::S2C), b"reply");
+    assert_eq!(t.rec.closes(), vec![(0, CloseReason::Rst), (1, CloseReason::CaptureEnd)]);
+    assert_eq!(t.net.stats().late_data_packets, 2);
+    assert_eq!(t.net.stats().midstream_connections, 1);
+
+    // After both FINs: data where the old stream ended is late; past it, a new connection.
+    let mut t = T::new(NetConfig::default());
+    t.seg(true, 100, 0, SYN, b"");
+    t.seg(false, 500, 101, SYN | ACK, b"");
+    t.seg(true, 101, 501, ACK | FIN, b"bye");
+    t.seg(false, 501, 105, ACK | FIN, b"");
+    t.seg(true, 105, 502, ACK, b"");
+    assert_eq!(t.rec.closes(), vec![(0, CloseReason::Fin)]);
+    t.seg(false, 502, 105, ACK, b"late");
+    t.seg(false, 900_000, 105, ACK, b"fresh");
+    t.finish();
+    let st = *t.net.stats();
+    assert_eq!((st.late_data_packets, st.late_data_bytes, st.late_packets), (1, 4, 1));
+    assert_eq!(t.rec.opens().len(), 2);
+    assert_eq!(t.rec.bytes(1, Dir::S2C), b"fresh");
 }
 
 #[test]
@@ -1259,8 +1401,9 @@ proptest! {
     ) {
         let mut t = T::new(NetConfig {
             max_flows: 2,
-            max_flow_buffer: 30,
-            max_total_buffer: 50,
+            // Room for a few held segments per flow, fewer than all flows want.
+            max_flow_buffer: 3 * held_cost(10),
+            max_total_buffer: 5 * held_cost(10),
             idle_timeout_ns: 5_000_000_000,
             ..NetConfig::default()
         });

@@ -567,6 +567,13 @@ pub fn tally(t: &Totals) -> String {
     if n.ipv6_fragments_dropped > 0 {
         let _ = write!(s, ", {} IPv6 fragments dropped", n.ipv6_fragments_dropped);
     }
+    if n.late_data_packets > 0 {
+        let _ = write!(
+            s,
+            ", {} TCP segments after their connection closed ({} bytes not analysed)",
+            n.late_data_packets, n.late_data_bytes
+        );
+    }
     let bad = n.malformed + n.unsupported_link;
     if bad > 0 {
         let _ = write!(

@@ -93,6 +93,8 @@ fn overview(r: &Report) -> Value {
             "non_ip": o.not_analysed.non_ip,
             "non_tcp": o.not_analysed.non_tcp,
             "fragments_dropped": o.not_analysed.fragments_dropped,
+            "after_close": o.not_analysed.after_close,
+            "after_close_bytes": o.not_analysed.after_close_bytes,
         },
         "connections_evicted": o.connections_evicted,
     })

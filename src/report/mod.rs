@@ -280,6 +280,10 @@ pub struct NotAnalysed {
     /// IPv4 and IPv6 fragments (or whole datagrams) given up: conflicting overlaps, over the
     /// buffer, or never completed.
     pub fragments_dropped: u64,
+    /// TCP segments with bytes past the end of their connection, after it closed (FIN or RST),
+    /// and those bytes.
+    pub after_close: u64,
+    pub after_close_bytes: u64,
 }
 
 impl NotAnalysed {

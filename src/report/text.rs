@@ -390,6 +390,12 @@ fn overview(c: &Ctx<'_>, out: &mut dyn Write) -> io::Result<()> {
         if na.fragments_dropped > 0 {
             parts.push(format!("{} IP fragments dropped", na.fragments_dropped));
         }
+        if na.after_close > 0 {
+            parts.push(format!(
+                "{} TCP segments after their connection closed ({} bytes)",
+                na.after_close, na.after_close_bytes
+            ));
+        }
         if o.connections_evicted > 0 {
             parts.push(format!("{} connections evicted (flow table full)", o.connections_evicted));
         }
