@@ -1389,6 +1389,9 @@ impl Analyzer {
 
     /// The `--since` / `--until` window as capture times (ns, bounds included).
     fn window(&self) -> (i64, i64) {
+        if self.opts.since.is_none() && self.opts.until.is_none() {
+            return (i64::MIN, i64::MAX);
+        }
         let start = self.start();
         let bound = |b: Option<TimeBound>, none: i64| {
             b.map_or(none, |b| b.resolve(start, self.opts.utc_offset_secs).0)
@@ -2024,17 +2027,49 @@ impl Home {
     }
 }
 
+/// A JID with a name but without its app key or domain.
+fn lacks_parts(j: &view::Jid<'_>) -> bool {
+    let absent = |p: Option<&[u8]>| p.is_none_or(<[u8]>::is_empty);
+    j.name.is_some() && (absent(j.app_key) || absent(j.domain))
+}
+
 /// `j` with the parts it leaves out taken from the session's own JID, so that a user the
 /// client names `{name}` and the server names in full is one peer.
 fn filled<'j>(j: &view::Jid<'j>, home: Option<&'j Home>) -> view::Jid<'j> {
     let absent = |p: Option<&[u8]>| p.is_none_or(<[u8]>::is_empty);
     match home {
-        Some(h) if j.name.is_some() && (absent(j.app_key) || absent(j.domain)) => view::Jid {
+        Some(h) if lacks_parts(j) => view::Jid {
             app_key: if absent(j.app_key) { h.app_key.as_deref() } else { j.app_key },
             domain: if absent(j.domain) { h.domain.as_deref() } else { j.domain },
             ..*j
         },
         _ => *j,
+    }
+}
+
+/// Counts a meta for its sender and receiver.
+#[inline(always)]
+fn count_peers(
+    t: &mut Tables,
+    c: &mut ConnState,
+    conn: u32,
+    from: Option<&view::Jid<'_>>,
+    to: Option<&view::Jid<'_>>,
+    dir: Dir,
+) {
+    match (from, dir) {
+        (Some(f), _) => peer_acc(t, c, conn, f).sent += 1,
+        // The client's own sends: the session user.
+        (None, Dir::C2S) => {
+            if let (Some(h), Some(name)) = (c.user_hash, c.user_bare.as_ref()) {
+                let key = t.key(conn, h);
+                slot(&mut t.peers, key, || name.clone(), &mut c.table_overflow).sent += 1;
+            }
+        }
+        (None, Dir::S2C) => {}
+    }
+    if let Some(to) = to {
+        peer_acc(t, c, conn, to).received += 1;
     }
 }
 
@@ -2051,23 +2086,18 @@ fn count_meta(
     if let Some(x) = counts.ns.get_mut(d).and_then(|r| r.get_mut(bounded_index(m.ns, 7))) {
         *x += 1;
     }
-    // Taken out while the peers are counted, which borrow the connection too.
-    let home = c.home.take();
-    match (&m.from, dir) {
-        (Some(f), _) => peer_acc(t, c, conn, &filled(f, home.as_deref())).sent += 1,
-        // The client's own sends: the session user.
-        (None, Dir::C2S) => {
-            if let (Some(h), Some(name)) = (c.user_hash, c.user_bare.as_ref()) {
-                let key = t.key(conn, h);
-                slot(&mut t.peers, key, || name.clone(), &mut c.table_overflow).sent += 1;
-            }
+    // Only a JID that lacks a part needs the session's (the server writes them whole); the
+    // session's is taken out meanwhile, as counting borrows the connection too.
+    let partial = |j: &Option<view::Jid<'_>>| j.as_ref().is_some_and(lacks_parts);
+    match c.home.take_if(|_| partial(&m.from) || partial(&m.to)) {
+        Some(h) => {
+            let (from, to) =
+                (m.from.map(|j| filled(&j, Some(&h))), m.to.map(|j| filled(&j, Some(&h))));
+            count_peers(t, c, conn, from.as_ref(), to.as_ref(), dir);
+            c.home = Some(h);
         }
-        (None, Dir::S2C) => {}
+        None => count_peers(t, c, conn, m.from.as_ref(), m.to.as_ref(), dir),
     }
-    if let Some(to) = &m.to {
-        peer_acc(t, c, conn, &filled(to, home.as_deref())).received += 1;
-    }
-    c.home = home;
     let body = m.body();
     match body {
         MetaBody::Chat { r#type, .. } => {
