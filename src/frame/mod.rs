@@ -253,12 +253,20 @@ impl LengthPrefixSplitter {
 
     /// End of stream: frames still findable in the resynchronisation buffer are emitted (a
     /// candidate waiting for a body that will never come no longer blocks them), then whatever
-    /// is left is reported as skipped.
+    /// is left is reported as skipped. A body still waiting for the length its prefix claimed
+    /// is searched the same way: a corrupted prefix under the frame cap swallows the frames
+    /// after it, which the end of the stream would otherwise leave unread.
     pub fn finish<C: FrameCheck + ?Sized>(
         &mut self,
         check: &C,
         emit: &mut dyn FnMut(SplitEvent<'_>),
     ) {
+        if let State::Body { len } = self.state {
+            let held = std::mem::take(&mut self.buf);
+            // The prefix's first byte is passed over here; the rest is searched.
+            self.skipped(self.start, 1, emit);
+            self.lose_sync(u32::try_from(len).unwrap_or(u32::MAX), &held);
+        }
         if matches!(self.state, State::Resync) && !self.buf.is_empty() {
             self.final_pass = true;
             self.resync(check, emit);
@@ -678,6 +686,23 @@ mod tests {
         assert_eq!(run(&mut sp, &[(0, &s[..9])]), vec![Ev::Skipped(0, 9)]);
         let mut sp = LengthPrefixSplitter::new(1000, true, 0);
         assert_eq!(run(&mut sp, &[(0, &s[..2])]), vec![Ev::Skipped(0, 2)]);
+    }
+
+    #[test]
+    fn a_claim_that_never_completes_does_not_swallow_the_frames_after_it() {
+        let bodies = vec![body(5, 1), body(9, 2), body(2, 3)];
+        // A corrupted prefix claiming 900 bytes, under the cap, then whole frames: the stream
+        // ends before the claim is met.
+        let mut s = vec![0, 0, 3, 0x84, 0x41, 0x42];
+        s.extend_from_slice(&framed(&bodies));
+        let mut sp = LengthPrefixSplitter::new(1000, true, 0);
+        let out = run(&mut sp, &[(0, &s)]);
+        let mut want = vec![Ev::Skipped(0, 6)];
+        want.extend(frames_of(&bodies).into_iter().map(|e| match e {
+            Ev::Frame(o, l, b) => Ev::Frame(o + 6, l, b),
+            e => e,
+        }));
+        assert_eq!(out, want);
     }
 
     #[test]
