@@ -338,6 +338,48 @@ fn record_claiming_2_gib() {
     assert_eq!(r.tally("messages"), n);
 }
 
+/// Five bytes slipped in after a few records: the next header is read five bytes late, its
+/// captured length made of the seconds' last byte and the microseconds (over 5 MB here, in a
+/// file of 262 144-byte snaplen and a few KB). That is damage at that offset, read from the
+/// file or through gzip, not a last record the file ends inside.
+#[test]
+fn misaligned_record_header_mid_file() {
+    let at = std::cell::Cell::new(0);
+    let (file, _) = session_capture(3, |_, pcap| {
+        at.set(pcap.buf.len());
+        pcap.buf.extend_from_slice(&[0xde, 0xad, 0xbe, 0xef, 0x00]);
+    });
+    let at = at.get();
+    let records = {
+        let mut pos = 24;
+        let mut n = 0;
+        while pos < at {
+            pos += 16 + u32::from_le_bytes(file[pos + 8..pos + 12].try_into().unwrap()) as usize;
+            n += 1;
+        }
+        n
+    };
+    let claimed = u32::from_le_bytes(file[at + 8..at + 12].try_into().unwrap());
+    assert!(claimed > 262_144 && (claimed as usize) > file.len(), "{claimed}");
+    let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+    gz.write_all(&file).unwrap();
+    let gz = gz.finish().unwrap();
+    for (name, bytes) in [("misaligned.pcap", &file), ("misaligned.pcap.gz", &gz)] {
+        let r = dissect(&write_file(name, bytes), &[]);
+        assert_eq!(r.status, 2, "{name}: {}", r.stderr);
+        assert!(
+            r.stderr.contains(&format!(
+                "error: {}: offset {at}: corrupt capture: record length {claimed} is implausible",
+                tmpdir().join(name).display()
+            )),
+            "{name}: {}",
+            r.stderr
+        );
+        assert!(!r.stderr.contains("truncated"), "{name}: {}", r.stderr);
+        assert_eq!(r.tally("packets"), records, "{name}");
+    }
+}
+
 // ---------------------------------------------------------------------------------------------
 // Cases: damaged but usable files (exit 0, the damage reported, the rest decoded)
 

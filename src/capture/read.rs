@@ -14,9 +14,11 @@
 //!   as an index, and all slicing of input-derived ranges goes through `get`, so no input can
 //!   make the reader panic.
 //! - A length above [`MAX_BLOCK_LEN`], or one that cannot hold its block's fixed fields, is
-//!   `Corrupt` at the record's offset; a plausible length that runs past the end of the stream
-//!   is `Truncated` there, since a stream's length is not known in advance (stdin, gzip) and a
-//!   capture cut off mid-write looks exactly like that.
+//!   `Corrupt` at the record's offset, and so is a pcap record's above both the file's snaplen
+//!   and 256 KiB (the mapped file and the stream alike, whether or not the file ends before
+//!   it); a plausible length that runs past the end of the stream is `Truncated` there, since
+//!   a stream's length is not known in advance (stdin, gzip) and a capture cut off mid-write
+//!   looks exactly like that.
 //! - `Packet::orig_len >= data.len()`: a record claiming a captured length above its original
 //!   length gets the captured length as original length, so `orig_len - data.len()` is safe.
 //! - Packet numbers count returned packets only: a pcapng packet block naming an undeclared
@@ -51,6 +53,10 @@ use super::{
 /// Largest record or block accepted. Real packets are at most a few hundred KiB (the largest
 /// snaplen in use is 256 KiB); anything bigger is a corrupt length field.
 pub const MAX_BLOCK_LEN: usize = 256 * 1024 * 1024;
+
+/// Wireshark's WTAP_MAX_PACKET_SIZE_STANDARD: the largest packet it reads from a pcap record
+/// of the common link types, and the snaplen tcpdump and dumpcap use by default.
+const PCAP_STANDARD_MAX: u32 = 256 * 1024;
 
 /// Large enough that a refill is one big read per megabyte of capture.
 const INITIAL_BUF: usize = 1024 * 1024;
@@ -372,6 +378,8 @@ enum Format {
         frac_ns: i64,
         record_header: usize,
         link: LinkType,
+        /// The file header's snaplen, which bounds a plausible record (see [`pcap_caplen_max`]).
+        snaplen: u32,
     },
     /// The byte order is that of the current section.
     PcapNg { endian: Endian },
@@ -658,11 +666,11 @@ impl FileReader {
             PCAP_MAGIC_MODIFIED => (1000, &MODIFIED_RECORD_HEADERS),
             _ => (1000, &PCAP_RECORD_HEADERS),
         };
-        self.consume(PCAP_FILE_HEADER_LEN);
-        let record_header = self.pcap_record_header(endian, frac_ns, headers);
-        self.format = Format::Pcap { endian, frac_ns, record_header, link };
-        self.pcap_magic = Some(variant);
         let snaplen = endian.u32_at(&h, 16);
+        self.consume(PCAP_FILE_HEADER_LEN);
+        let record_header = self.pcap_record_header(endian, frac_ns, headers, snaplen);
+        self.format = Format::Pcap { endian, frac_ns, record_header, link, snaplen };
+        self.pcap_magic = Some(variant);
         self.meta.add_interface(InterfaceMeta { link, snaplen, ..InterfaceMeta::default() });
         Ok(())
     }
@@ -676,7 +684,14 @@ impl FileReader {
     /// time within a day of the first record's (a header read 4 bytes late has the real
     /// lengths where the fraction and the length are read, but not the seconds). Another
     /// length is taken only on a second record seen whole, never on a stream that ends first.
-    fn pcap_record_header(&mut self, endian: Endian, frac_ns: i64, headers: &[usize]) -> usize {
+    /// A length is plausible as the records are read: up to [`pcap_caplen_max`] of `snaplen`.
+    fn pcap_record_header(
+        &mut self,
+        endian: Endian,
+        frac_ns: i64,
+        headers: &[usize],
+        snaplen: u32,
+    ) -> usize {
         enum Probe {
             Header { secs: i64, next: usize },
             End,
@@ -694,6 +709,7 @@ impl FileReader {
             let secs = i64::from(endian.u32_at(&hdr, 0));
             let caplen = endian.u32_at(&hdr, 8) as usize;
             if caplen <= MAX_BLOCK_LEN
+                && caplen <= pcap_caplen_max(snaplen) as usize
                 && i64::from(endian.u32_at(&hdr, 4)) < units
                 && before.is_none_or(|b| (secs - b).abs() <= DAY)
             {
@@ -859,8 +875,8 @@ impl FileReader {
             return Ok(Step::End);
         }
         match self.format {
-            Format::Pcap { endian, frac_ns, record_header, link } => {
-                self.pcap_record(endian, frac_ns, record_header, link)
+            Format::Pcap { endian, frac_ns, record_header, link, snaplen } => {
+                self.pcap_record(endian, frac_ns, record_header, link, snaplen)
             }
             Format::PcapNg { endian } => self.ng_block(endian),
         }
@@ -873,6 +889,7 @@ impl FileReader {
         frac_ns: i64,
         record_header: usize,
         link: LinkType,
+        snaplen: u32,
     ) -> Result<Step, CaptureError> {
         if !self.fill(record_header) {
             return self.end_of_input();
@@ -891,6 +908,20 @@ impl FileReader {
                 offset,
                 format!("record length {caplen} exceeds the limit of {MAX_BLOCK_LEN} bytes"),
             ));
+        }
+        // Checked before the record is looked for: a file that ends before such a length is
+        // damaged, not cut.
+        if caplen > pcap_caplen_max(snaplen) {
+            let what = if snaplen > PCAP_STANDARD_MAX {
+                format!("the file's snaplen of {snaplen} bytes")
+            } else {
+                format!(
+                    "the usual maximum of {PCAP_STANDARD_MAX} bytes (the file's snaplen is \
+                     {snaplen})"
+                )
+            };
+            return Err(self
+                .corrupt(offset, format!("record length {caplen} is implausible: above {what}")));
         }
         let total = record_header + len;
         if !self.fill(total) {
@@ -1054,6 +1085,16 @@ impl FileReader {
             Parsed::Corrupt(what) => Err(self.corrupt(offset, what.to_string())),
         }
     }
+}
+
+/// The largest captured length a record of a pcap file with this snaplen can plausibly have.
+/// Writers that cut at the snaplen sometimes write a little more than it, so the snaplen
+/// alone is too strict, and one of 0 says nothing; but no real packet is above both it and
+/// [`PCAP_STANDARD_MAX`]. Such a length is a misaligned or damaged header, and calling it a
+/// truncated record would pass off the damage as a harmless cut at the end of the file (and
+/// buffer the file's remaining bytes looking for its end).
+fn pcap_caplen_max(snaplen: u32) -> u32 {
+    snaplen.max(PCAP_STANDARD_MAX)
 }
 
 fn pcap_variant(magic: u32) -> Option<u32> {
@@ -1470,6 +1511,9 @@ mod tests {
 
     /// Every packet of a capture, the error that ended it, and the reader's totals.
     type ReadOut = (Vec<Pkt>, Option<CaptureError>, CaptureStats);
+
+    /// A way to read a capture's bytes: as a stream, compressed, from a file.
+    type ReadWith = fn(&[u8]) -> ReadOut;
 
     fn read_all(bytes: &[u8]) -> ReadOut {
         match reader(bytes) {
@@ -2102,6 +2146,62 @@ mod tests {
         assert!(e.to_string().starts_with(&format!("test.pcap: offset {at}: corrupt capture: ")));
     }
 
+    /// A pcap of snaplen `snaplen` with one good record, then a record header claiming
+    /// `claimed` bytes followed by `present` bytes; and the offset of that header.
+    fn claiming(snaplen: u32, claimed: u32, present: usize) -> (Vec<u8>, u64) {
+        let mut p = Cap::pcap_header(Endian::Little, PCAP_MAGIC_US, 1, snaplen);
+        p.pcap_record(false, 1, 2, b"ok", 2);
+        let at = p.bytes.len();
+        p.u32(1).u32(3).u32(claimed).u32(claimed).raw(&vec![0x5a; present]);
+        (p.bytes, at as u64)
+    }
+
+    /// A pcap record longer than both the snaplen and 256 KiB is a damaged header, not a
+    /// record cut by the end of the file, read from a stream, compressed or mapped; up to
+    /// either, it is read (or truncated, when the file ends inside it).
+    #[test]
+    fn implausible_pcap_record_lengths_are_corrupt_even_when_the_file_ends_first() {
+        let reads: [(&str, ReadWith); 3] =
+            [("stream", read_all), ("gzip", |b| read_all(&gzip(b))), ("mapped", read_file)];
+        for (how, read) in reads {
+            let usual =
+                |s: u32| format!("the usual maximum of 262144 bytes (the file's snaplen is {s})");
+            // The file's next 200 bytes, with a length that would need 194 MB.
+            for (snaplen, claimed, above) in [
+                (65_535, 194_688_089, usual(65_535)),
+                (0, PCAP_STANDARD_MAX + 1, usual(0)),
+                (300_000, 300_001, "the file's snaplen of 300000 bytes".to_string()),
+            ] {
+                let (bytes, at) = claiming(snaplen, claimed, 200);
+                let (got, err, _) = read(&bytes);
+                assert_eq!(got.len(), 1, "{how} {snaplen} {claimed}");
+                let e = err.unwrap_or_else(|| panic!("{how} {snaplen} {claimed}: no error"));
+                assert_eq!((e.offset, kind_name(&e)), (at, "corrupt"), "{how}: {e}");
+                assert!(!e.is_truncation());
+                assert!(
+                    e.to_string().ends_with(&format!(
+                        "offset {at}: corrupt capture: record length {claimed} is implausible: \
+                         above {above}"
+                    )),
+                    "{how}: {e}"
+                );
+            }
+            // Over a small snaplen but within 256 KiB, or within a larger snaplen: read.
+            for (snaplen, len) in [(100, PCAP_STANDARD_MAX), (0, 70_000), (300_000, 300_000)] {
+                let (bytes, _) = claiming(snaplen, len, len as usize);
+                let (got, err, _) = read(&bytes);
+                assert!(err.is_none(), "{how} {snaplen} {len}: {err:?}");
+                assert_eq!(got.len(), 2, "{how} {snaplen} {len}");
+                assert_eq!(got[1].data.len(), len as usize);
+                // The same record cut short by the end of the file is truncated.
+                let (got, err, _) = read(&bytes[..bytes.len() - 1]);
+                assert_eq!(got.len(), 1);
+                let e = err.unwrap_or_else(|| panic!("{how} {snaplen} {len}: no error"));
+                assert!(e.is_truncation(), "{how} {snaplen} {len}: {e}");
+            }
+        }
+    }
+
     /// Hands out data in small uneven pieces, then optionally fails.
     struct Trickle {
         data: Vec<u8>,
@@ -2131,9 +2231,10 @@ mod tests {
 
     #[test]
     fn large_records_and_short_reads() {
-        // Records larger than the initial buffer, and many small ones spanning refills.
-        let mut c = Cap::pcap_header(Endian::Little, PCAP_MAGIC_NS, 1, 0);
+        // Records larger than the initial buffer (and within the snaplen, so plausible), and
+        // many small ones spanning refills.
         let huge: Vec<u8> = (0..3 * INITIAL_BUF + 5).map(|i| i as u8).collect();
+        let mut c = Cap::pcap_header(Endian::Little, PCAP_MAGIC_NS, 1, huge.len() as u32);
         let mut off = c.bytes.len();
         c.pcap_record(false, 1, 1, &huge, huge.len() as u32);
         c.expect(NS + 1, 1, huge.len() as u32, &huge, off);
