@@ -46,8 +46,8 @@ use memmap2::Mmap;
 use super::ahead::ReadAhead;
 use super::lz4frame::{self, Lz4Frames};
 use super::{
-    CaptureError, CaptureErrorKind, CaptureMeta, CaptureStats, InterfaceMeta, LinkType, Packet,
-    PacketSource, Timestamp,
+    CaptureError, CaptureErrorKind, CaptureMeta, CaptureStats, Cut, InterfaceMeta, LinkType,
+    Packet, PacketSource, Timestamp,
 };
 
 /// Largest record or block accepted. Real packets are at most a few hundred KiB (the largest
@@ -635,7 +635,7 @@ impl FileReader {
             return match self.read_error.take() {
                 // A gzip stream cut short before the capture header.
                 Some(e) if e.kind() == io::ErrorKind::UnexpectedEof => {
-                    Err(self.fail(0, CaptureErrorKind::Truncated))
+                    Err(self.fail(0, CaptureErrorKind::Truncated(Cut::FileHeader)))
                 }
                 Some(e) if self.end == self.pos => Err(self.fail(0, CaptureErrorKind::Io(e))),
                 _ => Err(self.fail(0, CaptureErrorKind::NotACapture)),
@@ -644,7 +644,7 @@ impl FileReader {
         let magic: [u8; 4] = array(&self.buf, self.pos).unwrap_or_default();
         if magic == NG_SHB {
             return match self.ng_section_header(true)? {
-                Step::End => Err(self.fail(0, CaptureErrorKind::Truncated)),
+                Step::End => Err(self.fail(0, CaptureErrorKind::Truncated(Cut::SectionHeader))),
                 Step::Packet(_) | Step::Skip => Ok(()),
             };
         }
@@ -656,8 +656,8 @@ impl FileReader {
             return Err(self.fail(0, CaptureErrorKind::NotACapture));
         };
         if !self.fill(PCAP_FILE_HEADER_LEN) {
-            self.end_of_input()?;
-            return Err(self.fail(0, CaptureErrorKind::Truncated));
+            self.end_of_input(Cut::FileHeader)?;
+            return Err(self.fail(0, CaptureErrorKind::Truncated(Cut::FileHeader)));
         }
         let h: [u8; PCAP_FILE_HEADER_LEN] = array(&self.buf, self.pos).unwrap_or([0; 24]);
         let link = LinkType(endian.u32_at(&h, 20) & PCAP_LINKTYPE_MASK);
@@ -828,18 +828,19 @@ impl FileReader {
         self.fail(offset, CaptureErrorKind::Corrupt(what))
     }
 
-    /// The stream ended (or failed) before the record at the current offset was complete.
-    fn end_of_input(&mut self) -> Result<Step, CaptureError> {
+    /// The stream ended (or failed) before the record (or header: `cut`) at the current offset
+    /// was complete.
+    fn end_of_input(&mut self, cut: Cut) -> Result<Step, CaptureError> {
         let offset = self.offset();
         let partial = self.end > self.pos;
         self.done = true;
         match self.read_error.take() {
             // A gzip stream cut short: the capture inside it is truncated.
             Some(e) if e.kind() == io::ErrorKind::UnexpectedEof => {
-                Err(self.fail(offset, CaptureErrorKind::Truncated))
+                Err(self.fail(offset, CaptureErrorKind::Truncated(cut)))
             }
             Some(e) => Err(self.fail(offset, CaptureErrorKind::Io(e))),
-            None if partial => Err(self.fail(offset, CaptureErrorKind::Truncated)),
+            None if partial => Err(self.fail(offset, CaptureErrorKind::Truncated(cut))),
             None => Ok(Step::End),
         }
     }
@@ -892,11 +893,11 @@ impl FileReader {
         snaplen: u32,
     ) -> Result<Step, CaptureError> {
         if !self.fill(record_header) {
-            return self.end_of_input();
+            return self.end_of_input(Cut::Record);
         }
         let offset = self.offset();
         let Some(h) = array::<16>(&self.buf, self.pos) else {
-            return self.end_of_input();
+            return self.end_of_input(Cut::Record);
         };
         let secs = i64::from(endian.u32_at(&h, 0));
         let frac = i64::from(endian.u32_at(&h, 4));
@@ -925,7 +926,7 @@ impl FileReader {
         }
         let total = record_header + len;
         if !self.fill(total) {
-            return self.end_of_input();
+            return self.end_of_input(Cut::Record);
         }
         let start = self.pos + record_header;
         self.consume(total);
@@ -946,7 +947,7 @@ impl FileReader {
     fn ng_section_header(&mut self, first: bool) -> Result<Step, CaptureError> {
         let offset = self.offset();
         if !self.fill(12) {
-            return self.end_of_input();
+            return self.end_of_input(Cut::SectionHeader);
         }
         let h: [u8; 12] = array(&self.buf, self.pos).unwrap_or_default();
         let endian = match array::<4>(&h, 8) {
@@ -963,7 +964,7 @@ impl FileReader {
         let len = endian.u32_at(&h, 4) as usize;
         self.check_len(offset, len, NG_SHB_MIN, "section header block")?;
         if !self.ng_buffer_block(endian, offset, len)? {
-            return self.end_of_input();
+            return self.end_of_input(Cut::SectionHeader);
         }
         let block = self.ng_current_block(len);
         let major = endian.u16(array(block, 12).unwrap_or_default());
@@ -1021,7 +1022,7 @@ impl FileReader {
     #[inline]
     fn ng_block(&mut self, endian: Endian) -> Result<Step, CaptureError> {
         if !self.fill(8) {
-            return self.end_of_input();
+            return self.end_of_input(Cut::Record);
         }
         let offset = self.offset();
         let h: [u8; 8] = array(&self.buf, self.pos).unwrap_or_default();
@@ -1038,7 +1039,7 @@ impl FileReader {
         };
         self.check_len(offset, len, min, "block")?;
         if !self.ng_buffer_block(endian, offset, len)? {
-            return self.end_of_input();
+            return self.end_of_input(Cut::Record);
         }
         // Only now: buffering may have moved the block to the front of the buffer.
         let start = self.pos;
@@ -1540,7 +1541,7 @@ mod tests {
             CaptureErrorKind::Io(_) => "io",
             CaptureErrorKind::NotACapture => "not",
             CaptureErrorKind::Corrupt(_) => "corrupt",
-            CaptureErrorKind::Truncated => "truncated",
+            CaptureErrorKind::Truncated(_) => "truncated",
         }
     }
 
@@ -1702,7 +1703,7 @@ mod tests {
                 assert!(
                     matches!(
                         e.kind,
-                        CaptureErrorKind::Truncated
+                        CaptureErrorKind::Truncated(_)
                             | CaptureErrorKind::NotACapture
                             | CaptureErrorKind::Io(_)
                     ),
@@ -1783,7 +1784,7 @@ mod tests {
                 assert!(got.len() >= last, "cut at {cut}: fewer than a shorter cut");
                 last = got.len();
                 let e = err.unwrap_or_else(|| panic!("cut at {cut}: no error"));
-                assert!(matches!(e.kind, CaptureErrorKind::Truncated), "cut at {cut}: {e}");
+                assert!(matches!(e.kind, CaptureErrorKind::Truncated(_)), "cut at {cut}: {e}");
             }
             // Before the end mark: every packet.
             assert_eq!(last, all.len());
@@ -1839,7 +1840,7 @@ mod tests {
                 assert_eq!(got.len(), want, "cut at {cut} (checksum {checksum})");
                 assert_eq!(got[..], all[..want], "cut at {cut} (checksum {checksum})");
                 let e = err.unwrap_or_else(|| panic!("cut at {cut}: no error"));
-                assert!(matches!(e.kind, CaptureErrorKind::Truncated), "cut at {cut}: {e}");
+                assert!(matches!(e.kind, CaptureErrorKind::Truncated(_)), "cut at {cut}: {e}");
             }
             // Damage: a reserved block type in the header after the first `k` blocks.
             let k = ends.len() / 2;
@@ -1878,7 +1879,7 @@ mod tests {
             let Err(e) = reader(bytes) else { panic!("{bytes:?} accepted") };
             assert_eq!(e.offset, 0);
             assert!(
-                matches!(e.kind, CaptureErrorKind::NotACapture | CaptureErrorKind::Truncated),
+                matches!(e.kind, CaptureErrorKind::NotACapture | CaptureErrorKind::Truncated(_)),
                 "{bytes:?}: {e}"
             );
         }
@@ -1915,8 +1916,6 @@ mod tests {
         assert_eq!(got, expected(&c));
     }
 
-    /// Cutting a capture anywhere yields the packets wholly before the cut, then `Truncated`
-    /// at the first incomplete record (nothing at a clean cut), then `None`.
     /// What [`read_all`] gives, from a file of `bytes` opened (so mapped when not empty).
     fn read_file(bytes: &[u8]) -> ReadOut {
         static NEXT: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
@@ -1939,6 +1938,9 @@ mod tests {
         }
     }
 
+    /// Cutting a capture anywhere yields the packets wholly before the cut, then `Truncated`
+    /// at the first incomplete record, or the header the cut falls in (nothing at a clean
+    /// cut), then `None`.
     fn check_every_prefix(c: &Cap) {
         check_every_prefix_with(c, read_all);
         check_every_prefix_with(c, read_file);
@@ -1955,21 +1957,38 @@ mod tests {
             let first = c.bounds.first().copied().unwrap_or(0);
             match err {
                 None => assert!(c.bounds.contains(&cut), "cut at {cut}: no error"),
+                // Under four bytes there is no magic number to know a capture by.
+                Some(e) if cut < 4 => {
+                    assert_eq!(e.offset, 0, "cut at {cut}");
+                    assert_eq!(kind_name(&e), "not", "cut at {cut}: {e}");
+                }
+                // Inside the file's header: that is what is cut, not a record.
                 Some(e) if cut < first => {
+                    let ng = c.bytes.starts_with(&NG_SHB);
+                    let want = if ng { Cut::SectionHeader } else { Cut::FileHeader };
                     assert_eq!(e.offset, 0, "cut at {cut}");
                     assert!(
-                        matches!(
-                            e.kind,
-                            CaptureErrorKind::NotACapture | CaptureErrorKind::Truncated
-                        ),
+                        matches!(e.kind, CaptureErrorKind::Truncated(k) if k == want),
                         "cut at {cut}: {e}"
                     );
+                    assert!(e
+                        .to_string()
+                        .ends_with(&format!("truncated {want} (file ends inside it)")));
                 }
                 Some(e) => {
                     assert!(e.is_truncation(), "cut at {cut}: {e}");
                     let start = c.bounds.iter().copied().filter(|&b| b <= cut).max();
                     assert_eq!(Some(e.offset as usize), start, "cut at {cut}");
                     assert!(!c.bounds.contains(&cut));
+                    // A later section header is known as one once its length is there too.
+                    let start = start.unwrap_or(0);
+                    let shb =
+                        c.bytes.get(start..start + 4) == Some(&NG_SHB[..]) && cut >= start + 8;
+                    let want = if shb { Cut::SectionHeader } else { Cut::Record };
+                    assert!(
+                        matches!(e.kind, CaptureErrorKind::Truncated(k) if k == want),
+                        "cut at {cut}: {e}"
+                    );
                 }
             }
         }
