@@ -249,6 +249,37 @@ fn not_a_capture_is_a_one_line_error_with_the_offset() {
     assert_eq!(missing.status.code(), Some(2));
 }
 
+/// A zstd capture damaged inside a compressed block: one plain error line naming the file and
+/// offset and what is wrong, not the decoder's nested `Debug` text.
+#[test]
+fn damaged_zstd_block_is_one_plain_error_line() {
+    let dir = tempdir("zst");
+    let raw = std::fs::read(captures().join("seed.pcap")).unwrap();
+    let packed =
+        ruzstd::encoding::compress_to_vec(&raw[..], ruzstd::encoding::CompressionLevel::Fastest);
+    let f = dir.join("damaged.pcap.zst");
+    // The first change past the middle that the decoder notices as bad data (rather than as a
+    // checksum that does not match).
+    for at in packed.len() / 2..packed.len() {
+        let mut bad = packed.clone();
+        bad[at] ^= 0x5a;
+        std::fs::write(&f, &bad).unwrap();
+        let out = run(&["dissect", f.to_str().unwrap()]);
+        let err = String::from_utf8(out.stderr).unwrap();
+        let Some(line) = err.lines().find(|l| l.contains("zstd") && !l.contains("checksum")) else {
+            continue;
+        };
+        assert_eq!(out.status.code(), Some(2), "{err}");
+        let head = format!("msyncdump: error: {}: offset ", f.display());
+        assert!(line.starts_with(&head), "{line}");
+        assert!(line.contains(": zstd: corrupt compressed block"), "{line}");
+        assert!(!line.contains(['{', '}']) && !line.contains("Error("), "{line}");
+        assert_eq!(err.lines().filter(|l| l.contains("error:")).count(), 1, "{err}");
+        return;
+    }
+    panic!("no change to the compressed bytes made the decoder fail");
+}
+
 #[test]
 fn truncated_last_record_prints_everything_before_it_then_warns() {
     let dir = tempdir("trunc");

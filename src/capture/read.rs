@@ -215,10 +215,52 @@ fn zstd_error(e: &ruzstd::decoding::errors::FrameDecoderError) -> io::Error {
         FrameDecoderError::ReadFrameHeaderError(ReadFrameHeaderError::BadMagicNumber(m)) => {
             format!("zstd: what follows the last frame is not a zstd frame (magic {m:#010x})")
         }
-        _ => format!("zstd: {e}"),
+        _ => zstd_description(e),
     };
     let kind = if cut_short { io::ErrorKind::UnexpectedEof } else { io::ErrorKind::InvalidData };
     io::Error::new(kind, text)
+}
+
+/// One line on what failed in a zstd frame. The decoder's own `Display` cannot be shown as it
+/// is: its outer errors print their causes with `Debug` (`DecompressLiteralsError(…{ … })`),
+/// and its block header and block body messages are swapped. Here the part of the frame comes
+/// from the outer error, and the detail from the innermost cause, whose text is its own, when
+/// that is one plain line.
+fn zstd_description(e: &ruzstd::decoding::errors::FrameDecoderError) -> String {
+    use ruzstd::decoding::errors::FrameDecoderError as F;
+    let part = match e {
+        F::ReadFrameHeaderError(_)
+        | F::FrameHeaderError(_)
+        | F::FailedToInitialize(_)
+        | F::WindowSizeTooBig { .. }
+        | F::DictNotProvided { .. } => "invalid frame header",
+        F::FailedToReadBlockHeader(_) => "invalid block header",
+        F::FailedToReadBlockBody(_) => "corrupt compressed block",
+        F::FailedToReadChecksum(_) => "cannot read the frame's checksum",
+        _ => "decoding failed",
+    };
+    let mut inner: &dyn std::error::Error = e;
+    while let Some(c) = inner.source() {
+        inner = c;
+    }
+    let detail = inner.to_string();
+    let plain = !detail.is_empty()
+        && detail.len() <= 160
+        && !detail.contains(['{', '}', '\n'])
+        && detail.chars().any(char::is_alphabetic)
+        && !detail.chars().any(char::is_control);
+    if !plain {
+        return format!("zstd: {part}");
+    }
+    // "Did not decode …" reads as part of the sentence; "RLE …" keeps its capitals.
+    let mut chars = detail.chars();
+    let detail = match (chars.next(), chars.next()) {
+        (Some(a), Some(b)) if a.is_uppercase() && b.is_lowercase() => {
+            a.to_lowercase().chain(detail.chars().skip(1)).collect()
+        }
+        _ => detail,
+    };
+    format!("zstd: {part}: {detail}")
 }
 
 const PCAP_MAGIC_US: u32 = 0xA1B2_C3D4;
@@ -1861,6 +1903,49 @@ mod tests {
         assert_eq!(got, all);
         let e = err.unwrap_or_else(|| panic!("a wrong checksum went unnoticed"));
         assert!(e.to_string().contains("zstd: content checksum mismatch"), "{e}");
+    }
+
+    /// A damaged zstd frame is reported in one plain line: which part of the frame failed and
+    /// the decoder's innermost reason, never its nested `Debug` text.
+    #[test]
+    fn zstd_errors_are_one_plain_line() {
+        use ruzstd::decoding::errors::{
+            DecodeBlockContentError, DecompressBlockError, DecompressLiteralsError,
+            FrameDecoderError,
+        };
+        // What a byte changed in the middle of sample.pcapng.zst gave.
+        let e = FrameDecoderError::FailedToReadBlockBody(
+            DecodeBlockContentError::DecompressBlockError(
+                DecompressBlockError::DecompressLiteralsError(
+                    DecompressLiteralsError::DecodedLiteralCountMismatch {
+                        decoded: 12981,
+                        expected: 12980,
+                    },
+                ),
+            ),
+        );
+        assert_eq!(
+            zstd_error(&e).to_string(),
+            "zstd: corrupt compressed block: did not decode enough literals: 12981, Should have \
+             been: 12980"
+        );
+        // Every byte of a compressed capture changed in turn: whatever the decoder finds wrong
+        // reads as a sentence.
+        let packed = zstd(&four_hundred_records().bytes);
+        let mut seen = 0;
+        for at in (4..packed.len()).step_by(13) {
+            let mut bad = packed.clone();
+            bad[at] ^= 0x5a;
+            let (_, err, _) = read_all(&bad);
+            let Some(e) = err.filter(|e| matches!(e.kind, CaptureErrorKind::Io(_))) else {
+                continue;
+            };
+            let text = e.to_string();
+            assert!(text.contains(": zstd: "), "byte {at}: {text}");
+            assert!(!text.contains(['{', '\n']) && !text.contains("Error("), "byte {at}: {text}");
+            seen += usize::from(text.contains("zstd: corrupt compressed block: "));
+        }
+        assert!(seen > 10, "{seen} corrupt blocks");
     }
 
     #[test]
