@@ -218,6 +218,50 @@ fn gzip_and_pcapng_read_the_same_messages() {
     assert_eq!(String::from_utf8(out.stdout).unwrap(), plain);
 }
 
+/// seed.pcap.gz padded with zeros (as tar and dd leave it; `gzip -t` accepts it) reads as
+/// the file itself; followed by other bytes, it reads whole too, with a warning saying where
+/// the trailing data starts, and exit 0: no record is truncated and nothing failed.
+#[test]
+fn bytes_after_the_last_gzip_member() {
+    let dir = tempdir("gztail");
+    let raw = std::fs::read(captures().join("seed.pcap")).unwrap();
+    let mut enc = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+    enc.write_all(&raw).unwrap();
+    let gz = enc.finish().unwrap();
+    let plain = stdout(&["dissect", captures().join("seed.pcap").to_str().unwrap()]);
+    let tally = "17 packets, 2 TCP connections (2 MSync, 0 other), 7 messages";
+
+    let padded = dir.join("padded.pcap.gz");
+    let mut bytes = gz.clone();
+    bytes.resize(gz.len() + 512, 0);
+    std::fs::write(&padded, &bytes).unwrap();
+    let out = run(&["dissect", padded.to_str().unwrap()]);
+    let err = String::from_utf8(out.stderr).unwrap();
+    assert_eq!(out.status.code(), Some(0), "{err}");
+    assert_eq!(String::from_utf8(out.stdout).unwrap(), plain);
+    assert!(!err.contains("error:") && !err.contains("warning:"), "{err}");
+    assert!(err.contains(tally), "{err}");
+
+    let tail = dir.join("tail.pcap.gz");
+    let mut bytes = gz.clone();
+    bytes.extend_from_slice(b"garbage!");
+    std::fs::write(&tail, &bytes).unwrap();
+    let out = run(&["dissect", tail.to_str().unwrap()]);
+    let err = String::from_utf8(out.stderr).unwrap();
+    assert_eq!(out.status.code(), Some(0), "{err}");
+    assert_eq!(String::from_utf8(out.stdout).unwrap(), plain);
+    let want = format!(
+        "msyncdump: warning: {}: offset {}: trailing data after the gzip stream (from byte {} of \
+         the file), ignored\n",
+        tail.display(),
+        raw.len(),
+        gz.len()
+    );
+    assert!(err.contains(&want), "{err}");
+    assert!(!err.contains("truncated") && !err.contains("error:"), "{err}");
+    assert!(err.contains(tally), "{err}");
+}
+
 #[test]
 fn several_files_continue_the_numbering() {
     let a = captures().join("seed.pcap");

@@ -138,6 +138,10 @@ pub enum CaptureErrorKind {
     /// The file ends inside a record, or a header: everything before it was read.
     #[error("truncated {0} (file ends inside it)")]
     Truncated(Cut),
+    /// Bytes after the end of a compressed stream that are not part of it: everything before
+    /// them was read.
+    #[error("{0}")]
+    Trailing(String),
 }
 
 /// What a file cut short ends inside of. A file cut inside its header has no record to speak
@@ -172,10 +176,11 @@ pub struct CaptureError {
 }
 
 impl CaptureError {
-    /// A truncated last record is a warning, not a failure: what came before stands. (A file
-    /// cut inside its first header fails to open, which is an error whatever its kind.)
-    pub fn is_truncation(&self) -> bool {
-        matches!(self.kind, CaptureErrorKind::Truncated(_))
+    /// A truncated last record, or data after the end of a compressed stream, is a warning,
+    /// not a failure: what came before stands. (A file cut inside its first header fails to
+    /// open, which is an error whatever its kind.)
+    pub fn is_warning(&self) -> bool {
+        matches!(self.kind, CaptureErrorKind::Truncated(_) | CaptureErrorKind::Trailing(_))
     }
 }
 

@@ -40,7 +40,7 @@ use std::fs::File;
 use std::io::{self, BufRead, BufReader, Cursor, Read};
 use std::path::Path;
 
-use flate2::bufread::MultiGzDecoder;
+use flate2::bufread::GzDecoder;
 use memmap2::Mmap;
 
 use super::ahead::ReadAhead;
@@ -261,6 +261,127 @@ fn zstd_description(e: &ruzstd::decoding::errors::FrameDecoderError) -> String {
         _ => detail,
     };
     format!("zstd: {part}: {detail}")
+}
+
+/// A gzip stream of one or more members (as `gzip` writes concatenated files, and `bgzip` a
+/// file in blocks). After the last member, zeros (the padding `tar` and `dd` leave, which
+/// `gzip -d` passes over in silence) end the stream as its end would; anything else that is
+/// not a member ends it in [`TrailingData`], once every byte of the members before is read.
+/// A member's damage, and a member cut short, are errors as the decoder reports them.
+struct GzMembers {
+    member: GzDecoder<Counted>,
+    /// After the last member, or after an error: nothing more is read.
+    ended: bool,
+}
+
+impl GzMembers {
+    fn new(src: Box<dyn BufRead + Send>) -> Self {
+        GzMembers { member: GzDecoder::new(Counted::new(src)), ended: false }
+    }
+
+    /// Passes over the zeros after the last member, which began `at` bytes into the file.
+    fn after_last_member(&mut self, at: u64) -> io::Result<usize> {
+        self.ended = true;
+        let src = self.member.get_mut();
+        loop {
+            let chunk = src.fill_buf()?;
+            if chunk.is_empty() {
+                return Ok(0);
+            }
+            if chunk.iter().any(|&b| b != 0) {
+                return Err(io::Error::new(io::ErrorKind::InvalidData, TrailingData { at }));
+            }
+            let n = chunk.len();
+            src.consume(n);
+        }
+    }
+}
+
+impl Read for GzMembers {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        if buf.is_empty() || self.ended {
+            return Ok(0);
+        }
+        loop {
+            // After an error the decoder reads as ended: it must not be taken for a member's end.
+            let n = self.member.read(buf).inspect_err(|_| self.ended = true)?;
+            if n > 0 {
+                return Ok(n);
+            }
+            // The member ended, its length and CRC checked.
+            let at = self.member.get_ref().consumed;
+            let next = self.member.get_mut().fill_buf().inspect_err(|_| self.ended = true)?;
+            match next.first() {
+                None => {
+                    self.ended = true;
+                    return Ok(0);
+                }
+                Some(&b) if b == GZIP_MAGIC[0] => {
+                    // The decoder starts on the next member only through `reset`, which swaps
+                    // its input: swap in a stand-in, then the input back (cheap: the inflater's
+                    // state is reset in place, not allocated again).
+                    let src = self.member.reset(Counted::new(Box::new(io::empty())));
+                    self.member.reset(src);
+                }
+                Some(_) => return self.after_last_member(at),
+            }
+        }
+    }
+}
+
+/// Compressed input that counts the bytes taken from it, to say where trailing data starts.
+struct Counted {
+    src: Box<dyn BufRead + Send>,
+    consumed: u64,
+}
+
+impl Counted {
+    fn new(src: Box<dyn BufRead + Send>) -> Self {
+        Counted { src, consumed: 0 }
+    }
+}
+
+impl Read for Counted {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let n = self.src.read(buf)?;
+        self.consumed += n as u64;
+        Ok(n)
+    }
+}
+
+impl BufRead for Counted {
+    fn fill_buf(&mut self) -> io::Result<&[u8]> {
+        self.src.fill_buf()
+    }
+    fn consume(&mut self, n: usize) {
+        self.src.consume(n);
+        self.consumed += n as u64;
+    }
+}
+
+/// Bytes after the last member of a gzip stream that are neither a member nor zeros: the
+/// reader stops there with a warning, as `gzip -d` does, since every byte before was read.
+#[derive(Debug)]
+struct TrailingData {
+    /// Where they start in the compressed file.
+    at: u64,
+}
+
+impl std::fmt::Display for TrailingData {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "trailing data after the gzip stream (from byte {} of the file), ignored",
+            self.at
+        )
+    }
+}
+
+impl std::error::Error for TrailingData {}
+
+/// Whether a read failed on [`TrailingData`].
+fn is_trailing_data(e: &io::Error) -> bool {
+    e.get_ref().is_some_and(|inner| inner.is::<TrailingData>())
 }
 
 const PCAP_MAGIC_US: u32 = 0xA1B2_C3D4;
@@ -661,7 +782,7 @@ impl FileReader {
         let raw = std::mem::replace(&mut self.input, Box::new(io::empty()));
         let compressed = BufReader::with_capacity(256 * 1024, Cursor::new(head).chain(raw));
         let decoder: Box<dyn Read + Send> = match kind {
-            Compression::Gzip => Box::new(MultiGzDecoder::new(compressed)),
+            Compression::Gzip => Box::new(GzMembers::new(Box::new(compressed))),
             Compression::Zstd => Box::new(ZstdFrames::new(compressed)),
             Compression::Lz4 => Box::new(Lz4Frames::new(compressed)),
         };
@@ -679,6 +800,8 @@ impl FileReader {
                 Some(e) if e.kind() == io::ErrorKind::UnexpectedEof => {
                     Err(self.fail(0, CaptureErrorKind::Truncated(Cut::FileHeader)))
                 }
+                // What the stream held ends there, as if it were its end.
+                Some(e) if is_trailing_data(&e) => Err(self.fail(0, CaptureErrorKind::NotACapture)),
                 Some(e) if self.end == self.pos => Err(self.fail(0, CaptureErrorKind::Io(e))),
                 _ => Err(self.fail(0, CaptureErrorKind::NotACapture)),
             };
@@ -880,6 +1003,13 @@ impl FileReader {
             // A gzip stream cut short: the capture inside it is truncated.
             Some(e) if e.kind() == io::ErrorKind::UnexpectedEof => {
                 Err(self.fail(offset, CaptureErrorKind::Truncated(cut)))
+            }
+            // The capture in the stream is cut short whatever follows it.
+            Some(e) if is_trailing_data(&e) && partial => {
+                Err(self.fail(offset, CaptureErrorKind::Truncated(cut)))
+            }
+            Some(e) if is_trailing_data(&e) => {
+                Err(self.fail(offset, CaptureErrorKind::Trailing(e.to_string())))
             }
             Some(e) => Err(self.fail(offset, CaptureErrorKind::Io(e))),
             None if partial => Err(self.fail(offset, CaptureErrorKind::Truncated(cut))),
@@ -1584,6 +1714,7 @@ mod tests {
             CaptureErrorKind::NotACapture => "not",
             CaptureErrorKind::Corrupt(_) => "corrupt",
             CaptureErrorKind::Truncated(_) => "truncated",
+            CaptureErrorKind::Trailing(_) => "trailing",
         }
     }
 
@@ -1683,6 +1814,66 @@ mod tests {
         let (got, err, _) = read_all(&two);
         assert!(err.is_none(), "{err:?}");
         assert_eq!(got, expected(&c));
+    }
+
+    /// What follows the last gzip member: zeros (tar's and dd's padding) are passed over as
+    /// `gzip -d` does; anything else that is not a member is a warning after every packet, at
+    /// the end of the capture, naming where it starts in the file; never a truncated record.
+    #[test]
+    fn gzip_trailing_zeros_are_ignored_and_other_trailing_data_is_a_warning() {
+        let c = pcap_sample(Endian::Little, PCAP_MAGIC_US);
+        let want = expected(&c);
+        // Many members, an empty one among them, each started on the same decoder.
+        let mut members = gzip(b"");
+        for piece in c.bytes.chunks(7) {
+            members.extend(gzip(piece));
+        }
+        for (name, packed) in [("one member", gzip(&c.bytes)), ("members", members)] {
+            let (got, err, _) = read_all(&packed);
+            assert!(err.is_none(), "{name}: {err:?}");
+            assert_eq!(got, want, "{name}");
+            for pad in [1, 512, 70_000] {
+                let mut padded = packed.clone();
+                padded.resize(packed.len() + pad, 0);
+                let (got, err, stats) = read_all(&padded);
+                assert!(err.is_none(), "{name} + {pad} zeros: {err:?}");
+                assert_eq!(got, want, "{name} + {pad} zeros");
+                assert_eq!(stats.bytes, c.bytes.len() as u64);
+            }
+            let mut zeros_then_junk = vec![0; 300];
+            zeros_then_junk.push(7);
+            for junk in [&b"\x00\x01garbage"[..], b"8 bytes!", &zeros_then_junk] {
+                let mut bad = packed.clone();
+                bad.extend_from_slice(junk);
+                let (got, err, _) = read_all(&bad);
+                assert_eq!(got, want, "{name} + {junk:?}");
+                let e = err.unwrap_or_else(|| panic!("{name} + {junk:?}: no warning"));
+                assert!(e.is_warning(), "{name}: {e}");
+                assert_eq!((e.offset, kind_name(&e)), (c.bytes.len() as u64, "trailing"));
+                assert_eq!(
+                    e.to_string(),
+                    format!(
+                        "test.pcap: offset {}: trailing data after the gzip stream (from byte {} \
+                         of the file), ignored",
+                        c.bytes.len(),
+                        packed.len()
+                    )
+                );
+            }
+        }
+        // A capture cut inside a record, then junk: the record is what is cut.
+        let cut = c.bytes.len() - 3;
+        let mut bad = gzip(&c.bytes[..cut]);
+        bad.extend_from_slice(b"junk");
+        let (got, err, _) = read_all(&bad);
+        assert_eq!(got.len(), want.len() - 1);
+        let e = err.unwrap_or_else(|| panic!("no error"));
+        assert!(matches!(e.kind, CaptureErrorKind::Truncated(Cut::Record)), "{e}");
+        // Junk after an empty stream: nothing there is a capture.
+        let mut bad = gzip(b"");
+        bad.extend_from_slice(b"junk");
+        let (_, err, _) = read_all(&bad);
+        assert_eq!(err.map(|e| kind_name(&e)), Some("not"));
     }
 
     fn zstd(bytes: &[u8]) -> Vec<u8> {
@@ -2061,7 +2252,7 @@ mod tests {
                         .ends_with(&format!("truncated {want} (file ends inside it)")));
                 }
                 Some(e) => {
-                    assert!(e.is_truncation(), "cut at {cut}: {e}");
+                    assert!(e.is_warning(), "cut at {cut}: {e}");
                     let start = c.bounds.iter().copied().filter(|&b| b <= cut).max();
                     assert_eq!(Some(e.offset as usize), start, "cut at {cut}");
                     assert!(!c.bounds.contains(&cut));
@@ -2281,7 +2472,7 @@ mod tests {
                 assert_eq!(got.len(), 1, "{how} {snaplen} {claimed}");
                 let e = err.unwrap_or_else(|| panic!("{how} {snaplen} {claimed}: no error"));
                 assert_eq!((e.offset, kind_name(&e)), (at, "corrupt"), "{how}: {e}");
-                assert!(!e.is_truncation());
+                assert!(!e.is_warning());
                 assert!(
                     e.to_string().ends_with(&format!(
                         "offset {at}: corrupt capture: record length {claimed} is implausible: \
@@ -2301,7 +2492,7 @@ mod tests {
                 let (got, err, _) = read(&bytes[..bytes.len() - 1]);
                 assert_eq!(got.len(), 1);
                 let e = err.unwrap_or_else(|| panic!("{how} {snaplen} {len}: no error"));
-                assert!(e.is_truncation(), "{how} {snaplen} {len}: {e}");
+                assert!(e.is_warning(), "{how} {snaplen} {len}: {e}");
             }
         }
     }
