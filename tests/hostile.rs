@@ -26,6 +26,8 @@ struct Run {
     status: i32,
     stdout: String,
     stderr: String,
+    /// Peak resident memory, where `/usr/bin/time` measured it.
+    rss_kb: Option<u64>,
 }
 
 impl Run {
@@ -111,6 +113,7 @@ fn run_bounded(sub: &str, file: &Path, args: &[&str]) -> Run {
         status: out.status.code().unwrap_or(-1),
         stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
         stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+        rss_kb,
     };
     let name = file.file_name().unwrap().to_string_lossy();
     eprintln!(
@@ -388,6 +391,36 @@ fn misaligned_record_header_mid_file() {
         );
         assert!(!r.stderr.contains("truncated"), "{name}: {}", r.stderr);
         assert_eq!(r.tally("packets"), records, "{name}");
+    }
+}
+
+/// A gzip stream holding a pcap header (snaplen 65535) and a record header claiming 255 MiB,
+/// then 40 MB of zeros: the record is rejected as it is read, before anything is buffered for
+/// it. Taken for a record cut short, it grew the buffer by doubling as the zeros came (64 MiB
+/// here, and the allocator kept the smaller buffers it outgrew), only to call it truncated.
+#[test]
+fn implausible_record_in_a_stream_is_not_buffered() {
+    let mut file = Pcap::new().buf;
+    file[16..20].copy_from_slice(&65_535u32.to_le_bytes());
+    let mut p = Pcap { buf: Vec::new(), usec: 0 };
+    p.raw_record(255 << 20, 255 << 20, &[]);
+    file.extend_from_slice(&p.buf);
+    let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+    gz.write_all(&file).unwrap();
+    let zeros = vec![0u8; 1 << 20];
+    for _ in 0..40 {
+        gz.write_all(&zeros).unwrap();
+    }
+    let path = write_file("255mib-record.pcap.gz", &gz.finish().unwrap());
+    let r = dissect(&path, &[]);
+    assert_eq!(r.status, 2, "{}", r.stderr);
+    assert!(
+        r.stderr.contains("offset 24: corrupt capture: record length 267386880 is implausible"),
+        "{}",
+        r.stderr
+    );
+    if let Some(kb) = r.rss_kb {
+        assert!(kb < 40 * 1024, "peak RSS {kb} KiB");
     }
 }
 
