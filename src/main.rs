@@ -745,9 +745,9 @@ fn info(args: InfoArgs) -> io::Result<ExitCode> {
                 Err(e) => {
                     eprintln!(
                         "msyncdump: {}: {e}",
-                        if e.is_truncation() { "warning" } else { "error" }
+                        if e.is_warning() { "warning" } else { "error" }
                     );
-                    failed |= !e.is_truncation();
+                    failed |= !e.is_warning();
                     break;
                 }
             }

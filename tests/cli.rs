@@ -218,6 +218,50 @@ fn gzip_and_pcapng_read_the_same_messages() {
     assert_eq!(String::from_utf8(out.stdout).unwrap(), plain);
 }
 
+/// seed.pcap.gz padded with zeros (as tar and dd leave it; `gzip -t` accepts it) reads as
+/// the file itself; followed by other bytes, it reads whole too, with a warning saying where
+/// the trailing data starts, and exit 0: no record is truncated and nothing failed.
+#[test]
+fn bytes_after_the_last_gzip_member() {
+    let dir = tempdir("gztail");
+    let raw = std::fs::read(captures().join("seed.pcap")).unwrap();
+    let mut enc = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+    enc.write_all(&raw).unwrap();
+    let gz = enc.finish().unwrap();
+    let plain = stdout(&["dissect", captures().join("seed.pcap").to_str().unwrap()]);
+    let tally = "17 packets, 2 TCP connections (2 MSync, 0 other), 7 messages";
+
+    let padded = dir.join("padded.pcap.gz");
+    let mut bytes = gz.clone();
+    bytes.resize(gz.len() + 512, 0);
+    std::fs::write(&padded, &bytes).unwrap();
+    let out = run(&["dissect", padded.to_str().unwrap()]);
+    let err = String::from_utf8(out.stderr).unwrap();
+    assert_eq!(out.status.code(), Some(0), "{err}");
+    assert_eq!(String::from_utf8(out.stdout).unwrap(), plain);
+    assert!(!err.contains("error:") && !err.contains("warning:"), "{err}");
+    assert!(err.contains(tally), "{err}");
+
+    let tail = dir.join("tail.pcap.gz");
+    let mut bytes = gz.clone();
+    bytes.extend_from_slice(b"garbage!");
+    std::fs::write(&tail, &bytes).unwrap();
+    let out = run(&["dissect", tail.to_str().unwrap()]);
+    let err = String::from_utf8(out.stderr).unwrap();
+    assert_eq!(out.status.code(), Some(0), "{err}");
+    assert_eq!(String::from_utf8(out.stdout).unwrap(), plain);
+    let want = format!(
+        "msyncdump: warning: {}: offset {}: trailing data after the gzip stream (from byte {} of \
+         the file), ignored\n",
+        tail.display(),
+        raw.len(),
+        gz.len()
+    );
+    assert!(err.contains(&want), "{err}");
+    assert!(!err.contains("truncated") && !err.contains("error:"), "{err}");
+    assert!(err.contains(tally), "{err}");
+}
+
 #[test]
 fn several_files_continue_the_numbering() {
     let a = captures().join("seed.pcap");
@@ -247,6 +291,37 @@ fn not_a_capture_is_a_one_line_error_with_the_offset() {
     assert!(err.contains("garbage.pcap: offset 0: not a pcap or pcapng capture"), "{err}");
     let missing = run(&["dissect", "/nonexistent/x.pcap"]);
     assert_eq!(missing.status.code(), Some(2));
+}
+
+/// A zstd capture damaged inside a compressed block: one plain error line naming the file and
+/// offset and what is wrong, not the decoder's nested `Debug` text.
+#[test]
+fn damaged_zstd_block_is_one_plain_error_line() {
+    let dir = tempdir("zst");
+    let raw = std::fs::read(captures().join("seed.pcap")).unwrap();
+    let packed =
+        ruzstd::encoding::compress_to_vec(&raw[..], ruzstd::encoding::CompressionLevel::Fastest);
+    let f = dir.join("damaged.pcap.zst");
+    // The first change past the middle that the decoder notices as bad data (rather than as a
+    // checksum that does not match).
+    for at in packed.len() / 2..packed.len() {
+        let mut bad = packed.clone();
+        bad[at] ^= 0x5a;
+        std::fs::write(&f, &bad).unwrap();
+        let out = run(&["dissect", f.to_str().unwrap()]);
+        let err = String::from_utf8(out.stderr).unwrap();
+        let Some(line) = err.lines().find(|l| l.contains("zstd") && !l.contains("checksum")) else {
+            continue;
+        };
+        assert_eq!(out.status.code(), Some(2), "{err}");
+        let head = format!("msyncdump: error: {}: offset ", f.display());
+        assert!(line.starts_with(&head), "{line}");
+        assert!(line.contains(": zstd: corrupt compressed block"), "{line}");
+        assert!(!line.contains(['{', '}']) && !line.contains("Error("), "{line}");
+        assert_eq!(err.lines().filter(|l| l.contains("error:")).count(), 1, "{err}");
+        return;
+    }
+    panic!("no change to the compressed bytes made the decoder fail");
 }
 
 #[test]

@@ -26,6 +26,8 @@ struct Run {
     status: i32,
     stdout: String,
     stderr: String,
+    /// Peak resident memory, where `/usr/bin/time` measured it.
+    rss_kb: Option<u64>,
 }
 
 impl Run {
@@ -111,6 +113,7 @@ fn run_bounded(sub: &str, file: &Path, args: &[&str]) -> Run {
         status: out.status.code().unwrap_or(-1),
         stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
         stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+        rss_kb,
     };
     let name = file.file_name().unwrap().to_string_lossy();
     eprintln!(
@@ -307,16 +310,27 @@ fn garbage_file() {
 #[test]
 fn truncated_file_header() {
     let pcap = Pcap::new();
-    let r = dissect(&write_file("short-header.pcap", &pcap.buf[..10]), &[]);
+    let path = write_file("short-header.pcap", &pcap.buf[..10]);
+    let r = dissect(&path, &[]);
     assert_eq!(r.status, 2);
-    assert!(r.stderr.contains("offset 0: truncated"), "{}", r.stderr);
+    // There is no record yet: what is cut is the file header.
+    let want = format!(
+        "error: {}: offset 0: truncated file header (file ends inside it)\n",
+        path.display()
+    );
+    assert!(r.stderr.contains(&want), "{}", r.stderr);
     let mut ng = Vec::new();
     ng.extend_from_slice(&0x0a0d_0d0au32.to_le_bytes());
     ng.extend_from_slice(&28u32.to_le_bytes());
     ng.extend_from_slice(&0x1a2b_3c4du32.to_le_bytes());
-    let r = dissect(&write_file("short-header.pcapng", &ng), &[]);
+    let path = write_file("short-header.pcapng", &ng);
+    let r = dissect(&path, &[]);
     assert_eq!(r.status, 2);
-    assert!(r.stderr.contains("truncated"), "{}", r.stderr);
+    let want = format!(
+        "error: {}: offset 0: truncated section header block (file ends inside it)\n",
+        path.display()
+    );
+    assert!(r.stderr.contains(&want), "{}", r.stderr);
 }
 
 #[test]
@@ -336,6 +350,78 @@ fn record_claiming_2_gib() {
     );
     // Everything before the bad record was dissected.
     assert_eq!(r.tally("messages"), n);
+}
+
+/// Five bytes slipped in after a few records: the next header is read five bytes late, its
+/// captured length made of the seconds' last byte and the microseconds (over 5 MB here, in a
+/// file of 262 144-byte snaplen and a few KB). That is damage at that offset, read from the
+/// file or through gzip, not a last record the file ends inside.
+#[test]
+fn misaligned_record_header_mid_file() {
+    let at = std::cell::Cell::new(0);
+    let (file, _) = session_capture(3, |_, pcap| {
+        at.set(pcap.buf.len());
+        pcap.buf.extend_from_slice(&[0xde, 0xad, 0xbe, 0xef, 0x00]);
+    });
+    let at = at.get();
+    let records = {
+        let mut pos = 24;
+        let mut n = 0;
+        while pos < at {
+            pos += 16 + u32::from_le_bytes(file[pos + 8..pos + 12].try_into().unwrap()) as usize;
+            n += 1;
+        }
+        n
+    };
+    let claimed = u32::from_le_bytes(file[at + 8..at + 12].try_into().unwrap());
+    assert!(claimed > 262_144 && (claimed as usize) > file.len(), "{claimed}");
+    let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+    gz.write_all(&file).unwrap();
+    let gz = gz.finish().unwrap();
+    for (name, bytes) in [("misaligned.pcap", &file), ("misaligned.pcap.gz", &gz)] {
+        let r = dissect(&write_file(name, bytes), &[]);
+        assert_eq!(r.status, 2, "{name}: {}", r.stderr);
+        assert!(
+            r.stderr.contains(&format!(
+                "error: {}: offset {at}: corrupt capture: record length {claimed} is implausible",
+                tmpdir().join(name).display()
+            )),
+            "{name}: {}",
+            r.stderr
+        );
+        assert!(!r.stderr.contains("truncated"), "{name}: {}", r.stderr);
+        assert_eq!(r.tally("packets"), records, "{name}");
+    }
+}
+
+/// A gzip stream holding a pcap header (snaplen 65535) and a record header claiming 255 MiB,
+/// then 40 MB of zeros: the record is rejected as it is read, before anything is buffered for
+/// it. Taken for a record cut short, it grew the buffer by doubling as the zeros came (64 MiB
+/// here, and the allocator kept the smaller buffers it outgrew), only to call it truncated.
+#[test]
+fn implausible_record_in_a_stream_is_not_buffered() {
+    let mut file = Pcap::new().buf;
+    file[16..20].copy_from_slice(&65_535u32.to_le_bytes());
+    let mut p = Pcap { buf: Vec::new(), usec: 0 };
+    p.raw_record(255 << 20, 255 << 20, &[]);
+    file.extend_from_slice(&p.buf);
+    let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+    gz.write_all(&file).unwrap();
+    let zeros = vec![0u8; 1 << 20];
+    for _ in 0..40 {
+        gz.write_all(&zeros).unwrap();
+    }
+    let path = write_file("255mib-record.pcap.gz", &gz.finish().unwrap());
+    let r = dissect(&path, &[]);
+    assert_eq!(r.status, 2, "{}", r.stderr);
+    assert!(
+        r.stderr.contains("offset 24: corrupt capture: record length 267386880 is implausible"),
+        "{}",
+        r.stderr
+    );
+    if let Some(kb) = r.rss_kb {
+        assert!(kb < 40 * 1024, "peak RSS {kb} KiB");
+    }
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -135,9 +135,35 @@ pub enum CaptureErrorKind {
     NotACapture,
     #[error("corrupt capture: {0}")]
     Corrupt(String),
-    /// The file ends inside a record: everything before it was read.
-    #[error("truncated record (file ends inside it)")]
-    Truncated,
+    /// The file ends inside a record, or a header: everything before it was read.
+    #[error("truncated {0} (file ends inside it)")]
+    Truncated(Cut),
+    /// Bytes after the end of a compressed stream that are not part of it: everything before
+    /// them was read.
+    #[error("{0}")]
+    Trailing(String),
+}
+
+/// What a file cut short ends inside of. A file cut inside its header has no record to speak
+/// of, and saying "record" there sends the reader looking for one.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Cut {
+    /// The pcap file header, or the first bytes of a capture whose format is not known yet.
+    FileHeader,
+    /// A pcapng section header block.
+    SectionHeader,
+    /// A pcap record, or a pcapng block other than a section header.
+    Record,
+}
+
+impl fmt::Display for Cut {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Cut::FileHeader => "file header",
+            Cut::SectionHeader => "section header block",
+            Cut::Record => "record",
+        })
+    }
 }
 
 /// An error with the file and byte offset it concerns. Displayed as one line.
@@ -150,9 +176,11 @@ pub struct CaptureError {
 }
 
 impl CaptureError {
-    /// A truncated last record is a warning, not a failure: what came before stands.
-    pub fn is_truncation(&self) -> bool {
-        matches!(self.kind, CaptureErrorKind::Truncated)
+    /// A truncated last record, or data after the end of a compressed stream, is a warning,
+    /// not a failure: what came before stands. (A file cut inside its first header fails to
+    /// open, which is an error whatever its kind.)
+    pub fn is_warning(&self) -> bool {
+        matches!(self.kind, CaptureErrorKind::Truncated(_) | CaptureErrorKind::Trailing(_))
     }
 }
 

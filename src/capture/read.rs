@@ -9,14 +9,21 @@
 //!   the previous call stays valid until the next one, as [`PacketSource`] promises.
 //! - Memory is bounded by the data actually present, never by a length field: the buffer only
 //!   grows when one record needs more room than it has, then at most doubling and only once the
-//!   current size is filled with real bytes; any length above [`MAX_BLOCK_LEN`] is `Corrupt`.
+//!   current size is filled with real bytes, so it is never more than twice the bytes received;
+//!   any length above [`MAX_BLOCK_LEN`] is `Corrupt`. Resident memory can be about twice the
+//!   buffer: the smaller buffers it outgrew are freed, but an allocator may keep their pages
+//!   until it purges them (mimalloc, the binary's, does so lazily, and a reader busy filling
+//!   its buffer gives it no occasion): a 255 MiB pcapng block read from 150 MB of a gzip
+//!   stream holds a 256 MiB buffer and peaks at about 520 MiB.
 //! - Every length read from the file is checked against the block it lives in before it is used
 //!   as an index, and all slicing of input-derived ranges goes through `get`, so no input can
 //!   make the reader panic.
 //! - A length above [`MAX_BLOCK_LEN`], or one that cannot hold its block's fixed fields, is
-//!   `Corrupt` at the record's offset; a plausible length that runs past the end of the stream
-//!   is `Truncated` there, since a stream's length is not known in advance (stdin, gzip) and a
-//!   capture cut off mid-write looks exactly like that.
+//!   `Corrupt` at the record's offset, and so is a pcap record's above both the file's snaplen
+//!   and 256 KiB (the mapped file and the stream alike, whether or not the file ends before
+//!   it); a plausible length that runs past the end of the stream is `Truncated` there, since
+//!   a stream's length is not known in advance (stdin, gzip) and a capture cut off mid-write
+//!   looks exactly like that.
 //! - `Packet::orig_len >= data.len()`: a record claiming a captured length above its original
 //!   length gets the captured length as original length, so `orig_len - data.len()` is safe.
 //! - Packet numbers count returned packets only: a pcapng packet block naming an undeclared
@@ -38,19 +45,23 @@ use std::fs::File;
 use std::io::{self, BufRead, BufReader, Cursor, Read};
 use std::path::Path;
 
-use flate2::bufread::MultiGzDecoder;
+use flate2::bufread::GzDecoder;
 use memmap2::Mmap;
 
 use super::ahead::ReadAhead;
 use super::lz4frame::{self, Lz4Frames};
 use super::{
-    CaptureError, CaptureErrorKind, CaptureMeta, CaptureStats, InterfaceMeta, LinkType, Packet,
-    PacketSource, Timestamp,
+    CaptureError, CaptureErrorKind, CaptureMeta, CaptureStats, Cut, InterfaceMeta, LinkType,
+    Packet, PacketSource, Timestamp,
 };
 
 /// Largest record or block accepted. Real packets are at most a few hundred KiB (the largest
 /// snaplen in use is 256 KiB); anything bigger is a corrupt length field.
 pub const MAX_BLOCK_LEN: usize = 256 * 1024 * 1024;
+
+/// Wireshark's WTAP_MAX_PACKET_SIZE_STANDARD: the largest packet it reads from a pcap record
+/// of the common link types, and the snaplen tcpdump and dumpcap use by default.
+const PCAP_STANDARD_MAX: u32 = 256 * 1024;
 
 /// Large enough that a refill is one big read per megabyte of capture.
 const INITIAL_BUF: usize = 1024 * 1024;
@@ -209,10 +220,173 @@ fn zstd_error(e: &ruzstd::decoding::errors::FrameDecoderError) -> io::Error {
         FrameDecoderError::ReadFrameHeaderError(ReadFrameHeaderError::BadMagicNumber(m)) => {
             format!("zstd: what follows the last frame is not a zstd frame (magic {m:#010x})")
         }
-        _ => format!("zstd: {e}"),
+        _ => zstd_description(e),
     };
     let kind = if cut_short { io::ErrorKind::UnexpectedEof } else { io::ErrorKind::InvalidData };
     io::Error::new(kind, text)
+}
+
+/// One line on what failed in a zstd frame. The decoder's own `Display` cannot be shown as it
+/// is: its outer errors print their causes with `Debug` (`DecompressLiteralsError(…{ … })`),
+/// and its block header and block body messages are swapped. Here the part of the frame comes
+/// from the outer error, and the detail from the innermost cause, whose text is its own, when
+/// that is one plain line.
+fn zstd_description(e: &ruzstd::decoding::errors::FrameDecoderError) -> String {
+    use ruzstd::decoding::errors::FrameDecoderError as F;
+    let part = match e {
+        F::ReadFrameHeaderError(_)
+        | F::FrameHeaderError(_)
+        | F::FailedToInitialize(_)
+        | F::WindowSizeTooBig { .. }
+        | F::DictNotProvided { .. } => "invalid frame header",
+        F::FailedToReadBlockHeader(_) => "invalid block header",
+        F::FailedToReadBlockBody(_) => "corrupt compressed block",
+        F::FailedToReadChecksum(_) => "cannot read the frame's checksum",
+        _ => "decoding failed",
+    };
+    let mut inner: &dyn std::error::Error = e;
+    while let Some(c) = inner.source() {
+        inner = c;
+    }
+    let detail = inner.to_string();
+    let plain = !detail.is_empty()
+        && detail.len() <= 160
+        && !detail.contains(['{', '}', '\n'])
+        && detail.chars().any(char::is_alphabetic)
+        && !detail.chars().any(char::is_control);
+    if !plain {
+        return format!("zstd: {part}");
+    }
+    // "Did not decode …" reads as part of the sentence; "RLE …" keeps its capitals.
+    let mut chars = detail.chars();
+    let detail = match (chars.next(), chars.next()) {
+        (Some(a), Some(b)) if a.is_uppercase() && b.is_lowercase() => {
+            a.to_lowercase().chain(detail.chars().skip(1)).collect()
+        }
+        _ => detail,
+    };
+    format!("zstd: {part}: {detail}")
+}
+
+/// A gzip stream of one or more members (as `gzip` writes concatenated files, and `bgzip` a
+/// file in blocks). After the last member, zeros (the padding `tar` and `dd` leave, which
+/// `gzip -d` passes over in silence) end the stream as its end would; anything else that is
+/// not a member ends it in [`TrailingData`], once every byte of the members before is read.
+/// A member's damage, and a member cut short, are errors as the decoder reports them.
+struct GzMembers {
+    member: GzDecoder<Counted>,
+    /// After the last member, or after an error: nothing more is read.
+    ended: bool,
+}
+
+impl GzMembers {
+    fn new(src: Box<dyn BufRead + Send>) -> Self {
+        GzMembers { member: GzDecoder::new(Counted::new(src)), ended: false }
+    }
+
+    /// Passes over the zeros after the last member, which began `at` bytes into the file.
+    fn after_last_member(&mut self, at: u64) -> io::Result<usize> {
+        self.ended = true;
+        let src = self.member.get_mut();
+        loop {
+            let chunk = src.fill_buf()?;
+            if chunk.is_empty() {
+                return Ok(0);
+            }
+            if chunk.iter().any(|&b| b != 0) {
+                return Err(io::Error::new(io::ErrorKind::InvalidData, TrailingData { at }));
+            }
+            let n = chunk.len();
+            src.consume(n);
+        }
+    }
+}
+
+impl Read for GzMembers {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        if buf.is_empty() || self.ended {
+            return Ok(0);
+        }
+        loop {
+            // After an error the decoder reads as ended: it must not be taken for a member's end.
+            let n = self.member.read(buf).inspect_err(|_| self.ended = true)?;
+            if n > 0 {
+                return Ok(n);
+            }
+            // The member ended, its length and CRC checked.
+            let at = self.member.get_ref().consumed;
+            let next = self.member.get_mut().fill_buf().inspect_err(|_| self.ended = true)?;
+            match next.first() {
+                None => {
+                    self.ended = true;
+                    return Ok(0);
+                }
+                Some(&b) if b == GZIP_MAGIC[0] => {
+                    // The decoder starts on the next member only through `reset`, which swaps
+                    // its input: swap in a stand-in, then the input back (cheap: the inflater's
+                    // state is reset in place, not allocated again).
+                    let src = self.member.reset(Counted::new(Box::new(io::empty())));
+                    self.member.reset(src);
+                }
+                Some(_) => return self.after_last_member(at),
+            }
+        }
+    }
+}
+
+/// Compressed input that counts the bytes taken from it, to say where trailing data starts.
+struct Counted {
+    src: Box<dyn BufRead + Send>,
+    consumed: u64,
+}
+
+impl Counted {
+    fn new(src: Box<dyn BufRead + Send>) -> Self {
+        Counted { src, consumed: 0 }
+    }
+}
+
+impl Read for Counted {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let n = self.src.read(buf)?;
+        self.consumed += n as u64;
+        Ok(n)
+    }
+}
+
+impl BufRead for Counted {
+    fn fill_buf(&mut self) -> io::Result<&[u8]> {
+        self.src.fill_buf()
+    }
+    fn consume(&mut self, n: usize) {
+        self.src.consume(n);
+        self.consumed += n as u64;
+    }
+}
+
+/// Bytes after the last member of a gzip stream that are neither a member nor zeros: the
+/// reader stops there with a warning, as `gzip -d` does, since every byte before was read.
+#[derive(Debug)]
+struct TrailingData {
+    /// Where they start in the compressed file.
+    at: u64,
+}
+
+impl std::fmt::Display for TrailingData {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "trailing data after the gzip stream (from byte {} of the file), ignored",
+            self.at
+        )
+    }
+}
+
+impl std::error::Error for TrailingData {}
+
+/// Whether a read failed on [`TrailingData`].
+fn is_trailing_data(e: &io::Error) -> bool {
+    e.get_ref().is_some_and(|inner| inner.is::<TrailingData>())
 }
 
 const PCAP_MAGIC_US: u32 = 0xA1B2_C3D4;
@@ -372,6 +546,8 @@ enum Format {
         frac_ns: i64,
         record_header: usize,
         link: LinkType,
+        /// The file header's snaplen, which bounds a plausible record (see [`pcap_caplen_max`]).
+        snaplen: u32,
     },
     /// The byte order is that of the current section.
     PcapNg { endian: Endian },
@@ -611,7 +787,7 @@ impl FileReader {
         let raw = std::mem::replace(&mut self.input, Box::new(io::empty()));
         let compressed = BufReader::with_capacity(256 * 1024, Cursor::new(head).chain(raw));
         let decoder: Box<dyn Read + Send> = match kind {
-            Compression::Gzip => Box::new(MultiGzDecoder::new(compressed)),
+            Compression::Gzip => Box::new(GzMembers::new(Box::new(compressed))),
             Compression::Zstd => Box::new(ZstdFrames::new(compressed)),
             Compression::Lz4 => Box::new(Lz4Frames::new(compressed)),
         };
@@ -627,8 +803,10 @@ impl FileReader {
             return match self.read_error.take() {
                 // A gzip stream cut short before the capture header.
                 Some(e) if e.kind() == io::ErrorKind::UnexpectedEof => {
-                    Err(self.fail(0, CaptureErrorKind::Truncated))
+                    Err(self.fail(0, CaptureErrorKind::Truncated(Cut::FileHeader)))
                 }
+                // What the stream held ends there, as if it were its end.
+                Some(e) if is_trailing_data(&e) => Err(self.fail(0, CaptureErrorKind::NotACapture)),
                 Some(e) if self.end == self.pos => Err(self.fail(0, CaptureErrorKind::Io(e))),
                 _ => Err(self.fail(0, CaptureErrorKind::NotACapture)),
             };
@@ -636,7 +814,7 @@ impl FileReader {
         let magic: [u8; 4] = array(&self.buf, self.pos).unwrap_or_default();
         if magic == NG_SHB {
             return match self.ng_section_header(true)? {
-                Step::End => Err(self.fail(0, CaptureErrorKind::Truncated)),
+                Step::End => Err(self.fail(0, CaptureErrorKind::Truncated(Cut::SectionHeader))),
                 Step::Packet(_) | Step::Skip => Ok(()),
             };
         }
@@ -648,8 +826,8 @@ impl FileReader {
             return Err(self.fail(0, CaptureErrorKind::NotACapture));
         };
         if !self.fill(PCAP_FILE_HEADER_LEN) {
-            self.end_of_input()?;
-            return Err(self.fail(0, CaptureErrorKind::Truncated));
+            self.end_of_input(Cut::FileHeader)?;
+            return Err(self.fail(0, CaptureErrorKind::Truncated(Cut::FileHeader)));
         }
         let h: [u8; PCAP_FILE_HEADER_LEN] = array(&self.buf, self.pos).unwrap_or([0; 24]);
         let link = LinkType(endian.u32_at(&h, 20) & PCAP_LINKTYPE_MASK);
@@ -658,11 +836,11 @@ impl FileReader {
             PCAP_MAGIC_MODIFIED => (1000, &MODIFIED_RECORD_HEADERS),
             _ => (1000, &PCAP_RECORD_HEADERS),
         };
-        self.consume(PCAP_FILE_HEADER_LEN);
-        let record_header = self.pcap_record_header(endian, frac_ns, headers);
-        self.format = Format::Pcap { endian, frac_ns, record_header, link };
-        self.pcap_magic = Some(variant);
         let snaplen = endian.u32_at(&h, 16);
+        self.consume(PCAP_FILE_HEADER_LEN);
+        let record_header = self.pcap_record_header(endian, frac_ns, headers, snaplen);
+        self.format = Format::Pcap { endian, frac_ns, record_header, link, snaplen };
+        self.pcap_magic = Some(variant);
         self.meta.add_interface(InterfaceMeta { link, snaplen, ..InterfaceMeta::default() });
         Ok(())
     }
@@ -676,7 +854,14 @@ impl FileReader {
     /// time within a day of the first record's (a header read 4 bytes late has the real
     /// lengths where the fraction and the length are read, but not the seconds). Another
     /// length is taken only on a second record seen whole, never on a stream that ends first.
-    fn pcap_record_header(&mut self, endian: Endian, frac_ns: i64, headers: &[usize]) -> usize {
+    /// A length is plausible as the records are read: up to [`pcap_caplen_max`] of `snaplen`.
+    fn pcap_record_header(
+        &mut self,
+        endian: Endian,
+        frac_ns: i64,
+        headers: &[usize],
+        snaplen: u32,
+    ) -> usize {
         enum Probe {
             Header { secs: i64, next: usize },
             End,
@@ -694,6 +879,7 @@ impl FileReader {
             let secs = i64::from(endian.u32_at(&hdr, 0));
             let caplen = endian.u32_at(&hdr, 8) as usize;
             if caplen <= MAX_BLOCK_LEN
+                && caplen <= pcap_caplen_max(snaplen) as usize
                 && i64::from(endian.u32_at(&hdr, 4)) < units
                 && before.is_none_or(|b| (secs - b).abs() <= DAY)
             {
@@ -737,7 +923,8 @@ impl FileReader {
     }
 
     /// Makes at least `need` unconsumed bytes available; false if the stream ends (or fails)
-    /// first. Never allocates more than twice the bytes actually received.
+    /// first. The buffer never grows past twice the bytes actually received (what it costs in
+    /// resident memory: see the module documentation).
     #[inline]
     fn fill(&mut self, need: usize) -> bool {
         if self.end - self.pos >= need {
@@ -812,18 +999,26 @@ impl FileReader {
         self.fail(offset, CaptureErrorKind::Corrupt(what))
     }
 
-    /// The stream ended (or failed) before the record at the current offset was complete.
-    fn end_of_input(&mut self) -> Result<Step, CaptureError> {
+    /// The stream ended (or failed) before the record (or header: `cut`) at the current offset
+    /// was complete.
+    fn end_of_input(&mut self, cut: Cut) -> Result<Step, CaptureError> {
         let offset = self.offset();
         let partial = self.end > self.pos;
         self.done = true;
         match self.read_error.take() {
             // A gzip stream cut short: the capture inside it is truncated.
             Some(e) if e.kind() == io::ErrorKind::UnexpectedEof => {
-                Err(self.fail(offset, CaptureErrorKind::Truncated))
+                Err(self.fail(offset, CaptureErrorKind::Truncated(cut)))
+            }
+            // The capture in the stream is cut short whatever follows it.
+            Some(e) if is_trailing_data(&e) && partial => {
+                Err(self.fail(offset, CaptureErrorKind::Truncated(cut)))
+            }
+            Some(e) if is_trailing_data(&e) => {
+                Err(self.fail(offset, CaptureErrorKind::Trailing(e.to_string())))
             }
             Some(e) => Err(self.fail(offset, CaptureErrorKind::Io(e))),
-            None if partial => Err(self.fail(offset, CaptureErrorKind::Truncated)),
+            None if partial => Err(self.fail(offset, CaptureErrorKind::Truncated(cut))),
             None => Ok(Step::End),
         }
     }
@@ -859,8 +1054,8 @@ impl FileReader {
             return Ok(Step::End);
         }
         match self.format {
-            Format::Pcap { endian, frac_ns, record_header, link } => {
-                self.pcap_record(endian, frac_ns, record_header, link)
+            Format::Pcap { endian, frac_ns, record_header, link, snaplen } => {
+                self.pcap_record(endian, frac_ns, record_header, link, snaplen)
             }
             Format::PcapNg { endian } => self.ng_block(endian),
         }
@@ -873,13 +1068,14 @@ impl FileReader {
         frac_ns: i64,
         record_header: usize,
         link: LinkType,
+        snaplen: u32,
     ) -> Result<Step, CaptureError> {
         if !self.fill(record_header) {
-            return self.end_of_input();
+            return self.end_of_input(Cut::Record);
         }
         let offset = self.offset();
         let Some(h) = array::<16>(&self.buf, self.pos) else {
-            return self.end_of_input();
+            return self.end_of_input(Cut::Record);
         };
         let secs = i64::from(endian.u32_at(&h, 0));
         let frac = i64::from(endian.u32_at(&h, 4));
@@ -892,9 +1088,23 @@ impl FileReader {
                 format!("record length {caplen} exceeds the limit of {MAX_BLOCK_LEN} bytes"),
             ));
         }
+        // Checked before the record is looked for: a file that ends before such a length is
+        // damaged, not cut.
+        if caplen > pcap_caplen_max(snaplen) {
+            let what = if snaplen > PCAP_STANDARD_MAX {
+                format!("the file's snaplen of {snaplen} bytes")
+            } else {
+                format!(
+                    "the usual maximum of {PCAP_STANDARD_MAX} bytes (the file's snaplen is \
+                     {snaplen})"
+                )
+            };
+            return Err(self
+                .corrupt(offset, format!("record length {caplen} is implausible: above {what}")));
+        }
         let total = record_header + len;
         if !self.fill(total) {
-            return self.end_of_input();
+            return self.end_of_input(Cut::Record);
         }
         let start = self.pos + record_header;
         self.consume(total);
@@ -915,7 +1125,7 @@ impl FileReader {
     fn ng_section_header(&mut self, first: bool) -> Result<Step, CaptureError> {
         let offset = self.offset();
         if !self.fill(12) {
-            return self.end_of_input();
+            return self.end_of_input(Cut::SectionHeader);
         }
         let h: [u8; 12] = array(&self.buf, self.pos).unwrap_or_default();
         let endian = match array::<4>(&h, 8) {
@@ -932,7 +1142,7 @@ impl FileReader {
         let len = endian.u32_at(&h, 4) as usize;
         self.check_len(offset, len, NG_SHB_MIN, "section header block")?;
         if !self.ng_buffer_block(endian, offset, len)? {
-            return self.end_of_input();
+            return self.end_of_input(Cut::SectionHeader);
         }
         let block = self.ng_current_block(len);
         let major = endian.u16(array(block, 12).unwrap_or_default());
@@ -990,7 +1200,7 @@ impl FileReader {
     #[inline]
     fn ng_block(&mut self, endian: Endian) -> Result<Step, CaptureError> {
         if !self.fill(8) {
-            return self.end_of_input();
+            return self.end_of_input(Cut::Record);
         }
         let offset = self.offset();
         let h: [u8; 8] = array(&self.buf, self.pos).unwrap_or_default();
@@ -1007,7 +1217,7 @@ impl FileReader {
         };
         self.check_len(offset, len, min, "block")?;
         if !self.ng_buffer_block(endian, offset, len)? {
-            return self.end_of_input();
+            return self.end_of_input(Cut::Record);
         }
         // Only now: buffering may have moved the block to the front of the buffer.
         let start = self.pos;
@@ -1054,6 +1264,16 @@ impl FileReader {
             Parsed::Corrupt(what) => Err(self.corrupt(offset, what.to_string())),
         }
     }
+}
+
+/// The largest captured length a record of a pcap file with this snaplen can plausibly have.
+/// Writers that cut at the snaplen sometimes write a little more than it, so the snaplen
+/// alone is too strict, and one of 0 says nothing; but no real packet is above both it and
+/// [`PCAP_STANDARD_MAX`]. Such a length is a misaligned or damaged header, and calling it a
+/// truncated record would pass off the damage as a harmless cut at the end of the file (and
+/// buffer the file's remaining bytes looking for its end).
+fn pcap_caplen_max(snaplen: u32) -> u32 {
+    snaplen.max(PCAP_STANDARD_MAX)
 }
 
 fn pcap_variant(magic: u32) -> Option<u32> {
@@ -1471,6 +1691,9 @@ mod tests {
     /// Every packet of a capture, the error that ended it, and the reader's totals.
     type ReadOut = (Vec<Pkt>, Option<CaptureError>, CaptureStats);
 
+    /// A way to read a capture's bytes: as a stream, compressed, from a file.
+    type ReadWith = fn(&[u8]) -> ReadOut;
+
     fn read_all(bytes: &[u8]) -> ReadOut {
         match reader(bytes) {
             Ok(mut rd) => {
@@ -1496,7 +1719,8 @@ mod tests {
             CaptureErrorKind::Io(_) => "io",
             CaptureErrorKind::NotACapture => "not",
             CaptureErrorKind::Corrupt(_) => "corrupt",
-            CaptureErrorKind::Truncated => "truncated",
+            CaptureErrorKind::Truncated(_) => "truncated",
+            CaptureErrorKind::Trailing(_) => "trailing",
         }
     }
 
@@ -1598,6 +1822,66 @@ mod tests {
         assert_eq!(got, expected(&c));
     }
 
+    /// What follows the last gzip member: zeros (tar's and dd's padding) are passed over as
+    /// `gzip -d` does; anything else that is not a member is a warning after every packet, at
+    /// the end of the capture, naming where it starts in the file; never a truncated record.
+    #[test]
+    fn gzip_trailing_zeros_are_ignored_and_other_trailing_data_is_a_warning() {
+        let c = pcap_sample(Endian::Little, PCAP_MAGIC_US);
+        let want = expected(&c);
+        // Many members, an empty one among them, each started on the same decoder.
+        let mut members = gzip(b"");
+        for piece in c.bytes.chunks(7) {
+            members.extend(gzip(piece));
+        }
+        for (name, packed) in [("one member", gzip(&c.bytes)), ("members", members)] {
+            let (got, err, _) = read_all(&packed);
+            assert!(err.is_none(), "{name}: {err:?}");
+            assert_eq!(got, want, "{name}");
+            for pad in [1, 512, 70_000] {
+                let mut padded = packed.clone();
+                padded.resize(packed.len() + pad, 0);
+                let (got, err, stats) = read_all(&padded);
+                assert!(err.is_none(), "{name} + {pad} zeros: {err:?}");
+                assert_eq!(got, want, "{name} + {pad} zeros");
+                assert_eq!(stats.bytes, c.bytes.len() as u64);
+            }
+            let mut zeros_then_junk = vec![0; 300];
+            zeros_then_junk.push(7);
+            for junk in [&b"\x00\x01garbage"[..], b"8 bytes!", &zeros_then_junk] {
+                let mut bad = packed.clone();
+                bad.extend_from_slice(junk);
+                let (got, err, _) = read_all(&bad);
+                assert_eq!(got, want, "{name} + {junk:?}");
+                let e = err.unwrap_or_else(|| panic!("{name} + {junk:?}: no warning"));
+                assert!(e.is_warning(), "{name}: {e}");
+                assert_eq!((e.offset, kind_name(&e)), (c.bytes.len() as u64, "trailing"));
+                assert_eq!(
+                    e.to_string(),
+                    format!(
+                        "test.pcap: offset {}: trailing data after the gzip stream (from byte {} \
+                         of the file), ignored",
+                        c.bytes.len(),
+                        packed.len()
+                    )
+                );
+            }
+        }
+        // A capture cut inside a record, then junk: the record is what is cut.
+        let cut = c.bytes.len() - 3;
+        let mut bad = gzip(&c.bytes[..cut]);
+        bad.extend_from_slice(b"junk");
+        let (got, err, _) = read_all(&bad);
+        assert_eq!(got.len(), want.len() - 1);
+        let e = err.unwrap_or_else(|| panic!("no error"));
+        assert!(matches!(e.kind, CaptureErrorKind::Truncated(Cut::Record)), "{e}");
+        // Junk after an empty stream: nothing there is a capture.
+        let mut bad = gzip(b"");
+        bad.extend_from_slice(b"junk");
+        let (_, err, _) = read_all(&bad);
+        assert_eq!(err.map(|e| kind_name(&e)), Some("not"));
+    }
+
     fn zstd(bytes: &[u8]) -> Vec<u8> {
         ruzstd::encoding::compress_to_vec(bytes, ruzstd::encoding::CompressionLevel::Fastest)
     }
@@ -1658,7 +1942,7 @@ mod tests {
                 assert!(
                     matches!(
                         e.kind,
-                        CaptureErrorKind::Truncated
+                        CaptureErrorKind::Truncated(_)
                             | CaptureErrorKind::NotACapture
                             | CaptureErrorKind::Io(_)
                     ),
@@ -1739,7 +2023,7 @@ mod tests {
                 assert!(got.len() >= last, "cut at {cut}: fewer than a shorter cut");
                 last = got.len();
                 let e = err.unwrap_or_else(|| panic!("cut at {cut}: no error"));
-                assert!(matches!(e.kind, CaptureErrorKind::Truncated), "cut at {cut}: {e}");
+                assert!(matches!(e.kind, CaptureErrorKind::Truncated(_)), "cut at {cut}: {e}");
             }
             // Before the end mark: every packet.
             assert_eq!(last, all.len());
@@ -1795,7 +2079,7 @@ mod tests {
                 assert_eq!(got.len(), want, "cut at {cut} (checksum {checksum})");
                 assert_eq!(got[..], all[..want], "cut at {cut} (checksum {checksum})");
                 let e = err.unwrap_or_else(|| panic!("cut at {cut}: no error"));
-                assert!(matches!(e.kind, CaptureErrorKind::Truncated), "cut at {cut}: {e}");
+                assert!(matches!(e.kind, CaptureErrorKind::Truncated(_)), "cut at {cut}: {e}");
             }
             // Damage: a reserved block type in the header after the first `k` blocks.
             let k = ends.len() / 2;
@@ -1818,6 +2102,49 @@ mod tests {
         assert!(e.to_string().contains("zstd: content checksum mismatch"), "{e}");
     }
 
+    /// A damaged zstd frame is reported in one plain line: which part of the frame failed and
+    /// the decoder's innermost reason, never its nested `Debug` text.
+    #[test]
+    fn zstd_errors_are_one_plain_line() {
+        use ruzstd::decoding::errors::{
+            DecodeBlockContentError, DecompressBlockError, DecompressLiteralsError,
+            FrameDecoderError,
+        };
+        // What a byte changed in the middle of sample.pcapng.zst gave.
+        let e = FrameDecoderError::FailedToReadBlockBody(
+            DecodeBlockContentError::DecompressBlockError(
+                DecompressBlockError::DecompressLiteralsError(
+                    DecompressLiteralsError::DecodedLiteralCountMismatch {
+                        decoded: 12981,
+                        expected: 12980,
+                    },
+                ),
+            ),
+        );
+        assert_eq!(
+            zstd_error(&e).to_string(),
+            "zstd: corrupt compressed block: did not decode enough literals: 12981, Should have \
+             been: 12980"
+        );
+        // Every byte of a compressed capture changed in turn: whatever the decoder finds wrong
+        // reads as a sentence.
+        let packed = zstd(&four_hundred_records().bytes);
+        let mut seen = 0;
+        for at in (4..packed.len()).step_by(13) {
+            let mut bad = packed.clone();
+            bad[at] ^= 0x5a;
+            let (_, err, _) = read_all(&bad);
+            let Some(e) = err.filter(|e| matches!(e.kind, CaptureErrorKind::Io(_))) else {
+                continue;
+            };
+            let text = e.to_string();
+            assert!(text.contains(": zstd: "), "byte {at}: {text}");
+            assert!(!text.contains(['{', '\n']) && !text.contains("Error("), "byte {at}: {text}");
+            seen += usize::from(text.contains("zstd: corrupt compressed block: "));
+        }
+        assert!(seen > 10, "{seen} corrupt blocks");
+    }
+
     #[test]
     fn numbering_continues() {
         let c = pcap_sample(Endian::Little, PCAP_MAGIC_US);
@@ -1834,7 +2161,7 @@ mod tests {
             let Err(e) = reader(bytes) else { panic!("{bytes:?} accepted") };
             assert_eq!(e.offset, 0);
             assert!(
-                matches!(e.kind, CaptureErrorKind::NotACapture | CaptureErrorKind::Truncated),
+                matches!(e.kind, CaptureErrorKind::NotACapture | CaptureErrorKind::Truncated(_)),
                 "{bytes:?}: {e}"
             );
         }
@@ -1871,8 +2198,6 @@ mod tests {
         assert_eq!(got, expected(&c));
     }
 
-    /// Cutting a capture anywhere yields the packets wholly before the cut, then `Truncated`
-    /// at the first incomplete record (nothing at a clean cut), then `None`.
     /// What [`read_all`] gives, from a file of `bytes` opened (so mapped when not empty).
     fn read_file(bytes: &[u8]) -> ReadOut {
         static NEXT: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
@@ -1895,6 +2220,9 @@ mod tests {
         }
     }
 
+    /// Cutting a capture anywhere yields the packets wholly before the cut, then `Truncated`
+    /// at the first incomplete record, or the header the cut falls in (nothing at a clean
+    /// cut), then `None`.
     fn check_every_prefix(c: &Cap) {
         check_every_prefix_with(c, read_all);
         check_every_prefix_with(c, read_file);
@@ -1911,21 +2239,38 @@ mod tests {
             let first = c.bounds.first().copied().unwrap_or(0);
             match err {
                 None => assert!(c.bounds.contains(&cut), "cut at {cut}: no error"),
+                // Under four bytes there is no magic number to know a capture by.
+                Some(e) if cut < 4 => {
+                    assert_eq!(e.offset, 0, "cut at {cut}");
+                    assert_eq!(kind_name(&e), "not", "cut at {cut}: {e}");
+                }
+                // Inside the file's header: that is what is cut, not a record.
                 Some(e) if cut < first => {
+                    let ng = c.bytes.starts_with(&NG_SHB);
+                    let want = if ng { Cut::SectionHeader } else { Cut::FileHeader };
                     assert_eq!(e.offset, 0, "cut at {cut}");
                     assert!(
-                        matches!(
-                            e.kind,
-                            CaptureErrorKind::NotACapture | CaptureErrorKind::Truncated
-                        ),
+                        matches!(e.kind, CaptureErrorKind::Truncated(k) if k == want),
                         "cut at {cut}: {e}"
                     );
+                    assert!(e
+                        .to_string()
+                        .ends_with(&format!("truncated {want} (file ends inside it)")));
                 }
                 Some(e) => {
-                    assert!(e.is_truncation(), "cut at {cut}: {e}");
+                    assert!(e.is_warning(), "cut at {cut}: {e}");
                     let start = c.bounds.iter().copied().filter(|&b| b <= cut).max();
                     assert_eq!(Some(e.offset as usize), start, "cut at {cut}");
                     assert!(!c.bounds.contains(&cut));
+                    // A later section header is known as one once its length is there too.
+                    let start = start.unwrap_or(0);
+                    let shb =
+                        c.bytes.get(start..start + 4) == Some(&NG_SHB[..]) && cut >= start + 8;
+                    let want = if shb { Cut::SectionHeader } else { Cut::Record };
+                    assert!(
+                        matches!(e.kind, CaptureErrorKind::Truncated(k) if k == want),
+                        "cut at {cut}: {e}"
+                    );
                 }
             }
         }
@@ -2102,6 +2447,62 @@ mod tests {
         assert!(e.to_string().starts_with(&format!("test.pcap: offset {at}: corrupt capture: ")));
     }
 
+    /// A pcap of snaplen `snaplen` with one good record, then a record header claiming
+    /// `claimed` bytes followed by `present` bytes; and the offset of that header.
+    fn claiming(snaplen: u32, claimed: u32, present: usize) -> (Vec<u8>, u64) {
+        let mut p = Cap::pcap_header(Endian::Little, PCAP_MAGIC_US, 1, snaplen);
+        p.pcap_record(false, 1, 2, b"ok", 2);
+        let at = p.bytes.len();
+        p.u32(1).u32(3).u32(claimed).u32(claimed).raw(&vec![0x5a; present]);
+        (p.bytes, at as u64)
+    }
+
+    /// A pcap record longer than both the snaplen and 256 KiB is a damaged header, not a
+    /// record cut by the end of the file, read from a stream, compressed or mapped; up to
+    /// either, it is read (or truncated, when the file ends inside it).
+    #[test]
+    fn implausible_pcap_record_lengths_are_corrupt_even_when_the_file_ends_first() {
+        let reads: [(&str, ReadWith); 3] =
+            [("stream", read_all), ("gzip", |b| read_all(&gzip(b))), ("mapped", read_file)];
+        for (how, read) in reads {
+            let usual =
+                |s: u32| format!("the usual maximum of 262144 bytes (the file's snaplen is {s})");
+            // The file's next 200 bytes, with a length that would need 194 MB.
+            for (snaplen, claimed, above) in [
+                (65_535, 194_688_089, usual(65_535)),
+                (0, PCAP_STANDARD_MAX + 1, usual(0)),
+                (300_000, 300_001, "the file's snaplen of 300000 bytes".to_string()),
+            ] {
+                let (bytes, at) = claiming(snaplen, claimed, 200);
+                let (got, err, _) = read(&bytes);
+                assert_eq!(got.len(), 1, "{how} {snaplen} {claimed}");
+                let e = err.unwrap_or_else(|| panic!("{how} {snaplen} {claimed}: no error"));
+                assert_eq!((e.offset, kind_name(&e)), (at, "corrupt"), "{how}: {e}");
+                assert!(!e.is_warning());
+                assert!(
+                    e.to_string().ends_with(&format!(
+                        "offset {at}: corrupt capture: record length {claimed} is implausible: \
+                         above {above}"
+                    )),
+                    "{how}: {e}"
+                );
+            }
+            // Over a small snaplen but within 256 KiB, or within a larger snaplen: read.
+            for (snaplen, len) in [(100, PCAP_STANDARD_MAX), (0, 70_000), (300_000, 300_000)] {
+                let (bytes, _) = claiming(snaplen, len, len as usize);
+                let (got, err, _) = read(&bytes);
+                assert!(err.is_none(), "{how} {snaplen} {len}: {err:?}");
+                assert_eq!(got.len(), 2, "{how} {snaplen} {len}");
+                assert_eq!(got[1].data.len(), len as usize);
+                // The same record cut short by the end of the file is truncated.
+                let (got, err, _) = read(&bytes[..bytes.len() - 1]);
+                assert_eq!(got.len(), 1);
+                let e = err.unwrap_or_else(|| panic!("{how} {snaplen} {len}: no error"));
+                assert!(e.is_warning(), "{how} {snaplen} {len}: {e}");
+            }
+        }
+    }
+
     /// Hands out data in small uneven pieces, then optionally fails.
     struct Trickle {
         data: Vec<u8>,
@@ -2131,9 +2532,10 @@ mod tests {
 
     #[test]
     fn large_records_and_short_reads() {
-        // Records larger than the initial buffer, and many small ones spanning refills.
-        let mut c = Cap::pcap_header(Endian::Little, PCAP_MAGIC_NS, 1, 0);
+        // Records larger than the initial buffer (and within the snaplen, so plausible), and
+        // many small ones spanning refills.
         let huge: Vec<u8> = (0..3 * INITIAL_BUF + 5).map(|i| i as u8).collect();
+        let mut c = Cap::pcap_header(Endian::Little, PCAP_MAGIC_NS, 1, huge.len() as u32);
         let mut off = c.bytes.len();
         c.pcap_record(false, 1, 1, &huge, huge.len() as u32);
         c.expect(NS + 1, 1, huge.len() as u32, &huge, off);

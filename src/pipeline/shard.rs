@@ -610,7 +610,7 @@ pub(crate) fn read_all(
                     }
                 }
                 Ok(None) => break,
-                Err(e) if e.is_truncation() => {
+                Err(e) if e.is_warning() => {
                     report(&format!("warning: {e}"));
                     outcome.warnings += 1;
                     break;
