@@ -297,6 +297,13 @@ impl Default for PipelineConfig {
 /// look-ahead: past this the connection is set aside as "other".
 const DETECT_HOLD: usize = 2 * detect::LOOKAHEAD + (64 << 10);
 
+/// What one held event costs beyond its bytes (its entry, and its allocation's rounding),
+/// charged against [`DETECT_HOLD`] so that the hold bounds memory: a stream of one-byte
+/// segments and gaps would otherwise hold some 80 bytes per byte, and a gap none at all.
+const HELD_EVENT_COST: usize = 80;
+// The entry, and the smallest allocation a one-byte segment's copy takes.
+const _: () = assert!(std::mem::size_of::<(PktCtx, Dir, u64, HeldKind)>() + 16 <= HELD_EVENT_COST);
+
 /// How a connection's bytes become messages.
 enum Framing {
     /// Not known yet: the first bytes are held (and replayed once the transport is known).
@@ -489,7 +496,7 @@ impl<C: Consumer> Inner<C> {
                         let room = detect::LOOKAHEAD.saturating_sub(head.len());
                         head.extend_from_slice(data.get(..room.min(data.len())).unwrap_or(data));
                     }
-                    held.bytes += data.len();
+                    held.bytes += data.len() + HELD_EVENT_COST;
                     held.events.push((pkt, dir, offset, HeldKind::Data(data.to_vec())));
                     return self.try_detect(conn, false);
                 }
@@ -499,6 +506,7 @@ impl<C: Consumer> Inner<C> {
             StreamEvent::Gap { conn, dir, offset, len } => {
                 let Some(c) = self.conns.get_mut(&conn.0) else { return Ok(()) };
                 if let Framing::Detecting(held) = &mut c.framing {
+                    held.bytes += HELD_EVENT_COST;
                     held.events.push((pkt, dir, offset, HeldKind::Gap(len)));
                     // Judge what came before the gap; if that is not enough, look at what
                     // comes after it instead (the detector resynchronises like the splitter).
@@ -1089,4 +1097,54 @@ pub fn run_sources<C: Consumer>(
     report: &mut dyn FnMut(&str),
 ) -> io::Result<RunOutcome> {
     shard::read_all(sources, report, &mut |_| {}, &mut |pkt| pipeline.packet(pkt))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::net::{ConnId, RoleSource};
+
+    struct Nothing;
+
+    impl Consumer for Nothing {
+        fn event(&mut self, _: &Event<'_>) -> io::Result<()> {
+            Ok(())
+        }
+        fn finish(&mut self, _: &Totals) -> io::Result<()> {
+            Ok(())
+        }
+    }
+
+    #[test]
+    fn detection_holds_a_bounded_number_of_events() {
+        let mut p = Pipeline::new(PipelineConfig::default(), Nothing);
+        let addr = |s: &str| s.parse().unwrap_or_else(|_| panic!("{s}"));
+        let meta = ConnMeta {
+            id: ConnId(0),
+            client: addr("10.0.0.1:40000"),
+            server: addr("10.0.0.2:6717"),
+            role: RoleSource::Guess,
+            midstream: true,
+            first_packet: 1,
+            first_ts: Timestamp(0),
+        };
+        let pkt = PktCtx { index: 1, ts: Timestamp(0) };
+        let ok = |r: io::Result<()>| r.unwrap_or_else(|e| panic!("{e}"));
+        ok(p.inner.handle(pkt, StreamEvent::Open(&meta)));
+        // A byte, then a gap, over and over: the detector's look-ahead starts again after each
+        // gap, so only the hold ends the wait, and it must count the events, not the bytes.
+        let mut events = 0usize;
+        for i in 0..200_000u64 {
+            let detecting = p.inner.conns.get(&0).map(|c| &c.framing);
+            if !matches!(detecting, Some(Framing::Detecting(_))) {
+                break;
+            }
+            let (conn, dir) = (ConnId(0), Dir::C2S);
+            ok(p.inner.handle(pkt, StreamEvent::Data { conn, dir, offset: 2 * i, data: &[0x42] }));
+            ok(p.inner.handle(pkt, StreamEvent::Gap { conn, dir, offset: 2 * i + 1, len: 1 }));
+            events += 2;
+        }
+        assert!(events > 100, "{events} events: given up too soon to test the hold");
+        assert!(events <= 2 * DETECT_HOLD / HELD_EVENT_COST + 4, "{events} events held");
+    }
 }
