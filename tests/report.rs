@@ -622,6 +622,35 @@ fn sharded_output_is_identical_when_times_run_backwards() {
     }
 }
 
+/// A session found idle by a packet far later (here every record from the middle on is dated
+/// 5000 s later) ended with its own last packet, not with the packet that found it idle.
+#[test]
+fn an_idle_session_ends_with_its_own_last_packet() {
+    let dir = TempDir::new("idle");
+    let mut late =
+        fs::read(Path::new(env!("CARGO_MANIFEST_DIR")).join("captures/seed.pcap")).unwrap();
+    let recs = pcap_records(&late);
+    let half = recs.len() / 2;
+    for &(at, us) in &recs[half..] {
+        set_time(&mut late, at, us + 5_000_000_000);
+    }
+    let path = dir.path("late.pcap");
+    fs::write(&path, late).unwrap();
+    let doc = report_json(&path, &[]);
+    let before_jump = recs[half - 1].1 as f64 / 1e6;
+    let start = recs[0].1 as f64 / 1e6;
+    let idle: Vec<&Value> =
+        doc["sessions"].as_array().unwrap().iter().filter(|s| s["close"] == "idle").collect();
+    assert!(!idle.is_empty(), "a session went idle over the jump");
+    for s in idle {
+        let end = start + s["end"]["rel_s"].as_f64().unwrap();
+        assert!(
+            end <= before_jump + 1e-6,
+            "{s}: ends at {end}, after its last packet {before_jump}"
+        );
+    }
+}
+
 /// The official web SDK's own bytes: its three chat sends, the two chats it received, and the
 /// empty content (`{}`, no type) that it puts in each READ_ACK and DELIVER_ACK body. Those are
 /// counted apart, not as TEXT, which protobuf would read an absent type as.

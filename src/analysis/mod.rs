@@ -1401,18 +1401,8 @@ impl Analyzer {
 
     /// Whether an event at `ts` falls in the `--since` / `--until` window.
     fn in_window(&self, ts: Timestamp) -> bool {
-        let start = self.start();
-        if let Some(s) = self.opts.since {
-            if ts < s.resolve(start, self.opts.utc_offset_secs) {
-                return false;
-            }
-        }
-        if let Some(u) = self.opts.until {
-            if ts > u.resolve(start, self.opts.utc_offset_secs) {
-                return false;
-            }
-        }
-        true
+        let (since, until) = self.window();
+        (since..=until).contains(&ts.0)
     }
 
     fn wanted_conn(&self, id: u32) -> bool {
@@ -2027,16 +2017,18 @@ impl Home {
     }
 }
 
+fn absent(part: Option<&[u8]>) -> bool {
+    part.is_none_or(<[u8]>::is_empty)
+}
+
 /// A JID with a name but without its app key or domain.
 fn lacks_parts(j: &view::Jid<'_>) -> bool {
-    let absent = |p: Option<&[u8]>| p.is_none_or(<[u8]>::is_empty);
     j.name.is_some() && (absent(j.app_key) || absent(j.domain))
 }
 
 /// `j` with the parts it leaves out taken from the session's own JID, so that a user the
 /// client names `{name}` and the server names in full is one peer.
 fn filled<'j>(j: &view::Jid<'j>, home: Option<&'j Home>) -> view::Jid<'j> {
-    let absent = |p: Option<&[u8]>| p.is_none_or(<[u8]>::is_empty);
     match home {
         Some(h) if lacks_parts(j) => view::Jid {
             app_key: if absent(j.app_key) { h.app_key.as_deref() } else { j.app_key },
