@@ -1060,3 +1060,106 @@ fn segments_after_close_are_a_new_connection_or_counted() {
     let want = format!("1 TCP segments after their connection closed ({len} bytes)");
     assert!(text.contains(&want), "{text}");
 }
+
+/// A copy of `f` (Ethernet/IPv4/TCP) with `seq`, `ack`, `flags`, `window` and `payload`,
+/// sent the other way when `reverse`.
+fn segment_like(
+    f: &[u8],
+    reverse: bool,
+    seq: u32,
+    ack: u32,
+    flags: u8,
+    window: u16,
+    payload: &[u8],
+) -> Vec<u8> {
+    let (t, _) = tcp_at(f);
+    let mut g = f[..t + 20].to_vec();
+    if reverse {
+        let (src_mac, dst_mac) = (g[6..12].to_vec(), g[0..6].to_vec());
+        g[0..6].copy_from_slice(&src_mac);
+        g[6..12].copy_from_slice(&dst_mac);
+        let (src_ip, dst_ip) = (g[30..34].to_vec(), g[26..30].to_vec());
+        g[26..30].copy_from_slice(&src_ip);
+        g[30..34].copy_from_slice(&dst_ip);
+        let (sport, dport) = (g[t + 2..t + 4].to_vec(), g[t..t + 2].to_vec());
+        g[t..t + 2].copy_from_slice(&sport);
+        g[t + 2..t + 4].copy_from_slice(&dport);
+    }
+    g[t + 4..t + 8].copy_from_slice(&seq.to_be_bytes());
+    g[t + 8..t + 12].copy_from_slice(&ack.to_be_bytes());
+    g[t + 12] = 5 << 4;
+    g[t + 13] = flags;
+    g[t + 14..t + 16].copy_from_slice(&window.to_be_bytes());
+    g.extend_from_slice(payload);
+    let ip_len = (g.len() - 14) as u16;
+    g[16..18].copy_from_slice(&ip_len.to_be_bytes());
+    g
+}
+
+/// A client whose buffer fills before each of the server's data segments: its ACK closes the
+/// window, the server probes it twice with the segment's first byte, the window opens and the
+/// segment follows. Zero windows are a warning, the probes a note, and nothing else changes:
+/// no overlap or retransmission, the same messages and latencies, with one worker or two. An
+/// RST far outside the server's sequence space after each segment is ignored.
+#[test]
+fn zero_windows_probes_and_stray_rsts() {
+    const ACK: u8 = 0x10;
+    const RST: u8 = 0x04;
+    let dir = TempDir::new("zero-window");
+    let cfg = SynthConfig { seed: 8, clients: 2, duration_secs: 20.0, ..SynthConfig::default() };
+    let (plain_path, _) = synthesize(&dir, "plain.pcap", &cfg);
+    let plain_bytes = fs::read(&plain_path).unwrap();
+    let plain = report_json(&plain_path, &[]);
+    let recs = records(&plain_bytes);
+    let from_server = |f: &[u8]| {
+        let (t, _) = tcp_at(f);
+        u16::from_be_bytes([f[t], f[t + 1]]) == 6717
+    };
+    let (mut stalled, mut stray) = (Vec::new(), Vec::new());
+    let mut n = 0u64;
+    for (h, f) in &recs {
+        let (t, len) = tcp_at(f);
+        if from_server(f) && len > 0 && f[t + 13] & 7 == 0 {
+            let (seq, ack) = (be32(f, t + 4), be32(f, t + 8));
+            let first = &f[f.len() - len..][..1];
+            let closed = segment_like(f, true, ack, seq, ACK, 0, b"");
+            let probe = segment_like(f, false, seq, ack, ACK, 0xffff, first);
+            let open = segment_like(f, true, ack, seq, ACK, 0xffff, b"");
+            for g in [&closed, &probe, &closed, &probe, &open] {
+                stalled.push((h.clone(), g.clone()));
+            }
+            stray.push((h.clone(), f.clone()));
+            let far = seq.wrapping_add(len as u32).wrapping_add(1 << 31);
+            stray.push((h.clone(), segment_like(f, false, far, ack, RST | ACK, 0, b"")));
+            n += 1;
+        } else {
+            stray.push((h.clone(), f.clone()));
+        }
+        stalled.push((h.clone(), f.clone()));
+    }
+    assert!(n > 20, "{n} server segments");
+    for (name, recs, kinds) in [
+        ("stalled.pcap", stalled, [("zero_window", 2 * n), ("zero_window_probe", 2 * n)]),
+        ("stray.pcap", stray, [("rst_ignored", n), ("rst", 0)]),
+    ] {
+        let path = dir.path(name);
+        fs::write(&path, pcap_of(&plain_bytes, &recs)).unwrap();
+        let doc = report_json(&path, &[]);
+        for (kind, want) in kinds {
+            assert_eq!(finding_count(&doc, kind), want, "{name}: {kind}");
+        }
+        for kind in ["overlap", "retransmission", "lost_segment"] {
+            assert_eq!(finding_count(&doc, kind), 0, "{name}: {kind}");
+        }
+        for key in ["messages", "per_command", "users"] {
+            assert_eq!(doc["overview"][key], plain["overview"][key], "{name}: {key}");
+        }
+        assert_eq!(doc["latency"], plain["latency"], "{name}");
+        for (s, p) in
+            doc["sessions"].as_array().unwrap().iter().zip(plain["sessions"].as_array().unwrap())
+        {
+            assert_eq!(s["tcp_close"], p["tcp_close"], "{name}");
+        }
+        assert_eq!(report_json(&path, &["-j", "2"]), doc, "{name}: -j 2");
+    }
+}

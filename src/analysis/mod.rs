@@ -154,6 +154,12 @@ pub enum FindingKind {
     WsRejected,
     /// TCP keep-alive probes: idle connections kept open, not a problem.
     KeepAlive,
+    /// A receiver advertised a zero window: its application stopped reading.
+    ZeroWindow,
+    /// Probes of a zero window (the sender waiting for it to open).
+    ZeroWindowProbe,
+    /// RSTs outside the sequence space of their sender, which closed nothing.
+    RstIgnored,
 }
 
 impl FindingKind {
@@ -190,6 +196,9 @@ impl FindingKind {
             FindingKind::WsProblem => "websocket_problem",
             FindingKind::WsRejected => "websocket_rejected",
             FindingKind::KeepAlive => "keep_alive",
+            FindingKind::ZeroWindow => "zero_window",
+            FindingKind::ZeroWindowProbe => "zero_window_probe",
+            FindingKind::RstIgnored => "rst_ignored",
         }
     }
     pub fn severity(self) -> Severity {
@@ -200,11 +209,14 @@ impl FindingKind {
             Lz4HistoryLost | WsProblem => Severity::Warning,
             Retransmission | OutOfOrder | Overlap | Snaplen | BadSequence | Rst | SkippedBytes
             | UndecodableBody | Unanswered | UnknownAck | DuplicateMetaId | DrainStall
-            | SlowExchange | PendingOverflow | TableOverflow | ErrorStatus => Severity::Warning,
+            | SlowExchange | PendingOverflow | TableOverflow | ErrorStatus | ZeroWindow
+            | RstIgnored => Severity::Warning,
             // Expected of a capture started after the login; the user may still be inferred.
             Midstream | NoProvision => Severity::Note,
             // A stack probing an idle connection: a fact about it, nothing went wrong.
             KeepAlive => Severity::Note,
+            // The consequence of a zero window, which is the warning.
+            ZeroWindowProbe => Severity::Note,
         }
     }
     fn summary(self, value: u64) -> String {
@@ -251,6 +263,13 @@ impl FindingKind {
             FindingKind::WsProblem => "WebSocket protocol problems".into(),
             FindingKind::WsRejected => "WebSocket upgrades refused by the server".into(),
             FindingKind::KeepAlive => "TCP keep-alive probes".into(),
+            FindingKind::ZeroWindow => {
+                "TCP zero windows: a receiver's buffer was full (its application not reading)".into()
+            }
+            FindingKind::ZeroWindowProbe => "TCP zero-window probes".into(),
+            FindingKind::RstIgnored => {
+                "RSTs outside their sender's sequence space (spoofed or stale): ignored".into()
+            }
             FindingKind::CaptureDrops => {
                 "packets dropped by the capture (kernel or interface): streams have gaps it could not see"
                     .into()
@@ -2223,6 +2242,9 @@ impl Consumer for Analyzer {
                     TcpNote::Snaplen => FindingKind::Snaplen,
                     TcpNote::BadSequence => FindingKind::BadSequence,
                     TcpNote::KeepAlive => FindingKind::KeepAlive,
+                    TcpNote::ZeroWindow => FindingKind::ZeroWindow,
+                    TcpNote::ZeroWindowProbe => FindingKind::ZeroWindowProbe,
+                    TcpNote::RstIgnored => FindingKind::RstIgnored,
                 };
                 self.note_finding(conn.0, kind, *pkt, 0);
             }

@@ -14,7 +14,8 @@
 //! - Per direction, `Data` and `Gap` tile the stream: each starts where the previous ended, from
 //!   offset 0 (the byte after the ISN, or the first sequence number seen mid-stream).
 //! - `Close{Fin}` comes once both sides sent a FIN and the data before each FIN was emitted or
-//!   declared lost. `Close{Rst}` on the first RST. A SYN with a new ISN on an open 4-tuple closes
+//!   declared lost. `Close{Rst}` on the first RST within its sender's sequence space (others:
+//!   `Note{RstIgnored}`). A SYN with a new ISN on an open 4-tuple closes
 //!   the old connection as `Close{Evicted}` (counted in [`NetStats::reused_tuples`], not in
 //!   `evicted`). `finish()` closes the rest with `CaptureEnd` in connection-id order.
 //! - After `Close{Fin}` or `Close{Rst}`, a segment with bytes on the 4-tuple belongs to the
@@ -152,6 +153,17 @@ pub enum TcpNote {
     /// sequence number before the next expected one. Its byte (garbage, or one already seen) is
     /// not stream data, and the probe is not a retransmission.
     KeepAlive,
+    /// The sender advertises a receive window of zero (Wireshark's "TCP ZeroWindow"): its
+    /// receive buffer is full, so its application is not reading, and the peer must stop.
+    ZeroWindow,
+    /// One byte at the next expected sequence number while the peer's window is zero (Windows
+    /// and BSD probe this way; Linux's probes are keep-alives). The byte is stream data; a
+    /// probe sent again, and the data that resumes at the probe's byte when the window opens,
+    /// are neither retransmissions nor overlaps.
+    ZeroWindowProbe,
+    /// An RST whose sequence number lies outside anything its sender could have sent
+    /// (spoofed, or from an earlier connection on the 4-tuple): it does not end the connection.
+    RstIgnored,
 }
 
 /// Packet context for events: which record caused them.
@@ -257,7 +269,12 @@ pub struct NetStats {
     pub gap_bytes: u64,
     /// Keep-alive probes (see [`TcpNote::KeepAlive`]).
     pub keep_alives: u64,
+    /// Segments advertising a zero window (see [`TcpNote::ZeroWindow`]).
+    pub zero_windows: u64,
+    pub zero_window_probes: u64,
     pub rst: u64,
+    /// RSTs outside their sender's sequence space, which closed nothing.
+    pub rst_ignored: u64,
     pub evicted: u64,
     pub idle_closed: u64,
     /// IPv4 fragments or datagrams dropped: overlapping with different bytes, inconsistent
@@ -301,7 +318,10 @@ impl NetStats {
             buffer_limits,
             gap_bytes,
             keep_alives,
+            zero_windows,
+            zero_window_probes,
             rst,
+            rst_ignored,
             evicted,
             idle_closed,
             ipv4_fragments_dropped,
@@ -329,7 +349,10 @@ impl NetStats {
         self.buffer_limits += buffer_limits;
         self.gap_bytes += gap_bytes;
         self.keep_alives += keep_alives;
+        self.zero_windows += zero_windows;
+        self.zero_window_probes += zero_window_probes;
         self.rst += rst;
+        self.rst_ignored += rst_ignored;
         self.evicted += evicted;
         self.idle_closed += idle_closed;
         self.ipv4_fragments_dropped += ipv4_fragments_dropped;

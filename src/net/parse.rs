@@ -78,6 +78,8 @@ pub(crate) struct Segment<'a> {
     pub seq: u32,
     pub ack: u32,
     pub flags: Flags,
+    /// The receive window the sender advertises (unscaled: only zero is read from it).
+    pub window: u16,
     /// The payload bytes present in the capture.
     pub payload: &'a [u8],
     /// Payload bytes the IP header (or the record's original length) promises beyond
@@ -543,6 +545,7 @@ pub(crate) fn parse_tcp(
         seq: tcp.sequence_number(),
         ack: tcp.acknowledgment_number(),
         flags: Flags { syn: tcp.syn(), ack: tcp.ack(), fin: tcp.fin(), rst: tcp.rst() },
+        window: tcp.window_size(),
         payload: tcp.payload(),
         missing: u32::try_from(missing).unwrap_or(u32::MAX),
     })

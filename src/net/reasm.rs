@@ -66,6 +66,9 @@ impl<S: StreamSink + ?Sized> Out<'_, S> {
             TcpNote::Overlap => self.stats.overlaps += 1,
             TcpNote::BufferLimit => self.stats.buffer_limits += 1,
             TcpNote::KeepAlive => self.stats.keep_alives += 1,
+            TcpNote::ZeroWindow => self.stats.zero_windows += 1,
+            TcpNote::ZeroWindowProbe => self.stats.zero_window_probes += 1,
+            TcpNote::RstIgnored => self.stats.rst_ignored += 1,
             _ => {}
         }
         self.sink.event(self.pkt, StreamEvent::Note { conn: self.conn, dir: self.dir, note });
@@ -95,7 +98,17 @@ pub(crate) struct Half {
     /// packets of the connection may pass before they are declared lost: a capture point can
     /// see an ACK before the (reordered) data it covers.
     acked_hole: Option<(u64, u8)>,
+    /// The peer's last advertised window was zero: this direction may only probe.
+    pub peer_window_zero: bool,
+    /// Offset of the last zero-window probe's byte: data resuming there is no overlap.
+    probe_at: Option<u64>,
 }
+
+/// How far from the data seen an RST's sequence number may lie and still be its sender's: the
+/// data it sent but the capture missed, or what the peer acknowledged, are within a window of
+/// this (Linux's largest default receive buffer is 6 MiB). A blind RST with a random sequence
+/// number falls inside by a chance of 1 in 32.
+const RST_SLACK: i128 = 64 << 20;
 
 /// Packets of a connection that may pass after an ACK for unseen data before that data is
 /// declared lost.
@@ -146,6 +159,35 @@ impl Half {
         }
         let seen_end = self.ooo.last_key_value().map_or(self.next, |(&k, v)| k + v.len() as u64);
         off == i128::from(seen_end.max(self.next)) - 1
+    }
+
+    /// Whether an RST at `seq` can be this direction's sender's (see [`RST_SLACK`]); one from
+    /// a direction with no sequence base yet cannot be judged and is taken.
+    pub fn rst_plausible(&self, seq: SeqNumber) -> bool {
+        if !self.started {
+            return true;
+        }
+        let off = self.offset_of(seq);
+        off >= i128::from(self.next) - RST_SLACK && off <= i128::from(self.horizon()) + RST_SLACK
+    }
+
+    /// Whether a segment of `len` bytes at `off` is a zero-window probe (see
+    /// [`TcpNote::ZeroWindowProbe`]): one byte at the next expected sequence number, or at the
+    /// last probe's, while the peer's window is zero. Returns `Some(first)`, `first` telling
+    /// whether the byte is new here (the probe is sent again until the window opens).
+    pub fn zero_window_probe(&mut self, off: i128, len: u64) -> Option<bool> {
+        if !self.peer_window_zero || len != 1 {
+            return None;
+        }
+        if self.probe_at.is_some_and(|p| i128::from(p) == off) {
+            return Some(false);
+        }
+        let seen_end = self.ooo.last_key_value().map_or(self.next, |(&k, v)| k + v.len() as u64);
+        if off != i128::from(seen_end.max(self.next)) {
+            return None;
+        }
+        self.probe_at = u64::try_from(off).ok();
+        Some(true)
     }
 
     /// A segment of `len` bytes at offset `off` after the connection closed. It belongs to the
@@ -236,7 +278,11 @@ impl Half {
                 out.note(TcpNote::Retransmission);
             } else if off <= self.next {
                 if off < self.next {
-                    out.note(TcpNote::Overlap);
+                    // Resuming at the byte of a zero-window probe (which the receiver dropped)
+                    // once the window opened is no overlap.
+                    if self.probe_at.take_if(|p| *p == off).is_none() {
+                        out.note(TcpNote::Overlap);
+                    }
                 } else if !self.ooo.is_empty() {
                     // Expected next, but later data came first: this one is late.
                     out.note(TcpNote::OutOfOrder);

@@ -547,13 +547,26 @@ fn segment_in<S: StreamSink + ?Sized>(
             other.start(SeqNumber(seg.ack));
         }
     }
+    let mut out = Out { sink: &mut *sink, pkt: ctx, conn, dir, stats, total };
     if seg.flags.rst {
-        stats.rst += 1;
+        if !h.rst_plausible(seq) {
+            out.note(TcpNote::RstIgnored);
+            return None;
+        }
+        out.stats.rst += 1;
         return Some(CloseReason::Rst);
     }
-    let mut out = Out { sink: &mut *sink, pkt: ctx, conn, dir, stats, total };
     if syn_again {
         out.note(TcpNote::Retransmission);
+    }
+    if seg.flags.ack && !seg.flags.syn {
+        // A window is only meaningful with an ACK; SYNs and FINs are not flagged (Wireshark's
+        // test), but a FIN's window still tells whether the peer may send.
+        let zero = seg.window == 0;
+        if zero && !seg.flags.fin {
+            out.note(TcpNote::ZeroWindow);
+        }
+        other.peer_window_zero = zero;
     }
     if !h.started {
         h.start(seq);
@@ -561,7 +574,13 @@ fn segment_in<S: StreamSink + ?Sized>(
     let data_seq = if seg.flags.syn { seq.plus(1) } else { seq };
     let off = h.offset_of(data_seq);
     let len = seg.payload.len() as u64 + u64::from(seg.missing);
-    if !seg.flags.syn && !seg.flags.fin && h.is_keep_alive(off, len) {
+    let probe = if seg.flags.syn || seg.flags.fin { None } else { h.zero_window_probe(off, len) };
+    if let Some(first) = probe {
+        out.note(TcpNote::ZeroWindowProbe);
+        if first {
+            h.segment(off, seg.payload, seg.missing, false, lim, &mut out);
+        }
+    } else if !seg.flags.syn && !seg.flags.fin && h.is_keep_alive(off, len) {
         // Windows and BSD stacks probe with one byte already acknowledged: counted as what it
         // is, not as a retransmission, and its byte kept out of the stream. Its ACK still counts.
         out.note(TcpNote::KeepAlive);

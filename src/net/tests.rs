@@ -132,6 +132,18 @@ impl Rec {
 }
 
 fn tcp_hdr(sport: u16, dport: u16, seq: u32, ack: u32, flags: u8, payload: &[u8]) -> Vec<u8> {
+    tcp_hdr_win(sport, dport, seq, ack, flags, 0xffff, payload)
+}
+
+fn tcp_hdr_win(
+    sport: u16,
+    dport: u16,
+    seq: u32,
+    ack: u32,
+    flags: u8,
+    window: u16,
+    payload: &[u8],
+) -> Vec<u8> {
     let mut t = Vec::with_capacity(20 + payload.len());
     t.extend_from_slice(&sport.to_be_bytes());
     t.extend_from_slice(&dport.to_be_bytes());
@@ -139,7 +151,8 @@ fn tcp_hdr(sport: u16, dport: u16, seq: u32, ack: u32, flags: u8, payload: &[u8]
     t.extend_from_slice(&ack.to_be_bytes());
     t.push(5 << 4);
     t.push(flags);
-    t.extend_from_slice(&[0xff, 0xff, 0, 0, 0, 0]);
+    t.extend_from_slice(&window.to_be_bytes());
+    t.extend_from_slice(&[0, 0, 0, 0]);
     t.extend_from_slice(payload);
     t
 }
@@ -202,6 +215,20 @@ impl T {
             pkt4(S, C, seq, ack, flags, payload)
         };
         self.ip(&p);
+    }
+    /// A segment advertising `window`.
+    fn seg_win(
+        &mut self,
+        from_client: bool,
+        seq: u32,
+        ack: u32,
+        flags: u8,
+        window: u16,
+        data: &[u8],
+    ) {
+        let (a, b) = if from_client { (C, S) } else { (S, C) };
+        let l4 = tcp_hdr_win(a.1, b.1, seq, ack, flags, window, data);
+        self.ip(&ipv4(a.0, b.0, 6, 0x4000, 0, &l4));
     }
     fn finish(&mut self) {
         self.net.finish(&mut self.rec);
@@ -547,6 +574,80 @@ fn snaplen_cut_becomes_gap() {
     assert_eq!(t.rec.gaps(0, Dir::C2S), vec![(4, 6), (18, 2)]);
     assert_eq!(t.rec.bytes(0, Dir::C2S), b"0123nextabcd!");
     assert!(t.rec.notes(0).contains(&TcpNote::Snaplen));
+}
+
+/// A receiver's zero window, and the sender's one-byte probes of it (Windows, BSD): the probe's
+/// byte is stream data; probes sent again and the data resuming at the probe's byte when the
+/// window opens are neither retransmissions nor overlaps.
+#[test]
+fn zero_windows_and_their_probes() {
+    let count = |t: &T, n: TcpNote| t.rec.notes(0).iter().filter(|x| **x == n).count();
+    // The receiver drops the probes: the sender resumes at the probe's byte.
+    let mut t = T::new(NetConfig::default());
+    t.seg(true, 100, 0, SYN, b"");
+    t.seg(false, 500, 101, SYN | ACK, b"");
+    t.seg(true, 101, 501, ACK, b"req");
+    t.seg(false, 501, 104, ACK, b"hello");
+    t.seg_win(true, 104, 506, ACK, 0, b"");
+    t.seg(false, 506, 104, ACK, b"!");
+    t.seg_win(true, 104, 506, ACK, 0, b"");
+    t.seg(false, 506, 104, ACK, b"!");
+    t.seg_win(true, 104, 506, ACK, 4096, b"");
+    t.seg(false, 506, 104, ACK, b"!world");
+    t.seg(true, 104, 512, ACK | FIN, b"");
+    t.seg(false, 512, 105, ACK | FIN, b"");
+    t.finish();
+    assert_eq!(t.rec.bytes(0, Dir::S2C), b"hello!world");
+    assert_eq!(count(&t, TcpNote::ZeroWindow), 2);
+    assert_eq!(count(&t, TcpNote::ZeroWindowProbe), 2);
+    for n in [TcpNote::Overlap, TcpNote::Retransmission, TcpNote::KeepAlive] {
+        assert_eq!(count(&t, n), 0, "{n:?}");
+    }
+    let st = t.net.stats();
+    assert_eq!((st.zero_windows, st.zero_window_probes, st.overlaps), (2, 2, 0));
+
+    // The receiver keeps the probe's byte: the sender goes on after it. A byte sent while the
+    // window is open is plain data, and a FIN with a zero window is not flagged.
+    let mut t = T::new(NetConfig::default());
+    t.seg(true, 100, 0, SYN, b"");
+    t.seg(false, 500, 101, SYN | ACK, b"");
+    t.seg(false, 501, 101, ACK, b"hello");
+    t.seg_win(true, 101, 506, ACK, 0, b"");
+    t.seg(false, 506, 101, ACK, b"!");
+    t.seg_win(true, 101, 507, ACK, 100, b"");
+    t.seg(false, 507, 101, ACK, b"w");
+    t.seg(false, 508, 101, ACK, b"orld");
+    t.seg_win(true, 101, 512, ACK | FIN, 0, b"");
+    t.finish();
+    assert_eq!(t.rec.bytes(0, Dir::S2C), b"hello!world");
+    assert_eq!(count(&t, TcpNote::ZeroWindow), 1);
+    assert_eq!(count(&t, TcpNote::ZeroWindowProbe), 1);
+    assert_eq!(count(&t, TcpNote::Overlap), 0);
+}
+
+/// An RST with a sequence number outside what its sender could have sent (spoofed, or from an
+/// earlier connection) is noted and ends nothing; one within it does.
+#[test]
+fn rst_outside_the_sequence_space_is_ignored() {
+    let mut t = T::new(NetConfig::default());
+    t.seg(true, 100, 0, SYN, b"");
+    t.seg(false, 500, 101, SYN | ACK, b"");
+    t.seg(true, 101, 501, ACK, b"abc");
+    t.seg(false, 501, 104, ACK, b"xyz");
+    t.seg(false, 504u32.wrapping_add(1 << 31), 104, RST | ACK, b"");
+    t.seg(true, 104u32.wrapping_sub(1 << 28), 0, RST, b"");
+    t.seg(true, 104, 504, ACK, b"def");
+    assert!(t.rec.closes().is_empty());
+    // Data the capture missed lies between the last byte seen and a genuine RST.
+    t.seg(false, 504 + 3000, 107, RST | ACK, b"");
+    t.seg(true, 107, 504, ACK, b"late");
+    t.finish();
+    assert_eq!(t.rec.bytes(0, Dir::C2S), b"abcdef");
+    assert_eq!(t.rec.closes(), vec![(0, CloseReason::Rst)]);
+    let st = t.net.stats();
+    assert_eq!((st.rst, st.rst_ignored, st.late_data_packets), (1, 2, 1));
+    let ignored = t.rec.notes(0).iter().filter(|n| **n == TcpNote::RstIgnored).count();
+    assert_eq!(ignored, 2);
 }
 
 #[test]
