@@ -252,7 +252,10 @@ impl Net {
                 }
             }
             Some(c) if c.closed => None,
-            Some(c) if syn_only && c.syn != Some((seg.src, SeqNumber(seg.seq))) => {
+            Some(c)
+                if (syn_only && c.syn != Some((seg.src, SeqNumber(seg.seq))))
+                    || (seg.flags.syn && seg.flags.ack && synack_elsewhere(c, seg)) =>
+            {
                 // A new incarnation of the 4-tuple: the old one ended unseen.
                 self.stats.reused_tuples += 1;
                 None
@@ -493,6 +496,20 @@ impl Net {
         // Datagrams still missing fragments will never be whole: given up, and counted.
         self.defrag.abandon_all();
         self.note_fragment_drops();
+    }
+}
+
+/// A SYN+ACK that cannot belong to open connection `c`: its sender's stream starts elsewhere,
+/// or it acknowledges another SYN than the one seen (the new SYN was not captured, as when
+/// only one direction of the traffic is). One sent again is at the same place.
+fn synack_elsewhere(c: &Conn, seg: &Segment<'_>) -> bool {
+    let [c2s, s2c] = &c.half;
+    let (h, other) = if seg.src == c.client { (c2s, s2c) } else { (s2c, c2s) };
+    if h.started {
+        h.offset_of(SeqNumber(seg.seq)) != -1
+    } else {
+        // The SYN it answers took the sequence number before the peer's first byte.
+        other.started && other.offset_of(SeqNumber(seg.ack)) != 0
     }
 }
 

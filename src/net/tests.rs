@@ -724,6 +724,36 @@ fn reused_tuple_new_syn() {
     assert_eq!(t.net.stats().reused_tuples, 1);
 }
 
+/// A SYN+ACK on an open 4-tuple that is not this connection's (another ISN, or acknowledging
+/// another SYN) starts a new one, whose roles it tells; one sent again does not.
+#[test]
+fn reused_tuple_new_synack() {
+    let mut t = T::new(NetConfig::default());
+    t.seg(true, 100, 0, SYN, b"");
+    t.seg(false, 500, 101, SYN | ACK, b"");
+    t.seg(false, 500, 101, SYN | ACK, b""); // sent again: the same connection
+    t.seg(true, 101, 501, ACK, b"one");
+    // Only the server's side of the next connection was captured.
+    t.seg(false, 7000, 9001, SYN | ACK, b"");
+    t.seg(false, 7001, 9001, ACK, b"two");
+    // A connection picked up mid-stream, then a SYN+ACK acknowledging an unseen SYN.
+    t.seg(false, 7004, 9001, ACK | RST, b"");
+    t.seg(true, 20_000, 30_000, ACK, b"three");
+    t.seg(false, 40_000, 60_001, SYN | ACK, b"");
+    t.seg(false, 40_001, 60_001, ACK, b"four");
+    t.finish();
+    let ids: Vec<u32> = t.rec.opens().iter().map(|m| m.id.0).collect();
+    assert_eq!(ids, vec![0, 1, 2, 3]);
+    assert_eq!(t.rec.bytes(0, Dir::C2S), b"one");
+    assert_eq!(t.rec.bytes(1, Dir::S2C), b"two");
+    assert_eq!(t.rec.bytes(2, Dir::C2S), b"three");
+    assert_eq!(t.rec.bytes(3, Dir::S2C), b"four");
+    assert_eq!(t.rec.opens()[3].client, sock(C));
+    assert_eq!(t.rec.opens()[3].role, RoleSource::Syn);
+    assert_eq!(t.net.stats().reused_tuples, 2);
+    assert_eq!(t.net.stats().retransmissions, 1);
+}
+
 /// After FIN or RST, a segment with bytes that starts within the closed connection's stream
 /// is its own, late: counted, bytes past the end apart. Bytes elsewhere are a new connection on
 /// the 4-tuple whose handshake was not captured, with the old connection's roles.
