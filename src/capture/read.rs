@@ -763,21 +763,50 @@ impl FileReader {
 
     /// How the input is compressed, from its first bytes. Two tell gzip, four the others (a
     /// shorter input is no capture); skippable frames, which zstd and LZ4 share, are looked
-    /// past, within the first [`SNIFF_LIMIT`] bytes, to the frame that tells which.
+    /// past to the frame that tells which. Those beyond the first [`SNIFF_LIMIT`] bytes are
+    /// dropped from the input unread, as both decoders would pass over them.
     fn sniff_compression(&mut self) -> Option<Compression> {
         self.fill(GZIP_MAGIC.len());
-        self.fill(ZSTD_MAGIC.len());
         let mut at = 0usize;
         loop {
+            // A skippable frame's header is 8 bytes; what follows one needs 4 to be told.
+            self.fill(at + 8);
             let head = self.buf.get(self.pos + at..self.end)?;
             let Some(len) = skippable_frame(head) else { return compression(head) };
             let next = at.saturating_add(8).saturating_add(len as usize);
-            if next > SNIFF_LIMIT || !self.fill(next + ZSTD_MAGIC.len()) {
-                // Only skippable frames as far as can be seen: zstd's are the usual ones.
+            if next > SNIFF_LIMIT {
+                if !self.discard(next) {
+                    return Some(Compression::Zstd);
+                }
+                at = 0;
+            } else if !self.fill(next + ZSTD_MAGIC.len()) {
+                // Only skippable frames to the end: zstd's are the usual ones.
                 return Some(Compression::Zstd);
+            } else {
+                at = next;
             }
-            at = next;
         }
+    }
+
+    /// Drops the next `n` bytes of the input, buffered or not: false if it ends first.
+    fn discard(&mut self, n: usize) -> bool {
+        let buffered = self.end - self.pos;
+        if n <= buffered {
+            self.pos += n;
+            return true;
+        }
+        let rest = (n - buffered) as u64;
+        self.base = self.base.saturating_add(self.end as u64).saturating_add(rest);
+        self.pos = 0;
+        self.end = 0;
+        let err = match io::copy(&mut (&mut self.input).take(rest), &mut io::sink()) {
+            Ok(k) if k == rest => return true,
+            Ok(_) => io::ErrorKind::UnexpectedEof.into(),
+            Err(e) => e,
+        };
+        // Told when the capture's header cannot be read.
+        self.read_error = Some(err);
+        false
     }
 
     /// Puts a decoder in front of the input, feeding it the bytes already buffered first.
@@ -793,6 +822,8 @@ impl FileReader {
         };
         self.input =
             if ReadAhead::worth_it() { Box::new(ReadAhead::new(decoder)) } else { decoder };
+        // Offsets from here on are the decompressed stream's.
+        self.base = 0;
         self.pos = 0;
         self.end = 0;
         self.eof = false;
@@ -1916,6 +1947,24 @@ mod tests {
                 let (got, err, _) = read_all(&frames);
                 assert!(err.is_none(), "{name} in frames: {err:?}");
                 assert_eq!(got, want, "{name} in frames");
+                // Skippable frames first, too long to be looked past in the buffer.
+                let mut big = Vec::new();
+                for n in [70_000u32, 200_000] {
+                    big.extend_from_slice(&[0x50, 0x2a, 0x4d, 0x18]);
+                    big.extend_from_slice(&n.to_le_bytes());
+                    big.resize(big.len() + n as usize, 0x5a);
+                }
+                big.extend(one(&c.bytes));
+                let (got, err, _) = read_all(&big);
+                assert!(err.is_none(), "{name} after big skippable frames: {err:?}");
+                assert_eq!(got, want, "{name} after big skippable frames");
+                let (got, err, _) = read_all(&big[..150_000]);
+                assert!(got.is_empty(), "{name}: cut in a big skippable frame");
+                let err = err.map(|e| e.kind);
+                assert!(
+                    matches!(err, Some(CaptureErrorKind::Truncated(Cut::FileHeader))),
+                    "{name}: cut in a big skippable frame: {err:?}"
+                );
                 // Bytes after the last frame that are not a frame: an error there.
                 let mut junk = one(&c.bytes);
                 junk.extend_from_slice(b"not a frame at all");
