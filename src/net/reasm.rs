@@ -175,6 +175,7 @@ impl Half {
     /// [`TcpNote::ZeroWindowProbe`]): one byte at the next expected sequence number, or at the
     /// last probe's, while the peer's window is zero. Returns `Some(first)`, `first` telling
     /// whether the byte is new here (the probe is sent again until the window opens).
+    #[inline]
     pub fn zero_window_probe(&mut self, off: i128, len: u64) -> Option<bool> {
         if !self.peer_window_zero || len != 1 {
             return None;

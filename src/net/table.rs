@@ -576,7 +576,8 @@ fn segment_in<S: StreamSink + ?Sized>(
     if syn_again {
         out.note(TcpNote::Retransmission);
     }
-    if seg.flags.ack && !seg.flags.syn {
+    // Tested first so that the usual packet (an open window, and the peer's too) does no more.
+    if (seg.window == 0 || other.peer_window_zero) && seg.flags.ack && !seg.flags.syn {
         // A window is only meaningful with an ACK; SYNs and FINs are not flagged (Wireshark's
         // test), but a FIN's window still tells whether the peer may send.
         let zero = seg.window == 0;
@@ -591,17 +592,24 @@ fn segment_in<S: StreamSink + ?Sized>(
     let data_seq = if seg.flags.syn { seq.plus(1) } else { seq };
     let off = h.offset_of(data_seq);
     let len = seg.payload.len() as u64 + u64::from(seg.missing);
-    let probe = if seg.flags.syn || seg.flags.fin { None } else { h.zero_window_probe(off, len) };
-    if let Some(first) = probe {
-        out.note(TcpNote::ZeroWindowProbe);
-        if first {
-            h.segment(off, seg.payload, seg.missing, false, lim, &mut out);
+    // One call of `Half::segment` only, which keeps it inlined here.
+    let bare = !seg.flags.syn && !seg.flags.fin;
+    let probe = if h.peer_window_zero && bare { h.zero_window_probe(off, len) } else { None };
+    let is_data = match probe {
+        Some(first) => {
+            out.note(TcpNote::ZeroWindowProbe);
+            first
         }
-    } else if !seg.flags.syn && !seg.flags.fin && h.is_keep_alive(off, len) {
-        // Windows and BSD stacks probe with one byte already acknowledged: counted as what it
-        // is, not as a retransmission, and its byte kept out of the stream. Its ACK still counts.
-        out.note(TcpNote::KeepAlive);
-    } else {
+        None if bare && h.is_keep_alive(off, len) => {
+            // Windows and BSD stacks probe with one byte already acknowledged: counted as what
+            // it is, not as a retransmission, and its byte kept out of the stream. Its ACK still
+            // counts.
+            out.note(TcpNote::KeepAlive);
+            false
+        }
+        None => true,
+    };
+    if is_data {
         h.segment(off, seg.payload, seg.missing, seg.flags.fin, lim, &mut out);
     }
     if seg.flags.ack {
