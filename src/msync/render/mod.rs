@@ -23,6 +23,27 @@ impl Default for RenderOpts {
     }
 }
 
+/// Characters a text output (summary, `-V`, sdklog, the report's tables) never writes as they
+/// are: control characters (C0, DEL, C1), which break the line or drive a terminal; the line and
+/// paragraph separators, which readers such as Python's `splitlines` take as line ends; and the
+/// bidirectional overrides and isolates, which reorder what a terminal shows after them
+/// ("Trojan Source"). Every text rendering escapes the same set.
+pub fn needs_escape(c: char) -> bool {
+    c.is_control()
+        || matches!(c, '\u{2028}' | '\u{2029}' | '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}')
+}
+
+/// `s` with what [`needs_escape`] names written as `\n`, `\r`, `\t` or `\u{XX}` (the summary's
+/// notation), borrowed when there is nothing to escape.
+pub fn escape_text(s: &str) -> std::borrow::Cow<'_, str> {
+    if !s.chars().any(needs_escape) {
+        return s.into();
+    }
+    let mut out = String::with_capacity(s.len() + 8);
+    summary::push_plain(&mut out, s);
+    out.into()
+}
+
 /// What a redacted secret prints as.
 pub const REDACTED: &str = "***";
 

@@ -8,7 +8,7 @@
 
 use std::fmt::{self, Write as _};
 
-use super::{RenderOpts, REDACTED};
+use super::{needs_escape, RenderOpts, REDACTED};
 use crate::msync::decode::{peek_command, Body, Command, DecodeError, Decoded, MetaBody};
 use crate::msync::pb;
 use crate::net::Dir;
@@ -697,15 +697,8 @@ fn push_jid(out: &mut String, j: &pb::Jid) {
     }
 }
 
-/// Characters that would break the line or reorder what the terminal shows: control characters,
-/// line and paragraph separators, and bidirectional overrides and isolates.
-fn needs_escape(c: char) -> bool {
-    c.is_control()
-        || matches!(c, '\u{2028}' | '\u{2029}' | '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}')
-}
-
 /// Writes `s` unquoted, escaping what [`needs_escape`] names so the line stays one line.
-fn push_plain(out: &mut String, s: &str) {
+pub(crate) fn push_plain(out: &mut String, s: &str) {
     if is_printable_ascii(s, false) || !s.chars().any(needs_escape) {
         out.push_str(s);
         return;

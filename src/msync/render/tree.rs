@@ -9,7 +9,8 @@
 //! - unknown fields `field 42 (varint): 7`; undecodable payloads as hex with a bracketed note;
 //! - fields in wire order; with offsets, each line ends in `[@N]`, the tag's offset in the
 //!   frame (`[@zlib+N]` inside an inflated payload: offset within the inflated bytes);
-//! - control characters escaped (the tree goes to terminals); secrets `***`.
+//! - control characters, line separators and bidirectional controls escaped (the tree goes to
+//!   terminals); secrets `***`.
 
 use std::fmt::Write as _;
 
