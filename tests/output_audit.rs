@@ -218,3 +218,120 @@ fn strings_from_the_wire_cannot_break_text_lines() {
 fn json_check(s: &str, what: &str) -> serde_json::Value {
     serde_json::from_str(s).unwrap_or_else(|e| panic!("{what}: not JSON ({e}): {s}"))
 }
+
+/// Whether `out` shows `secret` as text, hex or base64 (at any of the three alignments).
+fn shows(out: &str, secret: &str) -> bool {
+    const B64: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    let hex: String = secret.bytes().map(|b| format!("{b:02x}")).collect();
+    let b64 = |b: &[u8]| -> String {
+        let mut s = String::new();
+        for c in b.chunks(3) {
+            let n = c.iter().enumerate().fold(0u32, |n, (i, &x)| n | u32::from(x) << (16 - 8 * i));
+            for k in 0..=c.len() {
+                s.push(char::from(B64[(n >> (18 - 6 * k) & 63) as usize]));
+            }
+        }
+        s
+    };
+    let aligned = (0..3).any(|a| {
+        let mut b = vec![0u8; a];
+        b.extend_from_slice(secret.as_bytes());
+        let enc = b64(&b);
+        let inner = enc.get(a * 4 / 3 + 1..enc.len().saturating_sub(1)).unwrap_or("");
+        inner.len() >= 4 && out.contains(inner)
+    });
+    out.contains(secret) || out.contains(&hex) || aligned
+}
+
+fn zlib(b: &[u8]) -> Vec<u8> {
+    use std::io::Write;
+    let mut z = flate2::write::ZlibEncoder::new(Vec::new(), flate2::Compression::default());
+    z.write_all(b).unwrap();
+    z.finish().unwrap()
+}
+
+#[test]
+fn secrets_stay_redacted_wherever_they_hide() {
+    const SECRETS: [&str; 11] = [
+        "msync-auth-1",
+        "msync-ekey-1",
+        "prov-auth-1",
+        "prov-pass-1",
+        "prov-ekey-1",
+        "prov-token-1",
+        "prov-ntp-1",
+        "att-secret-1",
+        "thumb-secret-1",
+        "bad-body-key",
+        "WIRETYPE",
+    ];
+    let mut pcap = Pcap::new();
+    let mut f = Flow::open(&mut pcap, 2);
+    let login = pb::Provision {
+        os_type: Some(1),
+        auth: Some(SECRETS[2].into()),
+        password: Some(SECRETS[3].into()),
+        encrypt_key: Some(SECRETS[4].into()),
+        auth_token: Some(SECRETS[5].into()),
+        ntp_key: Some(SECRETS[6].into()),
+        device_name: Some("phone".into()),
+        ..Default::default()
+    };
+    let mut env = envelope(3, login.encode_to_vec());
+    env.guid = Some(jid("alice"));
+    env.auth = Some(SECRETS[0].into());
+    env.encrypt_key = Some(SECRETS[1].into());
+    f.send(&mut pcap, Dir::C2S, &env.encode_to_vec());
+    let ok = pb::Provision {
+        status: Some(pb::Status { error_code: Some(0), ..Default::default() }),
+        ..Default::default()
+    };
+    f.send(&mut pcap, Dir::S2C, &envelope(3, ok.encode_to_vec()).encode_to_vec());
+    // A chat body with both attachment keys, in a zlib pull answer.
+    let content = pb::message_body::Content {
+        r#type: Some(1),
+        secret_key: Some(SECRETS[7].into()),
+        thumbnail_secret_key: Some(SECRETS[8].into()),
+        ..Default::default()
+    };
+    let body = pb::MessageBody { r#type: Some(1), contents: vec![content], ..Default::default() };
+    let meta = |id: u64, payload: Vec<u8>| pb::Meta {
+        id: Some(id),
+        ns: Some(1),
+        payload: Some(payload),
+        ..Default::default()
+    };
+    let dl = pb::CommSyncDl { metas: vec![meta(1, body.encode_to_vec())], ..Default::default() };
+    let mut pull = envelope(0, zlib(&dl.encode_to_vec()));
+    pull.compress_algorimth = Some(1);
+    f.send(&mut pcap, Dir::S2C, &pull.encode_to_vec());
+    // A chat body that does not parse (its bytes hold an attachment key), and one whose
+    // attachment key arrives as fixed64 (field 8, wire type 1).
+    let content =
+        pb::message_body::Content { secret_key: Some(SECRETS[9].into()), ..Default::default() };
+    let mut bad = pb::MessageBody { contents: vec![content], ..Default::default() }.encode_to_vec();
+    bad.extend_from_slice(&[0x0a, 0x05, 0x01]);
+    let mut wrong = vec![0x41];
+    wrong.extend_from_slice(SECRETS[10].as_bytes());
+    let wrong = [&[0x22, wrong.len() as u8][..], &wrong].concat();
+    let dl = pb::CommSyncDl { metas: vec![meta(2, bad), meta(3, wrong)], ..Default::default() };
+    f.send(&mut pcap, Dir::S2C, &envelope(0, dl.encode_to_vec()).encode_to_vec());
+    let file = write("hidden-secrets.pcap", &pcap);
+
+    for extra in [&[][..], &["--max-depth", "1"], &["--max-depth", "3"], &["-j", "2"]] {
+        for (what, out) in all_outputs(&file, extra) {
+            for secret in SECRETS {
+                assert!(!shows(&out, secret), "{what}: {secret} shows in\n{out}");
+            }
+            // The fixed64 one would show as a number.
+            let n = u64::from_le_bytes(*b"WIRETYPE").to_string();
+            assert!(!out.contains(&n), "{what}: the fixed64 key shows in\n{out}");
+        }
+    }
+    // The secrets are all there to be shown when asked for.
+    let shown = run(&["dissect", "-V", "--show-secrets"], &file);
+    for secret in &SECRETS[..9] {
+        assert!(shown.contains(secret), "{secret} not in\n{shown}");
+    }
+    assert!(shows(&shown, SECRETS[9]), "{shown}");
+}

@@ -18,7 +18,8 @@
 //!   `MessageBody.Content.type` → `contenttype`, `MessageBody.ext` → `exts`, and
 //!   `KeyValue`'s oneof members → `value`;
 //! - unknown fields as `field 42 : 7` (ours); payloads that cannot be decoded as
-//!   `<encrypted, N bytes> hex`, `<error: why> hex` (ours); secrets `***`.
+//!   `<encrypted, N bytes> hex`, `<error: why> hex` (ours; `<error: why> ***` when the message
+//!   could carry a secret); secrets `***`.
 
 use std::fmt::Write as _;
 
@@ -232,7 +233,13 @@ impl Visitor for SdkLog<'_> {
                 self.out.push_str("> ");
             }
         }
-        push_hex(self.out, bytes);
+        // Bytes that may hold a secret (a message that did not parse, or nested too deep)
+        // print as the secret would.
+        if why.may_hold_secrets() && !self.opts.show_secrets {
+            self.out.push_str(REDACTED);
+        } else {
+            push_hex(self.out, bytes);
+        }
     }
 
     fn error(&mut self, err: &WireError) {
@@ -384,6 +391,18 @@ mod tests {
         assert!(s.starts_with("{ verison : MSYNC_V1, command : SYNC, <error: "), "{s}");
         assert!(s.ends_with("> }"), "{s}");
         assert_eq!(log(&[], Dir::S2C), "{ }");
+    }
+
+    #[test]
+    fn secrets_in_bytes_shown_undecoded() {
+        samples::check_hidden(|f, d, opts| {
+            let mut s = String::new();
+            write_sdklog(&mut s, f, d, opts);
+            s
+        });
+        let l = log(&samples::hidden_secrets()[0].0, Dir::C2S);
+        assert!(l.contains(", payload : <error: not a valid easemob.pb.Provision: "), "{l}");
+        assert!(l.ends_with("> *** }"), "{l}");
     }
 
     #[test]
