@@ -79,6 +79,16 @@ pub fn write_summary(out: &mut String, msg: &Decoded, dir: Dir, opts: &RenderOpt
             let _ = write!(out, " [compress_algorimth={n}]");
         }
     }
+    // Every client writes MSYNC_V1 (or leaves it out): another version is worth a look, and
+    // a value the schema does not know would otherwise go unseen outside -V and JSON.
+    match msg.env.version {
+        None | Some(0) => {}
+        Some(v) => {
+            out.push_str(" [");
+            push_enum(out, enum_name!(pb::m_sync::Version, v), "version=", v);
+            out.push(']');
+        }
+    }
 }
 
 /// For frames that failed to decode: "<COMMAND?> <arrow> [undecodable: reason]". The command is
@@ -1419,6 +1429,19 @@ mod tests {
             ..Default::default()
         };
         assert_eq!(summarize(&e, Dir::C2S), "SYNC ↑ 2 bytes [compress_algorimth=2]");
+    }
+
+    #[test]
+    fn versions_other_than_v1() {
+        let mut e = pb::MSync { version: Some(0), command: Some(1), ..Default::default() };
+        assert_eq!(summarize(&e, Dir::C2S), "UNREAD ↑");
+        e.version = Some(1);
+        assert_eq!(summarize(&e, Dir::C2S), "UNREAD ↑ [MSYNC_V2]");
+        e.version = Some(7);
+        assert_eq!(summarize(&e, Dir::C2S), "UNREAD ↑ [version=7]");
+        e.version = Some(-2);
+        e.compress_algorimth = Some(1);
+        assert_eq!(summarize(&e, Dir::C2S), "UNREAD ↑ [zlib] [version=-2]");
     }
 
     #[test]
