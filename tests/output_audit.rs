@@ -252,7 +252,7 @@ fn zlib(b: &[u8]) -> Vec<u8> {
 
 #[test]
 fn secrets_stay_redacted_wherever_they_hide() {
-    const SECRETS: [&str; 11] = [
+    const SECRETS: [&str; 14] = [
         "msync-auth-1",
         "msync-ekey-1",
         "prov-auth-1",
@@ -264,7 +264,12 @@ fn secrets_stay_redacted_wherever_they_hide() {
         "thumb-secret-1",
         "bad-body-key",
         "WIRETYPE",
+        "ext-call-token",
+        "json-ext-pass",
+        "meta-json-token",
     ];
+    // An application credential as a number (a KeyValue's varint value).
+    const PIN: i64 = 918_273_645_546_372;
     let mut pcap = Pcap::new();
     let mut f = Flow::open(&mut pcap, 2);
     let login = pb::Provision {
@@ -294,7 +299,26 @@ fn secrets_stay_redacted_wherever_they_hide() {
         thumbnail_secret_key: Some(SECRETS[8].into()),
         ..Default::default()
     };
-    let body = pb::MessageBody { r#type: Some(1), contents: vec![content], ..Default::default() };
+    let kv = |key: &str, v: pb::key_value::Value| pb::KeyValue {
+        key: Some(key.into()),
+        r#type: Some(7),
+        value: Some(v),
+    };
+    let body = pb::MessageBody {
+        r#type: Some(1),
+        contents: vec![content],
+        ext: vec![
+            kv("callToken", pb::key_value::Value::StringValue(SECRETS[11].into())),
+            kv(
+                "em_ext",
+                pb::key_value::Value::StringValue(format!(r#"{{"password":"{}"}}"#, SECRETS[12])),
+            ),
+            kv("pin_pwd", pb::key_value::Value::VarintValue(PIN)),
+            kv("weichat", pb::key_value::Value::StringValue(r#"{"originType":"webim"}"#.into())),
+        ],
+        meta: Some(format!(r#"{{"auth_token": "{}", "n": 1}}"#, SECRETS[13]).into_bytes()),
+        ..Default::default()
+    };
     let meta = |id: u64, payload: Vec<u8>| pb::Meta {
         id: Some(id),
         ns: Some(1),
@@ -323,15 +347,21 @@ fn secrets_stay_redacted_wherever_they_hide() {
             for secret in SECRETS {
                 assert!(!shows(&out, secret), "{what}: {secret} shows in\n{out}");
             }
-            // The fixed64 one would show as a number.
+            // The fixed64 one would show as a number, and so would the PIN.
             let n = u64::from_le_bytes(*b"WIRETYPE").to_string();
             assert!(!out.contains(&n), "{what}: the fixed64 key shows in\n{out}");
+            assert!(!out.contains(&PIN.to_string()), "{what}: the PIN shows in\n{out}");
+            // What names no credential stays.
+            if extra.is_empty() && (what.contains("verbose") || what.contains("sdklog")) {
+                assert!(out.contains("originType"), "{what}: {out}");
+            }
         }
     }
     // The secrets are all there to be shown when asked for.
     let shown = run(&["dissect", "-V", "--show-secrets"], &file);
-    for secret in &SECRETS[..9] {
+    for secret in SECRETS[..9].iter().chain(&SECRETS[11..]) {
         assert!(shown.contains(secret), "{secret} not in\n{shown}");
     }
+    assert!(shown.contains(&PIN.to_string()), "{shown}");
     assert!(shows(&shown, SECRETS[9]), "{shown}");
 }

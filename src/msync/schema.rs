@@ -416,6 +416,9 @@ pub struct FieldInfo {
     pub parent: &'static MessageDesc,
     /// In number order, a later occurrence of this singular field follows (protobuf: last wins).
     pub superseded: bool,
+    /// A value of a `KeyValue` whose key names a credential
+    /// ([`crate::msync::render::is_secret_key`]): redacted like a secret field.
+    pub secret_value: bool,
 }
 
 impl FieldInfo {
@@ -423,9 +426,11 @@ impl FieldInfo {
     /// secret field that arrives with a wire type its type cannot have is shown as an unknown
     /// field (`desc` is `None`), but its bytes are still the secret's: its number decides.
     pub fn is_secret(&self) -> bool {
-        self.desc
-            .or_else(|| self.parent.field(self.number))
-            .is_some_and(|d| crate::msync::render::is_secret(self.parent.full_name, d.name))
+        self.secret_value
+            || self
+                .desc
+                .or_else(|| self.parent.field(self.number))
+                .is_some_and(|d| crate::msync::render::is_secret(self.parent.full_name, d.name))
     }
 }
 
@@ -555,9 +560,14 @@ pub fn holds_secrets(desc: &MessageDesc) -> bool {
                 e
             })
             .collect();
+        // A KeyValue's value is a secret when its key names a credential.
         let mut secret: Vec<bool> = MESSAGES
             .iter()
-            .map(|m| m.fields.iter().any(|f| crate::msync::render::is_secret(m.full_name, f.name)))
+            .enumerate()
+            .map(|(i, m)| {
+                Some(i) == k.key_value
+                    || m.fields.iter().any(|f| crate::msync::render::is_secret(m.full_name, f.name))
+            })
             .collect();
         // Propagate to the types that lead to a secret one, until nothing changes.
         loop {
@@ -648,6 +658,7 @@ struct Known {
     logout: Option<usize>,
     message_body: Option<usize>,
     content: Option<usize>,
+    key_value: Option<usize>,
     muc_body: Option<usize>,
     roster_body: Option<usize>,
     statistics_body: Option<usize>,
@@ -670,6 +681,7 @@ fn known() -> &'static Known {
             logout: m("Logout"),
             message_body: m("MessageBody"),
             content: m("MessageBody.Content"),
+            key_value: m("KeyValue"),
             muc_body: m("MUCBody"),
             roster_body: m("RosterBody"),
             statistics_body: m("StatisticsBody"),
@@ -941,6 +953,17 @@ impl<V: Visitor> Walker<'_, V> {
         let mut ns = 0i32;
         let is_msync = is(k.msync);
         let is_meta = is(k.meta);
+        // A KeyValue whose key names a credential: its value (fields 3..=6) is a secret.
+        let mut secret_kv = false;
+        if is(k.key_value) {
+            for r in self.scratch.get(start..end).unwrap_or(&[]) {
+                if r.number == 1 && r.wire == WireType::Len {
+                    let key = buf.get(r.start..r.end).unwrap_or(&[]);
+                    secret_kv =
+                        std::str::from_utf8(key).is_ok_and(crate::msync::render::is_secret_key);
+                }
+            }
+        }
         if is_msync || is_meta {
             for r in self.scratch.get(start..end).unwrap_or(&[]) {
                 match (is_msync, r.number, r.wire) {
@@ -975,6 +998,7 @@ impl<V: Visitor> Walker<'_, V> {
                 desc: fd,
                 parent: desc,
                 superseded: grouped && fd.is_some_and(|d| !d.repeated) && same(next),
+                secret_value: secret_kv && (3..=6).contains(&r.number),
             };
             let run = grouped && fd.is_some_and(|d| d.repeated);
             if run && !same(prev) {
@@ -1482,7 +1506,8 @@ mod tests {
             assert_eq!(holds(n), Some(true), "{n}");
         }
         assert_eq!(holds("MessageBody.Content"), Some(true));
-        for n in ["JID", "Status", "KeyValue", "CommNotice", "CommUnreadDL", "MUCBody", "Logout"] {
+        assert_eq!(holds("KeyValue"), Some(true));
+        for n in ["JID", "Status", "CommNotice", "CommUnreadDL", "MUCBody", "Logout"] {
             assert_eq!(holds(n), Some(false), "{n}");
         }
     }

@@ -136,8 +136,11 @@ impl Visitor for Json<'_> {
             return;
         }
         self.member(f);
-        // Secrets are all strings or bytes: skip the name check for other values.
-        if matches!(v, Value::Str(_) | Value::Bytes(_)) && f.is_secret() && !self.opts.show_secrets
+        // The schema's secrets are all strings or bytes: skip the name check for other values
+        // (a credential's value in a KeyValue may be any: `secret_value` says so).
+        if (f.secret_value || matches!(v, Value::Str(_) | Value::Bytes(_)))
+            && f.is_secret()
+            && !self.opts.show_secrets
         {
             push_str(self.out, REDACTED);
             return;
@@ -166,10 +169,10 @@ impl Visitor for Json<'_> {
             Value::Bool(b) => out.extend_from_slice(if b { b"true" } else { b"false" }),
             Value::F32(x) => push_float(out, f64::from(x), Some(x)),
             Value::F64(x) => push_float(out, x, None),
-            Value::Str(s) => push_str(out, s),
+            Value::Str(s) => push_str(out, &super::shown_text(s, self.opts)),
             Value::Bytes(b) => {
                 out.push(b'"');
-                push_base64(out, b);
+                push_base64(out, &super::shown_bytes(b, self.opts));
                 out.push(b'"');
             }
             Value::Enum { number, name, .. } => match name {

@@ -164,11 +164,11 @@ impl Visitor for SdkLog<'_> {
             Value::F32(x) => write!(out, "{x}"),
             Value::F64(x) => write!(out, "{x}"),
             Value::Str(s) => {
-                push_text(out, s);
+                push_text(out, &super::shown_text(s, self.opts));
                 Ok(())
             }
             Value::Bytes(b) => {
-                push_bytes_text(out, b);
+                push_bytes_text(out, &super::shown_bytes(b, self.opts));
                 Ok(())
             }
             Value::Enum { number, name, .. } => match name {

@@ -16,7 +16,7 @@
 use std::fmt::Write as _;
 
 use super::sdklog::{push_hex, push_text};
-use super::{RenderOpts, REDACTED};
+use super::{shown_bytes, shown_text, RenderOpts, REDACTED};
 use crate::msync::schema::{
     msync_desc, parse_jid, walk_frame, FieldInfo, Nested, Opaque, RawValue, Value, Visitor,
     WireError,
@@ -73,7 +73,9 @@ impl Tree<'_> {
         self.out.push('\n');
     }
 
-    fn bytes(&mut self, b: &[u8]) {
+    /// `b` as text or hex, then `len`: the field's length on the wire (`b` may be its
+    /// redaction).
+    fn bytes(&mut self, b: &[u8], len: usize) {
         match std::str::from_utf8(b) {
             Ok(s) => {
                 self.out.push('"');
@@ -82,7 +84,7 @@ impl Tree<'_> {
             }
             Err(_) => push_hex(self.out, b),
         }
-        let _ = write!(self.out, " ({} bytes)", b.len());
+        let _ = write!(self.out, " ({len} bytes)");
     }
 }
 
@@ -104,12 +106,12 @@ impl Visitor for Tree<'_> {
                 Value::F64(x) => write!(self.out, "{x}"),
                 Value::Str(s) => {
                     self.out.push('"');
-                    push_text(self.out, s);
+                    push_text(self.out, &shown_text(s, self.opts));
                     self.out.push('"');
                     Ok(())
                 }
                 Value::Bytes(b) => {
-                    self.bytes(b);
+                    self.bytes(&shown_bytes(b, self.opts), b.len());
                     Ok(())
                 }
                 Value::Enum { number, name: Some(n), .. } => write!(self.out, "{n} ({number})"),
@@ -117,7 +119,7 @@ impl Visitor for Tree<'_> {
                 Value::Raw(RawValue::Varint(n) | RawValue::Fixed64(n)) => write!(self.out, "{n}"),
                 Value::Raw(RawValue::Fixed32(n)) => write!(self.out, "{n}"),
                 Value::Raw(RawValue::Len(b)) => {
-                    self.bytes(b);
+                    self.bytes(b, b.len());
                     Ok(())
                 }
                 Value::Raw(RawValue::Group(b)) => {
