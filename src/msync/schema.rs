@@ -416,12 +416,21 @@ pub struct FieldInfo {
     pub parent: &'static MessageDesc,
     /// In number order, a later occurrence of this singular field follows (protobuf: last wins).
     pub superseded: bool,
+    /// A value of a `KeyValue` whose key names a credential
+    /// ([`crate::msync::render::is_secret_key`]): redacted like a secret field.
+    pub secret_value: bool,
 }
 
 impl FieldInfo {
-    /// Whether the field is a secret (by name, see [`crate::msync::render::is_secret`]).
+    /// Whether the field is a secret (by name, see [`crate::msync::render::is_secret`]). A
+    /// secret field that arrives with a wire type its type cannot have is shown as an unknown
+    /// field (`desc` is `None`), but its bytes are still the secret's: its number decides.
     pub fn is_secret(&self) -> bool {
-        self.desc.is_some_and(|d| crate::msync::render::is_secret(self.parent.full_name, d.name))
+        self.secret_value
+            || self
+                .desc
+                .or_else(|| self.parent.field(self.number))
+                .is_some_and(|d| crate::msync::render::is_secret(self.parent.full_name, d.name))
     }
 }
 
@@ -472,8 +481,9 @@ pub enum Opaque<'e> {
     /// The bytes are not a well-formed message of this type. The error's offsets are frame
     /// offsets, or offsets within the inflated payload when `inflated`.
     Invalid { ty: &'static MessageDesc, err: &'e WireError, inflated: bool },
-    /// The zlib payload could not be inflated (corrupt, or over `RenderOpts::max_inflated`).
-    Inflate(&'e InflateError),
+    /// The zlib payload of type `ty` could not be inflated (corrupt, or over
+    /// `RenderOpts::max_inflated`).
+    Inflate { ty: &'static MessageDesc, err: &'e InflateError },
     /// Packed repeated scalars that do not parse.
     BadPacked(&'e WireError),
 }
@@ -490,10 +500,99 @@ impl std::fmt::Display for Opaque<'_> {
                 }
                 Ok(())
             }
-            Opaque::Inflate(e) => write!(f, "{e}"),
+            Opaque::Inflate { err, .. } => write!(f, "{err}"),
             Opaque::BadPacked(e) => write!(f, "bad packed field: {e}"),
         }
     }
+}
+
+impl Opaque<'_> {
+    /// Whether the bytes shown may hold a secret: they are (or inflate to) a message whose type
+    /// can carry one, at any depth (see [`holds_secrets`]). Renderers redact such bytes unless
+    /// secrets are shown: a Provision that does not parse, or one past `--max-depth`, would
+    /// otherwise print its password in hex or base64. Encrypted payloads are ciphertext, and
+    /// packed scalars are never secrets.
+    pub fn may_hold_secrets(&self) -> bool {
+        match self {
+            Opaque::TooDeep(ty) | Opaque::Invalid { ty, .. } | Opaque::Inflate { ty, .. } => {
+                holds_secrets(ty)
+            }
+            Opaque::Encrypted | Opaque::BadPacked(_) => false,
+        }
+    }
+}
+
+/// Whether a message of type `desc` can carry a secret field (see
+/// [`crate::msync::render::is_secret`]) at any depth, following embedded messages and the
+/// payloads the walker resolves (`MSync.payload` by command, `Meta.payload` by namespace).
+/// Computed once for the whole schema.
+pub fn holds_secrets(desc: &MessageDesc) -> bool {
+    static SECRET: std::sync::OnceLock<Vec<bool>> = std::sync::OnceLock::new();
+    let table = SECRET.get_or_init(|| {
+        let k = known();
+        let index = |d: Option<&'static MessageDesc>| {
+            d.and_then(|d| MESSAGES.iter().position(|m| std::ptr::eq(m, d)))
+        };
+        // What each message leads to: its embedded message fields, and for MSync and Meta the
+        // types their payload bytes resolve to.
+        let edges: Vec<Vec<usize>> = MESSAGES
+            .iter()
+            .enumerate()
+            .map(|(i, m)| {
+                let mut e: Vec<usize> = m
+                    .fields
+                    .iter()
+                    .filter_map(|f| match f.kind {
+                        Kind::Message(j) => Some(j),
+                        _ => None,
+                    })
+                    .collect();
+                if Some(i) == k.msync {
+                    for c in 0..=4 {
+                        for dir in [Dir::C2S, Dir::S2C] {
+                            e.extend(index(payload_type(c, dir)));
+                        }
+                    }
+                }
+                if Some(i) == k.meta {
+                    e.extend((0..=4).filter_map(|ns| index(meta_payload_type(ns))));
+                }
+                e
+            })
+            .collect();
+        // A KeyValue's value is a secret when its key names a credential.
+        let mut secret: Vec<bool> = MESSAGES
+            .iter()
+            .enumerate()
+            .map(|(i, m)| {
+                Some(i) == k.key_value
+                    || m.fields.iter().any(|f| crate::msync::render::is_secret(m.full_name, f.name))
+            })
+            .collect();
+        // Propagate to the types that lead to a secret one, until nothing changes.
+        loop {
+            let mut changed = false;
+            for (i, e) in edges.iter().enumerate() {
+                if !secret.get(i).copied().unwrap_or(true)
+                    && e.iter().any(|&j| secret.get(j).copied().unwrap_or(false))
+                {
+                    if let Some(s) = secret.get_mut(i) {
+                        *s = true;
+                        changed = true;
+                    }
+                }
+            }
+            if !changed {
+                break secret;
+            }
+        }
+    });
+    MESSAGES
+        .iter()
+        .position(|m| std::ptr::eq(m, desc))
+        .and_then(|i| table.get(i).copied())
+        // A descriptor outside the table: assume the worst.
+        .unwrap_or(true)
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
@@ -559,6 +658,7 @@ struct Known {
     logout: Option<usize>,
     message_body: Option<usize>,
     content: Option<usize>,
+    key_value: Option<usize>,
     muc_body: Option<usize>,
     roster_body: Option<usize>,
     statistics_body: Option<usize>,
@@ -581,6 +681,7 @@ fn known() -> &'static Known {
             logout: m("Logout"),
             message_body: m("MessageBody"),
             content: m("MessageBody.Content"),
+            key_value: m("KeyValue"),
             muc_body: m("MUCBody"),
             roster_body: m("RosterBody"),
             statistics_body: m("StatisticsBody"),
@@ -852,6 +953,17 @@ impl<V: Visitor> Walker<'_, V> {
         let mut ns = 0i32;
         let is_msync = is(k.msync);
         let is_meta = is(k.meta);
+        // A KeyValue whose key names a credential: its value (fields 3..=6) is a secret.
+        let mut secret_kv = false;
+        if is(k.key_value) {
+            for r in self.scratch.get(start..end).unwrap_or(&[]) {
+                if r.number == 1 && r.wire == WireType::Len {
+                    let key = buf.get(r.start..r.end).unwrap_or(&[]);
+                    secret_kv =
+                        std::str::from_utf8(key).is_ok_and(crate::msync::render::is_secret_key);
+                }
+            }
+        }
         if is_msync || is_meta {
             for r in self.scratch.get(start..end).unwrap_or(&[]) {
                 match (is_msync, r.number, r.wire) {
@@ -886,6 +998,7 @@ impl<V: Visitor> Walker<'_, V> {
                 desc: fd,
                 parent: desc,
                 superseded: grouped && fd.is_some_and(|d| !d.repeated) && same(next),
+                secret_value: secret_kv && (3..=6).contains(&r.number),
             };
             let run = grouped && fd.is_some_and(|d| d.repeated);
             if run && !same(prev) {
@@ -965,7 +1078,7 @@ impl<V: Visitor> Walker<'_, V> {
                         let at = Loc { frame: None, local: 0 };
                         self.nested(info, desc, &plain, body, at, true, true, depth)
                     }
-                    Err(e) => self.v.opaque(info, Opaque::Inflate(&e), body),
+                    Err(e) => self.v.opaque(info, Opaque::Inflate { ty: desc, err: &e }, body),
                 },
             },
             (WireType::Len, k) => {
@@ -1058,6 +1171,7 @@ pub fn parse_jid(bytes: &[u8]) -> Option<crate::msync::jid::JidParts<'_>> {
 #[cfg(test)]
 pub(crate) mod samples {
     use crate::msync::pb;
+    use crate::msync::render::RenderOpts;
     use crate::net::Dir;
     use prost::Message;
 
@@ -1281,11 +1395,122 @@ pub(crate) mod samples {
         b.extend_from_slice(&[0xf3, 0x02, 0x08, 0x01, 0xf4, 0x02]);
         b
     }
+
+    /// Secrets where the walker cannot show them as fields, each found in the bytes of its
+    /// frame (the zlib one in its inflated payload): a login whose Provision does not parse;
+    /// a zlib login; a pull answer whose chat body does not parse; a chat body whose
+    /// attachment key arrives as fixed64 (an unknown field to the walker).
+    pub const HIDDEN: [&str; 4] = ["hunter2", "zlib-hunter2", "att-key", "SECRETK8"];
+
+    pub fn hidden_secrets() -> Vec<(Vec<u8>, Dir)> {
+        use std::io::Write;
+        let p = pb::Provision { password: Some(HIDDEN[0].into()), ..Default::default() };
+        let mut bad = p.encode_to_vec();
+        bad.extend_from_slice(&[0x0a, 0x05, 0x01]); // field 1, LEN 5, one byte left
+        let login = envelope(3, bad).encode_to_vec();
+        let p = pb::Provision { password: Some(HIDDEN[1].into()), ..Default::default() };
+        let mut z = flate2::write::ZlibEncoder::new(Vec::new(), flate2::Compression::default());
+        let _ = z.write_all(&p.encode_to_vec());
+        let mut zlogin = envelope(3, z.finish().unwrap_or_default());
+        zlogin.compress_algorimth = Some(1);
+        let content = pb::message_body::Content {
+            r#type: Some(1),
+            secret_key: Some(HIDDEN[2].into()),
+            ..Default::default()
+        };
+        let body = pb::MessageBody { contents: vec![content], ..Default::default() };
+        let mut bad_body = body.encode_to_vec();
+        bad_body.extend_from_slice(&[0x0a, 0x05, 0x01]);
+        let meta = |payload: Vec<u8>| pb::Meta {
+            id: Some(1),
+            ns: Some(1),
+            payload: Some(payload),
+            ..Default::default()
+        };
+        let dl = pb::CommSyncDl { metas: vec![meta(bad_body)], ..Default::default() };
+        let pull = envelope(0, dl.encode_to_vec()).encode_to_vec();
+        // Content { type: IMAGE, secretKey (8) as fixed64 }
+        let mut wrong = vec![0x08, 0x01, 0x41];
+        wrong.extend_from_slice(HIDDEN[3].as_bytes());
+        let body = [&[0x22, wrong.len() as u8][..], &wrong].concat();
+        let ul = pb::CommSyncUl { meta: Some(meta(body)), ..Default::default() };
+        let send = envelope(0, ul.encode_to_vec()).encode_to_vec();
+        vec![
+            (login, Dir::C2S),
+            (zlogin.encode_to_vec(), Dir::C2S),
+            (pull, Dir::S2C),
+            (send, Dir::C2S),
+        ]
+    }
+
+    /// Checks a renderer against [`hidden_secrets`]: none shows at any `--max-depth` up to 4
+    /// or when the zlib payload is over the inflate cap; with `show_secrets` the ones in bytes
+    /// that did not parse (and the zlib one) show.
+    pub fn check_hidden(render: impl Fn(&[u8], Dir, &RenderOpts) -> String) {
+        let variants = (0..=4)
+            .map(|max_depth| RenderOpts { max_depth, ..Default::default() })
+            .chain([RenderOpts::default(), RenderOpts { max_inflated: 4, ..Default::default() }]);
+        for opts in variants {
+            for (f, d) in hidden_secrets() {
+                let out = render(&f, d, &opts);
+                for secret in HIDDEN {
+                    assert!(!shows(&out, secret), "{secret} with {opts:?} in {out}");
+                }
+            }
+        }
+        let opts = RenderOpts { show_secrets: true, ..Default::default() };
+        let all: String = hidden_secrets().iter().map(|(f, d)| render(f, *d, &opts)).collect();
+        for secret in HIDDEN.iter().take(3) {
+            assert!(shows(&all, secret), "{secret} not in {all}");
+        }
+    }
+
+    /// Whether `out` shows `secret` as text, hex or base64 (at any of the three alignments;
+    /// the characters that depend on neighbouring bytes are left out).
+    pub fn shows(out: &str, secret: &str) -> bool {
+        const B64: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+        let hex: String = secret.bytes().map(|b| format!("{b:02x}")).collect();
+        let b64 = |b: &[u8]| -> String {
+            let mut s = String::new();
+            for c in b.chunks(3) {
+                let n =
+                    c.iter().enumerate().fold(0u32, |n, (i, &x)| n | u32::from(x) << (16 - 8 * i));
+                for k in 0..=c.len() {
+                    s.push(char::from(B64[(n >> (18 - 6 * k) & 63) as usize]));
+                }
+            }
+            s
+        };
+        let aligned = (0..3).any(|a| {
+            let mut b = vec![0u8; a];
+            b.extend_from_slice(secret.as_bytes());
+            let enc = b64(&b);
+            // Skip the characters that hold the padding bytes, and the last (partial) one.
+            let inner = enc.get(a * 4 / 3 + 1..enc.len().saturating_sub(1)).unwrap_or("");
+            inner.len() >= 4 && out.contains(inner)
+        });
+        out.contains(secret) || out.contains(&hex) || aligned
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn which_messages_hold_secrets() {
+        let holds = |n: &str| {
+            message(&format!("easemob.pb.{n}")).and_then(|i| MESSAGES.get(i)).map(holds_secrets)
+        };
+        for n in ["MSync", "Provision", "CommSyncUL", "CommSyncDL", "Meta", "MessageBody"] {
+            assert_eq!(holds(n), Some(true), "{n}");
+        }
+        assert_eq!(holds("MessageBody.Content"), Some(true));
+        assert_eq!(holds("KeyValue"), Some(true));
+        for n in ["JID", "Status", "CommNotice", "CommUnreadDL", "MUCBody", "Logout"] {
+            assert_eq!(holds(n), Some(false), "{n}");
+        }
+    }
 
     #[test]
     fn quick_varint_shortcuts_agree_with_the_loop() {

@@ -588,16 +588,23 @@ pub fn tally(t: &Totals) -> String {
     s
 }
 
-/// One line of text for a transport note.
+/// One line of text for a transport note. What the peers sent (SNI, ALPN, HTTP header values,
+/// a refusal's reason) is escaped as the summary escapes strings: a terminal must not receive
+/// their escape sequences, line breaks or bidirectional overrides.
 pub fn describe_note(note: &TransportNote) -> String {
+    use crate::msync::render::escape_text as esc;
     fn opt(label: &str, v: &Option<String>) -> String {
-        v.as_deref().map(|v| format!(" {label}={v}")).unwrap_or_default()
+        v.as_deref().map(|v| format!(" {label}={}", esc(v))).unwrap_or_default()
     }
     match note {
         TransportNote::Tls { sni, alpn } => format!(
             "TLS: not decodable{}{}",
-            sni.as_deref().map(|s| format!(" sni={s}")).unwrap_or_default(),
-            if alpn.is_empty() { String::new() } else { format!(" alpn={}", alpn.join(",")) }
+            sni.as_deref().map(|s| format!(" sni={}", esc(s))).unwrap_or_default(),
+            if alpn.is_empty() {
+                String::new()
+            } else {
+                format!(" alpn={}", esc(&alpn.join(",")))
+            }
         ),
         TransportNote::NotMsync { what } => format!("{what}: not MSync"),
         TransportNote::WsUpgrade { path, host, origin, protocol, extensions } => format!(
@@ -608,7 +615,9 @@ pub fn describe_note(note: &TransportNote) -> String {
             opt("protocol", protocol),
             opt("extensions", extensions)
         ),
-        TransportNote::WsRejected { status, reason } => format!("websocket upgrade refused: {status} {reason}"),
+        TransportNote::WsRejected { status, reason } => {
+            format!("websocket upgrade refused: {status} {}", esc(reason))
+        }
         TransportNote::WsPing { len } => format!("websocket ping ({len} bytes)"),
         TransportNote::WsPong { len } => format!("websocket pong ({len} bytes)"),
         TransportNote::WsClose { code, reason } => match code {
@@ -616,7 +625,9 @@ pub fn describe_note(note: &TransportNote) -> String {
             None => "websocket close (no status code)".to_string(),
         },
         TransportNote::WsText { len, text } => format!("websocket text message ({len} bytes): {text:?}"),
-        TransportNote::WsProblem { offset, what } => format!("websocket problem at stream offset {offset}: {what}"),
+        TransportNote::WsProblem { offset, what } => {
+            format!("websocket problem at stream offset {offset}: {}", esc(what))
+        }
         TransportNote::Lz4HistoryLost => {
             "LZ4 history missing (picked up after login, or a gap): wrapped messages cannot be unwrapped until it is rebuilt".to_string()
         }
@@ -732,6 +743,35 @@ impl<A: Consumer, B: Consumer> Consumer for Tee<A, B> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn transport_notes_escape_what_the_peers_sent() {
+        let evil = "a\u{1b}[2J\r\nb\u{7}\u{202e}c\u{2028}d\u{85}";
+        let s = || Some(evil.to_string());
+        let notes = [
+            TransportNote::Tls { sni: s(), alpn: vec![evil.into()] },
+            TransportNote::WsUpgrade {
+                path: s(),
+                host: s(),
+                origin: s(),
+                protocol: s(),
+                extensions: s(),
+            },
+            TransportNote::WsRejected { status: 403, reason: evil.into() },
+            TransportNote::WsClose { code: Some(1000), reason: evil.into() },
+            TransportNote::WsText { len: 9, text: evil.into() },
+            TransportNote::WsProblem { offset: 0, what: evil.into() },
+        ];
+        for n in &notes {
+            let line = describe_note(n);
+            let raw = line.chars().find(|&c| crate::msync::render::needs_escape(c));
+            assert_eq!(raw, None, "{line:?}");
+        }
+        assert_eq!(
+            describe_note(&notes[2]),
+            "websocket upgrade refused: 403 a\\u{1b}[2J\\r\\nb\\u{7}\\u{202e}c\\u{2028}d\\u{85}"
+        );
+    }
 
     #[test]
     fn padded_integers_match_format() {

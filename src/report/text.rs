@@ -15,6 +15,7 @@ use super::{
     fmt_abs, fmt_dur, CountRow, FindingRow, Report, ReportOptions, Section, Spread, Where,
 };
 use crate::capture::Timestamp;
+use crate::msync::render::escape_text as esc;
 
 const DEFAULT_WIDTH: u16 = 120;
 
@@ -67,6 +68,11 @@ impl Ctx<'_> {
         let tod = abs.get(11..23).unwrap_or(&abs);
         let rel = self.r.capture_start.map_or(0, |s| ts.since(s));
         format!("{tod} (+{:.3}s)", rel as f64 / 1e9)
+    }
+
+    /// A JID as the tables show it (see [`Report::short_jid`]), escaped: it comes off the wire.
+    fn jid(&self, jid: &str) -> String {
+        esc(&self.r.short_jid(jid)).into_owned()
     }
 
     fn place(&self, w: &Where) -> String {
@@ -256,10 +262,12 @@ fn write_lines(
 
 /// The device name, and its uuid unless the resource already shows it (`android_<uuid>`).
 fn device(s: &super::SessionRow) -> String {
-    let name = opt(&s.device_name);
+    let name = esc(opt(&s.device_name));
     match s.device_uuid.as_deref() {
-        Some(u) if !s.resource.as_deref().is_some_and(|r| r.contains(u)) => format!("{name} ({u})"),
-        _ => name.to_string(),
+        Some(u) if !s.resource.as_deref().is_some_and(|r| r.contains(u)) => {
+            format!("{name} ({})", esc(u))
+        }
+        _ => name.into_owned(),
     }
 }
 
@@ -335,7 +343,7 @@ impl Report {
 
 fn finding_line(c: &Ctx<'_>, f: &FindingRow) -> String {
     let at = f.places.first().map(|w| format!(", first at {}", c.place(w))).unwrap_or_default();
-    format!("{}: {} ×{}{}", f.severity.as_str(), f.summary, f.count, at)
+    format!("{}: {} ×{}{}", f.severity.as_str(), esc(&f.summary), f.count, at)
 }
 
 fn overview(c: &Ctx<'_>, out: &mut dyn Write) -> io::Result<()> {
@@ -422,7 +430,7 @@ fn overview(c: &Ctx<'_>, out: &mut dyn Write) -> io::Result<()> {
     let msgs =
         if cmds.is_empty() { o.messages.to_string() } else { format!("{} ({cmds})", o.messages) };
     t.add_row(vec![Cell::new("Messages"), Cell::new(msgs)]);
-    let mut names: Vec<String> = o.users.iter().map(|u| r.short_jid(u)).collect();
+    let mut names: Vec<String> = o.users.iter().map(|u| c.jid(u)).collect();
     names.sort();
     names.truncate(5);
     let users = if o.users.len() > 5 {
@@ -435,14 +443,20 @@ fn overview(c: &Ctx<'_>, out: &mut dyn Write) -> io::Result<()> {
     t.add_row(vec![Cell::new("Users"), Cell::new(users)]);
     if !r.app_keys.is_empty() || !r.domains.is_empty() {
         let short = match (r.home_app_key(), r.home_domain()) {
-            (Some(a), Some(d)) => format!(" (JIDs below are shown without {a}_ and @{d})"),
-            (Some(a), None) => format!(" (JIDs below are shown without {a}_)"),
-            (None, Some(d)) => format!(" (JIDs below are shown without @{d})"),
+            (Some(a), Some(d)) => {
+                format!(" (JIDs below are shown without {}_ and @{})", esc(a), esc(d))
+            }
+            (Some(a), None) => format!(" (JIDs below are shown without {}_)", esc(a)),
+            (None, Some(d)) => format!(" (JIDs below are shown without @{})", esc(d)),
             (None, None) => String::new(),
         };
         t.add_row(vec![
             Cell::new("App key / domain"),
-            Cell::new(format!("{} / {}{short}", r.app_keys.join(", "), r.domains.join(", "))),
+            Cell::new(format!(
+                "{} / {}{short}",
+                esc(&r.app_keys.join(", ")),
+                esc(&r.domains.join(", "))
+            )),
         ]);
     }
     t.add_row(vec![
@@ -484,9 +498,9 @@ fn sessions(c: &Ctx<'_>, out: &mut dyn Write) -> io::Result<()> {
         let login = match &s.login {
             None => "no PROVISION".to_string(),
             Some(l) => {
-                let mut x = l.status.clone();
+                let mut x = esc(&l.status).into_owned();
                 if let Some(r) = &l.reason {
-                    x.push_str(&format!(" ({r})"));
+                    x.push_str(&format!(" ({})", esc(r)));
                 }
                 if let Some(ns) = l.latency_ns {
                     x.push_str(&format!(" {}", fmt_dur(ns)));
@@ -502,7 +516,7 @@ fn sessions(c: &Ctx<'_>, out: &mut dyn Write) -> io::Result<()> {
             || "-".to_string(),
             |u| {
                 // The resource is in the clients table below.
-                let short = c.r.short_jid(u);
+                let short = c.jid(u);
                 let bare = short.split('/').next().unwrap_or(&short).to_string();
                 if s.user_inferred {
                     format!("{bare} (inferred)")
@@ -551,9 +565,9 @@ fn sessions(c: &Ctx<'_>, out: &mut dyn Write) -> io::Result<()> {
         };
         vec![
             Cell::new(s.conn),
-            Cell::new(opt(&s.resource)),
+            Cell::new(esc(opt(&s.resource))),
             Cell::new(device(s)),
-            Cell::new(format!("{} / {}", opt(&s.os), opt(&s.sdk_version))),
+            Cell::new(format!("{} / {}", esc(opt(&s.os)), esc(opt(&s.sdk_version)))),
             Cell::new(transport(s)),
             Cell::new(format!("{}/{}", s.bytes_up, s.bytes_down)),
             Cell::new(hbs),
@@ -584,7 +598,7 @@ fn queues(c: &Ctx<'_>, out: &mut dyn Write) -> io::Result<()> {
     ]);
     c.add_rows(&mut t, rows, |q| {
         vec![
-            Cell::new(c.r.short_jid(&q.queue)),
+            Cell::new(c.jid(&q.queue)),
             num(q.notices),
             num(q.pulls),
             num(q.metas),
@@ -643,18 +657,26 @@ fn errors(c: &Ctx<'_>, out: &mut dyn Write) -> io::Result<()> {
     let mut t =
         c.table(&["Code", "Count", "Commands", "Reasons", "First / last", "Sessions (users)"]);
     for e in rows.iter().take(c.limit()) {
-        let cmds =
-            e.commands.iter().map(|(n, k)| format!("{n} {k}")).collect::<Vec<_>>().join("\n");
-        let reasons =
-            e.reasons.iter().map(|(n, k)| format!("{n} ({k})")).collect::<Vec<_>>().join("\n");
+        let cmds = e
+            .commands
+            .iter()
+            .map(|(n, k)| format!("{} {k}", esc(n)))
+            .collect::<Vec<_>>()
+            .join("\n");
+        let reasons = e
+            .reasons
+            .iter()
+            .map(|(n, k)| format!("{} ({k})", esc(n)))
+            .collect::<Vec<_>>()
+            .join("\n");
         // The full lists are in the JSON; a table cell names the first few.
         let mut who = list(e.sessions.iter().map(u32::to_string), e.sessions.len());
         if !e.users.is_empty() {
-            let users = list(e.users.iter().map(|u| c.r.short_jid(u)), e.users.len());
+            let users = list(e.users.iter().map(|u| c.jid(u)), e.users.len());
             who.push_str(&format!("\n({users})"));
         }
         t.add_row(vec![
-            Cell::new(&e.code),
+            Cell::new(esc(&e.code)),
             num(e.count),
             Cell::new(cmds),
             Cell::new(if reasons.is_empty() { "-".into() } else { reasons }),
@@ -678,7 +700,7 @@ fn errors(c: &Ctx<'_>, out: &mut dyn Write) -> io::Result<()> {
 fn count_table(c: &Ctx<'_>, title: &str, rows: &[CountRow]) -> Table {
     let mut t = c.table(&[title, "Up", "Down"]);
     for r in rows {
-        t.add_row(vec![Cell::new(&r.name), num(r.up), num(r.down)]);
+        t.add_row(vec![Cell::new(esc(&r.name)), num(r.up), num(r.down)]);
     }
     t
 }
@@ -693,7 +715,7 @@ fn messages(c: &Ctx<'_>, out: &mut dyn Write) -> io::Result<()> {
         let limit = c.limit().min(10);
         let mut t = c.table(&[title, "Metas"]);
         for (n, k) in v.iter().take(limit) {
-            t.add_row(vec![Cell::new(c.r.short_jid(n)), num(*k)]);
+            t.add_row(vec![Cell::new(c.jid(n)), num(*k)]);
         }
         for line in t.lines() {
             writeln!(out, "{}", line.trim_end())?;
@@ -721,7 +743,7 @@ fn findings(c: &Ctx<'_>, out: &mut dyn Write) -> io::Result<()> {
         t.add_row(vec![
             Cell::new(f.severity.as_str()),
             num(f.count),
-            Cell::new(format!("{}\n[{}]", f.summary, f.kind)),
+            Cell::new(format!("{}\n[{}]", esc(&f.summary), f.kind)),
             Cell::new(wh),
         ]);
     }
@@ -735,10 +757,10 @@ fn transport(s: &super::SessionRow) -> String {
             let mut t = "ws".to_string();
             if let Some(p) = &s.ws_path {
                 t.push(' ');
-                t.push_str(p);
+                t.push_str(&esc(p));
             }
             if let Some(e) = s.ws_extensions.as_ref().filter(|e| !e.is_empty()) {
-                t.push_str(&format!(" ({e})"));
+                t.push_str(&format!(" ({})", esc(e)));
             }
             t
         }

@@ -7,7 +7,9 @@
 //! for varint/fixed, base64 for bytes/group); payloads that cannot be decoded are
 //! `{"@encrypted": true, "bytes": …}` or `{"@error": "…", "bytes": …}`; a frame that stops
 //! parsing gets a top-level `"@error"` after the fields read before the fault. A singular field
-//! repeated on the wire prints its last occurrence (protobuf's rule). Secrets print as `"***"`.
+//! repeated on the wire prints its last occurrence (protobuf's rule). Secrets print as `"***"`,
+//! also as the `value` of an unknown field that is a secret with a wrong wire type, and as the
+//! `bytes` of an undecodable message that could carry one (see `Opaque::may_hold_secrets`).
 //!
 //! Invariant: whatever the input, the output is one valid JSON object.
 
@@ -110,10 +112,15 @@ impl Json<'_> {
         self.out.extend_from_slice(b",\"wire\":\"");
         self.out.extend_from_slice(r.wire_type().as_str().as_bytes());
         self.out.extend_from_slice(b"\",\"value\":\"");
-        match r {
-            RawValue::Varint(n) | RawValue::Fixed64(n) => push_u64(self.out, n),
-            RawValue::Fixed32(n) => push_u64(self.out, u64::from(n)),
-            RawValue::Len(b) | RawValue::Group(b) => push_base64(self.out, b),
+        // A secret field with a wrong wire type lands here: its number still makes it secret.
+        if f.is_secret() && !self.opts.show_secrets {
+            self.out.extend_from_slice(REDACTED.as_bytes());
+        } else {
+            match r {
+                RawValue::Varint(n) | RawValue::Fixed64(n) => push_u64(self.out, n),
+                RawValue::Fixed32(n) => push_u64(self.out, u64::from(n)),
+                RawValue::Len(b) | RawValue::Group(b) => push_base64(self.out, b),
+            }
         }
         self.out.extend_from_slice(b"\"}");
     }
@@ -129,8 +136,11 @@ impl Visitor for Json<'_> {
             return;
         }
         self.member(f);
-        // Secrets are all strings or bytes: skip the name check for other values.
-        if matches!(v, Value::Str(_) | Value::Bytes(_)) && f.is_secret() && !self.opts.show_secrets
+        // The schema's secrets are all strings or bytes: skip the name check for other values
+        // (a credential's value in a KeyValue may be any: `secret_value` says so).
+        if (f.secret_value || matches!(v, Value::Str(_) | Value::Bytes(_)))
+            && f.is_secret()
+            && !self.opts.show_secrets
         {
             push_str(self.out, REDACTED);
             return;
@@ -159,10 +169,10 @@ impl Visitor for Json<'_> {
             Value::Bool(b) => out.extend_from_slice(if b { b"true" } else { b"false" }),
             Value::F32(x) => push_float(out, f64::from(x), Some(x)),
             Value::F64(x) => push_float(out, x, None),
-            Value::Str(s) => push_str(out, s),
+            Value::Str(s) => push_str(out, &super::shown_text(s, self.opts)),
             Value::Bytes(b) => {
                 out.push(b'"');
-                push_base64(out, b);
+                push_base64(out, &super::shown_bytes(b, self.opts));
                 out.push(b'"');
             }
             Value::Enum { number, name, .. } => match name {
@@ -217,9 +227,17 @@ impl Visitor for Json<'_> {
                 push_str(self.out, &other.to_string());
             }
         }
-        self.out.extend_from_slice(b",\"bytes\":\"");
-        push_base64(self.out, bytes);
-        self.out.extend_from_slice(b"\"}");
+        self.out.extend_from_slice(b",\"bytes\":");
+        // Bytes that may hold a secret (a message that did not parse, or nested too deep)
+        // print as the secret would.
+        if why.may_hold_secrets() && !self.opts.show_secrets {
+            push_str(self.out, REDACTED);
+        } else {
+            self.out.push(b'"');
+            push_base64(self.out, bytes);
+            self.out.push(b'"');
+        }
+        self.out.push(b'}');
     }
 
     fn error(&mut self, err: &WireError) {
@@ -414,6 +432,23 @@ mod tests {
     }
 
     #[test]
+    fn secrets_in_bytes_shown_undecoded() {
+        samples::check_hidden(|f, d, opts| {
+            let mut out = Vec::new();
+            write_json(&mut out, f, d, opts);
+            String::from_utf8_lossy(&out).into_owned()
+        });
+        let j = json(&samples::hidden_secrets()[0].0, Dir::C2S);
+        assert_eq!(j["payload"]["bytes"], "***");
+        let j = json(&samples::hidden_secrets()[3].0, Dir::C2S);
+        let content = &j["payload"]["meta"]["payload"]["contents"][0];
+        assert_eq!(
+            content["@unknown"][0],
+            serde_json::json!({"field": 8, "wire": "fixed64", "value": "***"})
+        );
+    }
+
+    #[test]
     fn zlib_encrypted_unknown() {
         let j = json(&samples::zlib_pull_answer(), Dir::S2C);
         assert_eq!(j["payload"]["@zlib"], true);
@@ -441,6 +476,10 @@ mod tests {
         m.trace_id = Some(5);
         let j = json(&m.encode_to_vec(), Dir::S2C);
         assert!(j["payload"]["@error"].as_str().unwrap_or_default().starts_with("zlib"), "{j}");
+        // A pull answer can carry attachment keys: its bytes are shown only with the secrets.
+        assert_eq!(j["payload"]["bytes"], "***");
+        let shown = RenderOpts { show_secrets: true, ..Default::default() };
+        let j = json_opts(&m.encode_to_vec(), Dir::S2C, &shown);
         assert_eq!(j["payload"]["bytes"], "eJwBAgM=");
         assert_eq!(j["traceId"], "5");
     }
@@ -449,6 +488,9 @@ mod tests {
     fn bad_payload_is_bytes_plus_error() {
         let j = json(&samples::envelope(0, vec![0xff]).encode_to_vec(), Dir::S2C);
         assert!(j["payload"]["@error"].as_str().unwrap_or_default().contains("CommSyncDL"));
+        assert_eq!(j["payload"]["bytes"], "***");
+        let shown = RenderOpts { show_secrets: true, ..Default::default() };
+        let j = json_opts(&samples::envelope(0, vec![0xff]).encode_to_vec(), Dir::S2C, &shown);
         assert_eq!(j["payload"]["bytes"], "/w==");
         // Unknown command: plain bytes.
         let j = json(&samples::envelope(9, vec![1, 2]).encode_to_vec(), Dir::S2C);

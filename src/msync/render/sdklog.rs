@@ -6,9 +6,10 @@
 //!   `Provision.password` last, as the SDK prints it;
 //! - messages `{ … }` (`{ }` when empty), repeated fields `[ a, b ]` (`[ ]` for an empty packed
 //!   field: ours);
-//! - strings and text bytes unquoted; control characters escaped as `\n`, `\t`, `\xNN` (ours: a
-//!   log line must stay one line and must not carry terminal escapes); bytes that are not UTF-8
-//!   as lowercase hex (ours);
+//! - strings and text bytes unquoted; control characters, line separators and bidirectional
+//!   controls escaped as `\n`, `\t`, `\x{NN}` (ours: a log line must stay one line, must not
+//!   carry terminal escapes and must show its text in order); bytes that are not UTF-8 as
+//!   lowercase hex (ours);
 //! - JIDs as `app_key_name@domain/client_resource` (a JID with anything but its four strings
 //!   prints as a message);
 //! - enums by name, except as numbers for `Provision.os_type`, every `error_code` and
@@ -17,7 +18,8 @@
 //!   `MessageBody.Content.type` → `contenttype`, `MessageBody.ext` → `exts`, and
 //!   `KeyValue`'s oneof members → `value`;
 //! - unknown fields as `field 42 : 7` (ours); payloads that cannot be decoded as
-//!   `<encrypted, N bytes> hex`, `<error: why> hex` (ours); secrets `***`.
+//!   `<encrypted, N bytes> hex`, `<error: why> hex` (ours; `<error: why> ***` when the message
+//!   could carry a secret); secrets `***`.
 
 use std::fmt::Write as _;
 
@@ -162,11 +164,11 @@ impl Visitor for SdkLog<'_> {
             Value::F32(x) => write!(out, "{x}"),
             Value::F64(x) => write!(out, "{x}"),
             Value::Str(s) => {
-                push_text(out, s);
+                push_text(out, &super::shown_text(s, self.opts));
                 Ok(())
             }
             Value::Bytes(b) => {
-                push_bytes_text(out, b);
+                push_bytes_text(out, &super::shown_bytes(b, self.opts));
                 Ok(())
             }
             Value::Enum { number, name, .. } => match name {
@@ -231,7 +233,13 @@ impl Visitor for SdkLog<'_> {
                 self.out.push_str("> ");
             }
         }
-        push_hex(self.out, bytes);
+        // Bytes that may hold a secret (a message that did not parse, or nested too deep)
+        // print as the secret would.
+        if why.may_hold_secrets() && !self.opts.show_secrets {
+            self.out.push_str(REDACTED);
+        } else {
+            push_hex(self.out, bytes);
+        }
     }
 
     fn error(&mut self, err: &WireError) {
@@ -241,11 +249,13 @@ impl Visitor for SdkLog<'_> {
     }
 }
 
-/// Appends `s`, escaping control characters (C0, DEL, C1) so the output stays on one line and
-/// cannot drive a terminal.
+/// Appends `s`, escaping what [`super::needs_escape`] names (control characters, line
+/// separators, bidirectional overrides) so the output stays on one line, cannot drive a
+/// terminal and shows its characters in the order they were sent.
 pub(crate) fn push_text(out: &mut String, s: &str) {
-    // Fast path: C1 controls are U+0080..U+009F, encoded 0xC2 0x80..0x9F.
-    if !s.bytes().any(|b| b < 0x20 || b == 0x7f || b == 0xc2) {
+    // Fast path: C1 controls are U+0080..U+009F, encoded 0xC2 0x80..0x9F; the separators and
+    // bidirectional controls are U+2028..U+2069, encoded 0xE2 0x80/0x81 ...
+    if !s.bytes().any(|b| b < 0x20 || b == 0x7f || b == 0xc2 || b == 0xe2) {
         out.push_str(s);
         return;
     }
@@ -254,7 +264,7 @@ pub(crate) fn push_text(out: &mut String, s: &str) {
             '\n' => out.push_str("\\n"),
             '\r' => out.push_str("\\r"),
             '\t' => out.push_str("\\t"),
-            c if c.is_control() => {
+            c if super::needs_escape(c) => {
                 let _ = write!(out, "\\x{{{:x}}}", c as u32);
             }
             c => out.push(c),
@@ -384,10 +394,27 @@ mod tests {
     }
 
     #[test]
+    fn secrets_in_bytes_shown_undecoded() {
+        samples::check_hidden(|f, d, opts| {
+            let mut s = String::new();
+            write_sdklog(&mut s, f, d, opts);
+            s
+        });
+        let l = log(&samples::hidden_secrets()[0].0, Dir::C2S);
+        assert!(l.contains(", payload : <error: not a valid easemob.pb.Provision: "), "{l}");
+        assert!(l.ends_with("> *** }"), "{l}");
+    }
+
+    #[test]
     fn control_characters_are_escaped() {
         let mut s = String::new();
         push_text(&mut s, "a\nb\u{1b}[31m\u{85}");
         assert_eq!(s, "a\\nb\\x{1b}[31m\\x{85}");
+        // Separators that split lines for some readers, and bidirectional controls that
+        // reorder what a terminal shows, as the summary escapes them; other text stays.
+        s.clear();
+        push_text(&mut s, "x\u{2028}y\u{2029}\u{202e}txt.exe\u{2066}z\u{2069} … 你好");
+        assert_eq!(s, "x\\x{2028}y\\x{2029}\\x{202e}txt.exe\\x{2066}z\\x{2069} … 你好");
     }
 
     #[test]

@@ -8,7 +8,7 @@
 
 use std::fmt::{self, Write as _};
 
-use super::{RenderOpts, REDACTED};
+use super::{needs_escape, RenderOpts, REDACTED};
 use crate::msync::decode::{peek_command, Body, Command, DecodeError, Decoded, MetaBody};
 use crate::msync::pb;
 use crate::net::Dir;
@@ -77,6 +77,16 @@ pub fn write_summary(out: &mut String, msg: &Decoded, dir: Dir, opts: &RenderOpt
         Some(COMPRESS_ZLIB) => out.push_str(" [zlib]"),
         Some(n) => {
             let _ = write!(out, " [compress_algorimth={n}]");
+        }
+    }
+    // Every client writes MSYNC_V1 (or leaves it out): another version is worth a look, and
+    // a value the schema does not know would otherwise go unseen outside -V and JSON.
+    match msg.env.version {
+        None | Some(0) => {}
+        Some(v) => {
+            out.push_str(" [");
+            push_enum(out, enum_name!(pb::m_sync::Version, v), "version=", v);
+            out.push(']');
         }
     }
 }
@@ -697,15 +707,8 @@ fn push_jid(out: &mut String, j: &pb::Jid) {
     }
 }
 
-/// Characters that would break the line or reorder what the terminal shows: control characters,
-/// line and paragraph separators, and bidirectional overrides and isolates.
-fn needs_escape(c: char) -> bool {
-    c.is_control()
-        || matches!(c, '\u{2028}' | '\u{2029}' | '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}')
-}
-
 /// Writes `s` unquoted, escaping what [`needs_escape`] names so the line stays one line.
-fn push_plain(out: &mut String, s: &str) {
+pub(crate) fn push_plain(out: &mut String, s: &str) {
     if is_printable_ascii(s, false) || !s.chars().any(needs_escape) {
         out.push_str(s);
         return;
@@ -1426,6 +1429,19 @@ mod tests {
             ..Default::default()
         };
         assert_eq!(summarize(&e, Dir::C2S), "SYNC ↑ 2 bytes [compress_algorimth=2]");
+    }
+
+    #[test]
+    fn versions_other_than_v1() {
+        let mut e = pb::MSync { version: Some(0), command: Some(1), ..Default::default() };
+        assert_eq!(summarize(&e, Dir::C2S), "UNREAD ↑");
+        e.version = Some(1);
+        assert_eq!(summarize(&e, Dir::C2S), "UNREAD ↑ [MSYNC_V2]");
+        e.version = Some(7);
+        assert_eq!(summarize(&e, Dir::C2S), "UNREAD ↑ [version=7]");
+        e.version = Some(-2);
+        e.compress_algorimth = Some(1);
+        assert_eq!(summarize(&e, Dir::C2S), "UNREAD ↑ [zlib] [version=-2]");
     }
 
     #[test]

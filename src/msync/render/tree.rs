@@ -9,12 +9,14 @@
 //! - unknown fields `field 42 (varint): 7`; undecodable payloads as hex with a bracketed note;
 //! - fields in wire order; with offsets, each line ends in `[@N]`, the tag's offset in the
 //!   frame (`[@zlib+N]` inside an inflated payload: offset within the inflated bytes);
-//! - control characters escaped (the tree goes to terminals); secrets `***`.
+//! - control characters, line separators and bidirectional controls escaped (the tree goes to
+//!   terminals); secrets `***`, and so are the bytes of an undecoded message that could carry
+//!   one (see `Opaque::may_hold_secrets`).
 
 use std::fmt::Write as _;
 
 use super::sdklog::{push_hex, push_text};
-use super::{RenderOpts, REDACTED};
+use super::{shown_bytes, shown_text, RenderOpts, REDACTED};
 use crate::msync::schema::{
     msync_desc, parse_jid, walk_frame, FieldInfo, Nested, Opaque, RawValue, Value, Visitor,
     WireError,
@@ -71,7 +73,9 @@ impl Tree<'_> {
         self.out.push('\n');
     }
 
-    fn bytes(&mut self, b: &[u8]) {
+    /// `b` as text or hex, then `len`: the field's length on the wire (`b` may be its
+    /// redaction).
+    fn bytes(&mut self, b: &[u8], len: usize) {
         match std::str::from_utf8(b) {
             Ok(s) => {
                 self.out.push('"');
@@ -80,7 +84,7 @@ impl Tree<'_> {
             }
             Err(_) => push_hex(self.out, b),
         }
-        let _ = write!(self.out, " ({} bytes)", b.len());
+        let _ = write!(self.out, " ({len} bytes)");
     }
 }
 
@@ -102,12 +106,12 @@ impl Visitor for Tree<'_> {
                 Value::F64(x) => write!(self.out, "{x}"),
                 Value::Str(s) => {
                     self.out.push('"');
-                    push_text(self.out, s);
+                    push_text(self.out, &shown_text(s, self.opts));
                     self.out.push('"');
                     Ok(())
                 }
                 Value::Bytes(b) => {
-                    self.bytes(b);
+                    self.bytes(&shown_bytes(b, self.opts), b.len());
                     Ok(())
                 }
                 Value::Enum { number, name: Some(n), .. } => write!(self.out, "{n} ({number})"),
@@ -115,7 +119,7 @@ impl Visitor for Tree<'_> {
                 Value::Raw(RawValue::Varint(n) | RawValue::Fixed64(n)) => write!(self.out, "{n}"),
                 Value::Raw(RawValue::Fixed32(n)) => write!(self.out, "{n}"),
                 Value::Raw(RawValue::Len(b)) => {
-                    self.bytes(b);
+                    self.bytes(b, b.len());
                     Ok(())
                 }
                 Value::Raw(RawValue::Group(b)) => {
@@ -158,7 +162,11 @@ impl Visitor for Tree<'_> {
 
     fn opaque(&mut self, f: &FieldInfo, why: Opaque<'_>, bytes: &[u8]) {
         self.start(f);
-        push_hex(self.out, bytes);
+        if why.may_hold_secrets() && !self.opts.show_secrets {
+            self.out.push_str(REDACTED);
+        } else {
+            push_hex(self.out, bytes);
+        }
         let _ = write!(self.out, " ({} bytes) [", bytes.len());
         push_text(self.out, &why.to_string());
         self.out.push(']');
@@ -270,13 +278,41 @@ easemob.pb.MSync (230 bytes)
     }
 
     #[test]
+    fn secrets_in_bytes_shown_undecoded() {
+        samples::check_hidden(|f, d, opts| {
+            let mut s = String::new();
+            write_tree(&mut s, f, d, opts);
+            s
+        });
+        let t = tree(&samples::hidden_secrets()[0].0, Dir::C2S);
+        assert!(
+            t.contains("\n    payload: *** (12 bytes) [not a valid easemob.pb.Provision: "),
+            "{t}"
+        );
+        let t = tree(&samples::hidden_secrets()[3].0, Dir::C2S);
+        assert!(t.contains("\n                    field 8 (fixed64): ***\n"), "{t}");
+    }
+
+    #[test]
     fn truncated_and_invalid() {
         let f = samples::sync_ack();
         let t = tree(f.get(..f.len() - 3).unwrap_or(&[]), Dir::S2C);
         assert!(t.starts_with("easemob.pb.MSync ("), "{t}");
         assert!(t.lines().last().unwrap_or_default().starts_with("    [error: "), "{t}");
-        let t =
-            tree(&prost::Message::encode_to_vec(&samples::envelope(0, vec![0x0a, 5])), Dir::S2C);
+        let bad = prost::Message::encode_to_vec(&samples::envelope(0, vec![0x0a, 5]));
+        let t = tree(&bad, Dir::S2C);
+        // A pull answer can carry attachment keys: its bytes are shown only with the secrets.
+        assert!(
+            t.contains("    payload: *** (2 bytes) [not a valid easemob.pb.CommSyncDL: "),
+            "{t}"
+        );
+        let mut t = String::new();
+        write_tree(
+            &mut t,
+            &bad,
+            Dir::S2C,
+            &RenderOpts { show_secrets: true, ..Default::default() },
+        );
         assert!(
             t.contains("    payload: 0a05 (2 bytes) [not a valid easemob.pb.CommSyncDL: "),
             "{t}"
