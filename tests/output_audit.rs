@@ -365,3 +365,23 @@ fn secrets_stay_redacted_wherever_they_hide() {
     assert!(shown.contains(&PIN.to_string()), "{shown}");
     assert!(shows(&shown, SECRETS[9]), "{shown}");
 }
+
+/// The overview's message count includes undecodable frames, and names them, so that its
+/// parts add up to it.
+#[test]
+fn the_overview_names_the_undecodable_frames_it_counts() {
+    let mut pcap = Pcap::new();
+    let mut f = Flow::open(&mut pcap, 1);
+    let login = pb::Provision { os_type: Some(1), ..Default::default() };
+    f.send(&mut pcap, Dir::C2S, &envelope(3, login.encode_to_vec()).encode_to_vec());
+    // A PROVISION answer whose first field claims more bytes than follow.
+    f.send(&mut pcap, Dir::S2C, &envelope(3, vec![0x0a, 0x7f, 1, 2]).encode_to_vec());
+    let file = write("undecodable-in-overview.pcap", &pcap);
+    let doc = json_check(&run(&["report", "--json"], &file), "report --json");
+    assert_eq!(
+        (doc["overview"]["messages"].as_u64(), doc["overview"]["decode_errors"].as_u64()),
+        (Some(2), Some(1))
+    );
+    let out = run(&["report", "--section", "overview", "--no-color", "--width", "200"], &file);
+    assert!(out.contains("2 (PROVISION 1↑ 0↓, 1 undecodable)"), "{out}");
+}

@@ -421,12 +421,13 @@ fn overview(c: &Ctx<'_>, out: &mut dyn Write) -> io::Result<()> {
             )),
         ]);
     }
-    let cmds = o
-        .per_command
-        .iter()
-        .map(|(n, u, d)| format!("{n} {u}↑ {d}↓"))
-        .collect::<Vec<_>>()
-        .join(", ");
+    let mut cmds: Vec<String> =
+        o.per_command.iter().map(|(n, u, d)| format!("{n} {u}↑ {d}↓")).collect();
+    // The total counts undecodable frames too: named, so that the parts add up to it.
+    if o.decode_errors > 0 {
+        cmds.push(format!("{} undecodable", o.decode_errors));
+    }
+    let cmds = cmds.join(", ");
     let msgs =
         if cmds.is_empty() { o.messages.to_string() } else { format!("{} ({cmds})", o.messages) };
     t.add_row(vec![Cell::new("Messages"), Cell::new(msgs)]);
