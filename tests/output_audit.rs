@@ -385,3 +385,20 @@ fn the_overview_names_the_undecodable_frames_it_counts() {
     let out = run(&["report", "--section", "overview", "--no-color", "--width", "200"], &file);
     assert!(out.contains("2 (PROVISION 1↑ 0↓, 1 undecodable)"), "{out}");
 }
+
+/// A zero-length frame in sync is undecodable and says why: its length prefix was 0.
+#[test]
+fn an_empty_frame_says_it_is_empty() {
+    let mut pcap = Pcap::new();
+    let mut f = Flow::open(&mut pcap, 1);
+    let login = pb::Provision { os_type: Some(1), ..Default::default() };
+    f.send(&mut pcap, Dir::C2S, &envelope(3, login.encode_to_vec()).encode_to_vec());
+    f.send(&mut pcap, Dir::C2S, &[]);
+    f.send(&mut pcap, Dir::C2S, &envelope(3, login.encode_to_vec()).encode_to_vec());
+    let file = write("empty-frame.pcap", &pcap);
+    let out = run(&["dissect"], &file);
+    let errors: Vec<&str> = out.lines().filter(|l| l.contains("empty frame")).collect();
+    assert_eq!(errors.len(), 1, "{out}");
+    assert!(!out.contains("not a well-formed"), "{out}");
+    assert_eq!(out.lines().filter(|l| l.contains("PROVISION")).count(), 2, "{out}");
+}

@@ -811,6 +811,11 @@ fn on_split<C: Consumer>(
         SplitEvent::Invalid { offset, wire_len, body } => {
             let error = match decode::decode(body, dir, &out.decode) {
                 Err(e) => e,
+                // An empty body decodes as an envelope of defaults, which no client sends: the
+                // length prefix said 0.
+                Ok(_) if body.is_empty() => {
+                    decode::DecodeError::Envelope("empty frame (a length prefix of 0)".into())
+                }
                 Ok(_) => decode::DecodeError::Envelope("not a well-formed protobuf message".into()),
             };
             let ctx = msg_ctx(info, out, pkt, dir, offset, wire_len, Transport::Tcp, None);
