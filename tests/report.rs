@@ -389,6 +389,34 @@ fn midstream_sessions_and_compression() {
     assert!(inferred.count() > 0, "users inferred from sends");
 }
 
+/// A server on a high port that is not a known one, clients picked up mid-stream on lower
+/// ports: the roles guessed from the ports are the wrong way round until the first message
+/// that decodes only the other way turns them, so every number still matches.
+#[test]
+fn midstream_roles_guessed_wrong_are_turned_by_the_messages() {
+    let dir = TempDir::new("midstream-high-port");
+    let cfg = SynthConfig {
+        seed: 4,
+        clients: 6,
+        duration_secs: 30.0,
+        midstream: true,
+        server_port: 61000,
+        ..SynthConfig::default()
+    };
+    let (path, t) = synthesize(&dir, "m.pcap", &cfg);
+    let doc = report_json(&path, &[]);
+    let lower = doc["sessions"].as_array().unwrap().iter().filter(|s| {
+        let port: u16 = s["client"].as_str().unwrap().rsplit(':').next().unwrap().parse().unwrap();
+        s["midstream"] == true && port < 61000
+    });
+    assert!(lower.count() >= 2, "midstream clients on ports below the server's");
+    assert_eq!(u(&doc["overview"]["decode_errors"]), 0);
+    check_sessions(&doc, &t);
+    check_latency(&doc, &t);
+    check_messages(&doc, &t);
+    assert_eq!(report_json(&path, &["-j", "2"]), doc, "-j 2");
+}
+
 /// The login negotiates LZ4 for the frames after it, which the report must then unwrap: every
 /// number still matches, over raw TCP and WebSocket, for each direction the server names.
 #[test]

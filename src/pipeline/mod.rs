@@ -1014,13 +1014,25 @@ fn message<C: Consumer>(
     // A deferring consumer decodes on its own; this side decodes only what its decisions
     // below need: the roles and MSync detection (until a message of the connection decodes),
     // and LZ4 negotiation (PROVISIONs, found after the consumer has had the body).
-    let decoded = if !out.defer || !info.msync {
+    let mut decoded = if !out.defer || !info.msync {
         Some(decode::decode_metas(raw, dir, &out.decode, out.meta_bodies))
     } else {
         None
     };
+    if !info.msync && info.meta.role == RoleSource::Guess && matches!(decoded, Some(Err(_))) {
+        // Roles guessed from ports can be the wrong way round (a server on a high port, a
+        // client on a lower one), and then every message fails: an upload does not decode as
+        // a download. Until a message decodes, one that decodes the other way round turns
+        // them.
+        if let Ok(msg) = decode::decode_metas(raw, dir.reverse(), &out.decode, out.meta_bodies) {
+            info.swapped = !info.swapped;
+            std::mem::swap(&mut info.meta.client, &mut info.meta.server);
+            dir = dir.reverse();
+            decoded = Some(Ok(msg));
+        }
+    }
     if let Some(Ok(msg)) = &decoded {
-        if info.messages == 0 && info.meta.role == RoleSource::Guess {
+        if !info.msync && info.meta.role == RoleSource::Guess {
             // The client is whoever sends the first login; the server is whoever sends
             // notices or answers a login.
             let sent_by_server = match &msg.body {
