@@ -672,15 +672,17 @@ impl DirState {
                 let deflated = self.msg_rsv1;
                 if deflated {
                     if let Err(p) = self.inflate(cfg) {
-                        self.msg.clear();
                         self.problem(self.msg_start, p, emit);
+                        // A message that inflated past the cap left up to the cap in `out`:
+                        // kept, every connection that ever got one would hold it.
+                        self.release_buffers();
                         return;
                     }
                 }
+                let data: &[u8] = if deflated { &self.out } else { &self.msg };
                 if let Some(n) = stats.messages.get_mut(di) {
                     *n += 1;
                 }
-                let data: &[u8] = if deflated { &self.out } else { &self.msg };
                 emit(WsEvent::Message(WsMessage {
                     dir,
                     offset: self.msg_start,
@@ -691,15 +693,21 @@ impl DirState {
                     payload_len: self.msg_payload,
                     frames: self.msg_frames,
                 }));
-                self.msg.clear();
-                // One huge message must not pin its buffers for the connection's lifetime.
-                if self.msg.capacity() > SHRINK_ABOVE {
-                    self.msg = Vec::new();
-                }
-                if self.out.capacity() > SHRINK_ABOVE {
-                    self.out = Vec::new();
-                }
+                self.release_buffers();
             }
+        }
+    }
+
+    /// Empties the message buffers once a message is done with, letting go of what a huge one
+    /// grew them to: it must not pin them for the connection's lifetime.
+    fn release_buffers(&mut self) {
+        self.msg.clear();
+        self.out.clear();
+        if self.msg.capacity() > SHRINK_ABOVE {
+            self.msg = Vec::new();
+        }
+        if self.out.capacity() > SHRINK_ABOVE {
+            self.out = Vec::new();
         }
     }
 
@@ -1868,6 +1876,24 @@ mod tests {
             Problem::InflateTooLarge { limit: 200_000 }
         )));
         assert!(msgs(&evs).is_empty());
+    }
+
+    /// A message that inflates past the cap fills `out` up to the cap before it fails: that
+    /// must not stay allocated (a capture of many connections with one such message each
+    /// held the cap per connection and direction: 100 connections, 4.1 GB).
+    #[test]
+    fn a_message_over_the_inflate_cap_does_not_pin_its_buffers() {
+        let big = vec![0u8; 300_000];
+        let mut z = flate2::Compress::new(flate2::Compression::default(), false);
+        let mut s = response("permessage-deflate").into_bytes();
+        s.extend(sframe(0xc2, &deflate(&mut z, &big)));
+        let mut ws = WebSocket::new(cfg(), TestCheck);
+        let evs = run(&mut ws, &[(0, REQUEST.as_bytes())], &[(0, &s)]);
+        assert!(evs
+            .iter()
+            .any(|e| matches!(e, Ev::Problem(_, _, Problem::InflateTooLarge { .. }))));
+        assert!(ws.s2c.out.capacity() <= SHRINK_ABOVE, "{} bytes kept", ws.s2c.out.capacity());
+        assert!(ws.s2c.msg.capacity() <= SHRINK_ABOVE, "{} bytes kept", ws.s2c.msg.capacity());
     }
 
     #[test]
