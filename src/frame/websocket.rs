@@ -570,6 +570,11 @@ impl DirState {
         }
         if self.msg_active {
             self.problem(at, Problem::InterruptedMessage { started: self.msg_start }, emit);
+            // The fragments read so far are dropped: counted, as when a bad header ends them.
+            if at > self.msg_start {
+                let (offset, len) = (self.msg_start, at - self.msg_start);
+                emit(WsEvent::Skipped { dir: self.dir, offset, len });
+            }
         }
         self.msg.clear();
         self.msg_active = true;
@@ -1743,6 +1748,26 @@ mod tests {
         run(&mut ws, &[(0, &c)], &[(0, &s)]);
         assert_eq!(ws.stats().pings, [1, 0]);
         assert_eq!(ws.stats().pongs, [0, 1]);
+    }
+
+    #[test]
+    fn a_message_interrupted_by_a_new_one_is_counted_as_skipped() {
+        let (a, b) = (body(40, 1), body(20, 2));
+        let mut c = REQUEST.as_bytes().to_vec();
+        let start = c.len() as u64;
+        c.extend(cframe(0x02, &a[..10]));
+        c.extend(cframe(0x89, b"hb"));
+        let next = c.len() as u64;
+        c.extend(cframe(0x82, &b));
+        let evs = run_whole(&c, response("").as_bytes());
+        assert_eq!(
+            evs[2..4],
+            [
+                Ev::Problem(Dir::C2S, next, Problem::InterruptedMessage { started: start }),
+                Ev::Skipped(Dir::C2S, start, next - start),
+            ]
+        );
+        assert_eq!(msgs(&evs), vec![(Dir::C2S, b)]);
     }
 
     #[test]
