@@ -169,6 +169,9 @@ pub enum Problem {
     InterruptedMessage { started: u64 },
     /// A reassembled message over the cap: dropped.
     MessageTooLarge { limit: usize },
+    /// A binary message with no bytes (after inflation, when deflated): it holds no MSync
+    /// envelope, so it is reported instead of being decoded as an all-default one.
+    EmptyMessage,
     /// permessage-deflate inflation failed (corrupt data, or history lost after a gap or
     /// mid-stream start).
     Inflate(String),
@@ -466,6 +469,7 @@ impl DirState {
                 // Fast path: a whole unmasked single-frame message in this chunk is borrowed.
                 if role == Role::Data
                     && frame.fin
+                    && frame.len > 0
                     && frame.mask.is_none()
                     && self.msg.is_empty()
                     && !self.msg_rsv1
@@ -685,6 +689,11 @@ impl DirState {
                     }
                 }
                 let data: &[u8] = if deflated { &self.out } else { &self.msg };
+                if self.msg_binary && data.is_empty() {
+                    self.problem(self.msg_start, Problem::EmptyMessage, emit);
+                    self.release_buffers();
+                    return;
+                }
                 if let Some(n) = stats.messages.get_mut(di) {
                     *n += 1;
                 }
@@ -1768,6 +1777,48 @@ mod tests {
             ]
         );
         assert_eq!(msgs(&evs), vec![(Dir::C2S, b)]);
+    }
+
+    /// An empty binary message holds no envelope: decoded, it would read as an all-default
+    /// MSync (a SYNC pull with no queue) and throw off the report's request matching.
+    #[test]
+    fn an_empty_binary_message_is_a_problem_not_a_message() {
+        let a = body(20, 2);
+        let mut c = REQUEST.as_bytes().to_vec();
+        let at = c.len() as u64;
+        c.extend(cframe(0x82, &[]));
+        let at2 = c.len() as u64;
+        let mut z = flate2::Compress::new(flate2::Compression::default(), false);
+        c.extend(cframe(0xc2, &deflate(&mut z, &[])));
+        let at3 = c.len() as u64;
+        c.extend(cframe(0x02, &[]));
+        c.extend(cframe(0x80, &[]));
+        c.extend(cframe(0x81, &[]));
+        c.extend(cframe(0xc2, &deflate(&mut z, &a)));
+        let mut s = response("permessage-deflate").into_bytes();
+        s.extend(sframe(0x82, &[]));
+        let evs = run_whole(&c, &s);
+        let empties: Vec<(Dir, u64)> = evs
+            .iter()
+            .filter_map(|e| match e {
+                Ev::Problem(d, o, Problem::EmptyMessage) => Some((*d, *o)),
+                _ => None,
+            })
+            .collect();
+        let s_at = response("permessage-deflate").len() as u64;
+        assert_eq!(empties, [(Dir::C2S, at), (Dir::C2S, at2), (Dir::C2S, at3), (Dir::S2C, s_at)]);
+        // The empty text message stays a (text) message; the deflate history goes on.
+        assert_eq!(msgs(&evs), vec![(Dir::C2S, vec![]), (Dir::C2S, a)]);
+        assert_eq!(ws_msgs_binary(&evs), [false, true]);
+    }
+
+    fn ws_msgs_binary(evs: &[Ev]) -> Vec<bool> {
+        evs.iter()
+            .filter_map(|e| match e {
+                Ev::Msg { binary, .. } => Some(*binary),
+                _ => None,
+            })
+            .collect()
     }
 
     #[test]
