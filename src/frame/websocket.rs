@@ -293,6 +293,15 @@ const SHRINK_ABOVE: usize = 16 << 10;
 const START_CHECK: usize = 256;
 /// Longest RSV1 payload a resynchronising direction will wait for to test by inflating it.
 const MAX_DEFLATED_CANDIDATE: u64 = 1 << 20;
+/// Work a resynchronising direction may spend examining whole candidate payloads (copying,
+/// unmasking, inflating them): this much, plus [`RESYNC_WORK_PER_BYTE`] per byte it has
+/// passed over. Candidates overlap: garbage can hold a header claiming megabytes every few
+/// bytes, each of which would otherwise be copied in full (360 KB of them took 8.6 s). A
+/// candidate longer than what is left is neither waited for nor examined, so a real message
+/// that long right after a gap is lost (the ones after it are found), as with the
+/// length-prefix splitter's `RESYNC_MAX_WAIT`.
+const RESYNC_WORK_BASE: u64 = 256 << 10;
+const RESYNC_WORK_PER_BYTE: u64 = 16;
 
 struct Inflater {
     z: Decompress,
@@ -329,6 +338,10 @@ struct DirState {
     out: Vec<u8>,
     closed: bool,
     after_close_reported: bool,
+    /// Bytes this direction's resynchronisation has passed over, and candidate payload bytes
+    /// it has examined (see [`RESYNC_WORK_BASE`]), over the connection's life.
+    resync_passed: u64,
+    resync_spent: u64,
     /// Bytes of an HTTP head already searched for its end.
     scanned: usize,
 }
@@ -360,6 +373,8 @@ impl DirState {
             out: Vec::new(),
             closed: false,
             after_close_reported: false,
+            resync_passed: 0,
+            resync_spent: 0,
             scanned: 0,
         }
     }
@@ -1271,12 +1286,14 @@ impl<C: FrameCheck> WebSocket<C> {
     fn resync(&mut self, dir: Dir, emit: &mut Emit<'_>) {
         loop {
             let buf = std::mem::take(&mut self.side_mut(dir).buf);
-            let (at, found) = self.find_boundary(dir, &buf);
+            let (at, found, spent) = self.find_boundary(dir, &buf);
             let cfg = self.cfg;
             let (d, stats) = match dir {
                 Dir::C2S => (&mut self.c2s, &mut self.stats),
                 Dir::S2C => (&mut self.s2c, &mut self.stats),
             };
+            d.resync_passed = d.resync_passed.saturating_add(at as u64);
+            d.resync_spent = d.resync_spent.saturating_add(spent);
             if at > 0 {
                 emit(WsEvent::Skipped { dir, offset: d.start, len: at as u64 });
             }
@@ -1301,43 +1318,55 @@ impl<C: FrameCheck> WebSocket<C> {
     }
 
     /// The first offset in `buf` where a frame plausibly starts (`true`), or the first that
-    /// might once more data arrives (`false`; `buf.len()` if none).
-    fn find_boundary(&self, dir: Dir, buf: &[u8]) -> (usize, bool) {
+    /// might once more data arrives (`false`; `buf.len()` if none), and the work spent on
+    /// whole candidates on the way.
+    fn find_boundary(&self, dir: Dir, buf: &[u8]) -> (usize, bool, u64) {
         let d = self.side(dir);
+        let mut spent = 0u64;
         let mut i = 0usize;
         while i < buf.len() {
-            match self.candidate(dir, d.deflate, buf.get(i..).unwrap_or_default()) {
-                Cand::Yes => return (i, true),
-                Cand::Need => return (i, false),
-                Cand::No => i += 1,
+            // What examining a candidate here may cost: it depends only on the bytes, never
+            // on how they were cut into chunks.
+            let passed = d.resync_passed.saturating_add(i as u64);
+            let budget = RESYNC_WORK_BASE
+                .saturating_add(passed.saturating_mul(RESYNC_WORK_PER_BYTE))
+                .saturating_sub(d.resync_spent.saturating_add(spent));
+            match self.candidate(dir, d.deflate, buf.get(i..).unwrap_or_default(), budget) {
+                (Cand::Yes, w) => return (i, true, spent + w),
+                (Cand::Need, _) => return (i, false, spent),
+                (Cand::No, w) => {
+                    spent += w;
+                    i += 1;
+                }
             }
         }
-        (i, false)
+        (i, false, spent)
     }
 
     /// Whether a final binary frame of this direction starts at `b[0]` whose payload the check
-    /// finds plausible (inflated first if RSV1 says so).
-    fn candidate(&self, dir: Dir, deflate: Deflate, b: &[u8]) -> Cand {
-        let Some(&b0) = b.first() else { return Cand::Need };
+    /// finds plausible (inflated first if RSV1 says so), and the work that took. A candidate
+    /// whose payload (or inflated payload) exceeds `budget` is not one.
+    fn candidate(&self, dir: Dir, deflate: Deflate, b: &[u8], budget: u64) -> (Cand, u64) {
+        let Some(&b0) = b.first() else { return (Cand::Need, 0) };
         let rsv_ok = match b0 & 0x70 {
             0 => true,
             0x40 => deflate != Deflate::Off,
             _ => false,
         };
         if b0 & 0x8f != 0x82 || !rsv_ok {
-            return Cand::No;
+            return (Cand::No, 0);
         }
-        let Some(&b1) = b.get(1) else { return Cand::Need };
+        let Some(&b1) = b.get(1) else { return (Cand::Need, 0) };
         if (b1 & 0x80 != 0) != (dir == Dir::C2S) {
-            return Cand::No;
+            return (Cand::No, 0);
         }
-        let Some(f) = parse_header(b) else { return Cand::Need };
-        if f.non_minimal || f.len == 0 || f.len > self.cfg.max_frame {
-            return Cand::No;
+        let Some(f) = parse_header(b) else { return (Cand::Need, 0) };
+        if f.non_minimal || f.len == 0 || f.len > self.cfg.max_frame || f.len > budget {
+            return (Cand::No, 0);
         }
         let deflated = f.rsv & 0x4 != 0;
         if deflated && f.len > MAX_DEFLATED_CANDIDATE {
-            return Cand::No;
+            return (Cand::No, 0);
         }
         let payload = b.get(f.hdr_len..).unwrap_or_default();
         let len = usize::try_from(f.len).unwrap_or(usize::MAX);
@@ -1349,19 +1378,24 @@ impl<C: FrameCheck> WebSocket<C> {
                     unmask(&mut head, k, 0);
                 }
                 if !self.check.plausible_start(&head, len) {
-                    return Cand::No;
+                    return (Cand::No, 0);
                 }
             }
-            return Cand::Need;
+            return (Cand::Need, 0);
         };
-        let mut body = whole.to_vec();
+        let mut work = f.len;
+        let mut body = Cow::Borrowed(whole);
         if let Some(k) = f.mask {
-            unmask(&mut body, k, 0);
+            let mut b = whole.to_vec();
+            unmask(&mut b, k, 0);
+            body = Cow::Owned(b);
         }
         if deflated {
             let mut z = Decompress::new(false);
             let mut out = Vec::new();
-            let cap = self.cfg.max_inflated;
+            // What inflating may produce is part of the work.
+            let left = budget.saturating_sub(work);
+            let cap = self.cfg.max_inflated.min(usize::try_from(left).unwrap_or(usize::MAX));
             let ok = inflate_into(&mut z, &body, &mut out, cap)
                 .and_then(|ended| {
                     if ended {
@@ -1371,15 +1405,16 @@ impl<C: FrameCheck> WebSocket<C> {
                     }
                 })
                 .is_ok();
+            work = work.saturating_add(out.len() as u64);
             if !ok {
-                return Cand::No;
+                return (Cand::No, work);
             }
-            body = out;
+            body = Cow::Owned(out);
         }
         if self.check.plausible(&body) {
-            Cand::Yes
+            (Cand::Yes, work)
         } else {
-            Cand::No
+            (Cand::No, work)
         }
     }
 }
@@ -2020,6 +2055,54 @@ mod tests {
         let evs = run_whole(REQUEST.as_bytes(), &s);
         assert!(matches!(evs[1], Ev::Problem(Dir::S2C, _, Problem::BadOpcode(3))));
         assert_eq!(msgs(&evs).len(), 1);
+    }
+
+    /// [`TestCheck`], counting the bytes it is asked to judge whole.
+    struct Counting(std::rc::Rc<std::cell::Cell<u64>>);
+    impl FrameCheck for Counting {
+        fn plausible(&self, b: &[u8]) -> bool {
+            self.0.set(self.0.get() + b.len() as u64);
+            TestCheck.plausible(b)
+        }
+        fn plausible_start(&self, head: &[u8], len: usize) -> bool {
+            TestCheck.plausible_start(head, len)
+        }
+    }
+
+    /// Garbage holding a header every few bytes, each claiming a long payload that starts
+    /// plausibly: every one of them was copied and judged in full, so a few hundred KB took
+    /// seconds. The work is now bounded by what the resynchronisation passes over.
+    #[test]
+    fn overlapping_long_candidates_cost_bounded_work() {
+        for masked in [false, true] {
+            let mut cand = vec![0x82, if masked { 0x80 | 126 } else { 126 }, 0xea, 0x60];
+            if masked {
+                cand.extend_from_slice(&[0; 4]);
+            }
+            cand.push(0x08);
+            let mut g = vec![0x83, if masked { 0x80 } else { 0 }];
+            for _ in 0..2000 {
+                g.extend_from_slice(&cand);
+            }
+            g.extend(std::iter::repeat_n(0x20, 61_000));
+            let good = body(10, 3);
+            let (mut c, mut s) = (REQUEST.as_bytes().to_vec(), response("").into_bytes());
+            let tail = if masked { cframe(0x82, &good) } else { sframe(0x82, &good) };
+            let (garbage_dir, other) = if masked { (&mut c, &mut s) } else { (&mut s, &mut c) };
+            garbage_dir.extend_from_slice(&g);
+            garbage_dir.extend(tail);
+            let _ = other;
+            let judged = std::rc::Rc::new(std::cell::Cell::new(0));
+            let mut ws = WebSocket::new(cfg(), Counting(judged.clone()));
+            let mut evs = Vec::new();
+            ws.feed(Dir::C2S, 0, &c, &mut |e| evs.push(to_ev(e)));
+            ws.feed(Dir::S2C, 0, &s, &mut |e| evs.push(to_ev(e)));
+            ws.finish(&mut |e| evs.push(to_ev(e)));
+            let dir = if masked { Dir::C2S } else { Dir::S2C };
+            assert_eq!(msgs(&evs), vec![(dir, good)], "masked {masked}");
+            let bound = RESYNC_WORK_BASE + RESYNC_WORK_PER_BYTE * g.len() as u64 + 60_000;
+            assert!(judged.get() <= bound, "{} bytes judged (masked {masked})", judged.get());
+        }
     }
 
     #[test]
