@@ -23,8 +23,10 @@
 //! - Stream offsets are those of the caller: bytes before a direction's position are ignored,
 //!   a jump forward is a gap, after which the direction resynchronises on the next frame header
 //!   whose payload the [`FrameCheck`] finds plausible.
-//! - After a rejected upgrade (a non-101 answer) both directions are ignored: the rest is HTTP,
-//!   not MSync.
+//! - After a rejected upgrade (a non-101 answer) the connection is HTTP again: the answer's
+//!   body (by its `Content-Length`) is passed over and the client may send another upgrade on
+//!   it, as clients that answer a 401 with credentials do. When the body's end cannot be told
+//!   (chunked, or no length) both directions are ignored from there.
 
 use std::borrow::Cow;
 
@@ -344,6 +346,9 @@ struct DirState {
     resync_spent: u64,
     /// Bytes of an HTTP head already searched for its end.
     scanned: usize,
+    /// Bytes of an HTTP body still to pass over before the next head (a refused upgrade's
+    /// answer).
+    body_left: u64,
 }
 
 impl DirState {
@@ -376,6 +381,7 @@ impl DirState {
             resync_passed: 0,
             resync_spent: 0,
             scanned: 0,
+            body_left: 0,
         }
     }
 
@@ -892,6 +898,9 @@ pub struct WebSocket<C: FrameCheck = MsyncCheck> {
     /// The answer was parsed (final status), or lost in a gap.
     have_response: bool,
     settled: bool,
+    /// Length of the body of the server's last non-101 answer, when its head says it (`None`:
+    /// chunked or up to the close).
+    answer_body: Option<u64>,
     stats: WsStats,
 }
 
@@ -907,6 +916,7 @@ impl<C: FrameCheck> WebSocket<C> {
             have_request: false,
             have_response: false,
             settled: false,
+            answer_body: None,
             stats: WsStats::default(),
         }
     }
@@ -925,6 +935,7 @@ impl<C: FrameCheck> WebSocket<C> {
             have_request: true,
             have_response: true,
             settled: true,
+            answer_body: None,
             stats: WsStats::default(),
         }
     }
@@ -1053,6 +1064,12 @@ impl<C: FrameCheck> WebSocket<C> {
             Phase::Ignore => {}
             Phase::Http => {
                 let d = self.side_mut(dir);
+                let skip = usize::try_from(d.body_left).unwrap_or(usize::MAX).min(data.len());
+                d.body_left -= skip as u64;
+                let (offset, data) = (offset + skip as u64, data.get(skip..).unwrap_or_default());
+                if data.is_empty() {
+                    return;
+                }
                 if d.buf.is_empty() {
                     d.start = offset;
                 }
@@ -1178,6 +1195,7 @@ impl<C: FrameCheck> WebSocket<C> {
                     }
                     return;
                 }
+                self.answer_body = body_length(&head, status);
                 self.hs.status = Some(status);
                 self.hs.reason = Some(head.reason.clone());
                 self.hs.protocol = head.get("sec-websocket-protocol");
@@ -1234,11 +1252,7 @@ impl<C: FrameCheck> WebSocket<C> {
             Some(status) => {
                 let reason = self.hs.reason.as_deref().unwrap_or_default();
                 emit(WsEvent::Rejected { status, reason, handshake: &self.hs });
-                for d in [&mut self.c2s, &mut self.s2c] {
-                    d.phase = Phase::Ignore;
-                    d.buf = Vec::new();
-                }
-                return;
+                return self.after_refusal(emit);
             }
             // The answer was lost: assume the upgrade succeeded.
             None => {
@@ -1277,6 +1291,40 @@ impl<C: FrameCheck> WebSocket<C> {
                 if !held.is_empty() {
                     self.process(dir, at, &held, emit);
                 }
+            }
+        }
+    }
+
+    /// The upgrade was refused: the connection goes back to HTTP, where the client may try
+    /// again (every message of a retry that succeeds was dropped unreported before). What each
+    /// direction held after its head is read again as HTTP, past the answer's body.
+    fn after_refusal(&mut self, emit: &mut Emit<'_>) {
+        let Some(body) = self.answer_body.take() else {
+            // Where the answer ends is not known: nothing after it can be read.
+            for d in [&mut self.c2s, &mut self.s2c] {
+                d.phase = Phase::Ignore;
+                d.buf = Vec::new();
+            }
+            return;
+        };
+        self.settled = false;
+        self.have_request = false;
+        self.have_response = false;
+        self.hs = Handshake::default();
+        for dir in [Dir::C2S, Dir::S2C] {
+            let d = self.side_mut(dir);
+            d.phase = Phase::Http;
+            d.scanned = 0;
+            d.body_left = if dir == Dir::S2C { body } else { 0 };
+            let held = std::mem::take(&mut d.buf);
+            let at = d.start;
+            if !held.is_empty() {
+                self.process(dir, at, &held, emit);
+            }
+            if self.settled {
+                // The held bytes settled another handshake, which released what the other
+                // direction held.
+                return;
             }
         }
     }
@@ -1496,6 +1544,18 @@ pub(super) fn parse_head(b: &[u8]) -> Head {
         }
     }
     Head { first, reason, fields }
+}
+
+/// Length of the body of an answer with this head and status, when the head says where it
+/// ends (RFC 9112 section 6.3): `None` for a chunked body or one that runs to the close.
+fn body_length(head: &Head, status: u16) -> Option<u64> {
+    if status == 204 || status == 304 || (100..200).contains(&status) {
+        return Some(0);
+    }
+    if head.get("transfer-encoding").is_some() {
+        return None;
+    }
+    head.get("content-length").and_then(|v| v.trim().parse::<u64>().ok())
 }
 
 /// permessage-deflate parameters from the server's `Sec-WebSocket-Extensions`, if it accepted
@@ -1721,6 +1781,38 @@ mod tests {
             let evs = run_whole(REQUEST.as_bytes(), s.as_bytes());
             assert_eq!(evs, vec![Ev::Rejected(status, reason.into())]);
         }
+    }
+
+    /// A 401 answered with credentials on the same connection: the second upgrade and its
+    /// frames are read (they were dropped, uncounted, with the whole connection).
+    #[test]
+    fn a_refused_upgrade_may_be_tried_again_on_the_same_connection() {
+        let m = body(12, 4);
+        let retry = REQUEST.replace("\r\n\r\n", "\r\nAuthorization: Bearer t\r\n\r\n");
+        let mut c = REQUEST.as_bytes().to_vec();
+        c.extend_from_slice(retry.as_bytes());
+        c.extend(cframe(0x82, &m));
+        let mut s = b"HTTP/1.1 401 Unauthorized\r\nContent-Length: 12\r\n\r\nUnauthorized".to_vec();
+        s.extend_from_slice(response("").as_bytes());
+        s.extend(sframe(0x82, &m));
+        // Whole, and one byte at a time.
+        let bytes = |v: &[u8]| -> Vec<(u64, Vec<u8>)> {
+            v.iter().enumerate().map(|(i, b)| (i as u64, vec![*b])).collect()
+        };
+        let (cb, sb) = (bytes(&c), bytes(&s));
+        let cb: Vec<(u64, &[u8])> = cb.iter().map(|(o, d)| (*o, d.as_slice())).collect();
+        let sb: Vec<(u64, &[u8])> = sb.iter().map(|(o, d)| (*o, d.as_slice())).collect();
+        for evs in [run_whole(&c, &s), run(&mut WebSocket::new(cfg(), TestCheck), &cb, &sb)] {
+            assert_eq!(evs[0], Ev::Rejected(401, "Unauthorized".into()));
+            let Ev::Upgrade(h) = &evs[1] else { panic!("{evs:?}") };
+            assert_eq!(h.status, Some(101));
+            assert_eq!(msgs(&evs), vec![(Dir::C2S, m.clone()), (Dir::S2C, m.clone())]);
+            assert_eq!(evs.len(), 4, "{evs:?}");
+        }
+        // An answer whose end is not known (chunked) still ends the session there.
+        let s =
+            b"HTTP/1.1 403 Forbidden\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nnope!\r\n0\r\n\r\n";
+        assert_eq!(run_whole(&c, s), vec![Ev::Rejected(403, "Forbidden".into())]);
     }
 
     #[test]
