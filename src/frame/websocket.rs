@@ -697,12 +697,14 @@ impl DirState {
                 self.msg_active = false;
                 if self.msg_over {
                     self.msg_over = false;
+                    self.dropped(end, emit);
                     return;
                 }
                 let deflated = self.msg_rsv1;
                 if deflated {
                     if let Err(p) = self.inflate(cfg) {
                         self.problem(self.msg_start, p, emit);
+                        self.dropped(end, emit);
                         // A message that inflated past the cap left up to the cap in `out`:
                         // kept, every connection that ever got one would hold it.
                         self.release_buffers();
@@ -712,6 +714,7 @@ impl DirState {
                 let data: &[u8] = if deflated { &self.out } else { &self.msg };
                 if self.msg_binary && data.is_empty() {
                     self.problem(self.msg_start, Problem::EmptyMessage, emit);
+                    self.dropped(end, emit);
                     self.release_buffers();
                     return;
                 }
@@ -730,6 +733,15 @@ impl DirState {
                 }));
                 self.release_buffers();
             }
+        }
+    }
+
+    /// The message ending at `end` is not handed on (too large, not inflatable, empty): its
+    /// bytes are counted as skipped, so that the tally accounts for it beside the problem.
+    fn dropped(&self, end: u64, emit: &mut Emit<'_>) {
+        if end > self.msg_start {
+            let (offset, len) = (self.msg_start, end - self.msg_start);
+            emit(WsEvent::Skipped { dir: self.dir, offset, len });
         }
     }
 
@@ -2097,6 +2109,33 @@ mod tests {
             .any(|e| matches!(e, Ev::Problem(_, _, Problem::InflateTooLarge { .. }))));
         assert!(ws.s2c.out.capacity() <= SHRINK_ABOVE, "{} bytes kept", ws.s2c.out.capacity());
         assert!(ws.s2c.msg.capacity() <= SHRINK_ABOVE, "{} bytes kept", ws.s2c.msg.capacity());
+    }
+
+    /// A message that is dropped (not inflatable, over a cap) was only named in a problem
+    /// line: its bytes are now counted as skipped too.
+    #[test]
+    fn dropped_messages_are_counted_as_skipped() {
+        let m = body(300, 4);
+        let mut z = flate2::Compress::new(flate2::Compression::default(), false);
+        let _ = deflate(&mut z, &m);
+        let mut s = response("permessage-deflate; server_no_context_takeover").into_bytes();
+        let at = s.len() as u64;
+        // Deflated against a history the receiver does not keep: it cannot be inflated.
+        s.extend(sframe(0xc2, &deflate(&mut z, &m)));
+        let end = s.len() as u64;
+        let evs = run_whole(REQUEST.as_bytes(), &s);
+        assert!(matches!(evs[1], Ev::Problem(Dir::S2C, o, Problem::Inflate(_)) if o == at));
+        assert_eq!(evs[2], Ev::Skipped(Dir::S2C, at, end - at));
+        // Over the message cap.
+        let mut c = REQUEST.as_bytes().to_vec();
+        let at = c.len() as u64;
+        c.extend(cframe(0x02, &[0x20; 60_000]));
+        c.extend(cframe(0x80, &[0x20; 60_000]));
+        let end = c.len() as u64;
+        let small = WsConfig { max_message: 100_000, ..cfg() };
+        let mut ws = WebSocket::new(small, TestCheck);
+        let evs = run(&mut ws, &[(0, &c)], &[(0, response("").as_bytes())]);
+        assert!(evs.contains(&Ev::Skipped(Dir::C2S, at, end - at)), "{evs:?}");
     }
 
     #[test]
