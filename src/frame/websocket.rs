@@ -163,7 +163,9 @@ pub enum Problem {
     /// A payload length not in its shortest encoding.
     NonMinimalLength,
     /// A control frame over 125 bytes or not final (resync).
-    BadControl { len: u64 },
+    /// `fin` says which rule was broken: a fragmented control frame printed only its (valid)
+    /// length, as if that were the fault.
+    BadControl { len: u64, fin: bool },
     /// A continuation frame with no message in progress (resync).
     UnexpectedContinuation,
     /// A new data message started before the previous one's final fragment: the unfinished one
@@ -565,7 +567,7 @@ impl DirState {
             return Some(Problem::Masking { masked });
         }
         if f.opcode >= 8 && (!f.fin || f.len > 125) {
-            return Some(Problem::BadControl { len: f.len });
+            return Some(Problem::BadControl { len: f.len, fin: f.fin });
         }
         if f.opcode == 0 && !self.msg_active {
             return Some(Problem::UnexpectedContinuation);
@@ -2109,6 +2111,27 @@ mod tests {
             .any(|e| matches!(e, Ev::Problem(_, _, Problem::InflateTooLarge { .. }))));
         assert!(ws.s2c.out.capacity() <= SHRINK_ABOVE, "{} bytes kept", ws.s2c.out.capacity());
         assert!(ws.s2c.msg.capacity() <= SHRINK_ABOVE, "{} bytes kept", ws.s2c.msg.capacity());
+    }
+
+    #[test]
+    fn a_bad_control_frame_says_whether_it_was_long_or_fragmented() {
+        let mut c = REQUEST.as_bytes().to_vec();
+        let at = c.len() as u64;
+        c.extend(cframe(0x09, b"hb"));
+        let mut s = response("").into_bytes();
+        let s_at = s.len() as u64;
+        s.extend(sframe(0x89, &[0x20; 126]));
+        let evs = run_whole(&c, &s);
+        assert!(evs.contains(&Ev::Problem(
+            Dir::C2S,
+            at,
+            Problem::BadControl { len: 2, fin: false }
+        )));
+        assert!(evs.contains(&Ev::Problem(
+            Dir::S2C,
+            s_at,
+            Problem::BadControl { len: 126, fin: true }
+        )));
     }
 
     /// A message that is dropped (not inflatable, over a cap) was only named in a problem
