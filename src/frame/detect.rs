@@ -16,7 +16,8 @@ pub const LOOKAHEAD: usize = 4096;
 /// What a connection carries.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Detection {
-    /// Nothing conclusive yet and fewer than [`LOOKAHEAD`] bytes in both directions.
+    /// Nothing conclusive yet: fewer than [`LOOKAHEAD`] bytes in both directions, or a
+    /// request head longer than that whose answer is still to come.
     NeedMore,
     /// 4-byte length-prefixed MSync (from the start, or found within the look-ahead).
     Msync,
@@ -251,14 +252,29 @@ fn http(c: &[u8], s: &[u8], full: bool) -> Option<Detection> {
         if *m != b"GET " {
             return Some(Detection::Http);
         }
+        let upgrade = |head: &super::websocket::Head| {
+            head.get("upgrade")
+                .is_some_and(|u| u.split(',').any(|t| t.trim().eq_ignore_ascii_case("websocket")))
+        };
         let Some(end) = head_end(c) else {
-            return Some(if full { Detection::Http } else { Detection::NeedMore });
+            if !full {
+                return Some(Detection::NeedMore);
+            }
+            // A head longer than the look-ahead (a browser's cookies easily pass 4 KiB): the
+            // header lines seen so far tell an upgrade, or else the server's status line (a
+            // browser may send `Upgrade` last), which is waited for. The WebSocket parser
+            // reads heads up to its own, larger, cap.
+            if upgrade(&parse_head(c)) {
+                return Some(Detection::WebSocketUpgrade);
+            }
+            return Some(match switching(s) {
+                Some(true) => Detection::WebSocketUpgrade,
+                Some(false) => Detection::Http,
+                None => Detection::NeedMore,
+            });
         };
         let head = parse_head(c.get(..end).unwrap_or_default());
-        let ws = head
-            .get("upgrade")
-            .is_some_and(|u| u.split(',').any(|t| t.trim().eq_ignore_ascii_case("websocket")));
-        return Some(if ws { Detection::WebSocketUpgrade } else { Detection::Http });
+        return Some(if upgrade(&head) { Detection::WebSocketUpgrade } else { Detection::Http });
     }
     if c.is_empty() && is_prefix(s, b"HTTP/1.") {
         let Some(end) = head_end(s) else {
@@ -269,6 +285,17 @@ fn http(c: &[u8], s: &[u8], full: bool) -> Option<Detection> {
         return Some(if switching { Detection::WebSocketUpgrade } else { Detection::Http });
     }
     None
+}
+
+/// Whether the server's first line is an HTTP `101` status line; `None` until the line is
+/// whole.
+fn switching(s: &[u8]) -> Option<bool> {
+    let Some(nl) = s.iter().position(|&b| b == b'\n') else {
+        return (s.len() >= LOOKAHEAD).then_some(false);
+    };
+    let line = String::from_utf8_lossy(s.get(..nl).unwrap_or_default()).into_owned();
+    let mut w = line.split_whitespace();
+    Some(w.next().is_some_and(|v| v.starts_with("HTTP/1.")) && w.next() == Some("101"))
 }
 
 /// Offset of the first plausible length-prefixed message in `b`.
@@ -431,6 +458,28 @@ mod tests {
             Detection::WebSocketUpgrade
         );
         assert_eq!(detect(b"", b"HTTP/1.1 200 OK\r\n\r\n"), Detection::Http);
+    }
+
+    /// A browser's upgrade request carries its cookies: a head longer than the look-ahead was
+    /// taken for plain HTTP, and every message of the connection was dropped.
+    #[test]
+    fn an_upgrade_request_longer_than_the_look_ahead() {
+        let cookie: String = (0..120).map(|i| format!("c{i}={}; ", "v".repeat(40))).collect();
+        let mut req = b"GET /ws HTTP/1.1\r\nHost: h\r\nUpgrade: websocket\r\n".to_vec();
+        req.extend(format!("Cookie: {cookie}\r\n\r\n").into_bytes());
+        assert!(req.len() > LOOKAHEAD);
+        assert_eq!(detect(&req, b""), Detection::WebSocketUpgrade);
+        assert_eq!(detect(&req[..LOOKAHEAD - 1], b""), Detection::NeedMore);
+        // Upgrade after the cookies: the server's 101 tells.
+        let mut late = b"GET /ws HTTP/1.1\r\nHost: h\r\n".to_vec();
+        late.extend(format!("Cookie: {cookie}\r\nUpgrade: websocket\r\n\r\n").into_bytes());
+        assert_eq!(
+            detect(&late, b"HTTP/1.1 101 Switching Protocols\r\n"),
+            Detection::WebSocketUpgrade
+        );
+        assert_eq!(detect(&late, b"HTTP/1.1 200 OK\r\n"), Detection::Http);
+        assert_eq!(detect(&late, b""), Detection::NeedMore);
+        assert_eq!(detect(&late, b"HTTP/1.1 1"), Detection::NeedMore);
     }
 
     #[test]

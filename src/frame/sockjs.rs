@@ -30,13 +30,19 @@ pub fn parse(text: &[u8]) -> Option<Frame> {
     match text {
         b"o" => Some(Frame::Open),
         b"h" => Some(Frame::Heartbeat),
-        [b'a', rest @ ..] => strings(rest).map(Frame::Messages),
-        [b'm', rest @ ..] => one(rest).map(|s| Frame::Messages(vec![s])),
+        [b'a', rest @ ..] => strings(rest).and_then(messages),
+        [b'm', rest @ ..] => one(rest).and_then(|s| messages(vec![s])),
         [b'c', rest @ ..] => close(rest),
-        [b'[', ..] => strings(text).map(Frame::Messages),
-        [b'"', ..] => one(text).map(|s| Frame::Messages(vec![s])),
+        [b'[', ..] => strings(text).and_then(messages),
+        [b'"', ..] => one(text).and_then(|s| messages(vec![s])),
         _ => None,
     }
+}
+
+/// Messages, unless one is empty: an empty string holds no envelope, and decoded it would read
+/// as an all-default MSync (a phantom `SYNC` pull), so such a frame stays text.
+fn messages(list: Vec<String>) -> Option<Frame> {
+    (!list.iter().any(String::is_empty)).then_some(Frame::Messages(list))
 }
 
 fn strings(json: &[u8]) -> Option<Vec<String>> {
@@ -123,7 +129,11 @@ mod tests {
             parse(br#"c[3000,"Go away!"]"#),
             Some(Frame::Close { code: Some(3000), reason: "Go away!".into() })
         );
-        for not in [&b""[..], b"oo", b"a[1]", b"a{}", br#"a["x""#, b"hello", b"[\"x\",2]"] {
+        let empty = [&br#"a[""]"#[..], br#"a["CAA=",""]"#, br#"[""]"#, br#""""#, br#"m"""#];
+        for not in [&b""[..], b"oo", b"a[1]", b"a{}", br#"a["x""#, b"hello", b"[\"x\",2]"]
+            .into_iter()
+            .chain(empty)
+        {
             assert_eq!(parse(not), None, "{:?}", String::from_utf8_lossy(not));
         }
     }

@@ -23,8 +23,10 @@
 //! - Stream offsets are those of the caller: bytes before a direction's position are ignored,
 //!   a jump forward is a gap, after which the direction resynchronises on the next frame header
 //!   whose payload the [`FrameCheck`] finds plausible.
-//! - After a rejected upgrade (a non-101 answer) both directions are ignored: the rest is HTTP,
-//!   not MSync.
+//! - After a rejected upgrade (a non-101 answer) the connection is HTTP again: the answer's
+//!   body (by its `Content-Length`) is passed over and the client may send another upgrade on
+//!   it, as clients that answer a 401 with credentials do. When the body's end cannot be told
+//!   (chunked, or no length) both directions are ignored from there.
 
 use std::borrow::Cow;
 
@@ -161,7 +163,9 @@ pub enum Problem {
     /// A payload length not in its shortest encoding.
     NonMinimalLength,
     /// A control frame over 125 bytes or not final (resync).
-    BadControl { len: u64 },
+    /// `fin` says which rule was broken: a fragmented control frame printed only its (valid)
+    /// length, as if that were the fault.
+    BadControl { len: u64, fin: bool },
     /// A continuation frame with no message in progress (resync).
     UnexpectedContinuation,
     /// A new data message started before the previous one's final fragment: the unfinished one
@@ -169,6 +173,9 @@ pub enum Problem {
     InterruptedMessage { started: u64 },
     /// A reassembled message over the cap: dropped.
     MessageTooLarge { limit: usize },
+    /// A binary message with no bytes (after inflation, when deflated): it holds no MSync
+    /// envelope, so it is reported instead of being decoded as an all-default one.
+    EmptyMessage,
     /// permessage-deflate inflation failed (corrupt data, or history lost after a gap or
     /// mid-stream start).
     Inflate(String),
@@ -290,6 +297,15 @@ const SHRINK_ABOVE: usize = 16 << 10;
 const START_CHECK: usize = 256;
 /// Longest RSV1 payload a resynchronising direction will wait for to test by inflating it.
 const MAX_DEFLATED_CANDIDATE: u64 = 1 << 20;
+/// Work a resynchronising direction may spend examining whole candidate payloads (copying,
+/// unmasking, inflating them): this much, plus [`RESYNC_WORK_PER_BYTE`] per byte it has
+/// passed over. Candidates overlap: garbage can hold a header claiming megabytes every few
+/// bytes, each of which would otherwise be copied in full (360 KB of them took 8.6 s). A
+/// candidate longer than what is left is neither waited for nor examined, so a real message
+/// that long right after a gap is lost (the ones after it are found), as with the
+/// length-prefix splitter's `RESYNC_MAX_WAIT`.
+const RESYNC_WORK_BASE: u64 = 256 << 10;
+const RESYNC_WORK_PER_BYTE: u64 = 16;
 
 struct Inflater {
     z: Decompress,
@@ -326,8 +342,15 @@ struct DirState {
     out: Vec<u8>,
     closed: bool,
     after_close_reported: bool,
+    /// Bytes this direction's resynchronisation has passed over, and candidate payload bytes
+    /// it has examined (see [`RESYNC_WORK_BASE`]), over the connection's life.
+    resync_passed: u64,
+    resync_spent: u64,
     /// Bytes of an HTTP head already searched for its end.
     scanned: usize,
+    /// Bytes of an HTTP body still to pass over before the next head (a refused upgrade's
+    /// answer).
+    body_left: u64,
 }
 
 impl DirState {
@@ -357,7 +380,10 @@ impl DirState {
             out: Vec::new(),
             closed: false,
             after_close_reported: false,
+            resync_passed: 0,
+            resync_spent: 0,
             scanned: 0,
+            body_left: 0,
         }
     }
 
@@ -466,6 +492,7 @@ impl DirState {
                 // Fast path: a whole unmasked single-frame message in this chunk is borrowed.
                 if role == Role::Data
                     && frame.fin
+                    && frame.len > 0
                     && frame.mask.is_none()
                     && self.msg.is_empty()
                     && !self.msg_rsv1
@@ -540,7 +567,7 @@ impl DirState {
             return Some(Problem::Masking { masked });
         }
         if f.opcode >= 8 && (!f.fin || f.len > 125) {
-            return Some(Problem::BadControl { len: f.len });
+            return Some(Problem::BadControl { len: f.len, fin: f.fin });
         }
         if f.opcode == 0 && !self.msg_active {
             return Some(Problem::UnexpectedContinuation);
@@ -570,6 +597,11 @@ impl DirState {
         }
         if self.msg_active {
             self.problem(at, Problem::InterruptedMessage { started: self.msg_start }, emit);
+            // The fragments read so far are dropped: counted, as when a bad header ends them.
+            if at > self.msg_start {
+                let (offset, len) = (self.msg_start, at - self.msg_start);
+                emit(WsEvent::Skipped { dir: self.dir, offset, len });
+            }
         }
         self.msg.clear();
         self.msg_active = true;
@@ -667,20 +699,30 @@ impl DirState {
                 self.msg_active = false;
                 if self.msg_over {
                     self.msg_over = false;
+                    self.dropped(end, emit);
                     return;
                 }
                 let deflated = self.msg_rsv1;
                 if deflated {
                     if let Err(p) = self.inflate(cfg) {
-                        self.msg.clear();
                         self.problem(self.msg_start, p, emit);
+                        self.dropped(end, emit);
+                        // A message that inflated past the cap left up to the cap in `out`:
+                        // kept, every connection that ever got one would hold it.
+                        self.release_buffers();
                         return;
                     }
+                }
+                let data: &[u8] = if deflated { &self.out } else { &self.msg };
+                if self.msg_binary && data.is_empty() {
+                    self.problem(self.msg_start, Problem::EmptyMessage, emit);
+                    self.dropped(end, emit);
+                    self.release_buffers();
+                    return;
                 }
                 if let Some(n) = stats.messages.get_mut(di) {
                     *n += 1;
                 }
-                let data: &[u8] = if deflated { &self.out } else { &self.msg };
                 emit(WsEvent::Message(WsMessage {
                     dir,
                     offset: self.msg_start,
@@ -691,15 +733,30 @@ impl DirState {
                     payload_len: self.msg_payload,
                     frames: self.msg_frames,
                 }));
-                self.msg.clear();
-                // One huge message must not pin its buffers for the connection's lifetime.
-                if self.msg.capacity() > SHRINK_ABOVE {
-                    self.msg = Vec::new();
-                }
-                if self.out.capacity() > SHRINK_ABOVE {
-                    self.out = Vec::new();
-                }
+                self.release_buffers();
             }
+        }
+    }
+
+    /// The message ending at `end` is not handed on (too large, not inflatable, empty): its
+    /// bytes are counted as skipped, so that the tally accounts for it beside the problem.
+    fn dropped(&self, end: u64, emit: &mut Emit<'_>) {
+        if end > self.msg_start {
+            let (offset, len) = (self.msg_start, end - self.msg_start);
+            emit(WsEvent::Skipped { dir: self.dir, offset, len });
+        }
+    }
+
+    /// Empties the message buffers once a message is done with, letting go of what a huge one
+    /// grew them to: it must not pin them for the connection's lifetime.
+    fn release_buffers(&mut self) {
+        self.msg.clear();
+        self.out.clear();
+        if self.msg.capacity() > SHRINK_ABOVE {
+            self.msg = Vec::new();
+        }
+        if self.out.capacity() > SHRINK_ABOVE {
+            self.out = Vec::new();
         }
     }
 
@@ -855,6 +912,9 @@ pub struct WebSocket<C: FrameCheck = MsyncCheck> {
     /// The answer was parsed (final status), or lost in a gap.
     have_response: bool,
     settled: bool,
+    /// Length of the body of the server's last non-101 answer, when its head says it (`None`:
+    /// chunked or up to the close).
+    answer_body: Option<u64>,
     stats: WsStats,
 }
 
@@ -870,6 +930,7 @@ impl<C: FrameCheck> WebSocket<C> {
             have_request: false,
             have_response: false,
             settled: false,
+            answer_body: None,
             stats: WsStats::default(),
         }
     }
@@ -888,6 +949,7 @@ impl<C: FrameCheck> WebSocket<C> {
             have_request: true,
             have_response: true,
             settled: true,
+            answer_body: None,
             stats: WsStats::default(),
         }
     }
@@ -1016,6 +1078,12 @@ impl<C: FrameCheck> WebSocket<C> {
             Phase::Ignore => {}
             Phase::Http => {
                 let d = self.side_mut(dir);
+                let skip = usize::try_from(d.body_left).unwrap_or(usize::MAX).min(data.len());
+                d.body_left -= skip as u64;
+                let (offset, data) = (offset + skip as u64, data.get(skip..).unwrap_or_default());
+                if data.is_empty() {
+                    return;
+                }
                 if d.buf.is_empty() {
                     d.start = offset;
                 }
@@ -1141,6 +1209,7 @@ impl<C: FrameCheck> WebSocket<C> {
                     }
                     return;
                 }
+                self.answer_body = body_length(&head, status);
                 self.hs.status = Some(status);
                 self.hs.reason = Some(head.reason.clone());
                 self.hs.protocol = head.get("sec-websocket-protocol");
@@ -1197,11 +1266,7 @@ impl<C: FrameCheck> WebSocket<C> {
             Some(status) => {
                 let reason = self.hs.reason.as_deref().unwrap_or_default();
                 emit(WsEvent::Rejected { status, reason, handshake: &self.hs });
-                for d in [&mut self.c2s, &mut self.s2c] {
-                    d.phase = Phase::Ignore;
-                    d.buf = Vec::new();
-                }
-                return;
+                return self.after_refusal(emit);
             }
             // The answer was lost: assume the upgrade succeeded.
             None => {
@@ -1244,17 +1309,53 @@ impl<C: FrameCheck> WebSocket<C> {
         }
     }
 
+    /// The upgrade was refused: the connection goes back to HTTP, where the client may try
+    /// again (every message of a retry that succeeds was dropped unreported before). What each
+    /// direction held after its head is read again as HTTP, past the answer's body.
+    fn after_refusal(&mut self, emit: &mut Emit<'_>) {
+        let Some(body) = self.answer_body.take() else {
+            // Where the answer ends is not known: nothing after it can be read.
+            for d in [&mut self.c2s, &mut self.s2c] {
+                d.phase = Phase::Ignore;
+                d.buf = Vec::new();
+            }
+            return;
+        };
+        self.settled = false;
+        self.have_request = false;
+        self.have_response = false;
+        self.hs = Handshake::default();
+        for dir in [Dir::C2S, Dir::S2C] {
+            let d = self.side_mut(dir);
+            d.phase = Phase::Http;
+            d.scanned = 0;
+            d.body_left = if dir == Dir::S2C { body } else { 0 };
+            let held = std::mem::take(&mut d.buf);
+            let at = d.start;
+            if !held.is_empty() {
+                self.process(dir, at, &held, emit);
+            }
+            if self.settled {
+                // The held bytes settled another handshake, which released what the other
+                // direction held.
+                return;
+            }
+        }
+    }
+
     /// Looks for frame boundaries in `buf`, emitting what it skips, until the buffer is used up
     /// or needs more data. Each round moves past at least one byte.
     fn resync(&mut self, dir: Dir, emit: &mut Emit<'_>) {
         loop {
             let buf = std::mem::take(&mut self.side_mut(dir).buf);
-            let (at, found) = self.find_boundary(dir, &buf);
+            let (at, found, spent) = self.find_boundary(dir, &buf);
             let cfg = self.cfg;
             let (d, stats) = match dir {
                 Dir::C2S => (&mut self.c2s, &mut self.stats),
                 Dir::S2C => (&mut self.s2c, &mut self.stats),
             };
+            d.resync_passed = d.resync_passed.saturating_add(at as u64);
+            d.resync_spent = d.resync_spent.saturating_add(spent);
             if at > 0 {
                 emit(WsEvent::Skipped { dir, offset: d.start, len: at as u64 });
             }
@@ -1279,43 +1380,55 @@ impl<C: FrameCheck> WebSocket<C> {
     }
 
     /// The first offset in `buf` where a frame plausibly starts (`true`), or the first that
-    /// might once more data arrives (`false`; `buf.len()` if none).
-    fn find_boundary(&self, dir: Dir, buf: &[u8]) -> (usize, bool) {
+    /// might once more data arrives (`false`; `buf.len()` if none), and the work spent on
+    /// whole candidates on the way.
+    fn find_boundary(&self, dir: Dir, buf: &[u8]) -> (usize, bool, u64) {
         let d = self.side(dir);
+        let mut spent = 0u64;
         let mut i = 0usize;
         while i < buf.len() {
-            match self.candidate(dir, d.deflate, buf.get(i..).unwrap_or_default()) {
-                Cand::Yes => return (i, true),
-                Cand::Need => return (i, false),
-                Cand::No => i += 1,
+            // What examining a candidate here may cost: it depends only on the bytes, never
+            // on how they were cut into chunks.
+            let passed = d.resync_passed.saturating_add(i as u64);
+            let budget = RESYNC_WORK_BASE
+                .saturating_add(passed.saturating_mul(RESYNC_WORK_PER_BYTE))
+                .saturating_sub(d.resync_spent.saturating_add(spent));
+            match self.candidate(dir, d.deflate, buf.get(i..).unwrap_or_default(), budget) {
+                (Cand::Yes, w) => return (i, true, spent + w),
+                (Cand::Need, _) => return (i, false, spent),
+                (Cand::No, w) => {
+                    spent += w;
+                    i += 1;
+                }
             }
         }
-        (i, false)
+        (i, false, spent)
     }
 
     /// Whether a final binary frame of this direction starts at `b[0]` whose payload the check
-    /// finds plausible (inflated first if RSV1 says so).
-    fn candidate(&self, dir: Dir, deflate: Deflate, b: &[u8]) -> Cand {
-        let Some(&b0) = b.first() else { return Cand::Need };
+    /// finds plausible (inflated first if RSV1 says so), and the work that took. A candidate
+    /// whose payload (or inflated payload) exceeds `budget` is not one.
+    fn candidate(&self, dir: Dir, deflate: Deflate, b: &[u8], budget: u64) -> (Cand, u64) {
+        let Some(&b0) = b.first() else { return (Cand::Need, 0) };
         let rsv_ok = match b0 & 0x70 {
             0 => true,
             0x40 => deflate != Deflate::Off,
             _ => false,
         };
         if b0 & 0x8f != 0x82 || !rsv_ok {
-            return Cand::No;
+            return (Cand::No, 0);
         }
-        let Some(&b1) = b.get(1) else { return Cand::Need };
+        let Some(&b1) = b.get(1) else { return (Cand::Need, 0) };
         if (b1 & 0x80 != 0) != (dir == Dir::C2S) {
-            return Cand::No;
+            return (Cand::No, 0);
         }
-        let Some(f) = parse_header(b) else { return Cand::Need };
-        if f.non_minimal || f.len == 0 || f.len > self.cfg.max_frame {
-            return Cand::No;
+        let Some(f) = parse_header(b) else { return (Cand::Need, 0) };
+        if f.non_minimal || f.len == 0 || f.len > self.cfg.max_frame || f.len > budget {
+            return (Cand::No, 0);
         }
         let deflated = f.rsv & 0x4 != 0;
         if deflated && f.len > MAX_DEFLATED_CANDIDATE {
-            return Cand::No;
+            return (Cand::No, 0);
         }
         let payload = b.get(f.hdr_len..).unwrap_or_default();
         let len = usize::try_from(f.len).unwrap_or(usize::MAX);
@@ -1327,19 +1440,24 @@ impl<C: FrameCheck> WebSocket<C> {
                     unmask(&mut head, k, 0);
                 }
                 if !self.check.plausible_start(&head, len) {
-                    return Cand::No;
+                    return (Cand::No, 0);
                 }
             }
-            return Cand::Need;
+            return (Cand::Need, 0);
         };
-        let mut body = whole.to_vec();
+        let mut work = f.len;
+        let mut body = Cow::Borrowed(whole);
         if let Some(k) = f.mask {
-            unmask(&mut body, k, 0);
+            let mut b = whole.to_vec();
+            unmask(&mut b, k, 0);
+            body = Cow::Owned(b);
         }
         if deflated {
             let mut z = Decompress::new(false);
             let mut out = Vec::new();
-            let cap = self.cfg.max_inflated;
+            // What inflating may produce is part of the work.
+            let left = budget.saturating_sub(work);
+            let cap = self.cfg.max_inflated.min(usize::try_from(left).unwrap_or(usize::MAX));
             let ok = inflate_into(&mut z, &body, &mut out, cap)
                 .and_then(|ended| {
                     if ended {
@@ -1349,15 +1467,16 @@ impl<C: FrameCheck> WebSocket<C> {
                     }
                 })
                 .is_ok();
+            work = work.saturating_add(out.len() as u64);
             if !ok {
-                return Cand::No;
+                return (Cand::No, work);
             }
-            body = out;
+            body = Cow::Owned(out);
         }
         if self.check.plausible(&body) {
-            Cand::Yes
+            (Cand::Yes, work)
         } else {
-            Cand::No
+            (Cand::No, work)
         }
     }
 }
@@ -1439,6 +1558,18 @@ pub(super) fn parse_head(b: &[u8]) -> Head {
         }
     }
     Head { first, reason, fields }
+}
+
+/// Length of the body of an answer with this head and status, when the head says where it
+/// ends (RFC 9112 section 6.3): `None` for a chunked body or one that runs to the close.
+fn body_length(head: &Head, status: u16) -> Option<u64> {
+    if status == 204 || status == 304 || (100..200).contains(&status) {
+        return Some(0);
+    }
+    if head.get("transfer-encoding").is_some() {
+        return None;
+    }
+    head.get("content-length").and_then(|v| v.trim().parse::<u64>().ok())
 }
 
 /// permessage-deflate parameters from the server's `Sec-WebSocket-Extensions`, if it accepted
@@ -1666,6 +1797,38 @@ mod tests {
         }
     }
 
+    /// A 401 answered with credentials on the same connection: the second upgrade and its
+    /// frames are read (they were dropped, uncounted, with the whole connection).
+    #[test]
+    fn a_refused_upgrade_may_be_tried_again_on_the_same_connection() {
+        let m = body(12, 4);
+        let retry = REQUEST.replace("\r\n\r\n", "\r\nAuthorization: Bearer t\r\n\r\n");
+        let mut c = REQUEST.as_bytes().to_vec();
+        c.extend_from_slice(retry.as_bytes());
+        c.extend(cframe(0x82, &m));
+        let mut s = b"HTTP/1.1 401 Unauthorized\r\nContent-Length: 12\r\n\r\nUnauthorized".to_vec();
+        s.extend_from_slice(response("").as_bytes());
+        s.extend(sframe(0x82, &m));
+        // Whole, and one byte at a time.
+        let bytes = |v: &[u8]| -> Vec<(u64, Vec<u8>)> {
+            v.iter().enumerate().map(|(i, b)| (i as u64, vec![*b])).collect()
+        };
+        let (cb, sb) = (bytes(&c), bytes(&s));
+        let cb: Vec<(u64, &[u8])> = cb.iter().map(|(o, d)| (*o, d.as_slice())).collect();
+        let sb: Vec<(u64, &[u8])> = sb.iter().map(|(o, d)| (*o, d.as_slice())).collect();
+        for evs in [run_whole(&c, &s), run(&mut WebSocket::new(cfg(), TestCheck), &cb, &sb)] {
+            assert_eq!(evs[0], Ev::Rejected(401, "Unauthorized".into()));
+            let Ev::Upgrade(h) = &evs[1] else { panic!("{evs:?}") };
+            assert_eq!(h.status, Some(101));
+            assert_eq!(msgs(&evs), vec![(Dir::C2S, m.clone()), (Dir::S2C, m.clone())]);
+            assert_eq!(evs.len(), 4, "{evs:?}");
+        }
+        // An answer whose end is not known (chunked) still ends the session there.
+        let s =
+            b"HTTP/1.1 403 Forbidden\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nnope!\r\n0\r\n\r\n";
+        assert_eq!(run_whole(&c, s), vec![Ev::Rejected(403, "Forbidden".into())]);
+    }
+
     #[test]
     fn plain_http_request_is_not_an_upgrade() {
         let evs = run_whole(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n", b"HTTP/1.1 200 OK\r\n\r\n");
@@ -1735,6 +1898,68 @@ mod tests {
         run(&mut ws, &[(0, &c)], &[(0, &s)]);
         assert_eq!(ws.stats().pings, [1, 0]);
         assert_eq!(ws.stats().pongs, [0, 1]);
+    }
+
+    #[test]
+    fn a_message_interrupted_by_a_new_one_is_counted_as_skipped() {
+        let (a, b) = (body(40, 1), body(20, 2));
+        let mut c = REQUEST.as_bytes().to_vec();
+        let start = c.len() as u64;
+        c.extend(cframe(0x02, &a[..10]));
+        c.extend(cframe(0x89, b"hb"));
+        let next = c.len() as u64;
+        c.extend(cframe(0x82, &b));
+        let evs = run_whole(&c, response("").as_bytes());
+        assert_eq!(
+            evs[2..4],
+            [
+                Ev::Problem(Dir::C2S, next, Problem::InterruptedMessage { started: start }),
+                Ev::Skipped(Dir::C2S, start, next - start),
+            ]
+        );
+        assert_eq!(msgs(&evs), vec![(Dir::C2S, b)]);
+    }
+
+    /// An empty binary message holds no envelope: decoded, it would read as an all-default
+    /// MSync (a SYNC pull with no queue) and throw off the report's request matching.
+    #[test]
+    fn an_empty_binary_message_is_a_problem_not_a_message() {
+        let a = body(20, 2);
+        let mut c = REQUEST.as_bytes().to_vec();
+        let at = c.len() as u64;
+        c.extend(cframe(0x82, &[]));
+        let at2 = c.len() as u64;
+        let mut z = flate2::Compress::new(flate2::Compression::default(), false);
+        c.extend(cframe(0xc2, &deflate(&mut z, &[])));
+        let at3 = c.len() as u64;
+        c.extend(cframe(0x02, &[]));
+        c.extend(cframe(0x80, &[]));
+        c.extend(cframe(0x81, &[]));
+        c.extend(cframe(0xc2, &deflate(&mut z, &a)));
+        let mut s = response("permessage-deflate").into_bytes();
+        s.extend(sframe(0x82, &[]));
+        let evs = run_whole(&c, &s);
+        let empties: Vec<(Dir, u64)> = evs
+            .iter()
+            .filter_map(|e| match e {
+                Ev::Problem(d, o, Problem::EmptyMessage) => Some((*d, *o)),
+                _ => None,
+            })
+            .collect();
+        let s_at = response("permessage-deflate").len() as u64;
+        assert_eq!(empties, [(Dir::C2S, at), (Dir::C2S, at2), (Dir::C2S, at3), (Dir::S2C, s_at)]);
+        // The empty text message stays a (text) message; the deflate history goes on.
+        assert_eq!(msgs(&evs), vec![(Dir::C2S, vec![]), (Dir::C2S, a)]);
+        assert_eq!(ws_msgs_binary(&evs), [false, true]);
+    }
+
+    fn ws_msgs_binary(evs: &[Ev]) -> Vec<bool> {
+        evs.iter()
+            .filter_map(|e| match e {
+                Ev::Msg { binary, .. } => Some(*binary),
+                _ => None,
+            })
+            .collect()
     }
 
     #[test]
@@ -1870,6 +2095,72 @@ mod tests {
         assert!(msgs(&evs).is_empty());
     }
 
+    /// A message that inflates past the cap fills `out` up to the cap before it fails: that
+    /// must not stay allocated (a capture of many connections with one such message each
+    /// held the cap per connection and direction: 100 connections, 4.1 GB).
+    #[test]
+    fn a_message_over_the_inflate_cap_does_not_pin_its_buffers() {
+        let big = vec![0u8; 300_000];
+        let mut z = flate2::Compress::new(flate2::Compression::default(), false);
+        let mut s = response("permessage-deflate").into_bytes();
+        s.extend(sframe(0xc2, &deflate(&mut z, &big)));
+        let mut ws = WebSocket::new(cfg(), TestCheck);
+        let evs = run(&mut ws, &[(0, REQUEST.as_bytes())], &[(0, &s)]);
+        assert!(evs
+            .iter()
+            .any(|e| matches!(e, Ev::Problem(_, _, Problem::InflateTooLarge { .. }))));
+        assert!(ws.s2c.out.capacity() <= SHRINK_ABOVE, "{} bytes kept", ws.s2c.out.capacity());
+        assert!(ws.s2c.msg.capacity() <= SHRINK_ABOVE, "{} bytes kept", ws.s2c.msg.capacity());
+    }
+
+    #[test]
+    fn a_bad_control_frame_says_whether_it_was_long_or_fragmented() {
+        let mut c = REQUEST.as_bytes().to_vec();
+        let at = c.len() as u64;
+        c.extend(cframe(0x09, b"hb"));
+        let mut s = response("").into_bytes();
+        let s_at = s.len() as u64;
+        s.extend(sframe(0x89, &[0x20; 126]));
+        let evs = run_whole(&c, &s);
+        assert!(evs.contains(&Ev::Problem(
+            Dir::C2S,
+            at,
+            Problem::BadControl { len: 2, fin: false }
+        )));
+        assert!(evs.contains(&Ev::Problem(
+            Dir::S2C,
+            s_at,
+            Problem::BadControl { len: 126, fin: true }
+        )));
+    }
+
+    /// A message that is dropped (not inflatable, over a cap) was only named in a problem
+    /// line: its bytes are now counted as skipped too.
+    #[test]
+    fn dropped_messages_are_counted_as_skipped() {
+        let m = body(300, 4);
+        let mut z = flate2::Compress::new(flate2::Compression::default(), false);
+        let _ = deflate(&mut z, &m);
+        let mut s = response("permessage-deflate; server_no_context_takeover").into_bytes();
+        let at = s.len() as u64;
+        // Deflated against a history the receiver does not keep: it cannot be inflated.
+        s.extend(sframe(0xc2, &deflate(&mut z, &m)));
+        let end = s.len() as u64;
+        let evs = run_whole(REQUEST.as_bytes(), &s);
+        assert!(matches!(evs[1], Ev::Problem(Dir::S2C, o, Problem::Inflate(_)) if o == at));
+        assert_eq!(evs[2], Ev::Skipped(Dir::S2C, at, end - at));
+        // Over the message cap.
+        let mut c = REQUEST.as_bytes().to_vec();
+        let at = c.len() as u64;
+        c.extend(cframe(0x02, &[0x20; 60_000]));
+        c.extend(cframe(0x80, &[0x20; 60_000]));
+        let end = c.len() as u64;
+        let small = WsConfig { max_message: 100_000, ..cfg() };
+        let mut ws = WebSocket::new(small, TestCheck);
+        let evs = run(&mut ws, &[(0, &c)], &[(0, response("").as_bytes())]);
+        assert!(evs.contains(&Ev::Skipped(Dir::C2S, at, end - at)), "{evs:?}");
+    }
+
     #[test]
     fn huge_lengths_are_problems_not_allocations() {
         let mut s = response("").into_bytes();
@@ -1918,6 +2209,54 @@ mod tests {
         let evs = run_whole(REQUEST.as_bytes(), &s);
         assert!(matches!(evs[1], Ev::Problem(Dir::S2C, _, Problem::BadOpcode(3))));
         assert_eq!(msgs(&evs).len(), 1);
+    }
+
+    /// [`TestCheck`], counting the bytes it is asked to judge whole.
+    struct Counting(std::rc::Rc<std::cell::Cell<u64>>);
+    impl FrameCheck for Counting {
+        fn plausible(&self, b: &[u8]) -> bool {
+            self.0.set(self.0.get() + b.len() as u64);
+            TestCheck.plausible(b)
+        }
+        fn plausible_start(&self, head: &[u8], len: usize) -> bool {
+            TestCheck.plausible_start(head, len)
+        }
+    }
+
+    /// Garbage holding a header every few bytes, each claiming a long payload that starts
+    /// plausibly: every one of them was copied and judged in full, so a few hundred KB took
+    /// seconds. The work is now bounded by what the resynchronisation passes over.
+    #[test]
+    fn overlapping_long_candidates_cost_bounded_work() {
+        for masked in [false, true] {
+            let mut cand = vec![0x82, if masked { 0x80 | 126 } else { 126 }, 0xea, 0x60];
+            if masked {
+                cand.extend_from_slice(&[0; 4]);
+            }
+            cand.push(0x08);
+            let mut g = vec![0x83, if masked { 0x80 } else { 0 }];
+            for _ in 0..2000 {
+                g.extend_from_slice(&cand);
+            }
+            g.extend(std::iter::repeat_n(0x20, 61_000));
+            let good = body(10, 3);
+            let (mut c, mut s) = (REQUEST.as_bytes().to_vec(), response("").into_bytes());
+            let tail = if masked { cframe(0x82, &good) } else { sframe(0x82, &good) };
+            let (garbage_dir, other) = if masked { (&mut c, &mut s) } else { (&mut s, &mut c) };
+            garbage_dir.extend_from_slice(&g);
+            garbage_dir.extend(tail);
+            let _ = other;
+            let judged = std::rc::Rc::new(std::cell::Cell::new(0));
+            let mut ws = WebSocket::new(cfg(), Counting(judged.clone()));
+            let mut evs = Vec::new();
+            ws.feed(Dir::C2S, 0, &c, &mut |e| evs.push(to_ev(e)));
+            ws.feed(Dir::S2C, 0, &s, &mut |e| evs.push(to_ev(e)));
+            ws.finish(&mut |e| evs.push(to_ev(e)));
+            let dir = if masked { Dir::C2S } else { Dir::S2C };
+            assert_eq!(msgs(&evs), vec![(dir, good)], "masked {masked}");
+            let bound = RESYNC_WORK_BASE + RESYNC_WORK_PER_BYTE * g.len() as u64 + 60_000;
+            assert!(judged.get() <= bound, "{} bytes judged (masked {masked})", judged.get());
+        }
     }
 
     #[test]

@@ -270,22 +270,30 @@ mod tests {
             let evs = parse(&c, &s, chunk);
             assert_eq!(evs[0], Ev::Upgrade(None));
             let msgs: Vec<&Ev> = evs.iter().filter(|e| matches!(e, Ev::Msg { .. })).collect();
-            assert_eq!(msgs.len(), 2 * sizes.len(), "{evs:?}");
-            for (i, &n) in sizes.iter().enumerate() {
+            // The empty message of each direction holds no envelope: a problem, not a message.
+            let empty = evs
+                .iter()
+                .filter(|e| matches!(e, Ev::Other(o) if o.contains("EmptyMessage")))
+                .count();
+            assert_eq!(empty, 2);
+            let sizes = &sizes[1..];
+            assert_eq!(msgs.len(), 2 * sizes.len());
+            for (k, &n) in sizes.iter().enumerate() {
+                let i = k + 1;
                 let want = Ev::Msg {
                     dir: Dir::C2S,
                     data: payload(n, i as u8),
                     deflated: false,
                     frames: 1,
                 };
-                assert_eq!(msgs[i], &want);
+                assert_eq!(msgs[k], &want);
                 let want = Ev::Msg {
                     dir: Dir::S2C,
                     data: payload(n, 100 + i as u8),
                     deflated: false,
                     frames: 1,
                 };
-                assert_eq!(msgs[sizes.len() + i], &want);
+                assert_eq!(msgs[sizes.len() + k], &want);
             }
         }
     }
