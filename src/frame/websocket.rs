@@ -197,6 +197,76 @@ pub enum Problem {
     HandshakeIncomplete,
 }
 
+impl Problem {
+    /// A stable name for scripts (`dissect --json`'s `kind`).
+    pub fn id(&self) -> &'static str {
+        match self {
+            Problem::Oversize { .. } => "oversize_frame",
+            Problem::BadOpcode(_) => "reserved_opcode",
+            Problem::ReservedBits(_) => "reserved_bits",
+            Problem::Masking { .. } => "masking",
+            Problem::NonMinimalLength => "non_minimal_length",
+            Problem::BadControl { .. } => "bad_control_frame",
+            Problem::UnexpectedContinuation => "unexpected_continuation",
+            Problem::InterruptedMessage { .. } => "interrupted_message",
+            Problem::MessageTooLarge { .. } => "message_too_large",
+            Problem::EmptyMessage => "empty_message",
+            Problem::Inflate(_) => "inflate_failed",
+            Problem::InflateTooLarge { .. } => "inflate_too_large",
+            Problem::BadClose => "bad_close",
+            Problem::DataAfterClose => "data_after_close",
+            Problem::NotHttp => "not_http",
+            Problem::HeaderTooLarge { .. } => "http_head_too_large",
+            Problem::NotUpgrade => "not_upgrade",
+            Problem::HandshakeIncomplete => "handshake_incomplete",
+        }
+    }
+}
+
+impl std::fmt::Display for Problem {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Problem::Oversize { len } => write!(f, "frame payload of {len} bytes, over the cap"),
+            Problem::BadOpcode(op) => write!(f, "reserved opcode {op:#x}"),
+            Problem::ReservedBits(bits) => {
+                write!(f, "reserved bits {bits:#04x} set, no extension negotiated defines them")
+            }
+            Problem::Masking { masked: true } => f.write_str("masked frame from the server"),
+            Problem::Masking { masked: false } => f.write_str("unmasked frame from the client"),
+            Problem::NonMinimalLength => f.write_str("payload length not in its shortest form"),
+            Problem::BadControl { len, fin: false } => {
+                write!(f, "fragmented control frame ({len} bytes)")
+            }
+            Problem::BadControl { len, .. } => {
+                write!(f, "control frame of {len} bytes (at most 125)")
+            }
+            Problem::UnexpectedContinuation => f.write_str("continuation frame with no message"),
+            Problem::InterruptedMessage { started } => write!(
+                f,
+                "new message before the final fragment of the one at offset {started} (dropped)"
+            ),
+            Problem::MessageTooLarge { limit } => {
+                write!(f, "message over the cap of {limit} bytes (dropped)")
+            }
+            Problem::EmptyMessage => f.write_str("empty binary message"),
+            Problem::Inflate(e) => write!(f, "permessage-deflate: cannot inflate ({e})"),
+            Problem::InflateTooLarge { limit } => {
+                write!(f, "message inflates past the cap of {limit} bytes (dropped)")
+            }
+            Problem::BadClose => f.write_str("close frame with a one-byte body"),
+            Problem::DataAfterClose => f.write_str("frames after this side's close frame"),
+            Problem::NotHttp => f.write_str("not an HTTP request or status line"),
+            Problem::HeaderTooLarge { limit } => {
+                write!(f, "HTTP head over the cap of {limit} bytes")
+            }
+            Problem::NotUpgrade => f.write_str("HTTP request that is not a WebSocket upgrade"),
+            Problem::HandshakeIncomplete => {
+                f.write_str("the other half of the handshake was not captured: frames assumed")
+            }
+        }
+    }
+}
+
 /// What [`WebSocket`] reports.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum WsEvent<'a> {
@@ -1607,6 +1677,44 @@ mod tests {
     use proptest::prelude::*;
 
     use crate::frame::testutil::{body, TestCheck};
+
+    /// Problems are told in words (not as Rust's debug text), each under its own stable name.
+    #[test]
+    fn problems_have_words_and_distinct_names() {
+        let all = [
+            Problem::Oversize { len: 9 },
+            Problem::BadOpcode(3),
+            Problem::ReservedBits(0x40),
+            Problem::Masking { masked: true },
+            Problem::Masking { masked: false },
+            Problem::NonMinimalLength,
+            Problem::BadControl { len: 200, fin: true },
+            Problem::BadControl { len: 2, fin: false },
+            Problem::UnexpectedContinuation,
+            Problem::InterruptedMessage { started: 5 },
+            Problem::MessageTooLarge { limit: 7 },
+            Problem::EmptyMessage,
+            Problem::Inflate("invalid distance".into()),
+            Problem::InflateTooLarge { limit: 7 },
+            Problem::BadClose,
+            Problem::DataAfterClose,
+            Problem::NotHttp,
+            Problem::HeaderTooLarge { limit: 7 },
+            Problem::NotUpgrade,
+            Problem::HandshakeIncomplete,
+        ];
+        let mut names = std::collections::BTreeSet::new();
+        for p in &all {
+            let text = p.to_string();
+            assert!(!text.contains('{') && !text.contains("Some("), "{p:?}: {text}");
+            assert!(!text.is_empty() && !text.contains("::"), "{p:?}: {text}");
+            assert!(p.id().bytes().all(|b| b.is_ascii_lowercase() || b == b'_'), "{p:?}");
+            names.insert(p.id());
+        }
+        // Two texts for masking and for control frames, one name each.
+        assert_eq!(names.len(), all.len() - 2);
+        assert_eq!(Problem::Masking { masked: true }.to_string(), "masked frame from the server");
+    }
 
     #[derive(Debug, Clone, PartialEq, Eq)]
     enum Ev {

@@ -173,9 +173,10 @@ pub enum TransportNote {
         len: usize,
         text: String,
     },
-    /// A WebSocket protocol problem.
+    /// A WebSocket protocol problem: its stable name and its description.
     WsProblem {
         offset: u64,
+        kind: &'static str,
         what: String,
     },
     /// LZ4 history is missing (connection picked up after login, or a gap): wrapped messages
@@ -901,7 +902,8 @@ fn on_ws<C: Consumer>(
             note(info, out, dir, n)
         }
         WsEvent::Problem { dir, offset, problem } => {
-            note(info, out, dir, TransportNote::WsProblem { offset, what: format!("{problem:?}") })
+            let (kind, what) = (problem.id(), problem.to_string());
+            note(info, out, dir, TransportNote::WsProblem { offset, kind, what })
         }
         WsEvent::Skipped { dir, offset, len } => {
             out.totals.skipped_bytes += len;

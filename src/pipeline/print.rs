@@ -625,7 +625,7 @@ pub fn describe_note(note: &TransportNote) -> String {
             None => "websocket close (no status code)".to_string(),
         },
         TransportNote::WsText { len, text } => format!("websocket text message ({len} bytes): {text:?}"),
-        TransportNote::WsProblem { offset, what } => {
+        TransportNote::WsProblem { offset, what, .. } => {
             format!("websocket problem at stream offset {offset}: {}", esc(what))
         }
         TransportNote::Lz4HistoryLost => {
@@ -700,9 +700,11 @@ fn write_note_json(out: &mut Vec<u8>, note: &TransportNote) {
             write_json_str(out, text);
             out.push(b'}');
         }
-        TransportNote::WsProblem { offset, what } => {
-            let _ =
-                write!(out, "{{\"event\":\"websocket_problem\",\"offset\":{offset},\"problem\":");
+        TransportNote::WsProblem { offset, kind, what } => {
+            let _ = write!(
+                out,
+                "{{\"event\":\"websocket_problem\",\"offset\":{offset},\"kind\":\"{kind}\",\"problem\":"
+            );
             write_json_str(out, what);
             out.push(b'}');
         }
@@ -760,7 +762,7 @@ mod tests {
             TransportNote::WsRejected { status: 403, reason: evil.into() },
             TransportNote::WsClose { code: Some(1000), reason: evil.into() },
             TransportNote::WsText { len: 9, text: evil.into() },
-            TransportNote::WsProblem { offset: 0, what: evil.into() },
+            TransportNote::WsProblem { offset: 0, kind: "not_http", what: evil.into() },
         ];
         for n in &notes {
             let line = describe_note(n);
