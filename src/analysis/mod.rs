@@ -2265,6 +2265,11 @@ impl Consumer for Analyzer {
                     match note {
                         TransportNote::WsUpgrade { path, extensions, .. } => {
                             c.ws = Some((path.clone(), extensions.clone()));
+                            // A refused upgrade retried on the same connection and accepted:
+                            // the refusal (still a finding) is not how it ended.
+                            if matches!(c.ws_end, Some(WsEnd::Refused { .. })) {
+                                c.ws_end = None;
+                            }
                         }
                         TransportNote::WsRejected { status, reason } => {
                             c.ws_end =

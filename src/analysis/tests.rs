@@ -364,6 +364,12 @@ impl Sim {
     fn close(&mut self, conn: u32, t: f64, reason: CloseReason) {
         self.close_after(conn, t, t, reason);
     }
+    fn transport(&mut self, conn: u32, t: f64, dir: Dir, note: TransportNote) {
+        let p = self.pkt(t);
+        if self.keeps(conn) {
+            self.a.event(&Event::Transport { pkt: p, conn: ConnId(conn), dir, note: &note }).ok();
+        }
+    }
     /// A close found at `t` of a connection whose last packet came at `last`.
     fn close_after(&mut self, conn: u32, last: f64, t: f64, reason: CloseReason) {
         let p = self.pkt(t);
@@ -1445,4 +1451,34 @@ fn a_forgotten_queue_leaves_its_pull_buffer_to_the_next_unless_a_burst_grew_it()
     c.prune(2);
     with_pending(&mut c, 3, SPARE_CAP as u64 + 1);
     assert_eq!(c.spare_pulls.capacity(), 0, "a burst's buffer is freed, not kept");
+}
+
+/// An upgrade refused, then retried on the same connection and accepted: the session did not
+/// end refused, though the refusal stays a finding. Refused alone, it did.
+#[test]
+fn an_upgrade_accepted_after_a_refusal_is_how_the_session_went_on() {
+    let refused = || TransportNote::WsRejected { status: 401, reason: "Unauthorized".into() };
+    let upgrade = || TransportNote::WsUpgrade {
+        path: Some("/ws".into()),
+        host: None,
+        origin: None,
+        protocol: None,
+        extensions: None,
+    };
+    let mut s = Sim::new(&ReportOptions::default());
+    s.open(0, 0.0, false);
+    s.transport(0, 1.0, Dir::S2C, refused());
+    s.transport(0, 2.0, Dir::S2C, upgrade());
+    s.up(0, 2.5, m::unread_req());
+    s.open(1, 3.0, false);
+    s.transport(1, 4.0, Dir::S2C, refused());
+    s.up(1, 4.5, m::unread_req());
+    s.close(0, 5.0, CloseReason::Fin);
+    s.close(1, 6.0, CloseReason::Fin);
+    s.finish(10.0);
+    let r = s.a.report();
+    let end = |i: usize| r.sessions.get(i).map(|x| x.ws_end.clone());
+    assert_eq!(end(0), Some(None));
+    assert!(matches!(end(1), Some(Some(WsEnd::Refused { status: 401, .. }))));
+    assert_eq!(fcount(&r, "websocket_rejected"), 2);
 }
