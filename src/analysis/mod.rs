@@ -258,7 +258,7 @@ impl FindingKind {
             FindingKind::Kicked => "users logged in elsewhere / kicked".into(),
             FindingKind::Lz4Crc => "LZ4-wrapped messages whose CRC did not match".into(),
             FindingKind::Lz4HistoryLost => {
-                "LZ4 history missing (picked up after login, or a gap): wrapped messages not unwrapped".into()
+                "LZ4 history missing (picked up after login, a gap, or an earlier wrapped message that was damaged): wrapped messages not unwrapped".into()
             }
             FindingKind::WsProblem => "WebSocket protocol problems".into(),
             FindingKind::WsRejected => "WebSocket upgrades refused by the server".into(),

@@ -179,8 +179,9 @@ pub enum TransportNote {
         kind: &'static str,
         what: String,
     },
-    /// LZ4 history is missing (connection picked up after login, or a gap): wrapped messages
-    /// of this direction cannot be unwrapped until it is rebuilt (reported once).
+    /// LZ4 history is missing (connection picked up after login, a gap, or a damaged wrapped
+    /// message before): wrapped messages of this direction cannot be unwrapped until it is
+    /// rebuilt (reported once).
     Lz4HistoryLost,
     /// An LZ4-wrapped message whose CRC did not match: its decoding is suspect.
     Lz4Crc {

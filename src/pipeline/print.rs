@@ -629,7 +629,7 @@ pub fn describe_note(note: &TransportNote) -> String {
             format!("websocket problem at stream offset {offset}: {}", esc(what))
         }
         TransportNote::Lz4HistoryLost => {
-            "LZ4 history missing (picked up after login, or a gap): wrapped messages cannot be unwrapped until it is rebuilt".to_string()
+            "LZ4 history missing (picked up after login, a gap, or an earlier wrapped message that was damaged): wrapped messages cannot be unwrapped until it is rebuilt".to_string()
         }
         TransportNote::Lz4Crc { offset, expected, actual } => {
             format!("LZ4 CRC mismatch at stream offset {offset}: expected {expected:08x}, got {actual:08x}")
