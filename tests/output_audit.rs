@@ -12,36 +12,11 @@ use msyncdump::msync::pb;
 use msyncdump::net::Dir;
 use prost::Message;
 
+mod common;
+use common::Pcap;
+
 // ---------------------------------------------------------------------------------------------
 // Captures
-
-/// A classic pcap (little-endian, µs, Ethernet).
-struct Pcap {
-    buf: Vec<u8>,
-    usec: u32,
-}
-
-impl Pcap {
-    fn new() -> Pcap {
-        let mut buf = Vec::new();
-        buf.extend_from_slice(&0xa1b2_c3d4u32.to_le_bytes());
-        buf.extend_from_slice(&2u16.to_le_bytes());
-        buf.extend_from_slice(&4u16.to_le_bytes());
-        buf.extend_from_slice(&[0; 8]);
-        buf.extend_from_slice(&262_144u32.to_le_bytes());
-        buf.extend_from_slice(&1u32.to_le_bytes());
-        Pcap { buf, usec: 0 }
-    }
-
-    fn packet(&mut self, data: &[u8]) {
-        self.usec += 1000;
-        self.buf.extend_from_slice(&1_509_019_200u32.to_le_bytes());
-        self.buf.extend_from_slice(&self.usec.to_le_bytes());
-        self.buf.extend_from_slice(&(data.len() as u32).to_le_bytes());
-        self.buf.extend_from_slice(&(data.len() as u32).to_le_bytes());
-        self.buf.extend_from_slice(data);
-    }
-}
 
 /// One TCP connection (with its handshake) from a client to the server port 6717, carrying
 /// length-prefixed MSync messages.
