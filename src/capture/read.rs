@@ -647,6 +647,9 @@ pub struct FileReader {
     compression: Option<Compression>,
     /// The pcap magic number the file has (pcapng: none).
     pcap_magic: Option<u32>,
+    /// The byte orders of the pcapng sections read so far (bit 0 little, bit 1 big): a file
+    /// made by concatenating captures from different machines has both.
+    ng_orders: u8,
     meta: CaptureMeta,
 }
 
@@ -708,6 +711,7 @@ impl FileReader {
             stats: CaptureStats::default(),
             compression: None,
             pcap_magic: None,
+            ng_orders: 0,
             meta: CaptureMeta::default(),
         };
         if !mapped {
@@ -719,8 +723,9 @@ impl FileReader {
         Ok(rd)
     }
 
-    /// The file's format as capinfos would name it: container, byte order (of the last
-    /// section read, for pcapng), timestamp unit and record header length for pcap.
+    /// The file's format as capinfos would name it: container, byte order (for pcapng, of the
+    /// sections read so far: both when they differ), timestamp unit and record header length
+    /// for pcap.
     pub fn format_description(&self) -> String {
         let order = |e: Endian| match e {
             Endian::Little => "little-endian",
@@ -737,6 +742,9 @@ impl FileReader {
                     "{kind}, {}, {unit} timestamps, {record_header}-byte record headers",
                     order(endian)
                 )
+            }
+            Format::PcapNg { .. } if self.ng_orders == 3 => {
+                "pcapng, little-endian and big-endian sections".to_string()
             }
             Format::PcapNg { endian } => format!("pcapng, {}", order(endian)),
         }
@@ -1196,6 +1204,10 @@ impl FileReader {
         }
         self.consume(len);
         self.format = Format::PcapNg { endian };
+        self.ng_orders |= match endian {
+            Endian::Little => 1,
+            Endian::Big => 2,
+        };
         self.interfaces.clear();
         Ok(Step::Skip)
     }
@@ -1833,6 +1845,9 @@ mod tests {
         assert!(err.is_none(), "{err:?}");
         assert_eq!(got, expected(&c));
         assert_eq!(stats.records, 6);
+        let mut rd = reader(&c.bytes).unwrap_or_else(|e| panic!("{e}"));
+        let _ = drain(&mut rd);
+        assert_eq!(rd.format_description(), "pcapng, little-endian and big-endian sections");
         assert_eq!(stats.skipped_blocks, 2);
         assert_eq!(stats.bad_records, 2);
         assert_eq!(stats.bytes, c.bytes.len() as u64);
