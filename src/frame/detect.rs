@@ -13,6 +13,11 @@ use crate::net::Dir;
 /// Bytes per direction examined at most.
 pub const LOOKAHEAD: usize = 4096;
 
+/// Bytes per direction examined by [`detect_deep`]: a connection picked up mid-stream may
+/// begin inside a message longer than [`LOOKAHEAD`] (a pull answer of many metas, a large
+/// custom message), and its first message boundary then lies beyond the look-ahead.
+pub const DEEP_LOOKAHEAD: usize = 64 << 10;
+
 /// What a connection carries.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Detection {
@@ -54,19 +59,38 @@ pub fn detect_with<C: FrameCheck>(c2s_head: &[u8], s2c_head: &[u8], check: &C) -
     if let Some(d) = http(c, s, full) {
         return d;
     }
-    // Where each framing first finds a plausible message (offset into either direction).
-    let lp = [first_prefixed(c, check), first_prefixed(s, check)].into_iter().flatten().min();
-    let ws = first_ws_message(c, s, check);
-    match (lp, ws) {
-        (Some(a), Some(b)) if b < a => return Detection::WebSocketFrames,
-        (Some(_), _) => return Detection::Msync,
-        (None, Some(_)) => return Detection::WebSocketFrames,
-        (None, None) => {}
+    if let Some(d) = framed(c, s, LOOKAHEAD, check) {
+        return d;
     }
     if full {
         Detection::Other
     } else {
         Detection::NeedMore
+    }
+}
+
+/// For a connection picked up mid-stream that [`detect`] found to be [`Detection::Other`]:
+/// whether a raw MSync or WebSocket message, of up to [`DEEP_LOOKAHEAD`] bytes, starts within
+/// the first [`DEEP_LOOKAHEAD`] bytes of either direction. TLS and HTTP are not looked for
+/// again: they show at the start of a direction, which the look-ahead has seen.
+pub fn detect_deep(c2s_head: &[u8], s2c_head: &[u8]) -> Option<Detection> {
+    let c = c2s_head.get(..DEEP_LOOKAHEAD.min(c2s_head.len())).unwrap_or_default();
+    let s = s2c_head.get(..DEEP_LOOKAHEAD.min(s2c_head.len())).unwrap_or_default();
+    framed(c, s, DEEP_LOOKAHEAD, &MsyncCheck)
+}
+
+/// The framing under which a plausible message comes first in either direction, messages
+/// being at most `max` bytes.
+fn framed<C: FrameCheck>(c: &[u8], s: &[u8], max: usize, check: &C) -> Option<Detection> {
+    // Where each framing first finds a plausible message (offset into either direction).
+    let lp =
+        [first_prefixed(c, max, check), first_prefixed(s, max, check)].into_iter().flatten().min();
+    let ws = first_ws_message(c, s, max, check);
+    match (lp, ws) {
+        (Some(a), Some(b)) if b < a => Some(Detection::WebSocketFrames),
+        (Some(_), _) => Some(Detection::Msync),
+        (None, Some(_)) => Some(Detection::WebSocketFrames),
+        (None, None) => None,
     }
 }
 
@@ -299,23 +323,30 @@ fn switching(s: &[u8]) -> Option<bool> {
 }
 
 /// Offset of the first plausible length-prefixed message in `b`.
-fn first_prefixed<C: FrameCheck>(b: &[u8], check: &C) -> Option<u64> {
-    let mut sp = LengthPrefixSplitter::new(LOOKAHEAD, false, 0);
+fn first_prefixed<C: FrameCheck>(b: &[u8], max: usize, check: &C) -> Option<u64> {
+    let mut sp = LengthPrefixSplitter::new(max, false, 0);
     let mut first = None;
-    sp.feed(0, b, check, &mut |e| {
+    let mut note = |e: SplitEvent<'_>| {
         if let (None, SplitEvent::Frame { offset, .. }) = (first, &e) {
             first = Some(*offset);
         }
-    });
+    };
+    sp.feed(0, b, check, &mut note);
+    if max > LOOKAHEAD {
+        // A false candidate claiming most of the deep look-ahead would otherwise hide every
+        // message behind it; a real one cut off by the end of `b` is found on a later call,
+        // when more has arrived.
+        sp.finish(check, &mut note);
+    }
     first
 }
 
 /// Offset of the first binary WebSocket message with a plausible payload in either direction
 /// (masked client to server, unmasked server to client).
-fn first_ws_message<C: FrameCheck>(c: &[u8], s: &[u8], check: &C) -> Option<u64> {
+fn first_ws_message<C: FrameCheck>(c: &[u8], s: &[u8], max: usize, check: &C) -> Option<u64> {
     let cfg = WsConfig {
-        max_frame: LOOKAHEAD as u64,
-        max_message: LOOKAHEAD,
+        max_frame: max as u64,
+        max_message: max,
         max_inflated: 64 << 10,
         ..WsConfig::default()
     };

@@ -324,6 +324,11 @@ struct Held {
     /// after its last gap.
     heads: [Vec<u8>; 2],
     bytes: usize,
+    /// Picked up mid-stream and nothing found in the first [`detect::LOOKAHEAD`] bytes: the
+    /// heads grow to [`detect::DEEP_LOOKAHEAD`] and are searched again when `bytes` reaches
+    /// `deep_next` (doubling each time, so the searches cost about twice the bytes held).
+    deep: bool,
+    deep_next: usize,
 }
 
 enum HeldKind {
@@ -484,7 +489,7 @@ impl<C: Consumer> Inner<C> {
                 };
                 let mut conn = Conn { info, framing: Framing::Detecting(Box::default()) };
                 if let Some(t) = self.cfg.transport {
-                    conn.framing = self.framing_for(&conn.info, t, false);
+                    conn.framing = self.framing_for(conn.info.meta.midstream, t, false);
                     conn.info.transport = t;
                 }
                 self.out.consumer.event(&Event::ConnOpen { pkt, conn: &conn.info.meta })?;
@@ -495,7 +500,9 @@ impl<C: Consumer> Inner<C> {
                 c.info.bytes += data.len() as u64;
                 if let Framing::Detecting(held) = &mut c.framing {
                     if let Some(head) = held.heads.get_mut(dir.index()) {
-                        let room = detect::LOOKAHEAD.saturating_sub(head.len());
+                        let cap =
+                            if held.deep { detect::DEEP_LOOKAHEAD } else { detect::LOOKAHEAD };
+                        let room = cap.saturating_sub(head.len());
                         head.extend_from_slice(data.get(..room.min(data.len())).unwrap_or(data));
                     }
                     held.bytes += data.len() + HELD_EVENT_COST;
@@ -558,8 +565,8 @@ impl<C: Consumer> Inner<C> {
         WsCheck { lz4: false, cap: self.cfg.decode.max_inflated }
     }
 
-    fn framing_for(&self, info: &Info, t: Transport, ws_upgrade: bool) -> Framing {
-        let synced = !info.meta.midstream;
+    fn framing_for(&self, midstream: bool, t: Transport, ws_upgrade: bool) -> Framing {
+        let synced = !midstream;
         match t {
             Transport::Tcp => Framing::Tcp(Box::new([
                 LengthPrefixSplitter::new(self.cfg.max_frame, synced, 0),
@@ -580,30 +587,55 @@ impl<C: Consumer> Inner<C> {
     /// Decides the transport once the held bytes say enough (or `closing`: now), then
     /// replays them through the chosen framing.
     fn try_detect(&mut self, conn: ConnId, closing: bool) -> io::Result<()> {
-        let Some(c) = self.conns.get(&conn.0) else { return Ok(()) };
-        let Framing::Detecting(held) = &c.framing else { return Ok(()) };
+        let Some(c) = self.conns.get_mut(&conn.0) else { return Ok(()) };
+        let midstream = c.info.meta.midstream;
+        let Framing::Detecting(held) = &mut c.framing else { return Ok(()) };
         // The detector reasons in client/server terms.
         let (c2s, s2c) = if c.info.swapped {
             (&held.heads[1], &held.heads[0])
         } else {
             (&held.heads[0], &held.heads[1])
         };
-        let mut detection = detect::detect(c2s, s2c);
-        if matches!(detection, Detection::NeedMore) && (closing || held.bytes > DETECT_HOLD) {
+        let last_call = closing || held.bytes > DETECT_HOLD;
+        let mut detection = if held.deep {
+            if last_call || held.bytes >= held.deep_next {
+                held.deep_next = 2 * held.bytes;
+                detect::detect_deep(c2s, s2c).unwrap_or(Detection::NeedMore)
+            } else {
+                Detection::NeedMore
+            }
+        } else {
+            match detect::detect(c2s, s2c) {
+                // A connection seen from its start begins with a message (or a handshake); one
+                // picked up mid-stream may begin inside a message longer than the look-ahead.
+                Detection::Other if midstream => {
+                    let d = detect::detect_deep(c2s, s2c);
+                    held.deep = true;
+                    held.deep_next = 2 * held.bytes;
+                    d.unwrap_or(Detection::NeedMore)
+                }
+                d => d,
+            }
+        };
+        if matches!(detection, Detection::NeedMore) && last_call {
             detection = Detection::Other;
         }
         let last_pkt = held.events.last().map(|e| e.0);
         let (framing, transport, note) = match detection {
             Detection::NeedMore => return Ok(()),
             Detection::Msync => {
-                (self.framing_for(&c.info, Transport::Tcp, false), Transport::Tcp, None)
+                (self.framing_for(midstream, Transport::Tcp, false), Transport::Tcp, None)
             }
-            Detection::WebSocketUpgrade => {
-                (self.framing_for(&c.info, Transport::WebSocket, true), Transport::WebSocket, None)
-            }
-            Detection::WebSocketFrames => {
-                (self.framing_for(&c.info, Transport::WebSocket, false), Transport::WebSocket, None)
-            }
+            Detection::WebSocketUpgrade => (
+                self.framing_for(midstream, Transport::WebSocket, true),
+                Transport::WebSocket,
+                None,
+            ),
+            Detection::WebSocketFrames => (
+                self.framing_for(midstream, Transport::WebSocket, false),
+                Transport::WebSocket,
+                None,
+            ),
             Detection::Tls { sni, alpn } => {
                 self.out.totals.tls_connections += 1;
                 (Framing::Ignored, Transport::Tcp, Some(TransportNote::Tls { sni, alpn }))
@@ -1132,6 +1164,85 @@ mod tests {
         }
         fn finish(&mut self, _: &Totals) -> io::Result<()> {
             Ok(())
+        }
+    }
+
+    /// Counts the messages decoded and the connections set aside as not MSync.
+    #[derive(Default)]
+    struct Count {
+        messages: u64,
+        other: u64,
+    }
+
+    impl Consumer for Count {
+        fn event(&mut self, e: &Event<'_>) -> io::Result<()> {
+            match e {
+                Event::Message { .. } => self.messages += 1,
+                Event::ConnClose { msync: false, .. } => self.other += 1,
+                _ => {}
+            }
+            Ok(())
+        }
+        fn finish(&mut self, _: &Totals) -> io::Result<()> {
+            Ok(())
+        }
+    }
+
+    /// One direction of a connection picked up mid-stream, in 300-byte segments, then closed.
+    fn midstream_server_bytes(stream: &[u8]) -> Count {
+        let mut p = Pipeline::new(PipelineConfig::default(), Count::default());
+        let addr = |s: &str| s.parse().unwrap_or_else(|_| panic!("{s}"));
+        let meta = ConnMeta {
+            id: ConnId(0),
+            client: addr("10.0.0.1:40000"),
+            server: addr("10.0.0.2:6717"),
+            role: RoleSource::Guess,
+            midstream: true,
+            first_packet: 1,
+            first_ts: Timestamp(0),
+        };
+        let pkt = PktCtx { index: 1, ts: Timestamp(0) };
+        let ok = |r: io::Result<()>| r.unwrap_or_else(|e| panic!("{e}"));
+        ok(p.inner.handle(pkt, StreamEvent::Open(&meta)));
+        let (conn, dir) = (ConnId(0), Dir::S2C);
+        for (i, data) in stream.chunks(300).enumerate() {
+            let offset = 300 * i as u64;
+            ok(p.inner.handle(pkt, StreamEvent::Data { conn, dir, offset, data }));
+        }
+        let reason = crate::net::CloseReason::Fin;
+        ok(p.inner.handle(pkt, StreamEvent::Close { conn, reason, last: Timestamp(0) }));
+        p.inner.out.consumer
+    }
+
+    /// A capture that starts inside a message longer than the detector's first look-ahead,
+    /// on a connection where nothing else is said meanwhile: the messages after it are
+    /// found; bytes that hold none leave the connection "other", within the hold.
+    #[test]
+    fn midstream_start_inside_a_long_message() {
+        use crate::msync::pb;
+        use prost::Message as _;
+        let frame = |m: &pb::MSync| {
+            let body = m.encode_to_vec();
+            let mut f = (body.len() as u32).to_be_bytes().to_vec();
+            f.extend(body);
+            f
+        };
+        let text = "hello, a long pull answer ".repeat(1000).into_bytes();
+        let long =
+            frame(&pb::MSync { command: Some(0), payload: Some(text), ..Default::default() });
+        let short = frame(&pb::MSync { command: Some(1), payload: None, ..Default::default() });
+        for tail in [5_000usize, 20_000, 24_000] {
+            let mut stream = long.get(long.len() - tail..).unwrap_or_default().to_vec();
+            stream.extend(&short);
+            stream.extend(&short);
+            let got = midstream_server_bytes(&stream);
+            assert_eq!((got.messages, got.other), (2, 0), "a tail of {tail} bytes");
+        }
+        // Bytes with no message in them: other, whatever their length.
+        for len in [5_000usize, 50_000, 200_000] {
+            let noise: Vec<u8> = (0..len).map(|i| (i * 7 % 251) as u8 | 0x80).collect();
+            let got = midstream_server_bytes(&noise);
+            assert_eq!((got.messages, got.other), (0, 1), "{len} bytes of noise");
         }
     }
 
