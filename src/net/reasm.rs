@@ -110,6 +110,13 @@ pub(crate) struct Half {
 /// number falls inside by a chance of 1 in 32.
 const RST_SLACK: i128 = 64 << 20;
 
+/// Buffered data that starts this far past everything before it (the data seen, acknowledged
+/// or buffered) is taken for a wrong sequence number (a flipped bit in a corrupt capture)
+/// rather than data after a hole, once nothing has come to fill the hole: no sender gets that
+/// far ahead of its peer's window unnoticed, and a gap up to it would report everything in
+/// between as lost. Nor does it make the segments that follow late ("out of order").
+const ISLAND: u64 = 1 << 20;
+
 /// Packets of a connection that may pass after an ACK for unseen data before that data is
 /// declared lost.
 const REORDER_WINDOW: u8 = 4;
@@ -284,7 +291,11 @@ impl Half {
                     if self.probe_at.take_if(|p| *p == off).is_none() {
                         out.note(TcpNote::Overlap);
                     }
-                } else if !self.ooo.is_empty() {
+                } else if self
+                    .ooo
+                    .first_key_value()
+                    .is_some_and(|(&k, _)| k.saturating_sub(end) < ISLAND)
+                {
                     // Expected next, but later data came first: this one is late.
                     out.note(TcpNote::OutOfOrder);
                 }
@@ -391,7 +402,7 @@ impl Half {
         // is the late one. Only a segment arriving after data beyond it is.
         if overlapped {
             out.note(TcpNote::Overlap);
-        } else if self.ooo.range(end..).next().is_some() {
+        } else if self.ooo.range(end..end.saturating_add(ISLAND)).next().is_some() {
             out.note(TcpNote::OutOfOrder);
         }
         for (a, b) in pieces {
@@ -435,7 +446,19 @@ impl Half {
         }
         let off = self.offset_of(ack);
         let next = i128::from(self.next);
-        if off <= next || off > i128::from(self.horizon()) + i128::from(MAX_AHEAD) {
+        if off > i128::from(self.horizon()) + i128::from(MAX_AHEAD) {
+            return;
+        }
+        if let Some((limit, left)) = self.acked_hole {
+            // A peer's acknowledgments only grow: one below an acknowledged-but-unseen limit
+            // contradicts it. Either that limit was corrupt in the capture (one flipped bit
+            // would declare the rest of the stream lost) or the two ACKs were captured out
+            // of order and the higher comes again; the hole is not declared on its word alone.
+            if off < i128::from(limit) {
+                self.acked_hole = (off > next).then_some((off as u64, left));
+            }
+        }
+        if off <= next {
             return;
         }
         let mut limit = off as u64;
@@ -465,11 +488,34 @@ impl Half {
 
     /// Connection end: everything buffered (and anything before a seen FIN) is flushed.
     pub fn flush_all<S: StreamSink + ?Sized>(&mut self, out: &mut Out<'_, S>) {
+        self.drop_islands(out);
         let buf_end = self.ooo.last_key_value().map_or(0, |(&k, v)| k + v.len() as u64);
         let acked = self.acked_hole.take().map_or(0, |(l, _)| l);
         let limit = buf_end.max(self.fin_off.unwrap_or(0)).max(acked);
         if limit > self.next {
             self.flush_to(limit, out);
+        }
+    }
+
+    /// Drops buffered data that starts more than [`ISLAND`] past everything before it: see
+    /// there. Called when the holes before it will not be filled any more.
+    fn drop_islands<S: StreamSink + ?Sized>(&mut self, out: &mut Out<'_, S>) {
+        let mut reach = self.horizon().max(self.fin_off.unwrap_or(0));
+        let mut far = Vec::new();
+        for (&k, v) in &self.ooo {
+            if k > reach.saturating_add(ISLAND) {
+                far.push(k);
+            } else {
+                reach = reach.max(k + v.len() as u64);
+            }
+        }
+        for k in far {
+            if let Some(v) = self.ooo.remove(&k) {
+                let cost = held_cost(v.len());
+                self.buffered = self.buffered.saturating_sub(cost);
+                *out.total = out.total.saturating_sub(cost);
+                out.note(TcpNote::BadSequence);
+            }
         }
     }
 

@@ -698,6 +698,55 @@ fn ack_seen_before_reordered_data_is_no_gap() {
     assert!(!t.rec.notes(0).contains(&TcpNote::Retransmission));
 }
 
+/// An ACK far ahead of the data, contradicted by the peer's next ACK (one bit flipped in the
+/// capture): no gap, and the data that follows is the stream's, not a retransmission.
+#[test]
+fn ack_contradicted_by_the_next_is_no_gap() {
+    let mut t = T::new(NetConfig::default());
+    t.seg(true, 100, 0, SYN, b"");
+    t.seg(false, 500, 101, SYN | ACK, b"");
+    t.seg(true, 101, 501, ACK, b"0123456789");
+    t.seg(false, 501, 111 ^ (1 << 24), ACK, b"");
+    t.seg(true, 111, 501, ACK, b"abcdefghij");
+    t.seg(false, 501, 121, ACK, b"");
+    for i in 0..6u32 {
+        t.seg(true, 121 + 2 * i, 501, ACK, b"KL");
+        t.seg(false, 501, 123 + 2 * i, ACK, b"");
+    }
+    t.finish();
+    assert!(t.rec.gaps(0, Dir::C2S).is_empty(), "{:?}", t.rec.gaps(0, Dir::C2S));
+    assert_eq!(t.rec.bytes(0, Dir::C2S), b"0123456789abcdefghijKLKLKLKLKLKL");
+    assert!(!t.rec.notes(0).contains(&TcpNote::Retransmission));
+    assert_eq!(t.net.stats().gap_bytes, 0);
+}
+
+/// A data segment whose sequence number is far ahead of everything else (a flipped bit) is
+/// a bad sequence number, not data after a hole: nothing is reported lost up to it, and the
+/// segments after it are not out of order. Data after a hole near the rest is kept.
+#[test]
+fn segment_far_past_the_rest_is_a_bad_sequence() {
+    let mut t = T::new(NetConfig::default());
+    t.seg(true, 100, 0, SYN, b"");
+    t.seg(false, 500, 101, SYN | ACK, b"");
+    t.seg(true, 101, 501, ACK, b"0123456789");
+    t.seg(true, 111 ^ (1 << 23), 501, ACK, b"abcdefghij");
+    t.seg(true, 121, 501, ACK, b"KL");
+    t.seg(true, 123, 501, ACK, b"MN");
+    t.seg(false, 501, 111, ACK, b"");
+    // The server sends past a hole of 100 000 bytes, nothing acknowledges them.
+    t.seg(true, 125, 501, ACK, b"");
+    t.seg(false, 501 + 100_000, 125, ACK, b"far");
+    t.finish();
+    let notes = t.rec.notes(0);
+    assert_eq!(notes.iter().filter(|n| **n == TcpNote::BadSequence).count(), 1, "{notes:?}");
+    assert!(!notes.contains(&TcpNote::OutOfOrder), "{notes:?}");
+    assert_eq!(t.rec.gaps(0, Dir::C2S), vec![(10, 10)]);
+    assert_eq!(t.rec.bytes(0, Dir::C2S), b"0123456789KLMN");
+    assert_eq!(t.rec.gaps(0, Dir::S2C), vec![(0, 100_000)]);
+    assert_eq!(t.rec.bytes(0, Dir::S2C), b"far");
+    assert_eq!(t.net.stats().gap_bytes, 100_010);
+}
+
 #[test]
 fn reused_tuple_new_syn() {
     let mut t = T::new(NetConfig::default());
@@ -1619,6 +1668,7 @@ proptest! {
         let lax = format!("{:?}", parse::parse_ip_lax(&ip, cut, 0));
         prop_assert_eq!(quick, lax);
     }
+
 }
 
 #[test]
