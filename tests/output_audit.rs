@@ -7,71 +7,15 @@
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use etherparse::{PacketBuilder, TcpHeader};
 use msyncdump::msync::pb;
 use msyncdump::net::Dir;
 use prost::Message;
 
 mod common;
-use common::Pcap;
+use common::{Flow, Pcap};
 
 // ---------------------------------------------------------------------------------------------
 // Captures
-
-/// One TCP connection (with its handshake) from a client to the server port 6717, carrying
-/// length-prefixed MSync messages.
-struct Flow {
-    client: ([u8; 4], u16),
-    server: ([u8; 4], u16),
-    seq: [u32; 2],
-}
-
-impl Flow {
-    fn open(pcap: &mut Pcap, n: u16) -> Flow {
-        let mut f = Flow {
-            client: ([10, 0, 0, 1], 40_000 + n),
-            server: ([198, 51, 100, 10], 6717),
-            seq: [1000, 0x8000_0000],
-        };
-        pcap.packet(&f.segment(Dir::C2S, "S", &[]));
-        f.seq[0] += 1;
-        pcap.packet(&f.segment(Dir::S2C, "SA", &[]));
-        f.seq[1] += 1;
-        pcap.packet(&f.segment(Dir::C2S, "A", &[]));
-        f
-    }
-
-    fn segment(&self, dir: Dir, flags: &str, payload: &[u8]) -> Vec<u8> {
-        let (src, dst) = match dir {
-            Dir::C2S => (self.client, self.server),
-            Dir::S2C => (self.server, self.client),
-        };
-        let mut tcp = TcpHeader::new(src.1, dst.1, self.seq[dir.index()], 65535);
-        tcp.syn = flags.contains('S');
-        tcp.psh = !payload.is_empty();
-        if flags.contains('A') {
-            tcp.ack = true;
-            tcp.acknowledgment_number = self.seq[dir.reverse().index()];
-        }
-        let mut out = Vec::new();
-        PacketBuilder::ethernet2([2, 0, 0, 0, 0, 1], [2, 0, 0, 0, 0, 2])
-            .ipv4(src.0, dst.0, 64)
-            .tcp_header(tcp)
-            .write(&mut out, payload)
-            .unwrap();
-        out
-    }
-
-    /// Sends one MSync message (length-prefixed).
-    fn send(&mut self, pcap: &mut Pcap, dir: Dir, msg: &[u8]) {
-        let mut framed = (msg.len() as u32).to_be_bytes().to_vec();
-        framed.extend_from_slice(msg);
-        for chunk in framed.chunks(1400) {
-            pcap.packet(&self.segment(dir, "A", chunk));
-            self.seq[dir.index()] = self.seq[dir.index()].wrapping_add(chunk.len() as u32);
-        }
-    }
-}
 
 // ---------------------------------------------------------------------------------------------
 // Messages

@@ -128,6 +128,9 @@ pub enum FindingKind {
     Undecodable,
     /// A meta whose payload does not decode as its namespace's body type.
     UndecodableBody,
+    /// A message (or a meta's body) with a `string` field that is not UTF-8: decoded all the
+    /// same, the field read as U+FFFD.
+    StringNotUtf8,
     Oversize,
     SkippedBytes,
     Unanswered,
@@ -176,6 +179,7 @@ impl FindingKind {
             FindingKind::Midstream => "midstream",
             FindingKind::Undecodable => "undecodable_frame",
             FindingKind::UndecodableBody => "undecodable_meta_body",
+            FindingKind::StringNotUtf8 => "string_not_utf8",
             FindingKind::Oversize => "oversize_frame",
             FindingKind::SkippedBytes => "skipped_bytes",
             FindingKind::Unanswered => "unanswered_request",
@@ -208,9 +212,9 @@ impl FindingKind {
             | Kicked | CaptureDrops | Lz4Crc | WsRejected => Severity::Error,
             Lz4HistoryLost | WsProblem => Severity::Warning,
             Retransmission | OutOfOrder | Overlap | Snaplen | BadSequence | Rst | SkippedBytes
-            | UndecodableBody | Unanswered | UnknownAck | DuplicateMetaId | DrainStall
-            | SlowExchange | PendingOverflow | TableOverflow | ErrorStatus | ZeroWindow
-            | RstIgnored => Severity::Warning,
+            | UndecodableBody | StringNotUtf8 | Unanswered | UnknownAck | DuplicateMetaId
+            | DrainStall | SlowExchange | PendingOverflow | TableOverflow | ErrorStatus
+            | ZeroWindow | RstIgnored => Severity::Warning,
             // Expected of a capture started after the login; the user may still be inferred.
             Midstream | NoProvision => Severity::Note,
             // A stack probing an idle connection: a fact about it, nothing went wrong.
@@ -233,6 +237,10 @@ impl FindingKind {
             FindingKind::Undecodable => "undecodable MSync frames".into(),
             FindingKind::UndecodableBody => {
                 "meta payloads that do not decode as their namespace's body".into()
+            }
+            FindingKind::StringNotUtf8 => {
+                "messages or meta bodies with a string that is not UTF-8 (decoded with U+FFFD)"
+                    .into()
             }
             FindingKind::Oversize => "oversize frame lengths (stream resynchronised)".into(),
             FindingKind::SkippedBytes => format!("{value} bytes skipped while resynchronising"),
@@ -984,6 +992,7 @@ struct OwnCounts {
     messages: u64,
     decode_errors: u64,
     inflate_capped: u64,
+    not_utf8: u64,
 }
 
 /// Collects everything `report` shows; a [`Consumer`] of the event stream.
@@ -1444,32 +1453,65 @@ impl Analyzer {
         self.seen(ctx.ts);
         let mut scratch = std::mem::take(&mut self.scratch);
         let mut metas = view::recycle(std::mem::take(&mut self.metas));
-        let command = match view::decode(raw, ctx.dir, &self.limits, &mut scratch, &mut metas) {
-            Ok(m) => {
-                if own {
-                    self.own.messages += 1;
+        // The metas borrow the scratch buffer: each arm hands them back (emptied) first.
+        let (command, metas) =
+            match view::decode(raw, ctx.dir, &self.limits, &mut scratch, &mut metas) {
+                Ok(m) => (Some(self.took(ctx, &m, own, false)), view::recycle(metas)),
+                // The rare frame refused for a string that is not UTF-8 is taken in all the
+                // same: its command, ids and statuses are what the analyzers need.
+                Err(e) => {
+                    let mut metas = view::recycle(metas);
+                    let lim = &self.limits;
+                    let command =
+                        match view::decode_lossy(raw, ctx.dir, lim, &mut scratch, &mut metas) {
+                            Ok(m) => Some(self.took(ctx, &m, own, true)),
+                            Err(_) => {
+                                self.refused(ctx, e, own);
+                                None
+                            }
+                        };
+                    (command, view::recycle(metas))
                 }
-                self.message(ctx, &m);
-                Some(m.command)
-            }
-            Err(e) => {
-                if own {
-                    self.own.decode_errors += 1;
-                    if e == view::ViewError::InflateTooLarge {
-                        self.own.inflate_capped += 1;
-                    }
-                }
-                self.decode_error(ctx);
-                None
-            }
-        };
-        // The metas borrow the scratch buffer: they go back first.
-        self.metas = view::recycle(metas);
+            };
+        self.metas = metas;
         // Keep the buffer for the next compressed payload, unless an outsized one grew it.
         if scratch.capacity() <= 1 << 20 {
             self.scratch = scratch;
         }
         command
+    }
+
+    /// A decoded message taken in (`lossy`: only with a string that is not UTF-8 accepted).
+    #[inline]
+    fn took(&mut self, ctx: &MsgCtx<'_>, m: &view::Msg<'_>, own: bool, lossy: bool) -> Command {
+        if own {
+            self.own.messages += 1;
+            self.own.not_utf8 += u64::from(lossy);
+        }
+        self.message(ctx, m);
+        if lossy {
+            self.not_utf8(ctx);
+        }
+        m.command
+    }
+
+    /// A message that did not decode.
+    fn refused(&mut self, ctx: &MsgCtx<'_>, e: view::ViewError, own: bool) {
+        if own {
+            self.own.decode_errors += 1;
+            if e == view::ViewError::InflateTooLarge {
+                self.own.inflate_capped += 1;
+            }
+        }
+        self.decode_error(ctx);
+    }
+
+    fn not_utf8(&mut self, ctx: &MsgCtx<'_>) {
+        let id = ctx.conn.id.0;
+        if self.wanted_conn(id) && self.in_window(ctx.ts) {
+            let at = Where { conn: id, frame: ctx.frame, ts: ctx.ts };
+            self.conn(id, Some(ctx.conn)).find(FindingKind::StringNotUtf8, at, 0);
+        }
     }
 
     fn decode_error(&mut self, ctx: &MsgCtx<'_>) {
@@ -1850,6 +1892,7 @@ fn merge_totals(mut a: Totals, b: &Totals) -> Totals {
     a.skipped_bytes += b.skipped_bytes;
     a.oversize_frames += b.oversize_frames;
     a.inflate_capped += b.inflate_capped;
+    a.not_utf8_messages += b.not_utf8_messages;
     a.tls_connections += b.tls_connections;
     a.websocket_connections += b.websocket_connections;
     a.lz4_undecodable += b.lz4_undecodable;
@@ -2109,7 +2152,16 @@ fn count_meta(
         }
         None => count_peers(t, c, conn, m.from.as_ref(), m.to.as_ref(), dir),
     }
-    let body = m.body();
+    let body = match m.body() {
+        MetaBody::Invalid => {
+            let lossy = m.body_lossy();
+            if lossy != MetaBody::Invalid {
+                c.find(FindingKind::StringNotUtf8, at, 0);
+            }
+            lossy
+        }
+        b => b,
+    };
     match body {
         MetaBody::Chat { r#type, .. } => {
             if let Some(x) = c
@@ -2328,6 +2380,7 @@ impl Consumer for Analyzer {
         t.messages += self.own.messages;
         t.decode_errors += self.own.decode_errors;
         t.inflate_capped += self.own.inflate_capped;
+        t.not_utf8_messages += self.own.not_utf8;
         self.own = OwnCounts::default();
         self.totals = Some(t);
         for (id, c) in &mut self.conns {

@@ -45,6 +45,8 @@ fn dec(command: Command, body: Body, meta_bodies: Vec<MetaBody>) -> Decoded {
         zlib: false,
         meta_bodies,
         plain_payload: None,
+        not_utf8: Vec::new(),
+        not_utf8_in_message: 0,
     }
 }
 

@@ -4,11 +4,15 @@
 //! Invariants: nothing here panics on input bytes; inflation never produces more than
 //! [`DecodeLimits::max_inflated`] (+1) bytes whatever the payload claims; protobuf nesting is
 //! bounded by prost's recursion limit. A meta whose payload does not decode does not fail the
-//! message: it is recorded as [`MetaBody::Invalid`].
+//! message: it is recorded as [`MetaBody::Invalid`]. A `string` field that is not UTF-8 fails
+//! nothing either: the message is decoded with the field made readable, and named in
+//! [`Decoded::not_utf8`] (see [`super::lossy`]).
 
 use prost::Message;
 
+use super::lossy::{self, NotUtf8};
 use super::pb;
+use super::schema;
 use crate::net::Dir;
 
 /// Limits that keep decoding bounded whatever the input claims.
@@ -108,6 +112,13 @@ pub struct Decoded {
     /// Decoded `Meta.payload` of each meta the body carries, in order (the UL `meta` first, then
     /// DL `metas`); only the first `max_meta_bodies` of them when decoded by [`decode_metas`].
     pub meta_bodies: Vec<MetaBody>,
+    /// String fields that were not UTF-8 and were decoded with U+FFFD in place of their invalid
+    /// bytes: the envelope's and the command message's first (without them the message would
+    /// not decode), then those of the decoded `meta_bodies`. Each field once.
+    pub not_utf8: Vec<NotUtf8>,
+    /// How many of `not_utf8` are the envelope's or the command message's: non-zero for a
+    /// message that decodes only because of them.
+    pub not_utf8_in_message: usize,
 }
 
 /// Why a frame could not be decoded.
@@ -153,7 +164,9 @@ pub fn decode_metas(
     limits: &DecodeLimits,
     max_meta_bodies: usize,
 ) -> Result<Decoded, DecodeError> {
-    let env = pb::MSync::decode(frame).map_err(|e| DecodeError::Envelope(e.to_string()))?;
+    let mut not_utf8 = Vec::new();
+    let env: pb::MSync = lossy::decode(frame, schema::msync_desc, &mut not_utf8)
+        .map_err(|e| DecodeError::Envelope(e.to_string()))?;
     // proto2 default: an absent command is SYNC (0), which the native SDKs leave out.
     let command = Command::from_i32(env.command.unwrap_or(0));
     let compress = env.compress_algorimth.unwrap_or(0);
@@ -174,15 +187,26 @@ pub fn decode_metas(
         } else {
             wire
         };
-        dispatch(command, dir, bytes)?
+        dispatch(command, dir, bytes, &mut not_utf8)?
     };
+    let not_utf8_in_message = not_utf8.len();
 
+    let mut meta = |m| decode_meta_into(m, &mut not_utf8);
     let meta_bodies = match &body {
-        Body::SyncUl(ul) => ul.meta.iter().take(max_meta_bodies).map(decode_meta).collect(),
-        Body::SyncDl(dl) => dl.metas.iter().take(max_meta_bodies).map(decode_meta).collect(),
+        Body::SyncUl(ul) => ul.meta.iter().take(max_meta_bodies).map(&mut meta).collect(),
+        Body::SyncDl(dl) => dl.metas.iter().take(max_meta_bodies).map(&mut meta).collect(),
         _ => Vec::new(),
     };
-    Ok(Decoded { env, command, body, zlib, plain_payload, meta_bodies })
+    Ok(Decoded {
+        env,
+        command,
+        body,
+        zlib,
+        plain_payload,
+        meta_bodies,
+        not_utf8,
+        not_utf8_in_message,
+    })
 }
 
 /// Whether `frame` may decode as a PROVISION: false only when the envelope's fields are
@@ -311,33 +335,61 @@ fn run_zlib(
 }
 
 /// Decodes the command payload as the type the command and direction give it.
-fn dispatch(command: Command, dir: Dir, bytes: &[u8]) -> Result<Body, DecodeError> {
+fn dispatch(
+    command: Command,
+    dir: Dir,
+    bytes: &[u8],
+    not_utf8: &mut Vec<NotUtf8>,
+) -> Result<Body, DecodeError> {
     fn typed<M: Message + Default>(
         command: Command,
+        dir: Dir,
         bytes: &[u8],
+        not_utf8: &mut Vec<NotUtf8>,
         wrap: fn(M) -> Body,
     ) -> Result<Body, DecodeError> {
-        M::decode(bytes).map(wrap).map_err(|e| DecodeError::Payload {
-            command: command.name().into_owned(),
-            reason: e.to_string(),
-        })
+        let number = match command {
+            Command::Sync => 0,
+            Command::Unread => 1,
+            Command::Notice => 2,
+            Command::Provision => 3,
+            Command::Logout => 4,
+            Command::Unknown(n) => n,
+        };
+        lossy::decode(bytes, || schema::payload_type(number, dir), not_utf8).map(wrap).map_err(
+            |e| DecodeError::Payload {
+                command: command.name().into_owned(),
+                reason: e.to_string(),
+            },
+        )
     }
+    let (c, d, b, n) = (command, dir, bytes, not_utf8);
     match (command, dir) {
-        (Command::Provision, _) => typed(command, bytes, Body::Provision),
-        (Command::Unread, Dir::C2S) => typed(command, bytes, Body::UnreadUl),
-        (Command::Unread, Dir::S2C) => typed(command, bytes, Body::UnreadDl),
-        (Command::Notice, Dir::S2C) => typed(command, bytes, Body::Notice),
-        (Command::Sync, Dir::C2S) => typed(command, bytes, Body::SyncUl),
-        (Command::Sync, Dir::S2C) => typed(command, bytes, Body::SyncDl),
-        (Command::Logout, _) => typed(command, bytes, Body::Logout),
+        (Command::Provision, _) => typed(c, d, b, n, Body::Provision),
+        (Command::Unread, Dir::C2S) => typed(c, d, b, n, Body::UnreadUl),
+        (Command::Unread, Dir::S2C) => typed(c, d, b, n, Body::UnreadDl),
+        (Command::Notice, Dir::S2C) => typed(c, d, b, n, Body::Notice),
+        (Command::Sync, Dir::C2S) => typed(c, d, b, n, Body::SyncUl),
+        (Command::Sync, Dir::S2C) => typed(c, d, b, n, Body::SyncDl),
+        (Command::Logout, _) => typed(c, d, b, n, Body::Logout),
         (Command::Notice, Dir::C2S) | (Command::Unknown(_), _) => Ok(Body::Raw(bytes.to_vec())),
     }
 }
 
 /// Decodes a Meta's payload by its namespace.
 pub fn decode_meta(meta: &pb::Meta) -> MetaBody {
-    fn typed<M: Message + Default>(bytes: &[u8], wrap: fn(M) -> MetaBody) -> MetaBody {
-        match M::decode(bytes) {
+    decode_meta_into(meta, &mut Vec::new())
+}
+
+/// As [`decode_meta`], adding the string fields that were not UTF-8 to `not_utf8`.
+pub fn decode_meta_into(meta: &pb::Meta, not_utf8: &mut Vec<NotUtf8>) -> MetaBody {
+    fn typed<M: Message + Default>(
+        bytes: &[u8],
+        ns: i32,
+        not_utf8: &mut Vec<NotUtf8>,
+        wrap: fn(M) -> MetaBody,
+    ) -> MetaBody {
+        match lossy::decode(bytes, || schema::meta_payload_type(ns), not_utf8) {
             Ok(m) => wrap(m),
             Err(e) => MetaBody::Invalid(e.to_string()),
         }
@@ -346,12 +398,14 @@ pub fn decode_meta(meta: &pb::Meta) -> MetaBody {
         return MetaBody::Empty;
     };
     // proto2 default: an absent namespace is STATISTIC (0).
-    match meta.ns.unwrap_or(0) {
-        0 => typed(bytes, MetaBody::Statistic),
-        1 => typed(bytes, MetaBody::Chat),
-        2 => typed(bytes, MetaBody::Muc),
-        3 => typed(bytes, MetaBody::Roster),
-        4 => typed(bytes, MetaBody::Conference),
+    let ns = meta.ns.unwrap_or(0);
+    let n = not_utf8;
+    match ns {
+        0 => typed(bytes, ns, n, MetaBody::Statistic),
+        1 => typed(bytes, ns, n, MetaBody::Chat),
+        2 => typed(bytes, ns, n, MetaBody::Muc),
+        3 => typed(bytes, ns, n, MetaBody::Roster),
+        4 => typed(bytes, ns, n, MetaBody::Conference),
         _ => MetaBody::Raw,
     }
 }

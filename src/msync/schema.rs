@@ -422,6 +422,14 @@ pub struct FieldInfo {
 }
 
 impl FieldInfo {
+    /// The field as a [`NotUtf8`](crate::msync::lossy::NotUtf8) warning names it.
+    pub fn not_utf8(&self) -> crate::msync::lossy::NotUtf8 {
+        crate::msync::lossy::NotUtf8 {
+            message: self.parent.full_name,
+            field: self.desc.map_or("?", |d| d.name),
+        }
+    }
+
     /// Whether the field is a secret (by name, see [`crate::msync::render::is_secret`]). A
     /// secret field that arrives with a wire type its type cannot have is shown as an unknown
     /// field (`desc` is `None`), but its bytes are still the secret's: its number decides.
@@ -445,8 +453,10 @@ pub enum Value<'b> {
     F32(f32),
     F64(f64),
     Str(&'b str),
-    /// `bytes` fields, and `string` fields that are not valid UTF-8.
+    /// `bytes` fields.
     Bytes(&'b [u8]),
+    /// A `string` field whose bytes are not UTF-8 (shown lossily, with a warning).
+    NotUtf8(&'b [u8]),
     /// An enum value; `name` is `None` when the schema does not know the number.
     Enum {
         number: i32,
@@ -1065,7 +1075,7 @@ impl<V: Visitor> Walker<'_, V> {
             },
             (WireType::Len, Kind::String) => match std::str::from_utf8(body) {
                 Ok(s) => self.v.value(info, Value::Str(s)),
-                Err(_) => self.v.value(info, Value::Bytes(body)),
+                Err(_) => self.v.value(info, Value::NotUtf8(body)),
             },
             (WireType::Len, Kind::Bytes) => match res {
                 Resolve::Plain | Resolve::Unknown => self.v.value(info, Value::Bytes(body)),

@@ -15,6 +15,9 @@
 //!   differential test and fuzz target hold the two decoders to the same answer;
 //! - singular fields that occur more than once read as prost reads them: the last scalar wins,
 //!   embedded messages merge field by field;
+//! - a `string` field that is not UTF-8 fails the frame, as it fails prost's strict decode;
+//!   [`decode_lossy`] and [`Meta::body_lossy`] accept it, as [`super::decode`] does (see
+//!   [`super::lossy`]), for the error path: such a field reads as U+FFFD;
 //! - nothing panics and nothing allocates, except inflating a zlib payload into the scratch
 //!   buffer (bounded by [`DecodeLimits::max_inflated`]) and keeping a SYNC answer's metas in
 //!   the caller's pool (bounded by `MAX_HELD_METAS`); both are reused from frame to frame.
@@ -181,8 +184,18 @@ impl<'a> Meta<'a> {
         }
         true
     }
-    /// The payload decoded by namespace, as [`super::decode::decode_meta`] does: validated
-    /// and read in one walk.
+    /// [`Meta::body`] of a body that it found invalid, accepting `string` fields that are not
+    /// UTF-8 (they read as U+FFFD), as [`super::decode::decode_meta`] does; still
+    /// [`MetaBody::Invalid`] when the body is broken otherwise.
+    #[cold]
+    #[inline(never)]
+    pub fn body_lossy(&self) -> MetaBody<'a> {
+        lossy(|| self.body())
+    }
+
+    /// The payload decoded by namespace, as [`super::decode::decode_meta`] does (but a string
+    /// that is not UTF-8 makes it invalid: see [`Meta::body_lossy`]): validated and read in
+    /// one walk.
     pub fn body(&self) -> MetaBody<'a> {
         let Some(bytes) = self.payload else { return MetaBody::Empty };
         let (ok, body) = match self.ns.unwrap_or(0) {
@@ -545,6 +558,46 @@ pub fn decode<'a: 'm, 'm>(
     Ok(Msg { command, guid, body })
 }
 
+/// As [`decode`], for a frame that [`decode`] refused: a `string` field that is not UTF-8 is
+/// accepted, and reads as U+FFFD. `Ok` when such a field was all that [`decode`] refused.
+/// (Not folded into [`decode`]: the frames that need it are rare, and the one-walk readers
+/// there stay as they are.)
+#[cold]
+#[inline(never)]
+pub fn decode_lossy<'a: 'm, 'm>(
+    frame: &'a [u8],
+    dir: Dir,
+    limits: &DecodeLimits,
+    scratch: &'a mut Vec<u8>,
+    metas: &'m mut Vec<Meta<'a>>,
+) -> Result<Msg<'m>, ViewError> {
+    lossy(|| decode(frame, dir, limits, scratch, metas))
+}
+
+thread_local! {
+    /// Set while a lossy decode runs: [`utf8`] then accepts any bytes.
+    static LOSSY: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+}
+
+/// `f` run with [`LOSSY`] set.
+fn lossy<T>(f: impl FnOnce() -> T) -> T {
+    struct Reset(bool);
+    impl Drop for Reset {
+        fn drop(&mut self) {
+            LOSSY.with(|l| l.set(self.0));
+        }
+    }
+    let _reset = Reset(LOSSY.with(|l| l.replace(true)));
+    f()
+}
+
+/// A string that is not UTF-8 met by a validator: accepted only in a lossy decode.
+#[cold]
+#[inline(never)]
+fn not_utf8_accepted() -> bool {
+    LOSSY.with(std::cell::Cell::get)
+}
+
 /// The command message of `bytes`, validated as its type and read in one walk.
 fn body<'a: 'm, 'm>(
     command: Command,
@@ -704,9 +757,10 @@ fn len(v: &[u8]) -> &[u8] {
     v.iter().position(|&b| b < 0x80).and_then(|i| v.get(i + 1..)).unwrap_or_default()
 }
 
-/// Text of a string field that [`check`] has validated as UTF-8.
+/// Text of a string field that [`check`] has validated as UTF-8; U+FFFD for one that a lossy
+/// decode accepted (the views borrow, so the valid parts cannot be kept around it).
 fn text(b: &[u8]) -> &str {
-    simdutf8::basic::from_utf8(b).unwrap_or_default()
+    simdutf8::basic::from_utf8(b).unwrap_or("\u{fffd}")
 }
 
 /// prost's varint: at most ten bytes, the tenth 0 or 1.
@@ -906,7 +960,7 @@ fn check_key(i: usize, k: u64, buf: &[u8], pos: &mut usize, budget: u32) -> bool
 /// character at a time, where SIMD takes 16 or 32 bytes a step.
 #[inline]
 fn utf8(s: &[u8]) -> bool {
-    s.is_ascii() || simdutf8::basic::from_utf8(s).is_ok()
+    s.is_ascii() || simdutf8::basic::from_utf8(s).is_ok() || not_utf8_accepted()
 }
 
 /// A packed run of varints at `pos`, well formed.

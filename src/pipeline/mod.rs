@@ -203,6 +203,10 @@ pub struct Totals {
     pub other_connections: u64,
     pub messages: u64,
     pub decode_errors: u64,
+    /// Messages that decode only with a string field of the envelope or the command message
+    /// read lossily, as it is not UTF-8 (among `messages`; meta bodies are not counted, as an
+    /// undecodable one is not among `decode_errors`).
+    pub not_utf8_messages: u64,
     pub gap_bytes: u64,
     pub skipped_bytes: u64,
     pub oversize_frames: u64,
@@ -233,8 +237,8 @@ pub trait Consumer {
     }
     /// The consumer decodes messages itself (e.g. on another thread): the pipeline hands each
     /// message body over undecoded through [`Consumer::undecoded`] instead of sending
-    /// [`Event::Message`] or [`Event::DecodeError`] for it, and leaves `messages` and
-    /// `decode_errors` of [`Totals`] to the consumer for those bodies. The pipeline still decodes
+    /// [`Event::Message`] or [`Event::DecodeError`] for it, and leaves `messages`,
+    /// `decode_errors` and `not_utf8_messages` of [`Totals`] to the consumer for those bodies. The pipeline still decodes
     /// what its own decisions need (a connection's messages until the first one decodes, and
     /// PROVISIONs). Asked once, when the pipeline is built.
     fn defers_decoding(&self) -> bool {
@@ -1115,6 +1119,7 @@ fn message<C: Consumer>(
     match &decoded {
         Some(Ok(msg)) => {
             out.totals.messages += 1;
+            out.totals.not_utf8_messages += u64::from(msg.not_utf8_in_message > 0);
             out.consumer.event(&Event::Message { ctx: &ctx, raw, msg })
         }
         Some(Err(error)) => {

@@ -9,8 +9,8 @@
 //!   message body and the little context the printer needs into a batch, and every other
 //!   event as an owned copy. The pipeline still decodes what its own decisions need (roles,
 //!   MSync detection, LZ4 negotiation), so those come out as before. The workers decode the
-//!   bodies with the printer's [`Consumer::meta_bodies_wanted`] and count `messages` and
-//!   `decode_errors` for them.
+//!   bodies with the printer's [`Consumer::meta_bodies_wanted`] and count `messages`,
+//!   `decode_errors` and `not_utf8_messages` for them.
 //! - Batch `i` goes to worker `i mod n`, and the writer takes batch `i`'s output from worker
 //!   `i mod n`: the order is kept without sequence numbers. A printer's only state is a cache
 //!   of connection endpoints (checked against the addresses on every use), so each worker has
@@ -275,6 +275,7 @@ struct Counts {
     messages: u64,
     decode_errors: u64,
     inflate_capped: u64,
+    not_utf8: u64,
 }
 
 /// A worker: decodes and renders its batches, in the order they come, until the reading side
@@ -301,6 +302,7 @@ fn work(
                     match decode::decode_metas(raw, ctx.dir, &limits, metas) {
                         Ok(msg) => {
                             counts.messages += 1;
+                            counts.not_utf8 += u64::from(msg.not_utf8_in_message > 0);
                             printer.event(&Event::Message { ctx: &ctx, raw, msg: &msg })?;
                         }
                         Err(error) => {
@@ -387,6 +389,7 @@ fn write_all<W: Write>(
             counts.messages += o.counts.messages;
             counts.decode_errors += o.counts.decode_errors;
             counts.inflate_capped += o.counts.inflate_capped;
+            counts.not_utf8 += o.counts.not_utf8;
             o.bytes.clear();
             if o.bytes.capacity() <= KEEP_CAPACITY {
                 let _ = back.send(o.bytes);
@@ -474,6 +477,7 @@ fn print_batched<W: Write + Send>(
         totals.messages += counts.messages;
         totals.decode_errors += counts.decode_errors;
         totals.inflate_capped += counts.inflate_capped;
+        totals.not_utf8_messages += counts.not_utf8;
         Ok((outcome, w, totals))
     })
 }

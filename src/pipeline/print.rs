@@ -306,8 +306,13 @@ impl<W: Write> Consumer for Printer<W> {
                     Format::SdkLog => {
                         self.sdklog_header(&mut line, ctx);
                         line.push('\n');
-                        sdklog::write_sdklog(&mut line, raw, ctx.dir, &self.opts.render);
+                        let mut bad = Vec::new();
+                        let opts = &self.opts.render;
+                        sdklog::write_sdklog_noting(&mut line, raw, ctx.dir, opts, &mut bad);
                         line.push('\n');
+                        for b in &bad {
+                            let _ = writeln!(line, "[warning: {b}]");
+                        }
                     }
                     Format::Json => {
                         self.line = line;
@@ -323,7 +328,21 @@ impl<W: Write> Consumer for Printer<W> {
                             ctx.transport.as_str(),
                             msg.command.name()
                         );
-                        json::write_json(&mut self.json, raw, ctx.dir, &self.opts.render);
+                        let mut bad = Vec::new();
+                        let opts = &self.opts.render;
+                        json::write_json_noting(&mut self.json, raw, ctx.dir, opts, &mut bad);
+                        if !bad.is_empty() {
+                            // Named as the warnings name them: `Status.reason`.
+                            self.json.extend_from_slice(b",\"not_utf8\":[");
+                            for (i, b) in bad.iter().enumerate() {
+                                if i > 0 {
+                                    self.json.push(b',');
+                                }
+                                let name = format!("{}.{}", b.message_name(), b.field);
+                                write_json_str(&mut self.json, &name);
+                            }
+                            self.json.push(b']');
+                        }
                         if let Some(l) = ctx.lz4 {
                             let _ = write!(
                                 self.json,
@@ -533,6 +552,13 @@ pub fn tally(t: &Totals) -> String {
         t.decode_errors,
         t.gap_bytes
     );
+    if t.not_utf8_messages > 0 {
+        let _ = write!(
+            s,
+            ", {} messages with a string that is not UTF-8 (decoded with U+FFFD)",
+            t.not_utf8_messages
+        );
+    }
     if t.skipped_bytes > 0 || t.oversize_frames > 0 {
         let _ =
             write!(s, ", {} bytes skipped, {} oversize frames", t.skipped_bytes, t.oversize_frames);

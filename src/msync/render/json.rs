@@ -14,6 +14,7 @@
 //! Invariant: whatever the input, the output is one valid JSON object.
 
 use super::{RenderOpts, REDACTED};
+use crate::msync::lossy::{self, NotUtf8};
 use crate::msync::schema::{
     walk_frame, FieldInfo, Kind, Nested, Opaque, RawValue, Value, Visitor, WireError,
 };
@@ -21,8 +22,20 @@ use crate::net::Dir;
 
 /// Appends the JSON object for `frame` (no trailing newline).
 pub fn write_json(out: &mut Vec<u8>, frame: &[u8], dir: Dir, opts: &RenderOpts) {
+    write_json_noting(out, frame, dir, opts, &mut Vec::new());
+}
+
+/// As [`write_json`], adding the string fields that are not UTF-8 to `not_utf8` (their value
+/// is written with U+FFFD for the invalid bytes).
+pub fn write_json_noting(
+    out: &mut Vec<u8>,
+    frame: &[u8],
+    dir: Dir,
+    opts: &RenderOpts,
+    not_utf8: &mut Vec<NotUtf8>,
+) {
     out.push(b'{');
-    let mut v = Json { out, opts, stack: Vec::with_capacity(16) };
+    let mut v = Json { out, opts, stack: Vec::with_capacity(16), not_utf8 };
     v.stack.push(Level { first: true, array: false, unknown: false });
     walk_frame(frame, dir, opts, &mut v);
     v.close_object();
@@ -42,6 +55,7 @@ struct Json<'o> {
     out: &'o mut Vec<u8>,
     opts: &'o RenderOpts,
     stack: Vec<Level>,
+    not_utf8: &'o mut Vec<NotUtf8>,
 }
 
 fn is_64bit(k: Kind) -> bool {
@@ -135,10 +149,13 @@ impl Visitor for Json<'_> {
         if f.superseded {
             return;
         }
+        if let Value::NotUtf8(_) = v {
+            lossy::note(self.not_utf8, f.not_utf8());
+        }
         self.member(f);
         // The schema's secrets are all strings or bytes: skip the name check for other values
         // (a credential's value in a KeyValue may be any: `secret_value` says so).
-        if (f.secret_value || matches!(v, Value::Str(_) | Value::Bytes(_)))
+        if (f.secret_value || matches!(v, Value::Str(_) | Value::Bytes(_) | Value::NotUtf8(_)))
             && f.is_secret()
             && !self.opts.show_secrets
         {
@@ -170,6 +187,9 @@ impl Visitor for Json<'_> {
             Value::F32(x) => push_float(out, f64::from(x), Some(x)),
             Value::F64(x) => push_float(out, x, None),
             Value::Str(s) => push_str(out, &super::shown_text(s, self.opts)),
+            Value::NotUtf8(b) => {
+                push_str(out, &super::shown_text(&String::from_utf8_lossy(b), self.opts));
+            }
             Value::Bytes(b) => {
                 out.push(b'"');
                 push_base64(out, &super::shown_bytes(b, self.opts));

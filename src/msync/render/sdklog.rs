@@ -25,6 +25,7 @@ use std::fmt::Write as _;
 
 use super::{RenderOpts, REDACTED};
 use crate::capture::Timestamp;
+use crate::msync::lossy::{self, NotUtf8};
 use crate::msync::schema::{
     parse_jid, walk_frame, FieldInfo, Nested, Opaque, RawValue, Value, Visitor, WireError,
 };
@@ -32,8 +33,20 @@ use crate::net::Dir;
 
 /// Writes the body of one SDK log line for `frame` (no header, no newline).
 pub fn write_sdklog(out: &mut String, frame: &[u8], dir: Dir, opts: &RenderOpts) {
+    write_sdklog_noting(out, frame, dir, opts, &mut Vec::new());
+}
+
+/// As [`write_sdklog`], adding the string fields that are not UTF-8 to `not_utf8` (their
+/// text is written with U+FFFD for the invalid bytes, as the SDK would print it).
+pub fn write_sdklog_noting(
+    out: &mut String,
+    frame: &[u8],
+    dir: Dir,
+    opts: &RenderOpts,
+    not_utf8: &mut Vec<NotUtf8>,
+) {
     out.push('{');
-    let mut v = SdkLog { out, opts, first: true, arrays: Vec::new() };
+    let mut v = SdkLog { out, opts, first: true, arrays: Vec::new(), not_utf8 };
     walk_frame(frame, dir, opts, &mut v);
     close(v.out, '}', v.first);
 }
@@ -70,6 +83,7 @@ struct SdkLog<'o> {
     first: bool,
     /// For each open container, whether it is an array (elements have no key).
     arrays: Vec<bool>,
+    not_utf8: &'o mut Vec<NotUtf8>,
 }
 
 fn close(out: &mut String, c: char, empty: bool) {
@@ -152,6 +166,9 @@ impl Visitor for SdkLog<'_> {
 
     fn value(&mut self, f: &FieldInfo, v: Value<'_>) {
         self.element(f);
+        if let Value::NotUtf8(_) = v {
+            lossy::note(self.not_utf8, f.not_utf8());
+        }
         if f.is_secret() && !self.opts.show_secrets {
             self.out.push_str(REDACTED);
             return;
@@ -169,6 +186,10 @@ impl Visitor for SdkLog<'_> {
             }
             Value::Bytes(b) => {
                 push_bytes_text(out, &super::shown_bytes(b, self.opts));
+                Ok(())
+            }
+            Value::NotUtf8(b) => {
+                push_text(out, &super::shown_text(&String::from_utf8_lossy(b), self.opts));
                 Ok(())
             }
             Value::Enum { number, name, .. } => match name {

@@ -79,6 +79,10 @@ pub fn write_summary(out: &mut String, msg: &Decoded, dir: Dir, opts: &RenderOpt
             let _ = write!(out, " [compress_algorimth={n}]");
         }
     }
+    // Shown, not hidden: the text of such a field is not what was sent.
+    for b in &msg.not_utf8 {
+        let _ = write!(out, " [warning: {b}]");
+    }
     // Every client writes MSYNC_V1 (or leaves it out): another version is worth a look, and
     // a value the schema does not know would otherwise go unseen outside -V and JSON.
     match msg.env.version {

@@ -5,7 +5,8 @@
 //! - embedded messages as a header line with their type and wire length
 //!   (`payload: easemob.pb.CommSyncDL (23 bytes)`; zlib payloads
 //!   `(40 bytes, zlib-inflated to 57 bytes)`), JIDs with their SDK notation on the header line;
-//! - strings quoted, bytes as text when UTF-8 else hex, each with its length;
+//! - strings quoted, bytes as text when UTF-8 else hex, each with its length; a string that
+//!   is not UTF-8 quoted with U+FFFD for its invalid bytes and `[not UTF-8: N bytes]`;
 //! - unknown fields `field 42 (varint): 7`; undecodable payloads as hex with a bracketed note;
 //! - fields in wire order; with offsets, each line ends in `[@N]`, the tag's offset in the
 //!   frame (`[@zlib+N]` inside an inflated payload: offset within the inflated bytes);
@@ -113,6 +114,12 @@ impl Visitor for Tree<'_> {
                 Value::Bytes(b) => {
                     self.bytes(&shown_bytes(b, self.opts), b.len());
                     Ok(())
+                }
+                Value::NotUtf8(b) => {
+                    self.out.push('"');
+                    push_text(self.out, &shown_text(&String::from_utf8_lossy(b), self.opts));
+                    self.out.push('"');
+                    write!(self.out, " [not UTF-8: {} bytes]", b.len())
                 }
                 Value::Enum { number, name: Some(n), .. } => write!(self.out, "{n} ({number})"),
                 Value::Enum { number, name: None, .. } => write!(self.out, "{number} (unknown)"),

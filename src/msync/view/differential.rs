@@ -7,12 +7,42 @@ use crate::msync::pb;
 
 /// `Err` with both readings when the two decoders disagree on `frame`.
 pub fn agree(frame: &[u8], dir: Dir) -> Result<(), String> {
-    let (v, p) = (digest_view(frame, dir), digest_pb(frame, dir));
+    let (v, p) = (lossy_text(&digest_view(frame, dir)), lossy_text(&digest_pb(frame, dir)));
     if v == p {
         Ok(())
     } else {
         Err(format!("views: {v}\nprost: {p}"))
     }
+}
+
+/// `digest` with every quoted string that holds U+FFFD written `"<lossy>"`: a string that was
+/// not UTF-8 reads as U+FFFD in the views and with its valid parts kept in prost's repaired
+/// decode, and the two agree when both read it so.
+fn lossy_text(digest: &str) -> String {
+    let mut out = String::with_capacity(digest.len());
+    let mut rest = digest;
+    while let Some(start) = rest.find('"') {
+        out.push_str(rest.get(..start).unwrap_or_default());
+        let s = rest.get(start..).unwrap_or_default();
+        // The closing quote: the first not escaped by a backslash.
+        let mut end = s.len();
+        let mut escaped = false;
+        for (i, c) in s.char_indices().skip(1) {
+            match c {
+                '\\' if !escaped => escaped = true,
+                '"' if !escaped => {
+                    end = i + 1;
+                    break;
+                }
+                _ => escaped = false,
+            }
+        }
+        let quoted = s.get(..end).unwrap_or_default();
+        out.push_str(if quoted.contains('\u{fffd}') { "\"<lossy>\"" } else { quoted });
+        rest = s.get(end..).unwrap_or_default();
+    }
+    out.push_str(rest);
+    out
 }
 
 fn jid_pb(j: &Option<pb::Jid>) -> String {
@@ -103,7 +133,10 @@ fn meta_view(m: &Meta<'_>) -> String {
         jid_view(&m.from),
         jid_view(&m.to),
         m.ns,
-        meta_body_view(&m.body())
+        meta_body_view(&match m.body() {
+            MetaBody::Invalid => m.body_lossy(),
+            b => b,
+        })
     )
 }
 
@@ -157,7 +190,14 @@ pub fn digest_pb(frame: &[u8], dir: Dir) -> String {
 
 pub fn digest_view(frame: &[u8], dir: Dir) -> String {
     let (mut scratch, mut metas) = (Vec::new(), Vec::new());
-    let m = match decode(frame, dir, &DecodeLimits::default(), &mut scratch, &mut metas) {
+    let strict = decode(frame, dir, &DecodeLimits::default(), &mut scratch, &mut metas).is_ok();
+    let (mut scratch, mut metas) = (Vec::new(), Vec::new());
+    let decoded = if strict {
+        decode(frame, dir, &DecodeLimits::default(), &mut scratch, &mut metas)
+    } else {
+        decode_lossy(frame, dir, &DecodeLimits::default(), &mut scratch, &mut metas)
+    };
+    let m = match decoded {
         Ok(m) => m,
         Err(ViewError::Envelope) => return "error envelope".into(),
         Err(ViewError::Payload) => return "error payload".into(),
