@@ -1453,46 +1453,48 @@ impl Analyzer {
         self.seen(ctx.ts);
         let mut scratch = std::mem::take(&mut self.scratch);
         let mut metas = view::recycle(std::mem::take(&mut self.metas));
-        // The metas borrow the scratch buffer: each arm hands them back (emptied) first.
-        let (command, metas) =
-            match view::decode(raw, ctx.dir, &self.limits, &mut scratch, &mut metas) {
-                Ok(m) => (Some(self.took(ctx, &m, own, false)), view::recycle(metas)),
-                // The rare frame refused for a string that is not UTF-8 is taken in all the
-                // same: its command, ids and statuses are what the analyzers need.
-                Err(e) => {
-                    let mut metas = view::recycle(metas);
-                    let lim = &self.limits;
-                    let command =
-                        match view::decode_lossy(raw, ctx.dir, lim, &mut scratch, &mut metas) {
-                            Ok(m) => Some(self.took(ctx, &m, own, true)),
-                            Err(_) => {
-                                self.refused(ctx, e, own);
-                                None
-                            }
-                        };
-                    (command, view::recycle(metas))
+        let decoded = match view::decode(raw, ctx.dir, &self.limits, &mut scratch, &mut metas) {
+            Ok(m) => {
+                if own {
+                    self.own.messages += 1;
                 }
-            };
-        self.metas = metas;
+                self.message(ctx, &m);
+                Ok(m.command)
+            }
+            Err(e) => Err(e),
+        };
+        // The metas borrow the scratch buffer: they go back first.
+        self.metas = view::recycle(metas);
         // Keep the buffer for the next compressed payload, unless an outsized one grew it.
         if scratch.capacity() <= 1 << 20 {
             self.scratch = scratch;
         }
-        command
+        match decoded {
+            Ok(c) => Some(c),
+            Err(e) if view::lossy_active() => {
+                self.refused(ctx, e, own);
+                None
+            }
+            Err(_) => self.take_in_lossy(ctx, raw, own),
+        }
     }
 
-    /// A decoded message taken in (`lossy`: only with a string that is not UTF-8 accepted).
-    #[inline]
-    fn took(&mut self, ctx: &MsgCtx<'_>, m: &view::Msg<'_>, own: bool, lossy: bool) -> Command {
-        if own {
-            self.own.messages += 1;
-            self.own.not_utf8 += u64::from(lossy);
-        }
-        self.message(ctx, m);
-        if lossy {
+    /// A frame [`view::decode`] refused, again, accepting `string` fields that are not UTF-8:
+    /// such a frame is taken in all the same, as its command, ids and statuses are what the
+    /// analyzers need; if it is still refused, that is its decode error. Through
+    /// [`Analyzer::take_in`] itself, so that [`view::decode`] keeps one call site and stays
+    /// inlined there.
+    #[cold]
+    #[inline(never)]
+    fn take_in_lossy(&mut self, ctx: &MsgCtx<'_>, raw: &[u8], own: bool) -> Option<Command> {
+        let command = view::lossy(|| self.take_in(ctx, raw, own));
+        if command.is_some() {
+            if own {
+                self.own.not_utf8 += 1;
+            }
             self.not_utf8(ctx);
         }
-        m.command
+        command
     }
 
     /// A message that did not decode.
@@ -2152,16 +2154,13 @@ fn count_meta(
         }
         None => count_peers(t, c, conn, m.from.as_ref(), m.to.as_ref(), dir),
     }
-    let body = match m.body() {
-        MetaBody::Invalid => {
-            let lossy = m.body_lossy();
-            if lossy != MetaBody::Invalid {
-                c.find(FindingKind::StringNotUtf8, at, 0);
-            }
-            lossy
-        }
-        b => b,
-    };
+    count_body(c, m, m.body(), dir, at);
+}
+
+/// Counts what one meta's body (`body`, read from `m`) shows.
+#[inline(always)]
+fn count_body(c: &mut ConnState, m: &view::Meta<'_>, body: MetaBody<'_>, dir: Dir, at: Where) {
+    let d = dir.index();
     match body {
         MetaBody::Chat { r#type, .. } => {
             if let Some(x) = c
@@ -2181,7 +2180,7 @@ fn count_meta(
                 }
             }
         }
-        MetaBody::Invalid => c.find(FindingKind::UndecodableBody, at, 0),
+        MetaBody::Invalid => count_invalid_body(c, m, dir, at),
         MetaBody::Muc(Some(st)) if dir == Dir::S2C => {
             let code = st.error_code.unwrap_or(0);
             if code != 0 {
@@ -2217,6 +2216,20 @@ fn count_meta(
             }
         }
         _ => {}
+    }
+}
+
+/// A meta body that does not decode as its namespace's type: read again accepting `string`
+/// fields that are not UTF-8 (such a body is counted all the same), else it is undecodable.
+#[cold]
+#[inline(never)]
+fn count_invalid_body(c: &mut ConnState, m: &view::Meta<'_>, dir: Dir, at: Where) {
+    match m.body_lossy() {
+        MetaBody::Invalid => c.find(FindingKind::UndecodableBody, at, 0),
+        body => {
+            c.find(FindingKind::StringNotUtf8, at, 0);
+            count_body(c, m, body, dir, at);
+        }
     }
 }
 

@@ -82,7 +82,11 @@ fn decode_repaired<M: Message + Default>(
 ) -> Result<M, prost::DecodeError> {
     let Some(desc) = desc else { return Err(err) };
     let before = found.len();
-    let Some(copy) = repair(bytes, desc, found) else { return Err(err) };
+    let Some(copy) = repair(bytes, desc, found) else {
+        // Not a well-formed message: what was named on the way is not the reason.
+        found.truncate(before);
+        return Err(err);
+    };
     match M::decode(copy.as_slice()) {
         Ok(m) => Ok(m),
         // Broken otherwise too: the strings were not what kept it from decoding alone.

@@ -16,7 +16,7 @@
 //! - singular fields that occur more than once read as prost reads them: the last scalar wins,
 //!   embedded messages merge field by field;
 //! - a `string` field that is not UTF-8 fails the frame, as it fails prost's strict decode;
-//!   [`decode_lossy`] and [`Meta::body_lossy`] accept it, as [`super::decode`] does (see
+//!   a decode under [`lossy`] and [`Meta::body_lossy`] accept it, as [`super::decode`] does (see
 //!   [`super::lossy`]), for the error path: such a field reads as U+FFFD;
 //! - nothing panics and nothing allocates, except inflating a zlib payload into the scratch
 //!   buffer (bounded by [`DecodeLimits::max_inflated`]) and keeping a SYNC answer's metas in
@@ -558,29 +558,18 @@ pub fn decode<'a: 'm, 'm>(
     Ok(Msg { command, guid, body })
 }
 
-/// As [`decode`], for a frame that [`decode`] refused: a `string` field that is not UTF-8 is
-/// accepted, and reads as U+FFFD. `Ok` when such a field was all that [`decode`] refused.
-/// (Not folded into [`decode`]: the frames that need it are rare, and the one-walk readers
-/// there stay as they are.)
-#[cold]
-#[inline(never)]
-pub fn decode_lossy<'a: 'm, 'm>(
-    frame: &'a [u8],
-    dir: Dir,
-    limits: &DecodeLimits,
-    scratch: &'a mut Vec<u8>,
-    metas: &'m mut Vec<Meta<'a>>,
-) -> Result<Msg<'m>, ViewError> {
-    lossy(|| decode(frame, dir, limits, scratch, metas))
-}
-
 thread_local! {
     /// Set while a lossy decode runs: [`utf8`] then accepts any bytes.
     static LOSSY: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
 }
 
-/// `f` run with [`LOSSY`] set.
-fn lossy<T>(f: impl FnOnce() -> T) -> T {
+/// Whether a lossy decode is running (on this thread).
+pub fn lossy_active() -> bool {
+    LOSSY.with(std::cell::Cell::get)
+}
+
+/// `f` run with [`LOSSY`] set: a decode in it accepts `string` fields that are not UTF-8.
+pub fn lossy<T>(f: impl FnOnce() -> T) -> T {
     struct Reset(bool);
     impl Drop for Reset {
         fn drop(&mut self) {

@@ -191,12 +191,18 @@ pub fn digest_pb(frame: &[u8], dir: Dir) -> String {
 pub fn digest_view(frame: &[u8], dir: Dir) -> String {
     let (mut scratch, mut metas) = (Vec::new(), Vec::new());
     let strict = decode(frame, dir, &DecodeLimits::default(), &mut scratch, &mut metas).is_ok();
-    let (mut scratch, mut metas) = (Vec::new(), Vec::new());
-    let decoded = if strict {
-        decode(frame, dir, &DecodeLimits::default(), &mut scratch, &mut metas)
+    // The whole reading under `lossy`, as `report` reads a frame it retries: the metas past
+    // the held ones are read again while the digest is made.
+    if strict {
+        digest_view_once(frame, dir)
     } else {
-        decode_lossy(frame, dir, &DecodeLimits::default(), &mut scratch, &mut metas)
-    };
+        lossy(|| digest_view_once(frame, dir))
+    }
+}
+
+fn digest_view_once(frame: &[u8], dir: Dir) -> String {
+    let (mut scratch, mut metas) = (Vec::new(), Vec::new());
+    let decoded = decode(frame, dir, &DecodeLimits::default(), &mut scratch, &mut metas);
     let m = match decoded {
         Ok(m) => m,
         Err(ViewError::Envelope) => return "error envelope".into(),

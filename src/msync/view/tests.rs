@@ -534,7 +534,8 @@ fn metas_past_the_held_ones_are_read_again_in_order() {
     assert_eq!(ids, (0..n).map(Some).collect::<Vec<_>>());
     assert_eq!(all.last().and_then(|m| m.from).and_then(|j| j.name), Some(&b"u1030"[..]));
 
-    // A bad meta past the held ones still fails the whole answer, as prost fails it.
+    // A meta past the held ones with a name that is not UTF-8 reads as prost's repaired
+    // decode reads it (under `lossy`, as `report` retries such a frame).
     let mut bad = dl.clone();
     if let Some(m) = bad.metas.last_mut() {
         m.payload = None;
@@ -546,7 +547,8 @@ fn metas_past_the_held_ones_are_read_again_in_order() {
     };
     bytes[at + 2] = 0xff;
     agree(&bytes, Dir::S2C);
-    assert_eq!(digest_view(&bytes, Dir::S2C), "error payload");
+    let digest = digest_view(&bytes, Dir::S2C);
+    assert!(digest.ends_with("meta Some(1030) Some(JidParts { app_key: None, name: Some(\\\"\u{fffd}\\\"), domain: None, client_resource: None }) None Some(1) empty\"]"), "{}", digest.get(digest.len().saturating_sub(300)..).unwrap_or_default());
 }
 
 #[test]
