@@ -1481,6 +1481,10 @@ impl Analyzer {
             if let Some(m) = c.msgs.get_mut(ctx.dir.index()) {
                 *m += 1;
             }
+            // Its bytes are on the wire like any message's (it is counted among them).
+            if let Some(b) = c.bytes.get_mut(ctx.dir.index()) {
+                *b = b.saturating_add(ctx.wire_len);
+            }
             c.find(FindingKind::Undecodable, Where { conn: id, frame: ctx.frame, ts: ctx.ts }, 0);
         }
     }

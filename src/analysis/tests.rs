@@ -542,6 +542,8 @@ fn sessions_section() {
     assert_eq!(s2.end, ts(100_000.0));
     assert_eq!((s2.msgs_up, s2.msgs_down), (2, 4));
     assert_eq!(s2.decode_errors, 1);
+    // The undecodable frame (10 bytes) is one of the messages down, and its bytes count too.
+    assert_eq!((s2.bytes_up, s2.bytes_down), (200, 3 * 200 + 10));
     // The kick and the MUC error.
     assert_eq!(s2.errors, 2);
 }
