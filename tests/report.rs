@@ -9,6 +9,7 @@ use std::fs;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
+use etherparse::{PacketBuilder, TcpHeader};
 use msyncdump::msync::pb;
 use msyncdump::msync::pb::status::ErrorCode;
 use msyncdump::synth::{
@@ -17,6 +18,8 @@ use msyncdump::synth::{
 };
 use prost::Message;
 use serde_json::Value;
+
+mod common;
 
 const BIN: &str = env!("CARGO_BIN_EXE_msyncdump");
 
@@ -1190,4 +1193,88 @@ fn zero_windows_probes_and_stray_rsts() {
         }
         assert_eq!(report_json(&path, &["-j", "2"]), doc, "{name}: -j 2");
     }
+}
+
+/// An Ethernet/IPv4/TCP packet of the connection 10.0.0.1:40001 ↔ 198.51.100.10:6717.
+fn tcp_packet(up: bool, seq: u32, ack: u32, flags: &str, payload: &[u8]) -> Vec<u8> {
+    let (c, s) = (([10, 0, 0, 1], 40001), ([198, 51, 100, 10], 6717));
+    let (src, dst): (([u8; 4], u16), ([u8; 4], u16)) = if up { (c, s) } else { (s, c) };
+    let mut tcp = TcpHeader::new(src.1, dst.1, seq, 65535);
+    tcp.syn = flags.contains('S');
+    tcp.fin = flags.contains('F');
+    tcp.ack = ack != 0;
+    tcp.acknowledgment_number = ack;
+    tcp.psh = !payload.is_empty();
+    let mut out = Vec::new();
+    PacketBuilder::ethernet2([2, 0, 0, 0, 0, 1], [2, 0, 0, 0, 0, 2])
+        .ipv4(src.0, dst.0, 64)
+        .tcp_header(tcp)
+        .write(&mut out, payload)
+        .unwrap();
+    out
+}
+
+/// An MSync message with its 4-byte length prefix.
+fn framed_msync(command: i32, payload: Option<Vec<u8>>) -> Vec<u8> {
+    let m = pb::MSync { command: Some(command), payload, ..Default::default() };
+    let body = m.encode_to_vec();
+    let mut v = (body.len() as u32).to_be_bytes().to_vec();
+    v.extend_from_slice(&body);
+    v
+}
+
+/// A segment lost before the capture point leaves a hole that is given up only a few packets
+/// of the connection later (here a minute later, on a quiet connection). The heartbeat answer
+/// that came right behind the hole was captured 20 ms after its request: that is its
+/// round-trip, not the minute until the hole was given up.
+#[test]
+fn an_answer_captured_past_a_lost_segment_keeps_its_own_time() {
+    let dir = TempDir::new("past-a-gap");
+    let mut pcap = common::Pcap::new();
+    let mut times = Vec::new();
+    let (mut c, mut s) = (1000u32, 5000u32);
+    let mut put = |pcap: &mut common::Pcap, ms: u64, pkt: Vec<u8>| {
+        pcap.packet(&pkt);
+        times.push(ms * 1000);
+    };
+    put(&mut pcap, 0, tcp_packet(true, c, 0, "S", &[]));
+    c += 1;
+    put(&mut pcap, 1, tcp_packet(false, s, c, "S", &[]));
+    s += 1;
+    put(&mut pcap, 2, tcp_packet(true, c, s, "", &[]));
+    let unread_ul = framed_msync(1, None);
+    put(&mut pcap, 1000, tcp_packet(true, c, s, "", &unread_ul));
+    c += unread_ul.len() as u32;
+    // A NOTICE the capture never saw, then the UNREAD answer behind it.
+    let notice =
+        pb::CommNotice { queue: Some(pb::Jid { name: Some("z13".into()), ..Default::default() }) };
+    let lost = framed_msync(2, Some(notice.encode_to_vec()));
+    s += lost.len() as u32;
+    let answer = pb::CommUnreadDl {
+        status: Some(pb::Status { error_code: Some(0), ..Default::default() }),
+        ..Default::default()
+    };
+    let unread_dl = framed_msync(1, Some(answer.encode_to_vec()));
+    put(&mut pcap, 1020, tcp_packet(false, s, c, "", &unread_dl));
+    s += unread_dl.len() as u32;
+    // The client acknowledges everything, then the connection is quiet for a minute.
+    for ms in [1030, 61_000, 62_000, 63_000, 64_000, 65_000] {
+        put(&mut pcap, ms, tcp_packet(true, c, s, "", &[]));
+    }
+    put(&mut pcap, 66_000, tcp_packet(true, c, s, "F", &[]));
+    put(&mut pcap, 66_001, tcp_packet(false, s, c + 1, "F", &[]));
+    let mut bytes = pcap.buf;
+    for ((rec, _), us) in pcap_records(&bytes).into_iter().zip(times) {
+        set_time(&mut bytes, rec, 1_509_019_200_000_000 + us);
+    }
+    let path = dir.path("past-a-gap.pcap");
+    fs::write(&path, &bytes).unwrap();
+    let doc = report_json(&path, &[]);
+    assert_eq!(u(&doc["overview"]["gap_bytes"]), lost.len() as u64);
+    let unread = latency_row(&doc, "unread");
+    assert_eq!((u(&unread["count"]), u(&unread["answered"])), (1, 1));
+    assert_eq!(unread["max_ms"].as_f64(), Some(20.0));
+    let hb = &doc["sessions"][0]["heartbeats"];
+    assert_eq!((u(&hb["count"]), hb["rtt_max_ms"].as_f64()), (1, Some(20.0)));
+    assert_eq!(finding_count(&doc, "slow_exchange"), 0);
 }

@@ -1525,6 +1525,10 @@ impl Analyzer {
             if let Some(m) = c.msgs.get_mut(ctx.dir.index()) {
                 *m += 1;
             }
+            // Its bytes are on the wire like any message's (it is counted among them).
+            if let Some(b) = c.bytes.get_mut(ctx.dir.index()) {
+                *b = b.saturating_add(ctx.wire_len);
+            }
             c.find(FindingKind::Undecodable, Where { conn: id, frame: ctx.frame, ts: ctx.ts }, 0);
         }
     }
@@ -1840,7 +1844,10 @@ fn pull_request(t: &mut Tables, c: &mut ConnState, j: &view::Jid<'_>, at: Where,
             overflow = true;
         }
         if s.drain.is_none() {
-            s.drain = Some(moved_drain.unwrap_or_else(|| new_drain(at.ts, at.frame)));
+            // A NOTICE that came while an earlier drain was still open (a pull outstanding)
+            // opened none; the drain it called for starts at it all the same.
+            let start = notice.unwrap_or((at.ts, at.frame));
+            s.drain = Some(moved_drain.unwrap_or_else(|| new_drain(start.0, start.1)));
         }
     }
     c.requested(Exchange::Pull);

@@ -544,6 +544,8 @@ fn sessions_section() {
     assert_eq!(s2.end, ts(100_000.0));
     assert_eq!((s2.msgs_up, s2.msgs_down), (2, 4));
     assert_eq!(s2.decode_errors, 1);
+    // The undecodable frame (10 bytes) is one of the messages down, and its bytes count too.
+    assert_eq!((s2.bytes_up, s2.bytes_down), (200, 3 * 200 + 10));
     // The kick and the MUC error.
     assert_eq!(s2.errors, 2);
 }
@@ -1483,4 +1485,27 @@ fn an_upgrade_accepted_after_a_refusal_is_how_the_session_went_on() {
     assert_eq!(end(0), Some(None));
     assert!(matches!(end(1), Some(Some(WsEnd::Refused { status: 401, .. }))));
     assert_eq!(fcount(&r, "websocket_rejected"), 2);
+}
+
+#[test]
+fn a_notice_during_an_open_drain_starts_the_drain_that_answers_it() {
+    let mut s = Sim::new(&ReportOptions::default());
+    s.open(0, 0.0, false);
+    // A pull of z40 is outstanding when a NOTICE of z40 comes; the answer ends that drain,
+    // and the client's next pull (the NOTICE's reaction, 40 ms after it) starts another.
+    s.up(0, 1000.0, m::pull("z40", 0));
+    s.down(0, 1010.0, m::notice("z40"));
+    s.down(0, 1030.0, m::pull_resp("z40", 1, 40, true));
+    s.up(0, 1050.0, m::pull("z40", 40));
+    s.down(0, 1070.0, m::pull_resp("z40", 0, 41, true));
+    s.close(0, 2000.0, CloseReason::Fin);
+    s.finish(2000.0);
+    let r = s.a.report();
+    let q = r.queues.first().unwrap_or_else(|| panic!("z40"));
+    assert_eq!((q.notices, q.pulls, q.drains, q.drain_pages, q.stalls), (1, 2, 2, 2, 0));
+    assert_eq!(q.notice_to_pull.max_ns, Some(40 * MS));
+    // NOTICE (1010) → is_last (1070): 60 ms, not the 20 ms from the pull that reacted to it.
+    assert_eq!(q.drain_time.count, 2);
+    assert_eq!(q.drain_time.max_ns, Some(60 * MS));
+    approx(q.drain_time.p50_ns, 30.0);
 }

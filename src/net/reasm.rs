@@ -45,11 +45,13 @@ pub(crate) struct Out<'s, S: StreamSink + ?Sized> {
 impl<S: StreamSink + ?Sized> Out<'_, S> {
     #[inline]
     fn data(&mut self, offset: u64, data: &[u8]) {
+        self.data_at(self.pkt, offset, data);
+    }
+    #[inline]
+    fn data_at(&mut self, pkt: PktCtx, offset: u64, data: &[u8]) {
         if !data.is_empty() {
-            self.sink.event(
-                self.pkt,
-                StreamEvent::Data { conn: self.conn, dir: self.dir, offset, data },
-            );
+            self.sink
+                .event(pkt, StreamEvent::Data { conn: self.conn, dir: self.dir, offset, data });
         }
     }
     fn gap(&mut self, offset: u64, len: u64) {
@@ -82,6 +84,22 @@ pub(crate) struct Limits {
     pub total: usize,
 }
 
+/// Bytes that came past a hole, held until it fills or is given up, with the packet that
+/// brought them: bytes released after a gap were complete when that packet came, not when the
+/// hole was given up (up to [`REORDER_WINDOW`] packets later, minutes on a quiet connection).
+#[derive(Debug)]
+struct Held {
+    bytes: Vec<u8>,
+    pkt: PktCtx,
+}
+
+impl Held {
+    #[inline]
+    fn len(&self) -> usize {
+        self.bytes.len()
+    }
+}
+
 #[derive(Default, Debug)]
 pub(crate) struct Half {
     /// A sequence number base is known (SYN, SYN+ACK's ack, or first segment seen).
@@ -92,7 +110,7 @@ pub(crate) struct Half {
     pub next: u64,
     /// Stream offset of the FIN (end of the data in this direction), once seen.
     pub fin_off: Option<u64>,
-    ooo: BTreeMap<u64, Vec<u8>>,
+    ooo: BTreeMap<u64, Held>,
     buffered: usize,
     /// The peer acknowledged bytes up to this offset that were not seen, and how many more
     /// packets of the connection may pass before they are declared lost: a capture point can
@@ -329,14 +347,20 @@ impl Half {
                 self.release_contiguous(out);
                 break;
             }
-            if !self.release_one(out) {
+            if !self.release_one(out, None) {
                 break;
             }
         }
     }
 
-    /// Emits the first buffered range if it starts at or before `next`.
-    fn release_one<S: StreamSink + ?Sized>(&mut self, out: &mut Out<'_, S>) -> bool {
+    /// Emits the first buffered range if it starts at or before `next`: as part of the current
+    /// packet when `stamp` is `None` (it filled the hole before the range), else after a gap,
+    /// as part of the latest packet that brought the bytes released so far (`stamp`, updated).
+    fn release_one<S: StreamSink + ?Sized>(
+        &mut self,
+        out: &mut Out<'_, S>,
+        stamp: Option<&mut Option<PktCtx>>,
+    ) -> bool {
         match self.ooo.first_key_value() {
             Some((&k, _)) if k <= self.next => {}
             _ => return false,
@@ -350,14 +374,25 @@ impl Half {
         let end = k + v.len() as u64;
         if end > self.next {
             let skip = (self.next - k) as usize;
-            out.data(self.next, v.get(skip..).unwrap_or(&[]));
+            let pkt = match stamp {
+                None => out.pkt,
+                Some(st) => {
+                    let p = match *st {
+                        Some(p) if p.index >= v.pkt.index => p,
+                        _ => v.pkt,
+                    };
+                    *st = Some(p);
+                    p
+                }
+            };
+            out.data_at(pkt, self.next, v.bytes.get(skip..).unwrap_or(&[]));
             self.advance(end);
         }
         true
     }
 
     fn release_contiguous<S: StreamSink + ?Sized>(&mut self, out: &mut Out<'_, S>) {
-        while self.release_one(out) {}
+        while self.release_one(out, None) {}
     }
 
     fn insert_ooo<S: StreamSink + ?Sized>(
@@ -407,7 +442,7 @@ impl Half {
         }
         for (a, b) in pieces {
             if let Some(bytes) = data.get((a - off) as usize..(b - off) as usize) {
-                self.ooo.insert(a, bytes.to_vec());
+                self.ooo.insert(a, Held { bytes: bytes.to_vec(), pkt: out.pkt });
                 let cost = held_cost(bytes.len());
                 self.buffered += cost;
                 *out.total += cost;
@@ -427,8 +462,9 @@ impl Half {
     /// Declares everything below `limit` that was not seen lost: gaps for holes, buffered data
     /// in between, then whatever buffered data continues contiguously.
     pub fn flush_to<S: StreamSink + ?Sized>(&mut self, limit: u64, out: &mut Out<'_, S>) {
+        let mut stamp = None;
         loop {
-            self.release_contiguous(out);
+            while self.release_one(out, Some(&mut stamp)) {}
             if self.next >= limit {
                 break;
             }

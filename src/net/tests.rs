@@ -28,10 +28,15 @@ enum Ev {
 #[derive(Default)]
 struct Rec {
     evs: Vec<Ev>,
+    /// (conn, dir, offset, packet number) of every Data event.
+    data_pkts: Vec<(u32, Dir, u64, u64)>,
 }
 
 impl StreamSink for Rec {
-    fn event(&mut self, _pkt: PktCtx, ev: StreamEvent<'_>) {
+    fn event(&mut self, pkt: PktCtx, ev: StreamEvent<'_>) {
+        if let StreamEvent::Data { conn, dir, offset, .. } = ev {
+            self.data_pkts.push((conn.0, dir, offset, pkt.index));
+        }
         self.evs.push(match ev {
             StreamEvent::Open(m) => Ev::Open(m.clone()),
             StreamEvent::Data { conn, dir, offset, data } => {
@@ -485,6 +490,34 @@ fn ack_beyond_hole_is_gap() {
     assert_eq!(s.len(), 32);
     assert_eq!(t.rec.bytes(0, Dir::C2S), b"0123456789klmnopqrstuv");
     assert_eq!(t.net.stats().gap_bytes, 10);
+}
+
+#[test]
+fn bytes_past_a_gap_are_those_of_the_packet_that_brought_them() {
+    let mut t = T::new(NetConfig::default());
+    t.seg(true, 100, 0, SYN, b""); // 1
+    t.seg(false, 500, 101, SYN | ACK, b""); // 2
+    t.seg(true, 101, 501, ACK, b"0123456789"); // 3
+    t.seg(true, 121, 501, ACK, b"klmnopqrst"); // 4: past a hole of 10 bytes
+    t.seg(false, 501, 131, ACK, b""); // 5: acknowledges the hole
+    for _ in 0..5 {
+        t.seg(false, 501, 131, ACK, b""); // 6..=10: the hole is given up on one of these
+    }
+    assert_eq!(t.rec.gaps(0, Dir::C2S), vec![(10, 10)]);
+    // A hole filled late: what it makes contiguous is part of the packet that filled it.
+    t.seg(true, 133, 501, ACK, b"wx"); // 11
+    t.seg(true, 131, 501, ACK, b"uv"); // 12
+    t.finish();
+    assert_eq!(t.rec.bytes(0, Dir::C2S), b"0123456789klmnopqrstuvwx");
+    let pkts: Vec<(u64, u64)> = t
+        .rec
+        .data_pkts
+        .iter()
+        .filter(|d| d.0 == 0 && d.1 == Dir::C2S)
+        .map(|d| (d.2, d.3))
+        .collect();
+    // "klmnopqrst" came with packet 4, not with the packet on which its hole was given up.
+    assert_eq!(pkts, vec![(0, 3), (20, 4), (30, 12), (32, 12)]);
 }
 
 #[test]
