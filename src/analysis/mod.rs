@@ -1856,6 +1856,7 @@ fn merge_totals(mut a: Totals, b: &Totals) -> Totals {
     a.ws_pings += b.ws_pings;
     a.ws_pongs += b.ws_pongs;
     a.ws_closes += b.ws_closes;
+    a.ws_odd_masking += b.ws_odd_masking;
     a.net.merge(&b.net);
     a
 }

@@ -218,6 +218,9 @@ pub struct Totals {
     pub ws_pings: u64,
     pub ws_pongs: u64,
     pub ws_closes: u64,
+    /// WebSocket frames whose masking broke RFC 6455 (unmasked from the client, masked from
+    /// the server): decoded, but a sign of a non-browser client or a test rig.
+    pub ws_odd_masking: u64,
     pub net: crate::net::NetStats,
 }
 
@@ -787,11 +790,16 @@ fn finish<C: Consumer>(
                 });
             }
         }
-        Framing::WebSocket(ws) => ws.finish(&mut |ev| {
-            if result.is_ok() {
-                result = on_ws(info, out, pkt, ev);
-            }
-        }),
+        Framing::WebSocket(ws) => {
+            ws.finish(&mut |ev| {
+                if result.is_ok() {
+                    result = on_ws(info, out, pkt, ev);
+                }
+            });
+            // Reported once per direction as it happens; the frame count is only known here.
+            let odd = ws.odd_masking(Dir::C2S).saturating_add(ws.odd_masking(Dir::S2C));
+            out.totals.ws_odd_masking = out.totals.ws_odd_masking.saturating_add(odd);
+        }
         Framing::Detecting(_) | Framing::Ignored => {}
     }
     result

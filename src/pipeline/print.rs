@@ -543,6 +543,9 @@ pub fn tally(t: &Totals) -> String {
             ", {} over WebSocket ({} pings, {} pongs, {} close frames)",
             t.websocket_connections, t.ws_pings, t.ws_pongs, t.ws_closes
         );
+        if t.ws_odd_masking > 0 {
+            let _ = write!(s, ", {} frames with the wrong masking (decoded)", t.ws_odd_masking);
+        }
     }
     if t.tls_connections > 0 {
         let _ = write!(s, ", {} TLS connections (not decodable)", t.tls_connections);
