@@ -972,3 +972,30 @@ fn drop_client_segment(pcap: &[u8], nth: usize) -> Vec<u8> {
     }
     out
 }
+
+/// Messages dropped for a reason (here inflating past `--max-inflate`) were counted as skipped
+/// bytes "(resynchronising)", which nothing was: the line says they were dropped.
+#[test]
+fn dropped_messages_are_not_said_to_be_resynchronising() {
+    let dir = tempdir("dropped");
+    let f = dir.join("deflate.pcap");
+    let f = f.to_str().unwrap();
+    let args = ["synth", "-w", f, "--seed", "2", "--clients", "3", "--duration", "10"];
+    assert!(run(&[&args[..], &["--ws-deflate"]].concat()).status.success());
+    let out = run(&["dissect", "--max-inflate", "100", f]);
+    let text = String::from_utf8(out.stdout).unwrap();
+    // The first messages inflate past the cap; the rest cannot be inflated without them.
+    let capped = text.matches("inflates past the cap of 100 bytes").count()
+        + text.matches("permessage-deflate: cannot inflate").count();
+    assert!(capped > 10, "{text}");
+    assert_eq!(text.matches("(dropped, see the problem above)]").count(), capped, "{text}");
+    assert!(!text.contains("(resynchronising)"), "{text}");
+    let json = stdout(&["dissect", "--json", "--max-inflate", "100", f]);
+    let whys: Vec<serde_json::Value> = json
+        .lines()
+        .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap())
+        .filter_map(|v| v.get("skipped").map(|s| s["why"].clone()))
+        .collect();
+    assert_eq!(whys.len(), capped);
+    assert!(whys.iter().all(|w| w == "dropped"), "{whys:?}");
+}

@@ -235,7 +235,9 @@ impl FindingKind {
                 "meta payloads that do not decode as their namespace's body".into()
             }
             FindingKind::Oversize => "oversize frame lengths (stream resynchronised)".into(),
-            FindingKind::SkippedBytes => format!("{value} bytes skipped while resynchronising"),
+            FindingKind::SkippedBytes => {
+                format!("{value} bytes skipped (resynchronising, or messages dropped or cut short)")
+            }
             FindingKind::Unanswered => "requests never answered".into(),
             FindingKind::UnknownAck => "acks for meta ids never sent".into(),
             FindingKind::DuplicateMetaId => "meta ids sent more than once".into(),
@@ -2220,7 +2222,7 @@ impl Consumer for Analyzer {
                     FrameProblem::Oversize { .. } => {
                         self.note_finding(conn.0, FindingKind::Oversize, *pkt, 0)
                     }
-                    FrameProblem::Skipped { bytes } => {
+                    FrameProblem::Skipped { bytes, .. } => {
                         self.note_finding(conn.0, FindingKind::SkippedBytes, *pkt, bytes)
                     }
                 }

@@ -37,7 +37,7 @@ use std::borrow::Cow;
 
 use flate2::{Decompress, FlushDecompress, Status};
 
-use super::{FrameCheck, MsyncCheck};
+use super::{FrameCheck, MsyncCheck, SkipReason};
 use crate::net::Dir;
 
 /// Limits that keep one connection's memory bounded whatever the peers claim.
@@ -300,11 +300,12 @@ pub enum WsEvent<'a> {
         offset: u64,
         problem: Problem,
     },
-    /// Bytes skipped while looking for a frame header, or abandoned at a gap or at the end.
+    /// Bytes not handed on as messages, and why.
     Skipped {
         dir: Dir,
         offset: u64,
         len: u64,
+        why: SkipReason,
     },
 }
 
@@ -487,10 +488,10 @@ impl DirState {
     }
 
     /// Drops the frame and message in progress; they end at `end` and are reported skipped.
-    fn abandon_frames(&mut self, end: u64, emit: &mut Emit<'_>) {
+    fn abandon_frames(&mut self, end: u64, why: SkipReason, emit: &mut Emit<'_>) {
         if let Some(s) = self.partial_start() {
             if end > s {
-                emit(WsEvent::Skipped { dir: self.dir, offset: s, len: end - s });
+                emit(WsEvent::Skipped { dir: self.dir, offset: s, len: end - s, why });
             }
         }
         self.reset_frames();
@@ -564,7 +565,8 @@ impl DirState {
                     if self.msg_active && self.frame_start > self.msg_start {
                         // The fragments read so far cannot be completed.
                         let (offset, len) = (self.msg_start, self.frame_start - self.msg_start);
-                        emit(WsEvent::Skipped { dir: self.dir, offset, len });
+                        let why = SkipReason::Dropped;
+                        emit(WsEvent::Skipped { dir: self.dir, offset, len, why });
                     }
                     // The header itself may be garbage: look again from its second byte.
                     let held: Vec<u8> = self.hdr.get(1..prev).unwrap_or_default().to_vec();
@@ -684,7 +686,7 @@ impl DirState {
             // The fragments read so far are dropped: counted, as when a bad header ends them.
             if at > self.msg_start {
                 let (offset, len) = (self.msg_start, at - self.msg_start);
-                emit(WsEvent::Skipped { dir: self.dir, offset, len });
+                emit(WsEvent::Skipped { dir: self.dir, offset, len, why: SkipReason::Dropped });
             }
         }
         self.msg.clear();
@@ -838,7 +840,7 @@ impl DirState {
     fn dropped(&self, end: u64, emit: &mut Emit<'_>) {
         if end > self.msg_start {
             let (offset, len) = (self.msg_start, end - self.msg_start);
-            emit(WsEvent::Skipped { dir: self.dir, offset, len });
+            emit(WsEvent::Skipped { dir: self.dir, offset, len, why: SkipReason::Dropped });
         }
     }
 
@@ -1120,10 +1122,14 @@ impl<C: FrameCheck> WebSocket<C> {
         d.next = d.next.max(end);
         match d.phase {
             Phase::Ignore => return,
-            Phase::Frames => d.abandon_frames(offset, emit),
+            Phase::Frames => d.abandon_frames(offset, SkipReason::Gap, emit),
             Phase::Http | Phase::Resync | Phase::Held => {
                 if !d.buf.is_empty() {
-                    emit(WsEvent::Skipped { dir, offset: d.start, len: d.buf.len() as u64 });
+                    // Bytes a resynchronisation was still examining belong to its skip.
+                    let why =
+                        if d.phase == Phase::Resync { SkipReason::Resync } else { SkipReason::Gap };
+                    let (offset, len) = (d.start, d.buf.len() as u64);
+                    emit(WsEvent::Skipped { dir, offset, len, why });
                 }
             }
         }
@@ -1161,10 +1167,17 @@ impl<C: FrameCheck> WebSocket<C> {
             let d = self.side_mut(dir);
             match d.phase {
                 Phase::Ignore => {}
-                Phase::Frames => d.abandon_frames(d.next, emit),
+                Phase::Frames => d.abandon_frames(d.next, SkipReason::End, emit),
                 Phase::Http | Phase::Held | Phase::Resync => {
                     if !d.buf.is_empty() {
-                        emit(WsEvent::Skipped { dir, offset: d.start, len: d.buf.len() as u64 });
+                        let why = match d.phase {
+                            Phase::Resync => SkipReason::Resync,
+                            // Frames held for a handshake that never completed (reported).
+                            Phase::Held => SkipReason::Dropped,
+                            _ => SkipReason::End,
+                        };
+                        let (offset, len) = (d.start, d.buf.len() as u64);
+                        emit(WsEvent::Skipped { dir, offset, len, why });
                     }
                 }
             }
@@ -1458,7 +1471,8 @@ impl<C: FrameCheck> WebSocket<C> {
             d.resync_passed = d.resync_passed.saturating_add(at as u64);
             d.resync_spent = d.resync_spent.saturating_add(spent);
             if at > 0 {
-                emit(WsEvent::Skipped { dir, offset: d.start, len: at as u64 });
+                let why = SkipReason::Resync;
+                emit(WsEvent::Skipped { dir, offset: d.start, len: at as u64, why });
             }
             d.start += at as u64;
             if !found {
@@ -1806,7 +1820,7 @@ mod tests {
                 Control::Close { code, reason } => Ev::Close(dir, code, reason.into_owned()),
             },
             WsEvent::Problem { dir, offset, problem } => Ev::Problem(dir, offset, problem),
-            WsEvent::Skipped { dir, offset, len } => Ev::Skipped(dir, offset, len),
+            WsEvent::Skipped { dir, offset, len, .. } => Ev::Skipped(dir, offset, len),
         }
     }
 
@@ -2318,6 +2332,68 @@ mod tests {
         let mut ws = WebSocket::new(small, TestCheck);
         let evs = run(&mut ws, &[(0, &c)], &[(0, response("").as_bytes())]);
         assert!(evs.contains(&Ev::Skipped(Dir::C2S, at, end - at)), "{evs:?}");
+    }
+
+    /// Each direction's skips with their reasons.
+    fn skips_of(
+        ws: &mut WebSocket<TestCheck>,
+        c2s: &[(u64, &[u8])],
+        s2c: &[(u64, &[u8])],
+    ) -> Vec<(Dir, u64, u64, SkipReason)> {
+        let mut out = Vec::new();
+        let mut f = |e: WsEvent<'_>| {
+            if let WsEvent::Skipped { dir, offset, len, why } = e {
+                out.push((dir, offset, len, why));
+            }
+        };
+        for &(o, d) in s2c {
+            ws.feed(Dir::S2C, o, d, &mut f);
+        }
+        for &(o, d) in c2s {
+            ws.feed(Dir::C2S, o, d, &mut f);
+        }
+        ws.finish(&mut f);
+        out
+    }
+
+    /// Every skip was printed as "(resynchronising)", also a whole message dropped for a
+    /// reason or one cut short by a gap or the end: each says which.
+    #[test]
+    fn skips_say_why() {
+        let m = body(40, 1);
+        let mut c = REQUEST.as_bytes().to_vec();
+        let at = c.len();
+        c.extend(cframe(0x82, &[])); // empty: dropped
+        let frag = c.len();
+        c.extend(cframe(0x02, &m[..10])); // interrupted by the next message: dropped
+        let next = c.len();
+        c.extend(cframe(0x82, &m));
+        let cut = c.len();
+        c.extend(cframe(0x82, &m)); // a gap inside it
+        let after = c.len();
+        c.extend(cframe(0x82, &m));
+        c.extend(cframe(0x82, &m)[..20].to_vec()); // cut by the end
+        let end = c.len();
+        let (ga, gb) = (cut + 10, cut + 16);
+        let s = response("").into_bytes();
+        let mut ws = WebSocket::new(cfg(), TestCheck);
+        let skips = skips_of(&mut ws, &[(0, &c[..ga]), (gb as u64, &c[gb..])], &[(0, &s)]);
+        let u = |x: usize| x as u64;
+        assert_eq!(
+            skips,
+            [
+                (Dir::C2S, u(at), u(frag - at), SkipReason::Dropped),
+                (Dir::C2S, u(frag), u(next - frag), SkipReason::Dropped),
+                (Dir::C2S, u(cut), u(ga - cut), SkipReason::Gap),
+                (Dir::C2S, u(gb), u(after - gb), SkipReason::Resync),
+                (Dir::C2S, u(end - 20), 20, SkipReason::End),
+            ]
+        );
+        // Frames held for an answer that never came.
+        let mut ws = WebSocket::new(cfg(), TestCheck);
+        let skips = skips_of(&mut ws, &[(0, &c[..next])], &[]);
+        assert_eq!(skips, [(Dir::C2S, u(at), u(next - at), SkipReason::Dropped)]);
+        assert_eq!(SkipReason::Resync.words(), "resynchronising");
     }
 
     #[test]

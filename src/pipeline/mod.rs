@@ -66,8 +66,9 @@ impl MsgCtx<'_> {
 pub enum FrameProblem {
     /// A length prefix over the cap: the stream is resynchronised after it.
     Oversize { len: u64 },
-    /// Bytes skipped while resynchronising (after a gap, an oversize frame, or mid-stream).
-    Skipped { bytes: u64 },
+    /// Bytes not handed on as messages: skipped while resynchronising (after a gap, an
+    /// oversize frame, or mid-stream), or a message dropped or cut short.
+    Skipped { bytes: u64, why: SkipReason },
 }
 
 /// One thing that happened, in capture order.
@@ -269,7 +270,7 @@ use crate::capture::Packet;
 use crate::frame::detect::{self, Detection};
 use crate::frame::sockjs;
 use crate::frame::websocket::{Control, WebSocket, WsConfig, WsEvent};
-use crate::frame::{FrameCheck, LengthPrefixSplitter, MsyncCheck, SplitEvent};
+use crate::frame::{FrameCheck, LengthPrefixSplitter, MsyncCheck, SkipReason, SplitEvent};
 use crate::msync::decode::{self, Body, DecodeLimits};
 use crate::msync::lz4::{self, CompressionTracker, Lz4Error};
 use crate::net::{Net, NetConfig, RoleSource, StreamEvent, StreamSink};
@@ -839,7 +840,7 @@ fn on_split<C: Consumer>(
         }
         SplitEvent::Skipped { offset, len } => {
             out.totals.skipped_bytes += len;
-            let problem = FrameProblem::Skipped { bytes: len };
+            let problem = FrameProblem::Skipped { bytes: len, why: SkipReason::Resync };
             out.consumer.event(&Event::Frame { pkt, conn, dir, offset, problem })
         }
     }
@@ -914,9 +915,9 @@ fn on_ws<C: Consumer>(
             let (kind, what) = (problem.id(), problem.to_string());
             note(info, out, dir, TransportNote::WsProblem { offset, kind, what })
         }
-        WsEvent::Skipped { dir, offset, len } => {
+        WsEvent::Skipped { dir, offset, len, why } => {
             out.totals.skipped_bytes += len;
-            let problem = FrameProblem::Skipped { bytes: len };
+            let problem = FrameProblem::Skipped { bytes: len, why };
             let dir = info.role(dir);
             out.consumer.event(&Event::Frame { pkt, conn, dir, offset, problem })
         }
