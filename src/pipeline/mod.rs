@@ -499,7 +499,14 @@ impl<C: Consumer> Inner<C> {
                 c.info.bytes += data.len() as u64;
                 if let Framing::Detecting(held) = &mut c.framing {
                     if let Some(head) = held.heads.get_mut(dir.index()) {
-                        let room = detect::LOOKAHEAD.saturating_sub(head.len());
+                        // A request head is kept longer: if its answer never comes, the
+                        // request alone must tell an upgrade (see `detect::detect_final`).
+                        let cap = if head.starts_with(b"GET ") {
+                            detect::HEAD_LOOKAHEAD
+                        } else {
+                            detect::LOOKAHEAD
+                        };
+                        let room = cap.saturating_sub(head.len());
                         head.extend_from_slice(data.get(..room.min(data.len())).unwrap_or(data));
                     }
                     held.bytes += data.len() + HELD_EVENT_COST;
@@ -594,7 +601,7 @@ impl<C: Consumer> Inner<C> {
         };
         let mut detection = detect::detect(c2s, s2c);
         if matches!(detection, Detection::NeedMore) && (closing || held.bytes > DETECT_HOLD) {
-            detection = Detection::Other;
+            detection = detect::detect_final(c2s, s2c);
         }
         let last_pkt = held.events.last().map(|e| e.0);
         let (framing, transport, note) = match detection {
