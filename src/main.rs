@@ -331,6 +331,10 @@ struct SynthArgs {
     /// Fraction of sessions whose WebSocket upgrade is refused.
     #[arg(long, default_value_t = 0.0, value_name = "P")]
     ws_reject: f64,
+    /// Send client frames without a mask, as test harnesses and some non-browser clients do
+    /// (against RFC 6455; implies --websocket).
+    #[arg(long)]
+    ws_unmasked: bool,
     /// LZ4 protocol compression negotiated at login, for these directions.
     #[arg(long, value_enum, value_name = "DIR")]
     lz4: Option<Lz4Arg>,
@@ -670,6 +674,7 @@ fn synth(args: SynthArgs) -> io::Result<ExitCode> {
                 || args.ws_fragment > 0.0
                 || args.ws_ping > 0.0
                 || args.ws_reject > 0.0
+                || args.ws_unmasked
             {
                 SynthTransport::WebSocket
             } else {
@@ -685,6 +690,7 @@ fn synth(args: SynthArgs) -> io::Result<ExitCode> {
             ws_fragment: args.ws_fragment,
             ws_ping: args.ws_ping,
             ws_reject: args.ws_reject,
+            ws_unmasked: args.ws_unmasked,
             lz4: args.lz4.map(|d| Lz4Mode {
                 direction: match d {
                     Lz4Arg::Up => Lz4Direction::OnlyUp,

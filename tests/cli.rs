@@ -871,3 +871,131 @@ fn filters_that_match_nothing_say_so() {
     assert!(out.status.success());
     assert!(out.stderr.is_empty(), "{}", String::from_utf8_lossy(&out.stderr));
 }
+
+/// The number before `what` in the tally line on stderr ("… 12 messages, …"); 0 if absent.
+fn tally(stderr: &[u8], what: &str) -> u64 {
+    let err = String::from_utf8_lossy(stderr);
+    let line = err.lines().rev().find(|l| l.contains(" packets, ")).unwrap_or_default();
+    line.split([',', '(', ')'])
+        .filter_map(|p| p.trim().trim_start_matches("msyncdump: ").strip_suffix(what))
+        .find_map(|n| n.trim().parse().ok())
+        .unwrap_or(0)
+}
+
+/// Count of a finding kind in `report --json`, 0 if absent.
+fn finding(v: &serde_json::Value, kind: &str) -> u64 {
+    v["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|f| f["kind"] == kind)
+        .map_or(0, |f| f["count"].as_u64().unwrap())
+}
+
+/// Unmasked client frames (test rigs, some non-browser clients): every one was a masking
+/// problem and its message skipped, so a capture of such sessions lost every client message.
+/// They are decoded like their masked twin's, with one masking problem per connection.
+#[test]
+fn unmasked_client_frames_are_decoded_and_reported_once_per_connection() {
+    let dir = tempdir("unmasked");
+    let synth = |name: &str, extra: &[&str]| {
+        let f = dir.join(name);
+        let mut args = vec!["synth", "-w", f.to_str().unwrap(), "--seed", "5", "--clients", "20"];
+        args.extend_from_slice(&["--duration", "30", "--ws-ping", "0.2", "--ws-fragment", "0.2"]);
+        args.extend_from_slice(extra);
+        assert!(run(&args).status.success());
+        f
+    };
+    let twin = synth("masked.pcap", &["--websocket"]);
+    let odd = synth("unmasked.pcap", &["--ws-unmasked"]);
+    let (twin, odd) = (twin.to_str().unwrap(), odd.to_str().unwrap());
+    let t = run(&["dissect", twin]);
+    let o = run(&["dissect", "--json", odd]);
+    let want = tally(&t.stderr, "messages");
+    assert!(want > 500, "{}", String::from_utf8_lossy(&t.stderr));
+    assert_eq!(tally(&o.stderr, "messages"), want);
+    assert_eq!(tally(&o.stderr, "bytes skipped"), 0);
+    let lines: Vec<serde_json::Value> = String::from_utf8(o.stdout)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let problems: Vec<&serde_json::Value> =
+        lines.iter().filter(|l| l["transport"]["event"] == "websocket_problem").collect();
+    assert_eq!(problems.len(), 20, "one per connection");
+    assert!(problems.iter().all(|p| p["transport"]["kind"] == "masking" && p["dir"] == "c2s"));
+    let c2s = lines.iter().filter(|l| l["dir"] == "c2s" && l["command"].is_string()).count();
+    let frames = tally(&o.stderr, "frames with the wrong masking");
+    assert!(frames > c2s as u64, "{frames} frames, {c2s} client messages");
+    let v: serde_json::Value = serde_json::from_str(&stdout(&["report", "--json", odd])).unwrap();
+    assert_eq!(finding(&v, "websocket_problem"), 20);
+    assert_eq!(finding(&v, "skipped_bytes"), 0);
+
+    // One client segment lost in every connection, after its first frames: a direction that
+    // has shown unmasked frames resynchronises on them (the rest of each connection's client
+    // messages were lost), so as many messages are decoded as in the masked twin.
+    let drop = |f: &Path| {
+        let cut = dir.join(format!("gap-{}", f.file_name().unwrap().to_str().unwrap()));
+        std::fs::write(&cut, drop_client_segment(&std::fs::read(f).unwrap(), 3)).unwrap();
+        cut
+    };
+    let (twin, odd) = (drop(Path::new(twin)), drop(Path::new(odd)));
+    let t = run(&["dissect", twin.to_str().unwrap()]);
+    let o = run(&["dissect", odd.to_str().unwrap()]);
+    let want = tally(&t.stderr, "messages");
+    assert!(tally(&t.stderr, "gap bytes") > 0);
+    assert!(want > 300, "{}", String::from_utf8_lossy(&t.stderr));
+    assert_eq!(tally(&o.stderr, "messages"), want, "{}", String::from_utf8_lossy(&o.stderr));
+}
+
+/// A classic pcap of synthesized traffic (server port 6717) without the `nth` (1-based) client
+/// segment carrying data of every connection.
+fn drop_client_segment(pcap: &[u8], nth: usize) -> Vec<u8> {
+    let mut out = pcap[..24].to_vec();
+    let mut seen = std::collections::HashMap::<u16, usize>::new();
+    let mut at = 24;
+    while at + 16 <= pcap.len() {
+        let caplen = u32::from_le_bytes(pcap[at + 8..at + 12].try_into().unwrap()) as usize;
+        let rec = &pcap[at..at + 16 + caplen];
+        at += 16 + caplen;
+        let p = etherparse::SlicedPacket::from_ethernet(&rec[16..]).unwrap();
+        if let Some(etherparse::TransportSlice::Tcp(t)) = &p.transport {
+            if t.destination_port() == 6717 && !t.payload().is_empty() {
+                let n = seen.entry(t.source_port()).or_default();
+                *n += 1;
+                if *n == nth {
+                    continue;
+                }
+            }
+        }
+        out.extend_from_slice(rec);
+    }
+    out
+}
+
+/// Messages dropped for a reason (here inflating past `--max-inflate`) were counted as skipped
+/// bytes "(resynchronising)", which nothing was: the line says they were dropped.
+#[test]
+fn dropped_messages_are_not_said_to_be_resynchronising() {
+    let dir = tempdir("dropped");
+    let f = dir.join("deflate.pcap");
+    let f = f.to_str().unwrap();
+    let args = ["synth", "-w", f, "--seed", "2", "--clients", "3", "--duration", "10"];
+    assert!(run(&[&args[..], &["--ws-deflate"]].concat()).status.success());
+    let out = run(&["dissect", "--max-inflate", "100", f]);
+    let text = String::from_utf8(out.stdout).unwrap();
+    // The first messages inflate past the cap; the rest cannot be inflated without them.
+    let capped = text.matches("inflates past the cap of 100 bytes").count()
+        + text.matches("permessage-deflate: cannot inflate").count();
+    assert!(capped > 10, "{text}");
+    assert_eq!(text.matches("(dropped, see the problem above)]").count(), capped, "{text}");
+    assert!(!text.contains("(resynchronising)"), "{text}");
+    let json = stdout(&["dissect", "--json", "--max-inflate", "100", f]);
+    let whys: Vec<serde_json::Value> = json
+        .lines()
+        .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap())
+        .filter_map(|v| v.get("skipped").map(|s| s["why"].clone()))
+        .collect();
+    assert_eq!(whys.len(), capped);
+    assert!(whys.iter().all(|w| w == "dropped"), "{whys:?}");
+}

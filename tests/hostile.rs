@@ -773,3 +773,39 @@ fn max_errors_limits_error_lines_but_not_the_count() {
     assert_eq!(r.tally("error lines not shown"), total - 3, "{}", r.stderr);
     assert_eq!(r.tally("messages"), n + 10);
 }
+
+/// A browser's upgrade request whose cookies push `Upgrade: websocket` past the detector's
+/// look-ahead, and whose answer the capture never shows: the connection was classed "other"
+/// and nothing was said of it. It is an unanswered upgrade; the same request without the
+/// `Upgrade` header is plain HTTP.
+#[test]
+fn a_long_upgrade_request_whose_answer_never_came() {
+    let cookie: String = (0..120).map(|i| format!("c{i}={}; ", "v".repeat(40))).collect();
+    let head = format!("GET /ws HTTP/1.1\r\nHost: im.example.com\r\nCookie: {cookie}\r\n");
+    let mut pcap = Pcap::new();
+    for (n, last) in [(1, "Upgrade: websocket\r\nConnection: Upgrade\r\n\r\n"), (2, "\r\n")] {
+        let mut flow = Flow::new(n);
+        flow.server.1 = 80;
+        flow.handshake(&mut pcap);
+        flow.send(&mut pcap, Dir::C2S, format!("{head}{last}").as_bytes());
+    }
+    let r = dissect(&write_file("long-upgrade.pcap", &pcap.buf), &["--json"]);
+    assert_eq!(r.status, 0, "{}", r.stderr);
+    let notes: Vec<(u64, String)> = r
+        .stdout
+        .lines()
+        .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap())
+        .filter(|v| v["transport"].is_object())
+        .map(|v| {
+            let t = &v["transport"];
+            let what = t["kind"].as_str().or(t["protocol"].as_str()).unwrap_or_default();
+            (v["conn"].as_u64().unwrap(), format!("{} {what}", t["event"].as_str().unwrap()))
+        })
+        .collect();
+    assert_eq!(
+        notes,
+        [(0, "websocket_problem handshake_incomplete".into()), (1, "not_msync HTTP".into())],
+        "{}",
+        r.stdout
+    );
+}

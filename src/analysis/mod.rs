@@ -243,7 +243,9 @@ impl FindingKind {
                     .into()
             }
             FindingKind::Oversize => "oversize frame lengths (stream resynchronised)".into(),
-            FindingKind::SkippedBytes => format!("{value} bytes skipped while resynchronising"),
+            FindingKind::SkippedBytes => {
+                format!("{value} bytes skipped (resynchronising, or messages dropped or cut short)")
+            }
             FindingKind::Unanswered => "requests never answered".into(),
             FindingKind::UnknownAck => "acks for meta ids never sent".into(),
             FindingKind::DuplicateMetaId => "meta ids sent more than once".into(),
@@ -1908,6 +1910,7 @@ fn merge_totals(mut a: Totals, b: &Totals) -> Totals {
     a.ws_pings += b.ws_pings;
     a.ws_pongs += b.ws_pongs;
     a.ws_closes += b.ws_closes;
+    a.ws_odd_masking += b.ws_odd_masking;
     a.net.merge(&b.net);
     a
 }
@@ -2291,7 +2294,7 @@ impl Consumer for Analyzer {
                     FrameProblem::Oversize { .. } => {
                         self.note_finding(conn.0, FindingKind::Oversize, *pkt, 0)
                     }
-                    FrameProblem::Skipped { bytes } => {
+                    FrameProblem::Skipped { bytes, .. } => {
                         self.note_finding(conn.0, FindingKind::SkippedBytes, *pkt, bytes)
                     }
                 }

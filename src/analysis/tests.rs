@@ -1071,7 +1071,11 @@ fn odd_streams_do_not_panic() {
     s.gap(9, -4.0, u64::MAX);
     s.gap(8, -4.0, u64::MAX);
     s.tcp(9, -3.0, TcpNote::BadSequence);
-    s.frame_problem(9, -2.0, FrameProblem::Skipped { bytes: u64::MAX });
+    s.frame_problem(
+        9,
+        -2.0,
+        FrameProblem::Skipped { bytes: u64::MAX, why: crate::frame::SkipReason::Resync },
+    );
     s.open(0, 10.0, true);
     s.down(0, 5.0, m::provision_resp(0, None));
     s.down(0, 6.0, m::unread_resp(&[("q", u32::MAX)]));

@@ -18,6 +18,10 @@ pub const LOOKAHEAD: usize = 4096;
 /// custom message), and its first message boundary then lies beyond the look-ahead.
 pub const DEEP_LOOKAHEAD: usize = 64 << 10;
 
+/// Bytes of a request head read by [`detect_final`] to find its `Upgrade` header: the
+/// WebSocket parser's own cap on a head.
+pub const HEAD_LOOKAHEAD: usize = 16 << 10;
+
 /// What a connection carries.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Detection {
@@ -91,6 +95,38 @@ fn framed<C: FrameCheck>(c: &[u8], s: &[u8], max: usize, check: &C) -> Option<De
         (Some(_), _) => Some(Detection::Msync),
         (None, Some(_)) => Some(Detection::WebSocketFrames),
         (None, None) => None,
+    }
+}
+
+/// What the connection is taken for when no more bytes will come (it closed, or the caller
+/// holds no more): [`detect`], except that a request still waiting on its answer is decided
+/// from the request alone. A request line `GET <target> HTTP/1.x` is plainly HTTP, whatever
+/// the server did not say: an upgrade when the `Upgrade: websocket` header is among the first
+/// [`HEAD_LOOKAHEAD`] bytes of `c2s_head` (a browser's cookies push it past the look-ahead),
+/// else plain HTTP. Anything else undecided is [`Detection::Other`].
+pub fn detect_final(c2s_head: &[u8], s2c_head: &[u8]) -> Detection {
+    match detect(c2s_head, s2c_head) {
+        Detection::NeedMore => {}
+        d => return d,
+    }
+    let c = c2s_head.get(..HEAD_LOOKAHEAD.min(c2s_head.len())).unwrap_or_default();
+    let line_end = c.iter().position(|&b| b == b'\n').unwrap_or(c.len());
+    let line = String::from_utf8_lossy(c.get(..line_end).unwrap_or_default()).into_owned();
+    let words: Vec<&str> = line.split_whitespace().collect();
+    let request = line_end < c.len()
+        && matches!(words.as_slice(), ["GET", target, version]
+            if !target.is_empty() && version.starts_with("HTTP/1."));
+    if !request {
+        return Detection::Other;
+    }
+    let head = parse_head(c.get(..head_end(c).unwrap_or(c.len())).unwrap_or_default());
+    let upgrade = head
+        .get("upgrade")
+        .is_some_and(|u| u.split(',').any(|t| t.trim().eq_ignore_ascii_case("websocket")));
+    if upgrade {
+        Detection::WebSocketUpgrade
+    } else {
+        Detection::Http
     }
 }
 
@@ -513,6 +549,31 @@ mod tests {
         assert_eq!(detect(&late, b"HTTP/1.1 1"), Detection::NeedMore);
     }
 
+    /// An upgrade request whose `Upgrade` header lies past the look-ahead and whose answer
+    /// never came was taken for "other": the request alone is plainly HTTP.
+    #[test]
+    fn a_long_request_without_its_answer_is_decided_from_the_request() {
+        let cookie: String = (0..120).map(|i| format!("c{i}={}; ", "v".repeat(40))).collect();
+        let mut late = b"GET /ws HTTP/1.1\r\nHost: h\r\n".to_vec();
+        late.extend(format!("Cookie: {cookie}\r\nUpgrade: websocket\r\n\r\n").into_bytes());
+        assert!(late.len() > LOOKAHEAD && late.len() < HEAD_LOOKAHEAD);
+        assert_eq!(detect(&late, b""), Detection::NeedMore);
+        assert_eq!(detect_final(&late, b""), Detection::WebSocketUpgrade);
+        // Cut before its end (the connection closed, or the hold ran out): what it holds.
+        assert_eq!(detect_final(&late[..late.len() - 4], b""), Detection::WebSocketUpgrade);
+        let plain = late.split(|&b| b == b'U').next().unwrap();
+        assert_eq!(detect_final(plain, b""), Detection::Http);
+        let short_head = b"GET /ws HTTP/1.1\r\nUpgrade: websocket\r\n";
+        assert_eq!(detect(short_head, b""), Detection::NeedMore);
+        assert_eq!(detect_final(short_head, b""), Detection::WebSocketUpgrade);
+        // Not plainly a request: still other.
+        for other in [&b"GET "[..], b"GET /ws", b"GET /ws SSH-2.0\r\n", b"SSH-2.0-OpenSSH\r\n"] {
+            assert_eq!(detect_final(other, b""), Detection::Other, "{other:?}");
+        }
+        // What detect decides stands.
+        assert_eq!(detect_final(&late, b"HTTP/1.1 200 OK\r\n"), Detection::Http);
+    }
+
     #[test]
     fn raw_msync_from_the_start_and_mid_stream() {
         // version 0, command PROVISION, a payload: an envelope as the real check reads it.
@@ -557,6 +618,10 @@ mod tests {
             let _ = detect(&a, &b);
             let _ = detect(&b, &a);
             let _ = detect_with(&a, &b, &TestCheck);
+            prop_assert_ne!(detect_final(&a, &b), Detection::NeedMore);
+            let mut req = b"GET / HTTP/1.1\r\n".to_vec();
+            req.extend_from_slice(&a);
+            prop_assert_ne!(detect_final(&req, &b), Detection::NeedMore);
         }
 
         #[test]

@@ -15,6 +15,43 @@ use crate::msync::decode::plausible_envelope;
 use crate::msync::schema::varint;
 
 pub mod detect;
+
+/// Why bytes of a stream were not handed on as messages.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SkipReason {
+    /// Passed over while looking for the next frame (after a gap, a bad header, mid-stream).
+    Resync,
+    /// A message given up for the problem reported with it (over a cap, not inflatable,
+    /// empty, interrupted, its handshake never completed).
+    Dropped,
+    /// A frame or message cut short by a gap.
+    Gap,
+    /// A frame or message cut short by the end of the capture.
+    End,
+}
+
+impl SkipReason {
+    /// A stable name for scripts (`dissect --json`'s `why`).
+    pub fn id(self) -> &'static str {
+        match self {
+            SkipReason::Resync => "resync",
+            SkipReason::Dropped => "dropped",
+            SkipReason::Gap => "gap",
+            SkipReason::End => "end",
+        }
+    }
+
+    /// What happened, in words.
+    pub fn words(self) -> &'static str {
+        match self {
+            SkipReason::Resync => "resynchronising",
+            SkipReason::Dropped => "dropped, see the problem above",
+            SkipReason::Gap => "cut short by a gap",
+            SkipReason::End => "cut short by the end of the capture",
+        }
+    }
+}
+
 pub mod sockjs;
 pub mod websocket;
 

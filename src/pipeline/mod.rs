@@ -66,8 +66,9 @@ impl MsgCtx<'_> {
 pub enum FrameProblem {
     /// A length prefix over the cap: the stream is resynchronised after it.
     Oversize { len: u64 },
-    /// Bytes skipped while resynchronising (after a gap, an oversize frame, or mid-stream).
-    Skipped { bytes: u64 },
+    /// Bytes not handed on as messages: skipped while resynchronising (after a gap, an
+    /// oversize frame, or mid-stream), or a message dropped or cut short.
+    Skipped { bytes: u64, why: SkipReason },
 }
 
 /// One thing that happened, in capture order.
@@ -222,6 +223,9 @@ pub struct Totals {
     pub ws_pings: u64,
     pub ws_pongs: u64,
     pub ws_closes: u64,
+    /// WebSocket frames whose masking broke RFC 6455 (unmasked from the client, masked from
+    /// the server): decoded, but a sign of a non-browser client or a test rig.
+    pub ws_odd_masking: u64,
     pub net: crate::net::NetStats,
 }
 
@@ -270,7 +274,7 @@ use crate::capture::Packet;
 use crate::frame::detect::{self, Detection};
 use crate::frame::sockjs;
 use crate::frame::websocket::{Control, WebSocket, WsConfig, WsEvent};
-use crate::frame::{FrameCheck, LengthPrefixSplitter, MsyncCheck, SplitEvent};
+use crate::frame::{FrameCheck, LengthPrefixSplitter, MsyncCheck, SkipReason, SplitEvent};
 use crate::msync::decode::{self, Body, DecodeLimits};
 use crate::msync::lz4::{self, CompressionTracker, Lz4Error};
 use crate::net::{Net, NetConfig, RoleSource, StreamEvent, StreamSink};
@@ -504,8 +508,15 @@ impl<C: Consumer> Inner<C> {
                 c.info.bytes += data.len() as u64;
                 if let Framing::Detecting(held) = &mut c.framing {
                     if let Some(head) = held.heads.get_mut(dir.index()) {
-                        let cap =
-                            if held.deep { detect::DEEP_LOOKAHEAD } else { detect::LOOKAHEAD };
+                        // A request head is kept longer: if its answer never comes, the
+                        // request alone must tell an upgrade (see `detect::detect_final`).
+                        let cap = if held.deep {
+                            detect::DEEP_LOOKAHEAD
+                        } else if head.starts_with(b"GET ") {
+                            detect::HEAD_LOOKAHEAD
+                        } else {
+                            detect::LOOKAHEAD
+                        };
                         let room = cap.saturating_sub(head.len());
                         head.extend_from_slice(data.get(..room.min(data.len())).unwrap_or(data));
                     }
@@ -622,7 +633,7 @@ impl<C: Consumer> Inner<C> {
             }
         };
         if matches!(detection, Detection::NeedMore) && last_call {
-            detection = Detection::Other;
+            detection = detect::detect_final(c2s, s2c);
         }
         let last_pkt = held.events.last().map(|e| e.0);
         let (framing, transport, note) = match detection {
@@ -823,11 +834,16 @@ fn finish<C: Consumer>(
                 });
             }
         }
-        Framing::WebSocket(ws) => ws.finish(&mut |ev| {
-            if result.is_ok() {
-                result = on_ws(info, out, pkt, ev);
-            }
-        }),
+        Framing::WebSocket(ws) => {
+            ws.finish(&mut |ev| {
+                if result.is_ok() {
+                    result = on_ws(info, out, pkt, ev);
+                }
+            });
+            // Reported once per direction as it happens; the frame count is only known here.
+            let odd = ws.odd_masking(Dir::C2S).saturating_add(ws.odd_masking(Dir::S2C));
+            out.totals.ws_odd_masking = out.totals.ws_odd_masking.saturating_add(odd);
+        }
         Framing::Detecting(_) | Framing::Ignored => {}
     }
     result
@@ -867,7 +883,7 @@ fn on_split<C: Consumer>(
         }
         SplitEvent::Skipped { offset, len } => {
             out.totals.skipped_bytes += len;
-            let problem = FrameProblem::Skipped { bytes: len };
+            let problem = FrameProblem::Skipped { bytes: len, why: SkipReason::Resync };
             out.consumer.event(&Event::Frame { pkt, conn, dir, offset, problem })
         }
     }
@@ -942,9 +958,9 @@ fn on_ws<C: Consumer>(
             let (kind, what) = (problem.id(), problem.to_string());
             note(info, out, dir, TransportNote::WsProblem { offset, kind, what })
         }
-        WsEvent::Skipped { dir, offset, len } => {
+        WsEvent::Skipped { dir, offset, len, why } => {
             out.totals.skipped_bytes += len;
-            let problem = FrameProblem::Skipped { bytes: len };
+            let problem = FrameProblem::Skipped { bytes: len, why };
             let dir = info.role(dir);
             out.consumer.event(&Event::Frame { pkt, conn, dir, offset, problem })
         }

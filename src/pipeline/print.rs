@@ -415,13 +415,13 @@ impl<W: Write> Consumer for Printer<W> {
                     "oversize",
                     &format!("\"offset\":{offset},\"len\":{len}"),
                 ),
-                FrameProblem::Skipped { bytes } => self.stream_note(
+                FrameProblem::Skipped { bytes, why } => self.stream_note(
                     pkt,
                     conn,
                     dir,
-                    &format!("skipped {bytes} bytes at stream offset {offset} (resynchronising)"),
+                    &format!("skipped {bytes} bytes at stream offset {offset} ({})", why.words()),
                     "skipped",
-                    &format!("\"offset\":{offset},\"len\":{bytes}"),
+                    &skipped_json(offset, bytes, why),
                 ),
             },
             Event::Transport { pkt, conn, dir, note } => self.transport_note(pkt, conn, dir, note),
@@ -569,6 +569,9 @@ pub fn tally(t: &Totals) -> String {
             ", {} over WebSocket ({} pings, {} pongs, {} close frames)",
             t.websocket_connections, t.ws_pings, t.ws_pongs, t.ws_closes
         );
+        if t.ws_odd_masking > 0 {
+            let _ = write!(s, ", {} frames with the wrong masking (decoded)", t.ws_odd_masking);
+        }
     }
     if t.tls_connections > 0 {
         let _ = write!(s, ", {} TLS connections (not decodable)", t.tls_connections);
@@ -661,6 +664,11 @@ pub fn describe_note(note: &TransportNote) -> String {
             format!("LZ4 CRC mismatch at stream offset {offset}: expected {expected:08x}, got {actual:08x}")
         }
     }
+}
+
+/// The JSON fields of a `skipped` event.
+fn skipped_json(offset: u64, len: u64, why: crate::frame::SkipReason) -> String {
+    format!("\"offset\":{offset},\"len\":{len},\"why\":\"{}\"", why.id())
 }
 
 fn write_note_json(out: &mut Vec<u8>, note: &TransportNote) {

@@ -178,6 +178,9 @@ pub struct SynthConfig {
     pub ws_close: bool,
     /// WebSocket only: fraction of sessions whose upgrade the server refuses (401, then FIN).
     pub ws_reject: f64,
+    /// WebSocket only: client frames carry no mask, against RFC 6455, as test harnesses and
+    /// some non-browser clients send them.
+    pub ws_unmasked: bool,
     /// LZ4 protocol compression negotiated at login (both transports; on raw TCP the envelope
     /// sits inside the length-prefixed frame). Midstream sessions' negotiation is not captured.
     pub lz4: Option<Lz4Mode>,
@@ -220,6 +223,7 @@ impl Default for SynthConfig {
             ws_ping: 0.0,
             ws_close: true,
             ws_reject: 0.0,
+            ws_unmasked: false,
             lz4: None,
         }
     }
@@ -554,8 +558,8 @@ impl<W: Write> Engine<'_, W> {
             // The client answers the server's pings once the burst is in.
             let mut pongs = Vec::new();
             for p in &pings {
-                let key = self.mask_key();
-                ws::frame(&mut pongs, true, false, ws::OP_PONG, p, Some(key));
+                let key = self.client_mask();
+                ws::frame(&mut pongs, true, false, ws::OP_PONG, p, key);
             }
             let rp = s.conn.send_stream(
                 &mut self.sink,
@@ -577,6 +581,13 @@ impl<W: Write> Engine<'_, W> {
 
     fn mask_key(&mut self) -> [u8; 4] {
         (self.rng.next_u64() as u32).to_be_bytes()
+    }
+
+    /// A client frame's key, or none with `ws_unmasked`. The key is drawn either way, so that
+    /// an unmasked capture holds the same sessions as its masked twin.
+    fn client_mask(&mut self) -> Option<[u8; 4]> {
+        let key = self.mask_key();
+        (!self.cfg.ws_unmasked).then_some(key)
     }
 
     /// The byte stream of a burst of encoded messages: LZ4-wrapped when enabled for `dir`,
@@ -642,7 +653,7 @@ impl<W: Write> Engine<'_, W> {
                 }
                 let piece = payload.get(cuts[i]..cuts[i + 1]).unwrap_or_default();
                 let op = if i == 0 { ws::OP_BINARY } else { ws::OP_CONT };
-                let mask = (dir == Dir::C2S).then(|| self.mask_key());
+                let mask = if dir == Dir::C2S { self.client_mask() } else { None };
                 ws::frame(&mut stream, i + 1 == n, rsv1 && i == 0, op, piece, mask);
             }
             ends.push((start, stream.len()));
@@ -815,8 +826,8 @@ impl<W: Write> Engine<'_, W> {
             payload.extend_from_slice(b"normal closure");
         }
         let mut c = Vec::new();
-        let key = self.mask_key();
-        ws::frame(&mut c, true, false, ws::OP_CLOSE, &payload, Some(key));
+        let key = self.client_mask();
+        ws::frame(&mut c, true, false, ws::OP_CLOSE, &payload, key);
         let r1 =
             s.conn.send_stream(&mut self.sink, &mut self.rng, &mut self.imp, Dir::C2S, t, &c, &[]);
         let mut e = Vec::new();

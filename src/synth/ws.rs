@@ -1,5 +1,6 @@
 //! The WebSocket layer of synthetic web-SDK sessions: the HTTP/1.1 upgrade, RFC 6455 frames
-//! (client frames masked with a fresh key each), and permessage-deflate (RFC 7692).
+//! (client frames masked with a fresh key each, or unmasked when a test asks for the rule
+//! broken), and permessage-deflate (RFC 7692).
 //!
 //! Invariants: every frame uses the shortest length form (7, 16 or 64 bits), as a peer must;
 //! a deflated message is the raw Deflate stream of the message up to a sync flush with its
