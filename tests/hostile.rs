@@ -660,6 +660,34 @@ fn out_of_order_segments_that_never_fill() {
     assert!(r.tally("messages") > 40_000, "{}", r.stderr);
 }
 
+/// A corrupt capture: one bit flipped in the ACK number of a bare ACK, and in the sequence
+/// number of a data segment (a copy, so no data is missing). Neither declares the stream
+/// lost up to it: every message decodes, no gap, and the bad sequence number is reported.
+#[test]
+fn sequence_and_ack_numbers_with_a_flipped_bit() {
+    let (buf, n) = session_capture(3, |flow, pcap| {
+        let mut ack = flow.segment(Dir::S2C, flow.seq[1], "A", &[]);
+        // The ACK number: Ethernet 14 + IPv4 20 + 8 bytes into the TCP header.
+        ack[42] ^= 0x01;
+        pcap.packet(&ack);
+        let copy = flow.segment(Dir::C2S, flow.seq[0] ^ (1 << 23), "A", b"stray copy");
+        pcap.packet(&copy);
+    });
+    let path = write_file("flipped-bits.pcap", &buf);
+    let r = dissect(&path, &["-q"]);
+    assert_eq!(r.status, 0, "{}", r.stderr);
+    assert_eq!(r.tally("messages"), n, "{}", r.stderr);
+    assert_eq!(r.tally("gap bytes"), 0, "{}", r.stderr);
+    let r = report(&path, &["--json", "--section", "findings"]);
+    assert_eq!(r.status, 0, "{}", r.stderr);
+    let doc: serde_json::Value = serde_json::from_str(&r.stdout).unwrap();
+    let kinds: Vec<&str> =
+        doc["findings"].as_array().unwrap().iter().filter_map(|f| f["kind"].as_str()).collect();
+    assert!(kinds.contains(&"bad_sequence"), "{kinds:?}");
+    assert!(!kinds.contains(&"lost_segment"), "{kinds:?}");
+    assert!(!kinds.contains(&"out_of_order"), "{kinds:?}");
+}
+
 /// pcapng blocks: a section header, an interface, packets; helpers to make lying ones.
 fn ng_block(kind: u32, body: &[u8], claimed: Option<u32>) -> Vec<u8> {
     let pad = (4 - body.len() % 4) % 4;
