@@ -12,12 +12,11 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Instant;
 
-use etherparse::{PacketBuilder, TcpHeader};
 use msyncdump::net::Dir;
 use msyncdump::synth::{generate, SynthConfig};
 
 mod common;
-use common::Pcap;
+use common::{tcp_packet, Pcap};
 
 const MAX_SECS: f64 = 60.0;
 const MAX_RSS_KB: u64 = 512 * 1024;
@@ -160,21 +159,7 @@ impl Flow {
             Dir::C2S => (self.client, self.server),
             Dir::S2C => (self.server, self.client),
         };
-        let mut tcp = TcpHeader::new(src.1, dst.1, seq, 65535);
-        tcp.syn = flags.contains('S');
-        tcp.fin = flags.contains('F');
-        tcp.psh = !payload.is_empty();
-        if flags.contains('A') {
-            tcp.ack = true;
-            tcp.acknowledgment_number = self.seq[dir.reverse().index()];
-        }
-        let mut out = Vec::with_capacity(54 + payload.len());
-        PacketBuilder::ethernet2([2, 0, 0, 0, 0, 1], [2, 0, 0, 0, 0, 2])
-            .ipv4(src.0, dst.0, 64)
-            .tcp_header(tcp)
-            .write(&mut out, payload)
-            .unwrap();
-        out
+        tcp_packet(src, dst, seq, self.seq[dir.reverse().index()], flags, payload)
     }
 
     fn handshake(&mut self, pcap: &mut Pcap) {

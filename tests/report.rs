@@ -9,7 +9,6 @@ use std::fs;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use etherparse::{PacketBuilder, TcpHeader};
 use msyncdump::msync::pb;
 use msyncdump::msync::pb::status::ErrorCode;
 use msyncdump::synth::{
@@ -1195,23 +1194,13 @@ fn zero_windows_probes_and_stray_rsts() {
     }
 }
 
-/// An Ethernet/IPv4/TCP packet of the connection 10.0.0.1:40001 ↔ 198.51.100.10:6717.
+/// An Ethernet/IPv4/TCP packet of the connection 10.0.0.1:40001 ↔ 198.51.100.10:6717 (an ACK
+/// when `ack` is not 0).
 fn tcp_packet(up: bool, seq: u32, ack: u32, flags: &str, payload: &[u8]) -> Vec<u8> {
     let (c, s) = (([10, 0, 0, 1], 40001), ([198, 51, 100, 10], 6717));
-    let (src, dst): (([u8; 4], u16), ([u8; 4], u16)) = if up { (c, s) } else { (s, c) };
-    let mut tcp = TcpHeader::new(src.1, dst.1, seq, 65535);
-    tcp.syn = flags.contains('S');
-    tcp.fin = flags.contains('F');
-    tcp.ack = ack != 0;
-    tcp.acknowledgment_number = ack;
-    tcp.psh = !payload.is_empty();
-    let mut out = Vec::new();
-    PacketBuilder::ethernet2([2, 0, 0, 0, 0, 1], [2, 0, 0, 0, 0, 2])
-        .ipv4(src.0, dst.0, 64)
-        .tcp_header(tcp)
-        .write(&mut out, payload)
-        .unwrap();
-    out
+    let (src, dst) = if up { (c, s) } else { (s, c) };
+    let flags = if ack != 0 { format!("{flags}A") } else { flags.to_string() };
+    common::tcp_packet(src, dst, seq, ack, &flags, payload)
 }
 
 /// An MSync message with its 4-byte length prefix.

@@ -210,14 +210,7 @@ fn meta_payload(b: &MetaBody) -> Option<Vec<u8>> {
 /// The wire bytes of a message built with the prost types: the analyzer reads bytes.
 fn encode(msg: &Decoded) -> Vec<u8> {
     let mut env = msg.env.clone();
-    env.command = Some(match msg.command {
-        Command::Sync => 0,
-        Command::Unread => 1,
-        Command::Notice => 2,
-        Command::Provision => 3,
-        Command::Logout => 4,
-        Command::Unknown(n) => n,
-    });
+    env.command = Some(msg.command.to_i32());
     let with_bodies = |metas: &mut [pb::Meta]| {
         for (m, b) in metas.iter_mut().zip(&msg.meta_bodies) {
             m.payload = meta_payload(b);

@@ -1898,7 +1898,11 @@ mod tests {
     }
 
     /// Feeds each direction's chunks (c2s first), then finishes.
-    fn run(ws: &mut WebSocket<TestCheck>, c2s: &[(u64, &[u8])], s2c: &[(u64, &[u8])]) -> Vec<Ev> {
+    fn run<C: FrameCheck>(
+        ws: &mut WebSocket<C>,
+        c2s: &[(u64, &[u8])],
+        s2c: &[(u64, &[u8])],
+    ) -> Vec<Ev> {
         let mut out = Vec::new();
         for &(o, d) in c2s {
             ws.feed(Dir::C2S, o, d, &mut |e| out.push(to_ev(e)));
@@ -2483,10 +2487,7 @@ mod tests {
             let _ = other;
             let judged = std::rc::Rc::new(std::cell::Cell::new(0));
             let mut ws = WebSocket::new(cfg(), Counting(judged.clone()));
-            let mut evs = Vec::new();
-            ws.feed(Dir::C2S, 0, &c, &mut |e| evs.push(to_ev(e)));
-            ws.feed(Dir::S2C, 0, &s, &mut |e| evs.push(to_ev(e)));
-            ws.finish(&mut |e| evs.push(to_ev(e)));
+            let evs = run(&mut ws, &[(0, &c)], &[(0, &s)]);
             let dir = if masked { Dir::C2S } else { Dir::S2C };
             assert_eq!(msgs(&evs), vec![(dir, good)], "masked {masked}");
             let bound = RESYNC_WORK_BASE + RESYNC_WORK_PER_BYTE * g.len() as u64 + 60_000;
@@ -2659,10 +2660,7 @@ mod tests {
             side.extend(odd(&good));
             let judged = std::rc::Rc::new(std::cell::Cell::new(0));
             let mut ws = WebSocket::new(cfg(), Counting(judged.clone()));
-            let mut evs = Vec::new();
-            ws.feed(Dir::C2S, 0, &c, &mut |e| evs.push(to_ev(e)));
-            ws.feed(Dir::S2C, 0, &s, &mut |e| evs.push(to_ev(e)));
-            ws.finish(&mut |e| evs.push(to_ev(e)));
+            let evs = run(&mut ws, &[(0, &c)], &[(0, &s)]);
             let dir = if client { Dir::C2S } else { Dir::S2C };
             assert_eq!(msgs(&evs), vec![(dir, body(4, 4)), (dir, good)], "client {client}");
             let bound = RESYNC_WORK_BASE + RESYNC_WORK_PER_BYTE * g.len() as u64 + 60_000;

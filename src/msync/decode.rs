@@ -50,6 +50,17 @@ impl Command {
             n => Command::Unknown(n),
         }
     }
+    /// The number on the wire: [`Command::from_i32`] reversed.
+    pub fn to_i32(self) -> i32 {
+        match self {
+            Command::Sync => 0,
+            Command::Unread => 1,
+            Command::Notice => 2,
+            Command::Provision => 3,
+            Command::Logout => 4,
+            Command::Unknown(n) => n,
+        }
+    }
     pub fn name(self) -> std::borrow::Cow<'static, str> {
         match self {
             Command::Sync => "SYNC".into(),
@@ -348,14 +359,7 @@ fn dispatch(
         not_utf8: &mut Vec<NotUtf8>,
         wrap: fn(M) -> Body,
     ) -> Result<Body, DecodeError> {
-        let number = match command {
-            Command::Sync => 0,
-            Command::Unread => 1,
-            Command::Notice => 2,
-            Command::Provision => 3,
-            Command::Logout => 4,
-            Command::Unknown(n) => n,
-        };
+        let number = command.to_i32();
         lossy::decode(bytes, || schema::payload_type(number, dir), not_utf8).map(wrap).map_err(
             |e| DecodeError::Payload {
                 command: command.name().into_owned(),

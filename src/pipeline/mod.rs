@@ -1209,9 +1209,13 @@ mod tests {
         }
     }
 
-    /// One direction of a connection picked up mid-stream, in 300-byte segments, then closed.
-    fn midstream_server_bytes(stream: &[u8]) -> Count {
-        let mut p = Pipeline::new(PipelineConfig::default(), Count::default());
+    fn ok(r: io::Result<()>) {
+        r.unwrap_or_else(|e| panic!("{e}"));
+    }
+
+    /// A pipeline with connection 0 opened, picked up mid-stream; the packet to feed it with.
+    fn midstream_pipeline<C: Consumer>(consumer: C) -> (Pipeline<C>, PktCtx) {
+        let mut p = Pipeline::new(PipelineConfig::default(), consumer);
         let addr = |s: &str| s.parse().unwrap_or_else(|_| panic!("{s}"));
         let meta = ConnMeta {
             id: ConnId(0),
@@ -1223,8 +1227,13 @@ mod tests {
             first_ts: Timestamp(0),
         };
         let pkt = PktCtx { index: 1, ts: Timestamp(0) };
-        let ok = |r: io::Result<()>| r.unwrap_or_else(|e| panic!("{e}"));
         ok(p.inner.handle(pkt, StreamEvent::Open(&meta)));
+        (p, pkt)
+    }
+
+    /// One direction of a connection picked up mid-stream, in 300-byte segments, then closed.
+    fn midstream_server_bytes(stream: &[u8]) -> Count {
+        let (mut p, pkt) = midstream_pipeline(Count::default());
         let (conn, dir) = (ConnId(0), Dir::S2C);
         for (i, data) in stream.chunks(300).enumerate() {
             let offset = 300 * i as u64;
@@ -1269,20 +1278,7 @@ mod tests {
 
     #[test]
     fn detection_holds_a_bounded_number_of_events() {
-        let mut p = Pipeline::new(PipelineConfig::default(), Nothing);
-        let addr = |s: &str| s.parse().unwrap_or_else(|_| panic!("{s}"));
-        let meta = ConnMeta {
-            id: ConnId(0),
-            client: addr("10.0.0.1:40000"),
-            server: addr("10.0.0.2:6717"),
-            role: RoleSource::Guess,
-            midstream: true,
-            first_packet: 1,
-            first_ts: Timestamp(0),
-        };
-        let pkt = PktCtx { index: 1, ts: Timestamp(0) };
-        let ok = |r: io::Result<()>| r.unwrap_or_else(|e| panic!("{e}"));
-        ok(p.inner.handle(pkt, StreamEvent::Open(&meta)));
+        let (mut p, pkt) = midstream_pipeline(Nothing);
         // A byte, then a gap, over and over: the detector's look-ahead starts again after each
         // gap, so only the hold ends the wait, and it must count the events, not the bytes.
         let mut events = 0usize;

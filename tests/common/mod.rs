@@ -1,4 +1,6 @@
 //! Helpers shared by the integration tests that build their own captures.
+// Each test crate uses its own part of them.
+#![allow(dead_code)]
 
 use etherparse::{PacketBuilder, TcpHeader};
 use msyncdump::net::Dir;
@@ -22,7 +24,6 @@ impl Pcap {
     }
 
     /// A record header with the given lengths, followed by `data` (which may be shorter).
-    #[allow(dead_code)] // not every test file writes lying headers
     pub fn raw_record(&mut self, caplen: u32, orig_len: u32, data: &[u8]) {
         self.usec += 1000;
         self.buf.extend_from_slice(&1_509_019_200u32.to_le_bytes());
@@ -37,16 +38,41 @@ impl Pcap {
     }
 }
 
+/// An Ethernet/IPv4/TCP packet from `src` to `dst`. `flags`: `S` (SYN), `F` (FIN), `A` (ACK,
+/// with `ack` as its number).
+pub fn tcp_packet(
+    src: ([u8; 4], u16),
+    dst: ([u8; 4], u16),
+    seq: u32,
+    ack: u32,
+    flags: &str,
+    payload: &[u8],
+) -> Vec<u8> {
+    let mut tcp = TcpHeader::new(src.1, dst.1, seq, 65535);
+    tcp.syn = flags.contains('S');
+    tcp.fin = flags.contains('F');
+    tcp.psh = !payload.is_empty();
+    if flags.contains('A') {
+        tcp.ack = true;
+        tcp.acknowledgment_number = ack;
+    }
+    let mut out = Vec::with_capacity(54 + payload.len());
+    PacketBuilder::ethernet2([2, 0, 0, 0, 0, 1], [2, 0, 0, 0, 0, 2])
+        .ipv4(src.0, dst.0, 64)
+        .tcp_header(tcp)
+        .write(&mut out, payload)
+        .unwrap();
+    out
+}
+
 /// One TCP connection (with its handshake) from a client to the server port 6717, carrying
 /// length-prefixed MSync messages.
-#[allow(dead_code)] // not every test file opens connections
 pub struct Flow {
     client: ([u8; 4], u16),
     server: ([u8; 4], u16),
     seq: [u32; 2],
 }
 
-#[allow(dead_code)]
 impl Flow {
     pub fn open(pcap: &mut Pcap, n: u16) -> Flow {
         let mut f = Flow {
@@ -67,20 +93,8 @@ impl Flow {
             Dir::C2S => (self.client, self.server),
             Dir::S2C => (self.server, self.client),
         };
-        let mut tcp = TcpHeader::new(src.1, dst.1, self.seq[dir.index()], 65535);
-        tcp.syn = flags.contains('S');
-        tcp.psh = !payload.is_empty();
-        if flags.contains('A') {
-            tcp.ack = true;
-            tcp.acknowledgment_number = self.seq[dir.reverse().index()];
-        }
-        let mut out = Vec::new();
-        PacketBuilder::ethernet2([2, 0, 0, 0, 0, 1], [2, 0, 0, 0, 0, 2])
-            .ipv4(src.0, dst.0, 64)
-            .tcp_header(tcp)
-            .write(&mut out, payload)
-            .unwrap();
-        out
+        let (seq, ack) = (self.seq[dir.index()], self.seq[dir.reverse().index()]);
+        tcp_packet(src, dst, seq, ack, flags, payload)
     }
 
     /// Sends one MSync message (length-prefixed).
