@@ -63,7 +63,7 @@ pub fn detect_with<C: FrameCheck>(c2s_head: &[u8], s2c_head: &[u8], check: &C) -
     if let Some(d) = http(c, s, full) {
         return d;
     }
-    if let Some(d) = framed(c, s, LOOKAHEAD, check) {
+    if let Some(d) = framed(c, s, check) {
         return d;
     }
     if full {
@@ -74,22 +74,43 @@ pub fn detect_with<C: FrameCheck>(c2s_head: &[u8], s2c_head: &[u8], check: &C) -
 }
 
 /// For a connection picked up mid-stream that [`detect`] found to be [`Detection::Other`]:
-/// whether a raw MSync or WebSocket message, of up to [`DEEP_LOOKAHEAD`] bytes, starts within
-/// the first [`DEEP_LOOKAHEAD`] bytes of either direction. TLS and HTTP are not looked for
-/// again: they show at the start of a direction, which the look-ahead has seen.
-pub fn detect_deep(c2s_head: &[u8], s2c_head: &[u8]) -> Option<Detection> {
+/// whether raw MSync follows within the first [`DEEP_LOOKAHEAD`] bytes of either direction,
+/// by a stricter test than the look-ahead's, as the search is sixteen times as long: two
+/// plausible length-prefixed messages back to back, or (`last`: no more bytes will come) one
+/// that ends where the bytes do. WebSocket is not searched for: frames found in arbitrary
+/// bytes are far likelier (mid-stream WebSocket is found within the look-ahead or not at all).
+pub fn detect_deep(c2s_head: &[u8], s2c_head: &[u8], last: bool) -> Option<Detection> {
     let c = c2s_head.get(..DEEP_LOOKAHEAD.min(c2s_head.len())).unwrap_or_default();
     let s = s2c_head.get(..DEEP_LOOKAHEAD.min(s2c_head.len())).unwrap_or_default();
-    framed(c, s, DEEP_LOOKAHEAD, &MsyncCheck)
+    (prefixed_run(c, last) || prefixed_run(s, last)).then_some(Detection::Msync)
 }
 
-/// The framing under which a plausible message comes first in either direction, messages
-/// being at most `max` bytes.
-fn framed<C: FrameCheck>(c: &[u8], s: &[u8], max: usize, check: &C) -> Option<Detection> {
+/// Whether `b` holds two plausible length-prefixed messages back to back, or (`last`) one
+/// that ends where `b` does.
+fn prefixed_run(b: &[u8], last: bool) -> bool {
+    let mut sp = LengthPrefixSplitter::new(DEEP_LOOKAHEAD, false, 0);
+    // The end of the last frame found, while no byte was skipped after it.
+    let mut run_end: Option<u64> = None;
+    let mut found = false;
+    let mut note = |e: SplitEvent<'_>| match e {
+        SplitEvent::Frame { offset, wire_len, .. } => {
+            found |= run_end == Some(offset);
+            run_end = Some(offset + wire_len);
+        }
+        _ => run_end = None,
+    };
+    sp.feed(0, b, &MsyncCheck, &mut note);
+    // A false candidate claiming most of the search would otherwise hide every message behind
+    // it; a real one cut off by the end of `b` is found on a later call, when more has come.
+    sp.finish(&MsyncCheck, &mut note);
+    found || (last && run_end == Some(b.len() as u64))
+}
+
+/// The framing under which a plausible message comes first in either direction.
+fn framed<C: FrameCheck>(c: &[u8], s: &[u8], check: &C) -> Option<Detection> {
     // Where each framing first finds a plausible message (offset into either direction).
-    let lp =
-        [first_prefixed(c, max, check), first_prefixed(s, max, check)].into_iter().flatten().min();
-    let ws = first_ws_message(c, s, max, check);
+    let lp = [first_prefixed(c, check), first_prefixed(s, check)].into_iter().flatten().min();
+    let ws = first_ws_message(c, s, check);
     match (lp, ws) {
         (Some(a), Some(b)) if b < a => Some(Detection::WebSocketFrames),
         (Some(_), _) => Some(Detection::Msync),
@@ -359,8 +380,8 @@ fn switching(s: &[u8]) -> Option<bool> {
 }
 
 /// Offset of the first plausible length-prefixed message in `b`.
-fn first_prefixed<C: FrameCheck>(b: &[u8], max: usize, check: &C) -> Option<u64> {
-    let mut sp = LengthPrefixSplitter::new(max, false, 0);
+fn first_prefixed<C: FrameCheck>(b: &[u8], check: &C) -> Option<u64> {
+    let mut sp = LengthPrefixSplitter::new(LOOKAHEAD, false, 0);
     let mut first = None;
     let mut note = |e: SplitEvent<'_>| {
         if let (None, SplitEvent::Frame { offset, .. }) = (first, &e) {
@@ -368,21 +389,15 @@ fn first_prefixed<C: FrameCheck>(b: &[u8], max: usize, check: &C) -> Option<u64>
         }
     };
     sp.feed(0, b, check, &mut note);
-    if max > LOOKAHEAD {
-        // A false candidate claiming most of the deep look-ahead would otherwise hide every
-        // message behind it; a real one cut off by the end of `b` is found on a later call,
-        // when more has arrived.
-        sp.finish(check, &mut note);
-    }
     first
 }
 
 /// Offset of the first binary WebSocket message with a plausible payload in either direction
 /// (masked client to server, unmasked server to client).
-fn first_ws_message<C: FrameCheck>(c: &[u8], s: &[u8], max: usize, check: &C) -> Option<u64> {
+fn first_ws_message<C: FrameCheck>(c: &[u8], s: &[u8], check: &C) -> Option<u64> {
     let cfg = WsConfig {
-        max_frame: max as u64,
-        max_message: max,
+        max_frame: LOOKAHEAD as u64,
+        max_message: LOOKAHEAD,
         max_inflated: 64 << 10,
         ..WsConfig::default()
     };
@@ -427,6 +442,39 @@ mod tests {
         let mut v = (b.len() as u16).to_be_bytes().to_vec();
         v.extend_from_slice(b);
         v
+    }
+
+    /// Past the look-ahead, raw MSync is two plausible messages back to back, or one that
+    /// ends with the bytes when no more will come.
+    #[test]
+    fn deep_search_wants_two_messages_back_to_back() {
+        use crate::msync::pb;
+        use prost::Message;
+        let frame = |command: i32| {
+            let body = pb::MSync { command: Some(command), ..Default::default() }.encode_to_vec();
+            let mut f = (body.len() as u32).to_be_bytes().to_vec();
+            f.extend(body);
+            f
+        };
+        // Bytes of a long message's tail, none of which can start a frame under the cap.
+        let tail: Vec<u8> =
+            (0..10_000u32).map(|i| (i.wrapping_mul(2_654_435_761) >> 24) as u8 | 0x80).collect();
+        let mut one = tail.clone();
+        one.extend(frame(1));
+        let mut two = one.clone();
+        two.extend(frame(0));
+        assert_eq!(detect_deep(&two, &[], false), Some(Detection::Msync));
+        assert_eq!(detect_deep(&[], &two, false), Some(Detection::Msync));
+        assert_eq!(detect_deep(&one, &[], false), None);
+        assert_eq!(detect_deep(&one, &[], true), Some(Detection::Msync));
+        let mut more = two.clone();
+        more.extend_from_slice(&[0, 0]);
+        assert_eq!(detect_deep(&more, &[], false), Some(Detection::Msync));
+        assert_eq!(detect_deep(&tail, &tail, true), None);
+        // Only the first DEEP_LOOKAHEAD bytes are searched.
+        let mut late = vec![0x80; DEEP_LOOKAHEAD];
+        late.extend(&two);
+        assert_eq!(detect_deep(&late, &[], true), None);
     }
 
     fn ext(ty: u16, data: &[u8]) -> Vec<u8> {

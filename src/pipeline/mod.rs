@@ -307,6 +307,10 @@ impl Default for PipelineConfig {
 /// look-ahead: past this the connection is set aside as "other".
 const DETECT_HOLD: usize = 2 * detect::LOOKAHEAD + (64 << 10);
 
+/// The native SDKs' server ports (the self-hosted server's 6717 and its neighbours), on which
+/// a connection picked up mid-stream is searched past the detector's look-ahead.
+const DEEP_PORTS: [u16; 4] = [6717, 6718, 5222, 5280];
+
 /// What one held event costs beyond its bytes (its entry, and its allocation's rounding),
 /// charged against [`DETECT_HOLD`] so that the hold bounds memory: a stream of one-byte
 /// segments and gaps would otherwise hold some 80 bytes per byte, and a gap none at all.
@@ -599,9 +603,24 @@ impl<C: Consumer> Inner<C> {
         }
     }
 
+    /// Whether the connection, if picked up mid-stream with nothing found in the look-ahead,
+    /// is searched further for a message (see [`detect::detect_deep`]): only on the native
+    /// SDKs' server ports and those given with `--server-port`. Elsewhere, a capture of a busy
+    /// host would hold and search every other mid-stream connection's first 64 KiB (a
+    /// thousand of them: twelve times the time, seven times the memory).
+    fn deep_search(&self, conn: ConnId) -> bool {
+        let Some(c) = self.conns.get(&conn.0) else { return false };
+        let meta = &c.info.meta;
+        meta.midstream
+            && [meta.client.port(), meta.server.port()]
+                .iter()
+                .any(|p| DEEP_PORTS.contains(p) || self.cfg.net.server_ports.contains(p))
+    }
+
     /// Decides the transport once the held bytes say enough (or `closing`: now), then
     /// replays them through the chosen framing.
     fn try_detect(&mut self, conn: ConnId, closing: bool) -> io::Result<()> {
+        let deep = self.deep_search(conn);
         let Some(c) = self.conns.get_mut(&conn.0) else { return Ok(()) };
         let midstream = c.info.meta.midstream;
         let Framing::Detecting(held) = &mut c.framing else { return Ok(()) };
@@ -615,7 +634,7 @@ impl<C: Consumer> Inner<C> {
         let mut detection = if held.deep {
             if last_call || held.bytes >= held.deep_next {
                 held.deep_next = 2 * held.bytes;
-                detect::detect_deep(c2s, s2c).unwrap_or(Detection::NeedMore)
+                detect::detect_deep(c2s, s2c, last_call).unwrap_or(Detection::NeedMore)
             } else {
                 Detection::NeedMore
             }
@@ -623,8 +642,8 @@ impl<C: Consumer> Inner<C> {
             match detect::detect(c2s, s2c) {
                 // A connection seen from its start begins with a message (or a handshake); one
                 // picked up mid-stream may begin inside a message longer than the look-ahead.
-                Detection::Other if midstream => {
-                    let d = detect::detect_deep(c2s, s2c);
+                Detection::Other if deep => {
+                    let d = detect::detect_deep(c2s, s2c, last_call);
                     held.deep = true;
                     held.deep_next = 2 * held.bytes;
                     d.unwrap_or(Detection::NeedMore)
@@ -1213,14 +1232,15 @@ mod tests {
         r.unwrap_or_else(|e| panic!("{e}"));
     }
 
-    /// A pipeline with connection 0 opened, picked up mid-stream; the packet to feed it with.
-    fn midstream_pipeline<C: Consumer>(consumer: C) -> (Pipeline<C>, PktCtx) {
+    /// A pipeline with connection 0 to `server` opened, picked up mid-stream; the packet to
+    /// feed it with.
+    fn midstream_pipeline<C: Consumer>(consumer: C, server: &str) -> (Pipeline<C>, PktCtx) {
         let mut p = Pipeline::new(PipelineConfig::default(), consumer);
         let addr = |s: &str| s.parse().unwrap_or_else(|_| panic!("{s}"));
         let meta = ConnMeta {
             id: ConnId(0),
             client: addr("10.0.0.1:40000"),
-            server: addr("10.0.0.2:6717"),
+            server: addr(server),
             role: RoleSource::Guess,
             midstream: true,
             first_packet: 1,
@@ -1231,9 +1251,10 @@ mod tests {
         (p, pkt)
     }
 
-    /// One direction of a connection picked up mid-stream, in 300-byte segments, then closed.
-    fn midstream_server_bytes(stream: &[u8]) -> Count {
-        let (mut p, pkt) = midstream_pipeline(Count::default());
+    /// What `server` sent on a connection picked up mid-stream, in 300-byte segments, then
+    /// the close.
+    fn midstream_server_bytes(server: &str, stream: &[u8]) -> Count {
+        let (mut p, pkt) = midstream_pipeline(Count::default(), server);
         let (conn, dir) = (ConnId(0), Dir::S2C);
         for (i, data) in stream.chunks(300).enumerate() {
             let offset = 300 * i as u64;
@@ -1245,8 +1266,8 @@ mod tests {
     }
 
     /// A capture that starts inside a message longer than the detector's first look-ahead,
-    /// on a connection where nothing else is said meanwhile: the messages after it are
-    /// found; bytes that hold none leave the connection "other", within the hold.
+    /// on a connection to an MSync port where nothing else is said meanwhile: the messages
+    /// after it are found; bytes that hold none leave the connection "other", within the hold.
     #[test]
     fn midstream_start_inside_a_long_message() {
         use crate::msync::pb;
@@ -1261,24 +1282,33 @@ mod tests {
         let long =
             frame(&pb::MSync { command: Some(0), payload: Some(text), ..Default::default() });
         let short = frame(&pb::MSync { command: Some(1), payload: None, ..Default::default() });
-        for tail in [5_000usize, 20_000, 24_000] {
-            let mut stream = long.get(long.len() - tail..).unwrap_or_default().to_vec();
+        let tail = |n: usize| long.get(long.len() - n..).unwrap_or_default().to_vec();
+        for n in [5_000usize, 20_000, 24_000] {
+            let mut stream = tail(n);
             stream.extend(&short);
             stream.extend(&short);
-            let got = midstream_server_bytes(&stream);
-            assert_eq!((got.messages, got.other), (2, 0), "a tail of {tail} bytes");
+            let got = midstream_server_bytes("10.0.0.2:6717", &stream);
+            assert_eq!((got.messages, got.other), (2, 0), "a tail of {n} bytes");
+            // Elsewhere than on the native SDKs' ports (or those given), the look-ahead decides.
+            let got = midstream_server_bytes("10.0.0.2:5432", &stream);
+            assert_eq!((got.messages, got.other), (0, 1), "a tail of {n} bytes, port 5432");
         }
+        // One message after the tail: found when the connection ends with it.
+        let mut stream = tail(9_000);
+        stream.extend(&short);
+        let got = midstream_server_bytes("10.0.0.2:6717", &stream);
+        assert_eq!((got.messages, got.other), (1, 0), "one message after the tail");
         // Bytes with no message in them: other, whatever their length.
         for len in [5_000usize, 50_000, 200_000] {
             let noise: Vec<u8> = (0..len).map(|i| (i * 7 % 251) as u8 | 0x80).collect();
-            let got = midstream_server_bytes(&noise);
+            let got = midstream_server_bytes("10.0.0.2:6717", &noise);
             assert_eq!((got.messages, got.other), (0, 1), "{len} bytes of noise");
         }
     }
 
     #[test]
     fn detection_holds_a_bounded_number_of_events() {
-        let (mut p, pkt) = midstream_pipeline(Nothing);
+        let (mut p, pkt) = midstream_pipeline(Nothing, "10.0.0.2:6717");
         // A byte, then a gap, over and over: the detector's look-ahead starts again after each
         // gap, so only the hold ends the wait, and it must count the events, not the bytes.
         let mut events = 0usize;
