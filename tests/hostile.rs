@@ -673,6 +673,25 @@ fn sequence_and_ack_numbers_with_a_flipped_bit() {
     assert!(!kinds.contains(&"out_of_order"), "{kinds:?}");
 }
 
+/// A bare ACK with its RST bit flipped: the connection goes on after it, so the RST was not
+/// real. The build before this fix took everything after it for late data of the closed
+/// connection (3 of 76 messages decoded, 73 segments after close).
+#[test]
+fn rst_bit_flipped_on_a_bare_ack() {
+    let (buf, n) = session_capture(3, |flow, pcap| {
+        let mut ack = flow.segment(Dir::S2C, flow.seq[1], "A", &[]);
+        // The flags: Ethernet 14 + IPv4 20 + 13 bytes into the TCP header.
+        ack[47] |= 0x04;
+        pcap.packet(&ack);
+    });
+    let path = write_file("rst-bit.pcap", &buf);
+    let r = dissect(&path, &["-q"]);
+    assert_eq!(r.status, 0, "{}", r.stderr);
+    assert_eq!(r.tally("messages"), n, "{}", r.stderr);
+    assert_eq!(r.tally("TCP connections"), 2, "{}", r.stderr);
+    assert_eq!(r.tally("gap bytes"), 0, "{}", r.stderr);
+}
+
 /// pcapng blocks: a section header, an interface, packets; helpers to make lying ones.
 fn ng_block(kind: u32, body: &[u8], claimed: Option<u32>) -> Vec<u8> {
     let pad = (4 - body.len() % 4) % 4;

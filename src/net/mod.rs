@@ -21,8 +21,9 @@
 //! - After `Close{Fin}` or `Close{Rst}`, a segment with bytes on the 4-tuple belongs to the
 //!   closed connection when it starts within its stream, at or before its end: it is counted
 //!   ([`NetStats::late_data_packets`] and `late_data_bytes` for bytes past the end, else
-//!   `late_packets`), not emitted. Starting anywhere else, it is a new connection on the same
-//!   4-tuple, picked up mid-stream.
+//!   `late_packets`), not emitted. Starting anywhere else, or with bytes from an RST's sender
+//!   past that RST's sequence number (which no sender that reset sends: the RST bit was
+//!   corrupt), it is a new connection on the same 4-tuple, picked up mid-stream.
 //! - A hole is declared lost (`Gap`) when the peer acknowledges past it, when buffering exceeds
 //!   a cap (`Note{BufferLimit}` first), when the snaplen cut the bytes (`Note{Snaplen}`), or at
 //!   close. An ACK seen before the data it acknowledges (capture reordering) therefore turns that

@@ -9,7 +9,8 @@
 //!   with a `BadSequence` note.
 //! - Closed connections stay in the table (absorbing late ACKs and retransmissions) until they
 //!   idle out or are evicted; a new SYN on their 4-tuple starts a new connection, and so does a
-//!   segment with bytes outside their sequence space (see `Half::after_close`).
+//!   segment with bytes outside their sequence space (see `Half::after_close`) or, after an
+//!   RST, one from its sender with bytes past the RST's sequence number.
 //! - Idle/eviction bookkeeping is amortised O(1) per packet: a queue of (time, key, id) entries
 //!   pushed at most once per time bucket per connection; stale entries are skipped lazily and the
 //!   queue is compacted when it outgrows the table.
@@ -55,6 +56,8 @@ struct Conn {
     /// Sender and ISN of the SYN (without ACK) that began the connection, to tell a
     /// retransmitted SYN from a new connection on the same 4-tuple.
     syn: Option<(Endpoint, SeqNumber)>,
+    /// Sender and sequence number of the RST that closed the connection.
+    rst: Option<(Endpoint, SeqNumber)>,
     last_ts: i64,
     /// Time of this connection's newest entry in the idle queue.
     queued_ts: i64,
@@ -233,8 +236,16 @@ impl Net {
                     Some(0)
                 } else {
                     let dir = if seg.src == c.client { Dir::C2S } else { Dir::S2C };
+                    let rst = c.rst.and_then(|(src, at)| (src == seg.src).then_some(at));
                     c.half.get_mut(dir.index()).and_then(|h| {
                         let off = h.offset_of(SeqNumber(seg.seq));
+                        // The RST's sender sending bytes past the RST's sequence number went on
+                        // with the connection: that RST was not real (a flipped bit in a
+                        // corrupt capture makes a bare ACK one), and taking what follows for
+                        // late data would lose the rest of the connection.
+                        if rst.is_some_and(|at| off + i128::from(len) > h.offset_of(at)) {
+                            return None;
+                        }
                         h.after_close(off, len)
                     })
                 };
@@ -369,6 +380,7 @@ impl Net {
             } else {
                 None
             },
+            rst: None,
             last_ts: self.now,
             queued_ts: self.now,
             closed: false,
@@ -571,6 +583,7 @@ fn segment_in<S: StreamSink + ?Sized>(
             return None;
         }
         out.stats.rst += 1;
+        c.rst = Some((seg.src, seq));
         return Some(CloseReason::Rst);
     }
     if syn_again {

@@ -683,6 +683,38 @@ fn rst_outside_the_sequence_space_is_ignored() {
     assert_eq!(ignored, 2);
 }
 
+/// An RST whose sender then sends bytes past the RST's sequence number was not real (a bare
+/// ACK with its RST bit flipped in a corrupt capture): what follows is a new connection picked
+/// up mid-stream, not late data of the closed one. Bytes up to the RST are still late.
+#[test]
+fn rst_contradicted_by_its_sender() {
+    let mut t = T::new(NetConfig::default());
+    t.seg(true, 100, 0, SYN, b"");
+    t.seg(false, 500, 101, SYN | ACK, b"");
+    t.seg(true, 101, 501, ACK, b"ask");
+    t.seg(false, 501, 104, ACK, b"ok");
+    t.seg(false, 503, 104, ACK | RST, b"");
+    assert_eq!(t.rec.closes(), vec![(0, CloseReason::Rst)]);
+    // The client's data in flight, and a copy of what the server had sent: late.
+    t.seg(true, 104, 503, ACK, b"more");
+    t.seg(false, 501, 108, ACK, b"ok");
+    assert_eq!(t.rec.opens().len(), 1);
+    // The server goes on from where its RST was: the RST was not real.
+    t.seg(false, 503, 108, ACK, b"answer");
+    t.seg(true, 108, 509, ACK, b"next");
+    t.seg(false, 509, 112, ACK, b"reply");
+    t.finish();
+    let o = t.rec.opens();
+    assert_eq!(o.len(), 2);
+    assert_eq!((o[1].client, o[1].midstream), (sock(C), true));
+    assert_eq!(t.rec.bytes(0, Dir::S2C), b"ok");
+    assert_eq!(t.rec.bytes(1, Dir::S2C), b"answerreply");
+    assert_eq!(t.rec.bytes(1, Dir::C2S), b"next");
+    let st = *t.net.stats();
+    assert_eq!((st.rst, st.late_data_packets, st.late_data_bytes, st.late_packets), (1, 1, 4, 1));
+    assert_eq!(t.rec.closes(), vec![(0, CloseReason::Rst), (1, CloseReason::CaptureEnd)]);
+}
+
 #[test]
 fn rst_and_data_after_fin() {
     let mut t = T::new(NetConfig::default());
