@@ -692,6 +692,43 @@ fn rst_bit_flipped_on_a_bare_ack() {
     assert_eq!(r.tally("gap bytes"), 0, "{}", r.stderr);
 }
 
+/// A SYN bit flipped on a bare ACK and on a data segment of an open connection: no SYN lies
+/// inside the stream, so neither starts a new connection. The build before this fix took each
+/// for a new connection on the 4-tuple, with the roles turned round and the data one byte off.
+#[test]
+fn syn_bit_flipped_mid_stream() {
+    let msgs = session_messages();
+    // The server's first answer after the third message carries the flipped data segment.
+    let hit = (3..msgs.len()).find(|&i| msgs[i].0 == Dir::S2C).unwrap();
+    let mut pcap = Pcap::new();
+    let mut flow = Flow::new(1);
+    flow.handshake(&mut pcap);
+    for (i, (dir, body)) in msgs.iter().enumerate() {
+        if i == 2 {
+            let mut ack = flow.segment(Dir::C2S, flow.seq[0], "A", &[]);
+            // The flags: Ethernet 14 + IPv4 20 + 13 bytes into the TCP header.
+            ack[47] |= 0x02;
+            pcap.packet(&ack);
+        }
+        for (k, chunk) in framed(body).chunks(1400).enumerate() {
+            let d = dir.index();
+            let mut seg = flow.segment(*dir, flow.seq[d], "A", chunk);
+            if i == hit && k == 0 {
+                seg[47] |= 0x02;
+            }
+            pcap.packet(&seg);
+            flow.seq[d] = flow.seq[d].wrapping_add(chunk.len() as u32);
+        }
+    }
+    let path = write_file("syn-bit.pcap", &pcap.buf);
+    let r = dissect(&path, &["-q"]);
+    assert_eq!(r.status, 0, "{}", r.stderr);
+    assert_eq!(r.tally("messages"), msgs.len() as u64, "{}", r.stderr);
+    assert_eq!(r.tally("decode errors"), 0, "{}", r.stderr);
+    assert_eq!(r.tally("TCP connections"), 1, "{}", r.stderr);
+    assert_eq!(r.tally("gap bytes"), 0, "{}", r.stderr);
+}
+
 /// pcapng blocks: a section header, an interface, packets; helpers to make lying ones.
 fn ng_block(kind: u32, body: &[u8], claimed: Option<u32>) -> Vec<u8> {
     let pad = (4 - body.len() % 4) % 4;

@@ -16,7 +16,9 @@
 //! - `Close{Fin}` comes once both sides sent a FIN and the data before each FIN was emitted or
 //!   declared lost. `Close{Rst}` on the first RST within its sender's sequence space (others:
 //!   `Note{RstIgnored}`). A SYN with a new ISN on an open 4-tuple, or a SYN+ACK that cannot be
-//!   the open connection's (`synack_elsewhere`), closes the old connection as `Close{Evicted}`
+//!   the open connection's (`synack_elsewhere`), unless its sequence number lies inside the
+//!   stream its sender already sent (a corrupt SYN bit: the segment is taken without it,
+//!   `Note{BadSequence}`), closes the old connection as `Close{Evicted}`
 //!   (counted in [`NetStats::reused_tuples`], not in `evicted`). `finish()` closes the rest with `CaptureEnd` in connection-id order.
 //! - After `Close{Fin}` or `Close{Rst}`, a segment with bytes on the 4-tuple belongs to the
 //!   closed connection when it starts within its stream, at or before its end: it is counted

@@ -715,6 +715,33 @@ fn rst_contradicted_by_its_sender() {
     assert_eq!(t.rec.closes(), vec![(0, CloseReason::Rst), (1, CloseReason::CaptureEnd)]);
 }
 
+/// A SYN bit on a segment inside the stream its sender already sent (flipped in a corrupt
+/// capture: a SYN takes the sequence number before the first byte) starts no new connection
+/// and does not move the segment's data one byte on; it is noted as a bad sequence number.
+#[test]
+fn syn_bit_inside_the_stream_is_corrupt() {
+    let mut t = T::new(NetConfig::default());
+    t.seg(true, 100, 0, SYN, b"");
+    t.seg(false, 500, 101, SYN | ACK, b"");
+    t.seg(true, 101, 501, ACK, b"ask");
+    t.seg(false, 501, 104, SYN | ACK, b"answer");
+    t.seg(true, 104, 507, SYN | ACK, b"");
+    t.seg(true, 104, 0, SYN, b"more");
+    t.seg(false, 507, 108, ACK, b"reply");
+    // A SYN sent again is still one.
+    t.seg(true, 100, 0, SYN, b"");
+    t.finish();
+    assert_eq!(t.rec.opens().len(), 1);
+    assert_eq!(t.rec.bytes(0, Dir::C2S), b"askmore");
+    assert_eq!(t.rec.bytes(0, Dir::S2C), b"answerreply");
+    let bad = t.rec.notes(0).iter().filter(|n| **n == TcpNote::BadSequence).count();
+    assert_eq!(bad, 3);
+    assert_eq!(t.rec.notes(0).iter().filter(|n| **n == TcpNote::Retransmission).count(), 1);
+    let st = *t.net.stats();
+    assert_eq!((st.tcp_connections, st.reused_tuples, st.gap_bytes), (1, 0, 0));
+    assert_eq!(t.rec.closes(), vec![(0, CloseReason::CaptureEnd)]);
+}
+
 #[test]
 fn rst_and_data_after_fin() {
     let mut t = T::new(NetConfig::default());
