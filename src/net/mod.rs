@@ -14,7 +14,8 @@
 //! - Per direction, `Data` and `Gap` tile the stream: each starts where the previous ended, from
 //!   offset 0 (the byte after the ISN, or the first sequence number seen mid-stream).
 //! - `Close{Fin}` comes once both sides sent a FIN and the data before each FIN was emitted or
-//!   declared lost. `Close{Rst}` on the first RST within its sender's sequence space (others:
+//!   declared lost; a FIN whose sender's data then starts where the FIN was is forgotten
+//!   (`Note{BadSequence}`: its bit was corrupt). `Close{Rst}` on the first RST within its sender's sequence space (others:
 //!   `Note{RstIgnored}`). A SYN with a new ISN on an open 4-tuple, or a SYN+ACK that cannot be
 //!   the open connection's (`synack_elsewhere`), unless its sequence number lies inside the
 //!   stream its sender already sent (a corrupt SYN bit: the segment is taken without it,

@@ -288,6 +288,13 @@ impl Half {
         let mut missing = missing;
         let mut end = off + data.len() as u64;
         let mut full_end = end + u64::from(missing);
+        if self.fin_off == Some(off) && full_end > off {
+            // Bytes where the FIN was: the FIN took that sequence number, and a sender that
+            // sent one sends nothing after it. Going on, this one shows the FIN was not real
+            // (its bit flipped in a corrupt capture); the stream's end is not known after all.
+            out.note(TcpNote::BadSequence);
+            self.fin_off = None;
+        }
         if let Some(f) = self.fin_off {
             // The FIN takes the sequence number after the last byte, so a segment without bytes
             // (the ACKs of a side that closed first while the other still sends) sits at f + 1.

@@ -6,7 +6,8 @@
 //!   after `Close` a connection emits nothing (late packets are only counted).
 //! - `Close{Fin}` is emitted when both directions have sent a FIN and each direction's data up
 //!   to its FIN was emitted (or declared lost); data arriving after a FIN's offset is dropped
-//!   with a `BadSequence` note.
+//!   with a `BadSequence` note, except data starting at it, which undoes the FIN (see
+//!   `Half::segment`).
 //! - Closed connections stay in the table (absorbing late ACKs and retransmissions) until they
 //!   idle out or are evicted; a new SYN on their 4-tuple starts a new connection, and so does a
 //!   segment with bytes outside their sequence space (see `Half::after_close`) or, after an

@@ -747,7 +747,8 @@ fn rst_and_data_after_fin() {
     let mut t = T::new(NetConfig::default());
     t.seg(true, 0, 0, SYN, b"");
     t.seg(true, 1, 0, ACK | FIN, b"ab");
-    t.seg(true, 3, 0, ACK, b"after-fin");
+    // Past the FIN's own sequence number (3).
+    t.seg(true, 4, 0, ACK, b"after-fin");
     t.seg(false, 50, 4, RST | ACK, b"");
     t.seg(false, 50, 4, RST | ACK, b"");
     t.finish();
@@ -755,6 +756,32 @@ fn rst_and_data_after_fin() {
     assert!(t.rec.notes(0).contains(&TcpNote::BadSequence));
     assert_eq!(t.rec.closes(), vec![(0, CloseReason::Rst)]);
     assert_eq!(t.net.stats().rst, 1);
+}
+
+/// Data from a FIN's sender starting where the FIN was (the sequence number the FIN took) shows
+/// the FIN was not real (its bit flipped in a corrupt capture): the end of the stream is
+/// forgotten and the data kept, noted as a bad sequence number. A FIN that data does not
+/// contradict still ends the connection.
+#[test]
+fn fin_contradicted_by_data_where_it_was() {
+    let mut t = T::new(NetConfig::default());
+    t.seg(true, 100, 0, SYN, b"");
+    t.seg(false, 500, 101, SYN | ACK, b"");
+    t.seg(true, 101, 501, ACK | FIN, b"ask");
+    t.seg(false, 501, 104, ACK, b"answer");
+    t.seg(true, 104, 507, ACK, b"more");
+    t.seg(false, 507, 108, ACK | FIN, b"");
+    t.seg(false, 507, 108, ACK, b"reply");
+    assert!(t.rec.closes().is_empty());
+    t.seg(true, 108, 512, ACK | FIN, b"");
+    t.seg(false, 512, 109, ACK | FIN, b"");
+    assert_eq!(t.rec.closes(), vec![(0, CloseReason::Fin)]);
+    t.finish();
+    assert_eq!(t.rec.bytes(0, Dir::C2S), b"askmore");
+    assert_eq!(t.rec.bytes(0, Dir::S2C), b"answerreply");
+    let bad = t.rec.notes(0).iter().filter(|n| **n == TcpNote::BadSequence).count();
+    assert_eq!(bad, 2);
+    assert_eq!(t.net.stats().gap_bytes, 0);
 }
 
 #[test]
