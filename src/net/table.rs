@@ -209,6 +209,13 @@ impl Net {
     fn tcp<S: StreamSink + ?Sized>(&mut self, seg: &Segment<'_>, ctx: PktCtx, sink: &mut S) {
         self.stats.tcp_packets += 1;
         let key = FlowKey::new(seg.src, seg.dst);
+        let cleared;
+        let seg = if seg.flags.syn {
+            cleared = self.syn_bit_corrupt(&key, seg, ctx, sink);
+            cleared.as_ref().unwrap_or(seg)
+        } else {
+            seg
+        };
         let syn_only = seg.flags.syn && !seg.flags.ack;
         let lim = Limits { flow: self.cfg.max_flow_buffer, total: self.cfg.max_total_buffer };
         let mut q = Queue { queue: &mut self.idle_queue, now: self.now, bucket: self.bucket };
@@ -265,9 +272,8 @@ impl Net {
             }
             Some(c) if c.closed => None,
             Some(c)
-                if ((syn_only && c.syn != Some((seg.src, SeqNumber(seg.seq))))
-                    || (seg.flags.syn && seg.flags.ack && synack_elsewhere(c, seg)))
-                    && !syn_inside(c, seg) =>
+                if (syn_only && c.syn != Some((seg.src, SeqNumber(seg.seq))))
+                    || (seg.flags.syn && seg.flags.ack && synack_elsewhere(c, seg)) =>
             {
                 // A new incarnation of the 4-tuple: the old one ended unseen.
                 self.stats.reused_tuples += 1;
@@ -320,6 +326,31 @@ impl Net {
         if let Some(reason) = ended {
             self.close(&key, reason, ctx, sink);
         }
+    }
+
+    /// A SYN (or SYN+ACK) at a sequence number inside the stream its sender already sent on an
+    /// open connection: no SYN is there (see `Half::inside`), so its SYN bit is corrupt (a
+    /// flipped bit in a corrupt capture). Returns the segment without it, its data where its
+    /// sequence number puts it, for the open connection (noted as a bad sequence number) rather
+    /// than a new one. Kept out of line: SYNs are rare.
+    #[cold]
+    #[inline(never)]
+    fn syn_bit_corrupt<'a, S: StreamSink + ?Sized>(
+        &self,
+        key: &FlowKey,
+        seg: &Segment<'a>,
+        ctx: PktCtx,
+        sink: &mut S,
+    ) -> Option<Segment<'a>> {
+        let c = self.conns.get(key).filter(|c| !c.closed)?;
+        let dir = if seg.src == c.client { Dir::C2S } else { Dir::S2C };
+        if !c.half.get(dir.index())?.inside(SeqNumber(seg.seq)) {
+            return None;
+        }
+        sink.event(ctx, StreamEvent::Note { conn: c.meta.id, dir, note: TcpNote::BadSequence });
+        let mut clean = *seg;
+        clean.flags.syn = false;
+        Some(clean)
     }
 
     /// Opens a connection at `seg`; `prev_client` is the client of the connection the 4-tuple
@@ -527,14 +558,6 @@ fn synack_elsewhere(c: &Conn, seg: &Segment<'_>) -> bool {
     }
 }
 
-/// A SYN (or SYN+ACK) at a sequence number inside the stream its sender already sent on open
-/// connection `c`: no SYN is there (see `Half::inside`), so its SYN bit is corrupt (a flipped
-/// bit in a corrupt capture) and the segment is the connection's, not a new connection's.
-fn syn_inside(c: &Conn, seg: &Segment<'_>) -> bool {
-    let h = if seg.src == c.client { &c.half[0] } else { &c.half[1] };
-    h.inside(SeqNumber(seg.seq))
-}
-
 /// The idle queue, as a segment of a known connection needs it.
 struct Queue<'q> {
     queue: &'q mut VecDeque<(i64, FlowKey, u32)>,
@@ -571,13 +594,7 @@ fn segment_in<S: StreamSink + ?Sized>(
     };
     let seq = SeqNumber(seg.seq);
     let mut syn_again = false;
-    // A SYN inside the stream already seen is a corrupt flag: the segment is taken without it
-    // (its data where its sequence number puts it, not one byte further).
-    let syn = seg.flags.syn && !h.inside(seq);
-    if seg.flags.syn && !syn {
-        Out { sink: &mut *sink, pkt: ctx, conn, dir, stats, total }.note(TcpNote::BadSequence);
-    }
-    if syn {
+    if seg.flags.syn {
         if !h.started {
             h.start(seq.plus(1));
         } else {
@@ -606,7 +623,7 @@ fn segment_in<S: StreamSink + ?Sized>(
         out.note(TcpNote::Retransmission);
     }
     // Tested first so that the usual packet (an open window, and the peer's too) does no more.
-    if (seg.window == 0 || other.peer_window_zero) && seg.flags.ack && !syn {
+    if (seg.window == 0 || other.peer_window_zero) && seg.flags.ack && !seg.flags.syn {
         // A window is only meaningful with an ACK; SYNs and FINs are not flagged (Wireshark's
         // test), but a FIN's window still tells whether the peer may send.
         let zero = seg.window == 0;
@@ -618,11 +635,11 @@ fn segment_in<S: StreamSink + ?Sized>(
     if !h.started {
         h.start(seq);
     }
-    let data_seq = if syn { seq.plus(1) } else { seq };
+    let data_seq = if seg.flags.syn { seq.plus(1) } else { seq };
     let off = h.offset_of(data_seq);
     let len = seg.payload.len() as u64 + u64::from(seg.missing);
     // One call of `Half::segment` only, which keeps it inlined here.
-    let bare = !syn && !seg.flags.fin;
+    let bare = !seg.flags.syn && !seg.flags.fin;
     let probe = if h.peer_window_zero && bare { h.zero_window_probe(off, len) } else { None };
     let is_data = match probe {
         Some(first) => {
