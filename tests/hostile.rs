@@ -673,6 +673,101 @@ fn sequence_and_ack_numbers_with_a_flipped_bit() {
     assert!(!kinds.contains(&"out_of_order"), "{kinds:?}");
 }
 
+/// A bare ACK with its RST bit flipped: the connection goes on after it, so the RST was not
+/// real. The build before this fix took everything after it for late data of the closed
+/// connection (3 of 76 messages decoded, 73 segments after close).
+#[test]
+fn rst_bit_flipped_on_a_bare_ack() {
+    let (buf, n) = session_capture(3, |flow, pcap| {
+        let mut ack = flow.segment(Dir::S2C, flow.seq[1], "A", &[]);
+        // The flags: Ethernet 14 + IPv4 20 + 13 bytes into the TCP header.
+        ack[47] |= 0x04;
+        pcap.packet(&ack);
+    });
+    let path = write_file("rst-bit.pcap", &buf);
+    let r = dissect(&path, &["-q"]);
+    assert_eq!(r.status, 0, "{}", r.stderr);
+    assert_eq!(r.tally("messages"), n, "{}", r.stderr);
+    assert_eq!(r.tally("TCP connections"), 2, "{}", r.stderr);
+    assert_eq!(r.tally("gap bytes"), 0, "{}", r.stderr);
+}
+
+/// A SYN bit flipped on a bare ACK and on a data segment of an open connection: no SYN lies
+/// inside the stream, so neither starts a new connection. The build before this fix took each
+/// for a new connection on the 4-tuple, with the roles turned round and the data one byte off.
+#[test]
+fn syn_bit_flipped_mid_stream() {
+    let msgs = session_messages();
+    // The server's first answer after the third message carries the flipped data segment.
+    let hit = (3..msgs.len()).find(|&i| msgs[i].0 == Dir::S2C).unwrap();
+    let mut pcap = Pcap::new();
+    let mut flow = Flow::new(1);
+    flow.handshake(&mut pcap);
+    for (i, (dir, body)) in msgs.iter().enumerate() {
+        if i == 2 {
+            let mut ack = flow.segment(Dir::C2S, flow.seq[0], "A", &[]);
+            // The flags: Ethernet 14 + IPv4 20 + 13 bytes into the TCP header.
+            ack[47] |= 0x02;
+            pcap.packet(&ack);
+        }
+        for (k, chunk) in framed(body).chunks(1400).enumerate() {
+            let d = dir.index();
+            let mut seg = flow.segment(*dir, flow.seq[d], "A", chunk);
+            if i == hit && k == 0 {
+                seg[47] |= 0x02;
+            }
+            pcap.packet(&seg);
+            flow.seq[d] = flow.seq[d].wrapping_add(chunk.len() as u32);
+        }
+    }
+    let path = write_file("syn-bit.pcap", &pcap.buf);
+    let r = dissect(&path, &["-q"]);
+    assert_eq!(r.status, 0, "{}", r.stderr);
+    assert_eq!(r.tally("messages"), msgs.len() as u64, "{}", r.stderr);
+    assert_eq!(r.tally("decode errors"), 0, "{}", r.stderr);
+    assert_eq!(r.tally("TCP connections"), 1, "{}", r.stderr);
+    assert_eq!(r.tally("gap bytes"), 0, "{}", r.stderr);
+}
+
+/// A FIN bit flipped on a client's bare ACK, or on a server's data segment: the sender goes on
+/// where the FIN was, which no sender does after a real one. The build before this fix took
+/// the stream to end there and dropped the rest of that direction as data past the FIN (43 and
+/// 36 of 76 messages).
+#[test]
+fn fin_bit_flipped_mid_stream() {
+    let msgs = session_messages();
+    let hit = (3..msgs.len()).find(|&i| msgs[i].0 == Dir::S2C).unwrap();
+    for on_data in [false, true] {
+        let mut pcap = Pcap::new();
+        let mut flow = Flow::new(1);
+        flow.handshake(&mut pcap);
+        for (i, (dir, body)) in msgs.iter().enumerate() {
+            if i == 2 && !on_data {
+                let mut ack = flow.segment(Dir::C2S, flow.seq[0], "A", &[]);
+                // The flags: Ethernet 14 + IPv4 20 + 13 bytes into the TCP header.
+                ack[47] |= 0x01;
+                pcap.packet(&ack);
+            }
+            for (k, chunk) in framed(body).chunks(1400).enumerate() {
+                let d = dir.index();
+                let mut seg = flow.segment(*dir, flow.seq[d], "A", chunk);
+                if on_data && i == hit && k == 0 {
+                    seg[47] |= 0x01;
+                }
+                pcap.packet(&seg);
+                flow.seq[d] = flow.seq[d].wrapping_add(chunk.len() as u32);
+            }
+        }
+        let path = write_file(&format!("fin-bit-{on_data}.pcap"), &pcap.buf);
+        let r = dissect(&path, &["-q"]);
+        assert_eq!(r.status, 0, "{}", r.stderr);
+        assert_eq!(r.tally("messages"), msgs.len() as u64, "{on_data}: {}", r.stderr);
+        assert_eq!(r.tally("decode errors"), 0, "{}", r.stderr);
+        assert_eq!(r.tally("TCP connections"), 1, "{}", r.stderr);
+        assert_eq!(r.tally("gap bytes"), 0, "{}", r.stderr);
+    }
+}
+
 /// pcapng blocks: a section header, an interface, packets; helpers to make lying ones.
 fn ng_block(kind: u32, body: &[u8], claimed: Option<u32>) -> Vec<u8> {
     let pad = (4 - body.len() % 4) % 4;

@@ -14,15 +14,19 @@
 //! - Per direction, `Data` and `Gap` tile the stream: each starts where the previous ended, from
 //!   offset 0 (the byte after the ISN, or the first sequence number seen mid-stream).
 //! - `Close{Fin}` comes once both sides sent a FIN and the data before each FIN was emitted or
-//!   declared lost. `Close{Rst}` on the first RST within its sender's sequence space (others:
+//!   declared lost; a FIN whose sender's data then starts where the FIN was is forgotten
+//!   (`Note{BadSequence}`: its bit was corrupt). `Close{Rst}` on the first RST within its sender's sequence space (others:
 //!   `Note{RstIgnored}`). A SYN with a new ISN on an open 4-tuple, or a SYN+ACK that cannot be
-//!   the open connection's (`synack_elsewhere`), closes the old connection as `Close{Evicted}`
+//!   the open connection's (`synack_elsewhere`), unless its sequence number lies inside the
+//!   stream its sender already sent (a corrupt SYN bit: the segment is taken without it,
+//!   `Note{BadSequence}`), closes the old connection as `Close{Evicted}`
 //!   (counted in [`NetStats::reused_tuples`], not in `evicted`). `finish()` closes the rest with `CaptureEnd` in connection-id order.
 //! - After `Close{Fin}` or `Close{Rst}`, a segment with bytes on the 4-tuple belongs to the
 //!   closed connection when it starts within its stream, at or before its end: it is counted
 //!   ([`NetStats::late_data_packets`] and `late_data_bytes` for bytes past the end, else
-//!   `late_packets`), not emitted. Starting anywhere else, it is a new connection on the same
-//!   4-tuple, picked up mid-stream.
+//!   `late_packets`), not emitted. Starting anywhere else, or with bytes from an RST's sender
+//!   past that RST's sequence number (which no sender that reset sends: the RST bit was
+//!   corrupt), it is a new connection on the same 4-tuple, picked up mid-stream.
 //! - A hole is declared lost (`Gap`) when the peer acknowledges past it, when buffering exceeds
 //!   a cap (`Note{BufferLimit}` first), when the snaplen cut the bytes (`Note{Snaplen}`), or at
 //!   close. An ACK seen before the data it acknowledges (capture reordering) therefore turns that

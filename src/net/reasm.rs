@@ -186,6 +186,18 @@ impl Half {
         off == i128::from(seen_end.max(self.next)) - 1
     }
 
+    /// Whether `seq` lies within the stream seen so far, from its first byte to the furthest
+    /// one seen, buffered or acknowledged: where no SYN can be, since a SYN takes the sequence
+    /// number before the first byte (a new connection's ISN lands there only by rare chance).
+    pub fn inside(&self, seq: SeqNumber) -> bool {
+        if !self.started {
+            return false;
+        }
+        let seen_end = self.ooo.last_key_value().map_or(0, |(&k, v)| k + v.len() as u64);
+        let off = self.offset_of(seq);
+        off >= 0 && off <= i128::from(self.horizon().max(seen_end))
+    }
+
     /// Whether an RST at `seq` can be this direction's sender's (see [`RST_SLACK`]); one from
     /// a direction with no sequence base yet cannot be judged and is taken.
     pub fn rst_plausible(&self, seq: SeqNumber) -> bool {
@@ -276,6 +288,13 @@ impl Half {
         let mut missing = missing;
         let mut end = off + data.len() as u64;
         let mut full_end = end + u64::from(missing);
+        if self.fin_off == Some(off) && full_end > off {
+            // Bytes where the FIN was: the FIN took that sequence number, and a sender that
+            // sent one sends nothing after it. Going on, this one shows the FIN was not real
+            // (its bit flipped in a corrupt capture); the stream's end is not known after all.
+            out.note(TcpNote::BadSequence);
+            self.fin_off = None;
+        }
         if let Some(f) = self.fin_off {
             // The FIN takes the sequence number after the last byte, so a segment without bytes
             // (the ACKs of a side that closed first while the other still sends) sits at f + 1.

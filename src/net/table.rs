@@ -6,10 +6,12 @@
 //!   after `Close` a connection emits nothing (late packets are only counted).
 //! - `Close{Fin}` is emitted when both directions have sent a FIN and each direction's data up
 //!   to its FIN was emitted (or declared lost); data arriving after a FIN's offset is dropped
-//!   with a `BadSequence` note.
+//!   with a `BadSequence` note, except data starting at it, which undoes the FIN (see
+//!   `Half::segment`).
 //! - Closed connections stay in the table (absorbing late ACKs and retransmissions) until they
 //!   idle out or are evicted; a new SYN on their 4-tuple starts a new connection, and so does a
-//!   segment with bytes outside their sequence space (see `Half::after_close`).
+//!   segment with bytes outside their sequence space (see `Half::after_close`) or, after an
+//!   RST, one from its sender with bytes past the RST's sequence number.
 //! - Idle/eviction bookkeeping is amortised O(1) per packet: a queue of (time, key, id) entries
 //!   pushed at most once per time bucket per connection; stale entries are skipped lazily and the
 //!   queue is compacted when it outgrows the table.
@@ -55,6 +57,8 @@ struct Conn {
     /// Sender and ISN of the SYN (without ACK) that began the connection, to tell a
     /// retransmitted SYN from a new connection on the same 4-tuple.
     syn: Option<(Endpoint, SeqNumber)>,
+    /// Sender and sequence number of the RST that closed the connection.
+    rst: Option<(Endpoint, SeqNumber)>,
     last_ts: i64,
     /// Time of this connection's newest entry in the idle queue.
     queued_ts: i64,
@@ -205,6 +209,13 @@ impl Net {
     fn tcp<S: StreamSink + ?Sized>(&mut self, seg: &Segment<'_>, ctx: PktCtx, sink: &mut S) {
         self.stats.tcp_packets += 1;
         let key = FlowKey::new(seg.src, seg.dst);
+        let cleared;
+        let seg = if seg.flags.syn {
+            cleared = self.syn_bit_corrupt(&key, seg, ctx, sink);
+            cleared.as_ref().unwrap_or(seg)
+        } else {
+            seg
+        };
         let syn_only = seg.flags.syn && !seg.flags.ack;
         let lim = Limits { flow: self.cfg.max_flow_buffer, total: self.cfg.max_total_buffer };
         let mut q = Queue { queue: &mut self.idle_queue, now: self.now, bucket: self.bucket };
@@ -233,8 +244,16 @@ impl Net {
                     Some(0)
                 } else {
                     let dir = if seg.src == c.client { Dir::C2S } else { Dir::S2C };
+                    let rst = c.rst.and_then(|(src, at)| (src == seg.src).then_some(at));
                     c.half.get_mut(dir.index()).and_then(|h| {
                         let off = h.offset_of(SeqNumber(seg.seq));
+                        // The RST's sender sending bytes past the RST's sequence number went on
+                        // with the connection: that RST was not real (a flipped bit in a
+                        // corrupt capture makes a bare ACK one), and taking what follows for
+                        // late data would lose the rest of the connection.
+                        if rst.is_some_and(|at| off + i128::from(len) > h.offset_of(at)) {
+                            return None;
+                        }
                         h.after_close(off, len)
                     })
                 };
@@ -309,6 +328,31 @@ impl Net {
         }
     }
 
+    /// A SYN (or SYN+ACK) at a sequence number inside the stream its sender already sent on an
+    /// open connection: no SYN is there (see `Half::inside`), so its SYN bit is corrupt (a
+    /// flipped bit in a corrupt capture). Returns the segment without it, its data where its
+    /// sequence number puts it, for the open connection (noted as a bad sequence number) rather
+    /// than a new one. Kept out of line: SYNs are rare.
+    #[cold]
+    #[inline(never)]
+    fn syn_bit_corrupt<'a, S: StreamSink + ?Sized>(
+        &self,
+        key: &FlowKey,
+        seg: &Segment<'a>,
+        ctx: PktCtx,
+        sink: &mut S,
+    ) -> Option<Segment<'a>> {
+        let c = self.conns.get(key).filter(|c| !c.closed)?;
+        let dir = if seg.src == c.client { Dir::C2S } else { Dir::S2C };
+        if !c.half.get(dir.index())?.inside(SeqNumber(seg.seq)) {
+            return None;
+        }
+        sink.event(ctx, StreamEvent::Note { conn: c.meta.id, dir, note: TcpNote::BadSequence });
+        let mut clean = *seg;
+        clean.flags.syn = false;
+        Some(clean)
+    }
+
     /// Opens a connection at `seg`; `prev_client` is the client of the connection the 4-tuple
     /// carried before, if any.
     fn create<S: StreamSink + ?Sized>(
@@ -369,6 +413,7 @@ impl Net {
             } else {
                 None
             },
+            rst: None,
             last_ts: self.now,
             queued_ts: self.now,
             closed: false,
@@ -571,6 +616,7 @@ fn segment_in<S: StreamSink + ?Sized>(
             return None;
         }
         out.stats.rst += 1;
+        c.rst = Some((seg.src, seq));
         return Some(CloseReason::Rst);
     }
     if syn_again {

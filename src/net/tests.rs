@@ -683,12 +683,72 @@ fn rst_outside_the_sequence_space_is_ignored() {
     assert_eq!(ignored, 2);
 }
 
+/// An RST whose sender then sends bytes past the RST's sequence number was not real (a bare
+/// ACK with its RST bit flipped in a corrupt capture): what follows is a new connection picked
+/// up mid-stream, not late data of the closed one. Bytes up to the RST are still late.
+#[test]
+fn rst_contradicted_by_its_sender() {
+    let mut t = T::new(NetConfig::default());
+    t.seg(true, 100, 0, SYN, b"");
+    t.seg(false, 500, 101, SYN | ACK, b"");
+    t.seg(true, 101, 501, ACK, b"ask");
+    t.seg(false, 501, 104, ACK, b"ok");
+    t.seg(false, 503, 104, ACK | RST, b"");
+    assert_eq!(t.rec.closes(), vec![(0, CloseReason::Rst)]);
+    // The client's data in flight, and a copy of what the server had sent: late.
+    t.seg(true, 104, 503, ACK, b"more");
+    t.seg(false, 501, 108, ACK, b"ok");
+    assert_eq!(t.rec.opens().len(), 1);
+    // The server goes on from where its RST was: the RST was not real.
+    t.seg(false, 503, 108, ACK, b"answer");
+    t.seg(true, 108, 509, ACK, b"next");
+    t.seg(false, 509, 112, ACK, b"reply");
+    t.finish();
+    let o = t.rec.opens();
+    assert_eq!(o.len(), 2);
+    assert_eq!((o[1].client, o[1].midstream), (sock(C), true));
+    assert_eq!(t.rec.bytes(0, Dir::S2C), b"ok");
+    assert_eq!(t.rec.bytes(1, Dir::S2C), b"answerreply");
+    assert_eq!(t.rec.bytes(1, Dir::C2S), b"next");
+    let st = *t.net.stats();
+    assert_eq!((st.rst, st.late_data_packets, st.late_data_bytes, st.late_packets), (1, 1, 4, 1));
+    assert_eq!(t.rec.closes(), vec![(0, CloseReason::Rst), (1, CloseReason::CaptureEnd)]);
+}
+
+/// A SYN bit on a segment inside the stream its sender already sent (flipped in a corrupt
+/// capture: a SYN takes the sequence number before the first byte) starts no new connection
+/// and does not move the segment's data one byte on; it is noted as a bad sequence number.
+#[test]
+fn syn_bit_inside_the_stream_is_corrupt() {
+    let mut t = T::new(NetConfig::default());
+    t.seg(true, 100, 0, SYN, b"");
+    t.seg(false, 500, 101, SYN | ACK, b"");
+    t.seg(true, 101, 501, ACK, b"ask");
+    t.seg(false, 501, 104, SYN | ACK, b"answer");
+    t.seg(true, 104, 507, SYN | ACK, b"");
+    t.seg(true, 104, 0, SYN, b"more");
+    t.seg(false, 507, 108, ACK, b"reply");
+    // A SYN sent again is still one.
+    t.seg(true, 100, 0, SYN, b"");
+    t.finish();
+    assert_eq!(t.rec.opens().len(), 1);
+    assert_eq!(t.rec.bytes(0, Dir::C2S), b"askmore");
+    assert_eq!(t.rec.bytes(0, Dir::S2C), b"answerreply");
+    let bad = t.rec.notes(0).iter().filter(|n| **n == TcpNote::BadSequence).count();
+    assert_eq!(bad, 3);
+    assert_eq!(t.rec.notes(0).iter().filter(|n| **n == TcpNote::Retransmission).count(), 1);
+    let st = *t.net.stats();
+    assert_eq!((st.tcp_connections, st.reused_tuples, st.gap_bytes), (1, 0, 0));
+    assert_eq!(t.rec.closes(), vec![(0, CloseReason::CaptureEnd)]);
+}
+
 #[test]
 fn rst_and_data_after_fin() {
     let mut t = T::new(NetConfig::default());
     t.seg(true, 0, 0, SYN, b"");
     t.seg(true, 1, 0, ACK | FIN, b"ab");
-    t.seg(true, 3, 0, ACK, b"after-fin");
+    // Past the FIN's own sequence number (3).
+    t.seg(true, 4, 0, ACK, b"after-fin");
     t.seg(false, 50, 4, RST | ACK, b"");
     t.seg(false, 50, 4, RST | ACK, b"");
     t.finish();
@@ -696,6 +756,32 @@ fn rst_and_data_after_fin() {
     assert!(t.rec.notes(0).contains(&TcpNote::BadSequence));
     assert_eq!(t.rec.closes(), vec![(0, CloseReason::Rst)]);
     assert_eq!(t.net.stats().rst, 1);
+}
+
+/// Data from a FIN's sender starting where the FIN was (the sequence number the FIN took) shows
+/// the FIN was not real (its bit flipped in a corrupt capture): the end of the stream is
+/// forgotten and the data kept, noted as a bad sequence number. A FIN that data does not
+/// contradict still ends the connection.
+#[test]
+fn fin_contradicted_by_data_where_it_was() {
+    let mut t = T::new(NetConfig::default());
+    t.seg(true, 100, 0, SYN, b"");
+    t.seg(false, 500, 101, SYN | ACK, b"");
+    t.seg(true, 101, 501, ACK | FIN, b"ask");
+    t.seg(false, 501, 104, ACK, b"answer");
+    t.seg(true, 104, 507, ACK, b"more");
+    t.seg(false, 507, 108, ACK | FIN, b"");
+    t.seg(false, 507, 108, ACK, b"reply");
+    assert!(t.rec.closes().is_empty());
+    t.seg(true, 108, 512, ACK | FIN, b"");
+    t.seg(false, 512, 109, ACK | FIN, b"");
+    assert_eq!(t.rec.closes(), vec![(0, CloseReason::Fin)]);
+    t.finish();
+    assert_eq!(t.rec.bytes(0, Dir::C2S), b"askmore");
+    assert_eq!(t.rec.bytes(0, Dir::S2C), b"answerreply");
+    let bad = t.rec.notes(0).iter().filter(|n| **n == TcpNote::BadSequence).count();
+    assert_eq!(bad, 2);
+    assert_eq!(t.net.stats().gap_bytes, 0);
 }
 
 #[test]
