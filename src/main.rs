@@ -792,6 +792,15 @@ fn info(args: InfoArgs) -> io::Result<ExitCode> {
         }
         writeln!(out, "blocks skipped: {}", stats.skipped_blocks)?;
         writeln!(out, "records skipped (naming an undeclared interface): {}", stats.bad_records)?;
+        if let Some((at, claimed)) = stats.first_damage {
+            writeln!(
+                out,
+                "damaged stretches passed over: {} ({} bytes; the first at offset {at}, a record \
+                 header claiming {claimed} bytes)",
+                stats.damaged, stats.damaged_bytes
+            )?;
+            failed = true;
+        }
     }
     Ok(if failed { ExitCode::from(2) } else { ExitCode::SUCCESS })
 }

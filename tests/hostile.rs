@@ -310,19 +310,24 @@ fn record_claiming_2_gib() {
 /// Five bytes slipped in after a few records: the next header is read five bytes late, its
 /// captured length made of the seconds' last byte and the microseconds (over 5 MB here, in a
 /// file of 262 144-byte snaplen and a few KB). That is damage at that offset, read from the
-/// file or through gzip, not a last record the file ends inside.
+/// file or through gzip, not a last record the file ends inside: an error naming it, and the
+/// records after the five bytes read all the same.
 #[test]
 fn misaligned_record_header_mid_file() {
     let at = std::cell::Cell::new(0);
-    let (file, _) = session_capture(3, |_, pcap| {
+    let (file, messages) = session_capture(3, |_, pcap| {
         at.set(pcap.buf.len());
         pcap.buf.extend_from_slice(&[0xde, 0xad, 0xbe, 0xef, 0x00]);
     });
     let at = at.get();
+    // Every record but the 5 bytes of damage: the reader passes over them to the next one.
     let records = {
         let mut pos = 24;
         let mut n = 0;
-        while pos < at {
+        while pos < file.len() {
+            if pos == at {
+                pos += 5;
+            }
             pos += 16 + u32::from_le_bytes(file[pos + 8..pos + 12].try_into().unwrap()) as usize;
             n += 1;
         }
@@ -344,8 +349,15 @@ fn misaligned_record_header_mid_file() {
             "{name}: {}",
             r.stderr
         );
+        assert!(
+            r.stderr
+                .contains("5 bytes in 1 damaged stretch passed over, the records after them read"),
+            "{name}: {}",
+            r.stderr
+        );
         assert!(!r.stderr.contains("truncated"), "{name}: {}", r.stderr);
         assert_eq!(r.tally("packets"), records, "{name}");
+        assert_eq!(r.tally("messages"), messages, "{name}");
     }
 }
 

@@ -195,6 +195,11 @@ pub struct CaptureStats {
     /// Packet records that were skipped because they cannot be placed (a pcapng packet block
     /// naming an interface its section never declared).
     pub bad_records: u64,
+    /// Stretches of a pcap file passed over after a record header whose length could not be
+    /// (damage), the bytes in them, and where the first began with the length it claimed.
+    pub damaged: u64,
+    pub damaged_bytes: u64,
+    pub first_damage: Option<(u64, u32)>,
 }
 
 /// What a capture file says about where it was taken (pcapng's section and interface

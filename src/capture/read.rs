@@ -1088,6 +1088,62 @@ impl FileReader {
         Ok(())
     }
 
+    /// A pcap record header at `offset` whose length cannot be (a damaged or misaligned
+    /// file): the records after it are looked for, as the next offset within
+    /// [`PCAP_RESYNC_WINDOW`] where two plausible headers follow each other (or one ends the
+    /// file), their times within a day. The bytes passed over are counted in the stats, with
+    /// the first such place; without a next record it is the error it always was.
+    #[cold]
+    #[inline(never)]
+    fn pcap_damaged(
+        &mut self,
+        offset: u64,
+        caplen: u32,
+        endian: Endian,
+        frac_ns: i64,
+        record_header: usize,
+        snaplen: u32,
+    ) -> Result<Step, CaptureError> {
+        let _ = self.fill(PCAP_RESYNC_WINDOW);
+        let avail = self.buf.get(self.pos..self.end).unwrap_or_default();
+        let at_end = self.eof;
+        let header = |at: usize| {
+            let h = array::<16>(avail, at)?;
+            pcap_header_plausible(&h, endian, frac_ns, snaplen)
+        };
+        let found = (1..avail.len().min(PCAP_RESYNC_WINDOW)).find(|&at| {
+            let Some((len, secs)) = header(at) else { return false };
+            let next = at + record_header + len;
+            match header(next) {
+                Some((_, secs2)) => (secs2 - secs).abs() <= 86_400,
+                // The last record of the file.
+                None => at_end && next == avail.len(),
+            }
+        });
+        let Some(skip) = found else {
+            let what = if len_exceeds(caplen) {
+                format!("record length {caplen} exceeds the limit of {MAX_BLOCK_LEN} bytes")
+            } else if snaplen > PCAP_STANDARD_MAX {
+                format!(
+                    "record length {caplen} is implausible: above the file's snaplen of \
+                     {snaplen} bytes"
+                )
+            } else {
+                format!(
+                    "record length {caplen} is implausible: above the usual maximum of \
+                     {PCAP_STANDARD_MAX} bytes (the file's snaplen is {snaplen})"
+                )
+            };
+            return Err(self.corrupt(offset, what));
+        };
+        self.consume(skip);
+        let st = &mut self.stats;
+        st.damaged = st.damaged.saturating_add(1);
+        st.damaged_bytes = st.damaged_bytes.saturating_add(skip as u64);
+        st.first_damage.get_or_insert((offset, caplen));
+        Ok(Step::Skip)
+    }
+
     fn step(&mut self) -> Result<Step, CaptureError> {
         if self.done {
             return Ok(Step::End);
@@ -1121,25 +1177,10 @@ impl FileReader {
         let caplen = endian.u32_at(&h, 8);
         let orig_len = endian.u32_at(&h, 12);
         let len = caplen as usize;
-        if len > MAX_BLOCK_LEN {
-            return Err(self.corrupt(
-                offset,
-                format!("record length {caplen} exceeds the limit of {MAX_BLOCK_LEN} bytes"),
-            ));
-        }
         // Checked before the record is looked for: a file that ends before such a length is
         // damaged, not cut.
-        if caplen > pcap_caplen_max(snaplen) {
-            let what = if snaplen > PCAP_STANDARD_MAX {
-                format!("the file's snaplen of {snaplen} bytes")
-            } else {
-                format!(
-                    "the usual maximum of {PCAP_STANDARD_MAX} bytes (the file's snaplen is \
-                     {snaplen})"
-                )
-            };
-            return Err(self
-                .corrupt(offset, format!("record length {caplen} is implausible: above {what}")));
+        if len > MAX_BLOCK_LEN || caplen > pcap_caplen_max(snaplen) {
+            return self.pcap_damaged(offset, caplen, endian, frac_ns, record_header, snaplen);
         }
         let total = record_header + len;
         if !self.fill(total) {
@@ -1307,6 +1348,37 @@ impl FileReader {
             Parsed::Corrupt(what) => Err(self.corrupt(offset, what.to_string())),
         }
     }
+}
+
+fn len_exceeds(caplen: u32) -> bool {
+    caplen as usize > MAX_BLOCK_LEN
+}
+
+/// How far past a damaged pcap record header the next plausible one is looked for.
+const PCAP_RESYNC_WINDOW: usize = 4 << 20;
+
+/// Whether `h` (a pcap record header's first 16 bytes) could be a record's when looking for
+/// one in damage: a time after 1970 with a fraction of a second below one second in the file's
+/// unit, a captured length above 0, within the file's bounds and no more than the original
+/// length (zeros, the usual filling of a damaged file, are no record). Returns the captured
+/// length and the seconds.
+fn pcap_header_plausible(
+    h: &[u8; 16],
+    endian: Endian,
+    frac_ns: i64,
+    snaplen: u32,
+) -> Option<(usize, i64)> {
+    let frac = i64::from(endian.u32_at(h, 4));
+    let caplen = endian.u32_at(h, 8);
+    let orig_len = endian.u32_at(h, 12);
+    let secs = i64::from(endian.u32_at(h, 0));
+    let plausible = secs > 0
+        && frac.saturating_mul(frac_ns) < NANOS_PER_SEC as i64
+        && caplen > 0
+        && caplen <= pcap_caplen_max(snaplen)
+        && caplen <= orig_len
+        && orig_len <= pcap_caplen_max(snaplen).max(1 << 20);
+    plausible.then_some((caplen as usize, secs))
 }
 
 /// The largest captured length a record of a pcap file with this snaplen can plausibly have.
@@ -2509,6 +2581,39 @@ mod tests {
         let e = err.unwrap_or_else(|| panic!("no error"));
         assert_eq!((e.offset, kind_name(&e)), (at as u64, "corrupt"));
         assert!(e.to_string().starts_with(&format!("test.pcap: offset {at}: corrupt capture: ")));
+    }
+
+    /// A record header overwritten (a damaged file, read as it is or through gzip): the
+    /// records after it are found again, the stretch passed over (the damaged record) is
+    /// counted, and where it began is kept. Damage with no record after it stays the error.
+    #[test]
+    fn records_after_a_damaged_header_are_read() {
+        let mut p = Cap::pcap_header(Endian::Little, PCAP_MAGIC_US, 1, 65535);
+        for i in 0..5 {
+            p.pcap_record(false, 100 + i, 2, b"before", 6);
+        }
+        let at = p.bytes.len();
+        p.pcap_record(false, 200, 3, b"damaged!", 8);
+        for i in 0..5 {
+            p.pcap_record(false, 300 + i, 4, b"after", 5);
+        }
+        p.bytes[at + 8..at + 16].copy_from_slice(&[0xff; 8]);
+        for (how, bytes) in [("plain", p.bytes.clone()), ("gzip", gzip(&p.bytes))] {
+            let (got, err, stats) = read_all(&bytes);
+            assert!(err.is_none(), "{how}: {err:?}");
+            assert_eq!(got.len(), 10, "{how}");
+            assert_eq!((stats.damaged, stats.damaged_bytes), (1, 24), "{how}");
+            assert_eq!(stats.first_damage, Some((at as u64, u32::MAX)), "{how}");
+        }
+        // Nothing that reads as two records in a row after the damage: the error, as before.
+        let mut q = Cap::pcap_header(Endian::Little, PCAP_MAGIC_US, 1, 65535);
+        q.pcap_record(false, 100, 2, b"ok", 2);
+        let at = q.bytes.len();
+        q.u32(1).u32(2).u32(u32::MAX).u32(u32::MAX).raw(&[0x5a; 5000]);
+        let (got, err, stats) = read_all(&q.bytes);
+        assert_eq!((got.len(), stats.damaged), (1, 0));
+        let e = err.unwrap_or_else(|| panic!("no error"));
+        assert_eq!((e.offset, kind_name(&e)), (at as u64, "corrupt"));
     }
 
     /// A pcap of snaplen `snaplen` with one good record, then a record header claiming

@@ -623,6 +623,20 @@ pub(crate) fn read_all(
             }
         }
         progress(Position { file, bytes: src.stats().bytes });
+        // Damage the reader passed over: the file is corrupt (an error, as when reading stopped
+        // there), but the records after it were read.
+        let st = src.stats();
+        if let Some((at, claimed)) = st.first_damage {
+            report(&format!(
+                "error: {name}: offset {at}: corrupt capture: record length {claimed} is \
+                 implausible; {} bytes in {} damaged stretch{} passed over, the records after \
+                 them read",
+                st.damaged_bytes,
+                st.damaged,
+                if st.damaged == 1 { "" } else { "es" }
+            ));
+            outcome.errors += 1;
+        }
         // Records the reader had to drop are lost evidence: say so even though the rest of the
         // file is usable.
         let bad = src.stats().bad_records;
