@@ -500,6 +500,25 @@ fn sharded_output_is_identical() {
             zlib: 0.3,
             ..impaired()
         },
+        // Mid-stream web sessions whose transport is decided late (their first bytes held):
+        // answers of a queue are then taken in out of their packets' order, and the queue's
+        // last next_key must still be the latest packet's, as the shards' merge takes it.
+        SynthConfig {
+            seed: 124,
+            clients: 44,
+            duration_secs: 109.0,
+            mss: 451,
+            mean_gap_secs: 1.0,
+            midstream: true,
+            zlib: 0.2,
+            error_rate: 0.1,
+            unanswered: 0.1,
+            transport: SynthTransport::WebSocket,
+            ws_deflate: Some(WsDeflate { context_takeover: true }),
+            ws_fragment: 0.2,
+            ws_ping: 0.2,
+            ..SynthConfig::default()
+        },
         // WebSocket and LZ4 counts live in the pipeline totals that shards add up.
         SynthConfig {
             seed: 11,

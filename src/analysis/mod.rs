@@ -2021,7 +2021,10 @@ fn pull_answer(
     }
     acc.metas += n;
     if let Some(k) = s.next_key {
-        acc.last_next_key = Some((at.frame, k));
+        // The latest by packet, as shards are merged: an answer completed by bytes that came
+        // past a hole keeps its earlier packet, so the order answers are taken in is not
+        // always the packets' order.
+        acc.last_next_key = latest(acc.last_next_key, Some((at.frame, k)));
     }
     if let Some(d) = finished {
         acc.drains += 1;
