@@ -902,7 +902,14 @@ impl ConnState {
             last: at,
         });
         e.count += 1;
-        e.last = at;
+        // By time, not by the order taken in: a message completed past a hole keeps its
+        // earlier packet.
+        if at.ts < e.first.ts {
+            e.first = at;
+        }
+        if at.ts >= e.last.ts {
+            e.last = at;
+        }
         match e.commands.iter_mut().find(|(c, _)| *c == cmd) {
             Some((_, n)) => *n += 1,
             None => e.commands.push((cmd, 1)),
