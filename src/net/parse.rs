@@ -424,7 +424,14 @@ pub(crate) fn parse_ip_lax(ip: &[u8], cut: usize, depth: u32) -> Parsed<'_> {
         LaxIpSlice::Ipv6(v6) => 40 + usize::from(v6.header().payload_length()),
     };
     let missing = if pl.incomplete {
-        claimed_end.saturating_sub(ip.len())
+        // A record the snaplen did not cut holds the whole packet: a header claiming more
+        // is damaged (a flipped bit), and its bytes are all there. Believing it would declare
+        // a gap of bytes that were never sent and lose the messages they cut.
+        if cut == 0 {
+            0
+        } else {
+            claimed_end.saturating_sub(ip.len())
+        }
     } else if pl.len_source == LenSource::Slice {
         // No usable length in the header (e.g. 0 from segmentation offload): trust the record.
         cut

@@ -609,6 +609,23 @@ fn snaplen_cut_becomes_gap() {
     assert!(t.rec.notes(0).contains(&TcpNote::Snaplen));
 }
 
+/// A record the snaplen did not cut, whose IP total length claims more than it holds (a
+/// flipped bit): its bytes are the segment's, and the data after it follows on without a gap.
+#[test]
+fn ip_length_past_an_uncut_record_is_no_gap() {
+    let mut t = T::new(NetConfig::default());
+    t.seg(true, 0, 0, SYN, b"");
+    let mut p = pkt4(C, S, 1, 0, ACK, b"0123456789");
+    // Total length 50 with bit 12 flipped: 4146 bytes claimed.
+    p[2] ^= 0x10;
+    t.raw(228, &p, p.len() as u32);
+    t.seg(true, 11, 0, ACK, b"next");
+    t.finish();
+    assert_eq!(t.rec.gaps(0, Dir::C2S), vec![]);
+    assert_eq!(t.rec.bytes(0, Dir::C2S), b"0123456789next");
+    assert!(!t.rec.notes(0).contains(&TcpNote::Snaplen));
+}
+
 /// A receiver's zero window, and the sender's one-byte probes of it (Windows, BSD): the probe's
 /// byte is stream data; probes sent again and the data resuming at the probe's byte when the
 /// window opens are neither retransmissions nor overlaps.
