@@ -165,8 +165,8 @@ fn check_latency(doc: &Value, t: &GroundTruth) {
     }
 }
 
-/// Heartbeats per connection: UNREAD exchanges answered with no queue announced (the login's
-/// UNREAD included when it found nothing), with their latencies.
+/// Heartbeats per connection: UNREAD exchanges answered without an error and with no queue
+/// announced (the login's UNREAD included when it found nothing), with their latencies.
 fn heartbeats(t: &GroundTruth) -> BTreeMap<u32, Vec<i64>> {
     let mut out: BTreeMap<u32, Vec<i64>> = BTreeMap::new();
     for r in &t.requests {
@@ -177,7 +177,8 @@ fn heartbeats(t: &GroundTruth) -> BTreeMap<u32, Vec<i64>> {
         let Some(answer) = r.response.and_then(|i| t.messages.get(i)) else { continue };
         let env = pb::MSync::decode(answer.bytes.as_slice()).unwrap();
         let dl = pb::CommUnreadDl::decode(env.payload.unwrap_or_default().as_slice()).unwrap();
-        if dl.unread.is_empty() {
+        let refused = dl.status.and_then(|s| s.error_code).is_some_and(|c| c != 0);
+        if dl.unread.is_empty() && !refused {
             out.entry(r.conn).or_default().push(latency);
         }
     }

@@ -1648,8 +1648,10 @@ impl Analyzer {
                             Some((ctx.frame, n));
                     }
                 }
-                // A heartbeat is an UNREAD exchange that brought no pending data.
-                if !pending_data {
+                // A heartbeat is an UNREAD exchange that brought no pending data. One the
+                // server refused is an error (below), not a sign the session is alive.
+                let refused = u.status.as_ref().is_some_and(|s| s.error_code.unwrap_or(0) != 0);
+                if !pending_data && !refused {
                     if let Some((t, _)) = req.filter(|&(t, _)| c.counts(t)) {
                         c.hb_count += 1;
                         c.hb_rtt.record(ts.since(t));

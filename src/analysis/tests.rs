@@ -1190,6 +1190,32 @@ fn an_idle_session_ends_with_its_last_packet() {
     assert_eq!(end(1), Some((ts(30.0), 30 * MS, "evicted".to_string())));
 }
 
+/// An UNREAD the server refused is an error of the session, not a heartbeat: a client whose
+/// every check is refused (an expired token, a throttled app) must not look alive.
+#[test]
+fn a_refused_unread_is_no_heartbeat() {
+    let mut s = Sim::new(&ReportOptions::default());
+    s.open(0, 0.0, false);
+    s.up(0, 10.0, m::provision_req("z13", "android_abc"));
+    s.down(0, 20.0, m::provision_resp(0, None));
+    for (t, code) in [(30_000.0, 0), (60_000.0, 6), (90_000.0, 0)] {
+        s.up(0, t, m::unread_req());
+        let mut resp = m::unread_resp(&[]);
+        if let Body::UnreadDl(u) = &mut resp.body {
+            u.status = status(code, (code != 0).then_some("token expired"));
+        }
+        s.down(0, t + 10.0, resp);
+    }
+    s.close(0, 95_000.0, CloseReason::Fin);
+    s.finish(95_000.0);
+    let r = s.a.report();
+    let hb = &r.sessions[0].heartbeats;
+    assert_eq!((hb.count, hb.interval_ns), (2, Some(60_000 * MS)));
+    assert_eq!(lat(&r, "unread").answered, 3);
+    let e = r.errors.iter().find(|e| e.code == "TOKEN_EXPIRED").expect("the refusal's row");
+    assert_eq!((e.count, e.commands.clone()), (1, vec![("UNREAD".to_string(), 1)]));
+}
+
 #[test]
 fn tables_count_jids_over_the_cap_together() {
     let mut t = Tables::default();
