@@ -794,6 +794,15 @@ fn msync_inside_tunnels_and_other_link_layers_dissects_as_outside() {
             assert!(err.contains("2 TCP connections (2 MSync, 0 other), 7 messages"), "{v}: {err}");
         }
     }
+    // Linux NFLOG, written by tcpdump from an nftables log group: the seed's messages.
+    let cap = dir.join("nflog.pcap");
+    let out = run(&["dissect", cap.to_str().unwrap()]);
+    let want = std::fs::read_to_string(dir.join("nflog.pcap.summary.txt")).unwrap();
+    assert_eq!(want.lines().count(), 7, "nflog: the seed's 7 messages");
+    assert!(out.stdout == want.as_bytes(), "nflog: not its committed dissection");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "nflog: {err}");
+    assert!(err.contains("2 TCP connections (2 MSync, 0 other), 7 messages"), "nflog: {err}");
     // The kernel fragmented underlay datagrams (IPv4 through a VXLAN device, IPv6 from a
     // socket): reassembled, nothing is missing of the same sessions' 52 messages.
     for name in ["vxlan-fragmented", "vxlan6-fragmented"] {

@@ -52,6 +52,7 @@ impl LinkType {
     pub const LINUX_SLL: LinkType = LinkType(113);
     pub const IPV4: LinkType = LinkType(228);
     pub const IPV6: LinkType = LinkType(229);
+    pub const NFLOG: LinkType = LinkType(239);
     pub const PKTAP: LinkType = LinkType(258);
     pub const LINUX_SLL2: LinkType = LinkType(276);
 }
@@ -70,6 +71,7 @@ impl fmt::Display for LinkType {
             LinkType::LINUX_SLL => "LINUX_SLL",
             LinkType::IPV4 => "IPV4",
             LinkType::IPV6 => "IPV6",
+            LinkType::NFLOG => "NFLOG",
             LinkType::LINUX_SLL2 => "LINUX_SLL2",
             _ => return write!(f, "{}", self.0),
         };

@@ -1,7 +1,8 @@
 //! Link, network and transport layers: parsing of captured packets (Ethernet with VLAN tags,
-//! MPLS and PPPoE, Linux cooked v1/v2, BSD loopback, raw IP, PPP, Cisco HDLC, PKTAP; IPv4 with
-//! options, IPv6 with extension headers, fragments of both reassembled; tunnels opened, see
-//! [`parse`]), the TCP connection table and per-direction reassembly into byte streams.
+//! MPLS and PPPoE, Linux cooked v1/v2, BSD loopback, raw IP, PPP, Cisco HDLC, PKTAP, NFLOG;
+//! IPv4 with options, IPv6 with extension headers, fragments of both reassembled; tunnels
+//! opened, see [`parse`]), the TCP connection table and per-direction reassembly into byte
+//! streams.
 //!
 //! Output is a stream of [`StreamEvent`]s handed to a [`StreamSink`]: connection opened, in-order
 //! data, gaps (bytes that will never come), TCP notes (retransmission, out-of-order, …) and

@@ -116,8 +116,48 @@ pub(crate) enum Parsed<'a> {
 }
 
 pub(crate) fn link_supported(link: LinkType) -> bool {
-    matches!(link.0, 0 | 1 | 9 | 12 | 14 | 50 | 101 | 104 | 108 | 113 | 228 | 229 | 258 | 276)
+    matches!(link.0, 0 | 1 | 9 | 12 | 14 | 50 | 101 | 104 | 108 | 113 | 228 | 229 | 239 | 258 | 276)
 }
+
+/// Type-length-value attributes walked in one NFLOG record before it is taken as crafted (the
+/// kernel writes about ten).
+const MAX_NFLOG_TLVS: usize = 64;
+
+/// The packet of a Linux NFLOG record (`tcpdump -i nflog:N`): a 4-byte header (address family,
+/// version, group), then attributes whose length and type are in the capturing host's byte
+/// order, each padded to 4 bytes; the packet is attribute 9.
+fn nflog_payload(data: &[u8]) -> Result<&[u8], Parsed<'_>> {
+    let Some(&family) = data.first() else { return Err(Parsed::Malformed) };
+    // AF_INET, AF_INET6 (Linux), or unspecified.
+    if !matches!(family, 0 | 2 | 10) {
+        return Err(Parsed::NonIp);
+    }
+    let mut at = 4;
+    for _ in 0..MAX_NFLOG_TLVS {
+        let Some(&[l0, l1, t0, t1]) = data.get(at..).and_then(|d| d.first_chunk::<4>()) else {
+            break;
+        };
+        // Types are small numbers: whichever reading of the type is small gives the order.
+        let le = u16::from_le_bytes([t0, t1]) & 0x7fff < 0x100;
+        let (len, kind) = if le {
+            (u16::from_le_bytes([l0, l1]), u16::from_le_bytes([t0, t1]) & 0x7fff)
+        } else {
+            (u16::from_be_bytes([l0, l1]), u16::from_be_bytes([t0, t1]) & 0x7fff)
+        };
+        let len = usize::from(len);
+        if len < 4 {
+            return Err(Parsed::Malformed);
+        }
+        if kind == NFULA_PAYLOAD {
+            // A record the snaplen cut holds less than the attribute says.
+            return Ok(data.get(at + 4..(at + len).min(data.len())).unwrap_or_default());
+        }
+        at += len.next_multiple_of(4);
+    }
+    Err(Parsed::NonIp)
+}
+
+const NFULA_PAYLOAD: u16 = 9;
 
 #[inline]
 fn be16(d: &[u8], at: usize) -> Option<u16> {
@@ -208,6 +248,10 @@ fn parse_link(link: LinkType, data: &[u8], cut: usize, depth: u32) -> Parsed<'_>
             }
         }
         12 | 14 | 101 | 228 | 229 => data,
+        239 => match nflog_payload(data) {
+            Ok(ip) => ip,
+            Err(p) => return p,
+        },
         _ => return Parsed::Unsupported,
     };
     parse_ip_at(ip, cut, depth)

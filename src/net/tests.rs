@@ -1254,7 +1254,31 @@ fn tunnelled(ip: &[u8]) -> Vec<(&'static str, u32, Vec<u8>)> {
     pktap_raw[4] = 1;
     pktap_raw[8] = 12;
     pktap_raw.extend_from_slice(ip);
+    // NFLOG: family, version, group; a packet header, a 5-byte prefix padded to 8, then the
+    // packet. Lengths and types in the capturing host's order.
+    let nflog = |le: bool| {
+        let tlv = |len: u16, kind: u16, value: &[u8]| {
+            let mut v = Vec::new();
+            let (l, k) = if le {
+                (len.to_le_bytes(), kind.to_le_bytes())
+            } else {
+                (len.to_be_bytes(), kind.to_be_bytes())
+            };
+            v.extend_from_slice(&l);
+            v.extend_from_slice(&k);
+            v.extend_from_slice(value);
+            v.resize(v.len().next_multiple_of(4), 0);
+            v
+        };
+        let mut n = vec![2, 0, 0, 5];
+        n.extend(tlv(8, 1, &[0x08, 0x00, 3, 0]));
+        n.extend(tlv(5, 10, &[0]));
+        n.extend(tlv(4 + ip.len() as u16, 9, ip));
+        n
+    };
     vec![
+        ("nflog", 239, nflog(true)),
+        ("nflog, big-endian host", 239, nflog(false)),
         ("ipip", 1, outer(4, ip)),
         ("ipv4 in ipv6", 1, eth_frame(0x86dd, &v6)),
         ("gre", 1, outer(47, &gre_hdr(0, 0x0800, 0, ip))),
