@@ -7,7 +7,7 @@ use msyncdump::capture::{LinkType, Packet, Timestamp};
 use msyncdump::net::{Net, NetConfig};
 use msyncdump_fuzz::CheckingSink;
 
-const LINKS: [u32; 15] = [0, 1, 9, 12, 14, 50, 101, 104, 108, 113, 228, 229, 258, 276, 147];
+const LINKS: [u32; 16] = [0, 1, 9, 12, 14, 50, 101, 104, 108, 113, 228, 229, 239, 258, 276, 147];
 
 #[derive(Arbitrary, Debug)]
 struct Pkt {
