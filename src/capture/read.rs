@@ -24,6 +24,14 @@
 //!   it); a plausible length that runs past the end of the stream is `Truncated` there, since
 //!   a stream's length is not known in advance (stdin, gzip) and a capture cut off mid-write
 //!   looks exactly like that.
+//! - Such damage does not end the reading when what follows can be found again: a pcap record
+//!   header's impossible length, or a pcapng block that does not hold together (its length,
+//!   its trailing length, a packet block's captured length, a later section header's
+//!   byte-order magic, or a length running past the end while credible blocks follow), is
+//!   passed over to the next credible record or block within 4 MiB, counted in
+//!   `CaptureStats::damaged`, `damaged_bytes` and `first_damage` (its offset and [`Damage`]),
+//!   which the caller reports as the error; without one it is the error it always was (see
+//!   `FileReader::pcap_damaged` and `FileReader::ng_damaged`).
 //! - `Packet::orig_len >= data.len()`: a record claiming a captured length above its original
 //!   length gets the captured length as original length, so `orig_len - data.len()` is safe.
 //! - Packet numbers count returned packets only: a pcapng packet block naming an undeclared
