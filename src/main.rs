@@ -792,11 +792,10 @@ fn info(args: InfoArgs) -> io::Result<ExitCode> {
         }
         writeln!(out, "blocks skipped: {}", stats.skipped_blocks)?;
         writeln!(out, "records skipped (naming an undeclared interface): {}", stats.bad_records)?;
-        if let Some((at, claimed)) = stats.first_damage {
+        if let Some((at, damage)) = stats.first_damage {
             writeln!(
                 out,
-                "damaged stretches passed over: {} ({} bytes; the first at offset {at}, a record \
-                 header claiming {claimed} bytes)",
+                "damaged stretches passed over: {} ({} bytes; the first at offset {at}: {damage})",
                 stats.damaged, stats.damaged_bytes
             )?;
             failed = true;

@@ -828,23 +828,23 @@ fn pcapng_packet_on_undeclared_interface() {
 
 #[test]
 fn pcapng_block_lengths_that_lie() {
-    // A block claiming more than the file holds, after ten good packets.
-    let (file, _) = ng_session(|i| (0, if i == 10 { Some(0x7fff_fff0) } else { None }));
-    let r = dissect(&write_file("ng-huge-block.pcapng", &file), &[]);
-    assert_eq!(r.status, 2, "{}", r.stderr);
-    assert!(r.stderr.contains("exceeds the limit"), "{}", r.stderr);
-    assert_eq!(r.tally("packets"), 10);
-    // A block whose leading length disagrees with its trailing one.
-    let (file, _) = ng_session(|i| (0, if i == 10 { Some(64) } else { None }));
-    let r = dissect(&write_file("ng-mismatched-block.pcapng", &file), &[]);
-    assert_eq!(r.status, 2, "{}", r.stderr);
-    assert!(r.stderr.contains("corrupt capture"), "{}", r.stderr);
-    assert_eq!(r.tally("packets"), 10);
-    // A block length that is not a multiple of four.
-    let (file, _) = ng_session(|i| (0, if i == 10 { Some(99) } else { None }));
-    let r = dissect(&write_file("ng-odd-block.pcapng", &file), &[]);
-    assert_eq!(r.status, 2, "{}", r.stderr);
-    assert!(r.stderr.contains("multiple of 4"), "{}", r.stderr);
+    let (file, _) = ng_session(|_| (0, None));
+    let total = dissect(&write_file("ng-undamaged.pcapng", &file), &[]).tally("packets");
+    // The eleventh packet's block claims more than the limit, its leading length disagrees with
+    // its trailing one, or is not a multiple of four: an error at its offset, and the packets
+    // after it are read (the reader finds the next block).
+    for (name, claimed, what) in [
+        ("ng-huge-block.pcapng", 0x7fff_fff0, "exceeds the limit"),
+        ("ng-mismatched-block.pcapng", 64, "differs from its trailing length"),
+        ("ng-odd-block.pcapng", 99, "multiple of 4"),
+    ] {
+        let (file, _) = ng_session(|i| (0, if i == 10 { Some(claimed) } else { None }));
+        let r = dissect(&write_file(name, &file), &[]);
+        assert_eq!(r.status, 2, "{name}: {}", r.stderr);
+        assert!(r.stderr.contains("corrupt capture") && r.stderr.contains(what), "{}", r.stderr);
+        assert!(r.stderr.contains("in 1 damaged stretch passed over"), "{name}: {}", r.stderr);
+        assert_eq!(r.tally("packets"), total - 1, "{name}");
+    }
 }
 
 #[test]

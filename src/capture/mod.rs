@@ -197,11 +197,60 @@ pub struct CaptureStats {
     /// Packet records that were skipped because they cannot be placed (a pcapng packet block
     /// naming an interface its section never declared).
     pub bad_records: u64,
-    /// Stretches of a pcap file passed over after a record header whose length could not be
-    /// (damage), the bytes in them, and where the first began with the length it claimed.
+    /// Stretches passed over after damage (a pcap record header whose length could not be, a
+    /// pcapng block that does not hold together), the bytes in them, and where the first began
+    /// with what was wrong there.
     pub damaged: u64,
     pub damaged_bytes: u64,
-    pub first_damage: Option<(u64, u32)>,
+    pub first_damage: Option<(u64, Damage)>,
+}
+
+/// What was wrong where a reader found damage and looked for the records after it. Displayed
+/// as the error it would have been had nothing been found after it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Damage {
+    /// A pcap record header claiming a captured length that cannot be.
+    RecordLength(u32),
+    /// A pcapng block whose length cannot be: above the limit, below its type's minimum or
+    /// not a multiple of 4. `section`: the block is a section header.
+    BlockLength { len: u32, min: u32, section: bool },
+    /// A pcapng block whose trailing length differs from its leading one.
+    TrailingLength { len: u32, trailer: u32 },
+    /// A pcapng block whose length runs past the end of the file while blocks follow it.
+    BeyondEnd { len: u32 },
+    /// A pcapng packet block whose fields contradict its length.
+    Packet(&'static str),
+    /// A pcapng section header block with an invalid byte-order magic.
+    ByteOrder,
+}
+
+impl fmt::Display for Damage {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match *self {
+            Damage::RecordLength(n) => write!(f, "record length {n} is implausible"),
+            Damage::BlockLength { len, min, section } => {
+                let what = if section { "section header block" } else { "block" };
+                if len as usize > read::MAX_BLOCK_LEN {
+                    let max = read::MAX_BLOCK_LEN;
+                    write!(f, "{what} length {len} exceeds the limit of {max} bytes")
+                } else if len < min {
+                    write!(f, "{what} length {len} is less than the minimum of {min} bytes")
+                } else {
+                    write!(f, "{what} length {len} is not a multiple of 4")
+                }
+            }
+            Damage::TrailingLength { len, trailer } => {
+                write!(f, "block length {len} differs from its trailing length {trailer}")
+            }
+            Damage::BeyondEnd { len } => {
+                write!(f, "block length {len} runs past the end of the file")
+            }
+            Damage::Packet(what) => f.write_str(what),
+            Damage::ByteOrder => {
+                f.write_str("section header block with an invalid byte-order magic")
+            }
+        }
+    }
 }
 
 /// What a capture file says about where it was taken (pcapng's section and interface

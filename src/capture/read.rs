@@ -24,6 +24,14 @@
 //!   it); a plausible length that runs past the end of the stream is `Truncated` there, since
 //!   a stream's length is not known in advance (stdin, gzip) and a capture cut off mid-write
 //!   looks exactly like that.
+//! - Such damage does not end the reading when what follows can be found again: a pcap record
+//!   header's impossible length, or a pcapng block that does not hold together (its length,
+//!   its trailing length, a packet block's captured length, a later section header's
+//!   byte-order magic, or a length running past the end while credible blocks follow), is
+//!   passed over to the next credible record or block within 4 MiB, counted in
+//!   `CaptureStats::damaged`, `damaged_bytes` and `first_damage` (its offset and [`Damage`]),
+//!   which the caller reports as the error; without one it is the error it always was (see
+//!   `FileReader::pcap_damaged` and `FileReader::ng_damaged`).
 //! - `Packet::orig_len >= data.len()`: a record claiming a captured length above its original
 //!   length gets the captured length as original length, so `orig_len - data.len()` is safe.
 //! - Packet numbers count returned packets only: a pcapng packet block naming an undeclared
@@ -51,8 +59,8 @@ use memmap2::Mmap;
 use super::ahead::ReadAhead;
 use super::lz4frame::{self, Lz4Frames};
 use super::{
-    CaptureError, CaptureErrorKind, CaptureMeta, CaptureStats, Cut, InterfaceMeta, LinkType,
-    Packet, PacketSource, Timestamp,
+    CaptureError, CaptureErrorKind, CaptureMeta, CaptureStats, Cut, Damage, InterfaceMeta,
+    LinkType, Packet, PacketSource, Timestamp,
 };
 
 /// Largest record or block accepted. Real packets are at most a few hundred KiB (the largest
@@ -410,6 +418,12 @@ const NG_IDB: u32 = 1;
 const NG_OPB: u32 = 2;
 const NG_SPB: u32 = 3;
 const NG_EPB: u32 = 6;
+const NG_NRB: u32 = 4;
+const NG_ISB: u32 = 5;
+const NG_SJE: u32 = 9;
+const NG_DSB: u32 = 0x0A;
+const NG_CB: u32 = 0x0BAD;
+const NG_DCB: u32 = 0x4000_0BAD;
 const NG_BOM_BE: [u8; 4] = [0x1A, 0x2B, 0x3C, 0x4D];
 const NG_BOM_LE: [u8; 4] = [0x4D, 0x3C, 0x2B, 0x1A];
 /// Type, length, byte-order magic, version, section length, trailing length.
@@ -551,6 +565,8 @@ enum Format {
     },
     /// The byte order is that of the current section.
     PcapNg { endian: Endian },
+    /// Same, in a section where an interface block was damaged (see [`LOST_LINK`]).
+    PcapNgLost { endian: Endian },
 }
 
 /// Where a packet lies in the buffer; turned into a [`Packet`] once the borrow checker allows.
@@ -743,10 +759,12 @@ impl FileReader {
                     order(endian)
                 )
             }
-            Format::PcapNg { .. } if self.ng_orders == 3 => {
+            Format::PcapNg { .. } | Format::PcapNgLost { .. } if self.ng_orders == 3 => {
                 "pcapng, little-endian and big-endian sections".to_string()
             }
-            Format::PcapNg { endian } => format!("pcapng, {}", order(endian)),
+            Format::PcapNg { endian } | Format::PcapNgLost { endian } => {
+                format!("pcapng, {}", order(endian))
+            }
         }
     }
 
@@ -1062,30 +1080,102 @@ impl FileReader {
         }
     }
 
-    /// Checks a block or record length before anything is read or allocated for it.
-    fn check_len(
+    /// Damage in the pcapng block at `offset`, the current offset: a length that cannot be, a
+    /// trailing length that differs, a length running past the end of the file, a packet block
+    /// whose fields contradict its length, a section header whose byte-order magic is invalid.
+    /// The blocks after it are looked for as the next 4-byte aligned place, `from` bytes from
+    /// the block's start or more and within [`NG_RESYNC_WINDOW`] of that, where a credible
+    /// block (see [`ng_credible`]) is followed by another or ends the file. The bytes passed
+    /// over are counted in the stats, with the first damage; without such a place it is the
+    /// error it always was (`Truncated` for a length running past the end).
+    ///
+    /// `section` is the byte order of a damaged section header (its magic's, or the current
+    /// one's when the magic is what is damaged): its section starts all the same, without
+    /// interfaces, so the place looked for is in that byte order and a packet block cannot be
+    /// one before an interface block. A section header found as the place (or after it) is
+    /// read as one: its byte order and interfaces replace the current ones.
+    #[cold]
+    #[inline(never)]
+    fn ng_damaged(
         &mut self,
         offset: u64,
-        len: usize,
-        min: usize,
-        what: &str,
-    ) -> Result<(), CaptureError> {
-        if len > MAX_BLOCK_LEN {
-            return Err(self.corrupt(
-                offset,
-                format!("{what} length {len} exceeds the limit of {MAX_BLOCK_LEN} bytes"),
-            ));
+        damage: Damage,
+        section: Option<Endian>,
+        from: usize,
+    ) -> Result<Step, CaptureError> {
+        let (endian, interfaces) = match (section, self.format) {
+            (Some(e), _) => (e, 0),
+            (None, Format::PcapNg { endian } | Format::PcapNgLost { endian }) => {
+                (endian, self.interfaces.len())
+            }
+            (None, Format::Pcap { endian, .. }) => (endian, 0),
+        };
+        // A damaged block that reads as an interface block keeps its place among the
+        // section's interfaces, so that those after it keep their ids.
+        let lost_interface = section.is_none()
+            && array::<4>(&self.buf, self.pos).map(|b| endian.u32(b)) == Some(NG_IDB);
+        let interfaces = interfaces + usize::from(lost_interface);
+        let _ = self.fill(from.saturating_add(2 * NG_RESYNC_WINDOW));
+        let avail = self.buf.get(self.pos..self.end).unwrap_or_default();
+        let at_end = self.eof;
+        let limit = avail.len().min(from.saturating_add(NG_RESYNC_WINDOW));
+        let find = |endian: Endian, limit: usize| {
+            (from..limit).step_by(4).find(|&at| {
+                let Some((len, e, n)) = ng_credible(avail, at, endian, interfaces) else {
+                    return false;
+                };
+                let next = at + len;
+                (at_end && next == avail.len()) || ng_credible(avail, next, e, n).is_some()
+            })
+        };
+        let mut found = find(endian, limit).map(|at| (at, endian));
+        // A section header whose byte-order magic is damaged: its section may be in either
+        // order; the nearer place wins.
+        if damage == Damage::ByteOrder {
+            let other = match endian {
+                Endian::Little => Endian::Big,
+                Endian::Big => Endian::Little,
+            };
+            let nearer = found.map_or(limit, |(at, _)| at);
+            found = find(other, nearer).map(|at| (at, other)).or(found);
         }
-        if len < min {
-            return Err(self.corrupt(
-                offset,
-                format!("{what} length {len} is less than the minimum of {min} bytes"),
-            ));
+        let Some((skip, endian)) = found else {
+            return match damage {
+                Damage::BeyondEnd { .. } if section.is_some() => {
+                    self.end_of_input(Cut::SectionHeader)
+                }
+                Damage::BeyondEnd { .. } => self.end_of_input(Cut::Record),
+                _ => Err(self.corrupt(offset, damage.to_string())),
+            };
+        };
+        if section.is_some() {
+            self.meta.sections += 1;
+            self.format = Format::PcapNg { endian };
+            if damage != Damage::ByteOrder {
+                self.ng_orders |= match endian {
+                    Endian::Little => 1,
+                    Endian::Big => 2,
+                };
+            }
+            self.interfaces.clear();
         }
-        if len % 4 != 0 {
-            return Err(self.corrupt(offset, format!("{what} length {len} is not a multiple of 4")));
+        if lost_interface && self.interfaces.len() < MAX_INTERFACES {
+            self.interfaces.push(Interface {
+                link: LinkType(LOST_LINK),
+                snaplen: 0,
+                conv: TsConv::from_tsresol(6),
+                offset_ns: 0,
+            });
+            if let Format::PcapNg { endian } = self.format {
+                self.format = Format::PcapNgLost { endian };
+            }
         }
-        Ok(())
+        self.consume(skip);
+        let st = &mut self.stats;
+        st.damaged = st.damaged.saturating_add(1);
+        st.damaged_bytes = st.damaged_bytes.saturating_add(skip as u64);
+        st.first_damage.get_or_insert((offset, damage));
+        Ok(Step::Skip)
     }
 
     /// A pcap record header at `offset` whose length cannot be (a damaged or misaligned
@@ -1140,7 +1230,7 @@ impl FileReader {
         let st = &mut self.stats;
         st.damaged = st.damaged.saturating_add(1);
         st.damaged_bytes = st.damaged_bytes.saturating_add(skip as u64);
-        st.first_damage.get_or_insert((offset, caplen));
+        st.first_damage.get_or_insert((offset, Damage::RecordLength(caplen)));
         Ok(Step::Skip)
     }
 
@@ -1152,7 +1242,8 @@ impl FileReader {
             Format::Pcap { endian, frac_ns, record_header, link, snaplen } => {
                 self.pcap_record(endian, frac_ns, record_header, link, snaplen)
             }
-            Format::PcapNg { endian } => self.ng_block(endian),
+            Format::PcapNg { endian } => self.ng_block::<false>(endian),
+            Format::PcapNgLost { endian } => self.ng_block::<true>(endian),
         }
     }
 
@@ -1213,16 +1304,35 @@ impl FileReader {
             Some(NG_BOM_LE) => Endian::Little,
             _ if first => return Err(self.fail(offset, CaptureErrorKind::NotACapture)),
             _ => {
-                return Err(self.corrupt(
-                    offset,
-                    "section header block with an invalid byte-order magic".to_string(),
-                ))
+                let current = match self.format {
+                    Format::PcapNg { endian }
+                    | Format::PcapNgLost { endian }
+                    | Format::Pcap { endian, .. } => endian,
+                };
+                return self.ng_damaged(offset, Damage::ByteOrder, Some(current), 4);
             }
         };
         let len = endian.u32_at(&h, 4) as usize;
-        self.check_len(offset, len, NG_SHB_MIN, "section header block")?;
-        if !self.ng_buffer_block(endian, offset, len)? {
-            return self.end_of_input(Cut::SectionHeader);
+        // Checked before anything is read or allocated for it.
+        if !ng_len_ok(len, NG_SHB_MIN) {
+            let damage =
+                Damage::BlockLength { len: len as u32, min: NG_SHB_MIN as u32, section: true };
+            if first {
+                return Err(self.corrupt(offset, damage.to_string()));
+            }
+            return self.ng_damaged(offset, damage, Some(endian), 4);
+        }
+        if !self.fill(len) {
+            if first {
+                return self.end_of_input(Cut::SectionHeader);
+            }
+            return self.ng_damaged(offset, Damage::BeyondEnd { len: len as u32 }, Some(endian), 4);
+        }
+        if let Some(damage) = self.ng_trailer_differs(endian, len) {
+            if first {
+                return Err(self.corrupt(offset, damage.to_string()));
+            }
+            return self.ng_damaged(offset, damage, Some(endian), 4);
         }
         let block = self.ng_current_block(len);
         let major = endian.u16(array(block, 12).unwrap_or_default());
@@ -1253,36 +1363,27 @@ impl FileReader {
         Ok(Step::Skip)
     }
 
-    /// Buffers the whole block of `len` bytes at the current offset and checks its trailing
-    /// length. False if the stream ends first.
-    fn ng_buffer_block(
-        &mut self,
-        endian: Endian,
-        offset: u64,
-        len: usize,
-    ) -> Result<bool, CaptureError> {
-        if !self.fill(len) {
-            return Ok(false);
-        }
+    /// Whether the trailing length of the block of `len` bytes at the current offset (buffered
+    /// whole) differs from `len`: the damage it is.
+    #[inline]
+    fn ng_trailer_differs(&self, endian: Endian, len: usize) -> Option<Damage> {
         let trailer = array(&self.buf, self.pos + len - 4).map(|b| endian.u32(b));
-        if trailer != Some(len as u32) {
-            let t = trailer.unwrap_or(0);
-            return Err(self.corrupt(
-                offset,
-                format!("block length {len} differs from its trailing length {t}"),
-            ));
+        if trailer == Some(len as u32) {
+            return None;
         }
-        Ok(true)
+        Some(Damage::TrailingLength { len: len as u32, trailer: trailer.unwrap_or(0) })
     }
 
-    /// The block of `len` bytes at the current offset, once `ng_buffer_block` said it is there.
+    /// The block of `len` bytes at the current offset, once it is buffered whole.
     #[inline]
     fn ng_current_block(&self, len: usize) -> &[u8] {
         self.buf.get(self.pos..self.pos.saturating_add(len)).unwrap_or_default()
     }
 
+    /// The block at the current offset; `LOST`: the section has a damaged interface block's
+    /// placeholder, whose packets are skipped (counted in `bad_records`).
     #[inline]
-    fn ng_block(&mut self, endian: Endian) -> Result<Step, CaptureError> {
+    fn ng_block<const LOST: bool>(&mut self, endian: Endian) -> Result<Step, CaptureError> {
         if !self.fill(8) {
             return self.end_of_input(Cut::Record);
         }
@@ -1299,9 +1400,15 @@ impl FileReader {
             NG_IDB => NG_IDB_MIN,
             _ => NG_BLOCK_MIN,
         };
-        self.check_len(offset, len, min, "block")?;
-        if !self.ng_buffer_block(endian, offset, len)? {
-            return self.end_of_input(Cut::Record);
+        if !ng_len_ok(len, min) {
+            let damage = Damage::BlockLength { len: len as u32, min: min as u32, section: false };
+            return self.ng_damaged(offset, damage, None, 4);
+        }
+        if !self.fill(len) {
+            return self.ng_damaged(offset, Damage::BeyondEnd { len: len as u32 }, None, 4);
+        }
+        if let Some(damage) = self.ng_trailer_differs(endian, len) {
+            return self.ng_damaged(offset, damage, None, 4);
         }
         // Only now: buffering may have moved the block to the front of the buffer.
         let start = self.pos;
@@ -1317,16 +1424,19 @@ impl FileReader {
             }
             _ => Parsed::Skipped,
         };
-        self.consume(len);
-        match parsed {
-            Parsed::Packet { data, len: caplen, ts, link, orig_len } => Ok(Step::Packet(Record {
+        let step = match parsed {
+            Parsed::Packet { link, .. } if LOST && link.0 == LOST_LINK => {
+                self.stats.bad_records += 1;
+                Step::Skip
+            }
+            Parsed::Packet { data, len: caplen, ts, link, orig_len } => Step::Packet(Record {
                 start: start + data,
                 len: caplen,
                 ts,
                 link,
                 orig_len,
                 offset,
-            })),
+            }),
             Parsed::Interface(ifc) => {
                 if self.interfaces.len() >= MAX_INTERFACES {
                     return Err(self.corrupt(
@@ -1335,18 +1445,24 @@ impl FileReader {
                     ));
                 }
                 self.interfaces.push(ifc);
-                Ok(Step::Skip)
+                Step::Skip
             }
             Parsed::Skipped => {
                 self.stats.skipped_blocks += 1;
-                Ok(Step::Skip)
+                Step::Skip
             }
             Parsed::UnknownInterface => {
                 self.stats.bad_records += 1;
-                Ok(Step::Skip)
+                Step::Skip
             }
-            Parsed::Corrupt(what) => Err(self.corrupt(offset, what.to_string())),
-        }
+            // The block's length holds (its trailing copy agrees): the next one is looked for
+            // from its end.
+            Parsed::Corrupt(what) => {
+                return self.ng_damaged(offset, Damage::Packet(what), None, len)
+            }
+        };
+        self.consume(len);
+        Ok(step)
     }
 }
 
@@ -1356,6 +1472,76 @@ fn len_exceeds(caplen: u32) -> bool {
 
 /// How far past a damaged pcap record header the next plausible one is looked for.
 const PCAP_RESYNC_WINDOW: usize = 4 << 20;
+
+/// How far past damage in a pcapng block the next credible block is looked for.
+const NG_RESYNC_WINDOW: usize = PCAP_RESYNC_WINDOW;
+
+/// The link type of the interface a damaged interface block declared, whose description is
+/// lost: its packets are skipped as if it were undeclared, but the interfaces after it keep
+/// their ids. pcapng link types are 16 bits, so no interface block declares it.
+const LOST_LINK: u32 = u32::MAX;
+
+/// Whether a pcapng block length can be, for a block whose type needs at least `min` bytes.
+#[inline]
+fn ng_len_ok(len: usize, min: usize) -> bool {
+    len <= MAX_BLOCK_LEN && len >= min && len % 4 == 0
+}
+
+/// Whether the bytes of `avail` at `at` start a credible pcapng block, when looking for one
+/// in damage within a section of byte order `endian` that has declared `interfaces`
+/// interfaces: a section header with a valid byte-order magic and version 1 (in its own byte
+/// order), or a block of a known type (packet, interface, name resolution, statistics,
+/// decryption secrets, systemd journal, custom); a length that can be for its type; the whole
+/// block in `avail`, its trailing length equal to its length; for a packet block, an interface
+/// the section declared and a captured length within the block. Returns the block's length and
+/// the byte order and interfaces of what follows it.
+fn ng_credible(
+    avail: &[u8],
+    at: usize,
+    endian: Endian,
+    interfaces: usize,
+) -> Option<(usize, Endian, usize)> {
+    let h = array::<12>(avail, at)?;
+    let trailer_is = |e: Endian, len: usize| {
+        let end = at.checked_add(len)?;
+        array::<4>(avail, end.checked_sub(4)?).map(|t| e.u32(t) == len as u32)
+    };
+    if array::<4>(&h, 0) == Some(NG_SHB) {
+        let e = match array::<4>(&h, 8)? {
+            NG_BOM_BE => Endian::Big,
+            NG_BOM_LE => Endian::Little,
+            _ => return None,
+        };
+        let len = e.u32_at(&h, 4) as usize;
+        let major = e.u16(array(avail, at.checked_add(12)?)?);
+        let ok = ng_len_ok(len, NG_SHB_MIN) && major == 1 && trailer_is(e, len)?;
+        return ok.then_some((len, e, 0));
+    }
+    let block_type = endian.u32_at(&h, 0);
+    let len = endian.u32_at(&h, 4) as usize;
+    let min = match block_type {
+        NG_EPB | NG_OPB => NG_PACKET_MIN,
+        NG_SPB => NG_SPB_MIN,
+        NG_IDB => NG_IDB_MIN,
+        NG_NRB | NG_ISB | NG_SJE | NG_DSB | NG_CB | NG_DCB => NG_BLOCK_MIN,
+        _ => return None,
+    };
+    if !ng_len_ok(len, min) || !trailer_is(endian, len)? {
+        return None;
+    }
+    let packet_fits = || {
+        let caplen = endian.u32(array(avail, at.checked_add(20)?)?) as usize;
+        Some(caplen <= len - NG_PACKET_MIN)
+    };
+    let ok = match block_type {
+        NG_EPB => (endian.u32_at(&h, 8) as usize) < interfaces && packet_fits()?,
+        NG_OPB => usize::from(endian.u16(array(&h, 8)?)) < interfaces && packet_fits()?,
+        NG_SPB => interfaces > 0,
+        _ => true,
+    };
+    let after = if block_type == NG_IDB { interfaces + 1 } else { interfaces };
+    ok.then_some((len, endian, after))
+}
 
 /// Whether `h` (a pcap record header's first 16 bytes) could be a record's when looking for
 /// one in damage: a time after 1970 with a fraction of a second below one second in the file's
@@ -2603,7 +2789,11 @@ mod tests {
             assert!(err.is_none(), "{how}: {err:?}");
             assert_eq!(got.len(), 10, "{how}");
             assert_eq!((stats.damaged, stats.damaged_bytes), (1, 24), "{how}");
-            assert_eq!(stats.first_damage, Some((at as u64, u32::MAX)), "{how}");
+            assert_eq!(
+                stats.first_damage,
+                Some((at as u64, Damage::RecordLength(u32::MAX))),
+                "{how}"
+            );
         }
         // Nothing that reads as two records in a row after the damage: the error, as before.
         let mut q = Cap::pcap_header(Endian::Little, PCAP_MAGIC_US, 1, 65535);
@@ -2614,6 +2804,372 @@ mod tests {
         assert_eq!((got.len(), stats.damaged), (1, 0));
         let e = err.unwrap_or_else(|| panic!("no error"));
         assert_eq!((e.offset, kind_name(&e)), (at as u64, "corrupt"));
+    }
+
+    /// The ways a capture's bytes are read: as a stream, through gzip, mapped from a file.
+    fn read_ways() -> [(&'static str, ReadWith); 3] {
+        [("stream", read_all), ("gzip", |b| read_all(&gzip(b))), ("mapped", read_file)]
+    }
+
+    impl Cap {
+        /// The 4 bytes at `at` as this capture's byte order reads them.
+        fn get32(&self, at: usize) -> u32 {
+            let b = self.bytes[at..at + 4].try_into().unwrap_or_default();
+            self.e.u32(b)
+        }
+        /// Overwrites the 4 bytes at `at` with `v` in this capture's byte order.
+        fn put32(&mut self, at: usize, v: u32) {
+            let b = match self.e {
+                Endian::Little => v.to_le_bytes(),
+                Endian::Big => v.to_be_bytes(),
+            };
+            self.bytes[at..at + 4].copy_from_slice(&b);
+        }
+        /// `n` enhanced packet blocks on interface 0 (nanosecond units, link `link`), expected.
+        fn epbs(&mut self, n: u8, tag: u8, link: u32) {
+            for i in 0..n {
+                let data = [tag, i, tag, i, tag];
+                let units = 1_700_000_000_000_000_000 + u64::from(tag) * 1000 + u64::from(i);
+                let off = self.epb(0, units, &data, 5);
+                self.expect(units as i64, link, 5, &data, off);
+            }
+        }
+    }
+
+    /// A pcapng section in byte order `e` with one interface: three packets, a fourth at the
+    /// returned offset (the one to damage, not expected), then three more.
+    fn ng_around(e: Endian) -> (Cap, usize) {
+        let mut c = Cap::new(e);
+        c.shb();
+        c.idb(1, 0, Some(9), None);
+        c.epbs(3, b'b', 1);
+        let at = c.epb(0, 2_000, b"damaged!", 8);
+        c.epbs(3, b'a', 1);
+        (c, at)
+    }
+
+    /// Reads `c` in every way and checks that it gives the packets expected, no error, and one
+    /// damaged stretch at `at` of `bytes` bytes, the damage being `damage`.
+    fn check_resync(c: &Cap, at: usize, bytes: usize, damage: Damage, what: &str) {
+        for (how, read) in read_ways() {
+            let (got, err, stats) = read(&c.bytes);
+            assert!(err.is_none(), "{what}, {:?}, {how}: {err:?}", c.e);
+            assert_eq!(got, expected(c), "{what}, {:?}, {how}", c.e);
+            assert_eq!(
+                (stats.damaged, stats.damaged_bytes, stats.first_damage),
+                (1, bytes as u64, Some((at as u64, damage))),
+                "{what}, {:?}, {how}",
+                c.e
+            );
+            assert_eq!(stats.bytes, c.bytes.len() as u64, "{what}, {:?}, {how}", c.e);
+        }
+    }
+
+    /// An enhanced packet block whose length (or trailing length, or captured length) is
+    /// damaged costs that packet only, in either byte order, read as a stream, through gzip
+    /// or mapped: the next block is found where the damaged one really ends.
+    #[test]
+    fn a_damaged_pcapng_block_costs_that_block_only() {
+        for e in [Endian::Little, Endian::Big] {
+            let (c, at) = ng_around(e);
+            let len = c.get32(at + 4);
+            assert_eq!(len, 52);
+            let cases: [(&str, usize, u32, Damage); 7] = [
+                (
+                    "longer, its trailer elsewhere",
+                    4,
+                    len + 64,
+                    Damage::TrailingLength {
+                        len: len + 64,
+                        trailer: c.get32(at + len as usize + 60),
+                    },
+                ),
+                (
+                    "beyond the limit",
+                    4,
+                    0x7FFF_FFF0,
+                    Damage::BlockLength { len: 0x7FFF_FFF0, min: 32, section: false },
+                ),
+                ("past the end of the file", 4, 1 << 20, Damage::BeyondEnd { len: 1 << 20 }),
+                ("too short", 4, 16, Damage::BlockLength { len: 16, min: 32, section: false }),
+                (
+                    "not a multiple of 4",
+                    4,
+                    len + 2,
+                    Damage::BlockLength { len: len + 2, min: 32, section: false },
+                ),
+                (
+                    "trailing length",
+                    len as usize - 4,
+                    len ^ 0x100,
+                    Damage::TrailingLength { len, trailer: len ^ 0x100 },
+                ),
+                (
+                    "captured length",
+                    20,
+                    200,
+                    Damage::Packet("captured length exceeds the packet block"),
+                ),
+            ];
+            for (what, field, value, damage) in cases {
+                let mut d = ng_around(e).0;
+                d.put32(at + field, value);
+                check_resync(&d, at, len as usize, damage, what);
+            }
+        }
+    }
+
+    /// A block type damaged: a simple packet block (20 bytes) read as an obsolete packet block
+    /// (one bit: 3 to 2), which needs 32; an enhanced packet block whose type reads as a
+    /// section header, which starts a section all the same: the interface declared after it
+    /// is its first, and the packets after it are that interface's.
+    #[test]
+    fn a_damaged_block_type() {
+        for e in [Endian::Little, Endian::Big] {
+            let mut c = Cap::new(e);
+            c.shb();
+            c.idb(1, 0, Some(9), None);
+            c.epbs(2, b'b', 1);
+            let at = c.spb(4, b"spb!");
+            c.epbs(2, b'a', 1);
+            c.put32(at, NG_OPB);
+            check_resync(
+                &c,
+                at,
+                20,
+                Damage::BlockLength { len: 20, min: 32, section: false },
+                "spb",
+            );
+
+            let mut c = Cap::new(e);
+            c.shb();
+            c.idb(1, 0, Some(9), None);
+            c.epbs(2, b'b', 1);
+            let at = c.epb(0, 2_000, b"damaged!", 8);
+            let len = c.get32(at + 4) as usize;
+            c.idb(101, 0, Some(9), None);
+            c.epbs(2, b'a', 101);
+            c.bytes[at..at + 4].copy_from_slice(&NG_SHB);
+            check_resync(&c, at, len, Damage::ByteOrder, "section header");
+            let mut rd = reader(&c.bytes).unwrap_or_else(|e| panic!("{e}"));
+            let _ = drain(&mut rd);
+            assert_eq!(rd.meta().sections, 2);
+            assert_eq!(rd.meta().interfaces.iter().map(|i| i.section).collect::<Vec<_>>(), [1, 2]);
+        }
+    }
+
+    /// Damage in the block right before an interface block, or a section header (of the other
+    /// byte order): the reading goes on from there, with the interfaces (and byte order) they
+    /// bring. A section header whose byte-order magic is damaged is found again in the other
+    /// byte order, and its section starts there without interfaces.
+    #[test]
+    fn damage_right_before_an_interface_or_a_section() {
+        for e in [Endian::Little, Endian::Big] {
+            let other = if e == Endian::Little { Endian::Big } else { Endian::Little };
+            // Before an interface block.
+            let (mut c, at) = ng_around(e);
+            c.idb(101, 0, Some(9), None);
+            let data = b"on the second interface";
+            let off = c.epb(1, 7, data, 23);
+            c.expect(7, 101, 23, data, off);
+            c.epbs(1, b'z', 1);
+            let len = c.get32(at + 4) as usize;
+            c.put32(at + 4, 16);
+            let damage = Damage::BlockLength { len: 16, min: 32, section: false };
+            check_resync(&c, at, len, damage, "before an interface");
+
+            // Before a section header of the other byte order.
+            let (mut c, at) = ng_around(e);
+            let len = c.get32(at + 4) as usize;
+            c.e = other;
+            c.shb();
+            c.idb(113, 0, Some(9), None);
+            c.epbs(3, b'c', 113);
+            c.e = e;
+            c.put32(at + len - 4, 0x5a5a_5a5a);
+            let damage = Damage::TrailingLength { len: len as u32, trailer: 0x5a5a_5a5a };
+            check_resync(&c, at, len, damage, "before a section header");
+
+            // A section header of the other byte order with its magic damaged.
+            let mut c = Cap::new(e);
+            c.shb();
+            c.idb(1, 0, Some(9), None);
+            c.epbs(3, b'b', 1);
+            c.e = other;
+            let shb = c.bytes.len();
+            c.shb();
+            let len = c.get32(shb + 4) as usize;
+            c.idb(113, 0, Some(9), None);
+            c.epbs(3, b'c', 113);
+            c.bytes[shb + 8..shb + 12].copy_from_slice(b"\0\0\0\0");
+            check_resync(&c, shb, len, Damage::ByteOrder, "a section header's magic");
+        }
+    }
+
+    /// A damaged interface block keeps its place: the interfaces after it keep their ids, and
+    /// the packets naming it are skipped as naming an undeclared one.
+    #[test]
+    fn a_damaged_interface_block_keeps_its_place() {
+        for e in [Endian::Little, Endian::Big] {
+            let mut c = Cap::new(e);
+            c.shb();
+            let at = c.bytes.len();
+            c.idb(101, 0, None, None);
+            let len = c.get32(at + 4) as usize;
+            c.idb(1, 0, Some(9), None);
+            c.epb(0, 5, b"on the lost interface", 21);
+            let data = b"on the second";
+            let off = c.epb(1, 1_000, data, 13);
+            c.expect(1_000, 1, 13, data, off);
+            c.epb(0, 6, b"on the lost interface", 21);
+            c.put32(at + 4, len as u32 + 2);
+            let damage =
+                Damage::BlockLength { len: len as u32 + 2, min: NG_IDB_MIN as u32, section: false };
+            check_resync(&c, at, len, damage, "interface");
+            let (_, _, stats) = read_all(&c.bytes);
+            assert_eq!(stats.bad_records, 2);
+        }
+    }
+
+    /// Damage with no credible block after it is the error it always was, with the same
+    /// message: nothing after it (zeros, noise, blocks that do not hold together, packets
+    /// naming interfaces never declared), or the damaged block the last of the file (a length
+    /// running past the end of the file is then a truncated block, as before).
+    #[test]
+    fn damage_with_no_block_after_it_is_the_error_it_was() {
+        for e in [Endian::Little, Endian::Big] {
+            for (tail, fill) in [("zeros", 0u8), ("noise", 0x5a)] {
+                let mut c = Cap::new(e);
+                c.shb();
+                c.idb(1, 0, Some(9), None);
+                c.epbs(2, b'b', 1);
+                let at = c.epb(0, 2_000, b"damaged!", 8);
+                c.raw(&vec![fill; 5000]);
+                let mut short = Cap { bytes: c.bytes.clone(), ..ng_around(e).0 };
+                short.put32(at + 4, 16);
+                let mut trailer = Cap { bytes: c.bytes.clone(), ..ng_around(e).0 };
+                trailer.put32(at + 48, 44);
+                for (d, what) in [
+                    (&short, "block length 16 is less than the minimum of 32 bytes"),
+                    (&trailer, "block length 52 differs from its trailing length 44"),
+                ] {
+                    for (how, read) in read_ways() {
+                        let (got, err, stats) = read(&d.bytes);
+                        assert_eq!(got, expected(&c), "{e:?} {tail} {how}");
+                        assert_eq!((stats.damaged, stats.first_damage), (0, None));
+                        let err = err.unwrap_or_else(|| panic!("{e:?} {tail} {how}: no error"));
+                        assert_eq!((err.offset, kind_name(&err)), (at as u64, "corrupt"));
+                        assert!(
+                            err.to_string()
+                                .ends_with(&format!("offset {at}: corrupt capture: {what}")),
+                            "{e:?} {tail} {how}: {err}"
+                        );
+                    }
+                }
+            }
+            // Packet blocks after the damage naming an interface the section never declared.
+            let mut c = Cap::new(e);
+            c.shb();
+            c.idb(1, 0, Some(9), None);
+            c.epbs(2, b'b', 1);
+            let at = c.epb(0, 2_000, b"damaged!", 8);
+            for i in 0..4 {
+                c.epb(3, i, b"nowhere", 7);
+            }
+            c.put32(at + 4, 30);
+            let (got, err, stats) = read_all(&c.bytes);
+            assert_eq!((got, stats.damaged), (expected(&c), 0));
+            let err = err.unwrap_or_else(|| panic!("no error"));
+            assert_eq!((err.offset, kind_name(&err)), (at as u64, "corrupt"));
+
+            // The last block damaged.
+            for (value, field, kind) in
+                [(16, 4, "corrupt"), (200, 20, "corrupt"), (52 + 64, 4, "truncated")]
+            {
+                let mut c = Cap::new(e);
+                c.shb();
+                c.idb(1, 0, Some(9), None);
+                c.epbs(3, b'b', 1);
+                let at = c.epb(0, 2_000, b"damaged!", 8);
+                c.put32(at + field, value);
+                for (how, read) in read_ways() {
+                    let (got, err, stats) = read(&c.bytes);
+                    assert_eq!((got, stats.damaged), (expected(&c), 0), "{how}");
+                    let err = err.unwrap_or_else(|| panic!("{how}: no error"));
+                    assert_eq!((err.offset, kind_name(&err)), (at as u64, kind), "{how}");
+                }
+            }
+        }
+    }
+
+    /// A pcapng capture of `n` packets over two interfaces, with the offsets where each
+    /// packet's block starts and ends.
+    fn ng_many(n: u32) -> (Cap, Vec<(usize, usize)>) {
+        let mut c = Cap::new(Endian::Little);
+        c.shb();
+        c.idb(1, 0, Some(9), None);
+        c.idb(101, 0, None, None);
+        let mut blocks = Vec::new();
+        for i in 0..n {
+            let data: Vec<u8> = (0..(i % 23) as u8).map(|k| k.wrapping_mul(37) ^ i as u8).collect();
+            let off = c.epb(i % 2, 1_000_000 + u64::from(i), &data, data.len() as u32);
+            let link = if i % 2 == 0 { 1 } else { 101 };
+            let ts = if i % 2 == 0 {
+                1_000_000 + i64::from(i)
+            } else {
+                (1_000_000 + i64::from(i)) * 1000
+            };
+            c.expect(ts, link, data.len() as u32, &data, off);
+            blocks.push((off, c.bytes.len()));
+        }
+        (c, blocks)
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(256))]
+
+        /// A few bytes overwritten anywhere in a pcapng capture (read as it is or through
+        /// gzip): the reader ends, returns no more packets than the file has, every packet
+        /// whose block lies wholly before the first damaged byte as it is, and every packet it
+        /// returns is one of the file's (after the damage, numbered on) unless its own block
+        /// was damaged.
+        #[test]
+        fn random_pcapng_damage_is_survived(
+            edits in proptest::collection::vec((any::<prop::sample::Index>(), any::<u8>()), 1..5),
+            compress in any::<bool>(),
+        ) {
+            let (c, blocks) = ng_many(60);
+            let mut bytes = c.bytes.clone();
+            for (i, v) in &edits {
+                let at = i.index(bytes.len());
+                bytes[at] = *v;
+            }
+            let first = edits.iter().map(|(i, _)| i.index(bytes.len())).min().unwrap_or(0);
+            let dirty = |from: usize, to: usize| {
+                edits.iter().any(|(i, _)| (from..to).contains(&i.index(bytes.len())))
+            };
+            // Damage to the section or interface blocks changes what the packets read as.
+            let headers = dirty(0, blocks[0].0);
+            let input = if compress { gzip(&bytes) } else { bytes.clone() };
+            let (got, _, stats) = read_all(&input);
+            let all = expected(&c);
+            prop_assert!(got.len() <= all.len());
+            let intact = blocks.iter().take_while(|(_, end)| *end <= first).count();
+            prop_assert!(got.len() >= intact);
+            prop_assert_eq!(&got[..intact], &all[..intact]);
+            for p in &got[intact..] {
+                let Some(k) = blocks.iter().position(|(off, _)| *off as u64 == p.offset) else {
+                    return Err(TestCaseError::fail(format!("no block at {}", p.offset)));
+                };
+                if !headers && !dirty(blocks[k].0, blocks[k].1) {
+                    prop_assert_eq!(
+                        (&p.data, p.ts, p.link),
+                        (&all[k].data, all[k].ts, all[k].link)
+                    );
+                }
+            }
+            prop_assert!(stats.damaged_bytes <= bytes.len() as u64);
+        }
     }
 
     /// A pcap of snaplen `snaplen` with one good record, then a record header claiming

@@ -626,11 +626,10 @@ pub(crate) fn read_all(
         // Damage the reader passed over: the file is corrupt (an error, as when reading stopped
         // there), but the records after it were read.
         let st = src.stats();
-        if let Some((at, claimed)) = st.first_damage {
+        if let Some((at, damage)) = st.first_damage {
             report(&format!(
-                "error: {name}: offset {at}: corrupt capture: record length {claimed} is \
-                 implausible; {} bytes in {} damaged stretch{} passed over, the records after \
-                 them read",
+                "error: {name}: offset {at}: corrupt capture: {damage}; {} bytes in {} damaged \
+                 stretch{} passed over, the records after them read",
                 st.damaged_bytes,
                 st.damaged,
                 if st.damaged == 1 { "" } else { "es" }
