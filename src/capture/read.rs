@@ -1394,12 +1394,8 @@ impl FileReader {
         }
         let block_type = endian.u32_at(&h, 0);
         let len = endian.u32_at(&h, 4) as usize;
-        let min = match block_type {
-            NG_EPB | NG_OPB => NG_PACKET_MIN,
-            NG_SPB => NG_SPB_MIN,
-            NG_IDB => NG_IDB_MIN,
-            _ => NG_BLOCK_MIN,
-        };
+        // A block of a type not known here is skipped whole: any length that can be will do.
+        let min = ng_min_len(block_type).unwrap_or(NG_BLOCK_MIN);
         if !ng_len_ok(len, min) {
             let damage = Damage::BlockLength { len: len as u32, min: min as u32, section: false };
             return self.ng_damaged(offset, damage, None, 4);
@@ -1481,6 +1477,18 @@ const NG_RESYNC_WINDOW: usize = PCAP_RESYNC_WINDOW;
 /// their ids. pcapng link types are 16 bits, so no interface block declares it.
 const LOST_LINK: u32 = u32::MAX;
 
+/// The least length of a pcapng block of a type known here (the section header aside).
+#[inline]
+fn ng_min_len(block_type: u32) -> Option<usize> {
+    match block_type {
+        NG_EPB | NG_OPB => Some(NG_PACKET_MIN),
+        NG_SPB => Some(NG_SPB_MIN),
+        NG_IDB => Some(NG_IDB_MIN),
+        NG_NRB | NG_ISB | NG_SJE | NG_DSB | NG_CB | NG_DCB => Some(NG_BLOCK_MIN),
+        _ => None,
+    }
+}
+
 /// Whether a pcapng block length can be, for a block whose type needs at least `min` bytes.
 #[inline]
 fn ng_len_ok(len: usize, min: usize) -> bool {
@@ -1519,13 +1527,7 @@ fn ng_credible(
     }
     let block_type = endian.u32_at(&h, 0);
     let len = endian.u32_at(&h, 4) as usize;
-    let min = match block_type {
-        NG_EPB | NG_OPB => NG_PACKET_MIN,
-        NG_SPB => NG_SPB_MIN,
-        NG_IDB => NG_IDB_MIN,
-        NG_NRB | NG_ISB | NG_SJE | NG_DSB | NG_CB | NG_DCB => NG_BLOCK_MIN,
-        _ => return None,
-    };
+    let min = ng_min_len(block_type)?;
     if !ng_len_ok(len, min) || !trailer_is(endian, len)? {
         return None;
     }
