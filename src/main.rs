@@ -798,6 +798,14 @@ fn info(args: InfoArgs) -> io::Result<ExitCode> {
                 "damaged stretches passed over: {} ({} bytes; the first at offset {at}: {damage})",
                 stats.damaged, stats.damaged_bytes
             )?;
+            if stats.repaired > 0 {
+                writeln!(
+                    out,
+                    "record lengths repaired: {} (damaged, read as the original length, where \
+                     the next record starts)",
+                    stats.repaired
+                )?;
+            }
             failed = true;
         }
     }

@@ -203,6 +203,33 @@ pub struct CaptureStats {
     pub damaged: u64,
     pub damaged_bytes: u64,
     pub first_damage: Option<(u64, Damage)>,
+    /// pcap records whose captured length was damaged, read with their original length
+    /// instead because the record after them starts there.
+    pub repaired: u64,
+}
+
+impl CaptureStats {
+    /// What was done about damage, for the error line and `info`: "B bytes in K damaged
+    /// stretches passed over", "R record lengths repaired", or both.
+    pub fn damage_done(&self) -> String {
+        let mut parts = Vec::new();
+        if self.damaged > 0 {
+            let s = if self.damaged == 1 { "" } else { "es" };
+            parts.push(format!(
+                "{} bytes in {} damaged stretch{s} passed over",
+                self.damaged_bytes, self.damaged
+            ));
+        }
+        if self.repaired > 0 {
+            let s = if self.repaired == 1 { "" } else { "s" };
+            parts.push(format!(
+                "{} record length{s} repaired (read as the original length, where the next \
+                 record starts)",
+                self.repaired
+            ));
+        }
+        parts.join(", ")
+    }
 }
 
 /// What was wrong where a reader found damage and looked for the records after it. Displayed
@@ -211,6 +238,9 @@ pub struct CaptureStats {
 pub enum Damage {
     /// A pcap record header claiming a captured length that cannot be.
     RecordLength(u32),
+    /// A pcap record header whose captured length is not where the next record starts, while
+    /// its original length is: `(captured, original)`.
+    RecordLengthRepaired(u32, u32),
     /// A pcapng block whose length cannot be: above the limit, below its type's minimum or
     /// not a multiple of 4. `section`: the block is a section header.
     BlockLength { len: u32, min: u32, section: bool },
@@ -228,6 +258,11 @@ impl fmt::Display for Damage {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match *self {
             Damage::RecordLength(n) => write!(f, "record length {n} is implausible"),
+            Damage::RecordLengthRepaired(n, orig) => write!(
+                f,
+                "record length {n} does not end where a record starts; its original length \
+                 {orig} does"
+            ),
             Damage::BlockLength { len, min, section } => {
                 let what = if section { "section header block" } else { "block" };
                 if len as usize > read::MAX_BLOCK_LEN {

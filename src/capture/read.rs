@@ -1178,6 +1178,66 @@ impl FileReader {
         Ok(Step::Skip)
     }
 
+    /// Whether a record of `len` bytes at the current offset is followed by a plausible record
+    /// header, its time within a day of `shape.secs`. A record that ends the file (or that the
+    /// file ends within) is not: the end of a file cut short is no evidence either way.
+    fn pcap_next_fits(&mut self, len: usize, shape: RecordShape) -> bool {
+        let RecordShape { endian, frac_ns, record_header, snaplen, secs } = shape;
+        let end = record_header + len;
+        if !self.fill(end + 16) {
+            return false;
+        }
+        array::<16>(&self.buf, self.pos + end)
+            .and_then(|h| pcap_header_plausible(&h, endian, frac_ns, snaplen))
+            .is_some_and(|(_, s)| (s - secs).abs() <= 86_400)
+    }
+
+    /// A record whose captured length cannot be, or differs from its original length other
+    /// than by the snaplen's cut: the length to read it with. The original length when the
+    /// next record starts after that but not after the captured length (a damaged captured
+    /// length, repaired and counted); otherwise the captured length, as any record's, when it
+    /// can be; `None` when it cannot be: damage to pass over.
+    fn pcap_odd_len(
+        &mut self,
+        offset: u64,
+        caplen: u32,
+        orig_len: u32,
+        shape: RecordShape,
+    ) -> Option<usize> {
+        if caplen as usize > MAX_BLOCK_LEN || caplen > pcap_caplen_max(shape.snaplen) {
+            return self.pcap_repair(offset, caplen, orig_len, shape);
+        }
+        if self.pcap_next_fits(caplen as usize, shape) {
+            return Some(caplen as usize);
+        }
+        self.pcap_repair(offset, caplen, orig_len, shape).or(Some(caplen as usize))
+    }
+
+    /// The original length of a record whose captured length is damaged, when a record starts
+    /// right after it; counted as repaired.
+    #[cold]
+    #[inline(never)]
+    fn pcap_repair(
+        &mut self,
+        offset: u64,
+        caplen: u32,
+        orig_len: u32,
+        shape: RecordShape,
+    ) -> Option<usize> {
+        let len = orig_len as usize;
+        if orig_len == caplen
+            || len > MAX_BLOCK_LEN
+            || orig_len > pcap_caplen_max(shape.snaplen)
+            || !self.pcap_next_fits(len, shape)
+        {
+            return None;
+        }
+        let st = &mut self.stats;
+        st.repaired = st.repaired.saturating_add(1);
+        st.first_damage.get_or_insert((offset, Damage::RecordLengthRepaired(caplen, orig_len)));
+        Some(len)
+    }
+
     /// A pcap record header at `offset` whose length cannot be (a damaged or misaligned
     /// file): the records after it are looked for, as the next offset within
     /// [`PCAP_RESYNC_WINDOW`] where two plausible headers follow each other (or one ends the
@@ -1268,11 +1328,33 @@ impl FileReader {
         let caplen = endian.u32_at(&h, 8);
         let orig_len = endian.u32_at(&h, 12);
         let len = caplen as usize;
-        // Checked before the record is looked for: a file that ends before such a length is
-        // damaged, not cut.
-        if len > MAX_BLOCK_LEN || caplen > pcap_caplen_max(snaplen) {
-            return self.pcap_damaged(offset, caplen, endian, frac_ns, record_header, snaplen);
+        // A length that cannot be is checked before the record is looked for: a file that
+        // ends before such a length is damaged, not cut. One that is neither the whole packet
+        // nor a cut at the snaplen is checked against where the next record starts.
+        if len > MAX_BLOCK_LEN
+            || caplen > pcap_caplen_max(snaplen)
+            || (caplen != orig_len && (caplen > orig_len || caplen != snaplen))
+        {
+            return self.pcap_odd_record(offset);
         }
+        self.pcap_take(offset, secs, frac, frac_ns, record_header, len, orig_len, link)
+    }
+
+    /// The record of `len` bytes after the header at the current offset, once its length is
+    /// settled.
+    #[inline(always)]
+    #[allow(clippy::too_many_arguments)]
+    fn pcap_take(
+        &mut self,
+        offset: u64,
+        secs: i64,
+        frac: i64,
+        frac_ns: i64,
+        record_header: usize,
+        len: usize,
+        orig_len: u32,
+        link: LinkType,
+    ) -> Result<Step, CaptureError> {
         let total = record_header + len;
         if !self.fill(total) {
             return self.end_of_input(Cut::Record);
@@ -1287,9 +1369,35 @@ impl FileReader {
             len,
             ts: Timestamp(ts),
             link,
-            orig_len: orig_len.max(caplen),
+            orig_len: orig_len.max(len as u32),
             offset,
         }))
+    }
+
+    /// The record at the current offset (`offset`), whose length is odd (see `pcap_record`):
+    /// read with the length [`Self::pcap_odd_len`] settles on, or passed over as damage. What
+    /// it needs is read again from the file's format and the record's header, which keeps the
+    /// common path's call short.
+    #[cold]
+    #[inline(never)]
+    fn pcap_odd_record(&mut self, offset: u64) -> Result<Step, CaptureError> {
+        let Format::Pcap { endian, frac_ns, record_header, link, snaplen } = self.format else {
+            return Err(self.corrupt(offset, "a pcap record outside a pcap file".to_string()));
+        };
+        let Some(h) = array::<16>(&self.buf, self.pos) else {
+            return self.end_of_input(Cut::Record);
+        };
+        let secs = i64::from(endian.u32_at(&h, 0));
+        let frac = i64::from(endian.u32_at(&h, 4));
+        let caplen = endian.u32_at(&h, 8);
+        let orig_len = endian.u32_at(&h, 12);
+        let shape = RecordShape { endian, frac_ns, record_header, snaplen, secs };
+        match self.pcap_odd_len(offset, caplen, orig_len, shape) {
+            Some(len) => {
+                self.pcap_take(offset, secs, frac, frac_ns, record_header, len, orig_len, link)
+            }
+            None => self.pcap_damaged(offset, caplen, endian, frac_ns, record_header, snaplen),
+        }
     }
 
     /// Reads a section header block at the current offset and starts its section.
@@ -1464,6 +1572,17 @@ impl FileReader {
 
 fn len_exceeds(caplen: u32) -> bool {
     caplen as usize > MAX_BLOCK_LEN
+}
+
+/// What a pcap record's neighbours are checked against: the file's byte order, timestamp
+/// unit, record header length and snaplen, and the record's own seconds.
+#[derive(Clone, Copy)]
+struct RecordShape {
+    endian: Endian,
+    frac_ns: i64,
+    record_header: usize,
+    snaplen: u32,
+    secs: i64,
 }
 
 /// How far past a damaged pcap record header the next plausible one is looked for.
@@ -3172,6 +3291,47 @@ mod tests {
             }
             prop_assert!(stats.damaged_bytes <= bytes.len() as u64);
         }
+    }
+
+    /// A record's captured length damaged (a flipped bit) to another value that can be, or to
+    /// one that cannot: the record is read with its original length where the next record
+    /// starts there, and counted as repaired; nothing after it is lost. Records sliced short of
+    /// the snaplen, whose next record starts where they say, are read as they are.
+    #[test]
+    fn a_damaged_captured_length_is_repaired_from_the_original() {
+        let mut p = Cap::pcap_header(Endian::Little, PCAP_MAGIC_US, 1, 65535);
+        for i in 0..3 {
+            p.pcap_record(false, 100 + i, 2, b"before", 6);
+        }
+        let at = p.bytes.len();
+        p.pcap_record(false, 200, 3, &[7u8; 300], 300);
+        for i in 0..3 {
+            p.pcap_record(false, 300 + i, 4, b"after", 5);
+        }
+        // Sliced records (a capture cut at 8 bytes whatever the snaplen says).
+        for i in 0..3 {
+            p.pcap_record(false, 400 + i, 4, b"sliced..", 1500);
+        }
+        let (whole, _, _) = read_all(&p.bytes);
+        assert_eq!(whole.len(), 10);
+        for (caplen, how) in
+            [(300 ^ 0x100, "smaller"), (300 ^ 0x400, "larger"), (300 | 1 << 24, "impossible")]
+        {
+            for gz in [false, true] {
+                let mut b = p.bytes.clone();
+                b[at + 8..at + 12].copy_from_slice(&(caplen as u32).to_le_bytes());
+                let bytes = if gz { gzip(&b) } else { b };
+                let (got, err, stats) = read_all(&bytes);
+                assert!(err.is_none(), "{how}: {err:?}");
+                assert_eq!(got, whole, "{how}");
+                assert_eq!((stats.repaired, stats.damaged), (1, 0), "{how}");
+                let want = Damage::RecordLengthRepaired(caplen as u32, 300);
+                assert_eq!(stats.first_damage, Some((at as u64, want)), "{how}");
+            }
+        }
+        let (_, err, stats) = read_all(&p.bytes);
+        assert!(err.is_none());
+        assert_eq!((stats.repaired, stats.first_damage), (0, None));
     }
 
     /// A pcap of snaplen `snaplen` with one good record, then a record header claiming

@@ -628,11 +628,9 @@ pub(crate) fn read_all(
         let st = src.stats();
         if let Some((at, damage)) = st.first_damage {
             report(&format!(
-                "error: {name}: offset {at}: corrupt capture: {damage}; {} bytes in {} damaged \
-                 stretch{} passed over, the records after them read",
-                st.damaged_bytes,
-                st.damaged,
-                if st.damaged == 1 { "" } else { "es" }
+                "error: {name}: offset {at}: corrupt capture: {damage}; {}, the records after \
+                 them read",
+                st.damage_done()
             ));
             outcome.errors += 1;
         }
