@@ -3,7 +3,8 @@
 //! [`detect`] looks at no more than [`LOOKAHEAD`] bytes per direction and never panics: TLS
 //! (the ClientHello's SNI and ALPN), HTTP (a WebSocket upgrade or not), raw length-prefixed
 //! MSync, WebSocket frames carrying MSync without the upgrade (a connection picked up
-//! mid-stream), or something else. Its answer depends only on the bytes given, so the caller
+//! mid-stream; a plausible message confirmed by the frame header after it), or something
+//! else. [`detect_deep`] searches further for either framing. Its answer depends only on the bytes given, so the caller
 //! can call it again as more arrive until it is not [`Detection::NeedMore`].
 
 use super::websocket::{

@@ -604,8 +604,9 @@ impl<C: Consumer> Inner<C> {
     }
 
     /// Whether the connection, if picked up mid-stream with nothing found in the look-ahead,
-    /// is searched further for a message (see [`detect::detect_deep`]): only on the native
-    /// SDKs' server ports and those given with `--server-port`. Elsewhere, a capture of a busy
+    /// is searched further for a message, raw or in WebSocket frames (see
+    /// [`detect::detect_deep`]): only on the native SDKs' server ports and those given with
+    /// `--server-port`. Elsewhere, a capture of a busy
     /// host would hold and search every other mid-stream connection's first 64 KiB (a
     /// thousand of them: twelve times the time, seven times the memory).
     fn deep_search(&self, conn: ConnId) -> bool {
