@@ -1036,6 +1036,9 @@ const RUN_WORK_BASE: u64 = 256 << 10;
 /// them so). The work is bounded by what `b` holds.
 pub(super) fn msync_frame_run<C: FrameCheck>(b: &[u8], dir: Dir, last: bool, check: &C) -> bool {
     let mut work = RUN_WORK_BASE.saturating_add((b.len() as u64).saturating_mul(4));
+    // One inflater for every candidate, reset for each: a new one zeroes its state and window
+    // (tens of KiB) each time, which cost more than the rest of the search.
+    let mut z: Option<Decompress> = None;
     let mut i = 0usize;
     while let Some(k) = b.get(i..).and_then(|r| r.iter().position(|&x| x & 0xbf == 0x82)) {
         i += k;
@@ -1045,7 +1048,23 @@ pub(super) fn msync_frame_run<C: FrameCheck>(b: &[u8], dir: Dir, last: bool, che
             i += 1;
             continue;
         }
-        let mut z = None;
+        // The next frame's first bytes turn most candidates away before their payload is
+        // examined.
+        let next_fits = parse_header(rest).is_some_and(|f| {
+            let end = usize::try_from(f.len).unwrap_or(usize::MAX).saturating_add(f.hdr_len);
+            match rest.get(end..) {
+                Some([]) => last,
+                Some([n0, n1, ..]) => n0 & 0xbf == 0x82 && (n1 & 0x80 != 0) == masked,
+                _ => false,
+            }
+        });
+        if !next_fits {
+            i += 1;
+            continue;
+        }
+        if let Some(z) = z.as_mut().filter(|z| z.total_in() > 0) {
+            z.reset(false);
+        }
         if let Some(end) = run_frame(rest, masked, &mut z, &mut work, check) {
             let next = rest.get(end..).unwrap_or_default();
             if (last && next.is_empty())
@@ -1064,7 +1083,8 @@ pub(super) fn msync_frame_run<C: FrameCheck>(b: &[u8], dir: Dir, last: bool, che
 
 /// The length of a whole final binary frame at the start of `b` with the mask bit `masked`
 /// and a plausible payload, charging what examining it costs to `work`. `z` is the inflate
-/// window, started by the first RSV1 frame and kept for the next.
+/// window (created by the first RSV1 frame, fresh or reset before the first frame of a run),
+/// kept for the next frame.
 fn run_frame<C: FrameCheck>(
     b: &[u8],
     masked: bool,
@@ -1679,17 +1699,23 @@ impl<C: FrameCheck> WebSocket<C> {
         }
         // A frame with the wrong masking, on a direction that has shown nothing yet: it counts
         // only if the next frame, right after it, has the same masking and is plausible too.
+        // The next header is looked at first: it turns most candidates away before their
+        // payload is examined (copied, inflated).
+        let Some(f) = parse_header(b) else { return (Cand::Need, 0) };
+        let end = usize::try_from(f.len).unwrap_or(usize::MAX).saturating_add(f.hdr_len);
+        let next = b.get(end..).unwrap_or_default();
+        if let (Some(&n0), Some(&n1)) = (next.first(), next.get(1)) {
+            let same_mask = (n1 & 0x80 != 0) != (dir == Dir::C2S);
+            if n0 & 0xbf != 0x82 || !same_mask {
+                return (Cand::No, 0);
+            }
+        }
         let (first, w) = self.one_candidate(dir, deflate, true, b, budget);
         if !matches!(first, Cand::Yes) {
             return (first, w);
         }
-        let Some(f) = parse_header(b) else { return (Cand::Need, 0) };
-        let end = usize::try_from(f.len).unwrap_or(usize::MAX).saturating_add(f.hdr_len);
-        let next = b.get(end..).unwrap_or_default();
-        match next.get(1) {
-            None => return (Cand::Need, 0),
-            Some(&b1) if (b1 & 0x80 != 0) == (dir == Dir::C2S) => return (Cand::No, w),
-            Some(_) => {}
+        if next.len() < 2 {
+            return (Cand::Need, 0);
         }
         match self.one_candidate(dir, deflate, true, next, budget.saturating_sub(w)) {
             (Cand::Yes, w2) => (Cand::Yes, w.saturating_add(w2)),
