@@ -426,6 +426,12 @@ struct DirState {
     /// Frames read in sync whose masking did not match the direction. Once non-zero,
     /// resynchronisation accepts such frames too: the peer has shown that it sends them.
     odd_masking: u64,
+    /// The direction has been in sync on frame boundaries (it was seen from its start, or a
+    /// resynchronisation found a frame). Until then (a connection picked up mid-stream),
+    /// resynchronisation also accepts frames with the wrong masking, but only two of them
+    /// chaining exactly, both plausible: a client that never masks would otherwise have none
+    /// of its frames read.
+    ever_synced: bool,
     /// Bytes this direction's resynchronisation has passed over, and candidate payload bytes
     /// it has examined (see [`RESYNC_WORK_BASE`]), over the connection's life.
     resync_passed: u64,
@@ -465,6 +471,7 @@ impl DirState {
             closed: false,
             after_close_reported: false,
             odd_masking: 0,
+            ever_synced: phase != Phase::Resync,
             resync_passed: 0,
             resync_spent: 0,
             scanned: 0,
@@ -997,6 +1004,144 @@ fn parse_header(b: &[u8]) -> Option<Frame> {
     })
 }
 
+/// For detection: whether `b` begins with a frame header that a peer could send right after a
+/// whole message, with the mask bit `masked` (the message's own): a known opcode, no
+/// continuation, RSV1 only on a data frame, a control frame final and short, a minimal length
+/// within the default cap. `None` when `b` ends inside the header.
+pub(super) fn next_header_fits(b: &[u8], masked: bool) -> Option<bool> {
+    let f = parse_header(b)?;
+    let rsv_ok = f.rsv == 0 || (f.rsv == 4 && matches!(f.opcode, 1 | 2));
+    let control_ok = f.opcode < 8 || (f.fin && f.len <= 125);
+    Some(
+        f.mask.is_some() == masked
+            && known_opcode(f.opcode)
+            && f.opcode != 0
+            && rsv_ok
+            && control_ok
+            && !f.non_minimal
+            && f.len <= WsConfig::default().max_frame,
+    )
+}
+
+/// Bytes of candidate payloads [`msync_frame_run`] may examine (copy, unmask, inflate): this
+/// much plus four times the bytes searched, whatever their headers claim.
+const RUN_WORK_BASE: u64 = 256 << 10;
+
+/// For detection past the look-ahead (a connection picked up mid-stream inside a long
+/// message): whether `b`, the first bytes of direction `dir`, holds two whole final binary
+/// frames back to back whose payloads `check` finds plausible (unmasked, and inflated when
+/// RSV1 is set, the second with the first's window as permessage-deflate's context takeover
+/// has it), or (`last`: no more bytes will come) one that ends where `b` does. Server frames
+/// must be unmasked; client frames are masked, or unmasked in both frames (test rigs send
+/// them so). The work is bounded by what `b` holds.
+pub(super) fn msync_frame_run<C: FrameCheck>(b: &[u8], dir: Dir, last: bool, check: &C) -> bool {
+    let mut work = RUN_WORK_BASE.saturating_add((b.len() as u64).saturating_mul(4));
+    // One inflater for every candidate, reset for each: a new one zeroes its state and window
+    // (tens of KiB) each time, which cost more than the rest of the search.
+    let mut z: Option<Decompress> = None;
+    let mut i = 0usize;
+    while let Some(k) = b.get(i..).and_then(|r| r.iter().position(|&x| x & 0xbf == 0x82)) {
+        i += k;
+        let rest = b.get(i..).unwrap_or_default();
+        let masked = rest.get(1).is_some_and(|&b1| b1 & 0x80 != 0);
+        if masked && dir == Dir::S2C {
+            i += 1;
+            continue;
+        }
+        // The next frame's first bytes turn most candidates away before their payload is
+        // examined.
+        let next_fits = parse_header(rest).is_some_and(|f| {
+            let end = usize::try_from(f.len).unwrap_or(usize::MAX).saturating_add(f.hdr_len);
+            match rest.get(end..) {
+                Some([]) => last,
+                Some([n0, n1, ..]) => n0 & 0xbf == 0x82 && (n1 & 0x80 != 0) == masked,
+                _ => false,
+            }
+        });
+        if !next_fits {
+            i += 1;
+            continue;
+        }
+        if let Some(z) = z.as_mut().filter(|z| z.total_in() > 0) {
+            z.reset(false);
+        }
+        if let Some(end) = run_frame(rest, masked, &mut z, &mut work, check) {
+            let next = rest.get(end..).unwrap_or_default();
+            if (last && next.is_empty())
+                || run_frame(next, masked, &mut z, &mut work, check).is_some()
+            {
+                return true;
+            }
+        }
+        if work == 0 {
+            return false;
+        }
+        i += 1;
+    }
+    false
+}
+
+/// The length of a whole final binary frame at the start of `b` with the mask bit `masked`
+/// and a plausible payload, charging what examining it costs to `work`. `z` is the inflate
+/// window (created by the first RSV1 frame, fresh or reset before the first frame of a run),
+/// kept for the next frame.
+fn run_frame<C: FrameCheck>(
+    b: &[u8],
+    masked: bool,
+    z: &mut Option<Decompress>,
+    work: &mut u64,
+    check: &C,
+) -> Option<usize> {
+    let f = parse_header(b)?;
+    let deflated = f.rsv == 4;
+    if !f.fin || f.opcode != 2 || !(f.rsv == 0 || deflated) || f.non_minimal || f.len == 0 {
+        return None;
+    }
+    if f.mask.is_some() != masked || f.len > *work {
+        return None;
+    }
+    let len = usize::try_from(f.len).ok()?;
+    let end = f.hdr_len.checked_add(len)?;
+    let whole = b.get(f.hdr_len..end)?;
+    if !deflated {
+        // Most candidates fail on their first bytes: judge those before the whole payload.
+        let mut head = whole.get(..START_CHECK.min(len)).unwrap_or_default().to_vec();
+        if let Some(k) = f.mask {
+            unmask(&mut head, k, 0);
+        }
+        if !check.plausible_start(&head, len) {
+            return None;
+        }
+    }
+    *work -= f.len;
+    let mut body = Cow::Borrowed(whole);
+    if let Some(k) = f.mask {
+        let mut v = whole.to_vec();
+        unmask(&mut v, k, 0);
+        body = Cow::Owned(v);
+    }
+    if deflated {
+        let z = z.get_or_insert_with(|| Decompress::new(false));
+        let mut out = Vec::new();
+        let cap = usize::try_from(*work).unwrap_or(usize::MAX).min(1 << 20);
+        let ok = inflate_into(z, &body, &mut out, cap)
+            .and_then(|ended| {
+                if ended {
+                    Ok(true)
+                } else {
+                    inflate_into(z, &[0, 0, 0xff, 0xff], &mut out, cap)
+                }
+            })
+            .is_ok();
+        *work = work.saturating_sub(out.len() as u64);
+        if !ok {
+            return None;
+        }
+        body = Cow::Owned(out);
+    }
+    check.plausible(&body).then_some(end)
+}
+
 /// One connection's WebSocket state machine.
 pub struct WebSocket<C: FrameCheck = MsyncCheck> {
     cfg: WsConfig,
@@ -1482,6 +1627,7 @@ impl<C: FrameCheck> WebSocket<C> {
                 return;
             }
             d.phase = Phase::Frames;
+            d.ever_synced = true;
             d.reset_frames();
             d.inflater = None;
             let base = d.start;
@@ -1514,8 +1660,14 @@ impl<C: FrameCheck> WebSocket<C> {
             let budget = RESYNC_WORK_BASE
                 .saturating_add(passed.saturating_mul(RESYNC_WORK_PER_BYTE))
                 .saturating_sub(d.resync_spent.saturating_add(spent));
-            let mask_ok = d.odd_masking > 0;
-            match self.candidate(dir, d.deflate, mask_ok, buf.get(i..).unwrap_or_default(), budget)
+            let masking = if d.odd_masking > 0 {
+                Masking::Any
+            } else if d.ever_synced {
+                Masking::Direction
+            } else {
+                Masking::WrongIfChained
+            };
+            match self.candidate(dir, d.deflate, masking, buf.get(i..).unwrap_or_default(), budget)
             {
                 (Cand::Yes, w) => return (i, true, spent + w),
                 (Cand::Need, _) => return (i, false, spent),
@@ -1530,11 +1682,51 @@ impl<C: FrameCheck> WebSocket<C> {
 
     /// Whether a final binary frame of this direction starts at `b[0]` whose payload the check
     /// finds plausible (inflated first if RSV1 says so), and the work that took. A candidate
-    /// whose payload (or inflated payload) exceeds `budget` is not one. Its masking must match
-    /// the direction unless `any_mask` (the direction has sent frames that break the rule): a
-    /// header whose mask bit is wrong is then judged by its payload like any other, under the
-    /// same budget.
+    /// whose payload (or inflated payload) exceeds `budget` is not one. Which masking it may
+    /// have is `masking`'s: a header whose mask bit is wrong is judged by its payload like any
+    /// other, under the same budget, when that is allowed.
     fn candidate(
+        &self,
+        dir: Dir,
+        deflate: Deflate,
+        masking: Masking,
+        b: &[u8],
+        budget: u64,
+    ) -> (Cand, u64) {
+        let wrong = b.get(1).is_some_and(|&b1| (b1 & 0x80 != 0) != (dir == Dir::C2S));
+        if !(wrong && masking == Masking::WrongIfChained) {
+            return self.one_candidate(dir, deflate, masking == Masking::Any, b, budget);
+        }
+        // A frame with the wrong masking, on a direction that has shown nothing yet: it counts
+        // only if the next frame, right after it, has the same masking and is plausible too.
+        // The next header is looked at first: it turns most candidates away before their
+        // payload is examined (copied, inflated).
+        let Some(f) = parse_header(b) else { return (Cand::Need, 0) };
+        let end = usize::try_from(f.len).unwrap_or(usize::MAX).saturating_add(f.hdr_len);
+        let next = b.get(end..).unwrap_or_default();
+        if let (Some(&n0), Some(&n1)) = (next.first(), next.get(1)) {
+            let same_mask = (n1 & 0x80 != 0) != (dir == Dir::C2S);
+            if n0 & 0xbf != 0x82 || !same_mask {
+                return (Cand::No, 0);
+            }
+        }
+        let (first, w) = self.one_candidate(dir, deflate, true, b, budget);
+        if !matches!(first, Cand::Yes) {
+            return (first, w);
+        }
+        if next.len() < 2 {
+            return (Cand::Need, 0);
+        }
+        match self.one_candidate(dir, deflate, true, next, budget.saturating_sub(w)) {
+            (Cand::Yes, w2) => (Cand::Yes, w.saturating_add(w2)),
+            (Cand::Need, _) => (Cand::Need, 0),
+            (Cand::No, w2) => (Cand::No, w.saturating_add(w2)),
+        }
+    }
+
+    /// [`WebSocket::candidate`] for one frame: its masking must match the direction unless
+    /// `any_mask`.
+    fn one_candidate(
         &self,
         dir: Dir,
         deflate: Deflate,
@@ -1618,6 +1810,17 @@ enum Cand {
     Yes,
     No,
     Need,
+}
+
+/// Which masking a resynchronising direction accepts in a frame.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Masking {
+    /// The direction's own (client frames masked, server frames not).
+    Direction,
+    /// Either (the direction has sent frames with the wrong masking in sync).
+    Any,
+    /// The direction's own, or the wrong one in two plausible frames chaining exactly.
+    WrongIfChained,
 }
 
 /// Index after the blank line ending an HTTP head (CRLF or bare LF lines), if present.
@@ -2624,15 +2827,39 @@ mod tests {
             vec![(Dir::C2S, good[0].clone()), (Dir::C2S, good[2].clone()), (Dir::C2S, body(12, 7))]
         );
         assert!(evs.contains(&Ev::Skipped(Dir::C2S, gb as u64, (starts[2] - gb) as u64)));
-        // Picked up mid-stream, nothing has been shown: only masked client frames are found.
-        let mut c = Vec::new();
+    }
+
+    /// Picked up mid-stream, a client that never masks had none of its frames read: nothing
+    /// had been shown in sync. Two unmasked frames chaining exactly, both plausible, are
+    /// taken; one alone is not.
+    #[test]
+    fn midstream_unmasked_client_frames_are_found_when_two_chain() {
+        let good: Vec<Vec<u8>> = (0..3).map(|i| body(30, i)).collect();
+        let mut c = b"ail of a frame".to_vec();
         for g in &good {
             c.extend(sframe(0x82, g));
         }
         c.extend(cframe(0x82, &body(9, 8)));
         let mut ws = WebSocket::new_midstream(cfg(), TestCheck, 0, 0);
         let evs = run(&mut ws, &[(0, &c)], &[]);
-        assert_eq!(msgs(&evs), vec![(Dir::C2S, body(9, 8))]);
+        let want: Vec<(Dir, Vec<u8>)> =
+            good.iter().chain([&body(9, 8)]).map(|g| (Dir::C2S, g.clone())).collect();
+        assert_eq!(msgs(&evs), want);
+        assert_eq!(masking_problems(&evs), [(Dir::C2S, 14, false)]);
+        // Whatever the cuts.
+        for step in [1usize, 7, 40] {
+            let parts: Vec<(u64, &[u8])> =
+                c.chunks(step).enumerate().map(|(i, p)| ((i * step) as u64, p)).collect();
+            let mut ws = WebSocket::new_midstream(cfg(), TestCheck, 0, 0);
+            assert_eq!(msgs(&run(&mut ws, &parts, &[])), want, "cut every {step}");
+        }
+        // One unmasked frame, then a masked one: only the masked one.
+        let mut c = b"ail of a frame".to_vec();
+        c.extend(sframe(0x82, &good[0]));
+        c.extend(cframe(0x82, &body(9, 8)));
+        let mut ws = WebSocket::new_midstream(cfg(), TestCheck, 0, 0);
+        assert_eq!(msgs(&run(&mut ws, &[(0, &c)], &[])), vec![(Dir::C2S, body(9, 8))]);
+        // A direction seen in sync keeps the rule: see the test above.
     }
 
     /// Once a direction has shown frames with the wrong masking, resynchronisation judges those

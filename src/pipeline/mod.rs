@@ -604,8 +604,9 @@ impl<C: Consumer> Inner<C> {
     }
 
     /// Whether the connection, if picked up mid-stream with nothing found in the look-ahead,
-    /// is searched further for a message (see [`detect::detect_deep`]): only on the native
-    /// SDKs' server ports and those given with `--server-port`. Elsewhere, a capture of a busy
+    /// is searched further for a message, raw or in WebSocket frames (see
+    /// [`detect::detect_deep`]): only on the native SDKs' server ports and those given with
+    /// `--server-port`. Elsewhere, a capture of a busy
     /// host would hold and search every other mid-stream connection's first 64 KiB (a
     /// thousand of them: twelve times the time, seven times the memory).
     fn deep_search(&self, conn: ConnId) -> bool {
@@ -1304,6 +1305,44 @@ mod tests {
             let got = midstream_server_bytes("10.0.0.2:6717", &noise);
             assert_eq!((got.messages, got.other), (0, 1), "{len} bytes of noise");
         }
+    }
+
+    /// The same over WebSocket (the web SDK): a connection picked up inside a server frame
+    /// longer than the look-ahead was "other", and its whole session lost.
+    #[test]
+    fn midstream_websocket_start_inside_a_long_frame() {
+        use crate::msync::pb;
+        use prost::Message as _;
+        let frame = |m: &pb::MSync| {
+            let body = m.encode_to_vec();
+            let mut f = vec![0x82, 126];
+            f.extend((body.len() as u16).to_be_bytes());
+            if body.len() < 126 {
+                f = vec![0x82, body.len() as u8];
+            }
+            f.extend(body);
+            f
+        };
+        let text = "hello, a long pull answer ".repeat(1000).into_bytes();
+        let long =
+            frame(&pb::MSync { command: Some(0), payload: Some(text), ..Default::default() });
+        let short = frame(&pb::MSync { command: Some(1), payload: None, ..Default::default() });
+        let tail = |n: usize| long.get(long.len() - n..).unwrap_or_default().to_vec();
+        for n in [5_000usize, 20_000] {
+            let mut stream = tail(n);
+            for _ in 0..3 {
+                stream.extend(&short);
+            }
+            let got = midstream_server_bytes("10.0.0.2:6717", &stream);
+            assert_eq!((got.messages, got.other), (3, 0), "a tail of {n} bytes");
+            let got = midstream_server_bytes("10.0.0.2:5432", &stream);
+            assert_eq!((got.messages, got.other), (0, 1), "a tail of {n} bytes, port 5432");
+        }
+        // One frame after the tail: found when the connection ends with it.
+        let mut stream = tail(9_000);
+        stream.extend(&short);
+        let got = midstream_server_bytes("10.0.0.2:6717", &stream);
+        assert_eq!((got.messages, got.other), (1, 0), "one frame after the tail");
     }
 
     #[test]
