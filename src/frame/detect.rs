@@ -744,26 +744,8 @@ mod tests {
     }
 
     fn ws_frame(b0: u8, mask: Option<[u8; 4]>, payload: &[u8]) -> Vec<u8> {
-        let m = if mask.is_some() { 0x80 } else { 0 };
-        let mut f = vec![b0];
-        match payload.len() {
-            n @ 0..=125 => f.push(m | n as u8),
-            n @ 126..=0xffff => {
-                f.push(m | 126);
-                f.extend((n as u16).to_be_bytes());
-            }
-            n => {
-                f.push(m | 127);
-                f.extend((n as u64).to_be_bytes());
-            }
-        }
-        match mask {
-            Some(k) => {
-                f.extend_from_slice(&k);
-                f.extend(payload.iter().enumerate().map(|(i, x)| x ^ k[i % 4]));
-            }
-            None => f.extend_from_slice(payload),
-        }
+        let mut f = Vec::new();
+        crate::synth::ws::frame(&mut f, b0 & 0x80 != 0, b0 & 0x40 != 0, b0 & 0x0f, payload, mask);
         f
     }
 

@@ -1314,13 +1314,8 @@ mod tests {
         use crate::msync::pb;
         use prost::Message as _;
         let frame = |m: &pb::MSync| {
-            let body = m.encode_to_vec();
-            let mut f = vec![0x82, 126];
-            f.extend((body.len() as u16).to_be_bytes());
-            if body.len() < 126 {
-                f = vec![0x82, body.len() as u8];
-            }
-            f.extend(body);
+            let mut f = Vec::new();
+            crate::synth::ws::frame(&mut f, true, false, 2, &m.encode_to_vec(), None);
             f
         };
         let text = "hello, a long pull answer ".repeat(1000).into_bytes();

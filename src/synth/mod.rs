@@ -32,7 +32,7 @@ mod seed;
 mod tcp;
 #[cfg(test)]
 mod tests;
-mod ws;
+pub(crate) mod ws;
 
 use std::cmp::Reverse;
 use std::collections::{BinaryHeap, HashMap, VecDeque};
