@@ -361,6 +361,38 @@ fn misaligned_record_header_mid_file() {
     }
 }
 
+/// One record's captured length with a bit flipped, to a larger length that can be and to a
+/// smaller one: before, the larger swallowed the records it covered and the smaller left the
+/// rest of the record to be read as a header. The record's original length is where the next
+/// record starts, so it is read with that: an error naming the offset (the file is damaged),
+/// and every packet and message is there.
+#[test]
+fn a_record_length_with_a_flipped_bit_is_repaired() {
+    let (file, messages) = session_capture(3, |_, _| {});
+    let mut records = Vec::new();
+    let mut pos = 24;
+    while pos + 16 <= file.len() {
+        records.push(pos);
+        pos += 16 + u32::from_le_bytes(file[pos + 8..pos + 12].try_into().unwrap()) as usize;
+    }
+    let at = records[records.len() / 2];
+    let caplen = u32::from_le_bytes(file[at + 8..at + 12].try_into().unwrap());
+    for flipped in [caplen ^ 0x400, caplen ^ (1 << caplen.trailing_zeros().min(5))] {
+        let mut bad = file.clone();
+        bad[at + 8..at + 12].copy_from_slice(&flipped.to_le_bytes());
+        let name = format!("flipped-{flipped}.pcap");
+        let r = dissect(&write_file(&name, &bad), &[]);
+        assert_eq!(r.status, 2, "{name}: {}", r.stderr);
+        let want = format!(
+            "offset {at}: corrupt capture: record length {flipped} does not end where a record \
+             starts; its original length {caplen} does; 1 record length repaired"
+        );
+        assert!(r.stderr.contains(&want), "{name}: {}", r.stderr);
+        assert_eq!(r.tally("packets"), records.len() as u64, "{name}");
+        assert_eq!(r.tally("messages"), messages, "{name}");
+    }
+}
+
 /// A gzip stream holding a pcap header (snaplen 65535) and a record header claiming 255 MiB,
 /// then 40 MB of zeros: the record is rejected as it is read, before anything is buffered for
 /// it. Taken for a record cut short, it grew the buffer by doubling as the zeros came (64 MiB
