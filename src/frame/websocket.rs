@@ -1142,6 +1142,26 @@ fn run_frame<C: FrameCheck>(
     check.plausible(&body).then_some(end)
 }
 
+thread_local! {
+    /// The inflater that resynchronisation tries deflated candidates with, reset for each. A
+    /// new one per candidate zeroed its state and 32 KiB window every time: on a capture
+    /// picked up mid-stream with permessage-deflate, 70 % of all instructions.
+    static PROBE_INFLATER: std::cell::RefCell<Option<Decompress>> =
+        const { std::cell::RefCell::new(None) };
+}
+
+/// `f` run with this thread's probe inflater, reset (a fresh one should it be in use).
+fn with_probe_inflater<T>(f: impl FnOnce(&mut Decompress) -> T) -> T {
+    PROBE_INFLATER.with(|cell| match cell.try_borrow_mut() {
+        Ok(mut slot) => {
+            let z = slot.get_or_insert_with(|| Decompress::new(false));
+            z.reset(false);
+            f(z)
+        }
+        Err(_) => f(&mut Decompress::new(false)),
+    })
+}
+
 /// One connection's WebSocket state machine.
 pub struct WebSocket<C: FrameCheck = MsyncCheck> {
     cfg: WsConfig,
@@ -1778,20 +1798,21 @@ impl<C: FrameCheck> WebSocket<C> {
             body = Cow::Owned(b);
         }
         if deflated {
-            let mut z = Decompress::new(false);
             let mut out = Vec::new();
             // What inflating may produce is part of the work.
             let left = budget.saturating_sub(work);
             let cap = self.cfg.max_inflated.min(usize::try_from(left).unwrap_or(usize::MAX));
-            let ok = inflate_into(&mut z, &body, &mut out, cap)
-                .and_then(|ended| {
-                    if ended {
-                        Ok(true)
-                    } else {
-                        inflate_into(&mut z, &[0, 0, 0xff, 0xff], &mut out, cap)
-                    }
-                })
-                .is_ok();
+            let ok = with_probe_inflater(|z| {
+                inflate_into(z, &body, &mut out, cap)
+                    .and_then(|ended| {
+                        if ended {
+                            Ok(true)
+                        } else {
+                            inflate_into(z, &[0, 0, 0xff, 0xff], &mut out, cap)
+                        }
+                    })
+                    .is_ok()
+            });
             work = work.saturating_add(out.len() as u64);
             if !ok {
                 return (Cand::No, work);
