@@ -1323,10 +1323,7 @@ impl FileReader {
         let Some(h) = array::<16>(&self.buf, self.pos) else {
             return self.end_of_input(Cut::Record);
         };
-        let secs = i64::from(endian.u32_at(&h, 0));
-        let frac = i64::from(endian.u32_at(&h, 4));
-        let caplen = endian.u32_at(&h, 8);
-        let orig_len = endian.u32_at(&h, 12);
+        let (secs, frac, caplen, orig_len) = pcap_record_fields(&h, endian);
         let len = caplen as usize;
         // A length that cannot be is checked before the record is looked for: a file that
         // ends before such a length is damaged, not cut. One that is neither the whole packet
@@ -1387,10 +1384,7 @@ impl FileReader {
         let Some(h) = array::<16>(&self.buf, self.pos) else {
             return self.end_of_input(Cut::Record);
         };
-        let secs = i64::from(endian.u32_at(&h, 0));
-        let frac = i64::from(endian.u32_at(&h, 4));
-        let caplen = endian.u32_at(&h, 8);
-        let orig_len = endian.u32_at(&h, 12);
+        let (secs, frac, caplen, orig_len) = pcap_record_fields(&h, endian);
         let shape = RecordShape { endian, frac_ns, record_header, snaplen, secs };
         match self.pcap_odd_len(offset, caplen, orig_len, shape) {
             Some(len) => {
@@ -1572,6 +1566,14 @@ impl FileReader {
 
 fn len_exceeds(caplen: u32) -> bool {
     caplen as usize > MAX_BLOCK_LEN
+}
+
+/// A pcap record header's seconds, fraction, captured length and original length.
+#[inline(always)]
+fn pcap_record_fields(h: &[u8; 16], endian: Endian) -> (i64, i64, u32, u32) {
+    let secs = i64::from(endian.u32_at(h, 0));
+    let frac = i64::from(endian.u32_at(h, 4));
+    (secs, frac, endian.u32_at(h, 8), endian.u32_at(h, 12))
 }
 
 /// What a pcap record's neighbours are checked against: the file's byte order, timestamp
