@@ -793,16 +793,24 @@ fn info(args: InfoArgs) -> io::Result<ExitCode> {
         writeln!(out, "blocks skipped: {}", stats.skipped_blocks)?;
         writeln!(out, "records skipped (naming an undeclared interface): {}", stats.bad_records)?;
         if let Some((at, damage)) = stats.first_damage {
-            writeln!(
-                out,
-                "damaged stretches passed over: {} ({} bytes; the first at offset {at}: {damage})",
-                stats.damaged, stats.damaged_bytes
-            )?;
+            // The first damage is named on the line of its kind.
+            let first = format!("the first at offset {at}: {damage}");
+            let repair_first =
+                matches!(damage, msyncdump::capture::Damage::RecordLengthRepaired(..));
+            if stats.damaged > 0 {
+                let first = if repair_first { String::new() } else { format!("; {first}") };
+                writeln!(
+                    out,
+                    "damaged stretches passed over: {} ({} bytes{first})",
+                    stats.damaged, stats.damaged_bytes
+                )?;
+            }
             if stats.repaired > 0 {
+                let first = if repair_first { format!("; {first}") } else { String::new() };
                 writeln!(
                     out,
                     "record lengths repaired: {} (damaged, read as the original length, where \
-                     the next record starts)",
+                     the next record starts{first})",
                     stats.repaired
                 )?;
             }

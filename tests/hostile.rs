@@ -381,15 +381,26 @@ fn a_record_length_with_a_flipped_bit_is_repaired() {
         let mut bad = file.clone();
         bad[at + 8..at + 12].copy_from_slice(&flipped.to_le_bytes());
         let name = format!("flipped-{flipped}.pcap");
-        let r = dissect(&write_file(&name, &bad), &[]);
+        let path = write_file(&name, &bad);
+        let r = dissect(&path, &[]);
         assert_eq!(r.status, 2, "{name}: {}", r.stderr);
-        let want = format!(
-            "offset {at}: corrupt capture: record length {flipped} does not end where a record \
-             starts; its original length {caplen} does; 1 record length repaired"
+        let damage = format!(
+            "record length {flipped} does not end where a record starts; its original length \
+             {caplen} does"
         );
+        let want = format!("offset {at}: corrupt capture: {damage}; 1 record length repaired");
         assert!(r.stderr.contains(&want), "{name}: {}", r.stderr);
+        assert!(!r.stderr.contains("passed over"), "{name}: {}", r.stderr);
         assert_eq!(r.tally("packets"), records.len() as u64, "{name}");
         assert_eq!(r.tally("messages"), messages, "{name}");
+        let info = run_bounded("info", &path, &[]);
+        assert_eq!(info.status, 2, "{name}: {}", info.stdout);
+        assert!(!info.stdout.contains("damaged stretches"), "{name}: {}", info.stdout);
+        let line = format!(
+            "record lengths repaired: 1 (damaged, read as the original length, where the next \
+             record starts; the first at offset {at}: {damage})"
+        );
+        assert!(info.stdout.contains(&line), "{name}: {}", info.stdout);
     }
 }
 

@@ -627,9 +627,9 @@ pub(crate) fn read_all(
         // there), but the records after it were read.
         let st = src.stats();
         if let Some((at, damage)) = st.first_damage {
+            let after = if st.damaged > 0 { ", the records after them read" } else { "" };
             report(&format!(
-                "error: {name}: offset {at}: corrupt capture: {damage}; {}, the records after \
-                 them read",
+                "error: {name}: offset {at}: corrupt capture: {damage}; {}{after}",
                 st.damage_done()
             ));
             outcome.errors += 1;
