@@ -252,7 +252,7 @@ fn envelope(cmd: u8, zlib: bool, payload: &[u8]) -> Vec<u8> {
 fn empty_file() {
     let r = dissect(&write_file("empty.pcap", &[]), &[]);
     assert_eq!(r.status, 2);
-    assert!(r.stderr.contains("not a pcap or pcapng capture"), "{}", r.stderr);
+    assert!(r.stderr.contains("empty.pcap: offset 0: empty: no capture header"), "{}", r.stderr);
 }
 
 #[test]

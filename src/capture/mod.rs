@@ -135,6 +135,11 @@ pub enum CaptureErrorKind {
     Io(#[from] std::io::Error),
     #[error("not a pcap or pcapng capture")]
     NotACapture,
+    /// No byte at all (after decompression, for a compressed file): said apart from a file
+    /// that is not a capture, as tcpdump and capinfos do, since it usually means a capture
+    /// that was never written to rather than the wrong file.
+    #[error("empty: no capture header")]
+    Empty,
     #[error("corrupt capture: {0}")]
     Corrupt(String),
     /// The file ends inside a record, or a header: everything before it was read.

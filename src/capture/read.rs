@@ -865,6 +865,7 @@ impl FileReader {
                 // What the stream held ends there, as if it were its end.
                 Some(e) if is_trailing_data(&e) => Err(self.fail(0, CaptureErrorKind::NotACapture)),
                 Some(e) if self.end == self.pos => Err(self.fail(0, CaptureErrorKind::Io(e))),
+                _ if self.end == self.pos => Err(self.fail(0, CaptureErrorKind::Empty)),
                 _ => Err(self.fail(0, CaptureErrorKind::NotACapture)),
             };
         }
@@ -2141,7 +2142,7 @@ mod tests {
     fn kind_name(e: &CaptureError) -> &'static str {
         match e.kind {
             CaptureErrorKind::Io(_) => "io",
-            CaptureErrorKind::NotACapture => "not",
+            CaptureErrorKind::NotACapture | CaptureErrorKind::Empty => "not",
             CaptureErrorKind::Corrupt(_) => "corrupt",
             CaptureErrorKind::Truncated(_) => "truncated",
             CaptureErrorKind::Trailing(_) => "trailing",
@@ -2389,6 +2390,7 @@ mod tests {
                         e.kind,
                         CaptureErrorKind::Truncated(_)
                             | CaptureErrorKind::NotACapture
+                            | CaptureErrorKind::Empty
                             | CaptureErrorKind::Io(_)
                     ),
                     "{name} cut at {cut}: {e}"
@@ -2606,12 +2608,24 @@ mod tests {
             let Err(e) = reader(bytes) else { panic!("{bytes:?} accepted") };
             assert_eq!(e.offset, 0);
             assert!(
-                matches!(e.kind, CaptureErrorKind::NotACapture | CaptureErrorKind::Truncated(_)),
+                matches!(
+                    e.kind,
+                    CaptureErrorKind::NotACapture
+                        | CaptureErrorKind::Empty
+                        | CaptureErrorKind::Truncated(_)
+                ),
                 "{bytes:?}: {e}"
             );
         }
         let Err(e) = reader(b"not a capture at all") else { panic!("accepted") };
         assert_eq!(e.to_string(), "test.pcap: offset 0: not a pcap or pcapng capture");
+        // Nothing at all, plain or once decompressed, is said to be empty; a few bytes are not.
+        for bytes in [Vec::new(), gzip(b"")] {
+            let Err(e) = reader(&bytes) else { panic!("{bytes:?} accepted") };
+            assert_eq!(e.to_string(), "test.pcap: offset 0: empty: no capture header");
+        }
+        let Err(e) = reader(b"abc") else { panic!("accepted") };
+        assert!(matches!(e.kind, CaptureErrorKind::NotACapture), "{e}");
         // A pcapng SHB with a bad byte-order magic.
         let mut bad = pcapng_sample().bytes;
         bad[8] = 0;
