@@ -538,6 +538,11 @@ fn report(args: ReportArgs) -> io::Result<ExitCode> {
         None => Analyzer::new(&opts),
     };
     let report = analyzer.report();
+    if report.overview.packets == 0 && outcome.errors > 0 {
+        // No input gave a single packet, and the error lines above say why: a report of
+        // zeros would only look like an answer.
+        return Ok(ExitCode::from(2));
+    }
     if let Some(why) = nothing_matched(&report, &args) {
         eprintln!("msyncdump: warning: {why}");
     }

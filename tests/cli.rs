@@ -291,6 +291,28 @@ fn not_a_capture_is_a_one_line_error_with_the_offset() {
     assert!(err.contains("garbage.pcap: offset 0: not a pcap or pcapng capture"), "{err}");
     let missing = run(&["dissect", "/nonexistent/x.pcap"]);
     assert_eq!(missing.status.code(), Some(2));
+    // A report of zeros would look like an answer: with no packet read and errors, only the
+    // errors are printed. A capture that is readable but empty still gets its (empty) report.
+    for args in [&["report", "/nonexistent/x.pcap"][..], &["report", "--json", f.to_str().unwrap()]]
+    {
+        let out = run(args);
+        assert_eq!(out.status.code(), Some(2), "{args:?}");
+        assert!(out.stdout.is_empty(), "{args:?}: {}", String::from_utf8_lossy(&out.stdout));
+        let err = String::from_utf8(out.stderr).unwrap();
+        assert_eq!(err.lines().count(), 1, "{args:?}: {err}");
+    }
+    let empty = dir.join("no-packets.pcap");
+    let mut header = vec![0xd4, 0xc3, 0xb2, 0xa1, 2, 0, 4, 0];
+    header.extend_from_slice(&[0; 8]);
+    header.extend_from_slice(&65535u32.to_le_bytes());
+    header.extend_from_slice(&1u32.to_le_bytes());
+    std::fs::write(&empty, &header).unwrap();
+    let out = run(&["report", "--no-color", empty.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(0));
+    let text = String::from_utf8(out.stdout).unwrap();
+    assert!(text.contains("0 packets, 0 TCP connections"), "{text}");
+    // Every section without rows says so in one word, Messages included.
+    assert!(text.contains("Messages\nnone\n"), "{text}");
 }
 
 /// A zstd capture damaged inside a compressed block: one plain error line naming the file and

@@ -709,6 +709,15 @@ fn count_table(c: &Ctx<'_>, title: &str, rows: &[CountRow]) -> Table {
 fn messages(c: &Ctx<'_>, out: &mut dyn Write) -> io::Result<()> {
     let m = &c.r.messages;
     c.heading(out, "Messages")?;
+    // Five empty tables say less than the one word the other sections print.
+    if m.namespaces.is_empty()
+        && m.body_types.is_empty()
+        && m.content_types.is_empty()
+        && m.top_senders.is_empty()
+        && m.top_receivers.is_empty()
+    {
+        return none(out);
+    }
     c.emit(out, &count_table(c, "Namespace", &m.namespaces), 0)?;
     c.emit(out, &count_table(c, "Body type", &m.body_types), 0)?;
     c.emit(out, &count_table(c, "Content type", &m.content_types), 0)?;
