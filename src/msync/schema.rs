@@ -433,12 +433,25 @@ impl FieldInfo {
     /// Whether the field is a secret (by name, see [`crate::msync::render::is_secret`]). A
     /// secret field that arrives with a wire type its type cannot have is shown as an unknown
     /// field (`desc` is `None`), but its bytes are still the secret's: its number decides.
+    ///
+    /// A field number the schema does not know, carrying bytes, in a message that carries
+    /// credentials (the envelope, PROVISION) is taken as one too: a newer SDK's token there
+    /// would otherwise print in clear, and nothing else of interest is expected beside them.
     pub fn is_secret(&self) -> bool {
-        self.secret_value
-            || self
-                .desc
-                .or_else(|| self.parent.field(self.number))
-                .is_some_and(|d| crate::msync::render::is_secret(self.parent.full_name, d.name))
+        if self.secret_value {
+            return true;
+        }
+        match self.desc.or_else(|| self.parent.field(self.number)) {
+            Some(d) => crate::msync::render::is_secret(self.parent.full_name, d.name),
+            None => {
+                matches!(self.wire, WireType::Len | WireType::Group)
+                    && self
+                        .parent
+                        .fields
+                        .iter()
+                        .any(|d| crate::msync::render::is_credential(d.name))
+            }
+        }
     }
 }
 

@@ -180,10 +180,15 @@ pub const REDACTED: &str = "***";
 /// the full name (`easemob.pb.Provision`), `field` the `.proto` field name.
 pub fn is_secret(message: &str, field: &str) -> bool {
     match field {
-        "auth" | "password" | "encrypt_key" | "auth_token" | "ntp_key" => true,
         "secretKey" | "thumbnailSecretKey" => message == "easemob.pb.MessageBody.Content",
-        _ => false,
+        _ => is_credential(field),
     }
+}
+
+/// Whether a field is one of the login's credentials (the envelope's and PROVISION's secrets,
+/// not a chat attachment's key).
+pub fn is_credential(field: &str) -> bool {
+    matches!(field, "auth" | "password" | "encrypt_key" | "auth_token" | "ntp_key")
 }
 
 #[cfg(test)]

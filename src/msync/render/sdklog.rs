@@ -395,8 +395,12 @@ mod tests {
         assert_eq!(
             s,
             "{ verison : MSYNC_V1, command : SYNC, payload : { status : { error_code : 99 } }, \
-             field 42 : 7, field 43 : 1, field 44 : 2, field 45 : hi, field 46 : <group> 0801 }"
+             field 42 : 7, field 43 : 1, field 44 : 2, field 45 : ***, field 46 : *** }"
         );
+        let mut shown = String::new();
+        let opts = RenderOpts { show_secrets: true, ..Default::default() };
+        write_sdklog(&mut shown, &samples::odd(), Dir::S2C, &opts);
+        assert!(shown.ends_with("field 45 : hi, field 46 : <group> 0801 }"), "{shown}");
         let e = log(&samples::encrypted(), Dir::C2S);
         assert_eq!(
             e,

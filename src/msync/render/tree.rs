@@ -266,11 +266,17 @@ easemob.pb.MSync (230 bytes)
             "    field 42 (varint): 7\n",
             "    field 43 (fixed32): 1\n",
             "    field 44 (fixed64): 2\n",
-            "    field 45 (bytes): \"hi\" (2 bytes)\n",
-            "    field 46 (group): 0801 (2 bytes)\n",
+            // Unknown bytes beside the envelope's credentials may be a newer one.
+            "    field 45 (bytes): ***\n",
+            "    field 46 (group): ***\n",
         ] {
             assert!(t.contains(line), "{line} in {t}");
         }
+        let mut s = String::new();
+        let opts = RenderOpts { show_secrets: true, ..Default::default() };
+        write_tree(&mut s, &samples::odd(), Dir::S2C, &opts);
+        assert!(s.contains("    field 45 (bytes): \"hi\" (2 bytes)\n"), "{s}");
+        assert!(s.contains("    field 46 (group): 0801 (2 bytes)\n"), "{s}");
         let t = tree(&samples::encrypted(), Dir::C2S);
         assert!(t.contains("\n    payload: 01020304 (4 bytes) [encrypted]\n"), "{t}");
         assert!(t.contains("\n    encrypt_type: ENCRYPT_AES_GCM (3)\n"), "{t}");
