@@ -521,6 +521,33 @@ fn zlib_bomb_of_1_gib() {
 }
 
 #[test]
+fn repeated_fields_of_millions_of_empty_elements() {
+    use flate2::write::ZlibEncoder;
+    // 8 million empty metas (16 MB) inflated from a zlib payload of a few kilobytes: 2.4 GB as
+    // decoded structs. Not decoded, and said so; the report, which decodes nothing per element,
+    // counts the message.
+    let mut enc = ZlibEncoder::new(Vec::new(), flate2::Compression::best());
+    enc.write_all(&[0x22, 0x00].repeat(8_000_000)).unwrap();
+    let body = envelope(0, true, &enc.finish().unwrap());
+    let (file, n) = session_capture(2, |flow, pcap| {
+        flow.send(pcap, Dir::S2C, &framed(&body));
+    });
+    let path = write_file("empty-metas.pcap", &file);
+    for args in [&[][..], &["--json"][..]] {
+        let r = dissect(&path, args);
+        assert_eq!(r.status, 0, "{}", r.stderr);
+        assert_eq!(r.tally("messages"), n);
+        assert_eq!(r.tally("decode errors"), 1);
+        assert_eq!(r.tally("messages over the decoding budget"), 1, "{}", r.stderr);
+        assert!(r.stdout.contains("repeated fields of too many elements"), "{}", r.stdout);
+    }
+    let r = report(&path, &["--json", "--section", "overview"]);
+    assert_eq!(r.status, 0, "{}", r.stderr);
+    let v: serde_json::Value = serde_json::from_str(&r.stdout).unwrap();
+    assert_eq!(v["overview"]["messages"], n + 1);
+}
+
+#[test]
 fn deeply_nested_protobuf_groups() {
     // 300 000 nested groups (field 1, start-group … end-group) as a SYNC payload, and the same
     // inside an unknown envelope field.
