@@ -521,6 +521,68 @@ fn zlib_bomb_of_1_gib() {
 }
 
 #[test]
+fn repeated_fields_of_millions_of_empty_elements() {
+    use flate2::write::ZlibEncoder;
+    // 8 million empty metas (16 MB) inflated from a zlib payload of a few kilobytes: 2.4 GB as
+    // decoded structs. Not decoded, and said so; the report, which decodes nothing per element,
+    // counts the message.
+    let mut enc = ZlibEncoder::new(Vec::new(), flate2::Compression::best());
+    enc.write_all(&[0x22, 0x00].repeat(8_000_000)).unwrap();
+    let body = envelope(0, true, &enc.finish().unwrap());
+    let (file, n) = session_capture(2, |flow, pcap| {
+        flow.send(pcap, Dir::S2C, &framed(&body));
+    });
+    let path = write_file("empty-metas.pcap", &file);
+    for args in [&[][..], &["--json"][..]] {
+        let r = dissect(&path, args);
+        assert_eq!(r.status, 0, "{}", r.stderr);
+        assert_eq!(r.tally("messages"), n);
+        assert_eq!(r.tally("decode errors"), 1);
+        assert_eq!(r.tally("messages over the decoding budget"), 1, "{}", r.stderr);
+        assert!(r.stdout.contains("repeated fields of too many elements"), "{}", r.stdout);
+    }
+    let r = report(&path, &["--json", "--section", "overview"]);
+    assert_eq!(r.status, 0, "{}", r.stderr);
+    let v: serde_json::Value = serde_json::from_str(&r.stdout).unwrap();
+    assert_eq!(v["overview"]["messages"], n + 1);
+}
+
+#[test]
+fn a_new_error_status_in_every_answer() {
+    // 100 000 answers, each with a status code of its own: one error row each had held 880 MB
+    // for 500 000. Past the per-session cap they are counted under one row.
+    let (file, _) = session_capture(2, |flow, pcap| {
+        let mut run = Vec::new();
+        for i in 0..100_000u32 {
+            // CommSyncDL { status: { error_code: 1000 + i } }
+            let mut status = vec![0x08];
+            let mut c = 1000 + i;
+            while c >= 0x80 {
+                status.push((c as u8) | 0x80);
+                c >>= 7;
+            }
+            status.push(c as u8);
+            let mut dl = vec![0x0a, status.len() as u8];
+            dl.extend_from_slice(&status);
+            run.extend_from_slice(&framed(&envelope(0, false, &dl)));
+        }
+        flow.send(pcap, Dir::S2C, &run);
+    });
+    let path = write_file("error-codes.pcap", &file);
+    for jobs in ["1", "2"] {
+        let r = report(&path, &["--json", "-j", jobs]);
+        assert_eq!(r.status, 0, "{}", r.stderr);
+        let v: serde_json::Value = serde_json::from_str(&r.stdout).unwrap();
+        let rows = v["errors"].as_array().unwrap();
+        assert!(rows.len() <= 17, "{} rows", rows.len());
+        let other = rows.iter().find(|e| e["code"] == "(other codes)").unwrap();
+        assert!(other["count"].as_u64().unwrap() >= 100_000 - 16, "{other}");
+        let total: u64 = rows.iter().map(|e| e["count"].as_u64().unwrap()).sum();
+        assert!(total >= 100_000, "{total}");
+    }
+}
+
+#[test]
 fn deeply_nested_protobuf_groups() {
     // 300 000 nested groups (field 1, start-group … end-group) as a SYNC payload, and the same
     // inside an unknown envelope field.

@@ -70,6 +70,13 @@ pub const LIVE_QUEUE_CAP: usize = 4096;
 /// Sessions listed per queue row; the count goes on past it.
 const QUEUE_SESSIONS_CAP: usize = 64;
 const REASON_CAP: usize = 32;
+/// Distinct error codes per session, and in the run's error table. A server answering every
+/// request with another status (2^32 of them) must not grow a row per message: codes past the
+/// cap are counted together under [`OTHER_CODES`].
+pub const ERROR_CODES_CAP: usize = 16;
+pub const ERROR_ROWS_CAP: usize = 1024;
+/// The error row that counts the codes past the cap.
+pub const OTHER_CODES: &str = "(other codes)";
 /// Places remembered per finding kind per connection.
 const PLACES_CAP: usize = 5;
 /// Requests of one kind (and queue) sent within this of the one answered are one burst and may
@@ -261,7 +268,8 @@ impl FindingKind {
             FindingKind::PendingOverflow => "pending requests over the per-session cap".into(),
             FindingKind::TableOverflow => {
                 format!(
-                    "more than {TABLE_CAP} distinct queues or peers: the rest counted together"
+                    "more than {TABLE_CAP} distinct queues or peers, or {ERROR_CODES_CAP} error \
+                     codes in a session: the rest counted together"
                 )
             }
             FindingKind::ErrorStatus => "error statuses returned by the server".into(),
@@ -893,6 +901,13 @@ impl ConnState {
             return;
         }
         self.errors_total += 1;
+        let code = match capped_code(&self.errors, code, ERROR_CODES_CAP) {
+            Ok(code) => code,
+            Err(other) => {
+                self.table_overflow += 1;
+                other
+            }
+        };
         let e = self.errors.entry(code).or_insert_with(|| ErrStat {
             source,
             count: 0,
@@ -1117,6 +1132,7 @@ fn fold_into(dst: &mut ConnState, src: ConnState, id: u32) {
         remember(&mut dst.zones.domains, Some(d));
     }
     for (code, e) in src.errors {
+        let code = capped_code(&dst.errors, code, ERROR_ROWS_CAP).unwrap_or_else(|o| o);
         match dst.errors.entry(code) {
             Entry::Vacant(v) => {
                 v.insert(e);
@@ -1181,6 +1197,17 @@ fn cmd_index(c: Command) -> usize {
 }
 
 const CMD_NAMES: [&str; 6] = ["SYNC", "UNREAD", "NOTICE", "PROVISION", "LOGOUT", "other"];
+
+/// `code` when `map` has it or room for it (`cap` codes and the overflow row), else the
+/// overflow row's key as an error.
+fn capped_code<V>(map: &HashMap<String, V>, code: String, cap: usize) -> Result<String, String> {
+    let room = map.len() - usize::from(map.contains_key(OTHER_CODES)) < cap;
+    if room || map.contains_key(&code) {
+        Ok(code)
+    } else {
+        Err(OTHER_CODES.to_string())
+    }
+}
 
 fn status_name(code: i32) -> String {
     pb::status::ErrorCode::try_from(code)
@@ -2725,6 +2752,7 @@ fn build_report(a: &Analyzer) -> Report {
     let mut reason_acc: HashMap<String, HashMap<String, u64>> = HashMap::new();
     for (id, c) in &conns {
         for (code, e) in &c.errors {
+            let code = &capped_code(&emap, code.clone(), ERROR_ROWS_CAP).unwrap_or_else(|o| o);
             let row = emap.entry(code.clone()).or_insert_with(|| ErrorRow {
                 code: code.clone(),
                 source: e.source,

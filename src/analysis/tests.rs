@@ -990,6 +990,35 @@ fn pending_requests_are_bounded() {
 }
 
 #[test]
+fn distinct_error_codes_are_bounded() {
+    // One session answered with a new status each time, and 200 sessions with 16 codes of
+    // their own each: the rows stop at the caps, the rest counted under one row, none lost.
+    let mut s = Sim::new(&ReportOptions::default());
+    s.open(0, 0.0, false);
+    let n = ERROR_CODES_CAP as i32 + 100;
+    for i in 0..n {
+        s.down(0, 1.0, m::ack(u64::from(i as u32), 1000 + i, None));
+    }
+    assert!(s.a.conns.get(&0).is_some_and(|c| c.errors.len() == ERROR_CODES_CAP + 1));
+    let sessions = 200u32;
+    for conn in 1..=sessions {
+        s.open(conn, 2.0, false);
+        for k in 0..ERROR_CODES_CAP as i32 {
+            s.down(conn, 3.0, m::ack(1, 100_000 + conn as i32 * 100 + k, None));
+        }
+    }
+    s.finish(10.0);
+    let r = s.a.report();
+    assert_eq!(r.errors.len(), ERROR_ROWS_CAP + 1);
+    let total: u64 = r.errors.iter().map(|e| e.count).sum();
+    let per = ERROR_CODES_CAP as u64;
+    assert_eq!(total, n as u64 + u64::from(sessions) * per);
+    let other = r.errors.iter().find(|e| e.code == OTHER_CODES).map_or(0, |e| e.count);
+    assert_eq!(other, total - ERROR_ROWS_CAP as u64);
+    assert_eq!(fcount(&r, "table_overflow"), 100);
+}
+
+#[test]
 fn redirect_and_unknown_codes() {
     let mut s = Sim::new(&ReportOptions::default());
     s.open(0, 0.0, false);

@@ -10,6 +10,7 @@
 
 use prost::Message;
 
+use super::budget;
 use super::lossy::{self, NotUtf8};
 use super::pb;
 use super::schema;
@@ -143,6 +144,10 @@ pub enum DecodeError {
     Inflate(String),
     #[error("zlib: inflated payload exceeds {0} bytes")]
     InflateTooLarge(usize),
+    /// Its repeated fields hold so many elements that decoding it would take more than the
+    /// budget (see [`super::budget`]): not decoded.
+    #[error("would take more than {0} bytes decoded (repeated fields of too many elements)")]
+    OverBudget(u64),
 }
 
 impl Decoded {
@@ -185,6 +190,8 @@ pub fn decode_metas(
     let wire = env.payload.as_deref().unwrap_or_default();
 
     let mut plain_payload = None;
+    // Set when the message is large enough to be priced: what its metas' payloads may take.
+    let mut budget_left = None;
     let body = if env.encrypt_type.iter().any(|&t| t != ENCRYPT_NONE) {
         Body::Encrypted
     } else if compress != 0 && !zlib {
@@ -198,11 +205,36 @@ pub fn decode_metas(
         } else {
             wire
         };
+        // The inflated bytes are `bytes` (the wire payload is within the frame).
+        let size = frame.len() + if zlib { bytes.len() } else { 0 };
+        if budget::needed(size) {
+            let limit = budget::budget(size);
+            let mut left = limit;
+            let fits = schema::msync_desc().is_none_or(|d| budget::charge(frame, d, &mut left))
+                && schema::payload_type(command.to_i32(), dir)
+                    .is_none_or(|d| budget::charge(bytes, d, &mut left));
+            if !fits {
+                return Err(DecodeError::OverBudget(limit));
+            }
+            budget_left = Some(left);
+        }
         dispatch(command, dir, bytes, &mut not_utf8)?
     };
     let not_utf8_in_message = not_utf8.len();
 
-    let mut meta = |m| decode_meta_into(m, &mut not_utf8);
+    let mut meta = |m: &pb::Meta| {
+        if let Some(left) = &mut budget_left {
+            let ns = m.ns.unwrap_or(0);
+            let payload = m.payload.as_deref().unwrap_or_default();
+            if !schema::meta_payload_type(ns).is_none_or(|d| budget::charge(payload, d, left)) {
+                return MetaBody::Invalid(
+                    "the message's decoding budget is spent (repeated fields of too many elements)"
+                        .into(),
+                );
+            }
+        }
+        decode_meta_into(m, &mut not_utf8)
+    };
     let meta_bodies = match &body {
         Body::SyncUl(ul) => ul.meta.iter().take(max_meta_bodies).map(&mut meta).collect(),
         Body::SyncDl(dl) => dl.metas.iter().take(max_meta_bodies).map(&mut meta).collect(),
@@ -724,6 +756,33 @@ mod tests {
                 good.len()
             );
         }
+    }
+
+    #[test]
+    fn repeated_fields_of_millions_of_elements_are_not_decoded() {
+        // 4 million empty metas: 8 MB on the wire, over a gigabyte as `Meta` structs.
+        let env = envelope(Some(0), Some([0x22u8, 0x00].repeat(4 << 20)));
+        assert!(matches!(dec(&env, Dir::S2C), Err(DecodeError::OverBudget(_))));
+        // The same inflated from a zlib payload of a few kilobytes.
+        let mut z = envelope(Some(0), Some(zlib(&[0x22u8, 0x00].repeat(4 << 20))));
+        z.compress_algorimth = Some(1);
+        assert!(z.payload.as_ref().is_some_and(|p| p.len() < 64 << 10));
+        assert!(matches!(dec(&z, Dir::S2C), Err(DecodeError::OverBudget(_))));
+    }
+
+    #[test]
+    fn metas_whose_payloads_spend_the_budget_are_invalid_the_rest_decodes() {
+        // A few real metas, then a meta whose chat payload holds 4 million empty contents.
+        let mut metas: Vec<pb::Meta> = (0..3).map(|i| chat_meta(i, "hi")).collect();
+        let mut bomb = chat_meta(9, "");
+        bomb.payload = Some([0x22u8, 0x00].repeat(4 << 20));
+        metas.push(bomb);
+        let dl = pb::CommSyncDl { metas, ..Default::default() };
+        let env = envelope(Some(0), Some(dl.encode_to_vec()));
+        let d = dec(&env, Dir::S2C).unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(d.meta_bodies.len(), 4);
+        assert!(d.meta_bodies[..3].iter().all(|b| matches!(b, MetaBody::Chat(_))));
+        assert!(matches!(&d.meta_bodies[3], MetaBody::Invalid(r) if r.contains("budget")));
     }
 
     #[test]

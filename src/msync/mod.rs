@@ -1,9 +1,10 @@
 //! MSync messages: the generated protobuf types ([`pb`]), command dispatch and decoding of one
-//! message into typed parts ([`decode`]; strings that are not UTF-8 made readable by
-//! [`lossy`]), the schema table and schema-driven walker that keeps
+//! message into typed parts ([`decode`], its size priced first by [`budget`]; strings that are
+//! not UTF-8 made readable by [`lossy`]), the schema table and schema-driven walker that keeps
 //! every field, known or not ([`schema`]), the renderings of one message ([`render`]), and
 //! borrowed, allocation-free views of what the report reads ([`view`]).
 
+pub mod budget;
 pub mod decode;
 pub mod jid;
 pub mod lossy;

@@ -219,6 +219,9 @@ pub struct Totals {
     pub lz4_undecodable: u64,
     /// Compressed payloads whose inflated size exceeds the cap (also decode errors).
     pub inflate_capped: u64,
+    /// Messages not decoded because they would take more than their decoding budget (also
+    /// decode errors).
+    pub decode_capped: u64,
     /// WebSocket control frames seen: pings, pongs, closes.
     pub ws_pings: u64,
     pub ws_pongs: u64,
@@ -1162,6 +1165,9 @@ fn message<C: Consumer>(
             out.totals.decode_errors += 1;
             if matches!(error, decode::DecodeError::InflateTooLarge(_)) {
                 out.totals.inflate_capped += 1;
+            }
+            if matches!(error, decode::DecodeError::OverBudget(_)) {
+                out.totals.decode_capped += 1;
             }
             out.consumer.event(&Event::DecodeError { ctx: &ctx, raw, error })
         }

@@ -275,6 +275,7 @@ struct Counts {
     messages: u64,
     decode_errors: u64,
     inflate_capped: u64,
+    decode_capped: u64,
     not_utf8: u64,
 }
 
@@ -309,6 +310,9 @@ fn work(
                             counts.decode_errors += 1;
                             if matches!(error, decode::DecodeError::InflateTooLarge(_)) {
                                 counts.inflate_capped += 1;
+                            }
+                            if matches!(error, decode::DecodeError::OverBudget(_)) {
+                                counts.decode_capped += 1;
                             }
                             printer.event(&Event::DecodeError { ctx: &ctx, raw, error: &error })?;
                         }
@@ -389,6 +393,7 @@ fn write_all<W: Write>(
             counts.messages += o.counts.messages;
             counts.decode_errors += o.counts.decode_errors;
             counts.inflate_capped += o.counts.inflate_capped;
+            counts.decode_capped += o.counts.decode_capped;
             counts.not_utf8 += o.counts.not_utf8;
             o.bytes.clear();
             if o.bytes.capacity() <= KEEP_CAPACITY {
@@ -477,6 +482,7 @@ fn print_batched<W: Write + Send>(
         totals.messages += counts.messages;
         totals.decode_errors += counts.decode_errors;
         totals.inflate_capped += counts.inflate_capped;
+        totals.decode_capped += counts.decode_capped;
         totals.not_utf8_messages += counts.not_utf8;
         Ok((outcome, w, totals))
     })

@@ -584,6 +584,9 @@ pub fn tally(t: &Totals) -> String {
     if t.inflate_capped > 0 {
         let _ = write!(s, ", {} payloads over the inflate cap", t.inflate_capped);
     }
+    if t.decode_capped > 0 {
+        let _ = write!(s, ", {} messages over the decoding budget", t.decode_capped);
+    }
     if n.buffer_limits > 0 {
         let _ = write!(s, ", {} out-of-order buffer overflows", n.buffer_limits);
     }

@@ -148,6 +148,8 @@ pub fn digest_pb(frame: &[u8], dir: Dir) -> String {
         Err(DecodeError::Payload { .. }) => return "error payload".into(),
         Err(DecodeError::Inflate(_)) => return "error inflate".into(),
         Err(DecodeError::InflateTooLarge(_)) => return "error inflate cap".into(),
+        // The views allocate nothing per element: they have no such limit.
+        Err(DecodeError::OverBudget(_)) => return "error decoding budget".into(),
     };
     let body = match &d.body {
         decode::Body::Provision(p) => format!(
