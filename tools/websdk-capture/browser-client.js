@@ -123,6 +123,10 @@
       width: 640, height: 480, file_length: 20480 });
     await send('file', { ...one, type: 'file', filename: 'notes.txt', body: { url: 'http://127.0.0.1:18080/easemob-demo/capture/chatfiles/file-0002',
       filename: 'notes.txt', secret: 'file-share-secret', file_length: 1234, type: 'file' } });
+    await send('audio', { ...one, type: 'audio', filename: 'voice.amr', length: 3, body: { url: 'http://127.0.0.1:18080/easemob-demo/capture/chatfiles/audio-0003',
+      filename: 'voice.amr', secret: 'audio-share-secret', file_length: 4321, length: 3, type: 'audio' } });
+    await send('video', { ...one, type: 'video', filename: 'clip.mp4', length: 5, body: { url: 'http://127.0.0.1:18080/easemob-demo/capture/chatfiles/video-0004',
+      filename: 'clip.mp4', secret: 'video-share-secret', file_length: 98765, length: 5, type: 'video' } });
     if (first && first.serverMsgId) {
       await step('recall', conn.recallMessage({ mid: first.serverMsgId, to: 'bob', chatType: 'singleChat' }));
     }

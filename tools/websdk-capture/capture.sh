@@ -144,7 +144,7 @@ for s in "$@"; do
     # LZ4 and deflate over a lossy path: the kernel's retransmissions, out of order.
     chromium-lossy) run_lossy chromium-lossy bi 1 "" 60 ;;
     # Every kind of message the SDK sends over MSync: single chat (text, ext, custom, command,
-    # location, image and file by URL, recall, edit, acks), group, thread, chat room.
+    # location, image, file, audio and video by URL, recall, edit, acks), group, thread, chat room.
     chromium-rich) run_browser chromium-rich none 0 "&rich=1" 45 ;;
     *) echo "unknown scenario $s" >&2; exit 2 ;;
   esac
