@@ -68,6 +68,7 @@ const SAMPLES: &[&str] = &[
     "websdk-chromium-reconnect.pcap",
     "websdk-chromium-login-refused.pcap",
     "websdk-chromium-lossy.pcap",
+    "websdk-chromium-rich.pcap",
     "websdk-v4.8-sockjs.pcap",
     "websdk-v4.17-lz4-unoffered.pcap",
     "ws-sample.pcap",
