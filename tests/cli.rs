@@ -697,6 +697,26 @@ fn report_counts_every_kind_of_message_the_browser_sdk_sent() {
     for l in acks_with_metas {
         assert!(!l.contains(" pull"), "{l}");
     }
+    // Whom a send is for beyond its `to`: the group message with a receiver list, and the
+    // one for online users only, as the SDK sent them.
+    for m in &sent {
+        let users = m["directed_users"].as_str().map(String::from).or_else(|| {
+            m["directed_users"]
+                .as_array()
+                .map(|a| a.iter().map(|u| u.as_str().unwrap()).collect::<Vec<_>>().join(","))
+        });
+        let route = m["routetype"].as_str().filter(|r| *r != "ROUTE_ALL");
+        if users.is_none() && route.is_none() {
+            continue;
+        }
+        let line =
+            summary.lines().find(|l| l.contains(&format!("meta={} ", m["id"].as_str().unwrap())));
+        let line = line.unwrap();
+        assert!(line.contains(&format!("route={} ", route.unwrap())), "{line}");
+        if let Some(u) = users {
+            assert!(line.contains(&format!(" directed={u} ")), "{line}");
+        }
+    }
     // The chat room join's meta goes to the domain alone: named, not an empty row.
     let text = stdout(&["report", cap.to_str().unwrap()]);
     let receivers = text.split("Top receivers").nth(1).unwrap();

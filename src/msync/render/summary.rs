@@ -258,6 +258,26 @@ fn write_sync_ul(out: &mut String, ul: &pb::CommSyncUl, meta_body: Option<&MetaB
             out.push_str(" to=");
             push_jid(out, to);
         }
+        // Who really gets it: a group message for some members only (the web SDK's
+        // `receiverList`), or one for whoever is online (`deliverOnlineOnly`).
+        if let Some(r) = m.routetype.filter(|&r| r != 0) {
+            match enum_name!(pb::meta::RouteType, r) {
+                Some(n) => {
+                    let _ = write!(out, " route={n}");
+                }
+                None => {
+                    let _ = write!(out, " route={r}");
+                }
+            }
+        }
+        for (i, u) in m.directed_users.iter().enumerate() {
+            if i == MAX_LIST {
+                let _ = write!(out, "+{}", m.directed_users.len() - i);
+                break;
+            }
+            out.push_str(if i == 0 { " directed=" } else { "," });
+            push_plain(out, u);
+        }
         out.push(' ');
         write_meta(out, m, meta_body, false);
     }
@@ -906,6 +926,32 @@ mod tests {
             ..Default::default()
         };
         assert_eq!(summarize(&env(0, &fail), Dir::S2C), r#"SYNC ↓ ack meta=1 USER_MUTED "muted""#);
+    }
+
+    // The web SDK's group message with a `receiverList`, and a message for online users only.
+    #[test]
+    fn sync_send_shows_its_route_and_directed_users() {
+        let body = chat_body("z12", "g1", vec![text("hi")]);
+        let meta = |routetype, users: &[&str]| pb::Meta {
+            id: Some(1),
+            to: Some(jid("g1")),
+            routetype: Some(routetype),
+            directed_users: users.iter().map(|u| u.to_string()).collect(),
+            ..meta(1, &body)
+        };
+        let send = |m| {
+            summarize(&env(0, &pb::CommSyncUl { meta: Some(m), ..Default::default() }), Dir::C2S)
+        };
+        assert_eq!(send(meta(0, &[])), r#"SYNC ↑ send meta=1 to=g1 CHAT TEXT "hi""#);
+        assert_eq!(
+            send(meta(1, &[])),
+            r#"SYNC ↑ send meta=1 to=g1 route=ROUTE_ONLINE CHAT TEXT "hi""#
+        );
+        assert_eq!(
+            send(meta(2, &["a", "b", "c", "d"])),
+            r#"SYNC ↑ send meta=1 to=g1 route=ROUTE_DIRECT directed=a,b,c+1 CHAT TEXT "hi""#
+        );
+        assert_eq!(send(meta(9, &[])), r#"SYNC ↑ send meta=1 to=g1 route=9 CHAT TEXT "hi""#);
     }
 
     // The web SDK's chat room join is acked with the room's MUC meta, its edit with a NOTIFY
