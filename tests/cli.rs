@@ -68,6 +68,7 @@ const SAMPLES: &[&str] = &[
     "websdk-chromium-reconnect.pcap",
     "websdk-chromium-login-refused.pcap",
     "websdk-chromium-lossy.pcap",
+    "websdk-chromium-rich.pcap",
     "websdk-v4.8-sockjs.pcap",
     "websdk-v4.17-lz4-unoffered.pcap",
     "ws-sample.pcap",
@@ -624,6 +625,129 @@ fn report_counts_the_kernels_retransmissions_as_tshark_does() {
     assert_eq!(v["overview"]["gap_bytes"], 0);
     assert_eq!(v["sessions"][0]["msgs_up"], 14);
     assert_eq!(v["sessions"][0]["msgs_down"], 15);
+}
+
+/// The web SDK in Chromium sending every kind of message it sends over MSync: the report's
+/// message tables, latency and queues must count what the server logged, nothing may be found
+/// wrong, and the two acks that carry a meta (a chat room join, an edit) are acks, not pulls.
+#[test]
+fn report_counts_every_kind_of_message_the_browser_sdk_sent() {
+    let log =
+        std::fs::read_to_string(captures().join("websdk-chromium-rich.expected.jsonl")).unwrap();
+    let recs: Vec<serde_json::Value> =
+        log.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    let recs = &recs;
+    let sync = move |dir: &'static str| {
+        recs.iter()
+            .filter(move |v| v["dir"] == dir && v["command"] == "SYNC")
+            .map(|v| &v["payload"])
+    };
+    let sent: Vec<&serde_json::Value> = sync("c2s").filter_map(|p| p.get("meta")).collect();
+    let pulls = sync("c2s").filter(|p| p.get("queue").is_some()).count();
+    let down: Vec<&serde_json::Value> =
+        sync("s2c").filter_map(|p| p["metas"].as_array()).flatten().collect();
+    // Counts by a field of the log's metas, as (name, count) sorted by name.
+    let tally = |metas: &[&serde_json::Value], f: &dyn Fn(&serde_json::Value) -> Option<String>| {
+        let mut m = std::collections::BTreeMap::<String, u64>::new();
+        for v in metas.iter().filter_map(|v| f(v)) {
+            *m.entry(v).or_default() += 1;
+        }
+        m.into_iter().collect::<Vec<_>>()
+    };
+    let ns = |m: &serde_json::Value| m["ns"].as_str().map(String::from);
+    let body = |m: &serde_json::Value| {
+        (m["ns"] == "CHAT").then(|| m["payload"]["type"].as_str().map(String::from)).flatten()
+    };
+    let content = |m: &serde_json::Value| {
+        (m["ns"] == "CHAT").then(|| {
+            let c = &m["payload"]["contents"];
+            let c = if c.is_array() { &c[0] } else { c };
+            // protobufjs leaves out a default: an absent type is TEXT, no field at all empty.
+            match c.as_object().map(|o| o.is_empty()) {
+                Some(false) => c["type"].as_str().unwrap_or("TEXT").to_string(),
+                _ => "(empty)".to_string(),
+            }
+        })
+    };
+
+    let v = report_json("websdk-chromium-rich.pcap");
+    let table = |name: &str, dir: &str| {
+        let mut t: Vec<(String, u64)> = v["messages"][name]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|r| r[dir].as_u64().unwrap() > 0)
+            .map(|r| (r["name"].as_str().unwrap().to_string(), r[dir].as_u64().unwrap()))
+            .collect();
+        t.sort();
+        t
+    };
+    assert_eq!(table("namespaces", "up"), tally(&sent, &ns));
+    assert_eq!(table("namespaces", "down"), tally(&down, &ns));
+    assert_eq!(table("body_types", "up"), tally(&sent, &body));
+    assert_eq!(table("content_types", "up"), tally(&sent, &content));
+    assert_eq!(table("body_types", "down"), tally(&down, &body));
+    let kinds: Vec<_> = table("body_types", "up").into_iter().map(|(n, _)| n).collect();
+    for k in ["CHAT", "GROUPCHAT", "CHATROOM", "READ_ACK", "DELIVER_ACK", "RECALL", "CHANNEL_ACK"] {
+        assert!(kinds.iter().any(|n| n == k), "{k} missing from {kinds:?}");
+    }
+    let lat = |kind: &str| {
+        let l = v["latency"].as_array().unwrap().iter().find(|l| l["kind"] == kind).unwrap();
+        (l["count"].as_u64().unwrap(), l["answered"].as_u64().unwrap())
+    };
+    assert_eq!(lat("send"), (sent.len() as u64, sent.len() as u64), "every send acked");
+    assert_eq!(lat("pull"), (pulls as u64, pulls as u64), "the acks with metas are no pulls");
+    let queued: u64 =
+        v["queues"].as_array().unwrap().iter().map(|q| q["metas"].as_u64().unwrap()).sum();
+    let pulled = sync("s2c")
+        .filter(|p| p.get("queue").is_some())
+        .map(|p| p["metas"].as_array().map_or(0, Vec::len) as u64);
+    assert_eq!(queued, pulled.sum::<u64>());
+    // One real retransmission on loopback (packet 26, the client's segment sent again 12 ms
+    // later and answered with a SACK of it), and nothing else.
+    assert_eq!(retransmissions(&v), (1, vec![26]));
+    assert_eq!(v["findings"].as_array().unwrap().len(), 1, "{}", v["findings"]);
+    assert_eq!(v["errors"], serde_json::json!([]));
+
+    // The summary: an ack carrying a meta is an ack with its metas, not a pull answer.
+    let cap = captures().join("websdk-chromium-rich.pcap");
+    let summary = stdout(&["dissect", cap.to_str().unwrap()]);
+    let acks_with_metas: Vec<&str> =
+        summary.lines().filter(|l| l.contains("SYNC ↓ ack") && l.contains("metas=")).collect();
+    let logged = sync("s2c").filter(|p| p.get("meta_id").is_some() && p.get("metas").is_some());
+    assert_eq!(acks_with_metas.len(), logged.count());
+    for l in acks_with_metas {
+        assert!(!l.contains(" pull"), "{l}");
+    }
+    // Whom a send is for beyond its `to`: the group message with a receiver list, and the
+    // one for online users only, as the SDK sent them.
+    for m in &sent {
+        let users = m["directed_users"].as_str().map(String::from).or_else(|| {
+            m["directed_users"]
+                .as_array()
+                .map(|a| a.iter().map(|u| u.as_str().unwrap()).collect::<Vec<_>>().join(","))
+        });
+        let route = m["routetype"].as_str().filter(|r| *r != "ROUTE_ALL");
+        if users.is_none() && route.is_none() {
+            continue;
+        }
+        let line =
+            summary.lines().find(|l| l.contains(&format!("meta={} ", m["id"].as_str().unwrap())));
+        let line = line.unwrap();
+        assert!(line.contains(&format!("route={} ", route.unwrap())), "{line}");
+        if let Some(u) = users {
+            assert!(line.contains(&format!(" directed={u} ")), "{line}");
+        }
+    }
+    // The chat room join's meta goes to the domain alone: named, not an empty row.
+    let text = stdout(&["report", cap.to_str().unwrap()]);
+    let receivers = text.split("Top receivers").nth(1).unwrap();
+    let rows = receivers.lines().skip(2).take_while(|l| l.starts_with('│'));
+    for row in rows {
+        let name = row.trim_start_matches('│').split('┆').next().unwrap().trim();
+        assert!(!name.is_empty(), "an unnamed receiver: {row}");
+    }
+    assert!(receivers.contains("│ @easemob.com "));
 }
 
 /// The kernel's own SYN retransmissions (captures/variants/README.md): the packets TShark flags.

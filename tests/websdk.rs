@@ -163,6 +163,15 @@ fn chromium_lossy() {
     check("websdk-chromium-lossy", true, 29);
 }
 
+// Every kind of message the SDK sends over MSync: single chat text (with ext, online only),
+// custom, command, location, image, file, audio and video by URL, recall, edit, the three
+// acks; group, targeted group and thread messages; a chat room joined, written to and left.
+// The server's acks of the join and the edit carry a MUC and a NOTIFY meta.
+#[test]
+fn chromium_rich() {
+    check("websdk-chromium-rich", false, 61);
+}
+
 // easemob-websdk 4.8.1 reaches its server through SockJS: WebSocket text frames, each MSync
 // message a base64 string in SockJS's JSON frames. No LOGOUT: that release only closes.
 #[test]

@@ -223,7 +223,9 @@ impl Report {
         };
         let local = app.and_then(|a| local.strip_prefix(a)?.strip_prefix('_')).unwrap_or(local);
         let mut out = local.to_string();
-        if let Some(d) = dom.filter(|d| Some(*d) != home) {
+        // A JID of the domain alone (the web SDK's chat room join is sent to `@easemob.com`)
+        // keeps it: left out, the table would show an empty name.
+        if let Some(d) = dom.filter(|d| Some(*d) != home || out.is_empty()) {
             out.push('@');
             out.push_str(d);
         }
@@ -680,6 +682,23 @@ mod tests {
         );
         let refused = WsEnd::Refused { status: 403, reason: "Forbidden".into() };
         assert_eq!(refused.to_string(), "upgrade refused 403 Forbidden");
+    }
+
+    #[test]
+    fn short_jids() {
+        let r = Report {
+            app_keys: vec!["easemob-demo#capture".into()],
+            domains: vec!["conference.easemob.com".into(), "easemob.com".into()],
+            ..Default::default()
+        };
+        assert_eq!(r.short_jid("easemob-demo#capture_bob@easemob.com"), "bob");
+        assert_eq!(r.short_jid("easemob-demo#capture_alice@easemob.com/web_1"), "alice/web_1");
+        assert_eq!(
+            r.short_jid("easemob-demo#capture_208123456789@conference.easemob.com"),
+            "208123456789@conference.easemob.com"
+        );
+        // Only the domain: it stays (it was an empty string).
+        assert_eq!(r.short_jid("@easemob.com"), "@easemob.com");
     }
 
     #[test]

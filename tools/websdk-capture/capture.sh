@@ -9,7 +9,8 @@
 #                                  v4.17-lz4-unoffered v4.8-sockjs
 #                                  chromium-plain chromium-lz4-deflate chromium-heartbeat
 #                                  chromium-kicked chromium-reconnect chromium-login-refused
-#                                  chromium-lossy (default: all; chromium-lossy needs root and nft)
+#                                  chromium-lossy chromium-rich
+#                                  (default: all; chromium-lossy needs root and nft)
 #
 # Writes ../../captures/websdk-<scenario>.pcap and websdk-<scenario>.expected.jsonl.
 set -eu
@@ -117,7 +118,8 @@ EOF
 
 [ $# -gt 0 ] || set -- plain lz4 lz4-bi deflate lz4-deflate v4.17-lz4-unoffered v4.8-sockjs \
   chromium-plain chromium-lz4-deflate \
-  chromium-heartbeat chromium-kicked chromium-reconnect chromium-login-refused chromium-lossy
+  chromium-heartbeat chromium-kicked chromium-reconnect chromium-login-refused chromium-lossy \
+  chromium-rich
 for s in "$@"; do
   case $s in
     plain) run plain none 0 ;;
@@ -141,6 +143,9 @@ for s in "$@"; do
     chromium-login-refused) run_browser chromium-login-refused none 0 "&deny=1" 30 deny ;;
     # LZ4 and deflate over a lossy path: the kernel's retransmissions, out of order.
     chromium-lossy) run_lossy chromium-lossy bi 1 "" 60 ;;
+    # Every kind of message the SDK sends over MSync: single chat (text, ext, custom, command,
+    # location, image, file, audio and video by URL, recall, edit, acks), group, thread, chat room.
+    chromium-rich) run_browser chromium-rich none 0 "&rich=1" 45 ;;
     *) echo "unknown scenario $s" >&2; exit 2 ;;
   esac
 done

@@ -94,7 +94,11 @@ function describeMeta(m) {
     o.payload_hex = Buffer.from(m.payload).toString('hex');
     if (body) {
       try { o.payload = toObj(body, body.decode(m.payload)); o.payload_type = body.name; } catch (e) { o.payload_error = e.message; }
-    } else delete o.payload;
+    } else {
+      delete o.payload;
+      // NOTIFY bodies are JSON text, outside the schema.
+      if (m.ns === NS.NOTIFY) o.payload_text = Buffer.from(m.payload).toString('utf8');
+    }
   }
   return o;
 }
@@ -169,6 +173,32 @@ function kickMeta(user) {
     reason: JSON.stringify({ device: 'mock-android-device', resource: 'android_5f6e7d' }),
   })).finish();
   return { id: newId(), from: { app_key: APPKEY, domain: DOMAIN }, to: jid(user), timestamp: Long.fromNumber(Date.now(), true), ns: NS.STATISTIC, payload: body };
+}
+
+// What the server puts in the acknowledgement of some sends, as the SDK reads it: for a chat
+// room join a MUC meta whose status carries the room's information for the user (JSON keyed by
+// user name); for an edit a NOTIFY meta whose payload is JSON text describing the edit.
+function ackMeta(sent) {
+  const now = Date.now();
+  if (sent.ns === NS.MUC && sent.payload && sent.payload.length) {
+    const b = MUCBody.decode(sent.payload);
+    if (b.operation !== MUCBody.Operation.JOIN) return null;
+    const user = b.from && b.from.name;
+    const info = { [user]: { is_all_mute: false, create_timestamp: now - 86400000, is_in_white_list: false, member_count: 3, mute_duration: 0 } };
+    const body = MUCBody.encode(MUCBody.fromObject({
+      muc_id: b.muc_id, operation: 'JOIN', from: { name: user }, is_chatroom: true,
+      status: { error_code: 'OK', chatroom_info: JSON.stringify(info) },
+    })).finish();
+    return { id: newId(), from: b.muc_id, to: jid(user), timestamp: Long.fromNumber(now, true), ns: NS.MUC, payload: body };
+  }
+  if (sent.ns === NS.CHAT && sent.payload && sent.payload.length) {
+    const b = MessageBody.decode(sent.payload);
+    if (b.type !== MessageBody.Type.EDIT) return null;
+    const user = b.from && b.from.name;
+    const edit = { edit_msg: { count: 1, operator: user, edit_time: now, sender: user, send_time: now - 1000, chat_type: 'chat' } };
+    return { id: newId(), from: { app_key: APPKEY, domain: DOMAIN }, to: jid(user), timestamp: Long.fromNumber(now, true), ns: NS.NOTIFY, payload: Buffer.from(JSON.stringify(edit)) };
+  }
+  return null;
 }
 
 // ---------- HTTP ----------
@@ -306,7 +336,10 @@ wss.on('connection', (ws) => {
   function answerSync(env) {
     const s = CommSyncUL.decode(env.payload || Buffer.alloc(0));
     if (s.meta) {
-      send(Command.SYNC, CommSyncDL, { status: OK, meta_id: s.meta.id, server_id: newId(), timestamp: Long.fromNumber(Date.now(), true) });
+      const ack = { status: OK, meta_id: s.meta.id, server_id: newId(), timestamp: Long.fromNumber(Date.now(), true) };
+      const extraMeta = ackMeta(s.meta);
+      if (extraMeta) ack.metas = [extraMeta];
+      send(Command.SYNC, CommSyncDL, ack);
       if (s.meta.ns === NS.CHAT && s.meta.payload) {
         const b = MessageBody.decode(s.meta.payload);
         const isText = b.contents && b.contents.length && (b.contents[0].type || 0) === 0 && b.type === 1;

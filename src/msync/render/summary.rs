@@ -258,6 +258,26 @@ fn write_sync_ul(out: &mut String, ul: &pb::CommSyncUl, meta_body: Option<&MetaB
             out.push_str(" to=");
             push_jid(out, to);
         }
+        // Who really gets it: a group message for some members only (the web SDK's
+        // `receiverList`), or one for whoever is online (`deliverOnlineOnly`).
+        if let Some(r) = m.routetype.filter(|&r| r != 0) {
+            match enum_name!(pb::meta::RouteType, r) {
+                Some(n) => {
+                    let _ = write!(out, " route={n}");
+                }
+                None => {
+                    let _ = write!(out, " route={r}");
+                }
+            }
+        }
+        for (i, u) in m.directed_users.iter().enumerate() {
+            if i == MAX_LIST {
+                let _ = write!(out, "+{}", m.directed_users.len() - i);
+                break;
+            }
+            out.push_str(if i == 0 { " directed=" } else { "," });
+            push_plain(out, u);
+        }
         out.push(' ');
         write_meta(out, m, meta_body, false);
     }
@@ -289,8 +309,12 @@ fn write_sync_ul(out: &mut String, ul: &pb::CommSyncUl, meta_body: Option<&MetaB
 
 fn write_sync_dl(out: &mut String, dl: &pb::CommSyncDl, meta_bodies: &[MetaBody]) {
     let is_ack = dl.meta_id.is_some() || dl.server_id.is_some();
-    let is_pull =
-        dl.queue.is_some() || !dl.metas.is_empty() || dl.next_key.is_some() || dl.is_last.is_some();
+    // An ack may carry metas of its own (a chat room join's room, an edit's NOTIFY): they make
+    // it no pull answer, which only the queue fields tell.
+    let is_pull = dl.queue.is_some()
+        || dl.next_key.is_some()
+        || dl.is_last.is_some()
+        || (!is_ack && !dl.metas.is_empty());
     if is_ack {
         out.push_str(" ack");
         if let Some(id) = dl.meta_id {
@@ -323,15 +347,17 @@ fn write_sync_dl(out: &mut String, dl: &pb::CommSyncDl, meta_bodies: &[MetaBody]
         if let Some(s) = dl.status.as_ref().filter(|s| !is_ack && s.error_code.unwrap_or(0) != 0) {
             write_status(out, s, None);
         }
-        for (i, m) in dl.metas.iter().enumerate() {
-            if i == MAX_METAS {
-                let _ = write!(out, " +{} more", dl.metas.len() - i);
-                break;
-            }
-            out.push_str(" [");
-            write_meta(out, m, meta_bodies.get(i), true);
-            out.push(']');
+    } else if !dl.metas.is_empty() {
+        let _ = write!(out, " metas={}", dl.metas.len());
+    }
+    for (i, m) in dl.metas.iter().enumerate() {
+        if i == MAX_METAS {
+            let _ = write!(out, " +{} more", dl.metas.len() - i);
+            break;
         }
+        out.push_str(" [");
+        write_meta(out, m, meta_bodies.get(i), true);
+        out.push(']');
     }
     if !is_ack && !is_pull {
         if let Some(s) = &dl.status {
@@ -900,6 +926,57 @@ mod tests {
             ..Default::default()
         };
         assert_eq!(summarize(&env(0, &fail), Dir::S2C), r#"SYNC ↓ ack meta=1 USER_MUTED "muted""#);
+    }
+
+    // The web SDK's group message with a `receiverList`, and a message for online users only.
+    #[test]
+    fn sync_send_shows_its_route_and_directed_users() {
+        let body = chat_body("z12", "g1", vec![text("hi")]);
+        let meta = |routetype, users: &[&str]| pb::Meta {
+            id: Some(1),
+            to: Some(jid("g1")),
+            routetype: Some(routetype),
+            directed_users: users.iter().map(|u| u.to_string()).collect(),
+            ..meta(1, &body)
+        };
+        let send = |m| {
+            summarize(&env(0, &pb::CommSyncUl { meta: Some(m), ..Default::default() }), Dir::C2S)
+        };
+        assert_eq!(send(meta(0, &[])), r#"SYNC ↑ send meta=1 to=g1 CHAT TEXT "hi""#);
+        assert_eq!(
+            send(meta(1, &[])),
+            r#"SYNC ↑ send meta=1 to=g1 route=ROUTE_ONLINE CHAT TEXT "hi""#
+        );
+        assert_eq!(
+            send(meta(2, &["a", "b", "c", "d"])),
+            r#"SYNC ↑ send meta=1 to=g1 route=ROUTE_DIRECT directed=a,b,c+1 CHAT TEXT "hi""#
+        );
+        assert_eq!(send(meta(9, &[])), r#"SYNC ↑ send meta=1 to=g1 route=9 CHAT TEXT "hi""#);
+    }
+
+    // The web SDK's chat room join is acked with the room's MUC meta, its edit with a NOTIFY
+    // meta: no queue, no next key, so no pull answer (this was "ack … OK pull metas=1").
+    #[test]
+    fn sync_ack_with_metas_is_no_pull_answer() {
+        let room = pb::MucBody {
+            muc_id: Some(pb::Jid { domain: Some("conference.easemob.com".into()), ..jid("r1") }),
+            operation: Some(pb::muc_body::Operation::Join as i32),
+            is_chatroom: Some(true),
+            ..Default::default()
+        };
+        let notify = pb::Meta { payload: Some(b"{}".to_vec()), ..meta(5, &pb::MucBody::default()) };
+        let dl = pb::CommSyncDl {
+            status: ok(),
+            meta_id: Some(7),
+            server_id: Some(8),
+            metas: vec![meta(2, &room), notify],
+            ..Default::default()
+        };
+        assert_eq!(
+            summarize(&env(0, &dl), Dir::S2C),
+            "SYNC ↓ ack meta=7 server_id=8 OK metas=2 [MUC JOIN r1@conference.easemob.com chatroom] \
+             [NOTIFY 2 bytes]"
+        );
     }
 
     #[test]
