@@ -180,6 +180,9 @@ pub enum WireError {
     UnterminatedGroup(usize),
     #[error("end group for field {got} closes group {want} at offset {offset}")]
     MismatchedEndGroup { offset: usize, want: u32, got: u32 },
+    /// Not malformed, but more fields than one message is shown with (see [`MAX_SHOWN_FIELDS`]).
+    #[error("more than {limit} fields in one message: the rest of it is not shown")]
+    TooManyFields { limit: usize },
 }
 
 /// Deepest group nesting skipped before giving up (protobuf's own parsers use 100).
@@ -188,6 +191,13 @@ pub const MAX_GROUP_DEPTH: usize = 100;
 /// Hard ceiling on embedded-message recursion, whatever `RenderOpts::max_depth` says: the walker
 /// recurses once per level, so this bounds its stack use.
 pub const HARD_MAX_DEPTH: usize = 200;
+
+/// The most fields (packed elements included) one walk shows. A field can take two bytes on
+/// the wire and a line of output, and the walker's stack holds every field of the messages it
+/// is inside: a frame of millions of tiny fields rendered whole took 50 times its size
+/// (930 MB for 16 MB). Real messages have thousands; past the limit the rest is not shown and
+/// the walk ends with [`WireError::TooManyFields`].
+pub const MAX_SHOWN_FIELDS: usize = 1 << 18;
 
 /// A zero-copy reader over protobuf wire bytes. Every read checks the remaining length first, so
 /// no read can panic; positions are byte offsets into `buf`.
@@ -389,6 +399,7 @@ impl WireError {
             MismatchedEndGroup { offset, want, got } => {
                 MismatchedEndGroup { offset: s(offset), want, got }
             }
+            TooManyFields { limit } => TooManyFields { limit },
         }
     }
 }
@@ -808,6 +819,8 @@ pub fn walk_message<V: Visitor>(
         dir,
         max_depth: opts.max_depth.min(HARD_MAX_DEPTH),
         max_inflated: opts.max_inflated,
+        left: MAX_SHOWN_FIELDS,
+        cut: false,
         // Reuse this thread's stack from earlier walks: no allocation per frame once warm. A
         // walk started from inside a visitor finds the cell empty and uses a fresh Vec.
         scratch: SCRATCH.with(|c| c.take()),
@@ -818,6 +831,8 @@ pub fn walk_message<V: Visitor>(
     let mut scratch = std::mem::take(&mut w.scratch);
     if let Err(e) = res {
         w.v.error(&e);
+    } else if w.cut {
+        w.v.error(&WireError::TooManyFields { limit: MAX_SHOWN_FIELDS });
     }
     scratch.clear();
     // Don't keep a huge stack alive after a pathological frame.
@@ -835,6 +850,10 @@ struct Walker<'v, V> {
     dir: Dir,
     max_depth: usize,
     max_inflated: usize,
+    /// Fields that may still be shown (see [`MAX_SHOWN_FIELDS`]).
+    left: usize,
+    /// A field was left unshown for want of `left`: nothing after it is shown.
+    cut: bool,
     scratch: Vec<Rec>,
 }
 
@@ -913,8 +932,13 @@ impl<V: Visitor> Walker<'_, V> {
         let mut r = Reader::new(buf);
         let mut res = Ok(());
         loop {
+            if self.left == 0 {
+                self.cut |= !r.is_empty();
+                break;
+            }
             match r.field() {
                 Ok(Some((offset, number, raw))) => {
+                    self.left -= 1;
                     let (wire, v, range) = match raw {
                         RawValue::Varint(x) => (WireType::Varint, x, (0, 0)),
                         RawValue::Fixed64(x) => (WireType::Fixed64, x, (0, 0)),
@@ -1005,6 +1029,7 @@ impl<V: Visitor> Walker<'_, V> {
             }
         }
         let grouped = !self.v.wire_order();
+        let cut_before = self.cut;
         for i in start..end {
             let Some(&r) = self.scratch.get(i) else { break };
             let prev = if i > start { self.scratch.get(i - 1).copied() } else { None };
@@ -1067,6 +1092,15 @@ impl<V: Visitor> Walker<'_, V> {
             if run && !same(next) {
                 self.v.repeated_end(&info);
             }
+            if self.cut && !cut_before {
+                // The limit was reached inside this field: what follows it is not shown. (Fields
+                // read before the limit was reached at this level are all shown.) Close the run
+                // this field is in.
+                if run && same(next) {
+                    self.v.repeated_end(&info);
+                }
+                break;
+            }
         }
     }
 
@@ -1108,6 +1142,11 @@ impl<V: Visitor> Walker<'_, V> {
                 // Packed repeated scalars.
                 let mut pr = Reader::new(body);
                 while !pr.is_empty() {
+                    if self.left == 0 {
+                        self.cut = true;
+                        break;
+                    }
+                    self.left -= 1;
                     let x = if is_varint_kind(k) {
                         pr.varint()
                     } else if is_fixed32_kind(k) {
@@ -1143,6 +1182,11 @@ impl<V: Visitor> Walker<'_, V> {
     ) {
         if depth + 1 > self.max_depth {
             self.v.opaque(info, Opaque::TooDeep(desc), bytes);
+            return;
+        }
+        if self.left == 0 && !bytes.is_empty() {
+            // Shown with none of its fields, it would look empty.
+            self.cut = true;
             return;
         }
         let start = self.scratch.len();
@@ -1519,6 +1563,106 @@ pub(crate) mod samples {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Counts what a walk shows: values, messages, and the error it ends with.
+    #[derive(Default)]
+    struct Count {
+        values: usize,
+        messages: usize,
+        open_runs: i64,
+        error: Option<WireError>,
+    }
+
+    impl Visitor for Count {
+        fn value(&mut self, _: &FieldInfo, _: Value<'_>) {
+            self.values += 1;
+        }
+        fn message_start(&mut self, _: &FieldInfo, _: &Nested<'_>) -> bool {
+            self.messages += 1;
+            true
+        }
+        fn message_end(&mut self, _: &FieldInfo, _: &Nested<'_>) {}
+        fn repeated_start(&mut self, _: &FieldInfo) {
+            self.open_runs += 1;
+        }
+        fn repeated_end(&mut self, _: &FieldInfo) {
+            self.open_runs -= 1;
+        }
+        fn opaque(&mut self, _: &FieldInfo, _: Opaque<'_>, _: &[u8]) {
+            self.values += 1;
+        }
+        fn error(&mut self, err: &WireError) {
+            assert!(self.error.is_none(), "a second error: {err}");
+            self.error = Some(err.clone());
+        }
+    }
+
+    fn count(frame: &[u8]) -> Count {
+        let mut c = Count::default();
+        walk_frame(frame, Dir::S2C, &RenderOpts::default(), &mut c);
+        c
+    }
+
+    #[test]
+    fn a_walk_shows_a_bounded_number_of_fields() {
+        let cut = Some(WireError::TooManyFields { limit: MAX_SHOWN_FIELDS });
+        // The envelope (version, SYNC, an empty payload), then unknown fields: at the top level,
+        // inside a meta, as elements of a packed field, and as empty metas.
+        let head = [0x08, 0x00, 0x40, 0x00];
+        let many = MAX_SHOWN_FIELDS + 10;
+        let unknown = [0xd0, 0x02, 0x00].repeat(many);
+        let mut top = head.to_vec();
+        top.extend_from_slice(&[0x4a, 0x00]);
+        top.extend_from_slice(&unknown);
+        let c = count(&top);
+        assert_eq!(c.values + c.messages, MAX_SHOWN_FIELDS);
+        assert_eq!(c.error, cut);
+
+        let nest = |inner: &[u8]| {
+            let mut b = vec![];
+            let mut n = inner.len() as u64;
+            while n >= 0x80 {
+                b.push((n as u8) | 0x80);
+                n >>= 7;
+            }
+            b.push(n as u8);
+            b.extend_from_slice(inner);
+            b
+        };
+        let mut meta = vec![0x22];
+        meta.extend(nest(&unknown));
+        let mut f = head.to_vec();
+        f.push(0x4a);
+        f.extend(nest(&meta));
+        let c = count(&f);
+        assert!(c.values > MAX_SHOWN_FIELDS - 10 && c.values <= MAX_SHOWN_FIELDS, "{}", c.values);
+        assert_eq!(c.error, cut);
+        assert_eq!(c.open_runs, 0);
+
+        // Packed MSync.encrypt_type (field 11).
+        let mut f = head.to_vec();
+        f.push(0x5a);
+        f.extend(nest(&vec![0; many]));
+        let c = count(&f);
+        assert!(c.values > MAX_SHOWN_FIELDS - 10 && c.values <= MAX_SHOWN_FIELDS, "{}", c.values);
+        assert_eq!(c.error, cut);
+        assert_eq!(c.open_runs, 0);
+
+        // Empty metas: the run of them is closed where the walk stops.
+        let mut f = head.to_vec();
+        f.push(0x4a);
+        f.extend(nest(&[0x22, 0x00].repeat(many)));
+        let c = count(&f);
+        assert!(c.messages > MAX_SHOWN_FIELDS - 10 && c.messages <= MAX_SHOWN_FIELDS);
+        assert_eq!(c.error, cut);
+        assert_eq!(c.open_runs, 0);
+
+        // Under the limit, everything, and no error.
+        let mut f = head.to_vec();
+        f.extend_from_slice(&[0xd0, 0x02, 0x00].repeat(1000));
+        let c = count(&f);
+        assert_eq!((c.values, c.error), (1002, None));
+    }
 
     #[test]
     fn which_messages_hold_secrets() {
