@@ -931,14 +931,16 @@ impl<V: Visitor> Walker<'_, V> {
     ) -> Result<(), WireError> {
         let mut r = Reader::new(buf);
         let mut res = Ok(());
+        // The stack's length is at hand for the push anyway: the limit is checked against it.
+        let before = self.scratch.len();
+        let full = before.saturating_add(self.left);
         loop {
-            if self.left == 0 {
+            if self.scratch.len() >= full {
                 self.cut |= !r.is_empty();
                 break;
             }
             match r.field() {
                 Ok(Some((offset, number, raw))) => {
-                    self.left -= 1;
                     let (wire, v, range) = match raw {
                         RawValue::Varint(x) => (WireType::Varint, x, (0, 0)),
                         RawValue::Fixed64(x) => (WireType::Fixed64, x, (0, 0)),
@@ -967,6 +969,7 @@ impl<V: Visitor> Walker<'_, V> {
                 }
             }
         }
+        self.left -= self.scratch.len() - before;
         if !self.v.wire_order() {
             if let Some(s) = self.scratch.get_mut(start..) {
                 // Usually already in order (encoders write fields by number): check first, as
