@@ -2608,7 +2608,9 @@ fn build_report(a: &Analyzer) -> Report {
     rep.app_keys.sort();
     rep.domains.sort();
 
-    // Sessions.
+    // Sessions. Rows sized once: grown by doubling, ten thousand of them held up to 1.6 times
+    // their size while the analysis state is still alive, at the run's peak.
+    rep.sessions.reserve_exact(conns.iter().filter(|(_, c)| c.msync).count());
     let mut users: Vec<String> = Vec::new();
     for (id, c) in conns.iter().filter(|(_, c)| c.msync) {
         let (client, server, midstream) = c.meta.as_ref().map_or_else(
@@ -2724,23 +2726,21 @@ fn build_report(a: &Analyzer) -> Report {
             by_name.entry(q.name.as_str()).or_default().push((k, &**q));
         }
     }
-    let mut queues: Vec<QueueRow> = by_name
-        .into_values()
-        .filter_map(|entries| {
-            let stalls: u64 = entries.iter().map(|(k, _)| open.get(*k).copied().unwrap_or(0)).sum();
-            match entries.as_slice() {
-                [(_, q)] => Some(queue_row(q, stalls)),
-                [(_, first), rest @ ..] => {
-                    let mut acc = (*first).clone();
-                    for (_, q) in rest {
-                        acc.merge(q);
-                    }
-                    Some(queue_row(&acc, stalls))
+    let mut queues: Vec<QueueRow> = Vec::with_capacity(by_name.len());
+    queues.extend(by_name.into_values().filter_map(|entries| {
+        let stalls: u64 = entries.iter().map(|(k, _)| open.get(*k).copied().unwrap_or(0)).sum();
+        match entries.as_slice() {
+            [(_, q)] => Some(queue_row(q, stalls)),
+            [(_, first), rest @ ..] => {
+                let mut acc = (*first).clone();
+                for (_, q) in rest {
+                    acc.merge(q);
                 }
-                [] => None,
+                Some(queue_row(&acc, stalls))
             }
-        })
-        .collect();
+            [] => None,
+        }
+    }));
     // Keys sorted, rows then moved once: a row is a few hundred bytes, and a sort that moves
     // rows moved each of them about log2(n) times.
     queues.sort_by_cached_key(|q| (std::cmp::Reverse(q.notices + q.pulls), q.queue.clone()));
