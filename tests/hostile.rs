@@ -524,8 +524,8 @@ fn zlib_bomb_of_1_gib() {
 fn repeated_fields_of_millions_of_empty_elements() {
     use flate2::write::ZlibEncoder;
     // 8 million empty metas (16 MB) inflated from a zlib payload of a few kilobytes: 2.4 GB as
-    // decoded structs. Not decoded, and said so; the report, which decodes nothing per element,
-    // counts the message.
+    // decoded structs. Not decoded, and said so; the report counts the message, and refuses it
+    // too: 16 MB is past what its connection's 16 KB on the wire allow to be inflated.
     let mut enc = ZlibEncoder::new(Vec::new(), flate2::Compression::best());
     enc.write_all(&[0x22, 0x00].repeat(8_000_000)).unwrap();
     let body = envelope(0, true, &enc.finish().unwrap());
@@ -545,6 +545,38 @@ fn repeated_fields_of_millions_of_empty_elements() {
     assert_eq!(r.status, 0, "{}", r.stderr);
     let v: serde_json::Value = serde_json::from_str(&r.stdout).unwrap();
     assert_eq!(v["overview"]["messages"], n + 1);
+    assert_eq!(v["overview"]["decode_errors"], 1);
+}
+
+/// A hundred of the messages above on one connection: 1.6 GB of empty metas inflated from a
+/// 1.7 MB capture took `report` 23 s to walk. A connection's zlib payloads may inflate to 16
+/// KiB plus 64 times their wire bytes: the rest are refused, each a decode error over the
+/// inflate cap, and the session's own messages are all taken in.
+#[test]
+fn a_hundred_zlib_bombs_on_one_connection() {
+    use flate2::write::ZlibEncoder;
+    let mut enc = ZlibEncoder::new(Vec::new(), flate2::Compression::best());
+    enc.write_all(&[0x22, 0x00].repeat(8_000_000)).unwrap();
+    let body = envelope(0, true, &enc.finish().unwrap());
+    let (file, n) = session_capture(2, |flow, pcap| {
+        for _ in 0..100 {
+            flow.send(pcap, Dir::S2C, &framed(&body));
+        }
+    });
+    let path = write_file("zlib-bombs.pcap", &file);
+    for args in [&["--json"][..], &["--json", "-j", "2"][..]] {
+        let r = report(&path, args);
+        assert_eq!(r.status, 0, "{}", r.stderr);
+        let v: serde_json::Value = serde_json::from_str(&r.stdout).unwrap();
+        assert_eq!(v["overview"]["messages"], n + 100);
+        assert_eq!(v["overview"]["decode_errors"], 100);
+        assert_eq!(v["sessions"][0]["decode_errors"], 100);
+    }
+    // `dissect` decodes no more of them: each is over its decoding budget, found before the
+    // metas are decoded.
+    let r = dissect(&path, &[]);
+    assert_eq!(r.status, 0, "{}", r.stderr);
+    assert_eq!((r.tally("messages"), r.tally("decode errors")), (n, 100), "{}", r.stderr);
 }
 
 #[test]
@@ -1130,4 +1162,85 @@ fn random_bytes_with_a_short_plausible_frame_are_not_websocket() {
     assert_eq!(r.status, 0, "{}", r.stderr);
     assert_eq!(r.tally("messages"), 0, "{}", r.stderr);
     assert!(r.stderr.contains("(0 MSync, 1 other)"), "{}", r.stderr);
+}
+
+/// A web session that negotiates permessage-deflate with context takeover; the client logs in,
+/// then the server sends 100 messages of 8 million empty metas each: 16 MB apiece from 16 KB
+/// on the wire, 1.6 GB from a capture of 1.6 MB, which `report` took 26 s to walk. A direction
+/// may inflate 64 times its wire bytes: the bomb's messages are dropped and said so, the
+/// client's login is still decoded.
+#[test]
+fn websocket_deflate_bomb() {
+    use flate2::write::DeflateEncoder;
+    let mut pcap = Pcap::new();
+    let mut flow = Flow::new(5);
+    flow.server.1 = 80;
+    flow.handshake(&mut pcap);
+    flow.send(
+        &mut pcap,
+        Dir::C2S,
+        b"GET /ws HTTP/1.1\r\nUpgrade: websocket\r\n\
+          Sec-WebSocket-Extensions: permessage-deflate\r\n\r\n",
+    );
+    flow.send(
+        &mut pcap,
+        Dir::S2C,
+        b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\n\
+          Sec-WebSocket-Extensions: permessage-deflate\r\n\r\n",
+    );
+    // One raw deflate stream per direction (context takeover), flushed after each message and
+    // the flush's 00 00 ff ff taken off, as RFC 7692 has it.
+    let deflated = |enc: &mut DeflateEncoder<Vec<u8>>, msg: &[u8]| {
+        enc.write_all(msg).unwrap();
+        enc.flush().unwrap();
+        let mut out = std::mem::take(enc.get_mut());
+        assert!(out.ends_with(&[0, 0, 0xff, 0xff]));
+        out.truncate(out.len() - 4);
+        out
+    };
+    let login = session_messages().into_iter().find(|(d, _)| *d == Dir::C2S).unwrap().1;
+    let mut client = DeflateEncoder::new(Vec::new(), flate2::Compression::default());
+    let mut frame = ws_frame(Dir::C2S, false, &deflated(&mut client, &login), [1, 2, 3, 4]);
+    frame[0] |= 0x40;
+    flow.send(&mut pcap, Dir::C2S, &frame);
+    let bomb = envelope(0, false, &[0x22, 0x00].repeat(8_000_000));
+    let mut server = DeflateEncoder::new(Vec::new(), flate2::Compression::best());
+    for _ in 0..100 {
+        let mut frame = ws_frame(Dir::S2C, false, &deflated(&mut server, &bomb), [0; 4]);
+        frame[0] |= 0x40;
+        flow.send(&mut pcap, Dir::S2C, &frame);
+    }
+    assert!(pcap.buf.len() < 2_000_000, "{} bytes", pcap.buf.len());
+    let path = write_file("ws-deflate-bomb.pcap", &pcap.buf);
+
+    let r = dissect(&path, &[]);
+    assert_eq!(r.status, 0, "{}", r.stderr);
+    assert_eq!(r.tally("messages"), 1, "{}", r.stderr);
+    assert_eq!(r.tally("decode errors"), 0, "{}", r.stderr);
+    // Every bomb message is accounted for: dropped, its bytes skipped, a problem line each.
+    let problems = r.stdout.lines().filter(|l| l.contains("permessage-deflate:")).count();
+    assert_eq!(problems, 100, "{}", r.stdout);
+    assert!(r.stdout.contains("a deflate bomb (message dropped)"), "{}", r.stdout);
+    assert!(r.tally("bytes skipped") > 1_500_000, "{}", r.stderr);
+    // The first one stopped within what the direction's bytes allow (16 KiB and 64 per byte),
+    // past it by the one byte that tells.
+    let first = r.stdout.lines().find(|l| l.contains("deflate bomb")).unwrap();
+    let n = |after: &str| -> u64 {
+        let at = first.find(after).unwrap();
+        first[..at].split_whitespace().last().unwrap().parse().unwrap()
+    };
+    let (inflated, wire) = (n(" bytes inflated"), n(" bytes of stream"));
+    assert_eq!(inflated, (16 << 10) + 64 * wire + 1, "{first}");
+
+    let r = report(&path, &["--json"]);
+    assert_eq!(r.status, 0, "{}", r.stderr);
+    let v: serde_json::Value = serde_json::from_str(&r.stdout).unwrap();
+    assert_eq!(v["overview"]["messages"], 1);
+    let ws = v["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|f| f["kind"] == "websocket_problem")
+        .unwrap_or_else(|| panic!("{}", v["findings"]));
+    assert_eq!(ws["count"], 100);
 }

@@ -1034,6 +1034,10 @@ pub struct Analyzer {
     own: OwnCounts,
     /// Reused for inflating compressed payloads.
     scratch: Vec<u8>,
+    /// Per connection that sent messages larger than their wire bytes (LZ4, permessage-deflate)
+    /// or zlib payloads: their wire bytes and what they grew to, against the allowance of
+    /// [`crate::msync::decode::INFLATE_FREE`].
+    inflation: FxHashMap<u32, Inflation>,
     /// The metas of the last SYNC answer decoded, kept for their buffer.
     metas: Vec<view::Meta<'static>>,
     /// Time of the first event seen (stands in for the capture start until known).
@@ -1049,6 +1053,53 @@ pub struct Analyzer {
     folded_sessions: u64,
     /// Users of the folded sessions (at most [`FOLDED_USERS_CAP`]).
     folded_users: std::collections::BTreeSet<String>,
+}
+
+/// The most a zlib payload of the message `ctx` (of `len` bytes, before its payload is
+/// inflated) may inflate to: what is left of its connection's allowance, the message's wire
+/// bytes added (unless they were, as a message that grew). The lossy retry of a message
+/// inflates what its first decode inflated and was charged for: it gets the plain cap.
+#[cold]
+#[inline(never)]
+fn zlib_cap(
+    inflation: &mut FxHashMap<u32, Inflation>,
+    ctx: &MsgCtx<'_>,
+    len: usize,
+    max: usize,
+) -> usize {
+    if view::lossy_active() {
+        return max;
+    }
+    let c = inflation.entry(ctx.conn.id.0).or_default();
+    if len as u64 <= ctx.wire_len {
+        c.wire = c.wire.saturating_add(ctx.wire_len);
+    }
+    usize::try_from(c.left()).unwrap_or(usize::MAX).min(max)
+}
+
+/// What one connection's messages grew to when inflated, against their wire bytes.
+#[derive(Clone, Copy, Debug, Default)]
+struct Inflation {
+    wire: u64,
+    made: u64,
+}
+
+impl Inflation {
+    fn left(&self) -> u64 {
+        crate::msync::decode::inflate_left(self.wire, self.made)
+    }
+
+    /// Charges a message of `wire` bytes that grew to `len`: false, and nothing charged but
+    /// its wire bytes, when that passes the allowance.
+    fn charge(&mut self, wire: u64, len: usize) -> bool {
+        self.wire = self.wire.saturating_add(wire);
+        let len = len as u64;
+        if len > self.left() {
+            return false;
+        }
+        self.made = self.made.saturating_add(len);
+        true
+    }
 }
 
 /// The connections a shard opened, (first packet, id) in opening order, as varint deltas:
@@ -1261,6 +1312,7 @@ impl Analyzer {
             totals: None,
             own: OwnCounts::default(),
             scratch: Vec::new(),
+            inflation: FxHashMap::default(),
             metas: Vec::new(),
             first_seen: None,
             capture_drops: 0,
@@ -1487,9 +1539,16 @@ impl Analyzer {
     /// this analyzer. The command, if the body decoded.
     fn take_in(&mut self, ctx: &MsgCtx<'_>, raw: &[u8], own: bool) -> Option<Command> {
         self.seen(ctx.ts);
+        // A message larger than its wire bytes was inflated below (LZ4, permessage-deflate).
+        if raw.len() as u64 > ctx.wire_len && !self.charge_grown(ctx, raw.len()) {
+            self.refused(ctx, view::ViewError::InflateTooLarge, own);
+            return None;
+        }
         let mut scratch = std::mem::take(&mut self.scratch);
         let mut metas = view::recycle(std::mem::take(&mut self.metas));
-        let decoded = match view::decode(raw, ctx.dir, &self.limits, &mut scratch, &mut metas) {
+        let (inflation, max) = (&mut self.inflation, self.limits.max_inflated);
+        let cap = || zlib_cap(inflation, ctx, raw.len(), max);
+        let decoded = match view::decode_capped(raw, ctx.dir, cap, &mut scratch, &mut metas) {
             Ok(m) => {
                 if own {
                     self.own.messages += 1;
@@ -1501,18 +1560,41 @@ impl Analyzer {
         };
         // The metas borrow the scratch buffer: they go back first.
         self.metas = view::recycle(metas);
+        // Holds what a zlib payload inflated to, charged to its connection (not again when the
+        // lossy retry inflates the same), and is left empty for the next one.
+        if !scratch.is_empty() {
+            if !view::lossy_active() {
+                let c = self.inflation.entry(ctx.conn.id.0).or_default();
+                c.made = c.made.saturating_add(scratch.len() as u64);
+            }
+            scratch.clear();
+        }
         // Keep the buffer for the next compressed payload, unless an outsized one grew it.
         if scratch.capacity() <= 1 << 20 {
             self.scratch = scratch;
         }
         match decoded {
             Ok(c) => Some(c),
-            Err(e) if view::lossy_active() => {
+            // Not for want of UTF-8: the lossy retry would inflate it again to the same end.
+            Err(e)
+                if view::lossy_active()
+                    || matches!(e, view::ViewError::Inflate | view::ViewError::InflateTooLarge) =>
+            {
                 self.refused(ctx, e, own);
                 None
             }
             Err(_) => self.take_in_lossy(ctx, raw, own),
         }
+    }
+
+    /// Charges a message that grew from `ctx.wire_len` bytes to `len` to its connection's
+    /// allowance (once: not again in the lossy retry of the same message); false when it does
+    /// not fit.
+    #[cold]
+    #[inline(never)]
+    fn charge_grown(&mut self, ctx: &MsgCtx<'_>, len: usize) -> bool {
+        view::lossy_active()
+            || self.inflation.entry(ctx.conn.id.0).or_default().charge(ctx.wire_len, len)
     }
 
     /// A frame [`view::decode`] refused, again, accepting `string` fields that are not UTF-8:

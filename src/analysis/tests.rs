@@ -290,6 +290,12 @@ impl Sim {
     }
     /// Sends `msg` on `conn` at `t` ms; up messages are 100 bytes on the wire, down 200.
     fn msg(&mut self, conn: u32, t: f64, dir: Dir, msg: Decoded) -> u64 {
+        let wire_len = if dir == Dir::C2S { 100 } else { 200 };
+        self.raw(conn, t, dir, &encode(&msg), wire_len)
+    }
+    /// Sends the message `raw`, which took `wire_len` bytes on the wire (fewer than its own
+    /// when it was inflated on the way: LZ4, permessage-deflate).
+    fn raw(&mut self, conn: u32, t: f64, dir: Dir, raw: &[u8], wire_len: u64) -> u64 {
         let p = self.pkt(t);
         let Some(meta) = self.metas.get(&conn) else { return 0 };
         let ctx = MsgCtx {
@@ -299,13 +305,12 @@ impl Sim {
             conn: meta,
             dir,
             stream_offset: 0,
-            wire_len: if dir == Dir::C2S { 100 } else { 200 },
+            wire_len,
             transport: Transport::Tcp,
             lz4: None,
         };
-        let raw = encode(&msg);
         if self.keeps(conn) {
-            self.a.undecoded(&ctx, &raw).ok();
+            self.a.undecoded(&ctx, raw).ok();
         }
         p.index
     }
@@ -1560,4 +1565,58 @@ fn a_notice_during_an_open_drain_starts_the_drain_that_answers_it() {
     assert_eq!(q.drain_time.count, 2);
     assert_eq!(q.drain_time.max_ns, Some(60 * MS));
     approx(q.drain_time.p50_ns, 30.0);
+}
+
+/// Messages that grew on the way (LZ4, permessage-deflate) are taken in while a connection's
+/// messages stay within 16 KiB plus 64 times their wire bytes; past that they are refused, as
+/// decode errors over the inflate cap, until its wire bytes pay for more. A zlib payload is
+/// charged the same way (`tests/hostile.rs`).
+#[test]
+fn messages_grown_past_their_wire_bytes_are_bounded() {
+    let run = |len: usize| {
+        let mut s = Sim::new(&ReportOptions::default());
+        s.open(0, 0.0, false);
+        let raw = encode(&m::provision_req("u", &"r".repeat(len)));
+        for i in 0..50 {
+            s.raw(0, f64::from(i), Dir::C2S, &raw, 1000);
+        }
+        s.finish(100.0);
+        let r = s.a.report();
+        // Refused messages count among the messages, and as decode errors.
+        assert_eq!(r.overview.messages, 50);
+        (raw.len() as u64, 50 - r.overview.decode_errors, r.overview.decode_errors)
+    };
+    // About 40 times its wire bytes: every message taken in.
+    // (The resource is written twice: in the JID and in PROVISION.)
+    let (len, taken, refused) = run(20_000);
+    assert!((40_000..41_000).contains(&len), "{len}");
+    assert_eq!((taken, refused), (50, 0));
+    // About 100 times: the allowance after k messages is 16 KiB + 64 000 k; a message is taken
+    // in when what was taken in before it leaves room for it.
+    let (len, taken, refused) = run(50_000);
+    assert!((100_000..101_000).contains(&len), "{len}");
+    let (mut made, mut want) = (0u64, 0u64);
+    for k in 1..=50u64 {
+        if (16 << 10) + 64_000 * k - made >= len {
+            made += len;
+            want += 1;
+        }
+    }
+    assert_eq!((taken, refused), (want, 50 - want));
+    assert!((31..=33).contains(&want), "{want}");
+    // A connection's allowance is its own: the messages of another are not refused for it.
+    let mut s = Sim::new(&ReportOptions::default());
+    s.open(0, 0.0, false);
+    s.open(1, 0.0, false);
+    let big = encode(&m::provision_req("u", &"r".repeat(50_000)));
+    let small = encode(&m::provision_req("u", "r"));
+    for i in 0..20 {
+        s.raw(0, f64::from(i), Dir::C2S, &big, 10);
+        s.raw(1, f64::from(i), Dir::C2S, &small, 10);
+    }
+    s.finish(100.0);
+    let r = s.a.report();
+    assert_eq!(r.overview.decode_errors, 20);
+    let errors = |conn: u32| r.sessions.iter().find(|x| x.conn == conn).map(|x| x.decode_errors);
+    assert_eq!((errors(0), errors(1)), (Some(20), Some(0)));
 }

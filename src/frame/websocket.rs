@@ -38,6 +38,7 @@ use std::borrow::Cow;
 use flate2::{Decompress, FlushDecompress, Status};
 
 use super::{FrameCheck, MsyncCheck, SkipReason};
+use crate::msync::decode;
 use crate::net::Dir;
 
 /// Limits that keep one connection's memory bounded whatever the peers claim.
@@ -187,6 +188,10 @@ pub enum Problem {
     Inflate(String),
     /// Inflated message over the cap: dropped.
     InflateTooLarge { limit: usize },
+    /// The direction has inflated more than its wire bytes allow (see
+    /// [`crate::msync::decode::INFLATE_FREE`]):
+    /// `inflated` bytes so far from `wire` bytes of stream. The message is dropped.
+    InflateBudget { inflated: u64, wire: u64 },
     /// A close frame with a one-byte body.
     BadClose,
     /// Frames after this direction's close frame (reported once).
@@ -219,6 +224,7 @@ impl Problem {
             Problem::EmptyMessage => "empty_message",
             Problem::Inflate(_) => "inflate_failed",
             Problem::InflateTooLarge { .. } => "inflate_too_large",
+            Problem::InflateBudget { .. } => "inflate_budget",
             Problem::BadClose => "bad_close",
             Problem::DataAfterClose => "data_after_close",
             Problem::NotHttp => "not_http",
@@ -263,6 +269,12 @@ impl std::fmt::Display for Problem {
             Problem::InflateTooLarge { limit } => {
                 write!(f, "message inflates past the cap of {limit} bytes (dropped)")
             }
+            Problem::InflateBudget { inflated, wire } => write!(
+                f,
+                "permessage-deflate: {inflated} bytes inflated from {wire} bytes of stream, \
+                 past {} times: a deflate bomb (message dropped)",
+                decode::INFLATE_PER_WIRE_BYTE
+            ),
             Problem::BadClose => f.write_str("close frame with a one-byte body"),
             Problem::DataAfterClose => f.write_str("frames after this side's close frame"),
             Problem::NotHttp => f.write_str("not an HTTP request or status line"),
@@ -438,6 +450,10 @@ struct DirState {
     resync_spent: u64,
     /// Bytes of an HTTP head already searched for its end.
     scanned: usize,
+    /// Stream offset the direction started at, and bytes it has inflated since (its allowance:
+    /// [`crate::msync::decode::INFLATE_FREE`]; the HTTP head counts among its wire bytes).
+    origin: u64,
+    inflated: u64,
     /// Bytes of an HTTP body still to pass over before the next head (a refused upgrade's
     /// answer).
     body_left: u64,
@@ -456,6 +472,8 @@ impl DirState {
             hdr: [0; 14],
             hdr_have: 0,
             frame_start: start,
+            origin: start,
+            inflated: 0,
             frame: None,
             got: 0,
             ctrl: Vec::new(),
@@ -808,7 +826,7 @@ impl DirState {
                 }
                 let deflated = self.msg_rsv1;
                 if deflated {
-                    if let Err(p) = self.inflate(cfg) {
+                    if let Err(p) = self.inflate(cfg, end) {
                         self.problem(self.msg_start, p, emit);
                         self.dropped(end, emit);
                         // A message that inflated past the cap left up to the cap in `out`:
@@ -864,8 +882,10 @@ impl DirState {
         }
     }
 
-    /// Inflates `msg` into `out` (RFC 7692 section 7.2.2: append 00 00 ff ff, then inflate).
-    fn inflate(&mut self, cfg: &WsConfig) -> Result<(), Problem> {
+    /// Inflates `msg`, the message ending at stream offset `end`, into `out` (RFC 7692 section
+    /// 7.2.2: append 00 00 ff ff, then inflate), within the message cap and what is left of the
+    /// direction's allowance.
+    fn inflate(&mut self, cfg: &WsConfig, end: u64) -> Result<(), Problem> {
         let (takeover, bits) = match self.deflate {
             Deflate::On { takeover, bits } => (takeover, bits),
             Deflate::Unknown | Deflate::Off => (true, 15),
@@ -879,7 +899,10 @@ impl DirState {
             inf.z.reset(false);
         }
         self.out.clear();
-        let cap = cfg.max_inflated;
+        let wire = end.saturating_sub(self.origin);
+        let left = decode::inflate_left(wire, self.inflated);
+        let left = usize::try_from(left).unwrap_or(usize::MAX);
+        let cap = cfg.max_inflated.min(left);
         let res = inflate_into(&mut inf.z, &self.msg, &mut self.out, cap).and_then(|ended| {
             if ended {
                 Ok(true)
@@ -887,6 +910,14 @@ impl DirState {
                 inflate_into(&mut inf.z, &[0, 0, 0xff, 0xff], &mut self.out, cap)
             }
         });
+        // What failed is charged too: the work was done.
+        self.inflated = self.inflated.saturating_add(self.out.len() as u64);
+        let res = match res {
+            Err(Problem::InflateTooLarge { .. }) if cap < cfg.max_inflated => {
+                Err(Problem::InflateBudget { inflated: self.inflated, wire })
+            }
+            other => other,
+        };
         match res {
             // A final block: the next message starts a new stream (RFC 7692 section 7.2.3.3
             // lets a sender end a message this way).
@@ -921,9 +952,21 @@ fn inflate_into(
         out.reserve(room);
         let (in0, out0) = (z.total_in(), out.len());
         let rest = input.get(consumed..).unwrap_or_default();
-        let status = z
-            .decompress_vec(rest, out, FlushDecompress::Sync)
-            .map_err(|e| Problem::Inflate(e.to_string()))?;
+        let status = if out.capacity() > cap.saturating_add(1) {
+            // The vector grew past the cap (it doubles), and zlib fills whatever spare room it
+            // is given: only `room` is offered, so that the cap is not passed by up to the
+            // vector's size.
+            let total0 = z.total_out();
+            out.resize(out0 + room, 0);
+            let into = out.get_mut(out0..).unwrap_or_default();
+            let r = z.decompress(rest, into, FlushDecompress::Sync);
+            let made = usize::try_from(z.total_out() - total0).unwrap_or(usize::MAX);
+            out.truncate(out0.saturating_add(made));
+            r
+        } else {
+            z.decompress_vec(rest, out, FlushDecompress::Sync)
+        }
+        .map_err(|e| Problem::Inflate(e.to_string()))?;
         consumed += usize::try_from(z.total_in() - in0).unwrap_or(usize::MAX);
         let produced = out.len() - out0;
         if out.len() > cap {
@@ -1983,6 +2026,7 @@ mod tests {
             Problem::EmptyMessage,
             Problem::Inflate("invalid distance".into()),
             Problem::InflateTooLarge { limit: 7 },
+            Problem::InflateBudget { inflated: 9, wire: 1 },
             Problem::BadClose,
             Problem::DataAfterClose,
             Problem::NotHttp,
@@ -2481,9 +2525,15 @@ mod tests {
         assert!(ws.s2c.out.capacity() <= 16 << 10, "{} bytes kept", ws.s2c.out.capacity());
     }
 
+    /// 300 000 bytes that deflate to a few times less, within the direction's allowance of 64
+    /// times its bytes: the per-message cap is what stops them.
+    fn compressible(n: u32) -> Vec<u8> {
+        (0..n).map(|i| (i % 251) as u8 ^ (i / 1000) as u8).collect()
+    }
+
     #[test]
     fn inflated_size_is_capped() {
-        let big = vec![0x41u8; 300_000];
+        let big = compressible(300_000);
         let mut z = flate2::Compress::new(flate2::Compression::default(), false);
         let mut s = response("permessage-deflate").into_bytes();
         s.extend(sframe(0xc2, &deflate(&mut z, &big)));
@@ -2501,7 +2551,7 @@ mod tests {
     /// held the cap per connection and direction: 100 connections, 4.1 GB).
     #[test]
     fn a_message_over_the_inflate_cap_does_not_pin_its_buffers() {
-        let big = vec![0u8; 300_000];
+        let big = compressible(300_000);
         let mut z = flate2::Compress::new(flate2::Compression::default(), false);
         let mut s = response("permessage-deflate").into_bytes();
         s.extend(sframe(0xc2, &deflate(&mut z, &big)));
@@ -2512,6 +2562,33 @@ mod tests {
             .any(|e| matches!(e, Ev::Problem(_, _, Problem::InflateTooLarge { .. }))));
         assert!(ws.s2c.out.capacity() <= SHRINK_ABOVE, "{} bytes kept", ws.s2c.out.capacity());
         assert!(ws.s2c.msg.capacity() <= SHRINK_ABOVE, "{} bytes kept", ws.s2c.msg.capacity());
+    }
+
+    /// A direction may inflate 16 KiB plus 64 times its stream's bytes: 300 000 bytes of one
+    /// letter deflate to a few hundred, and are a bomb even under the per-message cap. The
+    /// direction's next message, paid for by its bytes, is taken in (from a fresh window: the
+    /// refused message's history is gone).
+    #[test]
+    fn a_direction_inflating_past_64_times_its_bytes_is_refused() {
+        let bomb = vec![0x41u8; 300_000];
+        let mut s = response("permessage-deflate").into_bytes();
+        let at = s.len() as u64;
+        let mut z = flate2::Compress::new(flate2::Compression::default(), false);
+        s.extend(sframe(0xc2, &deflate(&mut z, &bomb)));
+        let wire = s.len() as u64;
+        let small = body(3000, 5);
+        let mut z = flate2::Compress::new(flate2::Compression::default(), false);
+        s.extend(sframe(0xc2, &deflate(&mut z, &small)));
+        let cfg = WsConfig { max_inflated: 16 << 20, ..cfg() };
+        let mut ws = WebSocket::new(cfg, TestCheck);
+        let evs = run(&mut ws, &[(0, REQUEST.as_bytes())], &[(0, &s)]);
+        let inflated = (16 << 10) + 64 * wire + 1;
+        assert!(evs.contains(&Ev::Problem(
+            Dir::S2C,
+            at,
+            Problem::InflateBudget { inflated, wire }
+        )));
+        assert_eq!(msgs(&evs), [(Dir::S2C, small)]);
     }
 
     #[test]

@@ -514,6 +514,18 @@ pub fn decode<'a: 'm, 'm>(
     scratch: &'a mut Vec<u8>,
     metas: &'m mut Vec<Meta<'a>>,
 ) -> Result<Msg<'m>, ViewError> {
+    decode_capped(frame, dir, || limits.max_inflated, scratch, metas)
+}
+
+/// As [`decode`], a zlib payload inflated to at most what `inflate_cap` says, asked only when
+/// there is one (a connection's allowance, see [`super::decode::INFLATE_FREE`]).
+pub fn decode_capped<'a: 'm, 'm>(
+    frame: &'a [u8],
+    dir: Dir,
+    inflate_cap: impl FnOnce() -> usize,
+    scratch: &'a mut Vec<u8>,
+    metas: &'m mut Vec<Meta<'a>>,
+) -> Result<Msg<'m>, ViewError> {
     let (mut command, mut compress, mut encrypted) = (0i32, 0u32, false);
     let mut payload: &[u8] = &[];
     let mut guid: Option<Jid<'a>> = None;
@@ -543,12 +555,10 @@ pub fn decode<'a: 'm, 'm>(
     } else {
         let bytes: &'a [u8] = if compress == COMPRESS_ZLIB && !payload.is_empty() {
             scratch.clear();
-            super::decode::inflate_into(payload, limits.max_inflated, scratch).map_err(
-                |e| match e {
-                    super::decode::DecodeError::InflateTooLarge(_) => ViewError::InflateTooLarge,
-                    _ => ViewError::Inflate,
-                },
-            )?;
+            super::decode::inflate_into(payload, inflate_cap(), scratch).map_err(|e| match e {
+                super::decode::DecodeError::InflateTooLarge(_) => ViewError::InflateTooLarge,
+                _ => ViewError::Inflate,
+            })?;
             scratch.as_slice()
         } else {
             payload
