@@ -2485,6 +2485,10 @@ impl Consumer for Analyzer {
             Event::ConnClose { pkt, conn, reason, last, .. } => {
                 self.seen(pkt.ts);
                 let id = conn.id.0;
+                // Its inflate allowance is of no use once it is closed; `live` runs for days.
+                if !self.inflation.is_empty() {
+                    self.inflation.remove(&id);
+                }
                 if !self.wanted_conn(id) {
                     return Ok(());
                 }
