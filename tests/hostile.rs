@@ -520,15 +520,19 @@ fn zlib_bomb_of_1_gib() {
     }
 }
 
+/// A SYNC answer of 8 million empty metas (16 MB) as a zlib payload of some 16 KB.
+fn empty_metas_in_zlib() -> Vec<u8> {
+    let mut enc = flate2::write::ZlibEncoder::new(Vec::new(), flate2::Compression::best());
+    enc.write_all(&[0x22, 0x00].repeat(8_000_000)).unwrap();
+    envelope(0, true, &enc.finish().unwrap())
+}
+
 #[test]
 fn repeated_fields_of_millions_of_empty_elements() {
-    use flate2::write::ZlibEncoder;
     // 8 million empty metas (16 MB) inflated from a zlib payload of a few kilobytes: 2.4 GB as
     // decoded structs. Not decoded, and said so; the report counts the message, and refuses it
     // too: 16 MB is past what its connection's 16 KB on the wire allow to be inflated.
-    let mut enc = ZlibEncoder::new(Vec::new(), flate2::Compression::best());
-    enc.write_all(&[0x22, 0x00].repeat(8_000_000)).unwrap();
-    let body = envelope(0, true, &enc.finish().unwrap());
+    let body = empty_metas_in_zlib();
     let (file, n) = session_capture(2, |flow, pcap| {
         flow.send(pcap, Dir::S2C, &framed(&body));
     });
@@ -550,14 +554,11 @@ fn repeated_fields_of_millions_of_empty_elements() {
 
 /// A hundred of the messages above on one connection: 1.6 GB of empty metas inflated from a
 /// 1.7 MB capture took `report` 23 s to walk. A connection's zlib payloads may inflate to 16
-/// KiB plus 64 times their wire bytes: the rest are refused, each a decode error over the
-/// inflate cap, and the session's own messages are all taken in.
+/// KiB plus 64 times their wire bytes: each of these is past that, refused as a decode error
+/// over the inflate cap, and the session's own messages are all taken in.
 #[test]
 fn a_hundred_zlib_bombs_on_one_connection() {
-    use flate2::write::ZlibEncoder;
-    let mut enc = ZlibEncoder::new(Vec::new(), flate2::Compression::best());
-    enc.write_all(&[0x22, 0x00].repeat(8_000_000)).unwrap();
-    let body = envelope(0, true, &enc.finish().unwrap());
+    let body = empty_metas_in_zlib();
     let (file, n) = session_capture(2, |flow, pcap| {
         for _ in 0..100 {
             flow.send(pcap, Dir::S2C, &framed(&body));

@@ -1542,9 +1542,7 @@ impl Analyzer {
         // A message larger than its wire bytes was inflated below (LZ4, permessage-deflate).
         // One without wire bytes of its own shares a SockJS frame whose first message took
         // them: its text holds all of theirs, so they did not grow.
-        if raw.len() as u64 > ctx.wire_len
-            && ctx.wire_len > 0
-            && !self.charge_grown(ctx, raw.len())
+        if raw.len() as u64 > ctx.wire_len && ctx.wire_len > 0 && !self.charge_grown(ctx, raw.len())
         {
             self.refused(ctx, view::ViewError::InflateTooLarge, own);
             return None;
