@@ -221,11 +221,14 @@ impl Report {
             Some((l, d)) => (l, Some(d)),
             None => (main, None),
         };
+        // A JID of the app key and no name (the server's NOTIFY metas come from one) is not
+        // a user: shortened, it would read as a user named like the app key.
+        let app_only = app == Some(local);
         let local = app.and_then(|a| local.strip_prefix(a)?.strip_prefix('_')).unwrap_or(local);
         let mut out = local.to_string();
         // A JID of the domain alone (the web SDK's chat room join is sent to `@easemob.com`)
-        // keeps it: left out, the table would show an empty name.
-        if let Some(d) = dom.filter(|d| Some(*d) != home || out.is_empty()) {
+        // keeps it: left out, the table would show an empty name. So does one of the app key.
+        if let Some(d) = dom.filter(|d| Some(*d) != home || out.is_empty() || app_only) {
             out.push('@');
             out.push_str(d);
         }
@@ -699,6 +702,13 @@ mod tests {
         );
         // Only the domain: it stays (it was an empty string).
         assert_eq!(r.short_jid("@easemob.com"), "@easemob.com");
+        // The app key and no name: the domain stays (it read as a user named like the app key).
+        assert_eq!(
+            r.short_jid("easemob-demo#capture@easemob.com"),
+            "easemob-demo#capture@easemob.com"
+        );
+        // A user of that name is still shortened.
+        assert_eq!(r.short_jid("easemob-demo#capture_easemob-demo@easemob.com"), "easemob-demo");
     }
 
     #[test]
