@@ -2525,8 +2525,8 @@ mod tests {
         assert!(ws.s2c.out.capacity() <= 16 << 10, "{} bytes kept", ws.s2c.out.capacity());
     }
 
-    /// 300 000 bytes that deflate to a few times less, within the direction's allowance of 64
-    /// times its bytes: the per-message cap is what stops them.
+    /// `n` bytes that deflate to only a few times fewer: within a direction's allowance of 64
+    /// times its bytes, so that the per-message cap is what stops them.
     fn compressible(n: u32) -> Vec<u8> {
         (0..n).map(|i| (i % 251) as u8 ^ (i / 1000) as u8).collect()
     }
