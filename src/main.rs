@@ -469,6 +469,16 @@ fn dissect(args: DissectArgs) -> io::Result<ExitCode> {
         (outcome, totals, suppressed)
     };
     let mut line = tally(&totals);
+    let order = outcome.time_order;
+    if let (Some((first, _)), Some((step, _, _))) = (order.first, order.largest) {
+        // Times printed past such a packet run backwards: the reader is told once, here.
+        line.push_str(&format!(
+            ", {} packet{} earlier than the one before (the first #{first}, the largest step back {})",
+            order.steps_back,
+            if order.steps_back == 1 { "" } else { "s" },
+            msyncdump::report::fmt_dur(step)
+        ));
+    }
     if suppressed > 0 {
         line.push_str(&format!(", {suppressed} error lines not shown (--max-errors)"));
     }
@@ -537,6 +547,8 @@ fn report(args: ReportArgs) -> io::Result<ExitCode> {
         }
         None => Analyzer::new(&opts),
     };
+    let mut analyzer = analyzer;
+    analyzer.set_time_order(outcome.time_order);
     let report = analyzer.report();
     // The tables are laid out from the report alone: the analysis state goes before they are,
     // so that the two are never held at once (~45 MB for 10 000 sessions).
@@ -734,20 +746,16 @@ fn info(args: InfoArgs) -> io::Result<ExitCode> {
         };
         let (mut packets, mut bytes, mut first, mut last) = (0u64, 0u64, None, None);
         let mut links: Vec<(msyncdump::capture::LinkType, u64)> = Vec::new();
-        // Records cut by the snaplen; records earlier than the one before (and the first).
-        let (mut cut, mut back, mut first_back) = (0u64, 0u64, None);
-        let mut prev: Option<msyncdump::capture::Timestamp> = None;
+        // Records cut by the snaplen.
+        let mut cut = 0u64;
+        let mut order = msyncdump::capture::TimeOrder::default();
         loop {
             match reader.next_packet() {
                 Ok(Some(p)) => {
                     packets += 1;
                     bytes += p.data.len() as u64;
                     cut += u64::from(p.orig_len as usize > p.data.len());
-                    if prev.is_some_and(|t| p.ts < t) {
-                        back += 1;
-                        first_back = first_back.or(Some(p.index));
-                    }
-                    prev = Some(p.ts);
+                    order.see(p.index, p.ts);
                     first = first.or(Some(p.ts));
                     last = Some(last.map_or(p.ts, |l: msyncdump::capture::Timestamp| l.max(p.ts)));
                     match links.iter_mut().find(|(l, _)| *l == p.link) {
@@ -787,13 +795,21 @@ fn info(args: InfoArgs) -> io::Result<ExitCode> {
                 l.since(f) as f64 / 1e9
             )?;
         }
-        match first_back {
-            None => writeln!(out, "time order: strict")?,
-            Some(n) => writeln!(
-                out,
-                "time order: not strict: {back} packet{} earlier than the one before, the first #{n}",
-                if back == 1 { "" } else { "s" }
-            )?,
+        match (order.first, order.largest, order.earliest) {
+            (Some((n, _)), Some((step, at, _)), Some((early, early_at))) => {
+                let back = order.steps_back;
+                let mut e = String::new();
+                msyncdump::time::write_human(&mut e, early, None);
+                writeln!(
+                    out,
+                    "time order: not strict: {back} packet{} earlier than the one before, the \
+                     first #{n}; the largest step back {} at #{at}; the earliest packet {e} \
+                     (#{early_at})",
+                    if back == 1 { "" } else { "s" },
+                    msyncdump::report::fmt_dur(step),
+                )?
+            }
+            _ => writeln!(out, "time order: strict")?,
         }
         for (l, n) in &links {
             writeln!(out, "link type {l}: {n} packets")?;
@@ -991,9 +1007,13 @@ fn live(args: LiveArgs) -> io::Result<ExitCode> {
     let every = args.report_every.and_then(|ns| u64::try_from(ns).ok()).map(Duration::from_nanos);
     let mut next_report = every.map(|d| Instant::now() + d);
     let mut failed = false;
+    let mut order = msyncdump::capture::TimeOrder::default();
     loop {
         match source.next_packet() {
-            Ok(Some(pkt)) => pipeline.packet(&pkt)?,
+            Ok(Some(pkt)) => {
+                order.see(pkt.index, pkt.ts);
+                pipeline.packet(&pkt)?
+            }
             Ok(None) => break,
             Err(e) => {
                 eprintln!("msyncdump: error: {e}");
@@ -1006,6 +1026,7 @@ fn live(args: LiveArgs) -> io::Result<ExitCode> {
                 let st = source.live_stats();
                 let drops = u64::from(st.dropped_by_kernel) + u64::from(st.dropped_by_interface);
                 pipeline.consumer_mut().b.set_capture_drops(drops);
+                pipeline.consumer_mut().b.set_time_order(order);
                 let report = pipeline.consumer_mut().b.report();
                 let mut err = io::stderr().lock();
                 writeln!(err, "--- running report ---")?;
@@ -1024,6 +1045,7 @@ fn live(args: LiveArgs) -> io::Result<ExitCode> {
     analyzer.set_capture_drops(
         u64::from(stats.dropped_by_kernel) + u64::from(stats.dropped_by_interface),
     );
+    analyzer.set_time_order(order);
     printer.into_inner().flush()?;
     if let Some(w) = writer.and_then(|w| w.borrow_mut().take()) {
         w.finish()?.flush()?;

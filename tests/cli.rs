@@ -886,7 +886,9 @@ fn info_tells_the_format_compression_snaplen_cuts_and_time_order() {
     assert!(odd.contains("packets cut by the snaplen: 1\n"), "{odd}");
     assert!(
         odd.contains(
-            "time order: not strict: 1 packet earlier than the one before, the first #3\n"
+            "time order: not strict: 1 packet earlier than the one before, the first #3; the \
+             largest step back 500µs at #3; the earliest packet 2017-10-26 04:27:28.743000 UTC \
+             (#1)\n"
         ),
         "{odd}"
     );

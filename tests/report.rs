@@ -672,6 +672,97 @@ fn sharded_output_is_identical_when_times_run_backwards() {
     }
 }
 
+/// A clock stepped back 100 s between the send and its ack (frame 9 and every packet after):
+/// the step is told in the overview, by a finding at its packet, in `info` and in `dissect`'s
+/// tally; the send counts as answered but its negative time stays out of the figures, which a
+/// finding says; the other exchanges, each on one side of the step, keep their times.
+#[test]
+fn a_clock_stepped_back_is_told_and_its_negative_times_are_kept_out() {
+    let dir = TempDir::new("stepback");
+    let seed = fs::read(Path::new(env!("CARGO_MANIFEST_DIR")).join("captures/seed.pcap")).unwrap();
+    let recs = pcap_records(&seed);
+    let mut stepped = seed.clone();
+    for &(at, us) in &recs[8..] {
+        set_time(&mut stepped, at, us - 100_000_000);
+    }
+    let path = dir.path("stepped.pcap");
+    fs::write(&path, &stepped).unwrap();
+    let p = path.to_str().unwrap();
+    let step_us = recs[7].1 - (recs[8].1 - 100_000_000);
+    let start_us = recs[0].1;
+
+    let doc = report_json(&path, &[]);
+    let t = &doc["overview"]["time_order"];
+    assert_eq!(t["strict"], false);
+    assert_eq!(u(&t["steps_back"]), 1);
+    assert_eq!(u(&t["first_frame"]), 9);
+    assert_eq!(u(&t["largest_frame"]), 9);
+    assert_ms(&t["largest_step_back_ms"], step_us as i64 * 1000, "largest step back");
+    assert_eq!(u(&t["earliest_frame"]), 9);
+    let early = t["earliest"]["rel_s"].as_f64().unwrap();
+    let want = (recs[8].1 as f64 - 100e6 - start_us as f64) / 1e6;
+    assert!((early - want).abs() < 1e-6, "earliest at {early} s, want {want} s");
+    assert!(early < 0.0);
+
+    let finding = |kind: &str| {
+        doc["findings"].as_array().unwrap().iter().find(|f| f["kind"] == kind).cloned()
+    };
+    let back = finding("time_backwards").expect("a time_backwards finding");
+    assert_eq!(u(&back["count"]), 1);
+    assert_eq!(u(&back["value"]), step_us * 1000);
+    assert_eq!(back["where"][0]["frame"], 9);
+    assert!(back["where"][0]["conn"].is_null(), "a capture-wide place: {back}");
+    let neg = finding("negative_time").expect("a negative_time finding");
+    assert_eq!(u(&neg["count"]), 1);
+    assert_eq!(back["severity"], "warning");
+    assert_eq!(neg["where"][0]["conn"], 0);
+    assert_eq!(neg["where"][0]["frame"], 9);
+
+    let send = latency_row(&doc, "send");
+    assert_eq!((u(&send["count"]), u(&send["answered"]), u(&send["unanswered"])), (1, 1, 0));
+    for k in ["min_ms", "p50_ms", "p90_ms", "p99_ms", "max_ms"] {
+        assert!(send[k].is_null(), "send {k}: {}", send[k]);
+    }
+    // Request and answer on one side of the step: unchanged.
+    for (kind, ms) in [("login", 64.0), ("pull", 16.0), ("notice", 1.0)] {
+        let row = latency_row(&doc, kind);
+        assert_eq!(u(&row["answered"]), 1, "{kind}");
+        assert_ms(&row["max_ms"], (ms * 1e6) as i64, kind);
+    }
+    assert_eq!(finding("slow_exchange"), None);
+
+    let text = String::from_utf8(run(&["report", p, "--no-color", "--width", "200"])).unwrap();
+    let row = text.lines().find(|l| l.contains("Time order")).expect("a Time order row");
+    assert!(
+        row.contains("not strict: 1 packet earlier than the one before, the first #9"),
+        "{row}"
+    );
+    assert!(text.contains("#9 "), "the finding's place is the packet alone");
+    assert!(!text.contains("+-"), "a negative relative time keeps one sign");
+
+    let info = String::from_utf8(run(&["info", p])).unwrap();
+    assert!(info.contains("time order: not strict: 1 packet earlier than the one before, the first #9; the largest step back"), "{info}");
+    let verbose = String::from_utf8(run(&["dissect", "-V", p])).unwrap();
+    let frame9 = verbose.lines().find(|l| l.starts_with("Frame 9,")).unwrap();
+    assert!(frame9.ends_with(&format!("({want:.6} s)")), "{frame9}");
+    let out = Command::new(BIN).args(["dissect", "-q", p]).output().unwrap();
+    let tally = String::from_utf8(out.stderr).unwrap();
+    assert!(
+        tally.contains(
+            ", 1 packet earlier than the one before (the first #9, the largest step back"
+        ),
+        "{tally}"
+    );
+
+    // In time order, none of it shows.
+    let doc = report_json(&Path::new(env!("CARGO_MANIFEST_DIR")).join("captures/seed.pcap"), &[]);
+    let t = &doc["overview"]["time_order"];
+    assert_eq!((t["strict"].clone(), u(&t["steps_back"])), (Value::Bool(true), 0));
+    assert!(t["first_frame"].is_null() && t["largest_step_back_ms"].is_null());
+    assert_eq!(u(&t["earliest_frame"]), 1);
+    assert_eq!(finding_count(&doc, "time_backwards") + finding_count(&doc, "negative_time"), 0);
+}
+
 /// A session found idle by a packet far later (here every record from the middle on is dated
 /// 5000 s later) ended with its own last packet, not with the packet that found it idle.
 #[test]

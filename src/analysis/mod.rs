@@ -170,6 +170,11 @@ pub enum FindingKind {
     ZeroWindowProbe,
     /// RSTs outside the sequence space of their sender, which closed nothing.
     RstIgnored,
+    /// Packets timestamped before the packet ahead of them in the capture (capture-wide).
+    TimeBackwards,
+    /// Answers (or pulls, or drains' ends) stamped before what they answer: the clock stepped
+    /// back in between, and the negative time is kept out of the figures.
+    NegativeTime,
 }
 
 impl FindingKind {
@@ -210,6 +215,8 @@ impl FindingKind {
             FindingKind::ZeroWindow => "zero_window",
             FindingKind::ZeroWindowProbe => "zero_window_probe",
             FindingKind::RstIgnored => "rst_ignored",
+            FindingKind::TimeBackwards => "time_backwards",
+            FindingKind::NegativeTime => "negative_time",
         }
     }
     pub fn severity(self) -> Severity {
@@ -221,7 +228,7 @@ impl FindingKind {
             Retransmission | OutOfOrder | Overlap | Snaplen | BadSequence | Rst | SkippedBytes
             | UndecodableBody | StringNotUtf8 | Unanswered | UnknownAck | DuplicateMetaId
             | DrainStall | SlowExchange | PendingOverflow | TableOverflow | ErrorStatus
-            | ZeroWindow | RstIgnored => Severity::Warning,
+            | ZeroWindow | RstIgnored | TimeBackwards | NegativeTime => Severity::Warning,
             // Expected of a capture started after the login; the user may still be inferred.
             Midstream | NoProvision => Severity::Note,
             // A stack probing an idle connection: a fact about it, nothing went wrong.
@@ -292,6 +299,14 @@ impl FindingKind {
                 "packets dropped by the capture (kernel or interface): streams have gaps it could not see"
                     .into()
             }
+            FindingKind::TimeBackwards => format!(
+                "packets timestamped before the packet ahead of them (clock stepped back, or \
+                 files or interfaces merged out of order): the largest step back {}",
+                crate::report::fmt_dur(value.min(i64::MAX as u64) as i64)
+            ),
+            FindingKind::NegativeTime => "times that came out negative (an answer stamped before \
+                 its request): left out of the time figures"
+                .into(),
         }
     }
 }
@@ -872,6 +887,11 @@ impl ConnState {
         if let Some(l) = self.lat.get_mut(kind.index()) {
             l.answered += 1;
         }
+        if latency < 0 {
+            // Answered all the same; a time of 0 would only pass for a fast answer.
+            self.find(FindingKind::NegativeTime, at, 0);
+            return;
+        }
         if let Some(h) = t.latency(at.conn).get_mut(kind.index()) {
             h.record(latency);
         }
@@ -1024,6 +1044,8 @@ struct OwnCounts {
 pub struct Analyzer {
     /// Packets the capture dropped (libpcap's kernel and interface counts, in live mode).
     capture_drops: u64,
+    /// Whether the packets' times only went forward, as the reader saw them all.
+    time_order: crate::capture::TimeOrder,
     opts: ReportOptions,
     limits: DecodeLimits,
     /// Boxed: the map keeps its peak capacity, which a flood makes large, and a slot then
@@ -1316,6 +1338,7 @@ impl Analyzer {
             metas: Vec::new(),
             first_seen: None,
             capture_drops: 0,
+            time_order: Default::default(),
             capture_start: None,
             opened: None,
             fold_keep: None,
@@ -1731,7 +1754,8 @@ impl Analyzer {
                 c.login.answer = Some(LoginInfo {
                     status: status_name(code),
                     reason,
-                    latency_ns: latency,
+                    // Negative: the clock stepped back (told by the exchange's finding).
+                    latency_ns: latency.filter(|&l| l >= 0),
                     session_id: p.session_id.map(str::to_string),
                     frame,
                 });
@@ -1766,7 +1790,10 @@ impl Analyzer {
                 if !pending_data && !refused {
                     if let Some((t, _)) = req.filter(|&(t, _)| c.counts(t)) {
                         c.hb_count += 1;
-                        c.hb_rtt.record(ts.since(t));
+                        // A negative round trip is told as the UNREAD exchange's (above).
+                        if ts.since(t) >= 0 {
+                            c.hb_rtt.record(ts.since(t));
+                        }
                         if c.hb_first.is_none() {
                             c.hb_first = Some(t);
                         }
@@ -1857,6 +1884,11 @@ impl Analyzer {
     /// drop counts, which are cumulative: the latest figure replaces the earlier one).
     pub fn set_capture_drops(&mut self, dropped: u64) {
         self.capture_drops = dropped;
+    }
+
+    /// The time order of every packet read (known to the reader only: a shard sees some).
+    pub fn set_time_order(&mut self, order: crate::capture::TimeOrder) {
+        self.time_order = order;
     }
 
     /// The report of everything consumed so far, narrowed by the options' filters.
@@ -1956,7 +1988,8 @@ fn pull_request(t: &mut Tables, c: &mut ConnState, j: &view::Jid<'_>, at: Where,
     let acc = queue_acc(t, c, at.conn, h, j);
     acc.pulls += 1;
     let reaction = notice.map(|(n, _)| at.ts.since(n));
-    if let Some(dl) = reaction.filter(|_| notice.is_some_and(|(n, _)| c.counts(n))) {
+    // A negative reaction is told as the notice exchange's (below).
+    if let Some(dl) = reaction.filter(|&dl| dl >= 0 && notice.is_some_and(|(n, _)| c.counts(n))) {
         acc.notice_to_pull.record(dl);
     }
     let mut overflow = false;
@@ -2137,7 +2170,8 @@ fn pull_answer(
     if let Some(flag) = s.is_last {
         acc.is_last_reached = Some(flag || acc.is_last_reached == Some(true));
     }
-    if let Some(r) = rtt.filter(|_| pulled.is_some_and(|p| c.counts(p))) {
+    // A negative round trip is told as the pull exchange's (below).
+    if let Some(r) = rtt.filter(|&r| r >= 0 && pulled.is_some_and(|p| c.counts(p))) {
         acc.pull_rtt.record(r);
     }
     acc.metas += n;
@@ -2147,12 +2181,17 @@ fn pull_answer(
         // always the packets' order.
         acc.last_next_key = latest(acc.last_next_key, Some((at.frame, k)));
     }
+    let mut negative_drain = false;
     if let Some(d) = finished {
         acc.drains += 1;
         acc.drain_pages += d.pages;
         acc.drain_metas += d.metas;
         if c.counts(d.start) {
-            acc.drain_time.record(at.ts.since(d.start));
+            if at.ts.since(d.start) >= 0 {
+                acc.drain_time.record(at.ts.since(d.start));
+            } else {
+                negative_drain = true;
+            }
         }
         if d.stalled {
             acc.stalls += 1;
@@ -2161,6 +2200,10 @@ fn pull_answer(
     abandon(c, at.conn, abandoned);
     if let Some(r) = rtt {
         c.answered(t, Exchange::Pull, r, at, slow);
+    }
+    // The clock stepped back within the drain, not within its last pull (told above).
+    if negative_drain && rtt.is_none_or(|r| r >= 0) {
+        c.find(FindingKind::NegativeTime, at, 0);
     }
     if backwards {
         c.find(FindingKind::NextKeyBackwards, at, 0);
@@ -2983,6 +3026,30 @@ fn build_report(a: &Analyzer) -> Report {
             },
         );
     }
+    let order = &a.time_order;
+    if let Some((step, frame, ts)) = order.largest {
+        let k = FindingKind::TimeBackwards;
+        // The first step back and the largest: where the capture's clock went wrong first, and
+        // worst.
+        let places = order
+            .first
+            .map(|(f, t)| Where { conn: crate::report::NO_CONN, frame: f, ts: t })
+            .into_iter()
+            .chain([Where { conn: crate::report::NO_CONN, frame, ts }])
+            .collect();
+        fmap.insert(
+            k,
+            FindingRow {
+                severity: k.severity(),
+                kind: k.id(),
+                summary: String::new(),
+                count: order.steps_back,
+                value: Some(u64::try_from(step).unwrap_or(0)),
+                places,
+                conns: Vec::new(),
+            },
+        );
+    }
     let mut fvec: Vec<(FindingKind, FindingRow)> = fmap.into_iter().collect();
     // Most severe, then most frequent; ties in the order of the kinds (capture problems first,
     // as they cast doubt on everything after them).
@@ -2996,7 +3063,10 @@ fn build_report(a: &Analyzer) -> Report {
             r.summary = k.summary(v);
             if !matches!(
                 k,
-                FindingKind::LostSegment | FindingKind::SkippedBytes | FindingKind::SlowExchange
+                FindingKind::LostSegment
+                    | FindingKind::SkippedBytes
+                    | FindingKind::SlowExchange
+                    | FindingKind::TimeBackwards
             ) {
                 r.value = None;
             }
@@ -3064,6 +3134,7 @@ fn build_report(a: &Analyzer) -> Report {
             after_close_bytes: t.net.late_data_bytes,
         },
         connections_evicted: t.net.evicted,
+        time_order: a.time_order,
     };
     rep
 }

@@ -37,6 +37,54 @@ impl Timestamp {
     }
 }
 
+/// Whether a capture's timestamps only go forward, as capinfos' "strict time order": a
+/// clock stepped back on the capturing host, files given out of order, or interfaces merged
+/// unsorted all make packets earlier than the one before them. Every time the report derives
+/// across such a step is suspect, so the step is told, not hidden.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct TimeOrder {
+    /// Packets earlier than the packet before them (in the order read).
+    pub steps_back: u64,
+    /// The first such packet: its record number and time.
+    pub first: Option<(u64, Timestamp)>,
+    /// The largest step back in nanoseconds, and the packet that made it.
+    pub largest: Option<(i64, u64, Timestamp)>,
+    /// The earliest packet (its time and record number), and the time of the last one read.
+    pub earliest: Option<(Timestamp, u64)>,
+    prev: Option<Timestamp>,
+}
+
+impl TimeOrder {
+    /// Takes in the next packet read, record `index` at `ts`.
+    #[inline]
+    pub fn see(&mut self, index: u64, ts: Timestamp) {
+        if let Some(prev) = self.prev.filter(|&p| ts < p) {
+            self.step_back(index, ts, prev);
+        } else if self.earliest.is_none() {
+            self.earliest = Some((ts, index));
+        }
+        self.prev = Some(ts);
+    }
+
+    /// Out of line: steps back are rare, and the in-order path is one comparison per packet.
+    #[cold]
+    fn step_back(&mut self, index: u64, ts: Timestamp, prev: Timestamp) {
+        self.steps_back += 1;
+        self.first.get_or_insert((index, ts));
+        let step = prev.since(ts);
+        if self.largest.is_none_or(|(l, _, _)| step > l) {
+            self.largest = Some((step, index, ts));
+        }
+        if self.earliest.is_none_or(|(e, _)| ts < e) {
+            self.earliest = Some((ts, index));
+        }
+    }
+
+    pub fn is_strict(&self) -> bool {
+        self.steps_back == 0
+    }
+}
+
 /// A pcap/pcapng link-layer header type (LINKTYPE_* value). Unknown values are kept.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
 pub struct LinkType(pub u32);
@@ -356,4 +404,28 @@ fn fill(src: &mut impl Read, buf: &mut [u8]) -> (usize, Option<io::Error>) {
 /// A skippable frame's magic (zstd's and LZ4's alike: its low nibble is free).
 fn skippable(magic: u32) -> bool {
     magic & !0xf == 0x184D_2A50
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn time_order_counts_steps_back_and_keeps_the_first_largest_and_earliest() {
+        let mut t = TimeOrder::default();
+        for (i, ts) in [10, 20, 20, 30].into_iter().enumerate() {
+            t.see(i as u64 + 1, Timestamp(ts));
+        }
+        assert!(t.is_strict(), "equal times are in order");
+        assert_eq!((t.first, t.largest, t.earliest), (None, None, Some((Timestamp(10), 1))));
+        // 30 → 25 (5 back), 25 → 40, 40 → 5 (35 back, and the earliest), 5 → 4 (1 back).
+        for (i, ts) in [25, 40, 5, 4].into_iter().enumerate() {
+            t.see(i as u64 + 5, Timestamp(ts));
+        }
+        assert_eq!(t.steps_back, 3);
+        assert_eq!(t.first, Some((5, Timestamp(25))));
+        assert_eq!(t.largest, Some((35, 7, Timestamp(5))));
+        assert_eq!(t.earliest, Some((Timestamp(4), 8)));
+        assert!(!t.is_strict());
+    }
 }

@@ -1182,6 +1182,8 @@ pub struct RunOutcome {
     pub errors: usize,
     /// Warnings (e.g. a truncated last record), one line each, already printed.
     pub warnings: usize,
+    /// Whether the packets' times only went forward, across every file in the order read.
+    pub time_order: crate::capture::TimeOrder,
 }
 
 /// Feeds every packet of `sources` (in order, numbering records across them) through the

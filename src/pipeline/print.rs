@@ -156,9 +156,11 @@ impl<W: Write> Printer<W> {
         Self::arrow(&mut self.peers, ctx, line);
         line.push_str("), ");
         write_human(line, ctx.ts, self.opts.zone.offset_at(ctx.ts));
+        // A time before the first packet's (the clock stepped back) carries its own sign.
+        let sign = if ctx.ts < ctx.capture_start { "" } else { "+" };
         let _ = writeln!(
             line,
-            " (+{:.6} s)\n    {}: stream offset {}, {} bytes on the stream ({} of MSync)",
+            " ({sign}{:.6} s)\n    {}: stream offset {}, {} bytes on the stream ({} of MSync)",
             ctx.rel_secs(),
             ctx.transport.as_str(),
             ctx.stream_offset,

@@ -594,6 +594,7 @@ pub(crate) fn read_all(
             match src.next_packet() {
                 Ok(Some(pkt)) => {
                     next_index = pkt.index + 1;
+                    outcome.time_order.see(pkt.index, pkt.ts);
                     if !crate::net::link_supported(pkt.link) && !unsupported.contains(&pkt.link) {
                         unsupported.push(pkt.link);
                         report(&format!(

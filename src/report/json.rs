@@ -29,7 +29,8 @@ fn time(ts: Timestamp, r: &Report) -> Value {
 }
 
 fn place(w: &Where, r: &Report) -> Value {
-    json!({ "conn": w.conn, "frame": w.frame, "time": time(w.ts, r) })
+    let conn = (w.conn != super::NO_CONN).then_some(w.conn);
+    json!({ "conn": conn, "frame": w.frame, "time": time(w.ts, r) })
 }
 
 fn spread(s: &Spread) -> Value {
@@ -55,6 +56,18 @@ fn finding(f: &FindingRow, r: &Report) -> Value {
         "value": f.value,
         "where": f.places.iter().map(|w| place(w, r)).collect::<Vec<_>>(),
         "conns": f.conns,
+    })
+}
+
+fn time_order(t: &crate::capture::TimeOrder, r: &Report) -> Value {
+    json!({
+        "strict": t.is_strict(),
+        "steps_back": t.steps_back,
+        "first_frame": t.first.map(|(f, _)| f),
+        "largest_step_back_ms": t.largest.map_or(Value::Null, |(ns, _, _)| json!(ns_to_ms(ns))),
+        "largest_frame": t.largest.map(|(_, f, _)| f),
+        "earliest": t.earliest.map(|(ts, _)| time(ts, r)),
+        "earliest_frame": t.earliest.map(|(_, f)| f),
     })
 }
 
@@ -97,6 +110,7 @@ fn overview(r: &Report) -> Value {
             "after_close_bytes": o.not_analysed.after_close_bytes,
         },
         "connections_evicted": o.connections_evicted,
+        "time_order": time_order(&o.time_order, r),
     })
 }
 

@@ -157,9 +157,13 @@ impl Severity {
     }
 }
 
+/// The connection of a [`Where`] that belongs to no connection (a packet's timestamp, say).
+pub const NO_CONN: u32 = u32::MAX;
+
 /// A place in the capture: connection and packet (record) number.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Where {
+    /// The connection, or [`NO_CONN`] for a place in the capture at large.
     pub conn: u32,
     pub frame: u64,
     pub ts: Timestamp,
@@ -269,6 +273,8 @@ pub struct Overview {
     pub not_analysed: NotAnalysed,
     /// Connections dropped from a full flow table before they ended (capture-wide).
     pub connections_evicted: u64,
+    /// Whether the packets' times only went forward (capture-wide).
+    pub time_order: crate::capture::TimeOrder,
 }
 
 /// Packets that reached no connection, by why.

@@ -67,7 +67,8 @@ impl Ctx<'_> {
         let abs = fmt_abs(ts, self.offset());
         let tod = abs.get(11..23).unwrap_or(&abs);
         let rel = self.r.capture_start.map_or(0, |s| ts.since(s));
-        format!("{tod} (+{:.3}s)", rel as f64 / 1e9)
+        let sign = if rel < 0 { "" } else { "+" };
+        format!("{tod} ({sign}{:.3}s)", rel as f64 / 1e9)
     }
 
     /// A JID as the tables show it (see [`Report::short_jid`]), escaped: it comes off the wire.
@@ -76,7 +77,11 @@ impl Ctx<'_> {
     }
 
     fn place(&self, w: &Where) -> String {
-        format!("conn {} #{}", w.conn, w.frame)
+        if w.conn == super::NO_CONN {
+            format!("#{}", w.frame)
+        } else {
+            format!("conn {} #{}", w.conn, w.frame)
+        }
     }
 
     /// Rows allowed in a long table.
@@ -346,6 +351,27 @@ fn finding_line(c: &Ctx<'_>, f: &FindingRow) -> String {
     format!("{}: {} ×{}{}", f.severity.as_str(), esc(&f.summary), f.count, at)
 }
 
+/// What the Overview says of packets earlier than the one before them; `None` when there are
+/// none.
+fn time_order_line(c: &Ctx<'_>, t: &crate::capture::TimeOrder) -> Option<String> {
+    let (first, _) = t.first?;
+    let n = t.steps_back;
+    let mut s = format!(
+        "not strict: {n} packet{} earlier than the one before, the first #{first}",
+        if n == 1 { "" } else { "s" }
+    );
+    if let Some((step, frame, _)) = t.largest {
+        s.push_str(&format!("; the largest step back {} at #{frame}", fmt_dur(step)));
+    }
+    if let Some((ts, frame)) = t.earliest {
+        s.push_str(&format!(
+            "; the earliest packet {} (#{frame}). Relative times count from the first packet",
+            fmt_abs(ts, c.offset())
+        ));
+    }
+    Some(s)
+}
+
 fn overview(c: &Ctx<'_>, out: &mut dyn Write) -> io::Result<()> {
     let r = c.r;
     let o = &r.overview;
@@ -361,6 +387,9 @@ fn overview(c: &Ctx<'_>, out: &mut dyn Write) -> io::Result<()> {
         _ => "-".into(),
     };
     t.add_row(vec![Cell::new("Capture"), Cell::new(span)]);
+    if let Some(line) = time_order_line(c, &o.time_order) {
+        t.add_row(vec![Cell::new("Time order"), Cell::new(line)]);
+    }
     t.add_row(vec![
         Cell::new("Packets / connections"),
         Cell::new({
