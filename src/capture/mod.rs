@@ -49,33 +49,37 @@ pub struct TimeOrder {
     pub first: Option<(u64, Timestamp)>,
     /// The largest step back in nanoseconds, and the packet that made it.
     pub largest: Option<(i64, u64, Timestamp)>,
-    /// The earliest packet (its time and record number), and the time of the last one read.
+    /// The earliest packet: its time and record number.
     pub earliest: Option<(Timestamp, u64)>,
-    prev: Option<Timestamp>,
+    /// The time of the last packet read (meaningless before the first).
+    prev: i64,
 }
 
 impl TimeOrder {
     /// Takes in the next packet read, record `index` at `ts`.
     #[inline]
     pub fn see(&mut self, index: u64, ts: Timestamp) {
-        if let Some(prev) = self.prev.filter(|&p| ts < p) {
-            self.step_back(index, ts, prev);
-        } else if self.earliest.is_none() {
-            self.earliest = Some((ts, index));
+        // In order, past the first packet: one comparison and one store.
+        if ts.0 < self.prev || self.earliest.is_none() {
+            self.out_of_line(index, ts);
         }
-        self.prev = Some(ts);
+        self.prev = ts.0;
     }
 
-    /// Out of line: steps back are rare, and the in-order path is one comparison per packet.
+    /// The first packet, and steps back: rare, so kept off the per-packet path.
     #[cold]
-    fn step_back(&mut self, index: u64, ts: Timestamp, prev: Timestamp) {
+    fn out_of_line(&mut self, index: u64, ts: Timestamp) {
+        let Some((earliest, _)) = self.earliest else {
+            self.earliest = Some((ts, index));
+            return;
+        };
         self.steps_back += 1;
         self.first.get_or_insert((index, ts));
-        let step = prev.since(ts);
+        let step = Timestamp(self.prev).since(ts);
         if self.largest.is_none_or(|(l, _, _)| step > l) {
             self.largest = Some((step, index, ts));
         }
-        if self.earliest.is_none_or(|(e, _)| ts < e) {
+        if ts < earliest {
             self.earliest = Some((ts, index));
         }
     }

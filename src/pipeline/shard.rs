@@ -569,6 +569,7 @@ fn work<C: Consumer>(
 
 /// Reads every record of `sources` in order and hands it to `each`, with the same numbering,
 /// warnings and errors as [`super::run_sources`].
+#[inline]
 pub(crate) fn read_all(
     sources: &mut dyn Iterator<Item = Result<Box<dyn PacketSource>, CaptureError>>,
     report: &mut dyn FnMut(&str),
