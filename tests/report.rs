@@ -763,6 +763,64 @@ fn a_clock_stepped_back_is_told_and_its_negative_times_are_kept_out() {
     assert_eq!(finding_count(&doc, "time_backwards") + finding_count(&doc, "negative_time"), 0);
 }
 
+/// Connection 0 of the seed goes silent for 700 s (past the 600 s idle time-out) between the
+/// send and its ack: closed as idle, then taken up again where its sequence numbers stopped.
+/// The rest goes on as connection 1, which names it, has its user and device, and is neither
+/// picked up mid-stream nor without PROVISION; connection 0's End names 1.
+#[test]
+fn a_connection_silent_past_the_idle_time_out_goes_on_as_one_session() {
+    let dir = TempDir::new("resumed");
+    let seed = fs::read(Path::new(env!("CARGO_MANIFEST_DIR")).join("captures/seed.pcap")).unwrap();
+    let recs = pcap_records(&seed);
+    let mut late = seed.clone();
+    for &(at, us) in &recs[8..] {
+        set_time(&mut late, at, us + 700_000_000);
+    }
+    let path = dir.path("late.pcap");
+    fs::write(&path, &late).unwrap();
+    let p = path.to_str().unwrap();
+
+    let doc = report_json(&path, &[]);
+    let sessions = doc["sessions"].as_array().unwrap();
+    assert_eq!(sessions.len(), 3, "conn 0, its continuation, the login's connection");
+    let (first, then) = (&sessions[0], &sessions[1]);
+    assert_eq!(first["close"], "idle");
+    assert!(first["resumes"].is_null());
+    assert_eq!(then["resumes"]["conn"], 0);
+    assert_ms(
+        &then["resumes"]["idle_ms"],
+        ((recs[8].1 + 700_000_000 - recs[7].1) * 1000) as i64,
+        "idle",
+    );
+    assert_eq!(then["midstream"], false);
+    assert!(first["user"].is_string());
+    for k in ["user", "user_inferred", "resource", "device_uuid"] {
+        assert_eq!(then[k], first[k], "{k}");
+    }
+    assert!(then["login"].is_null());
+    let places = |kind: &str| -> Vec<u64> {
+        doc["findings"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|f| f["kind"] == kind)
+            .flat_map(|f| f["where"].as_array().unwrap().iter().map(|w| u(&w["conn"])))
+            .collect()
+    };
+    assert_eq!(places("midstream"), vec![0]);
+    assert_eq!(places("no_provision"), vec![0]);
+    assert_eq!(doc["overview"]["users"].as_array().unwrap().len(), 2);
+
+    let text = String::from_utf8(run(&["report", p, "--no-color", "--width", "200"])).unwrap();
+    assert!(text.contains("resumes 0 (idle 11m"), "{text}");
+    assert!(text.contains("idle → 1"), "{text}");
+    for extra in [&["--json"][..], &["--no-color", "--width", "120"]] {
+        let one = run(&[&["report", p, "-j", "1"][..], extra].concat());
+        let two = run(&[&["report", p, "-j", "2"][..], extra].concat());
+        assert!(one == two, "{extra:?}: -j 2 differs from -j 1");
+    }
+}
+
 /// A session found idle by a packet far later (here every record from the middle on is dated
 /// 5000 s later) ended with its own last packet, not with the packet that found it idle.
 #[test]

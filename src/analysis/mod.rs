@@ -844,6 +844,11 @@ impl ConnState {
         }
     }
 
+    /// It goes on with a connection closed as idle, whose PROVISION (or lack of it) was its.
+    fn resumed(&self) -> bool {
+        self.meta.as_ref().is_some_and(|m| m.resumes.is_some())
+    }
+
     fn touch(&mut self, ts: Timestamp) {
         if self.first_ts.is_none() {
             self.first_ts = Some(ts);
@@ -1176,6 +1181,7 @@ const FOLDED_USERS_CAP: usize = 100_000;
 /// alone (addresses, login, heartbeats) goes with it.
 fn fold_into(dst: &mut ConnState, src: ConnState, id: u32) {
     let start = src.start_ts();
+    let resumed = src.resumed();
     for d in 0..2 {
         if let (Some(a), Some(b)) = (dst.msgs.get_mut(d), src.msgs.get(d)) {
             *a += b;
@@ -1236,7 +1242,7 @@ fn fold_into(dst: &mut ConnState, src: ConnState, id: u32) {
         }
     }
     let mut findings: Vec<(FindingKind, FindingStat)> = src.findings.into_iter().collect();
-    if src.msync && !src.provision_sent {
+    if src.msync && !src.provision_sent && !resumed {
         let frame = src.meta.as_ref().map_or(0, |m| m.first_packet);
         let w = Where { conn: id, frame, ts: start };
         findings
@@ -1480,6 +1486,9 @@ impl Analyzer {
             let n = new(id);
             if let Some(m) = c.meta.as_mut() {
                 m.id = crate::net::ConnId(n);
+                if let Some(r) = m.resumes.as_mut() {
+                    r.conn = crate::net::ConnId(new(r.conn.0));
+                }
             }
             for f in c.findings.values_mut() {
                 for w in &mut f.places {
@@ -1556,6 +1565,40 @@ impl Analyzer {
 
     fn conn(&mut self, id: u32, meta: Option<&ConnMeta>) -> &mut ConnState {
         conn_entry(&mut self.conns, id, meta)
+    }
+
+    /// Connection `id` goes on with `old`, closed as idle: the same TCP connection, so the same
+    /// session, user and device (its own messages add to them; a PROVISION of its own replaces
+    /// them). Not picked up mid-stream, and without a PROVISION of its own by right.
+    fn resume(&mut self, id: u32, meta: &ConnMeta, old: u32) {
+        let from = self.conns.get(&old).map(|o| {
+            (
+                o.user.clone(),
+                o.user_bare.clone(),
+                o.user_inferred,
+                o.user_hash,
+                o.home.clone(),
+                o.resource.clone(),
+                o.device_uuid.clone(),
+                o.device_name.clone(),
+                o.os.clone(),
+                o.sdk_version.clone(),
+            )
+        });
+        let c = self.conn(id, Some(meta));
+        // Whether it carries MSync, and how, its own bytes tell.
+        if let Some((user, bare, inferred, hash, home, res, uuid, name, os, sdk)) = from {
+            c.user = user;
+            c.user_bare = bare;
+            c.user_inferred = inferred;
+            c.user_hash = hash;
+            c.home = home;
+            c.resource = res;
+            c.device_uuid = uuid;
+            c.device_name = name;
+            c.os = os;
+            c.sdk_version = sdk;
+        }
     }
 
     /// Decodes one message body and takes it in; `own` says the pipeline left counting it to
@@ -2433,7 +2476,9 @@ impl Consumer for Analyzer {
                 }
                 // No state yet: a connection that only opens and closes (a SYN flood's) needs
                 // none. Its first message, finding or transport fact makes one.
-                if conn.midstream {
+                if let Some(r) = conn.resumes {
+                    self.resume(id, conn, r.conn.0);
+                } else if conn.midstream {
                     self.note_finding(id, FindingKind::Midstream, *pkt, 0);
                 }
             }
@@ -2747,7 +2792,8 @@ fn build_report(a: &Analyzer) -> Report {
     for (id, c) in conns.iter().filter(|(_, c)| c.msync) {
         let (client, server, midstream) = c.meta.as_ref().map_or_else(
             || ("?".to_string(), "?".to_string(), false),
-            |m| (m.client.to_string(), m.server.to_string(), m.midstream),
+            // A resumed connection's beginning was seen: in the one it goes on with.
+            |m| (m.client.to_string(), m.server.to_string(), m.midstream && m.resumes.is_none()),
         );
         let login = match (&c.login.answer, c.login.request) {
             (Some(l), _) => Some(l.clone()),
@@ -2777,6 +2823,7 @@ fn build_report(a: &Analyzer) -> Report {
             ws_path: c.ws.as_ref().and_then(|w| w.0.clone()),
             ws_extensions: c.ws.as_ref().and_then(|w| w.1.clone()),
             midstream,
+            resumes: c.meta.as_ref().and_then(|m| m.resumes).map(|r| (r.conn.0, r.idle_ns)),
             user: c.user.clone(),
             user_inferred: c.user_inferred,
             resource: c.resource.clone(),
@@ -2974,7 +3021,7 @@ fn build_report(a: &Analyzer) -> Report {
     let mut fmap: HashMap<FindingKind, FindingRow> = HashMap::new();
     for (id, c) in &conns {
         let mut extra: Vec<(FindingKind, Where)> = Vec::new();
-        if c.msync && !c.provision_sent {
+        if c.msync && !c.provision_sent && !c.resumed() {
             let w = Where {
                 conn: *id,
                 frame: c.meta.as_ref().map_or(0, |m| m.first_packet),

@@ -280,6 +280,7 @@ impl Sim {
             midstream,
             first_packet: p.index,
             first_ts: p.ts,
+            resumes: None,
         };
         if self.keeps(conn) {
             self.a.event(&Event::ConnOpen { pkt: p, conn: &meta }).ok();

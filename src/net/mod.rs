@@ -113,6 +113,20 @@ pub struct ConnMeta {
     /// Packet index and time of the connection's first packet.
     pub first_packet: u64,
     pub first_ts: Timestamp,
+    /// The connection this one goes on with: the same 4-tuple, closed as idle while open, whose
+    /// sequence numbers this one's first segment continues (see [`Resumed`]).
+    pub resumes: Option<Resumed>,
+}
+
+/// A connection closed as idle (no packet for the idle timeout, no FIN or RST) that came back:
+/// its sequence numbers went on where they had stopped, so it is the same TCP connection,
+/// silent for a while (an app in the background) or seen across a clock stepped forward. Its
+/// state was let go at the time-out, so it goes on under a new number.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Resumed {
+    pub conn: ConnId,
+    /// From the earlier connection's last packet to this one's first (capture time, ns).
+    pub idle_ns: i64,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

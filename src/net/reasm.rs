@@ -147,6 +147,14 @@ impl Half {
         self.next = 0;
     }
 
+    /// The sequence number of the next byte expected (past everything seen or acknowledged),
+    /// once this direction carried data.
+    pub fn expected(&self) -> Option<SeqNumber> {
+        let h = self.horizon();
+        // Truncation to u32 is the modulo-2^32 step of the sequence space.
+        (self.started && h > 0).then(|| self.next_seq.plus((h - self.next) as u32))
+    }
+
     /// Stream offset of `seq` (may be negative: before the stream start).
     #[inline]
     pub fn offset_of(&self, seq: SeqNumber) -> i128 {

@@ -65,6 +65,55 @@ struct Conn {
     closed: bool,
 }
 
+/// What is kept of an open connection closed as idle, for a later segment of its 4-tuple to
+/// be recognised as its continuation ([`super::Resumed`]).
+struct Idled {
+    id: ConnId,
+    client: Endpoint,
+    /// Per direction (`Dir::index()`), the next sequence number expected, if it carried data.
+    expected: [Option<SeqNumber>; 2],
+    last_ts: i64,
+}
+
+/// Idle-closed connections remembered at once; the oldest is forgotten past it. Only
+/// connections that carried data are kept (a SYN flood leaves none), at ~100 bytes each.
+const IDLED_CAP: usize = 1 << 16;
+
+/// How far a continuing segment's sequence number may lie before (a retransmission, a
+/// keep-alive) or after (data the capture missed) the one expected.
+const RESUME_BEFORE: i32 = 1 << 16;
+const RESUME_AFTER: i32 = 1 << 20;
+
+impl Idled {
+    /// What to keep of `c`: nothing if it carried no data.
+    fn of(c: &Conn) -> Option<Idled> {
+        let expected = [c.half[0].expected(), c.half[1].expected()];
+        (expected != [None, None]).then_some(Idled {
+            id: c.meta.id,
+            client: c.client,
+            expected,
+            last_ts: c.last_ts,
+        })
+    }
+
+    /// Whether `seg` (not a SYN) goes on with this connection: its sequence number is where its
+    /// direction stopped, or, for a direction that never sent data, it acknowledges where the
+    /// other one stopped.
+    fn continued_by(&self, seg: &Segment<'_>) -> bool {
+        let near = |at: SeqNumber, want: Option<SeqNumber>| {
+            want.is_some_and(|w| (-RESUME_BEFORE..=RESUME_AFTER).contains(&at.diff(w)))
+        };
+        let (own, other) = if seg.src == self.client { (0, 1) } else { (1, 0) };
+        match self.expected.get(own).copied().flatten() {
+            Some(want) => near(SeqNumber(seg.seq), Some(want)),
+            None => {
+                seg.flags.ack
+                    && near(SeqNumber(seg.ack), self.expected.get(other).copied().flatten())
+            }
+        }
+    }
+}
+
 /// Parser, connection table and reassembler for a whole capture.
 pub struct Net {
     cfg: NetConfig,
@@ -72,6 +121,10 @@ pub struct Net {
     server_ports: Box<[u64; 1024]>,
     conns: FxHashMap<FlowKey, Conn>,
     idle_queue: VecDeque<(i64, FlowKey, u32)>,
+    /// Open connections closed as idle, by 4-tuple, and their keys oldest first (with the
+    /// connection number, to skip entries replaced since).
+    idled: FxHashMap<FlowKey, Idled>,
+    idled_order: VecDeque<(FlowKey, ConnId)>,
     next_id: u32,
     total_buffered: usize,
     defrag: Defrag,
@@ -99,6 +152,8 @@ impl Net {
             server_ports,
             conns: FxHashMap::default(),
             idle_queue: VecDeque::new(),
+            idled: FxHashMap::default(),
+            idled_order: VecDeque::new(),
             next_id: 0,
             total_buffered: 0,
             defrag: Defrag::default(),
@@ -297,14 +352,15 @@ impl Net {
                 if self.conns.get(&key).is_some_and(|c| !c.closed) {
                     self.close(&key, CloseReason::Evicted, ctx, sink);
                 }
-                let prev_client = self.conns.get(&key).map(|c| c.client);
+                let mut prev_client = self.conns.get(&key).map(|c| c.client);
+                let resumes = self.resumed(&key, seg, &mut prev_client);
                 self.remove(&key);
                 while self.conns.len() >= self.cfg.max_flows.max(1) {
                     if !self.evict_one(ctx, sink) {
                         break;
                     }
                 }
-                self.create(key, seg, ctx, sink, prev_client);
+                self.create(key, seg, ctx, sink, prev_client, resumes);
                 let mut q =
                     Queue { queue: &mut self.idle_queue, now: self.now, bucket: self.bucket };
                 let Some(c) = self.conns.get_mut(&key) else {
@@ -353,8 +409,44 @@ impl Net {
         Some(clean)
     }
 
+    /// The idle-closed connection that `seg`, opening a new one on 4-tuple `key`, goes on with;
+    /// its client becomes `prev_client`. The entry goes either way: the 4-tuple is taken now.
+    fn resumed(
+        &mut self,
+        key: &FlowKey,
+        seg: &Segment<'_>,
+        prev_client: &mut Option<Endpoint>,
+    ) -> Option<super::Resumed> {
+        if self.idled.is_empty() {
+            return None;
+        }
+        let old = self.idled.remove(key)?;
+        if seg.flags.syn || prev_client.is_some() || !old.continued_by(seg) {
+            return None;
+        }
+        *prev_client = Some(old.client);
+        Some(super::Resumed { conn: old.id, idle_ns: self.now.saturating_sub(old.last_ts) })
+    }
+
+    /// Remembers an open connection closed as idle.
+    fn remember_idled(&mut self, key: FlowKey, t: Idled) {
+        while self.idled.len() >= IDLED_CAP {
+            let Some((k, id)) = self.idled_order.pop_front() else { break };
+            if self.idled.get(&k).is_some_and(|e| e.id == id) {
+                self.idled.remove(&k);
+            }
+        }
+        self.idled_order.push_back((key, t.id));
+        self.idled.insert(key, t);
+        // Entries taken or replaced leave theirs behind: dropped when they outnumber the map.
+        if self.idled_order.len() > 2 * self.idled.len() + 1024 {
+            let idled = &self.idled;
+            self.idled_order.retain(|(k, id)| idled.get(k).is_some_and(|e| e.id == *id));
+        }
+    }
+
     /// Opens a connection at `seg`; `prev_client` is the client of the connection the 4-tuple
-    /// carried before, if any.
+    /// carried before, if any, and `resumes` the idle-closed one it goes on with.
     fn create<S: StreamSink + ?Sized>(
         &mut self,
         key: FlowKey,
@@ -362,6 +454,7 @@ impl Net {
         ctx: PktCtx,
         sink: &mut S,
         prev_client: Option<Endpoint>,
+        resumes: Option<super::Resumed>,
     ) {
         let syn_only = seg.flags.syn && !seg.flags.ack;
         let syn_ack = seg.flags.syn && seg.flags.ack;
@@ -402,6 +495,7 @@ impl Net {
                 midstream,
                 first_packet: ctx.index,
                 first_ts: ctx.ts,
+                resumes,
             },
             client,
             half: [Half::default(), Half::default()],
@@ -504,6 +598,9 @@ impl Net {
                 let closed = c.closed;
                 if !closed {
                     self.close(&key, CloseReason::Idle, ctx, sink);
+                    if let Some(t) = self.conns.get(&key).and_then(Idled::of) {
+                        self.remember_idled(key, t);
+                    }
                 }
                 self.remove(&key);
             } else {
@@ -537,6 +634,8 @@ impl Net {
         }
         self.conns.clear();
         self.idle_queue.clear();
+        self.idled.clear();
+        self.idled_order.clear();
         self.total_buffered = 0;
         // Datagrams still missing fragments will never be whole: given up, and counted.
         self.defrag.abandon_all();

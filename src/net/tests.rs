@@ -1015,6 +1015,77 @@ fn idle_timeout_closes() {
     assert_eq!(t.rec.closes(), vec![(0, CloseReason::Idle), (1, CloseReason::CaptureEnd)]);
 }
 
+/// A connection closed as idle that comes back where its sequence numbers stopped goes on as a
+/// new connection that names it; one that comes back elsewhere, or with a SYN, or a connection
+/// that never carried data, names none.
+#[test]
+fn an_idle_connection_that_comes_back_resumes_it() {
+    const SEC: i64 = 1_000_000_000;
+    let cfg = NetConfig { idle_timeout_ns: 10 * SEC, ..NetConfig::default() };
+    let other = ([9, 9, 9, 9], 1234);
+    // Idles connection `C`–`S` out: packets of another flow move the clock past the timeout.
+    let idle_out = |t: &mut T, secs: i64| {
+        for i in 0..secs {
+            t.ts += SEC;
+            t.ip(&pkt4(other, S, i as u32, 0, ACK, b""));
+        }
+    };
+    let opened =
+        |t: &T| t.rec.opens().into_iter().filter(|m| m.client == sock(C)).collect::<Vec<_>>();
+    let data = |t: &mut T| {
+        t.seg(true, 100, 0, SYN, b"");
+        t.seg(false, 500, 101, SYN | ACK, b"");
+        t.seg(true, 101, 501, ACK, b"hello");
+        t.seg(false, 501, 106, ACK, b"world!");
+    };
+
+    // The client goes on where it stopped: resumed, after the idle time.
+    let mut t = T::new(cfg.clone());
+    data(&mut t);
+    let last = t.ts;
+    idle_out(&mut t, 30);
+    assert_eq!(t.rec.closes().first(), Some(&(0, CloseReason::Idle)));
+    t.seg(true, 106, 507, ACK, b"again");
+    let c = opened(&t);
+    assert_eq!(c.len(), 2);
+    let r = c[1].resumes.unwrap_or_else(|| panic!("no resumption: {:?}", c[1]));
+    assert_eq!((r.conn, r.idle_ns), (c[0].id, t.ts - last));
+    assert_eq!(c[1].client, sock(C), "the roles of the connection it goes on with");
+    assert_eq!(t.rec.bytes(c[1].id.0, Dir::C2S), b"again");
+    // So does a server that acknowledges where the client stopped, from a keep-alive's place.
+    let mut t = T::new(cfg.clone());
+    data(&mut t);
+    idle_out(&mut t, 30);
+    t.seg(false, 506, 106, ACK, b"");
+    assert!(opened(&t)[1].resumes.is_some());
+
+    // Sequence numbers elsewhere (a new connection whose handshake was missed), a SYN: none.
+    for (flags, seq) in [(ACK, 90_000_000), (SYN, 106)] {
+        let mut t = T::new(cfg.clone());
+        data(&mut t);
+        idle_out(&mut t, 30);
+        t.seg(true, seq, 507, flags, b"x");
+        let c = opened(&t);
+        assert_eq!(c.len(), 2);
+        assert_eq!(c[1].resumes, None, "flags {flags:#x} seq {seq}");
+    }
+    // A connection that carried no data leaves nothing to resume (a SYN flood keeps no entry).
+    let mut t = T::new(cfg.clone());
+    t.seg(true, 100, 0, SYN, b"");
+    idle_out(&mut t, 30);
+    t.seg(true, 101, 0, ACK, b"data");
+    assert_eq!(opened(&t)[1].resumes, None);
+    // Nor one closed by FIN.
+    let mut t = T::new(cfg);
+    data(&mut t);
+    t.seg(true, 106, 507, FIN | ACK, b"");
+    t.seg(false, 507, 107, FIN | ACK, b"");
+    idle_out(&mut t, 30);
+    t.seg(true, 107, 508, ACK, b"late");
+    assert!(opened(&t).iter().all(|m| m.resumes.is_none()));
+    t.finish();
+}
+
 #[test]
 fn max_flows_evicts_idlest() {
     let mut t = T::new(NetConfig { max_flows: 2, ..NetConfig::default() });

@@ -1254,6 +1254,7 @@ mod tests {
             midstream: true,
             first_packet: 1,
             first_ts: Timestamp(0),
+            resumes: None,
         };
         let pkt = PktCtx { index: 1, ts: Timestamp(0) };
         ok(p.inner.handle(pkt, StreamEvent::Open(&meta)));

@@ -158,6 +158,7 @@ fn session(s: &super::SessionRow, r: &Report) -> Value {
                 },
             })),
         "midstream": s.midstream,
+        "resumes": s.resumes.map(|(conn, ns)| json!({ "conn": conn, "idle_ms": ns_to_ms(ns) })),
         "user": s.user,
         "user_inferred": s.user_inferred,
         "resource": s.resource,

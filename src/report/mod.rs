@@ -332,6 +332,9 @@ pub struct SessionRow {
     pub ws_path: Option<String>,
     pub ws_extensions: Option<String>,
     pub midstream: bool,
+    /// The session goes on with this one's earlier connection (its number), closed as idle
+    /// after no packet for the idle timeout, and how long it was silent (ns).
+    pub resumes: Option<(u32, i64)>,
     /// The login JID (PROVISION envelope's `guid`), as the SDK prints it; without PROVISION,
     /// the `from` of the client's own first send ([`SessionRow::user_inferred`]).
     pub user: Option<String>,

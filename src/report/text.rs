@@ -509,6 +509,9 @@ fn sessions(c: &Ctx<'_>, out: &mut dyn Write) -> io::Result<()> {
     let server =
         rows.first().map(|s| s.server.as_str()).filter(|f| rows.iter().all(|s| s.server == *f));
     let to = server.map(|s| format!(" with server {s}")).unwrap_or_default();
+    // A session closed as idle that came back: its End names the connection it went on as.
+    let resumed_as: std::collections::HashMap<u32, u32> =
+        rows.iter().filter_map(|s| s.resumes.map(|(old, _)| (old, s.conn))).collect();
     c.heading(out, &format!("Sessions ({}{to}{legend})", rows.len()))?;
     if rows.is_empty() {
         return none(out);
@@ -525,9 +528,11 @@ fn sessions(c: &Ctx<'_>, out: &mut dyn Write) -> io::Result<()> {
         "Err",
     ]);
     c.add_rows(&mut t, rows, |s| {
-        let login = match &s.login {
-            None => "no PROVISION".to_string(),
-            Some(l) => {
+        let login = match (&s.login, s.resumes) {
+            // Its PROVISION, if any, was on the connection it goes on with.
+            (None, Some((conn, ns))) => format!("resumes {conn} (idle {})", fmt_dur(ns)),
+            (None, None) => "no PROVISION".to_string(),
+            (Some(l), _) => {
                 let mut x = esc(&l.status).into_owned();
                 if let Some(r) = &l.reason {
                     x.push_str(&format!(" ({})", esc(r)));
@@ -566,7 +571,10 @@ fn sessions(c: &Ctx<'_>, out: &mut dyn Write) -> io::Result<()> {
             Cell::new(login),
             Cell::new(c.when(s.start)),
             Cell::new(fmt_dur(s.duration_ns)),
-            Cell::new(s.ended()),
+            Cell::new(match resumed_as.get(&s.conn) {
+                Some(n) => format!("{} → {n}", s.ended()),
+                None => s.ended(),
+            }),
             Cell::new(format!("{}/{}", s.msgs_up, s.msgs_down)),
             num(s.errors + s.decode_errors),
         ]
