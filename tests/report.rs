@@ -821,6 +821,62 @@ fn a_connection_silent_past_the_idle_time_out_goes_on_as_one_session() {
     }
 }
 
+/// The web SDK's real traffic in Chromium, LZ4 inside permessage-deflate with context
+/// takeover both ways, silent for 700 s from each packet on in turn: a connection that resumes
+/// an idle one goes on with its inflate windows and LZ4 history, so every message decodes as
+/// in the capture itself, wherever the silence falls.
+#[test]
+fn a_resumed_web_session_decodes_with_the_state_it_had() {
+    let dir = TempDir::new("resumed-ws");
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("captures");
+    let orig = fs::read(root.join("websdk-chromium-lz4-deflate.pcap")).unwrap();
+    let recs = pcap_records(&orig);
+    let tally = |p: &str| {
+        let out = Command::new(BIN).args(["dissect", "-q", p]).output().unwrap();
+        assert!(out.status.success());
+        String::from_utf8(out.stderr).unwrap()
+    };
+    let whole = tally(root.join("websdk-chromium-lz4-deflate.pcap").to_str().unwrap());
+    assert!(whole.contains(" 29 messages, 0 decode errors, 0 gap bytes"), "{whole}");
+    let path = dir.path("late.pcap");
+    let p = path.to_str().unwrap();
+    let mut resumed = 0;
+    for k in 1..recs.len() {
+        let mut late = orig.clone();
+        for &(at, us) in &recs[k..] {
+            set_time(&mut late, at, us + 700_000_000);
+        }
+        fs::write(&path, &late).unwrap();
+        let t = tally(p);
+        assert!(
+            t.contains(" 29 messages, 0 decode errors, 0 gap bytes"),
+            "silent from #{}: {t}",
+            k + 1
+        );
+        let doc = report_json(&path, &[]);
+        let sessions = doc["sessions"].as_array().unwrap();
+        if let Some(s) = sessions.iter().find(|s| !s["resumes"].is_null()) {
+            resumed += 1;
+            // Silent within the handshake, before any message: that was no session yet.
+            let Some(old) = sessions.iter().find(|o| o["conn"] == s["resumes"]["conn"]) else {
+                continue;
+            };
+            assert_eq!(old["tcp_close"], "idle");
+            for k in ["user", "transport", "websocket"] {
+                if k == "websocket" {
+                    assert_eq!(s[k]["path"], old[k]["path"]);
+                    assert_eq!(s[k]["extensions"], old[k]["extensions"]);
+                } else {
+                    assert_eq!(s[k], old[k], "{k}");
+                }
+            }
+            assert_eq!(s["midstream"], false);
+        }
+    }
+    // The silences inside the WebSocket session, after its first message.
+    assert!(resumed >= 40, "only {resumed} of {} resumed", recs.len());
+}
+
 /// A session found idle by a packet far later (here every record from the middle on is dated
 /// 5000 s later) ended with its own last packet, not with the packet that found it idle.
 #[test]

@@ -1583,11 +1583,12 @@ impl Analyzer {
                 o.device_name.clone(),
                 o.os.clone(),
                 o.sdk_version.clone(),
+                o.ws.clone(),
             )
         });
         let c = self.conn(id, Some(meta));
         // Whether it carries MSync, and how, its own bytes tell.
-        if let Some((user, bare, inferred, hash, home, res, uuid, name, os, sdk)) = from {
+        if let Some((user, bare, inferred, hash, home, res, uuid, name, os, sdk, ws)) = from {
             c.user = user;
             c.user_bare = bare;
             c.user_inferred = inferred;
@@ -1598,6 +1599,7 @@ impl Analyzer {
             c.device_name = name;
             c.os = os;
             c.sdk_version = sdk;
+            c.ws = ws;
         }
     }
 

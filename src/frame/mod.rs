@@ -245,6 +245,19 @@ impl LengthPrefixSplitter {
         self.buf.len()
     }
 
+    /// Stream offset of the next byte expected.
+    pub fn position(&self) -> u64 {
+        self.next
+    }
+
+    /// Nothing held or pending: between frames (or resynchronising with nothing to examine),
+    /// so [`LengthPrefixSplitter::finish`] would report nothing.
+    pub fn at_rest(&self) -> bool {
+        self.buf.is_empty()
+            && self.pending_skip.is_none()
+            && matches!(self.state, State::Len { have: 0, .. } | State::Resync)
+    }
+
     /// Feeds the next in-order bytes of the stream, which start at stream offset `offset`.
     /// Bytes before the splitter's position are ignored; a jump forward is treated as a gap.
     pub fn feed<C: FrameCheck + ?Sized>(

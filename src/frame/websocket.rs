@@ -1284,6 +1284,24 @@ impl<C: FrameCheck> WebSocket<C> {
         self.side(dir).odd_masking
     }
 
+    /// Stream offset of the next byte a direction expects.
+    pub fn position(&self, dir: Dir) -> u64 {
+        self.side(dir).next
+    }
+
+    /// The handshake settled and both directions are between messages with nothing held, so
+    /// [`WebSocket::finish`] would report nothing.
+    pub fn at_rest(&self) -> bool {
+        self.settled
+            && [&self.c2s, &self.s2c].iter().all(|d| {
+                d.phase == Phase::Frames
+                    && d.hdr_have == 0
+                    && d.frame.is_none()
+                    && !d.msg_active
+                    && d.buf.is_empty()
+            })
+    }
+
     /// Whether a direction is looking for a frame header.
     pub fn resyncing(&self, dir: Dir) -> bool {
         self.side(dir).phase == Phase::Resync

@@ -70,10 +70,16 @@ struct Conn {
 struct Idled {
     id: ConnId,
     client: Endpoint,
-    /// Per direction (`Dir::index()`), the next sequence number expected, if it carried data.
+    /// Per direction (`Dir::index()`), the next sequence number expected, if it carried data,
+    /// and whether it ended with a FIN (there, at that sequence number).
     expected: [Option<SeqNumber>; 2],
+    fin: [bool; 2],
     last_ts: i64,
 }
+
+/// Where a resumed connection's directions start: the sequence number each expected next, and
+/// whether it had sent its FIN.
+type Resume = ([Option<SeqNumber>; 2], [bool; 2]);
 
 /// Idle-closed connections remembered at once; the oldest is forgotten past it. Only
 /// connections that carried data are kept (a SYN flood leaves none), at ~100 bytes each.
@@ -92,6 +98,7 @@ impl Idled {
             id: c.meta.id,
             client: c.client,
             expected,
+            fin: [c.half[0].fin_off.is_some(), c.half[1].fin_off.is_some()],
             last_ts: c.last_ts,
         })
     }
@@ -416,7 +423,7 @@ impl Net {
         key: &FlowKey,
         seg: &Segment<'_>,
         prev_client: &mut Option<Endpoint>,
-    ) -> Option<super::Resumed> {
+    ) -> Option<(super::Resumed, Resume)> {
         if self.idled.is_empty() {
             return None;
         }
@@ -425,7 +432,8 @@ impl Net {
             return None;
         }
         *prev_client = Some(old.client);
-        Some(super::Resumed { conn: old.id, idle_ns: self.now.saturating_sub(old.last_ts) })
+        let idle_ns = self.now.saturating_sub(old.last_ts);
+        Some((super::Resumed { conn: old.id, idle_ns }, (old.expected, old.fin)))
     }
 
     /// Remembers an open connection closed as idle.
@@ -446,7 +454,8 @@ impl Net {
     }
 
     /// Opens a connection at `seg`; `prev_client` is the client of the connection the 4-tuple
-    /// carried before, if any, and `resumes` the idle-closed one it goes on with.
+    /// carried before, if any, and `resumes` the idle-closed one it goes on with, with the
+    /// sequence numbers where its directions stopped.
     fn create<S: StreamSink + ?Sized>(
         &mut self,
         key: FlowKey,
@@ -454,8 +463,10 @@ impl Net {
         ctx: PktCtx,
         sink: &mut S,
         prev_client: Option<Endpoint>,
-        resumes: Option<super::Resumed>,
+        resumes: Option<(super::Resumed, Resume)>,
     ) {
+        let (resumes, (expected, fin)) =
+            resumes.map_or((None, ([None, None], [false, false])), |(r, e)| (Some(r), e));
         let syn_only = seg.flags.syn && !seg.flags.ack;
         let syn_ack = seg.flags.syn && seg.flags.ack;
         let (fs, fd) = (self.forced(seg.src.port), self.forced(seg.dst.port));
@@ -486,7 +497,7 @@ impl Net {
         if midstream {
             self.stats.midstream_connections += 1;
         }
-        let conn = Conn {
+        let mut conn = Conn {
             meta: ConnMeta {
                 id,
                 client: client.socket_addr(),
@@ -512,6 +523,17 @@ impl Net {
             queued_ts: self.now,
             closed: false,
         };
+        // Each direction of a resumed connection starts where it stopped: a retransmission of
+        // what came before is no new data, and bytes the capture missed are a gap.
+        // A direction that had sent its FIN has it at the start.
+        for ((h, at), fin) in conn.half.iter_mut().zip(expected).zip(fin) {
+            if let Some(seq) = at {
+                h.start(seq);
+                if fin {
+                    h.fin_off = Some(0);
+                }
+            }
+        }
         self.idle_queue.push_back((self.now, key, id.0));
         let c = self.conns.entry(key).or_insert(conn);
         sink.event(ctx, StreamEvent::Open(&c.meta));

@@ -364,9 +364,19 @@ struct Info {
     messages: u64,
     /// Data bytes seen (for "other" connections).
     bytes: u64,
+    /// Added to the reassembler's stream offsets, per its direction: a connection that goes on
+    /// with an idle-closed one ([`crate::net::Resumed`]) starts at 0 where that one stopped.
+    shift: [u64; 2],
 }
 
 impl Info {
+    /// Stream offset `offset` of the reassembler's direction `net_dir`, as the framing counts.
+    #[inline]
+    fn shifted(&self, net_dir: Dir, offset: u64) -> u64 {
+        let [c2s, s2c] = self.shift;
+        offset.saturating_add(if net_dir == Dir::C2S { c2s } else { s2c })
+    }
+
     fn role(&self, net_dir: Dir) -> Dir {
         if self.swapped {
             net_dir.reverse()
@@ -381,6 +391,35 @@ struct Conn {
     framing: Framing,
 }
 
+impl Conn {
+    /// Nothing held or pending in its framing: closing it would report nothing more.
+    fn at_rest(&self) -> bool {
+        match &self.framing {
+            Framing::Tcp(sp) => sp.iter().all(LengthPrefixSplitter::at_rest),
+            Framing::WebSocket(ws) => ws.at_rest(),
+            Framing::Detecting(_) | Framing::Ignored => false,
+        }
+    }
+
+    /// Where its framing stands in each direction of the reassembler.
+    fn positions(&self) -> [u64; 2] {
+        match &self.framing {
+            Framing::Tcp(sp) => {
+                let [c2s, s2c] = &**sp;
+                [c2s.position(), s2c.position()]
+            }
+            Framing::WebSocket(ws) => [ws.position(Dir::C2S), ws.position(Dir::S2C)],
+            Framing::Detecting(_) | Framing::Ignored => [0, 0],
+        }
+    }
+}
+
+/// MSync connections closed as idle and at rest, kept for the connection that may resume them
+/// (at most this many, the oldest let go first): their framing state (splitter positions, a
+/// WebSocket's inflate window, LZ4 history) is what decodes that connection's bytes. Up to
+/// ~45 KiB each (a permessage-deflate connection's windows).
+const PARKED_CAP: usize = 1024;
+
 /// The stages after the capture: reassembly, splitting, decoding, and the consumer.
 pub struct Pipeline<C: Consumer> {
     net: Net,
@@ -390,6 +429,9 @@ pub struct Pipeline<C: Consumer> {
 struct Inner<C: Consumer> {
     cfg: PipelineConfig,
     conns: FxHashMap<u32, Conn>,
+    /// See [`PARKED_CAP`]; by connection number, and their numbers oldest first.
+    parked: FxHashMap<u32, Conn>,
+    parked_order: std::collections::VecDeque<u32>,
     out: Out<C>,
 }
 
@@ -416,6 +458,8 @@ impl<C: Consumer> Pipeline<C> {
             inner: Inner {
                 cfg,
                 conns: FxHashMap::default(),
+                parked: FxHashMap::default(),
+                parked_order: std::collections::VecDeque::new(),
                 out: Out {
                     meta_bodies: consumer.meta_bodies_wanted(),
                     defer: consumer.defers_decoding(),
@@ -469,6 +513,13 @@ impl<C: Consumer> Pipeline<C> {
     /// End of input: flushes reassembly, closes every connection, finishes the consumer.
     pub fn finish(mut self) -> io::Result<(C, Totals)> {
         self.net.finish(&mut self.inner);
+        let end =
+            self.inner.out.totals.last_ts.map_or(PktCtx { index: 0, ts: Timestamp(0) }, |ts| {
+                PktCtx { index: self.inner.out.totals.packets, ts }
+            });
+        while let Some(id) = self.inner.parked_order.pop_front() {
+            self.inner.unpark(id, end)?;
+        }
         if let Some(e) = self.inner.out.failed.take() {
             return Err(e);
         }
@@ -493,6 +544,9 @@ impl<C: Consumer> Inner<C> {
     fn handle(&mut self, pkt: PktCtx, ev: StreamEvent<'_>) -> io::Result<()> {
         match ev {
             StreamEvent::Open(meta) => {
+                if let Some(c) = meta.resumes.and_then(|r| self.parked.remove(&r.conn.0)) {
+                    return self.restore(pkt, meta, c);
+                }
                 let info = Info {
                     meta: meta.clone(),
                     swapped: false,
@@ -501,6 +555,7 @@ impl<C: Consumer> Inner<C> {
                     lz4: CompressionTracker::new(self.cfg.decode.max_inflated),
                     messages: 0,
                     bytes: 0,
+                    shift: [0, 0],
                 };
                 let mut conn = Conn { info, framing: Framing::Detecting(Box::default()) };
                 if let Some(t) = self.cfg.transport {
@@ -513,6 +568,7 @@ impl<C: Consumer> Inner<C> {
             StreamEvent::Data { conn, dir, offset, data } => {
                 let Some(c) = self.conns.get_mut(&conn.0) else { return Ok(()) };
                 c.info.bytes += data.len() as u64;
+                let offset = c.info.shifted(dir, offset);
                 if let Framing::Detecting(held) = &mut c.framing {
                     if let Some(head) = held.heads.get_mut(dir.index()) {
                         // A request head is kept longer: if its answer never comes, the
@@ -536,6 +592,7 @@ impl<C: Consumer> Inner<C> {
             }
             StreamEvent::Gap { conn, dir, offset, len } => {
                 let Some(c) = self.conns.get_mut(&conn.0) else { return Ok(()) };
+                let offset = c.info.shifted(dir, offset);
                 if let Framing::Detecting(held) = &mut c.framing {
                     held.bytes += HELD_EVENT_COST;
                     held.events.push((pkt, dir, offset, HeldKind::Gap(len)));
@@ -566,7 +623,12 @@ impl<C: Consumer> Inner<C> {
                     self.try_detect(conn, true)?;
                 }
                 let Some(mut c) = self.conns.remove(&conn.0) else { return Ok(()) };
-                finish(&mut c.info, &mut c.framing, &mut self.out, pkt)?;
+                // An MSync connection gone idle between messages may come back: its framing
+                // is kept for it, and what `finish` would add, nothing, is not needed.
+                let park = reason == CloseReason::Idle && c.info.msync && c.at_rest();
+                if !park {
+                    finish(&mut c.info, &mut c.framing, &mut self.out, pkt)?;
+                }
                 if !c.info.msync && c.info.bytes > 0 {
                     self.out.totals.other_connections += 1;
                 }
@@ -578,8 +640,53 @@ impl<C: Consumer> Inner<C> {
                     msync,
                     last,
                 })?;
+                if park {
+                    self.park(conn.0, c, pkt)?;
+                }
             }
         }
+        Ok(())
+    }
+
+    /// Keeps idle connection `id`'s state for the connection that may resume it.
+    fn park(&mut self, id: u32, c: Conn, pkt: PktCtx) -> io::Result<()> {
+        while self.parked.len() >= PARKED_CAP {
+            let Some(old) = self.parked_order.pop_front() else { break };
+            self.unpark(old, pkt)?;
+        }
+        self.parked.insert(id, c);
+        self.parked_order.push_back(id);
+        // Numbers of connections restored since: dropped when they outnumber the parked.
+        if self.parked_order.len() > 2 * self.parked.len() + 64 {
+            let parked = &self.parked;
+            self.parked_order.retain(|id| parked.contains_key(id));
+        }
+        Ok(())
+    }
+
+    /// Lets go of parked connection `id`, if still parked: no connection resumed it.
+    fn unpark(&mut self, id: u32, pkt: PktCtx) -> io::Result<()> {
+        match self.parked.remove(&id) {
+            // At rest: its framing reports nothing, but adds to the run's totals.
+            Some(mut c) => finish(&mut c.info, &mut c.framing, &mut self.out, pkt),
+            None => Ok(()),
+        }
+    }
+
+    /// Connection `meta` resumes parked `c`: it goes on with its framing, its stream offsets
+    /// shifted to where that one's stopped, and its roles; it is MSync again from its first
+    /// message (so counted as a connection of its own).
+    fn restore(&mut self, pkt: PktCtx, meta: &ConnMeta, mut c: Conn) -> io::Result<()> {
+        c.info.shift = c.positions();
+        c.info.meta = meta.clone();
+        if c.info.swapped {
+            std::mem::swap(&mut c.info.meta.client, &mut c.info.meta.server);
+        }
+        c.info.msync = false;
+        c.info.messages = 0;
+        c.info.bytes = 0;
+        self.out.consumer.event(&Event::ConnOpen { pkt, conn: &c.info.meta })?;
+        self.conns.insert(meta.id.0, c);
         Ok(())
     }
 
