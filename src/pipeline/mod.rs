@@ -416,9 +416,10 @@ impl Conn {
 
 /// MSync connections closed as idle and at rest, kept for the connection that may resume them
 /// (at most this many, the oldest let go first): their framing state (splitter positions, a
-/// WebSocket's inflate window, LZ4 history) is what decodes that connection's bytes. Up to
-/// ~45 KiB each (a permessage-deflate connection's windows).
-const PARKED_CAP: usize = 1024;
+/// WebSocket's inflate windows, LZ4 history) is what decodes that connection's bytes. A few
+/// KiB each over raw TCP; up to ~240 KiB with LZ4 both ways inside permessage-deflate (two
+/// 64 KiB dictionaries and their slack, two 32 KiB windows), so at most ~60 MB in all.
+const PARKED_CAP: usize = 256;
 
 /// The stages after the capture: reassembly, splitting, decoding, and the consumer.
 pub struct Pipeline<C: Consumer> {

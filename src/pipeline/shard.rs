@@ -21,8 +21,9 @@
 //!   reassembles them as one pipeline does; fragments of datagrams given up go to worker 0.
 //!
 //! What can still differ from a single pipeline: per-pipeline limits and clocks. Idle
-//! time-outs are swept when a worker's own packets arrive, and flow-table eviction and the
-//! global out-of-order buffer cap count per worker.
+//! time-outs are swept when a worker's own packets arrive, and flow-table eviction, the
+//! global out-of-order buffer cap and the idle connections kept for resumption count per
+//! worker.
 
 use std::collections::VecDeque;
 use std::hash::{Hash, Hasher};
