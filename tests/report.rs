@@ -617,14 +617,34 @@ fn sharded_output_is_identical_on_committed_captures() {
             continue;
         }
         let p = path.to_str().unwrap();
-        for extra in [&["--json"][..], &["--no-color", "--width", "120"]] {
-            let one = run(&[&["report", p, "-j", "1"][..], extra].concat());
-            let two = run(&[&["report", p, "-j", "2"][..], extra].concat());
-            assert!(one == two, "{name} {extra:?}: -j 2 differs from -j 1");
-        }
+        same_with_two_jobs(p, &name);
         n += 1;
     }
     assert!(n >= 25, "only {n} captures found");
+}
+
+/// The seed capture with every record from index `from` on moved by `delta_us`, written in
+/// `dir`, and the seed's records (offset, time in µs).
+fn seed_retimed(dir: &TempDir, from: usize, delta_us: i64) -> (PathBuf, Vec<(usize, u64)>) {
+    let seed = fs::read(Path::new(env!("CARGO_MANIFEST_DIR")).join("captures/seed.pcap")).unwrap();
+    let recs = pcap_records(&seed);
+    let mut b = seed.clone();
+    for &(at, us) in &recs[from..] {
+        set_time(&mut b, at, us.checked_add_signed(delta_us).unwrap());
+    }
+    let path = dir.path("retimed.pcap");
+    fs::write(&path, &b).unwrap();
+    (path, recs)
+}
+
+/// `report` of capture `p` (named `name` in failures), as JSON and as text, is the same with two
+/// workers as with one.
+fn same_with_two_jobs(p: &str, name: &str) {
+    for extra in [&["--json"][..], &["--no-color", "--width", "120"]] {
+        let one = run(&[&["report", p, "-j", "1"][..], extra].concat());
+        let two = run(&[&["report", p, "-j", "2"][..], extra].concat());
+        assert!(one == two, "{name} {extra:?}: -j 2 differs from -j 1");
+    }
 }
 
 /// The records of a little-endian microsecond pcap: (offset of the record header, its time in
@@ -663,12 +683,7 @@ fn sharded_output_is_identical_when_times_run_backwards() {
     for (name, bytes) in [("swapped.pcap", swapped), ("jump.pcap", jump)] {
         let path = dir.path(name);
         fs::write(&path, bytes).unwrap();
-        let p = path.to_str().unwrap();
-        for extra in [&["--json"][..], &["--no-color", "--width", "120"]] {
-            let one = run(&[&["report", p, "-j", "1"][..], extra].concat());
-            let two = run(&[&["report", p, "-j", "2"][..], extra].concat());
-            assert!(one == two, "{name} {extra:?}: -j 2 differs from -j 1");
-        }
+        same_with_two_jobs(path.to_str().unwrap(), name);
     }
 }
 
@@ -679,14 +694,7 @@ fn sharded_output_is_identical_when_times_run_backwards() {
 #[test]
 fn a_clock_stepped_back_is_told_and_its_negative_times_are_kept_out() {
     let dir = TempDir::new("stepback");
-    let seed = fs::read(Path::new(env!("CARGO_MANIFEST_DIR")).join("captures/seed.pcap")).unwrap();
-    let recs = pcap_records(&seed);
-    let mut stepped = seed.clone();
-    for &(at, us) in &recs[8..] {
-        set_time(&mut stepped, at, us - 100_000_000);
-    }
-    let path = dir.path("stepped.pcap");
-    fs::write(&path, &stepped).unwrap();
+    let (path, recs) = seed_retimed(&dir, 8, -100_000_000);
     let p = path.to_str().unwrap();
     let step_us = recs[7].1 - (recs[8].1 - 100_000_000);
     let start_us = recs[0].1;
@@ -770,14 +778,7 @@ fn a_clock_stepped_back_is_told_and_its_negative_times_are_kept_out() {
 #[test]
 fn a_connection_silent_past_the_idle_time_out_goes_on_as_one_session() {
     let dir = TempDir::new("resumed");
-    let seed = fs::read(Path::new(env!("CARGO_MANIFEST_DIR")).join("captures/seed.pcap")).unwrap();
-    let recs = pcap_records(&seed);
-    let mut late = seed.clone();
-    for &(at, us) in &recs[8..] {
-        set_time(&mut late, at, us + 700_000_000);
-    }
-    let path = dir.path("late.pcap");
-    fs::write(&path, &late).unwrap();
+    let (path, recs) = seed_retimed(&dir, 8, 700_000_000);
     let p = path.to_str().unwrap();
 
     let doc = report_json(&path, &[]);
@@ -814,11 +815,7 @@ fn a_connection_silent_past_the_idle_time_out_goes_on_as_one_session() {
     let text = String::from_utf8(run(&["report", p, "--no-color", "--width", "200"])).unwrap();
     assert!(text.contains("resumes 0 (idle 11m"), "{text}");
     assert!(text.contains("idle → 1"), "{text}");
-    for extra in [&["--json"][..], &["--no-color", "--width", "120"]] {
-        let one = run(&[&["report", p, "-j", "1"][..], extra].concat());
-        let two = run(&[&["report", p, "-j", "2"][..], extra].concat());
-        assert!(one == two, "{extra:?}: -j 2 differs from -j 1");
-    }
+    same_with_two_jobs(p, "retimed.pcap");
 }
 
 /// The web SDK's real traffic in Chromium, LZ4 inside permessage-deflate with context
