@@ -392,6 +392,53 @@ fn midstream_sessions_and_compression() {
     assert!(inferred.count() > 0, "users inferred from sends");
 }
 
+/// Sessions picked up mid-stream write their own JID as `{name}/{resource}` (no app key or
+/// domain, and no login to complete it from), while the server writes it whole: each sender,
+/// receiver and user is still counted once, under the complete JID.
+#[test]
+fn midstream_senders_and_users_are_counted_once() {
+    let dir = TempDir::new("midstream-peers");
+    for seed in [3, 4, 5] {
+        let cfg = SynthConfig {
+            seed,
+            clients: 12,
+            duration_secs: 60.0,
+            midstream: true,
+            ..SynthConfig::default()
+        };
+        let (path, t) = synthesize(&dir, "m.pcap", &cfg);
+        let doc = report_json(&path, &[]);
+        let inferred =
+            doc["sessions"].as_array().unwrap().iter().filter(|s| s["user_inferred"] == true);
+        assert!(inferred.count() > 0, "users inferred from sends");
+        check_peers(&doc, &t);
+        let users: Vec<&str> = doc["overview"]["users"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|u| u.as_str().unwrap())
+            .collect();
+        assert!(
+            users
+                .iter()
+                .all(|u| u.starts_with("easemob-demo#chatdemoui_") && u.ends_with("@easemob.com")),
+            "{users:?}"
+        );
+        let mut want: Vec<&str> = doc["sessions"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter_map(|s| s["user"].as_str())
+            .map(|u| u.split('/').next().unwrap())
+            .map(|u| u.rsplit_once('_').map_or(u, |(_, n)| n))
+            .map(|u| u.split('@').next().unwrap())
+            .collect();
+        want.sort_unstable();
+        want.dedup();
+        assert_eq!(users.len(), want.len(), "{users:?} against {want:?}");
+    }
+}
+
 /// A server on a high port that is not a known one, clients picked up mid-stream on lower
 /// ports: the roles guessed from the ports are the wrong way round until the first message
 /// that decodes only the other way turns them, so every number still matches.

@@ -2663,6 +2663,83 @@ fn spread(h: &Histogram) -> Spread {
     Spread { count: h.count(), p50_ns: h.quantile(0.5), max_ns: h.max() }
 }
 
+/// A bare JID string's app key (if any), name and domain (if any), as [`jid_string`] writes
+/// them: `app#key_name@domain`.
+fn split_bare(j: &str) -> (Option<&str>, &str, Option<&str>) {
+    let (rest, domain) = match j.rsplit_once('@') {
+        Some((r, d)) => (r, Some(d)),
+        None => (j, None),
+    };
+    // The app key is `org#app`, joined to the name by the first `_` after its `#`.
+    let key_end = rest.find('#').and_then(|h| rest.get(h..)?.find('_').map(|u| h + u));
+    match key_end {
+        Some(e) => (rest.get(..e), rest.get(e + 1..).unwrap_or_default(), domain),
+        None => (None, rest, domain),
+    }
+}
+
+/// Counts under a JID that a client wrote without its app key or domain (the web SDK writes
+/// `{name}` alone; a session picked up mid-stream has no login to complete it from) go to the
+/// complete JID of the same name, app key and domain that the capture shows, when there is
+/// exactly one: otherwise the same user is two senders. The users' list is completed the same
+/// way.
+fn complete_partial_jids(
+    senders: &mut HashMap<String, u64>,
+    receivers: &mut HashMap<String, u64>,
+    users: &mut Vec<String>,
+) {
+    let partial = |j: &str| {
+        let (k, _, d) = split_bare(j);
+        k.is_none() || d.is_none()
+    };
+    if !senders.keys().chain(receivers.keys()).chain(users.iter()).any(|j| partial(j)) {
+        return;
+    }
+    // Complete JIDs by name; `None` once a name has two.
+    let mut by_name: HashMap<String, Option<String>> = HashMap::new();
+    for j in senders.keys().chain(receivers.keys()).chain(users.iter()) {
+        if partial(j) {
+            continue;
+        }
+        let name = split_bare(j).1.to_string();
+        match by_name.get_mut(&name) {
+            None => {
+                by_name.insert(name, Some(j.clone()));
+            }
+            Some(slot) if slot.as_deref() != Some(j.as_str()) => *slot = None,
+            Some(_) => {}
+        }
+    }
+    let complete = |j: &str| -> Option<String> {
+        let (k, n, d) = split_bare(j);
+        let full = by_name.get(n)?.as_ref()?;
+        let (fk, _, fd) = split_bare(full);
+        // The parts it has must be the complete one's.
+        (k.is_none_or(|k| Some(k) == fk) && d.is_none_or(|d| Some(d) == fd)).then(|| full.clone())
+    };
+    for map in [senders, receivers] {
+        let moved: Vec<(String, String)> = map
+            .keys()
+            .filter(|j| partial(j))
+            .filter_map(|j| complete(j).map(|f| (j.clone(), f)))
+            .collect();
+        for (from, to) in moved {
+            if let Some(n) = map.remove(&from) {
+                *map.entry(to).or_insert(0) += n;
+            }
+        }
+    }
+    for u in users.iter_mut() {
+        if partial(u) {
+            if let Some(f) = complete(u) {
+                *u = f;
+            }
+        }
+    }
+    users.sort();
+    users.dedup();
+}
+
 fn top_n(mut v: Vec<(String, u64)>, n: usize) -> Vec<(String, u64)> {
     v.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
     v.truncate(n);
@@ -3011,6 +3088,7 @@ fn build_report(a: &Analyzer) -> Report {
             *receivers.entry(p.name.clone()).or_insert(0) += p.received;
         }
     }
+    complete_partial_jids(&mut senders, &mut receivers, &mut users);
     rep.messages = MessageStats {
         namespaces: count_rows(&NS_NAMES, &ns),
         body_types: count_rows(&BODY_NAMES, &body),

@@ -1630,3 +1630,53 @@ fn messages_grown_past_their_wire_bytes_are_bounded() {
     s.finish(200.0);
     assert_eq!(s.a.report().overview.decode_errors, 0);
 }
+
+#[test]
+fn partial_jids_go_to_the_one_complete_jid_of_their_name() {
+    assert_eq!(
+        split_bare("easemob-demo#chat_demo_user_1@easemob.com"),
+        (Some("easemob-demo#chat"), "demo_user_1", Some("easemob.com"))
+    );
+    assert_eq!(split_bare("u_1"), (None, "u_1", None));
+    assert_eq!(
+        split_bare("123@conference.easemob.com"),
+        (None, "123", Some("conference.easemob.com"))
+    );
+    let full = |n: &str| format!("app#key_{n}@easemob.com");
+    let mut senders: HashMap<String, u64> =
+        [(full("a"), 5), ("a".into(), 2), (full("b"), 1), ("c".into(), 4)].into_iter().collect();
+    // `d` has two complete JIDs (another app key): which one it is cannot be told.
+    let mut receivers: HashMap<String, u64> = [
+        (full("d"), 1),
+        ("other#app_d@easemob.com".into(), 1),
+        ("d".into(), 3),
+        ("app#key_b".into(), 2),
+        ("b@elsewhere.com".into(), 7),
+        ("9@conference.easemob.com".into(), 1),
+        ("app#key_9@conference.easemob.com".into(), 2),
+    ]
+    .into_iter()
+    .collect();
+    let mut users = vec!["a".to_string(), full("a"), "c".into()];
+    complete_partial_jids(&mut senders, &mut receivers, &mut users);
+    let sorted = |m: &HashMap<String, u64>| {
+        let mut v: Vec<(String, u64)> = m.iter().map(|(k, v)| (k.clone(), *v)).collect();
+        v.sort();
+        v
+    };
+    // `c` has no complete JID anywhere: left as it is.
+    assert_eq!(sorted(&senders), vec![(full("a"), 7), (full("b"), 1), ("c".into(), 4)]);
+    assert_eq!(
+        sorted(&receivers),
+        vec![
+            // A group the client names without the app key that the server writes.
+            ("app#key_9@conference.easemob.com".to_string(), 3),
+            (full("b"), 2),
+            (full("d"), 1),
+            ("b@elsewhere.com".into(), 7),
+            ("d".into(), 3),
+            ("other#app_d@easemob.com".into(), 1),
+        ]
+    );
+    assert_eq!(users, vec![full("a"), "c".to_string()]);
+}
