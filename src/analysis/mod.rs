@@ -2695,45 +2695,47 @@ fn complete_partial_jids(
     if !senders.keys().chain(receivers.keys()).chain(users.iter()).any(|j| partial(j)) {
         return;
     }
-    // Complete JIDs by name; `None` once a name has two.
-    let mut by_name: HashMap<String, Option<String>> = HashMap::new();
+    // Complete JIDs by name, borrowed (`None` once a name has two), and what each partial one
+    // becomes: only those are copied.
+    let mut by_name: HashMap<&str, Option<&str>> = HashMap::new();
     for j in senders.keys().chain(receivers.keys()).chain(users.iter()) {
         if partial(j) {
             continue;
         }
-        let name = split_bare(j).1.to_string();
-        match by_name.get_mut(&name) {
-            None => {
-                by_name.insert(name, Some(j.clone()));
-            }
-            Some(slot) if slot.as_deref() != Some(j.as_str()) => *slot = None,
-            Some(_) => {}
+        let slot = by_name.entry(split_bare(j).1).or_insert(Some(j.as_str()));
+        if slot.is_some_and(|f| f != j) {
+            *slot = None;
         }
     }
     let complete = |j: &str| -> Option<String> {
         let (k, n, d) = split_bare(j);
-        let full = by_name.get(n)?.as_ref()?;
+        let full = (*by_name.get(n)?)?;
         let (fk, _, fd) = split_bare(full);
         // The parts it has must be the complete one's.
-        (k.is_none_or(|k| Some(k) == fk) && d.is_none_or(|d| Some(d) == fd)).then(|| full.clone())
+        (k.is_none_or(|k| Some(k) == fk) && d.is_none_or(|d| Some(d) == fd))
+            .then(|| full.to_string())
     };
-    for map in [senders, receivers] {
-        let moved: Vec<(String, String)> = map
-            .keys()
-            .filter(|j| partial(j))
-            .filter_map(|j| complete(j).map(|f| (j.clone(), f)))
-            .collect();
+    let moves = |m: &HashMap<String, u64>| -> Vec<(String, String)> {
+        m.keys().filter(|j| partial(j)).filter_map(|j| Some((j.clone(), complete(j)?))).collect()
+    };
+    let (by_sender, by_receiver) = (moves(senders), moves(receivers));
+    let user_moves: Vec<(usize, String)> = users
+        .iter()
+        .enumerate()
+        .filter(|(_, u)| partial(u))
+        .filter_map(|(i, u)| Some((i, complete(u)?)))
+        .collect();
+    drop(by_name);
+    for (map, moved) in [(senders, by_sender), (receivers, by_receiver)] {
         for (from, to) in moved {
             if let Some(n) = map.remove(&from) {
                 *map.entry(to).or_insert(0) += n;
             }
         }
     }
-    for u in users.iter_mut() {
-        if partial(u) {
-            if let Some(f) = complete(u) {
-                *u = f;
-            }
+    for (i, full) in user_moves {
+        if let Some(u) = users.get_mut(i) {
+            *u = full;
         }
     }
     users.sort();
