@@ -539,7 +539,7 @@ fn report(args: ReportArgs) -> io::Result<ExitCode> {
     )?;
     progress.borrow_mut().clear();
     let mut shards: Vec<Analyzer> = shards.into_iter().map(|(a, _)| a).collect();
-    let analyzer = match shards.pop() {
+    let mut analyzer = match shards.pop() {
         Some(one) if shards.is_empty() => one,
         Some(last) => {
             shards.push(last);
@@ -547,7 +547,6 @@ fn report(args: ReportArgs) -> io::Result<ExitCode> {
         }
         None => Analyzer::new(&opts),
     };
-    let mut analyzer = analyzer;
     analyzer.set_time_order(outcome.time_order);
     let report = analyzer.report();
     // The tables are laid out from the report alone: the analysis state goes before they are,
@@ -795,21 +794,14 @@ fn info(args: InfoArgs) -> io::Result<ExitCode> {
                 l.since(f) as f64 / 1e9
             )?;
         }
-        match (order.first, order.largest, order.earliest) {
-            (Some((n, _)), Some((step, at, _)), Some((early, early_at))) => {
-                let back = order.steps_back;
-                let mut e = String::new();
-                msyncdump::time::write_human(&mut e, early, None);
-                writeln!(
-                    out,
-                    "time order: not strict: {back} packet{} earlier than the one before, the \
-                     first #{n}; the largest step back {} at #{at}; the earliest packet {e} \
-                     (#{early_at})",
-                    if back == 1 { "" } else { "s" },
-                    msyncdump::report::fmt_dur(step),
-                )?
-            }
-            _ => writeln!(out, "time order: strict")?,
+        let human = |ts| {
+            let mut e = String::new();
+            msyncdump::time::write_human(&mut e, ts, None);
+            e
+        };
+        match msyncdump::report::time_order_text(&order, human) {
+            Some(text) => writeln!(out, "time order: {text}")?,
+            None => writeln!(out, "time order: strict")?,
         }
         for (l, n) in &links {
             writeln!(out, "link type {l}: {n} packets")?;

@@ -1571,35 +1571,25 @@ impl Analyzer {
     /// session, user and device (its own messages add to them; a PROVISION of its own replaces
     /// them). Not picked up mid-stream, and without a PROVISION of its own by right.
     fn resume(&mut self, id: u32, meta: &ConnMeta, old: u32) {
-        let from = self.conns.get(&old).map(|o| {
-            (
-                o.user.clone(),
-                o.user_bare.clone(),
-                o.user_inferred,
-                o.user_hash,
-                o.home.clone(),
-                o.resource.clone(),
-                o.device_uuid.clone(),
-                o.device_name.clone(),
-                o.os.clone(),
-                o.sdk_version.clone(),
-                o.ws.clone(),
-            )
-        });
+        // Taken out while the new state borrows the table; a box, so no state is moved.
+        let from = self.conns.remove(&old);
         let c = self.conn(id, Some(meta));
         // Whether it carries MSync, and how, its own bytes tell.
-        if let Some((user, bare, inferred, hash, home, res, uuid, name, os, sdk, ws)) = from {
-            c.user = user;
-            c.user_bare = bare;
-            c.user_inferred = inferred;
-            c.user_hash = hash;
-            c.home = home;
-            c.resource = res;
-            c.device_uuid = uuid;
-            c.device_name = name;
-            c.os = os;
-            c.sdk_version = sdk;
-            c.ws = ws;
+        if let Some(o) = &from {
+            c.user.clone_from(&o.user);
+            c.user_bare.clone_from(&o.user_bare);
+            c.user_inferred = o.user_inferred;
+            c.user_hash = o.user_hash;
+            c.home.clone_from(&o.home);
+            c.resource.clone_from(&o.resource);
+            c.device_uuid.clone_from(&o.device_uuid);
+            c.device_name.clone_from(&o.device_name);
+            c.os.clone_from(&o.os);
+            c.sdk_version.clone_from(&o.sdk_version);
+            c.ws.clone_from(&o.ws);
+        }
+        if let Some(o) = from {
+            self.conns.insert(old, o);
         }
     }
 

@@ -646,6 +646,27 @@ pub fn fmt_rel(ts: Timestamp, start: Option<Timestamp>) -> String {
     format!("{:.6}", ns as f64 / 1e9)
 }
 
+/// What `info` and the Overview say of a capture whose times step back: `None` when they only go
+/// forward. `at` writes the earliest packet's time.
+pub fn time_order_text(
+    t: &crate::capture::TimeOrder,
+    at: impl Fn(Timestamp) -> String,
+) -> Option<String> {
+    let (first, _) = t.first?;
+    let n = t.steps_back;
+    let mut s = format!(
+        "not strict: {n} packet{} earlier than the one before, the first #{first}",
+        if n == 1 { "" } else { "s" }
+    );
+    if let Some((step, frame, _)) = t.largest {
+        s.push_str(&format!("; the largest step back {} at #{frame}", fmt_dur(step)));
+    }
+    if let Some((ts, frame)) = t.earliest {
+        s.push_str(&format!("; the earliest packet {} (#{frame})", at(ts)));
+    }
+    Some(s)
+}
+
 /// A duration for people: `850µs`, `12.5ms`, `1.234s`, `2m03s`, `1h02m`.
 pub fn fmt_dur(ns: i64) -> String {
     let a = ns.unsigned_abs();

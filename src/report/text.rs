@@ -351,27 +351,6 @@ fn finding_line(c: &Ctx<'_>, f: &FindingRow) -> String {
     format!("{}: {} ×{}{}", f.severity.as_str(), esc(&f.summary), f.count, at)
 }
 
-/// What the Overview says of packets earlier than the one before them; `None` when there are
-/// none.
-fn time_order_line(c: &Ctx<'_>, t: &crate::capture::TimeOrder) -> Option<String> {
-    let (first, _) = t.first?;
-    let n = t.steps_back;
-    let mut s = format!(
-        "not strict: {n} packet{} earlier than the one before, the first #{first}",
-        if n == 1 { "" } else { "s" }
-    );
-    if let Some((step, frame, _)) = t.largest {
-        s.push_str(&format!("; the largest step back {} at #{frame}", fmt_dur(step)));
-    }
-    if let Some((ts, frame)) = t.earliest {
-        s.push_str(&format!(
-            "; the earliest packet {} (#{frame}). Relative times count from the first packet",
-            fmt_abs(ts, c.offset())
-        ));
-    }
-    Some(s)
-}
-
 fn overview(c: &Ctx<'_>, out: &mut dyn Write) -> io::Result<()> {
     let r = c.r;
     let o = &r.overview;
@@ -387,7 +366,8 @@ fn overview(c: &Ctx<'_>, out: &mut dyn Write) -> io::Result<()> {
         _ => "-".into(),
     };
     t.add_row(vec![Cell::new("Capture"), Cell::new(span)]);
-    if let Some(line) = time_order_line(c, &o.time_order) {
+    if let Some(line) = super::time_order_text(&o.time_order, |ts| fmt_abs(ts, c.offset())) {
+        let line = format!("{line}. Relative times count from the first packet");
         t.add_row(vec![Cell::new("Time order"), Cell::new(line)]);
     }
     t.add_row(vec![
