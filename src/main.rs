@@ -234,8 +234,8 @@ struct ReportArgs {
     /// Only this connection index.
     #[arg(long, value_name = "N")]
     conn: Option<u32>,
-    /// Only from this time: absolute (2017-10-26T12:29:00Z, "2017-10-26 12:29:00") or an offset
-    /// from the capture start (+30s, 90).
+    /// Only from this time: absolute (2017-10-26T12:29:00Z, "2017-10-26 12:29:00"), a time of day
+    /// on the capture's day (12:29, 12:29:30.5) or an offset from the capture start (+30s, 90).
     #[arg(long, value_name = "TIME", value_parser = msyncdump::report::parse_time_bound, allow_hyphen_values = true)]
     since: Option<msyncdump::report::TimeBound>,
     /// Only until this time (same forms as --since).
@@ -502,7 +502,7 @@ fn report(args: ReportArgs) -> io::Result<ExitCode> {
         conn: args.conn,
         since: args.since,
         until: args.until,
-        utc_offset_secs: zone.offset_at(msyncdump::capture::Timestamp::default()),
+        zone: zone.clone(),
         show_secrets: args.input.show_secrets,
     };
     let jobs = usize::from(args.jobs);
@@ -557,7 +557,7 @@ fn report(args: ReportArgs) -> io::Result<ExitCode> {
         // zeros would only look like an answer.
         return Ok(ExitCode::from(2));
     }
-    if let Some(why) = nothing_matched(&report, &args) {
+    if let Some(why) = nothing_matched(&report) {
         eprintln!("msyncdump: warning: {why}");
     }
     let mut out = io::BufWriter::new(stdout.lock());
@@ -571,35 +571,35 @@ fn report(args: ReportArgs) -> io::Result<ExitCode> {
 }
 
 /// Why a filtered report came out empty, to say so rather than print empty tables silently.
-fn nothing_matched(r: &msyncdump::report::Report, args: &ReportArgs) -> Option<String> {
-    if !r.filtered || !r.sessions.is_empty() || r.overview.messages > 0 || !r.findings.is_empty() {
+fn nothing_matched(r: &msyncdump::report::Report) -> Option<String> {
+    if !r.filter.any()
+        || !r.sessions.is_empty()
+        || r.overview.messages > 0
+        || !r.findings.is_empty()
+    {
         return None;
     }
-    let start = r.capture_start.unwrap_or_default();
-    let zone = r.utc_offset_secs;
-    let since = args.since.map(|b| b.resolve(start, zone));
-    let until = args.until.map(|b| b.resolve(start, zone));
-    if let (Some(s), Some(u)) = (since, until) {
+    if let (Some(s), Some(u)) = (r.filter.since, r.filter.until) {
         if s > u {
             return Some("--since is after --until: the window is empty".into());
         }
     }
     let mut asked = Vec::new();
-    if let Some(c) = args.conn {
+    if let Some(c) = r.filter.conn {
         asked.push(format!("--conn {c}"));
     }
-    if let Some(u) = &args.user {
+    if let Some(u) = &r.filter.user {
         asked.push(format!("--user {u}"));
     }
-    if args.since.is_some() || args.until.is_some() {
+    if r.filter.since.is_some() || r.filter.until.is_some() {
         asked.push("the time window".into());
     }
     let span = match (r.capture_start, r.capture_end) {
         (Some(a), Some(b)) => {
             let mut s = format!(" (the capture: {} TCP connections, ", r.overview.tcp_connections);
-            msyncdump::time::write_human(&mut s, a, zone);
+            msyncdump::time::write_human(&mut s, a, r.zone.offset_at(a));
             s.push_str(" → ");
-            msyncdump::time::write_human(&mut s, b, zone);
+            msyncdump::time::write_human(&mut s, b, r.zone.offset_at(b));
             s.push(')');
             s
         }

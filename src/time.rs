@@ -193,6 +193,14 @@ impl Zone {
         }
     }
 
+    /// The offset in force when the zone's clocks show `wall` (a wall-clock time written as if
+    /// it were UTC), or None for UTC. A time that a transition skips or shows twice takes the
+    /// offset of one side of it.
+    pub fn offset_at_wall(&self, wall: Timestamp) -> Option<i32> {
+        let guess = self.offset_at(wall)?;
+        self.offset_at(Timestamp(wall.0.saturating_sub(i64::from(guess) * 1_000_000_000)))
+    }
+
     /// The machine's local zone, from the TZif file `/etc/localtime` (or `$TZ` when it names a
     /// file under /usr/share/zoneinfo). Falls back to UTC with a reason.
     pub fn local() -> Result<Zone, String> {

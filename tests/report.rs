@@ -1532,3 +1532,98 @@ fn an_answer_captured_past_a_lost_segment_keeps_its_own_time() {
     assert_eq!((u(&hb["count"]), hb["rtt_max_ms"].as_f64()), (1, Some(20.0)));
     assert_eq!(finding_count(&doc, "slow_exchange"), 0);
 }
+
+/// The overview's `filter`, and the messages counted, of a `report --json` run.
+fn filtered_json(p: &str, extra: &[&str]) -> (Value, u64, Vec<u8>) {
+    let out = run(&[&["report", p, "--json"][..], extra].concat());
+    let v: Value = serde_json::from_slice(&out).unwrap();
+    (v["overview"]["filter"].clone(), v["overview"]["messages"].as_u64().unwrap(), out)
+}
+
+#[test]
+fn a_time_of_day_is_taken_on_the_capture_s_day_even_across_midnight() {
+    let dir = TempDir::new("time-of-day");
+    // The seed's first packet, 2017-10-26 04:27:28.743 UTC, moved to 23:59:00 the day before:
+    // its exchange now runs over midnight.
+    let first = 1_508_992_048_743_000i64;
+    let to = 1_508_975_940_000_000i64;
+    let (path, _) = seed_retimed(&dir, 0, to - first);
+    let p = path.to_str().unwrap();
+    let (_, all, _) = filtered_json(p, &[]);
+
+    // 00:00 is the next day's, a minute after the first packet; 23:59:30 the first day's.
+    // The login of the second session, at 00:00:47.559, is in the window; the first session's
+    // messages, before midnight, are not.
+    let (f, n, by_clock) = filtered_json(p, &["--since", "00:00", "--until", "00:01"]);
+    assert_eq!(f["since"]["utc"], "2017-10-26T00:00:00.000000Z");
+    assert_eq!(f["since"]["rel_s"], 60.0);
+    assert_eq!(f["until"]["utc"], "2017-10-26T00:01:00.000000Z");
+    assert!(f["user"].is_null() && f["conn"].is_null());
+    assert_eq!((n, all), (2, 7));
+    let (_, _, by_offset) = filtered_json(p, &["--since", "+60s", "--until", "+120s"]);
+    assert!(by_clock == by_offset, "a time of day and the same offset give one report");
+    let (f, _, _) = filtered_json(p, &["--since", "23:59:30"]);
+    assert_eq!(f["since"]["utc"], "2017-10-25T23:59:30.000000Z");
+    assert!(f["until"].is_null());
+    // In the zone the times are shown in: 08:00 at +08:00 is midnight UTC.
+    let (f, _, _) = filtered_json(p, &["--since", "08:00", "--utc-offset", "+08:00"]);
+    assert_eq!(f["since"]["utc"], "2017-10-26T00:00:00.000000Z");
+    let (f, _, _) = filtered_json(p, &["--since", "08:00+08:00"]);
+    assert_eq!(f["since"]["utc"], "2017-10-26T00:00:00.000000Z");
+
+    // The text names the window as resolved.
+    let text = String::from_utf8(run(&[
+        "report",
+        p,
+        "--section",
+        "overview",
+        "--width",
+        "200",
+        "--user",
+        "zl2",
+        "--since",
+        "00:00",
+    ]))
+    .unwrap();
+    assert!(
+        text.contains("user zl2, from 2017-10-26 00:00:00.000000 (+60.000s): 1 session shown"),
+        "{text}"
+    );
+    // Without a filter there is no such row, and JSON says null.
+    let (f, _, _) = filtered_json(p, &[]);
+    assert!(f.is_null());
+}
+
+#[test]
+fn local_times_follow_the_zone_s_summer_time() {
+    // The TZif file of Europe/Berlin: +02:00 until 2017-10-29 01:00 UTC, +01:00 after. The
+    // sample is of 2017-10-26, in summer time.
+    let tz = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/Europe-Berlin.tzif");
+    let sample = Path::new(env!("CARGO_MANIFEST_DIR")).join("captures/sample.pcapng");
+    let report = |extra: &[&str]| {
+        let out = Command::new(BIN)
+            .env("TZ", &tz)
+            .args([&["report", sample.to_str().unwrap(), "--local"][..], extra].concat())
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        String::from_utf8(out.stdout).unwrap()
+    };
+    let text = report(&["--section", "overview", "--width", "200"]);
+    assert!(
+        text.contains("2017-10-26 14:00:01.645439+02:00 → 2017-10-26 14:00:35.119342+02:00"),
+        "{text}"
+    );
+    // A bound without a zone is read on the same clocks: 14:00:10 there is 12:00:10 UTC.
+    for since in ["14:00:10", "2017-10-26 14:00:10"] {
+        let v: Value = serde_json::from_str(&report(&["--json", "--since", since])).unwrap();
+        assert_eq!(v["overview"]["filter"]["since"]["utc"], "2017-10-26T12:00:10.000000Z");
+    }
+    // dissect's lines, already per packet, agree.
+    let out = Command::new(BIN)
+        .env("TZ", &tz)
+        .args(["dissect", "--local", "--format", "sdklog", sample.to_str().unwrap()])
+        .output()
+        .unwrap();
+    assert!(String::from_utf8_lossy(&out.stdout).contains("[2017/10/26 14:00:01:"));
+}

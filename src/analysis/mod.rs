@@ -1542,7 +1542,7 @@ impl Analyzer {
         }
         let start = self.start();
         let bound = |b: Option<TimeBound>, none: i64| {
-            b.map_or(none, |b| b.resolve(start, self.opts.utc_offset_secs).0)
+            b.map_or(none, |b| b.resolve(start, &self.opts.zone).0)
         };
         (bound(self.opts.since, i64::MIN), bound(self.opts.until, i64::MAX))
     }
@@ -2833,11 +2833,13 @@ fn build_report(a: &Analyzer) -> Report {
             .as_ref()
             .and_then(|t| t.last_ts)
             .or_else(|| conns.iter().map(|(_, c)| c.end_ts()).max()),
-        utc_offset_secs: opts.utc_offset_secs,
-        filtered: opts.user.is_some()
-            || opts.conn.is_some()
-            || opts.since.is_some()
-            || opts.until.is_some(),
+        zone: opts.zone.clone(),
+        filter: crate::report::Filter {
+            user: opts.user.clone(),
+            conn: opts.conn,
+            since: opts.since.map(|b| b.resolve(a.start(), &opts.zone)),
+            until: opts.until.map(|b| b.resolve(a.start(), &opts.zone)),
+        },
         ..Default::default()
     };
 

@@ -768,7 +768,7 @@ fn messages_section() {
 fn filters_narrow_every_section() {
     let opts = ReportOptions { user: Some("z20".into()), ..Default::default() };
     let r = scenario(&opts).a.report();
-    assert!(r.filtered);
+    assert_eq!(r.filter.user.as_deref(), Some("z20"));
     assert_eq!(r.sessions.len(), 1);
     assert_eq!(r.sessions[0].conn, 1);
     assert_eq!(lat(&r, "login").count, 1);
@@ -941,8 +941,11 @@ fn text_sections_top_and_width() {
     assert!(top.contains("… 16 more"));
     let o = ReportOptions { color: true, ..Default::default() };
     assert!(text(&r, &o).contains("\x1b[1;36mOverview"));
-    let o =
-        ReportOptions { utc_offset_secs: Some(8 * 3600), width: Some(200), ..Default::default() };
+    let o = ReportOptions {
+        zone: crate::time::Zone::Fixed(8 * 3600),
+        width: Some(200),
+        ..Default::default()
+    };
     assert!(text(&r, &o).contains("2017-10-26 20:29:00.000000+08:00"));
 }
 

@@ -72,6 +72,19 @@ fn time_order(t: &crate::capture::TimeOrder, r: &Report) -> Value {
 }
 
 /// Builds the document.
+fn filter(r: &Report) -> Value {
+    let f = &r.filter;
+    if !f.any() {
+        return Value::Null;
+    }
+    json!({
+        "user": f.user,
+        "conn": f.conn,
+        "since": f.since.map(|ts| time(ts, r)),
+        "until": f.until.map(|ts| time(ts, r)),
+    })
+}
+
 fn overview(r: &Report) -> Value {
     let o = &r.overview;
     let mut per_command = Map::new();
@@ -85,7 +98,8 @@ fn overview(r: &Report) -> Value {
             (Some(a), Some(b)) => json!(b.since(a) as f64 / 1e9),
             _ => Value::Null,
         },
-        "filtered": r.filtered,
+        "filtered": r.filter.any(),
+        "filter": filter(r),
         "packets": o.packets,
         "tcp_connections": o.tcp_connections,
         "msync_connections": o.msync_connections,

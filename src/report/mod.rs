@@ -71,20 +71,52 @@ impl Section {
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum TimeBound {
     /// Nanoseconds since the Unix epoch. `zoned` is false when the text named no zone: the
-    /// time is then read in the `--local` offset if one is given, else UTC.
+    /// time is then read as the clocks of the zone times are shown in (`--local`,
+    /// `--utc-offset`, else UTC).
     Absolute { ns: i64, zoned: bool },
+    /// A time of day without a date (`12:29`), in nanoseconds after midnight: at `offset`
+    /// seconds from UTC when the text named one, else in the zone times are shown in. It is
+    /// taken on the day that puts it nearest to the capture's first packet (within 12 hours), so
+    /// that `--since 23:58` and `--until 00:02` on a capture that starts at 23:55 mean the
+    /// minutes around midnight.
+    TimeOfDay { ns: i64, offset: Option<i32> },
     /// Nanoseconds after the capture's first packet.
     Offset(i64),
 }
 
+const DAY_NS: i64 = 86_400 * 1_000_000_000;
+
 impl TimeBound {
-    /// The bound as a capture timestamp.
-    pub fn resolve(self, capture_start: Timestamp, utc_offset_secs: Option<i32>) -> Timestamp {
+    /// The bound as a capture timestamp; `zone` is the zone times are shown in.
+    pub fn resolve(self, capture_start: Timestamp, zone: &crate::time::Zone) -> Timestamp {
+        let secs = |o: Option<i32>| i64::from(o.unwrap_or(0)) * 1_000_000_000;
         match self {
             TimeBound::Absolute { ns, zoned: true } => Timestamp(ns),
-            TimeBound::Absolute { ns, zoned: false } => Timestamp(
-                ns.saturating_sub(i64::from(utc_offset_secs.unwrap_or(0)) * 1_000_000_000),
-            ),
+            TimeBound::Absolute { ns, zoned: false } => {
+                Timestamp(ns.saturating_sub(secs(zone.offset_at_wall(Timestamp(ns)))))
+            }
+            TimeBound::TimeOfDay { ns, offset } => {
+                let at = |o: Option<i32>| {
+                    let start = capture_start.0.saturating_add(secs(o));
+                    let mut wall =
+                        start.div_euclid(DAY_NS).saturating_mul(DAY_NS).saturating_add(ns);
+                    if wall.saturating_sub(start) >= DAY_NS / 2 {
+                        wall = wall.saturating_sub(DAY_NS);
+                    } else if start.saturating_sub(wall) > DAY_NS / 2 {
+                        wall = wall.saturating_add(DAY_NS);
+                    }
+                    wall
+                };
+                match offset {
+                    Some(o) => Timestamp(at(Some(o)).saturating_sub(secs(Some(o)))),
+                    None => {
+                        // The day is the one of the zone's clocks at the capture's start; the
+                        // offset, the one in force at that wall-clock time (DST may differ).
+                        let wall = at(zone.offset_at(capture_start));
+                        Timestamp(wall.saturating_sub(secs(zone.offset_at_wall(Timestamp(wall)))))
+                    }
+                }
+            }
             TimeBound::Offset(off) => Timestamp(capture_start.0.saturating_add(off)),
         }
     }
@@ -108,8 +140,8 @@ pub struct ReportOptions {
     pub conn: Option<u32>,
     pub since: Option<TimeBound>,
     pub until: Option<TimeBound>,
-    /// Show absolute times at this offset from UTC instead of UTC.
-    pub utc_offset_secs: Option<i32>,
+    /// Where absolute times are shown, and unzoned `--since` / `--until` times are read.
+    pub zone: crate::time::Zone,
     /// The report prints no secrets today; kept so that a later field that could hold one
     /// (e.g. a token in a reason string) honours the same switch as `dissect`.
     pub show_secrets: bool,
@@ -127,7 +159,7 @@ impl Default for ReportOptions {
             conn: None,
             since: None,
             until: None,
-            utc_offset_secs: None,
+            zone: crate::time::Zone::Utc,
             show_secrets: false,
         }
     }
@@ -169,15 +201,32 @@ pub struct Where {
     pub ts: Timestamp,
 }
 
+/// The filters a report was narrowed by, as given (the user, the connection) and as resolved
+/// (the `--since` / `--until` window in capture time).
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Filter {
+    pub user: Option<String>,
+    pub conn: Option<u32>,
+    pub since: Option<Timestamp>,
+    pub until: Option<Timestamp>,
+}
+
+impl Filter {
+    /// Whether any filter narrowed the report.
+    pub fn any(&self) -> bool {
+        *self != Filter::default()
+    }
+}
+
 /// The whole computed report.
 #[derive(Clone, Debug, Default)]
 pub struct Report {
     pub capture_start: Option<Timestamp>,
     pub capture_end: Option<Timestamp>,
-    /// Offset used for absolute times (from the options).
-    pub utc_offset_secs: Option<i32>,
-    /// A filter narrowed the report (`--user`, `--conn`, `--since`, `--until`).
-    pub filtered: bool,
+    /// The zone absolute times are shown in (from the options).
+    pub zone: crate::time::Zone,
+    /// What narrowed the report, the window resolved to capture times.
+    pub filter: Filter,
     pub overview: Overview,
     pub sessions: Vec<SessionRow>,
     pub queues: Vec<QueueRow>,
@@ -536,20 +585,34 @@ pub fn parse_duration(s: &str) -> Result<i64, String> {
 }
 
 /// Parses a `--since` / `--until` bound: an RFC 3339-like time (`2017-10-26T12:29:00Z`,
-/// `2017-10-26 12:29:00.5`, `…+08:00`), or an offset from the capture start (`+30s`, `90`
-/// seconds, `1.5m`).
+/// `2017-10-26 12:29:00.5`, `…+08:00`), a time of day (`12:29`, `12:29:30.5`, `04:29Z`), or an
+/// offset from the capture start (`+30s`, `90` seconds, `1.5m`).
 pub fn parse_time_bound(s: &str) -> Result<TimeBound, String> {
     let t = s.trim();
-    if t.len() >= 10 && t.as_bytes().get(4) == Some(&b'-') {
-        return parse_datetime(t).map(|(ns, zoned)| TimeBound::Absolute { ns, zoned });
-    }
-    let body = t.strip_prefix('+').unwrap_or(t);
     let bad = || {
         format!(
             "bad time {s:?}: give a date and time (2017-10-26T12:29:00Z, 2017-10-26 12:29:00, \
-             optionally with +08:00) or an offset from the capture's start (+30s, 90, 1.5m, 2h)"
+             optionally with +08:00), a time of day (12:29, 12:29:30.5) or an offset from the \
+             capture's start (+30s, 90, 1.5m, 2h)"
         )
     };
+    if t.len() >= 10 && t.as_bytes().get(4) == Some(&b'-') {
+        return parse_datetime(t).map(|(ns, zoned)| TimeBound::Absolute { ns, zoned });
+    }
+    let colon = t.find(':');
+    if colon.is_some_and(|i| (1..=2).contains(&i) && t.bytes().take(i).all(|b| b.is_ascii_digit()))
+    {
+        // `9:05` is read as `09:05`.
+        let padded = if colon == Some(1) { format!("0{t}") } else { t.to_string() };
+        let (h, mi, sec, frac, rest) = parse_clock(&padded).ok_or_else(bad)?;
+        let offset = match parse_zone(rest).ok_or_else(bad)? {
+            (o, true) => Some(i32::try_from(o).map_err(|_| bad())?),
+            (_, false) => None,
+        };
+        let ns = ((h * 60 + mi) * 60 + sec) * 1_000_000_000 + frac;
+        return Ok(TimeBound::TimeOfDay { ns, offset });
+    }
+    let body = t.strip_prefix('+').unwrap_or(t);
     if body.is_empty() {
         return Err(bad());
     }
@@ -560,6 +623,49 @@ pub fn parse_time_bound(s: &str) -> Result<TimeBound, String> {
         parse_duration(body)
     };
     Ok(TimeBound::Offset(ns.map_err(|_| bad())?))
+}
+
+/// `HH:MM[:SS[.fraction]]` at the start of `r`: hours, minutes, seconds, nanoseconds and what
+/// follows. None when malformed or out of range (a leap second, `:60`, is let through).
+fn parse_clock(r: &str) -> Option<(i64, i64, i64, i64, &str)> {
+    let n = |s: &str, a: usize, b: usize| -> Option<i64> {
+        let d = s.get(a..b)?;
+        d.bytes().all(|c| c.is_ascii_digit()).then(|| d.parse().ok())?
+    };
+    let (h, mi) = (n(r, 0, 2)?, n(r, 3, 5)?);
+    if r.as_bytes().get(2) != Some(&b':') {
+        return None;
+    }
+    let mut rest = r.get(5..)?;
+    let (mut sec, mut frac_ns) = (0, 0);
+    if let Some(r2) = rest.strip_prefix(':') {
+        sec = n(r2, 0, 2)?;
+        rest = r2.get(2..)?;
+        if let Some(r3) = rest.strip_prefix('.') {
+            let digits = r3.bytes().take_while(u8::is_ascii_digit).count();
+            for (i, c) in r3.bytes().take(digits.min(9)).enumerate() {
+                frac_ns += i64::from(c - b'0') * 10i64.pow(8 - i as u32);
+            }
+            rest = r3.get(digits..)?;
+        }
+    }
+    (h <= 23 && mi <= 59 && sec <= 60).then_some((h, mi, sec, frac_ns, rest))
+}
+
+/// A zone suffix: `` (none: false), `Z`, or `±HH:MM`; its offset in seconds and whether one
+/// was named.
+fn parse_zone(z: &str) -> Option<(i64, bool)> {
+    match z {
+        "" => Some((0, false)),
+        "Z" | "z" => Some((0, true)),
+        z if z.len() == 6 && (z.starts_with('+') || z.starts_with('-')) => {
+            let hh: i64 = z.get(1..3)?.parse().ok()?;
+            let mm: i64 = z.get(4..6)?.parse().ok()?;
+            (z.as_bytes().get(3) == Some(&b':') && hh <= 23 && mm <= 59)
+                .then_some(((hh * 3600 + mm * 60) * if z.starts_with('-') { -1 } else { 1 }, true))
+        }
+        _ => None,
+    }
 }
 
 fn parse_datetime(t: &str) -> Result<(i64, bool), String> {
@@ -574,39 +680,9 @@ fn parse_datetime(t: &str) -> Result<(i64, bool), String> {
     let mut rest = t.get(10..).ok_or_else(bad)?;
     let (mut h, mut mi, mut sec, mut frac_ns) = (0i64, 0i64, 0i64, 0i64);
     if let Some(r) = rest.strip_prefix(['T', 't', ' ']) {
-        let n = |a: usize, b: usize| -> Result<i64, String> {
-            r.get(a..b).and_then(|x| x.parse::<i64>().ok()).ok_or_else(bad)
-        };
-        h = n(0, 2)?;
-        mi = n(3, 5)?;
-        rest = r.get(5..).ok_or_else(bad)?;
-        if let Some(r2) = rest.strip_prefix(':') {
-            sec = r2.get(0..2).and_then(|x| x.parse().ok()).ok_or_else(bad)?;
-            rest = r2.get(2..).ok_or_else(bad)?;
-            if let Some(r3) = rest.strip_prefix('.') {
-                let digits = r3.bytes().take_while(u8::is_ascii_digit).count();
-                let f = r3.get(..digits).ok_or_else(bad)?;
-                for (i, c) in f.bytes().take(9).enumerate() {
-                    frac_ns += i64::from(c - b'0') * 10i64.pow(8 - i as u32);
-                }
-                rest = r3.get(digits..).ok_or_else(bad)?;
-            }
-        }
-        if h > 23 || mi > 59 || sec > 60 {
-            return Err(bad());
-        }
+        (h, mi, sec, frac_ns, rest) = parse_clock(r).ok_or_else(bad)?;
     }
-    let (offset, zoned) = match rest {
-        "" => (0, false),
-        "Z" | "z" => (0, true),
-        z if z.len() == 6 && (z.starts_with('+') || z.starts_with('-')) => {
-            let hh: i64 = z.get(1..3).and_then(|x| x.parse().ok()).ok_or_else(bad)?;
-            let mm: i64 = z.get(4..6).and_then(|x| x.parse().ok()).ok_or_else(bad)?;
-            let o = (hh * 3600 + mm * 60) * if z.starts_with('-') { -1 } else { 1 };
-            (o, true)
-        }
-        _ => return Err(bad()),
-    };
+    let (offset, zoned) = parse_zone(rest).ok_or_else(bad)?;
     // mo and d were range-checked above (1..=12, 1..=31), so they fit u32.
     let days = crate::time::days_from_civil(y, mo as u32, d as u32);
     let secs = days * 86_400 + h * 3600 + mi * 60 + sec - offset;
@@ -702,6 +778,7 @@ pub fn ns_to_ms(ns: i64) -> f64 {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::time::Zone;
 
     #[test]
     fn websocket_ends() {
@@ -784,16 +861,81 @@ mod tests {
         assert_eq!(parse_time_bound("1.5"), Ok(TimeBound::Offset(1_500_000_000)));
         assert_eq!(parse_time_bound("+500ms"), Ok(TimeBound::Offset(500_000_000)));
         assert_eq!(parse_time_bound("+2h"), Ok(TimeBound::Offset(7_200_000_000_000)));
-        // A time of day alone is neither form: the error names both.
-        let e = parse_time_bound("12:00:21").err().unwrap_or_default();
-        assert!(e.contains("2017-10-26T12:29:00Z") && e.contains("+30s"), "{e}");
+        let e = parse_time_bound("12:61").err().unwrap_or_default();
+        assert!(e.contains("2017-10-26T12:29:00Z") && e.contains("12:29") && e.contains("+30s"));
         assert!(parse_time_bound("2017-13-01").is_err());
         assert!(parse_time_bound("2017-10-26T25:00:00").is_err());
         assert!(parse_time_bound("2017-10-26T12:29:00Q").is_err());
         assert!(parse_time_bound("+").is_err());
         let local = TimeBound::Absolute { ns: want, zoned: false };
-        assert_eq!(local.resolve(Timestamp(0), Some(3600)), Timestamp(want - 3_600_000_000_000));
-        assert_eq!(TimeBound::Offset(5).resolve(Timestamp(10), None), Timestamp(15));
+        let cet = Zone::Fixed(3600);
+        assert_eq!(local.resolve(Timestamp(0), &cet), Timestamp(want - 3_600_000_000_000));
+        assert_eq!(TimeBound::Offset(5).resolve(Timestamp(10), &Zone::Utc), Timestamp(15));
+    }
+
+    #[test]
+    fn times_of_day() {
+        const H: i64 = 3_600_000_000_000;
+        const M: i64 = 60_000_000_000;
+        let tod = |h: i64, m: i64| TimeBound::TimeOfDay { ns: h * H + m * M, offset: None };
+        assert_eq!(parse_time_bound("12:29"), Ok(tod(12, 29)));
+        assert_eq!(parse_time_bound("9:05"), Ok(tod(9, 5)));
+        assert_eq!(
+            parse_time_bound("12:29:30.25"),
+            Ok(TimeBound::TimeOfDay { ns: 12 * H + 29 * M + 30_250_000_000, offset: None })
+        );
+        assert_eq!(
+            parse_time_bound("04:29Z"),
+            Ok(TimeBound::TimeOfDay { ns: 4 * H + 29 * M, offset: Some(0) })
+        );
+        assert_eq!(
+            parse_time_bound("12:29-05:30"),
+            Ok(TimeBound::TimeOfDay { ns: 12 * H + 29 * M, offset: Some(-(5 * 3600 + 1800)) })
+        );
+        for bad in ["24:00", "12:60", "12:29:61", "123:00", "12:2", "12:29Q", "12:29+8", "1a:00"] {
+            assert!(parse_time_bound(bad).is_err(), "{bad}");
+        }
+
+        // 2017-10-26 12:00:00 UTC.
+        let noon = Timestamp(1_509_019_200_000_000_000);
+        let day = 24 * H;
+        // On the first packet's day, also a little before it…
+        assert_eq!(tod(12, 29).resolve(noon, &Zone::Utc), Timestamp(noon.0 + 29 * M));
+        assert_eq!(tod(11, 0).resolve(noon, &Zone::Utc), Timestamp(noon.0 - H));
+        // …and on the next day when that is nearer: a capture across midnight.
+        let late = Timestamp(noon.0 + 11 * H + 55 * M);
+        assert_eq!(tod(0, 2).resolve(late, &Zone::Utc), Timestamp(noon.0 + 12 * H + 2 * M));
+        assert_eq!(tod(23, 58).resolve(late, &Zone::Utc), Timestamp(noon.0 + 11 * H + 58 * M));
+        // …or the day before, for a capture that starts just after midnight.
+        let early = Timestamp(noon.0 + 12 * H + 5 * M);
+        assert_eq!(tod(23, 50).resolve(early, &Zone::Utc), Timestamp(noon.0 + 11 * H + 50 * M));
+        assert_eq!(tod(12, 0).resolve(noon, &Zone::Utc).0 % day, noon.0 % day);
+        // In the zone times are shown in: 20:29 at +08:00 is 12:29 UTC.
+        let cst = Zone::Fixed(8 * 3600);
+        assert_eq!(tod(20, 29).resolve(noon, &cst), Timestamp(noon.0 + 29 * M));
+        // A zone written in the bound wins.
+        let z = TimeBound::TimeOfDay { ns: 14 * H + 29 * M, offset: Some(2 * 3600) };
+        assert_eq!(z.resolve(noon, &cst), Timestamp(noon.0 + 29 * M));
+    }
+
+    #[test]
+    fn bounds_read_in_a_zone_with_summer_time() {
+        const H: i64 = 3_600_000_000_000;
+        // Central European: +01:00, +02:00 from 2017-03-26 01:00 UTC to 2017-10-29 01:00 UTC.
+        let zone = Zone::Local {
+            initial: 3600,
+            transitions: vec![(1_490_490_000, 7200), (1_509_238_800, 3600)],
+        };
+        // 2017-10-26 12:00:00 UTC is 14:00 in summer time.
+        let noon = Timestamp(1_509_019_200_000_000_000);
+        let tod = TimeBound::TimeOfDay { ns: 14 * H, offset: None };
+        assert_eq!(tod.resolve(noon, &zone), noon);
+        let wall = TimeBound::Absolute { ns: noon.0 + 2 * H, zoned: false };
+        assert_eq!(wall.resolve(Timestamp(0), &zone), noon);
+        // After the change back, the same wall time is an hour later in UTC.
+        let nov = Timestamp(noon.0 + 10 * 24 * H);
+        let wall = TimeBound::Absolute { ns: nov.0 + H, zoned: false };
+        assert_eq!(wall.resolve(Timestamp(0), &zone), nov);
     }
 
     #[test]

@@ -16,6 +16,7 @@ use super::{
 };
 use crate::capture::Timestamp;
 use crate::msync::render::escape_text as esc;
+use crate::time::Zone;
 
 const DEFAULT_WIDTH: u16 = 120;
 
@@ -38,9 +39,11 @@ fn alongside<A, B: Send>(first: impl FnOnce() -> A, later: impl FnOnce() -> B + 
 }
 
 impl Ctx<'_> {
-    /// The rendering's `--local` offset wins over the one the report was computed with.
-    fn offset(&self) -> Option<i32> {
-        self.o.utc_offset_secs.or(self.r.utc_offset_secs)
+    /// `2017-10-26 12:29:00.123456` in the chosen zone, with the offset in force at `ts`
+    /// unless UTC. The rendering's zone wins over the one the report was computed with.
+    fn abs(&self, ts: Timestamp) -> String {
+        let zone = if self.o.zone == Zone::Utc { &self.r.zone } else { &self.o.zone };
+        fmt_abs(ts, zone.offset_at(ts))
     }
 
     fn table(&self, header: &[&str]) -> Table {
@@ -64,11 +67,16 @@ impl Ctx<'_> {
 
     /// `12:29:00.123 (+1.234s)`: the time of day in the chosen zone, and since capture start.
     fn when(&self, ts: Timestamp) -> String {
-        let abs = fmt_abs(ts, self.offset());
+        let abs = self.abs(ts);
         let tod = abs.get(11..23).unwrap_or(&abs);
+        format!("{tod} {}", self.rel(ts))
+    }
+
+    /// `(+1.234s)`: the time since capture start.
+    fn rel(&self, ts: Timestamp) -> String {
         let rel = self.r.capture_start.map_or(0, |s| ts.since(s));
         let sign = if rel < 0 { "" } else { "+" };
-        format!("{tod} ({sign}{:.3}s)", rel as f64 / 1e9)
+        format!("({sign}{:.3}s)", rel as f64 / 1e9)
     }
 
     /// A JID as the tables show it (see [`Report::short_jid`]), escaped: it comes off the wire.
@@ -357,16 +365,11 @@ fn overview(c: &Ctx<'_>, out: &mut dyn Write) -> io::Result<()> {
     c.heading(out, "Overview")?;
     let mut t = c.table(&["", ""]);
     let span = match (r.capture_start, r.capture_end) {
-        (Some(a), Some(b)) => format!(
-            "{} → {} ({})",
-            fmt_abs(a, c.offset()),
-            fmt_abs(b, c.offset()),
-            fmt_dur(b.since(a))
-        ),
+        (Some(a), Some(b)) => format!("{} → {} ({})", c.abs(a), c.abs(b), fmt_dur(b.since(a))),
         _ => "-".into(),
     };
     t.add_row(vec![Cell::new("Capture"), Cell::new(span)]);
-    if let Some(line) = super::time_order_text(&o.time_order, |ts| fmt_abs(ts, c.offset())) {
+    if let Some(line) = super::time_order_text(&o.time_order, |ts| c.abs(ts)) {
         let line = format!("{line}. Relative times count from the first packet");
         t.add_row(vec![Cell::new("Time order"), Cell::new(line)]);
     }
@@ -418,8 +421,31 @@ fn overview(c: &Ctx<'_>, out: &mut dyn Write) -> io::Result<()> {
         }
         t.add_row(vec![Cell::new("Not analysed"), Cell::new(parts.join("; "))]);
     }
-    if r.filtered {
-        t.add_row(vec![Cell::new("Filtered"), Cell::new(format!("{} sessions shown", o.sessions))]);
+    if r.filter.any() {
+        let f = &r.filter;
+        let mut by = Vec::new();
+        if let Some(u) = &f.user {
+            by.push(format!("user {}", esc(u)));
+        }
+        if let Some(n) = f.conn {
+            by.push(format!("conn {n}"));
+        }
+        let at = |ts: Timestamp| format!("{} {}", c.abs(ts), c.rel(ts));
+        match (f.since, f.until) {
+            (Some(a), Some(b)) => by.push(format!("{} → {}", at(a), at(b))),
+            (Some(a), None) => by.push(format!("from {}", at(a))),
+            (None, Some(b)) => by.push(format!("until {}", at(b))),
+            (None, None) => {}
+        }
+        t.add_row(vec![
+            Cell::new("Filtered"),
+            Cell::new(format!(
+                "{}: {} session{} shown",
+                by.join(", "),
+                o.sessions,
+                if o.sessions == 1 { "" } else { "s" }
+            )),
+        ]);
     }
     if o.sessions_folded > 0 {
         t.add_row(vec![
