@@ -1,5 +1,6 @@
-//! Civil (calendar) time of capture timestamps, for every rendering: no time-zone database,
-//! UTC or a fixed offset the user gives.
+//! Civil (calendar) time of capture timestamps, for every rendering: UTC, a fixed offset the
+//! user gives, or the machine's zone read from its TZif file (no time-zone database is
+//! bundled).
 
 use std::fmt::{self, Write as _};
 
@@ -169,11 +170,178 @@ pub enum Zone {
     Utc,
     Fixed(i32),
     /// Transitions of the local zone (from `/etc/localtime`): (from this time in seconds, the
-    /// offset in seconds), sorted; before the first, `initial`.
+    /// offset in seconds), sorted; before the first, `initial`; after the last, `rule` when the
+    /// file has one (a "slim" TZif file lists no transition that the rule gives).
     Local {
         initial: i32,
         transitions: Vec<(i64, i32)>,
+        rule: Option<TzRule>,
     },
+}
+
+/// The POSIX TZ rule of a TZif footer (RFC 8536, section 3.3): `CET-1CEST,M3.5.0,M10.5.0/3`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct TzRule {
+    /// Standard time's offset east of UTC, in seconds.
+    std: i32,
+    dst: Option<DstRule>,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct DstRule {
+    /// Summer time's offset east of UTC, in seconds.
+    offset: i32,
+    /// When it starts, in standard time, and ends, in summer time: the day, and the seconds
+    /// after that day's midnight (may be negative or past 24 hours).
+    start: (RuleDay, i32),
+    end: (RuleDay, i32),
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum RuleDay {
+    /// `Jn`: day 1..=365, February 29 never counted.
+    NoLeap(u16),
+    /// `n`: day 0..=365, February 29 counted.
+    Leap(u16),
+    /// `Mm.w.d`: weekday `d` (0 = Sunday) of week `w` (5 = the last) of month `m`.
+    Month { m: u32, w: u32, d: u32 },
+}
+
+impl RuleDay {
+    /// The day of year `y`, in days since 1970-01-01.
+    fn day(self, y: i64) -> i64 {
+        let jan1 = days_from_civil(y, 1, 1);
+        let leap = (y % 4 == 0 && y % 100 != 0) || y % 400 == 0;
+        match self {
+            RuleDay::NoLeap(n) => jan1 + i64::from(n) - 1 + i64::from(leap && n >= 60),
+            RuleDay::Leap(n) => jan1 + i64::from(n),
+            RuleDay::Month { m, w, d } => {
+                let first = days_from_civil(y, m, 1);
+                let (ny, nm) = if m == 12 { (y + 1, 1) } else { (y, m + 1) };
+                let next = days_from_civil(ny, nm, 1);
+                // 1970-01-01 was a Thursday (4).
+                let mut day =
+                    first + (i64::from(d) - (first + 4)).rem_euclid(7) + 7 * (i64::from(w) - 1);
+                while day >= next {
+                    day -= 7;
+                }
+                day
+            }
+        }
+    }
+}
+
+impl TzRule {
+    fn offset_at(&self, t: i64) -> i32 {
+        let Some(dst) = self.dst else { return self.std };
+        let year = Civil::new(Timestamp::from_secs_nanos(t, 0), self.std).year;
+        let at = |(day, secs): (RuleDay, i32), off: i32| {
+            day.day(year) * 86_400 + i64::from(secs) - i64::from(off)
+        };
+        let (start, end) = (at(dst.start, self.std), at(dst.end, dst.offset));
+        let summer = if start < end {
+            (start..end).contains(&t)
+        } else {
+            // The southern hemisphere: summer spans the new year.
+            !(end..start).contains(&t)
+        };
+        if summer {
+            dst.offset
+        } else {
+            self.std
+        }
+    }
+
+    /// Parses a POSIX TZ string. None for forms a TZif footer does not hold (e.g. summer time
+    /// without its rule), which then leave the last transition's offset in force.
+    pub fn parse(s: &str) -> Option<TzRule> {
+        let mut r = s.as_bytes();
+        fn name(r: &mut &[u8]) -> Option<()> {
+            let n = if r.first() == Some(&b'<') {
+                r.iter().position(|&c| c == b'>')? + 1
+            } else {
+                r.iter().take_while(|c| c.is_ascii_alphabetic()).count()
+            };
+            (n >= 3).then(|| *r = r.get(n..).unwrap_or_default())
+        }
+        // `[+-]h[h][:mm[:ss]]` in seconds; hours up to 167 (RFC 8536's extension for the
+        // times of rules).
+        fn hms(r: &mut &[u8]) -> Option<i32> {
+            let neg = r.first() == Some(&b'-');
+            if matches!(r.first(), Some(b'-' | b'+')) {
+                *r = r.get(1..)?;
+            }
+            let mut secs = 0;
+            for (i, (max, unit)) in [(167, 3600), (59, 60), (59, 1)].into_iter().enumerate() {
+                if i > 0 {
+                    match r.strip_prefix(b":") {
+                        Some(rest) => *r = rest,
+                        None => break,
+                    }
+                }
+                let v = number(r)?;
+                if v > max {
+                    return None;
+                }
+                secs += i32::try_from(v).ok()? * unit;
+            }
+            Some(if neg { -secs } else { secs })
+        }
+        // Up to three digits.
+        fn number(r: &mut &[u8]) -> Option<u32> {
+            let n = r.iter().take(3).take_while(|c| c.is_ascii_digit()).count();
+            let v = std::str::from_utf8(r.get(..n)?).ok()?.parse().ok()?;
+            *r = r.get(n..)?;
+            Some(v)
+        }
+        fn when(r: &mut &[u8]) -> Option<(RuleDay, i32)> {
+            *r = r.strip_prefix(b",")?;
+            let day = match r.first()? {
+                b'J' => {
+                    *r = r.get(1..)?;
+                    let n = number(r)?;
+                    u16::try_from(n).ok().filter(|n| (1..=365).contains(n)).map(RuleDay::NoLeap)?
+                }
+                b'M' => {
+                    *r = r.get(1..)?;
+                    let m = number(r)?;
+                    *r = r.strip_prefix(b".")?;
+                    let w = number(r)?;
+                    *r = r.strip_prefix(b".")?;
+                    let d = number(r)?;
+                    ((1..=12).contains(&m) && (1..=5).contains(&w) && d <= 6)
+                        .then_some(RuleDay::Month { m, w, d })?
+                }
+                _ => {
+                    let n = number(r)?;
+                    u16::try_from(n).ok().filter(|&n| n <= 365).map(RuleDay::Leap)?
+                }
+            };
+            let secs = match r.strip_prefix(b"/") {
+                Some(rest) => {
+                    *r = rest;
+                    hms(r)?
+                }
+                None => 7200,
+            };
+            Some((day, secs))
+        }
+        name(&mut r)?;
+        // POSIX offsets are west of UTC: `CET-1` is an hour east.
+        let std = -hms(&mut r)?;
+        if r.is_empty() {
+            return Some(TzRule { std, dst: None });
+        }
+        name(&mut r)?;
+        let offset = if r.first().is_some_and(|c| c.is_ascii_digit() || matches!(c, b'+' | b'-')) {
+            -hms(&mut r)?
+        } else {
+            std + 3600
+        };
+        let start = when(&mut r)?;
+        let end = when(&mut r)?;
+        r.is_empty().then_some(TzRule { std, dst: Some(DstRule { offset, start, end }) })
+    }
 }
 
 impl Zone {
@@ -182,12 +350,13 @@ impl Zone {
         match self {
             Zone::Utc => None,
             Zone::Fixed(o) => Some(*o),
-            Zone::Local { initial, transitions } => {
+            Zone::Local { initial, transitions, rule } => {
                 let t = ts.secs();
                 let i = transitions.partition_point(|&(at, _)| at <= t);
-                Some(match i.checked_sub(1).and_then(|j| transitions.get(j)) {
-                    Some(&(_, o)) => o,
-                    None => *initial,
+                Some(match (i.checked_sub(1).and_then(|j| transitions.get(j)), rule) {
+                    (_, Some(r)) if i == transitions.len() => r.offset_at(t),
+                    (Some(&(_, o)), _) => o,
+                    (None, _) => *initial,
                 })
             }
         }
@@ -201,17 +370,28 @@ impl Zone {
         self.offset_at(Timestamp(wall.0.saturating_sub(i64::from(guess) * 1_000_000_000)))
     }
 
-    /// The machine's local zone, from the TZif file `/etc/localtime` (or `$TZ` when it names a
-    /// file under /usr/share/zoneinfo). Falls back to UTC with a reason.
+    /// The machine's local zone, from the TZif file `/etc/localtime`, or as `$TZ` names it: a
+    /// file (absolute, or under /usr/share/zoneinfo) or a POSIX TZ rule (`CST-8`,
+    /// `EST5EDT,M3.2.0,M11.1.0`). Falls back to UTC with a reason.
     pub fn local() -> Result<Zone, String> {
         let path = match std::env::var("TZ") {
             Ok(tz) if !tz.is_empty() => {
                 let name = tz.trim_start_matches(':');
-                if name.starts_with('/') {
+                let path = if name.starts_with('/') {
                     name.to_string()
                 } else {
                     format!("/usr/share/zoneinfo/{name}")
+                };
+                if let (false, Some(rule)) =
+                    (std::path::Path::new(&path).exists(), TzRule::parse(name))
+                {
+                    return Ok(Zone::Local {
+                        initial: rule.std,
+                        transitions: Vec::new(),
+                        rule: Some(rule),
+                    });
                 }
+                path
             }
             _ => "/etc/localtime".to_string(),
         };
@@ -220,8 +400,9 @@ impl Zone {
     }
 }
 
-/// Parses a TZif file (RFC 8536), preferring the 64-bit data of version 2 and later. The
-/// footer's rule for times after the last transition is not applied: the last offset holds.
+/// Parses a TZif file (RFC 8536), preferring the 64-bit data of version 2 and later, whose
+/// footer gives the rule for times after the last transition (without one, the last offset
+/// holds).
 pub fn parse_tzif(b: &[u8]) -> Option<Zone> {
     struct Header {
         isut: usize,
@@ -288,10 +469,20 @@ pub fn parse_tzif(b: &[u8]) -> Option<Zone> {
         transitions.push((at, offset_of(usize::from(*idx.get(i)?))?));
     }
     let initial = offset_of(0)?;
-    if transitions.is_empty() && initial == 0 {
+    // Version 2 and later end with the rule for times after the last transition, `\nTZ\n`.
+    let rule = (tsize == 8)
+        .then(|| data.get(body_len(&h, 8)?..))
+        .flatten()
+        .and_then(|f| f.strip_prefix(b"\n"))
+        .and_then(|f| f.split(|&c| c == b'\n').next())
+        .and_then(|f| TzRule::parse(std::str::from_utf8(f).ok()?));
+    if transitions.is_empty()
+        && rule.is_none_or(|r| r == TzRule { std: 0, dst: None })
+        && initial == 0
+    {
         return Some(Zone::Utc);
     }
-    Some(Zone::Local { initial, transitions })
+    Some(Zone::Local { initial, transitions, rule })
 }
 
 #[cfg(test)]
@@ -371,6 +562,86 @@ mod tests {
         }
         if let Ok(bytes) = std::fs::read("/etc/localtime") {
             assert!(parse_tzif(&bytes).is_some());
+        }
+    }
+
+    fn zone_file(name: &str) -> Zone {
+        let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data").join(name);
+        parse_tzif(&std::fs::read(path).unwrap_or_default()).unwrap_or_default()
+    }
+
+    #[test]
+    fn slim_zone_files_follow_their_rule() {
+        let at = |z: &Zone, y: i64, m: u32, d: u32, secs: i64| {
+            z.offset_at(Timestamp::from_secs_nanos(days_from_civil(y, m, d) * 86_400 + secs, 0))
+        };
+        // Files that list only the first transition (zic -b slim): the rest is the footer's.
+        let berlin = zone_file("slim-Berlin.tzif");
+        assert!(
+            matches!(&berlin, Zone::Local { transitions, rule: Some(_), .. } if transitions.len() == 1)
+        );
+        // Summer time 2026: from 03-29 01:00 UTC to 10-25 01:00 UTC.
+        assert_eq!(at(&berlin, 2026, 3, 29, 3599), Some(3600));
+        assert_eq!(at(&berlin, 2026, 3, 29, 3600), Some(7200));
+        assert_eq!(at(&berlin, 2026, 10, 25, 3599), Some(7200));
+        assert_eq!(at(&berlin, 2026, 10, 25, 3600), Some(3600));
+        assert_eq!(at(&berlin, 2026, 12, 8, 0), Some(3600));
+        // The southern hemisphere: summer spans the new year; it ends 2026-04-05 03:00 local
+        // (04-04 16:00 UTC) and starts 2026-10-04 02:00 local (10-03 16:00 UTC).
+        let sydney = zone_file("slim-Sydney.tzif");
+        assert_eq!(at(&sydney, 2026, 1, 1, 0), Some(39_600));
+        assert_eq!(at(&sydney, 2026, 4, 4, 16 * 3600 - 1), Some(39_600));
+        assert_eq!(at(&sydney, 2026, 4, 4, 16 * 3600), Some(36_000));
+        assert_eq!(at(&sydney, 2026, 10, 3, 16 * 3600 - 1), Some(36_000));
+        assert_eq!(at(&sydney, 2026, 10, 3, 16 * 3600), Some(39_600));
+        // Every half hour of three decades, against the full files of the same zones.
+        for (slim, full, from) in [
+            ("slim-Berlin.tzif", "Europe-Berlin.tzif", 1997),
+            ("slim-Sydney.tzif", "Australia-Sydney.tzif", 2009),
+            ("slim-New_York.tzif", "America-New_York.tzif", 2008),
+        ] {
+            let (s, f) = (zone_file(slim), zone_file(full));
+            let mut t = days_from_civil(from, 1, 1) * 86_400;
+            while t < days_from_civil(2037, 1, 1) * 86_400 {
+                let ts = Timestamp::from_secs_nanos(t, 0);
+                assert_eq!(s.offset_at(ts), f.offset_at(ts), "{slim} at {t}");
+                t += 1800;
+            }
+        }
+    }
+
+    #[test]
+    fn tz_rules_parse() {
+        let r = |s: &str| TzRule::parse(s);
+        assert_eq!(r("CST-8"), Some(TzRule { std: 28_800, dst: None }));
+        assert_eq!(r("<+0530>-5:30"), Some(TzRule { std: 19_800, dst: None }));
+        assert_eq!(r("<-03>3"), Some(TzRule { std: -10_800, dst: None }));
+        let ny = r("EST5EDT,M3.2.0,M11.1.0").and_then(|t| t.dst);
+        assert_eq!(ny.map(|d| (d.offset, d.start.1, d.end.1)), Some((-4 * 3600, 7200, 7200)));
+        let j = r("XXX3YYY2,J60/-1:30,300/167").and_then(|t| t.dst);
+        assert_eq!(
+            j.map(|d| (d.offset, d.start, d.end)),
+            Some((-7200, (RuleDay::NoLeap(60), -5400), (RuleDay::Leap(300), 167 * 3600)))
+        );
+        // 2024 is a leap year: J60 is March 1, day 60 (from 0) is March 1 too.
+        assert_eq!(RuleDay::NoLeap(60).day(2024), days_from_civil(2024, 3, 1));
+        assert_eq!(RuleDay::Leap(60).day(2024), days_from_civil(2024, 3, 1));
+        assert_eq!(RuleDay::Leap(60).day(2023), days_from_civil(2023, 3, 2));
+        // The last Sunday of October 2026 is the 25th; the first, the 4th.
+        assert_eq!(RuleDay::Month { m: 10, w: 5, d: 0 }.day(2026), days_from_civil(2026, 10, 25));
+        assert_eq!(RuleDay::Month { m: 10, w: 1, d: 0 }.day(2026), days_from_civil(2026, 10, 4));
+        for bad in [
+            "",
+            "CE-1",
+            "CET",
+            "CET-1CEST",
+            "CET-1CEST,M13.1.0,M10.5.0",
+            "CET-1CEST,M3.5.0",
+            "CET-200",
+            "CET-1CEST,J0,J5",
+            "CET-1 ",
+        ] {
+            assert_eq!(r(bad), None, "{bad}");
         }
     }
 

@@ -925,6 +925,7 @@ mod tests {
         let zone = Zone::Local {
             initial: 3600,
             transitions: vec![(1_490_490_000, 7200), (1_509_238_800, 3600)],
+            rule: None,
         };
         // 2017-10-26 12:00:00 UTC is 14:00 in summer time.
         let noon = Timestamp(1_509_019_200_000_000_000);
