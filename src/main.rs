@@ -201,6 +201,17 @@ struct DissectArgs {
     /// are several, no input is standard input and the output is not line-buffered; else 1.
     #[arg(short = 'j', long = "threads", value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
     threads: Option<u32>,
+    /// Only this connection's messages and error lines (repeatable); the tally still counts
+    /// the whole capture.
+    #[arg(long = "conn", value_name = "N")]
+    conns: Vec<u32>,
+    /// Only from this time: absolute (2017-10-26T12:29:00Z, "2017-10-26 12:29:00"), a time of day
+    /// on the capture's day (12:29, 12:29:30.5) or an offset from the capture start (+30s, 90).
+    #[arg(long, value_name = "TIME", value_parser = msyncdump::report::parse_time_bound, allow_hyphen_values = true)]
+    since: Option<msyncdump::report::TimeBound>,
+    /// Only until this time (same forms as --since).
+    #[arg(long, value_name = "TIME", value_parser = msyncdump::report::parse_time_bound, allow_hyphen_values = true)]
+    until: Option<msyncdump::report::TimeBound>,
 }
 
 #[derive(Args)]
@@ -429,13 +440,23 @@ fn dissect(args: DissectArgs) -> io::Result<ExitCode> {
     let format = output_format(args.verbose, args.json, args.format);
     let stdout = io::stdout();
     let line_buffered = args.line_buffered || stdout.is_terminal();
+    let zone = zone(&args.input);
+    let select = match selection(&args, &zone) {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("msyncdump: {e}");
+            return Ok(ExitCode::from(2));
+        }
+    };
+    let narrowed = select.narrows().then(|| selection_text(&select, &zone));
     let opts = PrintOptions {
         format,
         render: render_opts(&args.input),
         quiet: args.quiet,
-        zone: zone(&args.input),
+        zone,
         line_buffered,
         max_errors: args.max_errors,
+        select,
     };
     let workers = match args.threads {
         // The error-line budget is counted in one place: one printer.
@@ -463,12 +484,16 @@ fn dissect(args: DissectArgs) -> io::Result<ExitCode> {
         let mut pipeline = Pipeline::new(pipeline_config(&args.input), Printer::new(out, opts));
         let outcome =
             run_sources(&mut open_all(&args.input.files), &mut pipeline, &mut stderr_lines)?;
-        let (printer, totals) = pipeline.finish()?;
+        let (printer, mut totals) = pipeline.finish()?;
+        totals.selected = printer.selected();
         let suppressed = printer.errors_suppressed();
         printer.into_inner().flush()?;
         (outcome, totals, suppressed)
     };
     let mut line = tally(&totals);
+    if let Some(what) = narrowed {
+        line.push_str(&format!(", {} selected by {what}", totals.selected));
+    }
     let order = outcome.time_order;
     if let (Some((first, _)), Some((step, _, _))) = (order.first, order.largest) {
         // Times printed past such a packet run backwards: the reader is told once, here.
@@ -484,6 +509,57 @@ fn dissect(args: DissectArgs) -> io::Result<ExitCode> {
     }
     eprintln!("msyncdump: {line}");
     Ok(if outcome.errors > 0 { ExitCode::from(2) } else { ExitCode::SUCCESS })
+}
+
+/// `dissect`'s `--conn`, `--since` and `--until`, the window as capture times. A time of day
+/// or an offset is taken from the first packet of the first file, read here before the run
+/// (standard input cannot be read twice: there, only a date and time will do).
+fn selection(
+    args: &DissectArgs,
+    zone: &Zone,
+) -> Result<msyncdump::pipeline::print::Select, String> {
+    use msyncdump::report::TimeBound;
+    let relative = [args.since, args.until]
+        .iter()
+        .any(|b| matches!(b, Some(TimeBound::Offset(_) | TimeBound::TimeOfDay { .. })));
+    let start = match args.input.files.first() {
+        Some(f) if relative && f.as_os_str() == "-" => {
+            return Err("--since/--until on standard input need a date and time (2017-10-26T12:29:00Z): \
+                 a time of day or an offset counts from the first packet, which is not known before reading"
+                .into())
+        }
+        Some(f) if relative => {
+            let mut src = FileReader::open(f).map_err(|e| e.to_string())?;
+            match src.next_packet() {
+                Ok(Some(p)) => p.ts,
+                // An empty or unreadable file: the run says why.
+                _ => msyncdump::capture::Timestamp::default(),
+            }
+        }
+        _ => msyncdump::capture::Timestamp::default(),
+    };
+    Ok(msyncdump::pipeline::print::Select {
+        conns: args.conns.clone(),
+        since: args.since.map(|b| b.resolve(start, zone)),
+        until: args.until.map(|b| b.resolve(start, zone)),
+    })
+}
+
+/// `--conn 1, 3, --since 2017-10-26 12:29:00.000000 UTC`: a selection as the tally names it.
+fn selection_text(s: &msyncdump::pipeline::print::Select, zone: &Zone) -> String {
+    let mut parts = Vec::new();
+    if !s.conns.is_empty() {
+        let list: Vec<String> = s.conns.iter().map(u32::to_string).collect();
+        parts.push(format!("--conn {}", list.join(", ")));
+    }
+    for (flag, b) in [("--since", s.since), ("--until", s.until)] {
+        if let Some(ts) = b {
+            let mut t = format!("{flag} ");
+            msyncdump::time::write_human(&mut t, ts, zone.offset_at(ts));
+            parts.push(t);
+        }
+    }
+    parts.join(", ")
 }
 
 fn report(args: ReportArgs) -> io::Result<ExitCode> {
@@ -973,6 +1049,7 @@ fn live(args: LiveArgs) -> io::Result<ExitCode> {
         zone: Zone::Utc,
         line_buffered: args.line_buffered || stdout.is_terminal(),
         max_errors: None,
+        select: Default::default(),
     };
     let report_opts = ReportOptions {
         sections: Some(vec![

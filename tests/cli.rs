@@ -4,6 +4,7 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)]
 
+use std::fs;
 use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
@@ -130,6 +131,76 @@ fn one_and_two_threads_give_the_same_output() {
             assert_eq!(String::from_utf8_lossy(&a.stderr), String::from_utf8_lossy(&b.stderr));
         }
     }
+}
+
+#[test]
+fn dissect_prints_only_the_connections_and_times_asked_for() {
+    // Messages and error lines (gaps, skipped bytes) of connection 1 and 2, as the committed
+    // output of the whole capture has them: its connection is the third column of a message
+    // line, the second of an error line.
+    let sample = captures().join("sample.pcapng");
+    let whole = fs::read_to_string(captures().join("sample.pcapng.summary.txt")).unwrap();
+    let is_error = |l: &str| l.split_whitespace().nth(2).is_some_and(|x| x.starts_with('['));
+    let conn_of =
+        |l: &str| l.split_whitespace().nth(if is_error(l) { 1 } else { 2 }).map(str::to_owned);
+    let want: String = whole
+        .lines()
+        .filter(|l| conn_of(l).is_some_and(|c| c == "1" || c == "2"))
+        .map(|l| format!("{l}\n"))
+        .collect();
+    assert!(want.contains("[c2s gap: 51 bytes lost"), "an error line of conn 1 is among them");
+    for j in ["1", "3"] {
+        let args = ["dissect", "-j", j, "--conn", "1", "--conn", "2", sample.to_str().unwrap()];
+        let out = run(&args);
+        assert_eq!(String::from_utf8(out.stdout).unwrap(), want, "-j {j}");
+        let tally = String::from_utf8(out.stderr).unwrap();
+        // The tally counts the whole capture, and says how much was selected.
+        assert!(tally.contains(", 120 messages,"), "{tally}");
+        let n = want.lines().filter(|l| !is_error(l)).count();
+        assert!(tally.contains(&format!(", {n} selected by --conn 1, 2\n")), "{tally}");
+    }
+
+    // The seed's send and its ack, 10.239 s and 10.290 s after the first packet (04:27:28.743).
+    let seed = captures().join("seed.pcap");
+    let seed = seed.to_str().unwrap();
+    let frames = |args: &[&str]| -> Vec<String> {
+        stdout(&[&["dissect", "-j", "1"][..], args, &[seed]].concat())
+            .lines()
+            .map(|l| l.split_whitespace().next().unwrap().to_string())
+            .collect()
+    };
+    for window in [
+        &["--since", "+10", "--until", "10.3"][..],
+        &["--since", "04:27:38", "--until", "04:27:39.1"],
+        &["--since", "2017-10-26T04:27:38Z", "--until", "2017-10-26 04:27:39.033"],
+        &["--since", "12:27:38", "--until", "12:27:39.1", "--utc-offset", "+08:00"],
+    ] {
+        assert_eq!(frames(window), ["7", "9"], "{window:?}");
+    }
+    assert_eq!(frames(&["--since", "+100"]), ["14", "16"]);
+    assert_eq!(frames(&["--until", "+5"]), ["1", "3", "5"]);
+    assert!(frames(&["--conn", "1", "--until", "+5"]).is_empty());
+
+    // Standard input is read once: a time counted from its first packet cannot be resolved.
+    let piped = |bound: &str| {
+        let mut child = bin()
+            .args(["dissect", "--since", bound, "-"])
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let bytes = fs::read(seed).unwrap();
+        // Refused, it exits without reading: the pipe may be closed before all is written.
+        let _ = child.stdin.take().unwrap().write_all(&bytes);
+        child.wait_with_output().unwrap()
+    };
+    let refused = piped("+10");
+    assert_eq!(refused.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&refused.stderr).contains("need a date and time"));
+    let dated = piped("2017-10-26T04:29:00Z");
+    assert!(dated.status.success());
+    assert_eq!(String::from_utf8_lossy(&dated.stdout).lines().count(), 2);
 }
 
 #[test]

@@ -76,6 +76,7 @@ fn pipeline(data: &[u8]) {
             zone: Zone::Utc,
             line_buffered: false,
             max_errors: None,
+            select: Default::default(),
         };
         if let Some(p) = run(data, Printer::new(Vec::new(), opts)) {
             if format == Format::Json {

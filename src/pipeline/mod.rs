@@ -208,6 +208,9 @@ pub struct Totals {
     /// read lossily, as it is not UTF-8 (among `messages`; meta bodies are not counted, as an
     /// undecodable one is not among `decode_errors`).
     pub not_utf8_messages: u64,
+    /// Messages and undecodable frames that a printer's selection kept (`dissect --conn`,
+    /// `--since`, `--until`; see [`print::Select`]).
+    pub selected: u64,
     pub gap_bytes: u64,
     pub skipped_bytes: u64,
     pub oversize_frames: u64,

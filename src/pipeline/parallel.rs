@@ -277,6 +277,7 @@ struct Counts {
     inflate_capped: u64,
     decode_capped: u64,
     not_utf8: u64,
+    selected: u64,
 }
 
 /// A worker: decodes and renders its batches, in the order they come, until the reading side
@@ -294,6 +295,7 @@ fn work(
     let unknown = || io::Error::other("a message of an unknown connection");
     for mut batch in rx {
         let mut counts = Counts::default();
+        let selected = printer.selected();
         for item in &batch.items {
             match item {
                 Item::Message { ctx, raw } => {
@@ -362,6 +364,7 @@ fn work(
             printer.forget(id);
             conns.remove(&id.0);
         }
+        counts.selected = printer.selected() - selected;
         let next = out_back.try_recv().unwrap_or_default();
         let bytes = std::mem::replace(printer.out_mut(), next);
         out.send(Output { bytes, counts }).map_err(|_| stopped())?;
@@ -395,6 +398,7 @@ fn write_all<W: Write>(
             counts.inflate_capped += o.counts.inflate_capped;
             counts.decode_capped += o.counts.decode_capped;
             counts.not_utf8 += o.counts.not_utf8;
+            counts.selected += o.counts.selected;
             o.bytes.clear();
             if o.bytes.capacity() <= KEEP_CAPACITY {
                 let _ = back.send(o.bytes);
@@ -484,6 +488,7 @@ fn print_batched<W: Write + Send>(
         totals.inflate_capped += counts.inflate_capped;
         totals.decode_capped += counts.decode_capped;
         totals.not_utf8_messages += counts.not_utf8;
+        totals.selected += counts.selected;
         Ok((outcome, w, totals))
     })
 }
@@ -495,7 +500,7 @@ mod tests {
     use super::*;
     use crate::capture::FileReader;
     use crate::msync::render::RenderOpts;
-    use crate::pipeline::print::Format;
+    use crate::pipeline::print::{Format, Select};
     use crate::synth::{self, SynthConfig};
     use crate::time::Zone;
 
@@ -512,7 +517,8 @@ mod tests {
         let mut pipeline =
             Pipeline::new(PipelineConfig::default(), Printer::new(Vec::new(), opts.clone()));
         run_sources(&mut sources(caps), &mut pipeline, &mut |_| {})?;
-        let (printer, totals) = pipeline.finish()?;
+        let (printer, mut totals) = pipeline.finish()?;
+        totals.selected = printer.selected();
         Ok((printer.into_inner(), totals))
     }
 
@@ -540,12 +546,20 @@ mod tests {
             std::fs::read(dir.join("websdk-lz4-bi.pcap"))?,
             std::fs::read(dir.join("sample.pcapng"))?,
         ];
-        for (format, quiet) in [
-            (Format::Summary, false),
-            (Format::Verbose, false),
-            (Format::SdkLog, false),
-            (Format::Json, false),
-            (Format::Summary, true),
+        // Connections 1, 4 and 7 from ten seconds in, of the synthesized capture.
+        let some = Select {
+            conns: vec![1, 4, 7],
+            since: Some(Timestamp(1_509_019_210_000_000_000)),
+            until: None,
+        };
+        for (format, quiet, select) in [
+            (Format::Summary, false, Select::default()),
+            (Format::Verbose, false, Select::default()),
+            (Format::SdkLog, false, Select::default()),
+            (Format::Json, false, Select::default()),
+            (Format::Summary, true, Select::default()),
+            (Format::Summary, false, some.clone()),
+            (Format::Json, true, some.clone()),
         ] {
             let opts = PrintOptions {
                 format,
@@ -554,8 +568,12 @@ mod tests {
                 zone: Zone::Utc,
                 line_buffered: false,
                 max_errors: None,
+                select,
             };
             let (want, want_totals) = single(&caps, &opts)?;
+            if opts.select.narrows() {
+                assert!((1..want_totals.messages).contains(&want_totals.selected));
+            }
             for (workers, batch_bytes) in [(1, BATCH_BYTES), (2, 1000), (3, 1)] {
                 let (_, got, totals) = print_batched(
                     PipelineConfig::default(),

@@ -7,6 +7,7 @@ use std::io::{self, Write};
 use super::{Consumer, Event, FrameProblem, MsgCtx, Totals, TransportNote};
 use std::net::SocketAddr;
 
+use crate::capture::Timestamp;
 use crate::msync::render::{json, sdklog, summary, tree, RenderOpts};
 use crate::net::hash::FxHashMap;
 use crate::net::{ConnId, ConnMeta, Dir, PktCtx};
@@ -38,6 +39,32 @@ pub struct PrintOptions {
     /// Print at most this many error lines (undecodable frames, oversize frames, skipped bytes,
     /// gaps); later ones are only counted, so a damaged capture cannot drown the messages.
     pub max_errors: Option<u64>,
+    /// Which messages and error lines are printed (`--conn`, `--since`, `--until`).
+    pub select: Select,
+}
+
+/// The connections and the time window whose messages are printed; the default, everything.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Select {
+    /// Connection indexes; empty: all.
+    pub conns: Vec<u32>,
+    /// Bounds, included, as capture times.
+    pub since: Option<Timestamp>,
+    pub until: Option<Timestamp>,
+}
+
+impl Select {
+    /// Whether what connection `conn` shows at `ts` is printed.
+    pub fn wants(&self, conn: u32, ts: Timestamp) -> bool {
+        (self.conns.is_empty() || self.conns.contains(&conn))
+            && self.since.is_none_or(|s| ts >= s)
+            && self.until.is_none_or(|u| ts <= u)
+    }
+
+    /// Whether anything is left out.
+    pub fn narrows(&self) -> bool {
+        *self != Select::default()
+    }
 }
 
 /// A connection's endpoints as text, kept because formatting two socket addresses costs more
@@ -61,6 +88,7 @@ pub struct Printer<W: Write> {
     peers: FxHashMap<u32, Peers>,
     errors_printed: u64,
     errors_suppressed: u64,
+    selected: u64,
 }
 
 impl<W: Write> Printer<W> {
@@ -73,7 +101,14 @@ impl<W: Write> Printer<W> {
             peers: FxHashMap::default(),
             errors_printed: 0,
             errors_suppressed: 0,
+            selected: 0,
         }
+    }
+
+    /// Messages and undecodable frames that [`PrintOptions::select`] kept (printed unless
+    /// `quiet`).
+    pub fn selected(&self) -> u64 {
+        self.selected
     }
 
     /// Error lines not printed because of [`PrintOptions::max_errors`].
@@ -283,7 +318,19 @@ impl<W: Write> Printer<W> {
 
 impl<W: Write> Consumer for Printer<W> {
     fn event(&mut self, ev: &Event<'_>) -> io::Result<()> {
-        if self.opts.quiet {
+        // Only these print; the rest keep the printer's state whatever is selected.
+        let printed = match *ev {
+            Event::Message { ctx, .. } | Event::DecodeError { ctx, .. } => {
+                let wanted = self.opts.select.wants(ctx.conn.id.0, ctx.ts);
+                self.selected += u64::from(wanted);
+                wanted
+            }
+            Event::Gap { pkt, conn, .. }
+            | Event::Frame { pkt, conn, .. }
+            | Event::Transport { pkt, conn, .. } => self.opts.select.wants(conn.0, pkt.ts),
+            _ => true,
+        };
+        if self.opts.quiet || !printed {
             return Ok(());
         }
         if matches!(ev, Event::DecodeError { .. } | Event::Gap { .. } | Event::Frame { .. })
