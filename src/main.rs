@@ -512,8 +512,8 @@ fn dissect(args: DissectArgs) -> io::Result<ExitCode> {
 }
 
 /// `dissect`'s `--conn`, `--since` and `--until`, the window as capture times. A time of day
-/// or an offset is taken from the first packet of the first file, read here before the run
-/// (standard input cannot be read twice: there, only a date and time will do).
+/// or an offset counts from the capture's first packet, read here before the run (standard
+/// input cannot be read twice: there, only a date and time will do).
 fn selection(
     args: &DissectArgs,
     zone: &Zone,
@@ -522,22 +522,24 @@ fn selection(
     let relative = [args.since, args.until]
         .iter()
         .any(|b| matches!(b, Some(TimeBound::Offset(_) | TimeBound::TimeOfDay { .. })));
-    let start = match args.input.files.first() {
-        Some(f) if relative && f.as_os_str() == "-" => {
-            return Err("--since/--until on standard input need a date and time (2017-10-26T12:29:00Z): \
-                 a time of day or an offset counts from the first packet, which is not known before reading"
-                .into())
+    let mut start = msyncdump::capture::Timestamp::default();
+    // The capture's first packet: that of the first file that has one, as the run reads them.
+    for f in args.input.files.iter().filter(|_| relative) {
+        if f.as_os_str() == "-" {
+            return Err("--since/--until on standard input need a date and time \
+                 (2017-10-26T12:29:00Z): a time of day or an offset counts from the first \
+                 packet, which is not known before reading"
+                .into());
         }
-        Some(f) if relative => {
-            let mut src = FileReader::open(f).map_err(|e| e.to_string())?;
-            match src.next_packet() {
-                Ok(Some(p)) => p.ts,
-                // An empty or unreadable file: the run says why.
-                _ => msyncdump::capture::Timestamp::default(),
-            }
+        // A file that cannot be read is told of by the run.
+        let first = FileReader::open(f)
+            .ok()
+            .and_then(|mut src| src.next_packet().ok().flatten().map(|p| p.ts));
+        if let Some(ts) = first {
+            start = ts;
+            break;
         }
-        _ => msyncdump::capture::Timestamp::default(),
-    };
+    }
     Ok(msyncdump::pipeline::print::Select {
         conns: args.conns.clone(),
         since: args.since.map(|b| b.resolve(start, zone)),

@@ -180,6 +180,15 @@ fn dissect_prints_only_the_connections_and_times_asked_for() {
     assert_eq!(frames(&["--since", "+100"]), ["14", "16"]);
     assert_eq!(frames(&["--until", "+5"]), ["1", "3", "5"]);
     assert!(frames(&["--conn", "1", "--until", "+5"]).is_empty());
+    // The first packet is the run's: a first file that cannot be read does not count.
+    let missing =
+        run(&["dissect", "--since", "+10", "--until", "10.3", "/nonexistent/x.pcap", seed]);
+    assert_eq!(missing.status.code(), Some(2));
+    let got: Vec<String> = String::from_utf8_lossy(&missing.stdout)
+        .lines()
+        .map(|l| l.split_whitespace().next().unwrap().to_string())
+        .collect();
+    assert_eq!(got, ["7", "9"]);
 
     // Standard input is read once: a time counted from its first packet cannot be resolved.
     let piped = |bound: &str| {
