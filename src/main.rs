@@ -201,9 +201,9 @@ struct DissectArgs {
     /// are several, no input is standard input and the output is not line-buffered; else 1.
     #[arg(short = 'j', long = "threads", value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
     threads: Option<u32>,
-    /// Only this connection's messages and error lines (repeatable); the tally still counts
-    /// the whole capture.
-    #[arg(long = "conn", value_name = "N")]
+    /// Only this connection's messages and error lines (repeatable, or comma-separated); the
+    /// tally still counts the whole capture.
+    #[arg(long = "conn", value_name = "N", value_delimiter = ',')]
     conns: Vec<u32>,
     /// Only from this time: absolute (2017-10-26T12:29:00Z, "2017-10-26 12:29:00"), a time of day
     /// on the capture's day (12:29, 12:29:30.5) or an offset from the capture start (+30s, 90).
@@ -221,9 +221,9 @@ struct ReportArgs {
     /// The whole report as one JSON document.
     #[arg(long)]
     json: bool,
-    /// Show only this section (repeatable): overview, sessions, queues, latency, errors,
-    /// messages, findings.
-    #[arg(long = "section", value_name = "NAME", value_parser = msyncdump::report::Section::parse)]
+    /// Show only this section (repeatable, or comma-separated): overview, sessions, queues,
+    /// latency, errors, messages, findings.
+    #[arg(long = "section", value_name = "NAME", value_delimiter = ',', value_parser = msyncdump::report::Section::parse)]
     sections: Vec<msyncdump::report::Section>,
     /// Show at most N rows of each long table (sessions, queues, errors, findings, top senders
     /// and receivers), then a "… N more" line. The fixed tables (overview, latency, and the
@@ -540,8 +540,11 @@ fn selection(
             break;
         }
     }
+    let mut conns = args.conns.clone();
+    conns.sort_unstable();
+    conns.dedup();
     Ok(msyncdump::pipeline::print::Select {
-        conns: args.conns.clone(),
+        conns,
         since: args.since.map(|b| b.resolve(start, zone)),
         until: args.until.map(|b| b.resolve(start, zone)),
     })

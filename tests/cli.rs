@@ -149,8 +149,10 @@ fn dissect_prints_only_the_connections_and_times_asked_for() {
         .map(|l| format!("{l}\n"))
         .collect();
     assert!(want.contains("[c2s gap: 51 bytes lost"), "an error line of conn 1 is among them");
-    for j in ["1", "3"] {
-        let args = ["dissect", "-j", j, "--conn", "1", "--conn", "2", sample.to_str().unwrap()];
+    for (j, conns) in
+        [("1", ["--conn", "1", "--conn", "2"]), ("3", ["--conn", "1,2", "--conn", "1"])]
+    {
+        let args = [&["dissect", "-j", j][..], &conns, &[sample.to_str().unwrap()]].concat();
         let out = run(&args);
         assert_eq!(String::from_utf8(out.stdout).unwrap(), want, "-j {j}");
         let tally = String::from_utf8(out.stderr).unwrap();
@@ -850,6 +852,7 @@ fn tls_is_recognised_and_said_not_decodable() {
         "     4                0 [c2s TLS: not decodable sni=im-api-wechat.easemob.com alpn=http/1.1]\n"
     );
     let text = stdout(&["report", "--section", "overview", "--section", "sessions", cap]);
+    assert_eq!(text, stdout(&["report", "--section", "overview,sessions", cap]));
     assert!(
         text.contains("16 packets, 1 TCP connections, 0 MSync, 1 other (1 TLS, not decodable)"),
         "{text}"
