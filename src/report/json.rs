@@ -71,7 +71,7 @@ fn time_order(t: &crate::capture::TimeOrder, r: &Report) -> Value {
     })
 }
 
-/// Builds the document.
+/// What narrowed the report, or null.
 fn filter(r: &Report) -> Value {
     let f = &r.filter;
     if !f.any() {
@@ -85,6 +85,7 @@ fn filter(r: &Report) -> Value {
     })
 }
 
+/// The `overview` object of the document.
 fn overview(r: &Report) -> Value {
     let o = &r.overview;
     let mut per_command = Map::new();
