@@ -242,9 +242,9 @@ struct ReportArgs {
     /// Only sessions of this user (name, or JID).
     #[arg(long, value_name = "NAME")]
     user: Option<String>,
-    /// Only this connection index.
-    #[arg(long, value_name = "N")]
-    conn: Option<u32>,
+    /// Only these connections (repeatable, or comma-separated).
+    #[arg(long = "conn", value_name = "N", value_delimiter = ',')]
+    conns: Vec<u32>,
     /// Only from this time: absolute (2017-10-26T12:29:00Z, "2017-10-26 12:29:00"), a time of day
     /// on the capture's day (12:29, 12:29:30.5) or an offset from the capture start (+30s, 90).
     #[arg(long, value_name = "TIME", value_parser = msyncdump::report::parse_time_bound, allow_hyphen_values = true)]
@@ -540,22 +540,26 @@ fn selection(
             break;
         }
     }
-    let mut conns = args.conns.clone();
-    conns.sort_unstable();
-    conns.dedup();
     Ok(msyncdump::pipeline::print::Select {
-        conns,
+        conns: sorted_set(&args.conns),
         since: args.since.map(|b| b.resolve(start, zone)),
         until: args.until.map(|b| b.resolve(start, zone)),
     })
+}
+
+/// Connection indexes as given, sorted and each once.
+fn sorted_set(conns: &[u32]) -> Vec<u32> {
+    let mut v = conns.to_vec();
+    v.sort_unstable();
+    v.dedup();
+    v
 }
 
 /// `--conn 1, 3, --since 2017-10-26 12:29:00.000000 UTC`: a selection as the tally names it.
 fn selection_text(s: &msyncdump::pipeline::print::Select, zone: &Zone) -> String {
     let mut parts = Vec::new();
     if !s.conns.is_empty() {
-        let list: Vec<String> = s.conns.iter().map(u32::to_string).collect();
-        parts.push(format!("--conn {}", list.join(", ")));
+        parts.push(format!("--conn {}", msyncdump::report::fmt_conns(&s.conns)));
     }
     for (flag, b) in [("--since", s.since), ("--until", s.until)] {
         if let Some(ts) = b {
@@ -580,7 +584,7 @@ fn report(args: ReportArgs) -> io::Result<ExitCode> {
         width: args.width.or_else(|| if tty { terminal_width() } else { None }),
         slow_ns: args.slow,
         user: args.user.clone(),
-        conn: args.conn,
+        conns: sorted_set(&args.conns),
         since: args.since,
         until: args.until,
         zone: zone.clone(),
@@ -588,8 +592,10 @@ fn report(args: ReportArgs) -> io::Result<ExitCode> {
     };
     let jobs = usize::from(args.jobs);
     // Shards cannot apply --conn to numbers given only when they merge.
-    let shard_opts =
-        ReportOptions { conn: if jobs > 1 { None } else { opts.conn }, ..opts.clone() };
+    let shard_opts = ReportOptions {
+        conns: if jobs > 1 { Vec::new() } else { opts.conns.clone() },
+        ..opts.clone()
+    };
     let cfg = pipeline_config(&args.input);
     let make = |start| {
         let mut a = Analyzer::new(&shard_opts);
@@ -597,7 +603,7 @@ fn report(args: ReportArgs) -> io::Result<ExitCode> {
         a.set_decode_limits(cfg.decode);
         if jobs > 1 {
             a.number_for_merge();
-            if opts.conn.is_some() {
+            if !opts.conns.is_empty() {
                 a.split_tables();
             }
         }
@@ -666,8 +672,8 @@ fn nothing_matched(r: &msyncdump::report::Report) -> Option<String> {
         }
     }
     let mut asked = Vec::new();
-    if let Some(c) = r.filter.conn {
-        asked.push(format!("--conn {c}"));
+    if !r.filter.conns.is_empty() {
+        asked.push(format!("--conn {}", msyncdump::report::fmt_conns(&r.filter.conns)));
     }
     if let Some(u) = &r.filter.user {
         asked.push(format!("--user {u}"));

@@ -581,10 +581,11 @@ fn sharded_output_is_identical() {
     for (i, cfg) in configs.iter().enumerate() {
         let (path, _) = synthesize(&dir, &format!("s{i}.pcap"), cfg);
         let p = path.to_str().unwrap();
-        let variants: [&[&str]; 5] = [
+        let variants: [&[&str]; 6] = [
             &["--json"],
             &["--no-color", "--width", "120"],
             &["--json", "--conn", "2"],
+            &["--json", "--conn", "3,1", "--conn", "7"],
             &["--json", "--since", "+20s", "--until", "+50s"],
             &["--json", "--user", "user0003"],
         ];
@@ -1558,7 +1559,7 @@ fn a_time_of_day_is_taken_on_the_capture_s_day_even_across_midnight() {
     assert_eq!(f["since"]["utc"], "2017-10-26T00:00:00.000000Z");
     assert_eq!(f["since"]["rel_s"], 60.0);
     assert_eq!(f["until"]["utc"], "2017-10-26T00:01:00.000000Z");
-    assert!(f["user"].is_null() && f["conn"].is_null());
+    assert!(f["user"].is_null() && f["conns"] == serde_json::json!([]));
     assert_eq!((n, all), (2, 7));
     let (_, _, by_offset) = filtered_json(p, &["--since", "+60s", "--until", "+120s"]);
     assert!(by_clock == by_offset, "a time of day and the same offset give one report");

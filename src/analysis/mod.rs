@@ -1334,7 +1334,7 @@ impl Analyzer {
             limits: DecodeLimits::default(),
             conns: FxHashMap::default(),
             tables: Tables {
-                split: opts.user.is_some() || opts.conn.is_some(),
+                split: opts.user.is_some() || !opts.conns.is_empty(),
                 ..Default::default()
             },
             totals: None,
@@ -1554,7 +1554,7 @@ impl Analyzer {
     }
 
     fn wanted_conn(&self, id: u32) -> bool {
-        self.opts.conn.is_none_or(|c| c == id)
+        self.opts.conns.is_empty() || self.opts.conns.contains(&id)
     }
 
     fn seen(&mut self, ts: Timestamp) {
@@ -2836,7 +2836,7 @@ fn build_report(a: &Analyzer) -> Report {
         zone: opts.zone.clone(),
         filter: crate::report::Filter {
             user: opts.user.clone(),
-            conn: opts.conn,
+            conns: opts.conns.clone(),
             since: opts.since.map(|b| b.resolve(a.start(), &opts.zone)),
             until: opts.until.map(|b| b.resolve(a.start(), &opts.zone)),
         },

@@ -788,13 +788,18 @@ fn filters_narrow_every_section() {
     let o = ReportOptions { user: Some("z2".into()), ..Default::default() };
     assert_eq!(scenario(&o).a.report().sessions.len(), 0);
 
-    let opts = ReportOptions { conn: Some(2), ..Default::default() };
+    let opts = ReportOptions { conns: vec![2], ..Default::default() };
     let r = scenario(&opts).a.report();
     assert_eq!(r.sessions.len(), 1);
     assert_eq!(r.queues.len(), 1);
     assert_eq!(lat(&r, "pull").count, 2);
     assert_eq!(fcount(&r, "lost_segment"), 1);
     assert_eq!(fcount(&r, "rst"), 0);
+    // Several connections: the sessions of each, and the filter names them.
+    let two = ReportOptions { conns: vec![1, 2], ..Default::default() };
+    let r2 = scenario(&two).a.report();
+    assert_eq!(r2.sessions.iter().map(|s| s.conn).collect::<Vec<_>>(), [1, 2]);
+    assert_eq!(r2.filter.conns, [1, 2]);
 
     // From 1.5 s on: only the heartbeats, logout and the other connections.
     let since = parse_time_bound("+1.5s").ok();

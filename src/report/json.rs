@@ -79,7 +79,7 @@ fn filter(r: &Report) -> Value {
     }
     json!({
         "user": f.user,
-        "conn": f.conn,
+        "conns": f.conns,
         "since": f.since.map(|ts| time(ts, r)),
         "until": f.until.map(|ts| time(ts, r)),
     })

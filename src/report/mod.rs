@@ -136,8 +136,8 @@ pub struct ReportOptions {
     pub slow_ns: i64,
     /// Only sessions of this user (the JID's name, bare JID or full JID).
     pub user: Option<String>,
-    /// Only this connection index.
-    pub conn: Option<u32>,
+    /// Only these connection indexes (sorted, no repeats); empty: all.
+    pub conns: Vec<u32>,
     pub since: Option<TimeBound>,
     pub until: Option<TimeBound>,
     /// Where absolute times are shown, and unzoned `--since` / `--until` times are read.
@@ -156,7 +156,7 @@ impl Default for ReportOptions {
             width: None,
             slow_ns: 500_000_000,
             user: None,
-            conn: None,
+            conns: Vec::new(),
             since: None,
             until: None,
             zone: crate::time::Zone::Utc,
@@ -206,7 +206,7 @@ pub struct Where {
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct Filter {
     pub user: Option<String>,
-    pub conn: Option<u32>,
+    pub conns: Vec<u32>,
     pub since: Option<Timestamp>,
     pub until: Option<Timestamp>,
 }
@@ -741,6 +741,11 @@ pub fn time_order_text(
         s.push_str(&format!("; the earliest packet {} (#{frame})", at(ts)));
     }
     Some(s)
+}
+
+/// Connection indexes as the filters name them: `1, 3`.
+pub fn fmt_conns(conns: &[u32]) -> String {
+    conns.iter().map(u32::to_string).collect::<Vec<_>>().join(", ")
 }
 
 /// A duration for people: `850µs`, `12.5ms`, `1.234s`, `2m03s`, `1h02m`.

@@ -427,8 +427,8 @@ fn overview(c: &Ctx<'_>, out: &mut dyn Write) -> io::Result<()> {
         if let Some(u) = &f.user {
             by.push(format!("user {}", esc(u)));
         }
-        if let Some(n) = f.conn {
-            by.push(format!("conn {n}"));
+        if !f.conns.is_empty() {
+            by.push(format!("conn {}", super::fmt_conns(&f.conns)));
         }
         let at = |ts: Timestamp| format!("{} {}", c.abs(ts), c.rel(ts));
         match (f.since, f.until) {
