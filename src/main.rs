@@ -201,8 +201,14 @@ struct DissectArgs {
     /// are several, no input is standard input and the output is not line-buffered; else 1.
     #[arg(short = 'j', long = "threads", value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
     threads: Option<u32>,
-    /// Only this connection's messages and error lines (repeatable, or comma-separated); the
-    /// tally still counts the whole capture.
+    #[command(flatten)]
+    window: WindowArgs,
+}
+
+/// The connections and the time window `dissect` prints and `report` counts.
+#[derive(Args)]
+struct WindowArgs {
+    /// Only these connections (repeatable, or comma-separated).
     #[arg(long = "conn", value_name = "N", value_delimiter = ',')]
     conns: Vec<u32>,
     /// Only from this time: absolute (2017-10-26T12:29:00Z, "2017-10-26 12:29:00"), a time of day
@@ -242,16 +248,8 @@ struct ReportArgs {
     /// Only sessions of this user (name, or JID).
     #[arg(long, value_name = "NAME")]
     user: Option<String>,
-    /// Only these connections (repeatable, or comma-separated).
-    #[arg(long = "conn", value_name = "N", value_delimiter = ',')]
-    conns: Vec<u32>,
-    /// Only from this time: absolute (2017-10-26T12:29:00Z, "2017-10-26 12:29:00"), a time of day
-    /// on the capture's day (12:29, 12:29:30.5) or an offset from the capture start (+30s, 90).
-    #[arg(long, value_name = "TIME", value_parser = msyncdump::report::parse_time_bound, allow_hyphen_values = true)]
-    since: Option<msyncdump::report::TimeBound>,
-    /// Only until this time (same forms as --since).
-    #[arg(long, value_name = "TIME", value_parser = msyncdump::report::parse_time_bound, allow_hyphen_values = true)]
-    until: Option<msyncdump::report::TimeBound>,
+    #[command(flatten)]
+    window: WindowArgs,
     /// Worker threads; connections are sharded over them (the output does not change).
     #[arg(short = 'j', long, value_name = "N", default_value_t = 1, value_parser = clap::value_parser!(u16).range(1..=256))]
     jobs: u16,
@@ -519,7 +517,8 @@ fn selection(
     zone: &Zone,
 ) -> Result<msyncdump::pipeline::print::Select, String> {
     use msyncdump::report::TimeBound;
-    let relative = [args.since, args.until]
+    let w = &args.window;
+    let relative = [w.since, w.until]
         .iter()
         .any(|b| matches!(b, Some(TimeBound::Offset(_) | TimeBound::TimeOfDay { .. })));
     let mut start = msyncdump::capture::Timestamp::default();
@@ -541,9 +540,9 @@ fn selection(
         }
     }
     Ok(msyncdump::pipeline::print::Select {
-        conns: sorted_set(&args.conns),
-        since: args.since.map(|b| b.resolve(start, zone)),
-        until: args.until.map(|b| b.resolve(start, zone)),
+        conns: sorted_set(&w.conns),
+        since: w.since.map(|b| b.resolve(start, zone)),
+        until: w.until.map(|b| b.resolve(start, zone)),
     })
 }
 
@@ -584,9 +583,9 @@ fn report(args: ReportArgs) -> io::Result<ExitCode> {
         width: args.width.or_else(|| if tty { terminal_width() } else { None }),
         slow_ns: args.slow,
         user: args.user.clone(),
-        conns: sorted_set(&args.conns),
-        since: args.since,
-        until: args.until,
+        conns: sorted_set(&args.window.conns),
+        since: args.window.since,
+        until: args.window.until,
         zone: zone.clone(),
         show_secrets: args.input.show_secrets,
     };
