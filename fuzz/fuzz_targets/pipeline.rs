@@ -69,6 +69,7 @@ fuzz_target!(|data: &[u8]| {
         zone: Zone::Utc,
         line_buffered: false,
         max_errors: if data.len() % 7 == 0 { Some(2) } else { None },
+        select: Default::default(),
     };
     if let Some(p) = run(data, Printer::new(Vec::new(), opts)) {
         if format == Format::Json {
